@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/bench_sft_vs_trl_cli.py [--steps 100] [--repeats 2] [--threads N]
 
-  stage     python -m stages.sft runs_dir=<tmp> run_name=bench logging=none sft.max_steps=N sft.logging_steps=10
+  stage     python -m stages.sft runs_dir=<tmp> run_name=bench logging=none data.sft=[{path: 'embedded:sft_train'}]
+            sft.max_steps=N sft.logging_steps=10  (the task rows only: one jsonl, as the CLI gets)
   trl_cli   .venv/bin/trl sft --config <tmp>/trl_sft.yaml: the same checkpoint (the tiny model from
             stages.tiny.ensure_tiny_model), the same jsonl (data/embedded/sft_train.jsonl) and the same
             hyper-parameters as conf/sft/default.yaml (batch 16, lr 3e-3 cosine, warmup 0.05, max_length 192,
@@ -110,7 +111,8 @@ def main() -> None:
     for i in range(args.repeats):
         # A fresh runs_dir / output_dir each time: the stage skips a run that is already complete.
         stage = [sys.executable, "-m", "stages.sft", f"runs_dir={workdir / f'stage_{i}'}", "run_name=bench",
-                 "logging=none", f"sft.max_steps={args.steps}", "sft.logging_steps=10"]
+                 "logging=none", "data.sft=[{path: 'embedded:sft_train'}]", f"sft.max_steps={args.steps}",
+                 "sft.logging_steps=10"]
         config = workdir / f"trl_sft_{i}.yaml"
         config.write_text(yaml.safe_dump(trl_config(model, workdir / f"trl_cli_{i}", args.steps)))
         for name, command in (("stage", stage), ("trl_cli", [str(TRL_CLI), "sft", "--config", str(config)])):

@@ -11,6 +11,12 @@ built to be *learnable* from a few thousand short examples yet not saturated aft
 * ``ifeval`` -- "Write one sentence about the river." plus one or two Google-IFEval instructions; responses are
   template sentences transformed so that they really follow the instructions.
 
+Plus ``arithmetic_drill`` (SFT only, no verifier): "Work out: 7 - 5, 13 + 8, ..." -> "7 - 5 = 2. 13 + 8 = 21. ...",
+the addition/subtraction/multiplication facts the word problems are made of. Without it the tiny model learns to
+copy the numbers into its equations but not what they sum to ("19 + 3 = 19"): held-out gsm8k after SFT was 7% with
+the task rows alone (even after 3 epochs) and 31% with the drill added (2 epochs). Pre-trained models bring this
+knowledge with them; a model trained from scratch has to be shown it.
+
 Train/eval separation: every problem has a canonical key that ignores wording (names, objects, verbs,
 "Compute"/"Calculate", the variable letter ...).  A hash of the key puts the problem in the eval partition or
 the train partition, so no eval problem -- in any wording -- can appear in a training file.
@@ -47,6 +53,8 @@ N_SFT = 3000
 N_PREF = 1000
 N_RLVR = 1000
 N_EVAL = 300
+N_DRILL = 6000  # arithmetic drill rows, DRILL_FACTS facts each
+DRILL_FACTS = 8
 
 FAMILIES = ("gsm8k", "math", "ifeval")
 
@@ -669,6 +677,36 @@ def _assistant(text: str) -> dict:
     return {"role": "assistant", "content": text}
 
 
+def gen_fact(rng: Random, difficulty: int = DIFFICULTY) -> tuple[int, str, int, int]:
+    """One arithmetic fact (x, op, y, x op y) from the ranges the word problems use at this difficulty: first steps
+    combine two numbers up to `hi` (or multiply up to `mul_hi` groups), second steps add to / take from a first
+    result. Multiplication also covers the one-digit products of the math family's fractions."""
+    hi, mul_hi, _ = _gsm_ranges(difficulty)
+    top = max(2 * hi, mul_hi * hi)  # the largest first-step result
+    u = rng.random()
+    if u < 0.35:
+        x, y = rng.randint(1, top), rng.randint(1, hi)
+        if rng.random() < 0.3:
+            x, y = y, x
+        return x, "+", y, x + y
+    if u < 0.7:
+        x = rng.randint(2, top + hi)
+        y = rng.randint(1, min(x - 1, 3 * hi))
+        return x, "-", y, x - y
+    x, y = rng.randint(2, 9), rng.randint(2, hi)
+    if rng.random() < 0.5:
+        x, y = y, x
+    return x, "*", y, x * y
+
+
+def gen_drill(rng: Random, difficulty: int = DIFFICULTY) -> dict:
+    """An SFT conversation that practises DRILL_FACTS facts, written as the word problems' equations are."""
+    facts = [gen_fact(rng, difficulty) for _ in range(DRILL_FACTS)]
+    question = "Work out: " + ", ".join(f"{x} {op} {y}" for x, op, y, _ in facts) + "."
+    answer = " ".join(f"{x} {op} {y} = {z}." for x, op, y, z in facts)
+    return {"messages": [_user(question), _assistant(answer)]}
+
+
 def build(difficulty: int = DIFFICULTY, seed: int = SEED,
           ground_truths: dict[str, tuple[str, str, str]] | None = None) -> dict[str, list[dict]]:
     """All embedded files as {name: rows}. Deterministic in (difficulty, seed).
@@ -709,6 +747,9 @@ def build(difficulty: int = DIFFICULTY, seed: int = SEED,
         files[f"eval_{fam}"] = [
             {"messages": [_user(ex.prompt)], "ground_truth": ex.ground_truth, "dataset": ex.dataset}
             for ex in sample(fam, r, N_EVAL, "eval", difficulty, distinct=True, ground_truths=ground_truths)]
+
+    drill_rng = Random(f"{seed}|drill|{difficulty}")
+    files["arithmetic_drill"] = [gen_drill(drill_rng, difficulty) for _ in range(N_DRILL)]
 
     # interleave families deterministically so a prefix of a file (max_rows) covers all of them
     for name in ("sft_train", "preference_train", "rlvr_train"):

@@ -36,7 +36,7 @@ QUICK_SFT = [
     "sft.max_steps=12",
     "sft.per_device_train_batch_size=16",
     "sft.logging_steps=2",
-    "data.sft.0.max_rows=400",
+    "data.sft=[{path: 'embedded:sft_train', max_rows: 400}]",
 ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,7 @@ def test_generator_is_deterministic_and_matches_the_shipped_files(built, tmp_pat
 
 
 def test_sizes_and_family_counts():
-    assert sum(p.stat().st_size for p in EMBEDDED.iterdir()) < 5_000_000
+    assert sum(p.stat().st_size for p in EMBEDDED.iterdir()) < 8_000_000
     counts = {name: {} for name in TRAIN_FILES}
     for name in TRAIN_FILES:
         for row in _rows(name):
@@ -72,6 +73,26 @@ def test_sizes_and_family_counts():
     sft = _rows("sft_train")  # the chat template gets exercised: system messages and multi-turn rows
     assert any(r["messages"][0]["role"] == "system" for r in sft)
     assert any(sum(m["role"] == "assistant" for m in r["messages"]) > 1 for r in sft)
+
+
+def test_arithmetic_drill_states_true_facts_in_the_word_problems_format():
+    rows = _rows("arithmetic_drill")
+    assert len(rows) == generate.N_DRILL
+    ops = {"+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y}
+    seen_ops, equation = set(), re.compile(r"(\d+) ([-+*]) (\d+) = (-?\d+)\.")
+    for row in rows:
+        user, assistant = (m["content"] for m in row["messages"])
+        facts = equation.findall(assistant)
+        assert len(facts) == generate.DRILL_FACTS and " ".join(f"{x} {o} {y} = {z}." for x, o, y, z in facts) == assistant
+        assert user == "Work out: " + ", ".join(f"{x} {o} {y}" for x, o, y, _ in facts) + "."
+        for x, o, y, z in facts:
+            assert ops[o](int(x), int(y)) == int(z) >= 0, (x, o, y, z)
+            seen_ops.add(o)
+    assert seen_ops == set(ops)
+    # the word problems' equations are drawn from the same fact space, e.g. the one-step sums of difficulty 2
+    drilled = {m.group(0) for r in rows for m in equation.finditer(r["messages"][1]["content"])}
+    sums = {f"{a} + {b} = {a + b}." for a in range(1, 21) for b in range(1, 21)}
+    assert len(sums & drilled) > 0.9 * len(sums)
 
 
 def test_problem_key_ignores_wording():

@@ -20,7 +20,8 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "WANDB_M
        "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
 STEPS = 4
 # Global batch 16 either way: 2 processes x 8, or 1 process x 16. A checkpoint at the last step keeps the log.
-SFT = ["logging=none", f"sft.max_steps={STEPS}", "sft.logging_steps=1", "data.sft.0.max_rows=200",
+SFT = ["logging=none", f"sft.max_steps={STEPS}", "sft.logging_steps=1",
+       "data.sft=[{path: 'embedded:sft_train', max_rows: 200}]",
        "sft.save_strategy=steps", f"sft.save_steps={STEPS}"]
 DPO = ["logging=none", "dpo.pairs=offline", "data.preference.0.max_rows=64", f"dpo.max_steps={STEPS}",
        "dpo.logging_steps=1", "dpo.learning_rate=2e-3", "dpo.warmup_steps=0", "dpo.precompute_ref_log_probs=false",

@@ -24,7 +24,8 @@ MAX_STEPS = 30  # long enough (seconds) that the kill lands mid-run
 def sft_command(runs_dir: Path) -> list[str]:
     return [sys.executable, "-m", "stages.sft", f"runs_dir={runs_dir}", "run_name=killed", "logging=none",
             f"sft.max_steps={MAX_STEPS}", "sft.per_device_train_batch_size=4", "sft.logging_steps=2", "sft.max_length=96",
-            "data.sft.0.max_rows=400", "sft.save_strategy=steps", "sft.save_steps=3", "sft.save_total_limit=2"]
+            "data.sft=[{path: 'embedded:sft_train', max_rows: 400}]", "sft.save_strategy=steps", "sft.save_steps=3",
+            "sft.save_total_limit=2"]
 
 
 @pytest.mark.slow
