@@ -678,25 +678,32 @@ def _assistant(text: str) -> dict:
 
 
 def gen_fact(rng: Random, difficulty: int = DIFFICULTY) -> tuple[int, str, int, int]:
-    """One arithmetic fact (x, op, y, x op y) from the ranges the word problems use at this difficulty: first steps
-    combine two numbers up to `hi` (or multiply up to `mul_hi` groups), second steps add to / take from a first
-    result. Multiplication also covers the one-digit products of the math family's fractions."""
+    """One arithmetic fact (x, op, y, x op y). Half are shaped like the word problems' first steps (two numbers up
+    to `hi`, or up to `mul_hi` groups of up to `hi`), where most of their facts are; half cover the wider range of
+    second steps, which add to / take from a first result, and the one-digit products of the math family."""
     hi, mul_hi, _ = _gsm_ranges(difficulty)
     top = max(2 * hi, mul_hi * hi)  # the largest first-step result
-    u = rng.random()
-    if u < 0.35:
+    op = rng.choice("+-*")
+    if rng.random() < 0.5:  # as in gen_gsm's first step
+        if op == "+":
+            x, y = rng.randint(1, hi), rng.randint(1, hi)
+        elif op == "-":
+            x = rng.randint(2, hi)
+            y = rng.randint(1, x - 1)
+        else:
+            x, y = rng.randint(2, mul_hi), rng.randint(2, hi)
+    elif op == "+":
         x, y = rng.randint(1, top), rng.randint(1, hi)
         if rng.random() < 0.3:
             x, y = y, x
-        return x, "+", y, x + y
-    if u < 0.7:
+    elif op == "-":
         x = rng.randint(2, top + hi)
         y = rng.randint(1, min(x - 1, 3 * hi))
-        return x, "-", y, x - y
-    x, y = rng.randint(2, 9), rng.randint(2, hi)
-    if rng.random() < 0.5:
-        x, y = y, x
-    return x, "*", y, x * y
+    else:
+        x, y = rng.randint(2, 9), rng.randint(2, hi)
+        if rng.random() < 0.5:
+            x, y = y, x
+    return x, op, y, {"+": x + y, "-": x - y, "*": x * y}[op]
 
 
 def gen_drill(rng: Random, difficulty: int = DIFFICULTY) -> dict:
