@@ -98,6 +98,16 @@ def _gsm_ranges(difficulty: int) -> tuple[int, int, float]:
     return {1: (10, 3, 0.3), 2: (20, 5, 0.5), 3: (50, 9, 0.6)}[difficulty]
 
 
+def _first_step_operands(rng: Random, op: str, hi: int, mul_hi: int) -> tuple[int, int]:
+    """The two numbers of a word problem's first step (op: add | sub | mul); the arithmetic drill shares them."""
+    if op == "add":
+        return rng.randint(1, hi), rng.randint(1, hi)
+    if op == "sub":
+        a = rng.randint(2, hi)
+        return a, rng.randint(1, a - 1)
+    return rng.randint(2, mul_hi), rng.randint(2, hi)
+
+
 def gen_gsm(rng: Random, difficulty: int = DIFFICULTY) -> Example:
     hi, mul_hi, p_two = _gsm_ranges(difficulty)
     name, pron = rng.choice(NAMES)
@@ -108,22 +118,21 @@ def gen_gsm(rng: Random, difficulty: int = DIFFICULTY) -> Example:
 
     # first step
     if op1 == "add":
-        a, b = rng.randint(1, hi), rng.randint(1, hi)
+        a, b = _first_step_operands(rng, op1, hi, mul_hi)
         v = a + b
         verb = rng.choice(ADD_VERBS)
         p_txt = f"{name} has {a} {obj}. {pron} {verb} {b} more."
         r_txt = f"{name} has {a} {obj} and {verb.split()[0]} {b} more."
         sym, nums = "+", [a, b]
     elif op1 == "sub":
-        a = rng.randint(2, hi)
-        b = rng.randint(1, a - 1)
+        a, b = _first_step_operands(rng, op1, hi, mul_hi)
         v = a - b
         verb = rng.choice(SUB_VERBS)
         p_txt = f"{name} has {a} {obj}. {pron} {verb} {b}."
         r_txt = f"{name} has {a} {obj} and {verb} {b}."
         sym, nums = "-", [a, b]
     elif op1 == "mul":
-        a, b = rng.randint(2, mul_hi), rng.randint(2, hi)
+        a, b = _first_step_operands(rng, op1, hi, mul_hi)
         v = a * b
         cont = rng.choice(CONTAINERS)
         p_txt = f"{name} has {a} {cont}. Each {cont[:-2] if cont == 'boxes' else cont[:-1]} has {b} {obj}."
@@ -685,14 +694,8 @@ def gen_fact(rng: Random, difficulty: int = DIFFICULTY) -> tuple[int, str, int, 
     hi, mul_hi, _ = _gsm_ranges(difficulty)
     top = max(2 * hi, mul_hi * hi)  # the largest first-step result
     op = rng.choice("+-*")
-    if rng.random() < 0.5:  # as in gen_gsm's first step
-        if op == "+":
-            x, y = rng.randint(1, hi), rng.randint(1, hi)
-        elif op == "-":
-            x = rng.randint(2, hi)
-            y = rng.randint(1, x - 1)
-        else:
-            x, y = rng.randint(2, mul_hi), rng.randint(2, hi)
+    if rng.random() < 0.5:
+        x, y = _first_step_operands(rng, {"+": "add", "-": "sub", "*": "mul"}[op], hi, mul_hi)
     elif op == "+":
         x, y = rng.randint(1, top), rng.randint(1, hi)
         if rng.random() < 0.3:

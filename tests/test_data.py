@@ -83,7 +83,8 @@ def test_arithmetic_drill_states_true_facts_in_the_word_problems_format():
     for row in rows:
         user, assistant = (m["content"] for m in row["messages"])
         facts = equation.findall(assistant)
-        assert len(facts) == generate.DRILL_FACTS and " ".join(f"{x} {o} {y} = {z}." for x, o, y, z in facts) == assistant
+        assert len(facts) == generate.DRILL_FACTS
+        assert " ".join(f"{x} {o} {y} = {z}." for x, o, y, z in facts) == assistant
         assert user == "Work out: " + ", ".join(f"{x} {o} {y}" for x, o, y, _ in facts) + "."
         for x, o, y, z in facts:
             assert ops[o](int(x), int(y)) == int(z) >= 0, (x, o, y, z)
