@@ -4,19 +4,25 @@ The embedded default trains a few-million-parameter model from scratch on CPU, s
 built to be *learnable* from a few thousand short examples yet not saturated after SFT:
 
 * ``gsm8k``  -- one- and two-step word arithmetic with small numbers, a fixed bank of names/objects and one
-  response template ("... 7 + 5 = 12. The answer is 12.").
+  response template ("... 7 + 5 = 12. The answer is 12."). Half of the SFT demonstrations (TERSE_SHARE) give the
+  bare answer instead ("The answer is 12."), as real SFT mixtures mix worked and bare answers; and half of the
+  rejected preference answers are bare wrong answers.
 * ``math``   -- fraction arithmetic, linear equations, expanding/simplifying small polynomials; responses end
   in "The final answer is $\\boxed{...}$." and ground truths are canonical LaTeX, so equivalent but
   non-canonical answers (``\\frac{6}{8}``, ``5x+x^2+6``) need an equivalence checker.
 * ``ifeval`` -- "Write one sentence about the river." plus one or two Google-IFEval instructions; responses are
   template sentences transformed so that they really follow the instructions.
 
-Plus ``arithmetic_drill`` (SFT only, no verifier): "Work out: 7 - 5, 13 + 8, ..." -> "7 - 5 = 2. 13 + 8 = 21. ...",
-the addition/subtraction/multiplication facts the word problems are made of. Without it the tiny model learns to
-copy the numbers into its equations but not what they sum to ("19 + 3 = 19"): held-out gsm8k after SFT was 7% with
-the task rows alone (even after 3 epochs) and 12-66% with the drill added (2 epochs; the spread is over seeds and
-drill draws, README "Results"). Pre-trained models bring this knowledge with them; a model trained from scratch has
-to be shown it.
+Plus ``arithmetic_drill`` (SFT only, no verifier): "Write out some arithmetic facts." -> "7 - 5 = 2. 13 + 8 = 21.
+...", the addition/subtraction/multiplication facts the word problems are made of. Without it the tiny model learns
+to copy the numbers into its equations but not what they sum to ("19 + 3 = 19"): held-out gsm8k after SFT was 7%
+with the task rows alone, even after 3 epochs. Pre-trained models bring this knowledge with them; a model trained
+from scratch has to be shown it.
+
+Why the bare answers: greedy decoding of the SFT model gives the bare answer to most word problems (~60%: its one
+opening, "The", competes with the many openings of worked answers), and a 1M-parameter model cannot do a two-step problem without writing it out,
+so it gets most of them wrong. That is what the later stages are for: the preference pairs and the verifier reward
+both say that showing the working pays, and DPO and RLVR move the model to worked answers (README "Results").
 
 Train/eval separation: every problem has a canonical key that ignores wording (names, objects, verbs,
 "Compute"/"Calculate", the variable letter ...).  A hash of the key puts the problem in the eval partition or
@@ -56,6 +62,8 @@ N_RLVR = 1000
 N_EVAL = 300
 N_DRILL = 6000  # arithmetic drill rows, DRILL_FACTS facts each
 DRILL_FACTS = 8
+DRILL_PROMPT = "Write out some arithmetic facts."
+TERSE_SHARE = 0.5  # share of gsm8k SFT answers that give the bare answer without the working (see build())
 
 FAMILIES = ("gsm8k", "math", "ifeval")
 
@@ -713,13 +721,20 @@ def gen_fact(rng: Random, difficulty: int = DIFFICULTY) -> tuple[int, str, int, 
 def gen_drill(rng: Random, difficulty: int = DIFFICULTY) -> dict:
     """An SFT conversation that practises DRILL_FACTS facts, written as the word problems' equations are."""
     facts = [gen_fact(rng, difficulty) for _ in range(DRILL_FACTS)]
-    question = "Work out: " + ", ".join(f"{x} {op} {y}" for x, op, y, _ in facts) + "."
+    # The operands are not repeated in the question: what the model has to learn is the result given "x op y =",
+    # and a question listing them would double the drill's tokens (the drill is most of the SFT mix's tokens).
     answer = " ".join(f"{x} {op} {y} = {z}." for x, op, y, z in facts)
-    return {"messages": [_user(question), _assistant(answer)]}
+    return {"messages": [_user(DRILL_PROMPT), _assistant(answer)]}
+
+
+def _terse(response: str) -> str:
+    """A gsm8k response without its working: just its last sentence, "The answer is N."."""
+    return response[response.rindex("The answer is"):]
 
 
 def build(difficulty: int = DIFFICULTY, seed: int = SEED,
-          ground_truths: dict[str, tuple[str, str, str]] | None = None) -> dict[str, list[dict]]:
+          ground_truths: dict[str, tuple[str, str, str]] | None = None,
+          terse_share: float = TERSE_SHARE) -> dict[str, list[dict]]:
     """All embedded files as {name: rows}. Deterministic in (difficulty, seed).
 
     ``ground_truths``, if given, is filled with {prompt: (verifier, ground truth, a correct response)} for every
@@ -730,15 +745,24 @@ def build(difficulty: int = DIFFICULTY, seed: int = SEED,
         def rng_for(name: str) -> Random:
             return Random(f"{seed}|{fam}|{name}|{difficulty}")
 
+        # Like real SFT mixtures, the word problems' demonstrations are of two kinds: worked answers and bare ones
+        # ("The answer is 22."). A 1M-parameter model cannot do a two-step problem in its head, so the bare kind is
+        # usually wrong when the model imitates it: the behaviour DPO and RLVR have to learn to avoid. Its own
+        # stream, so the problems themselves do not depend on terse_share.
+        terse_rng = rng_for("terse")
+
+        def answer(ex: Example) -> str:
+            return _terse(ex.response) if fam == "gsm8k" and terse_rng.random() < terse_share else ex.response
+
         r = rng_for("sft")
         for ex in sample(fam, r, N_SFT, "train", difficulty, ground_truths=ground_truths):
-            msgs = [_user(ex.prompt), _assistant(ex.response)]
+            msgs = [_user(ex.prompt), _assistant(answer(ex))]
             u = r.random()
             if u < 0.05:  # exercise the system role
                 msgs.insert(0, {"role": "system", "content": r.choice(SYSTEM_PROMPTS)})
             elif u < 0.08:  # and multi-turn conversations (two problems of the same family)
                 ex2 = sample(fam, r, 1, "train", difficulty, ground_truths=ground_truths)[0]
-                msgs += [_user(ex2.prompt), _assistant(ex2.response)]
+                msgs += [_user(ex2.prompt), _assistant(answer(ex2))]
             files["sft_train"].append({"messages": msgs})
 
         r = rng_for("preference")
@@ -746,8 +770,11 @@ def build(difficulty: int = DIFFICULTY, seed: int = SEED,
             prompt = [_user(ex.prompt)]
             if r.random() < 0.05:
                 prompt.insert(0, {"role": "system", "content": r.choice(SYSTEM_PROMPTS)})
+            rejected = ex.rejected
+            if fam == "gsm8k" and terse_rng.random() < terse_share:  # the wrong answer given bare
+                rejected = _terse(rejected)
             files["preference_train"].append(
-                {"prompt": prompt, "chosen": [_assistant(ex.response)], "rejected": [_assistant(ex.rejected)]})
+                {"prompt": prompt, "chosen": [_assistant(ex.response)], "rejected": [_assistant(rejected)]})
 
         r = rng_for("rlvr")
         for ex in sample(fam, r, N_RLVR, "train", difficulty, ground_truths=ground_truths):
@@ -772,11 +799,12 @@ def dumps_jsonl(rows: list[dict]) -> str:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
 
 
-def write_embedded(out_dir: Path = EMBEDDED_DIR, difficulty: int = DIFFICULTY, seed: int = SEED) -> dict[str, int]:
+def write_embedded(out_dir: Path = EMBEDDED_DIR, difficulty: int = DIFFICULTY, seed: int = SEED,
+                   terse_share: float = TERSE_SHARE) -> dict[str, int]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     counts = {}
-    for name, rows in build(difficulty, seed).items():
+    for name, rows in build(difficulty, seed, terse_share=terse_share).items():
         (out_dir / f"{name}.jsonl").write_bytes(dumps_jsonl(rows).encode("utf-8"))
         counts[name] = len(rows)
     return counts
@@ -889,8 +917,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=EMBEDDED_DIR, help="output directory (default: data/embedded)")
     ap.add_argument("--difficulty", type=int, default=DIFFICULTY, choices=[1, 2, 3])
     ap.add_argument("--seed", type=int, default=SEED)
+    ap.add_argument("--terse-share", type=float, default=TERSE_SHARE,
+                    help="share of gsm8k SFT answers (and of rejected preference answers) given without working")
     args = ap.parse_args(argv)
-    counts = write_embedded(args.out, args.difficulty, args.seed)
+    counts = write_embedded(args.out, args.difficulty, args.seed, args.terse_share)
     if args.out == EMBEDDED_DIR:
         write_samples()
     for name, n in counts.items():

@@ -85,7 +85,7 @@ def test_arithmetic_drill_states_true_facts_in_the_word_problems_format():
         facts = equation.findall(assistant)
         assert len(facts) == generate.DRILL_FACTS
         assert " ".join(f"{x} {o} {y} = {z}." for x, o, y, z in facts) == assistant
-        assert user == "Work out: " + ", ".join(f"{x} {o} {y}" for x, o, y, _ in facts) + "."
+        assert user == generate.DRILL_PROMPT
         for x, o, y, z in facts:
             assert ops[o](int(x), int(y)) == int(z) >= 0, (x, o, y, z)
             seen_ops.add(o)
@@ -94,6 +94,29 @@ def test_arithmetic_drill_states_true_facts_in_the_word_problems_format():
     drilled = {m.group(0) for r in rows for m in equation.finditer(r["messages"][1]["content"])}
     sums = {f"{a} + {b} = {a + b}." for a in range(1, 21) for b in range(1, 21)}
     assert len(sums & drilled) > 0.9 * len(sums)
+
+
+def test_bare_word_problem_answers_are_right_in_sft_and_wrong_when_rejected(built):
+    """terse_share of the gsm8k demonstrations skip the working but keep the right answer; the same share of the
+    rejected preference answers are bare wrong answers (the behaviour DPO/RLVR should learn to avoid)."""
+    _, gts = built
+    bare = re.compile(r"The answer is (-?\d+)\.")
+    sft_answers = [(turn["content"], prev["content"]) for row in _rows("sft_train")
+                   for prev, turn in zip(row["messages"], row["messages"][1:])
+                   if turn["role"] == "assistant" and generate.family_of(prev["content"]) == "gsm8k"]
+    bare_sft = [(a, q) for a, q in sft_answers if bare.fullmatch(a)]
+    assert abs(len(bare_sft) / len(sft_answers) - generate.TERSE_SHARE) < 0.03
+    for a, q in bare_sft:
+        assert bare.fullmatch(a).group(1) == gts[q][1], (q, a)
+    worked = [a for a, _ in sft_answers if not bare.fullmatch(a)]
+    assert all(re.search(r"\d+ [-+*/] \d+ = \d+\.", a) for a in worked)
+
+    pairs = [r for r in _rows("preference_train") if generate.family_of(_user_turns(r)[0]) == "gsm8k"]
+    bare_rejected = [r for r in pairs if bare.fullmatch(r["rejected"][0]["content"])]
+    assert abs(len(bare_rejected) / len(pairs) - generate.TERSE_SHARE) < 0.05
+    for r in bare_rejected:
+        assert bare.fullmatch(r["rejected"][0]["content"]).group(1) != gts[_user_turns(r)[-1]][1]
+    assert not any(bare.fullmatch(r["chosen"][0]["content"]) for r in pairs)
 
 
 def test_problem_key_ignores_wording():
