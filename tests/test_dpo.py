@@ -120,7 +120,7 @@ def test_ref_logps_cache_hits_on_rerun_and_misses_on_new_data_or_checkpoint(sft_
 
 def test_few_step_dpo_run_raises_preference_accuracy_and_publishes(sft_run):
     cfg = dpo_cfg(sft_run, "dpo.pairs=offline", "data.preference.0.max_rows=64", "dpo.max_steps=8",
-                  "dpo.per_device_train_batch_size=16", "dpo.learning_rate=2e-3", "dpo.warmup_steps=0",
+                  "dpo.per_device_train_batch_size=16", "dpo.learning_rate=5e-4", "dpo.warmup_steps=0",
                   "dpo.logging_steps=1")
     pairs = list(load_preference(cfg.data.preference))
     sft_model, tokenizer = common.load_model_and_tokenizer(cfg, common.stage_dir(cfg, "sft"))
@@ -136,7 +136,9 @@ def test_few_step_dpo_run_raises_preference_accuracy_and_publishes(sft_run):
     assert manifest["data"]["pairs"] == "offline" and manifest["data"]["rows"] == 64
     metrics = manifest["metrics"]
     assert metrics["global_step"] == 8 and metrics["ref_logps_cache"] in ("hit", "miss")
-    assert metrics["rewards/accuracies"] > 0.5 and metrics["rewards/margins"] > 0
+    # one logged batch of 16 is noisy (margins swing either way); the mean loss over training must beat chance (ln 2),
+    # and the preference accuracy on all 64 pairs is checked below
+    assert metrics["train_loss"] < math.log(2), metrics["train_loss"]
 
     dpo_model, _ = common.load_model_and_tokenizer(cfg, checkpoint)
     after = preference_accuracy(dpo_model, tokenizer, pairs)
