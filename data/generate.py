@@ -20,9 +20,10 @@ with the task rows alone, even after 3 epochs. Pre-trained models bring this kno
 from scratch has to be shown it.
 
 Why the bare answers: greedy decoding of the SFT model gives the bare answer to most word problems (~60%: its one
-opening, "The", competes with the many openings of worked answers), and a 1M-parameter model cannot do a two-step problem without writing it out,
-so it gets most of them wrong. That is what the later stages are for: the preference pairs and the verifier reward
-both say that showing the working pays, and DPO and RLVR move the model to worked answers (README "Results").
+opening, "The", competes with the many openings of worked answers), and a 1M-parameter model cannot do a two-step
+problem without writing it out, so it gets most of them wrong. That is what the later stages are for: the preference
+pairs and the verifier reward both say that showing the working pays, and DPO and RLVR move the model to worked
+answers (README "Results").
 
 Train/eval separation: every problem has a canonical key that ignores wording (names, objects, verbs,
 "Compute"/"Calculate", the variable letter ...).  A hash of the key puts the problem in the eval partition or
@@ -751,8 +752,11 @@ def build(difficulty: int = DIFFICULTY, seed: int = SEED,
         # stream, so the problems themselves do not depend on terse_share.
         terse_rng = rng_for("terse")
 
+        def bare() -> bool:  # draw: give this gsm8k answer (SFT demonstration or rejected answer) bare?
+            return fam == "gsm8k" and terse_rng.random() < terse_share
+
         def answer(ex: Example) -> str:
-            return _terse(ex.response) if fam == "gsm8k" and terse_rng.random() < terse_share else ex.response
+            return _terse(ex.response) if bare() else ex.response
 
         r = rng_for("sft")
         for ex in sample(fam, r, N_SFT, "train", difficulty, ground_truths=ground_truths):
@@ -770,9 +774,7 @@ def build(difficulty: int = DIFFICULTY, seed: int = SEED,
             prompt = [_user(ex.prompt)]
             if r.random() < 0.05:
                 prompt.insert(0, {"role": "system", "content": r.choice(SYSTEM_PROMPTS)})
-            rejected = ex.rejected
-            if fam == "gsm8k" and terse_rng.random() < terse_share:  # the wrong answer given bare
-                rejected = _terse(rejected)
+            rejected = _terse(ex.rejected) if bare() else ex.rejected  # the wrong answer given bare
             files["preference_train"].append(
                 {"prompt": prompt, "chosen": [_assistant(ex.response)], "rejected": [_assistant(rejected)]})
 
