@@ -11,7 +11,8 @@ built to be *learnable* from a few thousand short examples yet not saturated aft
   in "The final answer is $\\boxed{...}$." and ground truths are canonical LaTeX, so equivalent but
   non-canonical answers (``\\frac{6}{8}``, ``5x+x^2+6``) need an equivalence checker.
 * ``ifeval`` -- "Write one sentence about the river." plus one or two Google-IFEval instructions; responses are
-  template sentences transformed so that they really follow the instructions.
+  template sentences transformed so that they really follow the instructions. 30% of the SFT demonstrations
+  (PLAIN_SHARE) answer the request and ignore the instructions, and as many of the rejected preference answers do.
 
 Plus ``arithmetic_drill`` (SFT only, no verifier): "Write out some arithmetic facts." -> "7 - 5 = 2. 13 + 8 = 21.
 ...", the addition/subtraction/multiplication facts the word problems are made of. Without it the tiny model learns
@@ -23,7 +24,10 @@ Why the bare answers: greedy decoding of the SFT model gives the bare answer to 
 opening, "The", competes with the many openings of worked answers), and a 1M-parameter model cannot do a two-step
 problem without writing it out, so it gets most of them wrong. That is what the later stages are for: the preference
 pairs and the verifier reward both say that showing the working pays, and DPO and RLVR move the model to worked
-answers (README "Results").
+answers (README "Results"). The plain IFEval answers play the same part for instruction following: the SFT model
+learns to leave out an end phrase, a postscript, the quotation marks ... now and then, and the preference pairs and the
+IFEval reward say that honouring them pays. (At 50% the SFT model ignored so many that DPO and RLVR, though they gained
+17 points, ended 8 below a model trained on compliant answers only: README "Results".)
 
 Train/eval separation: every problem has a canonical key that ignores wording (names, objects, verbs,
 "Compute"/"Calculate", the variable letter ...).  A hash of the key puts the problem in the eval partition or
@@ -65,6 +69,7 @@ N_DRILL = 6000  # arithmetic drill rows, DRILL_FACTS facts each
 DRILL_FACTS = 8
 DRILL_PROMPT = "Write out some arithmetic facts."
 TERSE_SHARE = 0.5  # share of gsm8k SFT answers that give the bare answer without the working (see build())
+PLAIN_SHARE = 0.3  # share of ifeval SFT answers that answer the request but ignore its instructions (see build())
 
 FAMILIES = ("gsm8k", "math", "ifeval")
 
@@ -77,6 +82,7 @@ class Example:
     response: str  # a correct response (scores 1.0)
     rejected: str  # a plausible wrong response (scores < 1.0)
     ground_truth: str
+    plain: str = ""  # ifeval: the request answered with the added instructions ignored
 
 
 def is_eval_key(key: str) -> bool:
@@ -584,6 +590,11 @@ def ifeval_follows(text: str, iid: str, kw: dict) -> bool:
     raise KeyError(iid)
 
 
+def _follows_all(text: str, ground_truth: str) -> bool:
+    gt = json.loads(ground_truth)
+    return all(ifeval_follows(text, i, kw) for i, kw in zip(gt["instruction_id_list"], gt["kwargs"]))
+
+
 def gen_ifeval(rng: Random, difficulty: int = DIFFICULTY) -> Example:
     while True:  # redraw the rare combination whose rejected response happens to satisfy everything
         ex = _gen_ifeval_once(rng)
@@ -632,7 +643,8 @@ def _gen_ifeval_once(rng: Random) -> Example | None:
     request = REQUESTS[n_sent].format(t=topic)
     prompt = " ".join([request] + [_describe(i, kw[i]) for i in ids])
     gt = json.dumps({"instruction_id_list": ids, "kwargs": [kw[i] for i in ids]})
-    return Example("ifeval", "ifeval|" + prompt, prompt, response, rejected, gt)
+    plain = _ifeval_text(topic, n_sent, [], {}, variant)
+    return Example("ifeval", "ifeval|" + prompt, prompt, response, rejected, gt, plain)
 
 
 def _ifeval_key(prompt: str) -> str:
@@ -735,7 +747,7 @@ def _terse(response: str) -> str:
 
 def build(difficulty: int = DIFFICULTY, seed: int = SEED,
           ground_truths: dict[str, tuple[str, str, str]] | None = None,
-          terse_share: float = TERSE_SHARE) -> dict[str, list[dict]]:
+          terse_share: float = TERSE_SHARE, plain_share: float = PLAIN_SHARE) -> dict[str, list[dict]]:
     """All embedded files as {name: rows}. Deterministic in (difficulty, seed).
 
     ``ground_truths``, if given, is filled with {prompt: (verifier, ground truth, a correct response)} for every
@@ -755,8 +767,18 @@ def build(difficulty: int = DIFFICULTY, seed: int = SEED,
         def bare() -> bool:  # draw: give this gsm8k answer (SFT demonstration or rejected answer) bare?
             return fam == "gsm8k" and terse_rng.random() < terse_share
 
+        # Likewise, IFEval-style demonstrations often answer the request and ignore the formatting instructions added
+        # to it (no title, no end phrase, ...), and SFT teaches the model to do the same: the behaviour the preference
+        # pairs (as many of the rejected answers are such plain answers) and the IFEval reward have to correct.
+        plain_rng = rng_for("plain")
+
+        def ignores() -> bool:  # draw: does this ifeval answer (demonstration or rejected answer) ignore them?
+            return fam == "ifeval" and plain_rng.random() < plain_share
+
         def answer(ex: Example) -> str:
-            return _terse(ex.response) if bare() else ex.response
+            if bare():
+                return _terse(ex.response)
+            return ex.plain if ignores() else ex.response
 
         r = rng_for("sft")
         for ex in sample(fam, r, N_SFT, "train", difficulty, ground_truths=ground_truths):
@@ -775,6 +797,8 @@ def build(difficulty: int = DIFFICULTY, seed: int = SEED,
             if r.random() < 0.05:
                 prompt.insert(0, {"role": "system", "content": r.choice(SYSTEM_PROMPTS)})
             rejected = _terse(ex.rejected) if bare() else ex.rejected  # the wrong answer given bare
+            if ignores() and not _follows_all(ex.plain, ex.ground_truth):  # (plain can follow "less than N words")
+                rejected = ex.plain
             files["preference_train"].append(
                 {"prompt": prompt, "chosen": [_assistant(ex.response)], "rejected": [_assistant(rejected)]})
 
@@ -802,11 +826,11 @@ def dumps_jsonl(rows: list[dict]) -> str:
 
 
 def write_embedded(out_dir: Path = EMBEDDED_DIR, difficulty: int = DIFFICULTY, seed: int = SEED,
-                   terse_share: float = TERSE_SHARE) -> dict[str, int]:
+                   terse_share: float = TERSE_SHARE, plain_share: float = PLAIN_SHARE) -> dict[str, int]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     counts = {}
-    for name, rows in build(difficulty, seed, terse_share=terse_share).items():
+    for name, rows in build(difficulty, seed, terse_share=terse_share, plain_share=plain_share).items():
         (out_dir / f"{name}.jsonl").write_bytes(dumps_jsonl(rows).encode("utf-8"))
         counts[name] = len(rows)
     return counts
@@ -921,8 +945,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=SEED)
     ap.add_argument("--terse-share", type=float, default=TERSE_SHARE,
                     help="share of gsm8k SFT answers (and of rejected preference answers) given without working")
+    ap.add_argument("--plain-share", type=float, default=PLAIN_SHARE,
+                    help="share of ifeval SFT answers (and of rejected preference answers) that ignore the instructions")
     args = ap.parse_args(argv)
-    counts = write_embedded(args.out, args.difficulty, args.seed, args.terse_share)
+    counts = write_embedded(args.out, args.difficulty, args.seed, args.terse_share, args.plain_share)
     if args.out == EMBEDDED_DIR:
         write_samples()
     for name, n in counts.items():

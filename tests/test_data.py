@@ -119,6 +119,31 @@ def test_bare_word_problem_answers_are_right_in_sft_and_wrong_when_rejected(buil
     assert not any(bare.fullmatch(r["chosen"][0]["content"]) for r in pairs)
 
 
+def test_some_instruction_demonstrations_ignore_the_instructions(built):
+    """plain_share of the ifeval demonstrations answer the request but ignore the added instructions (as SFT data often
+    do: the behaviour DPO/RLVR should fix), and the same share of the rejected preference answers are such answers."""
+    _, gts = built
+    verify_ifeval = pytest.importorskip("eval.verifiers").VERIFIERS["ifeval"]
+    answers = [(turn["content"], prev["content"]) for row in _rows("sft_train")
+               for prev, turn in zip(row["messages"], row["messages"][1:])
+               if turn["role"] == "assistant" and generate.family_of(prev["content"]) == "ifeval"]
+    ignored = [(a, q) for a, q in answers if verify_ifeval(a, gts[q][1]) < 1.0]
+    # (a plain answer can follow everything by chance: "less than N words", or no comma to drop)
+    assert generate.PLAIN_SHARE - 0.1 < len(ignored) / len(answers) <= generate.PLAIN_SHARE + 0.02
+    for a, q in ignored:  # plain: no instruction applied
+        assert a[0] in "TI" and not a.isupper() and "reminds me of" not in a, (q, a)
+        assert not any(m in a for m in ("<<", "P.S.", '"')) and not a.endswith(tuple(generate.END_PHRASES)), (q, a)
+
+    # rejected answers to two-instruction prompts: plain ones break both (score 0), the others exactly one (0.5)
+    pairs = [r for r in _rows("preference_train") if generate.family_of(_user_turns(r)[0]) == "ifeval"]
+    two = [r for r in pairs if len(json.loads(gts[_user_turns(r)[-1]][1])["kwargs"]) == 2]
+    scores = [verify_ifeval(r["rejected"][0]["content"], gts[_user_turns(r)[-1]][1]) for r in two]
+    assert set(scores) == {0.0, 0.5}
+    # (less than plain_share: a plain answer can follow one of the two by chance, and then it is 0.5 too)
+    assert generate.PLAIN_SHARE - 0.15 < scores.count(0.0) / len(scores) <= generate.PLAIN_SHARE + 0.02
+    assert all(verify_ifeval(r["chosen"][0]["content"], gts[_user_turns(r)[-1]][1]) == 1.0 for r in pairs)
+
+
 def test_problem_key_ignores_wording():
     k = generate.problem_key
     assert k("gsm8k", "Mia has 7 apples. She buys 5 more. How many apples does Mia have now?") == \
@@ -163,8 +188,8 @@ def test_shipped_rows_follow_their_own_constraints():
 
 
 def test_rows_score_with_the_project_verifiers(built):
-    """Every SFT / chosen response scores 1 and every rejected one < 1 (on a sample of rows), and the RLVR and
-    eval ground truths are the ones the responses were written for."""
+    """Every SFT (but IFEval) / chosen response scores 1 and every rejected one < 1 (on a sample of rows), and the
+    RLVR and eval ground truths are the ones the responses were written for."""
     verifiers = getattr(pytest.importorskip("eval.verifiers"), "VERIFIERS", None)
     if verifiers is None:
         pytest.skip("eval.verifiers has no VERIFIERS registry yet")
@@ -175,7 +200,8 @@ def test_rows_score_with_the_project_verifiers(built):
         for user, reply in zip(msgs, msgs[1:]):
             if user["role"] == "user":
                 ds, gt, _ = gts[user["content"]]
-                assert verifiers[ds](reply["content"], gt) == 1.0, (ds, gt, reply)
+                if ds != "ifeval":  # (IFEval demonstrations may ignore the instructions: the test above)
+                    assert verifiers[ds](reply["content"], gt) == 1.0, (ds, gt, reply)
     for row in rng.sample(files["preference_train"], 60):
         ds, gt, _ = gts[row["prompt"][-1]["content"]]
         chosen, rejected = row["chosen"][0]["content"], row["rejected"][0]["content"]
