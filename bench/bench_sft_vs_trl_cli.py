@@ -6,7 +6,7 @@
             sft.max_steps=N sft.logging_steps=10  (the task rows only: one jsonl, as the CLI gets)
   trl_cli   .venv/bin/trl sft --config <tmp>/trl_sft.yaml: the same checkpoint (the tiny model from
             stages.tiny.ensure_tiny_model), the same jsonl (data/embedded/sft_train.jsonl) and the same
-            hyper-parameters as conf/sft/default.yaml (batch 16, lr 3e-3 cosine, warmup 0.05, max_length 192,
+            hyper-parameters as conf/sft/default.yaml (batch 16, lr 1.5e-3 cosine, warmup 0.05, max_length 192,
             assistant-only loss, no packing, fp32 on CPU, no activation checkpointing, no intermediate saves, seed 42)
 
 Both get the same OMP_NUM_THREADS (--threads; default: $OMP_NUM_THREADS, else 1). `trl sft` runs the script
@@ -62,7 +62,7 @@ def trl_config(model: Path, output_dir: Path, steps: int) -> dict:
         "datasets": [{"path": "json", "data_files": str(SFT_DATA), "split": "train"}],
         "output_dir": str(output_dir),
         "max_steps": steps, "num_train_epochs": 1, "per_device_train_batch_size": 16,
-        "gradient_accumulation_steps": 1, "learning_rate": 3.0e-3, "lr_scheduler_type": "cosine",
+        "gradient_accumulation_steps": 1, "learning_rate": 1.5e-3, "lr_scheduler_type": "cosine",
         "warmup_steps": 0.05, "weight_decay": 0.0, "max_length": 192, "assistant_only_loss": True, "packing": False,
         "activation_checkpointing": False,  # TRL's SFTConfig documents checkpointing on by default; off in ours
         "bf16": False, "fp16": False, "use_cpu": True,  # TRL defaults to bf16, ~600x slower than fp32 on our CPUs
