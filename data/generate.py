@@ -946,7 +946,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--terse-share", type=float, default=TERSE_SHARE,
                     help="share of gsm8k SFT answers (and of rejected preference answers) given without working")
     ap.add_argument("--plain-share", type=float, default=PLAIN_SHARE,
-                    help="share of ifeval SFT answers (and of rejected preference answers) that ignore the instructions")
+                    help="share of ifeval SFT answers (and of rejected answers) that ignore the instructions")
     args = ap.parse_args(argv)
     counts = write_embedded(args.out, args.difficulty, args.seed, args.terse_share, args.plain_share)
     if args.out == EMBEDDED_DIR:
