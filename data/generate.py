@@ -591,6 +591,7 @@ def ifeval_follows(text: str, iid: str, kw: dict) -> bool:
 
 
 def _follows_all(text: str, ground_truth: str) -> bool:
+    """Whether ``text`` follows every instruction of an ifeval ground truth (its JSON string)."""
     gt = json.loads(ground_truth)
     return all(ifeval_follows(text, i, kw) for i, kw in zip(gt["instruction_id_list"], gt["kwargs"]))
 
@@ -636,13 +637,12 @@ def _gen_ifeval_once(rng: Random) -> Example | None:
     response = _ifeval_text(topic, n_sent, ids, kw, variant)
     broken = rng.choice(ids)
     rejected = _ifeval_text(topic, n_sent, ids, kw, variant, break_id=broken)
-    ok = [ifeval_follows(response, i, kw[i]) for i in ids]
-    assert all(ok), (response, ids, kw)
-    if all(ifeval_follows(rejected, i, kw[i]) for i in ids):
+    gt = json.dumps({"instruction_id_list": ids, "kwargs": [kw[i] for i in ids]})
+    assert _follows_all(response, gt), (response, ids, kw)
+    if _follows_all(rejected, gt):
         return None
     request = REQUESTS[n_sent].format(t=topic)
     prompt = " ".join([request] + [_describe(i, kw[i]) for i in ids])
-    gt = json.dumps({"instruction_id_list": ids, "kwargs": [kw[i] for i in ids]})
     plain = _ifeval_text(topic, n_sent, [], {}, variant)
     return Example("ifeval", "ifeval|" + prompt, prompt, response, rejected, gt, plain)
 
