@@ -131,7 +131,8 @@ def score(cfg: DictConfig, rows: list[dict]) -> tuple[list[dict], dict]:
 
 
 def summarise(rows: list[dict]) -> dict:
-    """Score = mean over prompts of the mean over samples; the standard error is over prompts."""
+    """Score = mean over prompts of the mean over samples; the standard error is over prompts. pass_at_k: the share of
+    prompts with a fully right answer (score 1: for IFEval every instruction followed) among k samples."""
     per_prompt: dict = {}
     for row in rows:
         per_prompt.setdefault(row["id"], []).append(float(row["score"]))
@@ -143,10 +144,23 @@ def summarise(rows: list[dict]) -> dict:
         "score": mean,
         "n": n,
         "stderr": math.sqrt(variance / n) if n else 0.0,
+        "pass_at_k": pass_at_k(list(per_prompt.values())),
         "verifier": rows[0]["dataset"] if rows else None,
         "unfinished": sum(not r["finished"] for r in rows) / max(len(rows), 1),  # cut off at max_new_tokens
         "errors": sum(bool(r.get("error")) for r in rows),
     }
+
+
+def pass_at_k(scores_per_prompt: list[list[float]]) -> dict[str, float]:
+    """pass@k for k in 1, 10, 100 and the number of samples (those <= it), averaged over prompts, with the unbiased
+    estimator of Chen et al. 2021 (arXiv:2107.03374, eq. 1): 1 - C(n-c, k) / C(n, k) for n samples of which c pass.
+    That is what Tülu 3 reports for HumanEval (pass@10, eval.temperature=0.8 eval.num_samples=10)."""
+    if not scores_per_prompt:
+        return {}
+    samples = min(len(s) for s in scores_per_prompt)
+    ks = sorted({k for k in (1, 10, 100) if k <= samples} | {samples})
+    passed = [(len(s), sum(score >= 1.0 for score in s)) for s in scores_per_prompt]
+    return {str(k): sum(1 - math.comb(n - c, k) / math.comb(n, k) for n, c in passed) / len(passed) for k in ks}
 
 
 def decontamination(cfg: DictConfig, benchmarks: dict[str, list[dict]]) -> dict:
@@ -203,11 +217,15 @@ def log_to_wandb(cfg: DictConfig, stage: str, result: dict) -> None:
         return
     common.init_tracking(cfg, f"eval-{stage}")
     summary = {f"eval/{name}": b["score"] for name, b in result["benchmarks"].items()}
+    summary.update({f"eval/{name}/pass@{k}": v for name, b in result["benchmarks"].items()
+                    for k, v in b["pass_at_k"].items()})
     common.finish_tracking(cfg, {**summary, "eval/average": result["average"]})
 
 
 def print_result(result: dict) -> None:
-    rows = {f"{name} (n={b['n']})": f"{b['score']:.3f} ± {b['stderr']:.3f}" for name, b in result["benchmarks"].items()}
+    rows = {f"{name} (n={b['n']})": f"{b['score']:.3f} ± {b['stderr']:.3f}"
+            + "".join(f"   pass@{k} {v:.3f}" for k, v in b["pass_at_k"].items() if k != "1")
+            for name, b in result["benchmarks"].items()}
     common.print_summary(f"eval {result['stage']}: {result['model']}",
                          {**rows, "average": result["average"], "wall time (s)": result["wall_time_s"]})
 

@@ -4,6 +4,7 @@ decontamination check and the report."""
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 from omegaconf import OmegaConf
@@ -102,6 +103,9 @@ def test_eval_of_a_tiny_checkpoint_writes_json_and_generations(runs_dir, capsys)
 
     lines = [json.loads(line) for line in (out.parent / "tiny.generations.jsonl").read_text().splitlines()]
     assert len(lines) == sum(sizes.values())
+    for name, b in result["benchmarks"].items():  # greedy: pass@1 is the share of fully right answers
+        assert b["pass_at_k"] == {"1": pytest.approx(sum(r["score"] == 1.0 for r in lines if r["benchmark"] == name)
+                                                     / sizes[name])}
     assert {"benchmark", "dataset", "ground_truth", "response", "score", "finished", "messages"} <= set(lines[0])
     # Auditable: re-scoring the file with the verifier library gives the same scores.
     with VerifierPool(num_workers=1) as pool:
@@ -112,6 +116,28 @@ def test_eval_of_a_tiny_checkpoint_writes_json_and_generations(runs_dir, capsys)
     capsys.readouterr()
     again = eval_run.run(cfg)
     assert again["tiny"] == result and "up to date" in capsys.readouterr().out
+
+
+def test_pass_at_k_is_the_share_of_k_sample_subsets_with_a_right_answer():
+    """The unbiased estimator against counting: for each prompt, the share of its k-subsets of samples that hold a
+    fully right answer (a partial score, e.g. half an IFEval prompt's instructions, is not a pass)."""
+    from itertools import combinations
+
+    from eval.run import summarise
+
+    rng = random.Random(0)
+    samples = 12
+    scores = [[rng.choice([0.0, 0.0, 0.0, 0.5, 1.0]) for _ in range(samples)] for _ in range(20)]
+    scores[0] = [0.5] * samples  # never fully right
+    rows = [{"id": i, "score": s, "finished": True, "dataset": "ifeval"} for i, per in enumerate(scores) for s in per]
+    result = summarise(rows)
+    assert set(result["pass_at_k"]) == {"1", "10", "12"}
+    for k, value in result["pass_at_k"].items():
+        subsets = [[any(per[j] == 1.0 for j in subset) for subset in combinations(range(samples), int(k))]
+                   for per in scores]
+        assert value == pytest.approx(sum(sum(s) / len(s) for s in subsets) / len(scores))
+    assert result["pass_at_k"]["1"] < result["score"]  # the half scores count in the score, not as passes
+    assert result["pass_at_k"]["1"] < result["pass_at_k"]["10"] < result["pass_at_k"]["12"] < 1
 
 
 # ----------------------------------------------------------------------------------------------------------------
