@@ -9,7 +9,10 @@ built to be *learnable* from a few thousand short examples yet not saturated aft
   rejected preference answers are bare wrong answers.
 * ``math``   -- fraction arithmetic, linear equations, expanding/simplifying small polynomials; responses end
   in "The final answer is $\\boxed{...}$." and ground truths are canonical LaTeX, so equivalent but
-  non-canonical answers (``\\frac{6}{8}``, ``5x+x^2+6``) need an equivalence checker.
+  non-canonical answers (``\\frac{6}{8}``, ``5x+x^2+6``) need an equivalence checker. 70% of the SFT
+  demonstrations (COMPACT_SHARE) work in LaTeX ("$7 \\cdot 3 - 5 = 21 - 5 = 16$."), the others state the same
+  arithmetic as drill facts ("7 * 3 = 21. 21 - 5 = 16.") before the boxed answer; chosen answers are of the second
+  kind, rejected ones of the first. (Expansions, whose products are negative, are always in LaTeX.)
 * ``ifeval`` -- "Write one sentence about the river." plus one or two Google-IFEval instructions; responses are
   template sentences transformed so that they really follow the instructions. 30% of the SFT demonstrations
   (PLAIN_SHARE) answer the request and ignore the instructions, and as many of the rejected preference answers do.
@@ -28,6 +31,10 @@ answers (README "Results"). The plain IFEval answers play the same part for inst
 learns to leave out an end phrase, a postscript, the quotation marks ... now and then, and the preference pairs and the
 IFEval reward say that honouring them pays. (At 50% the SFT model ignored so many that DPO and RLVR, though they gained
 17 points, ended 8 below a model trained on compliant answers only: README "Results".)
+The two ways of working a math problem play the same part for the MATH-style family: the model learns its products and
+sums as drill facts ("7 * 3 = 21."), so it gets them right far more often written that way than inside LaTeX
+("$7 \\cdot 3 - 5 = ...$"); the SFT model mostly imitates the more common LaTeX answers, and the preference pairs and
+the math reward say that working in facts pays.
 
 Train/eval separation: every problem has a canonical key that ignores wording (names, objects, verbs,
 "Compute"/"Calculate", the variable letter ...).  A hash of the key puts the problem in the eval partition or
@@ -70,6 +77,7 @@ DRILL_FACTS = 8
 DRILL_PROMPT = "Write out some arithmetic facts."
 TERSE_SHARE = 0.5  # share of gsm8k SFT answers that give the bare answer without the working (see build())
 PLAIN_SHARE = 0.3  # share of ifeval SFT answers that answer the request but ignore its instructions (see build())
+COMPACT_SHARE = 0.7  # share of math SFT answers worked in compact LaTeX, not as drill facts (see build())
 
 FAMILIES = ("gsm8k", "math", "ifeval")
 
@@ -83,6 +91,7 @@ class Example:
     rejected: str  # a plausible wrong response (scores < 1.0)
     ground_truth: str
     plain: str = ""  # ifeval: the request answered with the added instructions ignored
+    facts: str = ""  # math: the arithmetic facts its working rests on, in the drill's notation ("7 * 3 = 21.")
 
 
 def is_eval_key(key: str) -> bool:
@@ -318,8 +327,16 @@ def gen_math(rng: Random, difficulty: int = DIFFICULTY) -> Example:
                 wrong = Fraction(a + c, b + d)  # classic: add numerators and denominators
             else:
                 wrong = Fraction(raw_n + rng.choice([-1, 1]), raw_d)  # slip in the numerator
+        if kind == "frac_mul":
+            facts = [(a, "*", c, raw_n), (b, "*", d, raw_d)]
+        elif b == d:
+            facts = [(a, op, c, raw_n)]
+        else:  # raise both fractions to the common denominator, then add / subtract the numerators
+            facts = [f for den, num, m in ((b, a, lcm // b), (d, c, lcm // d)) if m > 1
+                     for f in ((den, "*", m, lcm), (num, "*", m, num * m))] + [(n1, op, n2, raw_n)]
         if math.gcd(raw_n, raw_d) != 1:  # show the reduction step
             chain += f" = {frac_tex(val)}"
+            facts += _reduction_facts(raw_n, raw_d)
         if wrong == val or wrong <= 0:
             wrong = val + Fraction(1, val.denominator)
         key_ops = sorted([f"{a}/{b}", f"{c}/{d}"]) if kind != "frac_sub" else [f"{a}/{b}", f"{c}/{d}"]
@@ -335,6 +352,7 @@ def gen_math(rng: Random, difficulty: int = DIFFICULTY) -> Example:
         val = Fraction(x)
         wrong = Fraction(c + b, a) if (c + b) % a == 0 and c + b != c - b else Fraction(x + rng.choice([-1, 1]))
         key = f"math|solve|{a},{b},{c}"
+        facts = [(c, "-", b, c - b) if b > 0 else (c, "+", -b, c - b), (c - b, "/", a, x)]
     elif kind == "expand":
         vals = [i for i in range(-5, 10) if i != 0]
         a, b = rng.choice(vals), rng.choice(vals)
@@ -374,6 +392,7 @@ def gen_math(rng: Random, difficulty: int = DIFFICULTY) -> Example:
         val = Fraction(pn, q)
         wrong = Fraction(pn + 1, q) if rng.random() < 0.5 else Fraction(q, pn) if pn != 1 else Fraction(pn, q + 1)
         key = f"math|simplify|{n},{d}"
+        facts = _reduction_facts(n, d)
     elif kind == "evaluate":
         a, x = rng.randint(2, 9), rng.randint(1, 9)
         b = rng.choice([i for i in range(-9, 16) if i != 0])
@@ -382,6 +401,7 @@ def gen_math(rng: Random, difficulty: int = DIFFICULTY) -> Example:
         body = f"${a} \\cdot {x} {'+' if b > 0 else '-'} {abs(b)} = {a * x} {'+' if b > 0 else '-'} {abs(b)} = {a * x + b}$."
         wrong = Fraction(a + x + b) if a + x + b != a * x + b else Fraction(a * x + b + 1)
         key = f"math|evaluate|{a},{b},{x}"
+        facts = [(a, "*", x, a * x), (a * x, "+", b, a * x + b) if b > 0 else (a * x, "-", -b, a * x + b)]
     else:  # combine like terms: a x + b + c x + d
         a, c = rng.randint(1, 9), rng.randint(1, 9)
         b, d = rng.randint(1, 12), rng.randint(1, 12)
@@ -402,14 +422,25 @@ def gen_math(rng: Random, difficulty: int = DIFFICULTY) -> Example:
         wrong_tex = poly_tex(bad, var)
         key = "math|combine|" + ";".join(sorted([f"{a},{b}", f"{c},{d}"]))
         return Example("math", key, prompt, f"{body} The final answer is $\\boxed{{{gt}}}$.",
-                       f"{bad_body} The final answer is $\\boxed{{{wrong_tex}}}$.", gt)
+                       f"{bad_body} The final answer is $\\boxed{{{wrong_tex}}}$.", gt,
+                       facts=_fact_text([(a, "+", c, a + c), (b, "+", d, b + d)]))
 
     assert wrong != val
     gt = frac_tex(val)
     response = f"{body} The final answer is $\\boxed{{{gt}}}$."
     # same derivation, wrong last step (a plausible slip)
     rejected = f"{body.rsplit('=', 1)[0].rstrip()} = {frac_tex(wrong)}$. The final answer is $\\boxed{{{frac_tex(wrong)}}}$."
-    return Example("math", key, prompt, response, rejected, gt)
+    return Example("math", key, prompt, response, rejected, gt, facts=_fact_text(facts))
+
+
+def _reduction_facts(n: int, d: int) -> list[tuple[int, str, int, int]]:
+    """n/d in lowest terms, checked by multiplying back: 6/8 -> 3 * 2 = 6. 4 * 2 = 8."""
+    g = math.gcd(n, d)
+    return [(n // g, "*", g, n), (d // g, "*", g, d)]
+
+
+def _fact_text(facts: list[tuple[int, str, int, int]]) -> str:
+    return " ".join(f"{x} {op} {y} = {z}." for x, op, y, z in facts)
 
 
 _FRAC = r"\\frac\{(\d+)\}\{(\d+)\}"
@@ -740,6 +771,11 @@ def gen_drill(rng: Random, difficulty: int = DIFFICULTY) -> dict:
     return {"messages": [_user(DRILL_PROMPT), _assistant(answer)]}
 
 
+def _in_facts(ex: Example) -> str:
+    """A math response worked in the drill's notation: its facts, then the boxed answer."""
+    return f"{ex.facts} The final answer is $\\boxed{{{ex.ground_truth}}}$."
+
+
 def _terse(response: str) -> str:
     """A gsm8k response without its working: just its last sentence, "The answer is N."."""
     return response[response.rindex("The answer is"):]
@@ -747,7 +783,8 @@ def _terse(response: str) -> str:
 
 def build(difficulty: int = DIFFICULTY, seed: int = SEED,
           ground_truths: dict[str, tuple[str, str, str]] | None = None,
-          terse_share: float = TERSE_SHARE, plain_share: float = PLAIN_SHARE) -> dict[str, list[dict]]:
+          terse_share: float = TERSE_SHARE, plain_share: float = PLAIN_SHARE,
+          compact_share: float = COMPACT_SHARE) -> dict[str, list[dict]]:
     """All embedded files as {name: rows}. Deterministic in (difficulty, seed).
 
     ``ground_truths``, if given, is filled with {prompt: (verifier, ground truth, a correct response)} for every
@@ -775,10 +812,22 @@ def build(difficulty: int = DIFFICULTY, seed: int = SEED,
         def ignores() -> bool:  # draw: does this ifeval answer (demonstration or rejected answer) ignore them?
             return fam == "ifeval" and plain_rng.random() < plain_share
 
+        # And the MATH-style demonstrations are of two kinds too: some work in the drill's notation ("7 * 3 = 21.
+        # 21 - 5 = 16. The final answer is $\\boxed{16}$."), the others (compact_share) in compact LaTeX ("$7 \\cdot 3
+        # - 5 = 21 - 5 = 16$. ..."), where the tiny model gets its products and sums wrong more often: it learnt them
+        # as drill facts. The chosen preference answers are of the first kind, the rejected ones of the second, and
+        # the verifier reward pays for what each gets right. Expansions are always in LaTeX (their products are
+        # negative: not drill facts).
+        compact_rng = rng_for("compact")
+
         def answer(ex: Example) -> str:
             if bare():
                 return _terse(ex.response)
-            return ex.plain if ignores() else ex.response
+            if ignores():
+                return ex.plain
+            if ex.facts and compact_rng.random() >= compact_share:
+                return _in_facts(ex)
+            return ex.response
 
         r = rng_for("sft")
         for ex in sample(fam, r, N_SFT, "train", difficulty, ground_truths=ground_truths):
@@ -797,10 +846,11 @@ def build(difficulty: int = DIFFICULTY, seed: int = SEED,
             if r.random() < 0.05:
                 prompt.insert(0, {"role": "system", "content": r.choice(SYSTEM_PROMPTS)})
             rejected = _terse(ex.rejected) if bare() else ex.rejected  # the wrong answer given bare
+            chosen = _in_facts(ex) if ex.facts else ex.response
             if ignores() and not _follows_all(ex.plain, ex.ground_truth):  # (plain can follow "less than N words")
                 rejected = ex.plain
             files["preference_train"].append(
-                {"prompt": prompt, "chosen": [_assistant(ex.response)], "rejected": [_assistant(rejected)]})
+                {"prompt": prompt, "chosen": [_assistant(chosen)], "rejected": [_assistant(rejected)]})
 
         r = rng_for("rlvr")
         for ex in sample(fam, r, N_RLVR, "train", difficulty, ground_truths=ground_truths):
@@ -826,11 +876,13 @@ def dumps_jsonl(rows: list[dict]) -> str:
 
 
 def write_embedded(out_dir: Path = EMBEDDED_DIR, difficulty: int = DIFFICULTY, seed: int = SEED,
-                   terse_share: float = TERSE_SHARE, plain_share: float = PLAIN_SHARE) -> dict[str, int]:
+                   terse_share: float = TERSE_SHARE, plain_share: float = PLAIN_SHARE,
+                   compact_share: float = COMPACT_SHARE) -> dict[str, int]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     counts = {}
-    for name, rows in build(difficulty, seed, terse_share=terse_share, plain_share=plain_share).items():
+    for name, rows in build(difficulty, seed, terse_share=terse_share, plain_share=plain_share,
+                             compact_share=compact_share).items():
         (out_dir / f"{name}.jsonl").write_bytes(dumps_jsonl(rows).encode("utf-8"))
         counts[name] = len(rows)
     return counts
@@ -947,8 +999,11 @@ def main(argv: list[str] | None = None) -> None:
                     help="share of gsm8k SFT answers (and of rejected preference answers) given without working")
     ap.add_argument("--plain-share", type=float, default=PLAIN_SHARE,
                     help="share of ifeval SFT answers (and of rejected answers) that ignore the instructions")
+    ap.add_argument("--compact-share", type=float, default=COMPACT_SHARE,
+                    help="share of math SFT answers worked in compact LaTeX rather than as drill facts")
     args = ap.parse_args(argv)
-    counts = write_embedded(args.out, args.difficulty, args.seed, args.terse_share, args.plain_share)
+    counts = write_embedded(args.out, args.difficulty, args.seed, args.terse_share, args.plain_share,
+                            args.compact_share)
     if args.out == EMBEDDED_DIR:
         write_samples()
     for name, n in counts.items():

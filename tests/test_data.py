@@ -119,6 +119,41 @@ def test_bare_word_problem_answers_are_right_in_sft_and_wrong_when_rejected(buil
     assert not any(bare.fullmatch(r["chosen"][0]["content"]) for r in pairs)
 
 
+def test_math_answers_work_in_drill_facts_or_in_latex_and_pairs_prefer_the_facts(built):
+    """Math demonstrations either state true drill-notation facts and then the boxed answer, or (compact_share of
+    those that have facts; every expansion) work in LaTeX; chosen answers are always the former, rejected the latter."""
+    verify_math = pytest.importorskip("eval.verifiers").VERIFIERS["math"]
+    _, gts = built
+    ops = {"+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y, "/": lambda x, y: x / y}
+    in_facts = re.compile(r"((?:-?\d+ [-+*/] \d+ = -?\d+\. )+)The final answer is \$\\boxed\{(.+)\}\$\.")
+
+    def facts_of(answer: str, question: str) -> list | None:
+        """The facts of an answer in drill notation (checked true, and boxing the ground truth), or None."""
+        m = in_facts.fullmatch(answer)
+        if m is None:
+            assert "\\boxed" in answer and "$" in answer.split("The final answer")[0], answer  # LaTeX working
+            return None
+        facts = re.findall(r"(-?\d+) ([-+*/]) (\d+) = (-?\d+)\.", m.group(1))
+        assert all(ops[o](int(x), int(y)) == int(z) for x, o, y, z in facts), answer
+        assert m.group(2) == gts[question][1] and verify_math(answer, gts[question][1]) == 1.0
+        return facts
+
+    answers = [(turn["content"], prev["content"]) for row in _rows("sft_train")
+               for prev, turn in zip(row["messages"], row["messages"][1:])
+               if turn["role"] == "assistant" and generate.family_of(prev["content"]) == "math"]
+    styles = [(facts_of(a, q) is not None, q.startswith("Expand")) for a, q in answers]
+    assert not any(spelled for spelled, expand in styles if expand)
+    can = [spelled for spelled, expand in styles if not expand]
+    assert abs(can.count(False) / len(can) - generate.COMPACT_SHARE) < 0.03
+    assert len(can) > 0.8 * len(answers)  # 7 of the 8 kinds have facts
+
+    pairs = [r for r in _rows("preference_train") if generate.family_of(_user_turns(r)[0]) == "math"]
+    for r in pairs:
+        q = _user_turns(r)[-1]
+        spelled = facts_of(r["chosen"][0]["content"], q) is not None
+        assert spelled != q.startswith("Expand"), r
+        assert facts_of(r["rejected"][0]["content"], q) is None
+
 def test_some_instruction_demonstrations_ignore_the_instructions(built):
     """plain_share of the ifeval demonstrations answer the request but ignore the added instructions (as SFT data often
     do: the behaviour DPO/RLVR should fix), and the same share of the rejected preference answers are such answers."""
