@@ -100,6 +100,16 @@ def is_eval_key(key: str) -> bool:
     return h % 100 < EVAL_PERCENT
 
 
+def _equations(facts: list[tuple[int, str, int, int]]) -> str:
+    """[(7, "+", 5, 12), (12, "-", 3, 9)] -> "7 + 5 = 12. 12 - 3 = 9.": how word problems, drill and math facts read."""
+    return " ".join(f"{x} {op} {y} = {z}." for x, op, y, z in facts)
+
+
+def _plus(x: int, b: int) -> tuple[int, str, int, int]:
+    """x + b as a fact with a non-negative second operand: (9, "-", 3, 6) for b = -3."""
+    return (x, "+", b, x + b) if b > 0 else (x, "-", -b, x + b)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # GSM-style word arithmetic
 # ----------------------------------------------------------------------------------------------------------
@@ -197,7 +207,7 @@ def gen_gsm(rng: Random, difficulty: int = DIFFICULTY) -> Example:
 
     answer = steps[-1][3]
     prompt = f"{p_txt} {question}"
-    eqs = " ".join(f"{x} {s} {y} = {z}." for x, s, y, z in steps)
+    eqs = _equations(steps)
     response = f"{r_txt} {eqs} The answer is {answer}."
 
     # a plausible mistake: off-by-one in the last step, a wrong operation, or a skipped step
@@ -218,7 +228,7 @@ def gen_gsm(rng: Random, difficulty: int = DIFFICULTY) -> Example:
         bad = bad[:-1]
     if bad[-1][3] == answer:
         bad[-1][3] = answer + 1
-    bad_eqs = " ".join(f"{x} {s} {y} = {z}." for x, s, y, z in bad)
+    bad_eqs = _equations(bad)
     rejected = f"{r_txt} {bad_eqs} The answer is {bad[-1][3]}."
     key = "gsm|" + ",".join(ops) + "|" + ",".join(map(str, nums))
     return Example("gsm8k", key, prompt, response, rejected, str(answer))
@@ -352,7 +362,7 @@ def gen_math(rng: Random, difficulty: int = DIFFICULTY) -> Example:
         val = Fraction(x)
         wrong = Fraction(c + b, a) if (c + b) % a == 0 and c + b != c - b else Fraction(x + rng.choice([-1, 1]))
         key = f"math|solve|{a},{b},{c}"
-        facts = [(c, "-", b, c - b) if b > 0 else (c, "+", -b, c - b), (c - b, "/", a, x)]
+        facts = [_plus(c, -b), (c - b, "/", a, x)]
     elif kind == "expand":
         vals = [i for i in range(-5, 10) if i != 0]
         a, b = rng.choice(vals), rng.choice(vals)
@@ -401,7 +411,7 @@ def gen_math(rng: Random, difficulty: int = DIFFICULTY) -> Example:
         body = f"${a} \\cdot {x} {'+' if b > 0 else '-'} {abs(b)} = {a * x} {'+' if b > 0 else '-'} {abs(b)} = {a * x + b}$."
         wrong = Fraction(a + x + b) if a + x + b != a * x + b else Fraction(a * x + b + 1)
         key = f"math|evaluate|{a},{b},{x}"
-        facts = [(a, "*", x, a * x), (a * x, "+", b, a * x + b) if b > 0 else (a * x, "-", -b, a * x + b)]
+        facts = [(a, "*", x, a * x), _plus(a * x, b)]
     else:  # combine like terms: a x + b + c x + d
         a, c = rng.randint(1, 9), rng.randint(1, 9)
         b, d = rng.randint(1, 12), rng.randint(1, 12)
@@ -423,24 +433,20 @@ def gen_math(rng: Random, difficulty: int = DIFFICULTY) -> Example:
         key = "math|combine|" + ";".join(sorted([f"{a},{b}", f"{c},{d}"]))
         return Example("math", key, prompt, f"{body} The final answer is $\\boxed{{{gt}}}$.",
                        f"{bad_body} The final answer is $\\boxed{{{wrong_tex}}}$.", gt,
-                       facts=_fact_text([(a, "+", c, a + c), (b, "+", d, b + d)]))
+                       facts=_equations([(a, "+", c, a + c), (b, "+", d, b + d)]))
 
     assert wrong != val
     gt = frac_tex(val)
     response = f"{body} The final answer is $\\boxed{{{gt}}}$."
     # same derivation, wrong last step (a plausible slip)
     rejected = f"{body.rsplit('=', 1)[0].rstrip()} = {frac_tex(wrong)}$. The final answer is $\\boxed{{{frac_tex(wrong)}}}$."
-    return Example("math", key, prompt, response, rejected, gt, facts=_fact_text(facts))
+    return Example("math", key, prompt, response, rejected, gt, facts=_equations(facts))
 
 
 def _reduction_facts(n: int, d: int) -> list[tuple[int, str, int, int]]:
     """n/d in lowest terms, checked by multiplying back: 6/8 -> 3 * 2 = 6. 4 * 2 = 8."""
     g = math.gcd(n, d)
     return [(n // g, "*", g, n), (d // g, "*", g, d)]
-
-
-def _fact_text(facts: list[tuple[int, str, int, int]]) -> str:
-    return " ".join(f"{x} {op} {y} = {z}." for x, op, y, z in facts)
 
 
 _FRAC = r"\\frac\{(\d+)\}\{(\d+)\}"
@@ -767,7 +773,7 @@ def gen_drill(rng: Random, difficulty: int = DIFFICULTY) -> dict:
     facts = [gen_fact(rng, difficulty) for _ in range(DRILL_FACTS)]
     # The operands are not repeated in the question: what the model has to learn is the result given "x op y =",
     # and a question listing them would double the drill's tokens (the drill is most of the SFT mix's tokens).
-    answer = " ".join(f"{x} {op} {y} = {z}." for x, op, y, z in facts)
+    answer = _equations(facts)
     return {"messages": [_user(DRILL_PROMPT), _assistant(answer)]}
 
 
@@ -845,8 +851,8 @@ def build(difficulty: int = DIFFICULTY, seed: int = SEED,
             prompt = [_user(ex.prompt)]
             if r.random() < 0.05:
                 prompt.insert(0, {"role": "system", "content": r.choice(SYSTEM_PROMPTS)})
-            rejected = _terse(ex.rejected) if bare() else ex.rejected  # the wrong answer given bare
             chosen = _in_facts(ex) if ex.facts else ex.response
+            rejected = _terse(ex.rejected) if bare() else ex.rejected  # the wrong answer given bare
             if ignores() and not _follows_all(ex.plain, ex.ground_truth):  # (plain can follow "less than N words")
                 rejected = ex.plain
             files["preference_train"].append(

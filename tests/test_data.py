@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import operator
 import random
 import re
 from pathlib import Path
@@ -17,6 +18,7 @@ EMBEDDED = REPO / "data" / "embedded"
 SAMPLES = REPO / "data" / "samples"
 TRAIN_FILES = ("sft_train", "preference_train", "rlvr_train")
 EVAL_FILES = tuple(f"eval_{f}" for f in generate.FAMILIES)
+ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}  # for checking facts
 
 
 def _rows(name: str) -> list[dict]:
@@ -78,7 +80,6 @@ def test_sizes_and_family_counts():
 def test_arithmetic_drill_states_true_facts_in_the_word_problems_format():
     rows = _rows("arithmetic_drill")
     assert len(rows) == generate.N_DRILL
-    ops = {"+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y}
     seen_ops, equation = set(), re.compile(r"(\d+) ([-+*]) (\d+) = (-?\d+)\.")
     for row in rows:
         user, assistant = (m["content"] for m in row["messages"])
@@ -87,9 +88,9 @@ def test_arithmetic_drill_states_true_facts_in_the_word_problems_format():
         assert " ".join(f"{x} {o} {y} = {z}." for x, o, y, z in facts) == assistant
         assert user == generate.DRILL_PROMPT
         for x, o, y, z in facts:
-            assert ops[o](int(x), int(y)) == int(z) >= 0, (x, o, y, z)
+            assert ARITHMETIC[o](int(x), int(y)) == int(z) >= 0, (x, o, y, z)
             seen_ops.add(o)
-    assert seen_ops == set(ops)
+    assert seen_ops == {"+", "-", "*"}
     # the word problems' equations are drawn from the same fact space, e.g. the one-step sums of difficulty 2
     drilled = {m.group(0) for r in rows for m in equation.finditer(r["messages"][1]["content"])}
     sums = {f"{a} + {b} = {a + b}." for a in range(1, 21) for b in range(1, 21)}
@@ -124,7 +125,6 @@ def test_math_answers_work_in_drill_facts_or_in_latex_and_pairs_prefer_the_facts
     those that have facts; every expansion) work in LaTeX; chosen answers are always the former, rejected the latter."""
     verify_math = pytest.importorskip("eval.verifiers").VERIFIERS["math"]
     _, gts = built
-    ops = {"+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y, "/": lambda x, y: x / y}
     in_facts = re.compile(r"((?:-?\d+ [-+*/] \d+ = -?\d+\. )+)The final answer is \$\\boxed\{(.+)\}\$\.")
 
     def facts_of(answer: str, question: str) -> list | None:
@@ -134,7 +134,7 @@ def test_math_answers_work_in_drill_facts_or_in_latex_and_pairs_prefer_the_facts
             assert "\\boxed" in answer and "$" in answer.split("The final answer")[0], answer  # LaTeX working
             return None
         facts = re.findall(r"(-?\d+) ([-+*/]) (\d+) = (-?\d+)\.", m.group(1))
-        assert all(ops[o](int(x), int(y)) == int(z) for x, o, y, z in facts), answer
+        assert all(ARITHMETIC[o](int(x), int(y)) == int(z) for x, o, y, z in facts), answer
         assert m.group(2) == gts[question][1] and verify_math(answer, gts[question][1]) == 1.0
         return facts
 
@@ -153,6 +153,7 @@ def test_math_answers_work_in_drill_facts_or_in_latex_and_pairs_prefer_the_facts
         spelled = facts_of(r["chosen"][0]["content"], q) is not None
         assert spelled != q.startswith("Expand"), r
         assert facts_of(r["rejected"][0]["content"], q) is None
+
 
 def test_some_instruction_demonstrations_ignore_the_instructions(built):
     """plain_share of the ifeval demonstrations answer the request but ignore the added instructions (as SFT data often
