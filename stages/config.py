@@ -57,6 +57,9 @@ class ModelConfig:
     dtype: str = "auto"  # auto = float32 on CPU (bf16 matmuls are ~600x slower there), bfloat16 on GPU
     attn_implementation: Optional[str] = None  # e.g. sdpa, flash_attention_2; None = transformers' default
     trust_remote_code: bool = False
+    # SFT's assistant-only loss needs {% generation %} markers: a file in conf/chat_templates/ (or a path) holding the
+    # model's template with them added; None = the model's own if marked, else TRL's training version of it
+    training_chat_template: Optional[str] = None
     tiny: Optional[TinyArchitecture] = None  # only for path=embedded:tiny
 
 
@@ -89,7 +92,7 @@ class BenchmarkConfig:
     """One benchmark of the eval suite (eval/benchmarks.py reads it; conf/eval/*.yaml lists them)."""
 
     name: str = MISSING  # the key in eval/<stage>.json and the report
-    path: str = MISSING  # hub dataset id, local .jsonl/.json/.parquet file, or embedded:NAME
+    path: str = MISSING  # hub dataset id, local .jsonl/.json/.parquet/.jsonl.gz file, embedded:NAME, package:PKG/FILE
     format: str = "rlvr"  # rlvr (our scoring rows) | gsm8k | math | ifeval | humaneval: the schema of the rows
     split: str = "train"
     subset: Optional[str] = None

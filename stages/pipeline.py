@@ -23,7 +23,7 @@ from omegaconf import DictConfig
 
 from eval import report as eval_report
 from eval import run as eval_run
-from stages import common
+from stages import common, sft
 
 TRAINING_STAGES = ("sft", "dpo", "rlvr")
 
@@ -34,6 +34,10 @@ def run(cfg: DictConfig) -> dict[str, dict]:
 
     def timed(step: str, status: str, since: float) -> None:
         timings[step] = f"{time.time() - since:6.1f} s  {status}"
+
+    # SFT's training chat template, read from the model's files: a model whose template cannot be marked for
+    # assistant-only loss stops here, before the base model is converted and evaluated.
+    sft.check_training_template(cfg, cfg.sft.parent)
 
     # The benchmarks and their overlap with the training data first: a contaminated benchmark stops the run here,
     # before any training (eval.decontamination.action=error).

@@ -50,12 +50,11 @@ def test_evaluate_base_on_the_embedded_benchmarks(smol):
 
 
 @pytest.mark.slow
-def test_a_few_sft_steps_lower_the_loss(smol):
-    from stages import sft
+def test_a_few_sft_steps_with_assistant_only_loss_lower_the_loss_and_keep_the_models_template(smol):
+    from stages import chat_templates, sft
 
-    cfg, _ = smol
-    cfg = compose([f"runs_dir={cfg.runs_dir}", "run_name=smol", *SMOL,
-                   "sft.assistant_only_loss=false",  # SmolLM2's chat template has no {% generation %} markers
+    cfg, base = smol
+    cfg = compose([f"runs_dir={cfg.runs_dir}", "run_name=smol", *SMOL,  # assistant-only loss, the default
                    "data.sft.0.max_rows=4", "sft.max_steps=4", "sft.per_device_train_batch_size=2",
                    "sft.max_length=64", "sft.learning_rate=1e-4", "sft.warmup_steps=0", "sft.logging_steps=1"])
     sft.run(cfg)
@@ -63,3 +62,7 @@ def test_a_few_sft_steps_lower_the_loss(smol):
     assert manifest["status"] == "complete" and manifest["metrics"]["global_step"] == 4
     assert manifest["metrics"]["last_logged_loss"] < manifest["metrics"]["first_logged_loss"]
     assert (common.stage_dir(cfg, "sft") / "model.safetensors").exists()
+    # trained with conf/chat_templates/smollm2.jinja, saved with SmolLM2's own template (what inference uses)
+    saved = chat_templates.read_chat_template(common.stage_dir(cfg, "sft"))
+    assert saved == chat_templates.read_chat_template(base)
+    assert not chat_templates.has_generation_markers(saved)
