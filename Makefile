@@ -42,7 +42,7 @@ LAUNCH := $(if $(DS)$(filter-out 1,$(NPROC)),$(BIN)/accelerate launch --num_proc
 	--mixed_precision $(MIXED_PRECISION) --dynamo_backend no \
 	$(if $(DS),--use_deepspeed --deepspeed_config_file conf/deepspeed/$(DS).json) -m,$(BIN)/python -m)
 
-.PHONY: setup tiny sft dpo rlvr eval pipeline compare score test bench clean
+.PHONY: setup tiny sft dpo rlvr eval pipeline compare score test bench gpu-check wheels clean
 setup: $(INSTALLED)
 
 tiny: $(INSTALLED)
@@ -74,6 +74,29 @@ test: $(INSTALLED)
 
 bench: $(INSTALLED)
 	for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
+
+# A few steps of every stage on one CUDA GPU (tiny default + Qwen2.5-0.5B's architecture at random): tokens/s, MFU,
+# peak memory, dtype and attention that ran. Without a GPU: a clear skip, exit 0. README "GPU check".
+gpu-check: $(INSTALLED)
+	$(BIN)/python bench/gpu_check.py $(ARGS)
+
+# Wheels of everything this venv runs but torch (pinned as installed here), for a machine whose Python 3.12
+# (manylinux x86-64) has torch and no network: carry .whl/ there and install with --no-index (README "GPU check").
+# The packages PyPI has only as source (pure Python: deepspeed, langdetect, ...) are built into wheels here.
+WHEEL_PYTHON ?= 3.12
+wheels: $(INSTALLED)
+	mkdir -p .whl
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v -E '^(torch|triton|nvidia-)' > .whl/requirements.txt
+	$(BIN)/python -m pip freeze --all | grep -E '^(setuptools|wheel)==' >> .whl/requirements.txt
+	for spec in $$(cat .whl/requirements.txt); do \
+		$(BIN)/python -m pip download -q --no-deps -d .whl --only-binary=:all: --python-version $(WHEEL_PYTHON) \
+			--implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
+			--platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform manylinux1_x86_64 \
+			"$$spec" 2>/dev/null \
+		|| $(BIN)/python -m pip wheel -q --no-deps -w .whl "$$spec" || exit 1; \
+	done
+	@echo "$$(ls .whl/*.whl | wc -l) wheels in .whl/; on the GPU machine, with its own torch:"
+	@echo "  pip install --no-index --find-links .whl -r .whl/requirements.txt && pip install --no-index --no-deps --no-build-isolation -e ."
 
 clean:
 	rm -rf runs .cache
