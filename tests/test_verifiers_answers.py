@@ -111,6 +111,43 @@ def test_math_not_equivalent(response, truth):
     assert math(response, truth) == 0.0
 
 
+# The problem's own expression, boxed: what an RL policy (SmolLM2, RLVR lr 1e-5) learnt to answer -- 10 of its 13
+# "right" validation answers. sympy finds each equal to the truth; none of them is an answer.
+RESTATED_QUESTIONS = [
+    (r"The final answer is $\boxed{\frac{2}{5} + \frac{6}{7}}$.", r"\frac{44}{35}"),  # "Find 2/5 + 6/7"
+    (r"The final answer is $\boxed{\frac{2}{3} - \frac{3}{5}}$.", r"\frac{1}{15}"),
+    (r"The final answer is $\boxed{\frac{4}{5} \cdot \frac{5}{6}}$.", r"\frac{2}{3}"),
+    (r"$8 \cdot 1 - 1 = 7$. The final answer is $\boxed{8 - 1}$.", "7"),
+    (r"The final answer is $\boxed{y + 8 + 7y + 1}$.", "8y+9"),  # "Simplify y + 8 + 7y + 1"
+    (r"The final answer is $\boxed{(x+2)(x+3)}$.", "x^2+5x+6"),  # "Expand (x+2)(x+3)"
+    (r"\boxed{2 \times 3}", "6"),
+    (r"\boxed{\sqrt{3}+\sqrt{3}}", r"2\sqrt{3}"),
+    (r"\boxed{x = 8 - 1}", "7"),
+]
+
+
+@pytest.mark.parametrize("response, truth", RESTATED_QUESTIONS)
+def test_math_refuses_the_question_restated_as_its_answer(response, truth):
+    from math_verify import parse, verify as naive_equivalence
+
+    answer = extract_answer(response)
+    assert naive_equivalence(parse(f"${truth}$"), parse(f"${answer}$"))  # what a plain sympy check accepts
+    assert math(response, truth) == 0.0
+
+
+@pytest.mark.parametrize("response, truth", [
+    (r"\boxed{\frac{6}{8}}", r"\frac{3}{4}"),  # unreduced, but a number
+    (r"\boxed{5x+x^2+6}", "x^2+5x+6"),  # reordered
+    (r"\boxed{x^2-4}", "(x-2)(x+2)"),  # expanded form of a factored truth
+    (r"\boxed{1+\sqrt{2}}", r"\sqrt{2}+1"),  # unlike terms
+    (r"\boxed{-\frac{1}{12}}", r"-\frac{1}{12}"),
+    (r"\boxed{2x - 3}", "2x-3"),
+    (r"\boxed{(1, -2)}", "(1,-2)"),
+])
+def test_math_finished_answers_in_other_forms_still_count(response, truth):
+    assert math(response, truth) == 1.0
+
+
 def test_math_list_ground_truth_accepts_any():
     assert math(r"\boxed{3}", ["2", "3"]) == 1.0
     assert math(r"\boxed{4}", ["2", "3"]) == 0.0

@@ -8,6 +8,12 @@ math-verify would (without its slow LaTeX parser); otherwise math-verify (LaTeX 
 latex2sympy2_extended: fractions, radicals, expressions, intervals, sets, tuples, equations), plus percentages read
 either as the number or as the number / 100.
 
+An answer must also be *finished*, as far as the truth is: a sum with two like terms (`\frac{2}{5} + \frac{6}{7}`,
+`y + 8 + 7y + 1`), a product or quotient of two numbers (`\frac{2}{3} \cdot \frac{3}{5}`), or a parenthesised sum
+where the truth has none (`(x+2)(x+3)` for `x^2+5x+6`) is the question restated, not its answer, though sympy finds
+it equal: an RL policy learnt to box the problem's own expression (README, "Real models on a CPU"). Unreduced
+fractions (`\frac{6}{8}` for `\frac{3}{4}`), reordered terms and an expanded form of a factored truth still count.
+
 Nothing here has a timeout of its own: math-verify's signal-based ones are switched off (they break outside the
 main thread) because the pool gives every verification a hard timeout. Inputs known to make sympy hang or explode
 (exponent towers such as 9^{9^{9^9}}, deep nesting, huge strings) are only compared as strings.
@@ -68,6 +74,8 @@ def extract_answer(response: str) -> str | None:
 def equivalent(truth: str, answer: str) -> bool:
     """Cached: the samples of one prompt often end in the same few answers."""
     truth, answer = _strip_dollars(truth), _strip_dollars(answer)
+    if _unfinished(_canonical(answer), _canonical(truth)):
+        return False
     quick = _quick_verdict(_canonical(truth), _canonical(answer))
     if quick is not None:
         return quick
@@ -108,6 +116,81 @@ def _strip_dollars(text: str) -> str:
 
 def _canonical(text: str) -> str:
     return _SPACING.sub("", text).replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+
+
+_NUMERIC_OPERAND = r"(?:\d+(?:\.\d+)?|\\frac\{\d+\}\{\d+\}|\{\d+\})"
+_NUMBER_TIMES_NUMBER = re.compile(_NUMERIC_OPERAND + r"(?:\\cdot|\\times|\\div|\*|:)" + _NUMERIC_OPERAND)
+_COEFFICIENT = re.compile(r"^(?:\d+(?:\.\d+)?|\\frac\{\d+\}\{\d+\})(?:\\cdot|\*)?")
+_OPENING, _CLOSING = "({[", ")}]"
+
+
+def _unfinished(answer: str, truth: str) -> bool:
+    """Is the answer (canonical LaTeX) work left undone that the truth has done? See the module docstring."""
+    answer = answer.rsplit("=", 1)[-1] if re.match(r"^[A-Za-z]=", answer) else answer  # "x=3" answers 3
+    if _NUMBER_TIMES_NUMBER.search(answer) and not _NUMBER_TIMES_NUMBER.search(truth):
+        return True
+    if _has_like_terms(answer) and not _has_like_terms(truth):
+        return True
+    return _has_bracketed_sum(answer, "(") and not _has_bracketed_sum(truth, "(")
+
+
+def _has_like_terms(text: str) -> bool:
+    """Two terms of one sum (at any depth of brackets, between commas) that differ only in their number."""
+    for items in _sums(text):
+        keys = [_COEFFICIENT.sub("", term.lstrip("+-")) for term in items]
+        if len(keys) != len(set(keys)):
+            return True
+    return False
+
+
+def _has_bracketed_sum(text: str, opening: str) -> bool:
+    return any(len(terms) > 1 for bracket, terms in _groups(text) if bracket == opening)
+
+
+def _sums(text: str) -> list[list[str]]:
+    """The terms of every sum in the text: the top level and the inside of each bracket, split at commas."""
+    return [terms for _, terms in [("", _terms_of(part)) for part in _top_level_split(text, ",")] + _groups(text)]
+
+
+def _groups(text: str) -> list[tuple[str, list[str]]]:
+    """(opening bracket, terms) for every comma-separated part inside every bracketed group, at any depth."""
+    found, stack = [], []
+    for index, char in enumerate(text):
+        if char in _OPENING:
+            stack.append(index)
+        elif char in _CLOSING and stack:
+            start = stack.pop()
+            found += [(text[start], _terms_of(part)) for part in _top_level_split(text[start + 1:index], ",")]
+    return found
+
+
+def _terms_of(text: str) -> list[str]:
+    """The terms of a sum at the top level: split at + and at a - that follows an operand (not a sign)."""
+    terms, start, depth = [], 0, 0
+    for index, char in enumerate(text):
+        if char in _OPENING:
+            depth += 1
+        elif char in _CLOSING:
+            depth -= 1
+        elif char in "+-" and depth == 0 and index > start and text[index - 1] not in "^_=,+-*/(":
+            terms.append(text[start:index])
+            start = index
+    terms.append(text[start:])
+    return [term for term in terms if term.lstrip("+-")]
+
+
+def _top_level_split(text: str, separator: str) -> list[str]:
+    parts, start, depth = [], 0, 0
+    for index, char in enumerate(text):
+        if char in _OPENING:
+            depth += 1
+        elif char in _CLOSING:
+            depth -= 1
+        elif char == separator and depth == 0:
+            parts.append(text[start:index])
+            start = index + 1
+    parts.append(text[start:])
+    return parts
 
 
 def _quick_verdict(truth: str, answer: str) -> bool | None:
