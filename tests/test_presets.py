@@ -29,3 +29,19 @@ def test_tulu3_8b_trains_sft_and_dpo_with_the_seed_of_its_sft_command(tmp_path):
     for stage in ("sft", "dpo"):
         options, kwargs = split_section(stage, cfg[stage])
         assert common.trainer_config(cfg, stage, options, kwargs).seed == 123  # docs/tulu3.md: --seed 123
+
+
+def test_smollm2_cpu_keeps_its_validation_slice_out_of_rlvr_training():
+    from data.loading import load_rlvr
+    from eval.benchmarks import load_benchmark
+    from stages import config as config_schema
+
+    cfg = compose(["+experiment=smollm2_cpu", "logging=none"])
+    config_schema.validate(cfg)
+    assert cfg.model.name == "smollm2_135m" and cfg.model.training_chat_template == "smollm2.jinja"
+    training = {row["prompt"][-1]["content"] for row in load_rlvr(cfg.data.rlvr)}
+    [validation] = compose(["+experiment=smollm2_cpu", "eval=validation"]).eval.benchmarks
+    held = load_benchmark(validation)
+    assert len(training) > 2000 and len(held) == 150
+    # the embedded RLVR prompts repeat a few wordings, so compare rows, not texts: the slices are disjoint by position
+    assert len(load_rlvr(cfg.data.rlvr)) + len(held) == len(load_rlvr([{"path": "embedded:rlvr_train"}]))
