@@ -166,29 +166,26 @@ def _groups(text: str) -> list[tuple[str, list[str]]]:
 
 def _terms_of(text: str) -> list[str]:
     """The terms of a sum at the top level: split at + and at a - that follows an operand (not a sign)."""
-    terms, start, depth = [], 0, 0
-    for index, char in enumerate(text):
-        if char in _OPENING:
-            depth += 1
-        elif char in _CLOSING:
-            depth -= 1
-        elif char in "+-" and depth == 0 and index > start and text[index - 1] not in "^_=,+-*/(":
-            terms.append(text[start:index])
-            start = index
-    terms.append(text[start:])
+    terms = _split_top_level(text, lambda i: text[i] in "+-" and text[i - 1] not in "^_=,+-*/(")
     return [term for term in terms if term.lstrip("+-")]
 
 
 def _top_level_split(text: str, separator: str) -> list[str]:
+    return [part.removeprefix(separator) for part in _split_top_level(text, lambda i: text[i] == separator)]
+
+
+def _split_top_level(text: str, splits_at) -> list[str]:
+    """`text` cut before every index outside brackets where `splits_at(index)` holds (the cut character starts the
+    next part)."""
     parts, start, depth = [], 0, 0
     for index, char in enumerate(text):
         if char in _OPENING:
             depth += 1
         elif char in _CLOSING:
             depth -= 1
-        elif char == separator and depth == 0:
+        elif depth == 0 and index > start and splits_at(index):
             parts.append(text[start:index])
-            start = index + 1
+            start = index
     parts.append(text[start:])
     return parts
 
