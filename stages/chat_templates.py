@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 
 from omegaconf import DictConfig
+from trl.chat_template_utils import has_generation_markers
 
 from stages import common
 
@@ -38,12 +39,6 @@ SAMPLE_CONVERSATIONS = (
 
 class TemplateError(ValueError):
     """The model's chat template cannot be used for assistant-only loss; the message says what to set."""
-
-
-def has_generation_markers(template: str) -> bool:
-    from trl.chat_template_utils import has_generation_markers as trl_has_markers
-
-    return trl_has_markers(template)
 
 
 def training_chat_template(original: str | None, model: DictConfig) -> str | None:
@@ -135,7 +130,8 @@ def parent_chat_template(cfg: DictConfig, parent: str) -> str | None:
 
 
 def read_chat_template(directory: Path) -> str | None:
-    """A saved tokenizer's template: chat_template.jinja (transformers >= 4.43) or tokenizer_config.json's field."""
+    """A saved tokenizer's template: chat_template.jinja (what transformers 5 writes) or tokenizer_config.json's
+    field (older checkpoints)."""
     jinja = directory / "chat_template.jinja"
     if jinja.exists():
         return jinja.read_text(encoding="utf-8")

@@ -131,7 +131,7 @@ def _unfinished(answer: str, truth: str) -> bool:
         return True
     if _has_like_terms(answer) and not _has_like_terms(truth):
         return True
-    return _has_bracketed_sum(answer, "(") and not _has_bracketed_sum(truth, "(")
+    return _has_parenthesised_sum(answer) and not _has_parenthesised_sum(truth)
 
 
 def _has_like_terms(text: str) -> bool:
@@ -143,13 +143,13 @@ def _has_like_terms(text: str) -> bool:
     return False
 
 
-def _has_bracketed_sum(text: str, opening: str) -> bool:
-    return any(len(terms) > 1 for bracket, terms in _groups(text) if bracket == opening)
+def _has_parenthesised_sum(text: str) -> bool:
+    return any(len(terms) > 1 for bracket, terms in _groups(text) if bracket == "(")
 
 
 def _sums(text: str) -> list[list[str]]:
     """The terms of every sum in the text: the top level and the inside of each bracket, split at commas."""
-    return [terms for _, terms in [("", _terms_of(part)) for part in _top_level_split(text, ",")] + _groups(text)]
+    return [_terms_of(part) for part in _top_level_split(text, ",")] + [terms for _, terms in _groups(text)]
 
 
 def _groups(text: str) -> list[tuple[str, list[str]]]:
