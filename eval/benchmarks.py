@@ -157,16 +157,21 @@ def ifeval_row(raw: dict) -> dict:
 
 def humaneval_row(raw: dict) -> dict:
     """HumanEval's `check(candidate)` asserts become the code verifier's tests, `candidate` renamed to the entry
-    point; the rest of the test module (imports, helpers, METADATA) and the prompt's imports become the setup."""
+    point; the prompt's imports and helpers and the rest of the test module (imports, helpers, METADATA) become the
+    setup."""
     truth = {"setup": humaneval_setup(raw), "tests": humaneval_tests(raw["test"], raw["entry_point"])}
     return {"id": raw["task_id"], "question": raw["prompt"], "dataset": "code", "ground_truth": json.dumps(truth)}
 
 
 def humaneval_setup(raw: dict) -> str:
-    prompt_imports = [node for node in ast.parse(raw["prompt"]).body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    """The prompt's imports and helper definitions (HumanEval/32's `poly`, /38's `encode_cyclic`: the tests call
+    them, and they must mean the prompt's, not a redefinition in the response), then the test module but `check`."""
+    prompt_context = [node for node in ast.parse(raw["prompt"]).body
+                      if isinstance(node, (ast.Import, ast.ImportFrom))
+                      or (isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name != raw["entry_point"])]
     test_module = [node for node in ast.parse(raw["test"]).body
                    if not (isinstance(node, ast.FunctionDef) and node.name == "check")]
-    return "\n".join(ast.unparse(node) for node in [*prompt_imports, *test_module])
+    return "\n".join(ast.unparse(node) for node in [*prompt_context, *test_module])
 
 
 def humaneval_tests(test: str, entry_point: str) -> list[str]:

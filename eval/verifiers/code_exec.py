@@ -3,15 +3,15 @@
 Ground truth: `{"tests": ["assert f(1) == 2", ...], "setup": "<code run before the model's>", "timeout_s": 4}`
 (a dict or its JSON), or just the list of tests.
 
-The tests stay with the verifier. A test made of `assert` statements is split: each sub-expression that calls into
-the model's code (a chain rooted at a name the clean namespace does not define, e.g. `f(1)` or `Solution().g(2)[0]`)
-becomes a *unit*, evaluated in the sandbox and sent back as plain data (exact builtin types); the rest of the
-expression, expected values included, is evaluated here with the real builtins. So the sandboxed process never sees
-an expected value, an object with a rigged `__eq__` cannot cross, and overriding builtins or `AssertionError` there
-changes nothing. Other tests (several statements, asserts over comprehension variables) run inside the sandbox with
-the real builtins; what their asserts compare or test for truth is first copied to plain data when it comes from the
-model's code, and a test counts only when reported with the run's secret nonce. That is weaker: a model that
-deliberately searched the sandbox's memory could find those tests and forge their reports.
+The tests never run where the model's code runs. The sandbox executes `setup` and the model's code and then only
+answers requests; each test runs here, in the verifier's process, with the real builtins and modules and the
+setup's own definitions (helpers a prompt supplies, such as HumanEval's `poly`, mean the trusted ones even when the
+model's code redefines them). Every other name a test uses that the model's code defined is looked up in the sandbox:
+plain data comes back as a copy (exact builtin types: no rigged `__eq__`, `__bool__` or `__hash__` can cross);
+functions, classes and other objects stay there behind a `Remote` that can only be called, indexed, iterated,
+measured and asked for attributes — each answer again plain data or another `Remote`. A `Remote` has no truth value
+and no equality, so a test can only pass on plain data its own code compares. Nothing in the sandbox — no expected
+value, no test, no secret — is worth finding, and nothing the model's code patches there reaches the tests.
 
 Code whose top level raises (SystemExit included) fails every test; so does code that does not parse.
 """
@@ -26,7 +26,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from eval.verifiers.sandbox import run_sandboxed
+from eval.verifiers.sandbox import Sandbox, SandboxError
 
 DEFAULT_TIMEOUT_S = 3.0  # wall clock for the whole sandbox run; keep it below the pool's per-item timeout
 MAX_TIMEOUT_S = 30.0
@@ -36,7 +36,7 @@ _DEFINES = re.compile(r"^\s*(?:def|class|async\s+def)\s", re.M)
 
 
 def verify(response: str, ground_truth, **sandbox_options) -> float:
-    """`sandbox_options` go to run_sandboxed (the tests use them to check each layer of defence alone)."""
+    """`sandbox_options` go to Sandbox (the tests use them to check each layer of defence alone)."""
     spec = parse_ground_truth(ground_truth)
     plan = plan_tests(spec["tests"], spec["setup"])
     code = extract_code(response)
@@ -44,11 +44,10 @@ def verify(response: str, ground_truth, **sandbox_options) -> float:
         ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return 0.0  # no need to start a sandbox for code that cannot run
-    result = run_sandboxed(code, setup=spec["setup"], units=plan.units, statements=plan.statements,
-                           timeout_s=spec["timeout_s"], **sandbox_options)
-    if result.code_raised is not None:
-        return 0.0
-    passed = sum(test.passed(result, plan.clean_namespace) for test in plan.tests)
+    with Sandbox(code, setup=spec["setup"], timeout_s=spec["timeout_s"], **sandbox_options) as sandbox:
+        if not sandbox.ready:
+            return 0.0
+        passed = sum(test.passed(sandbox, plan.clean_namespace) for test in plan.tests)
     return passed / len(plan.tests)
 
 
@@ -82,58 +81,125 @@ def extract_code(response: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Test planning
+# Tests, run on this side
 
 
 @dataclass
-class _HeldTest:
-    checks: list[tuple[object, list[int]]]  # (compiled remainder expression, indices of its units)
+class Test:
+    compiled: object
+    model_names: list[str]  # names the test uses that neither it, the setup nor the builtins define
 
-    def passed(self, result, clean_namespace) -> bool:
-        for code, unit_indices in self.checks:
-            if any(i not in result.values for i in unit_indices):
-                return False
-            names = {f"__unit{i}": result.values[i] for i in unit_indices}
-            try:
-                if not eval(code, {**clean_namespace, **names}):
-                    return False
-            except Exception:
-                return False
+    def passed(self, sandbox: Sandbox, clean_namespace: dict) -> bool:
+        namespace = dict(clean_namespace)
+        try:
+            for name in self.model_names:
+                namespace[name] = _wrap(sandbox, sandbox.request({"name": name}))
+            exec(self.compiled, namespace)
+        except Exception:  # a failed assert, a name the model's code lacks, a sandbox that timed out or died
+            return False
         return True
 
 
-@dataclass
-class _SandboxTest:
-    index: int
+class RemoteError(Exception):
+    """An exception raised inside the sandbox that is not a builtin one (or not an Exception at all)."""
 
-    def passed(self, result, clean_namespace) -> bool:
-        return self.index in result.statements_passed
+
+class Remote:
+    """An object that lives in the sandbox. It has no truth value and no equality of its own: only plain data
+    decides a test."""
+
+    __slots__ = ("_sandbox", "_handle")
+    __hash__ = None
+
+    def __init__(self, sandbox: Sandbox, handle: int):
+        object.__setattr__(self, "_sandbox", sandbox)
+        object.__setattr__(self, "_handle", handle)
+
+    def _ask(self, **request):
+        return _wrap(self._sandbox, self._sandbox.request(request))
+
+    def __call__(self, *args, **kwargs):
+        return self._ask(call=self._handle, args=[_argument(a) for a in args],
+                         kwargs=[[k, _argument(v)] for k, v in kwargs.items()])
+
+    def __getattr__(self, name):
+        return self._ask(attr=self._handle, name=name)
+
+    def __getitem__(self, key):
+        return self._ask(item=self._handle, key=_argument(key))
+
+    def __iter__(self):
+        return iter(self._ask(iter=self._handle))
+
+    def __len__(self):
+        return self._ask(len=self._handle)
+
+    def __bool__(self):
+        raise TypeError("an object of the model's code has no truth value here: compare plain data")
+
+    def __eq__(self, other):
+        raise TypeError("an object of the model's code has no equality here: compare plain data")
+
+    __ne__ = __eq__
+
+    def __repr__(self):
+        return f"<object {self._handle} in the sandbox>"
+
+
+def _argument(value) -> dict:
+    if isinstance(value, Remote):
+        return {"handle": object.__getattribute__(value, "_handle")}
+    return Sandbox.plain_argument(value)
+
+
+def _wrap(sandbox: Sandbox, reply: dict):
+    if "value" in reply:
+        return reply["value"]
+    if "handle" in reply:
+        return Remote(sandbox, reply["handle"])
+    raised = getattr(builtins, reply["raised"], None)
+    if isinstance(raised, type) and issubclass(raised, Exception):
+        raise raised("raised by the model's code")
+    raise RemoteError(reply["raised"])
 
 
 @dataclass
 class Plan:
-    units: list[str]
-    statements: list[tuple[int, str]]
-    tests: list
+    tests: list[Test]
     clean_namespace: dict
 
 
 def plan_tests(tests: list[str], setup: str) -> Plan:
     clean_namespace = _clean_namespace(setup)
-    plan = Plan(units=[], statements=[], tests=[], clean_namespace=clean_namespace)
+    plan = Plan(tests=[], clean_namespace=clean_namespace)
     for index, source in enumerate(tests):
         try:
             module = ast.parse(source)
         except SyntaxError as error:
             raise ValueError(f"test {index} is not valid Python: {error}") from None
-        held = _hold(module, clean_namespace, plan.units)
-        if held is not None:
-            plan.tests.append(held)
-            continue
-        _Plain(clean_namespace).visit(module)
-        plan.statements.append((index, ast.unparse(ast.fix_missing_locations(module))))
-        plan.tests.append(_SandboxTest(index))
+        plan.tests.append(Test(compile(module, f"test{index}", "exec"), _model_names(module, clean_namespace)))
     return plan
+
+
+def _model_names(module: ast.Module, clean_namespace: dict) -> list[str]:
+    """Names a test reads but does not bind itself, that are neither the setup's nor builtins."""
+    loaded, bound = [], set()
+    for node in ast.walk(module):
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Load):
+                loaded.append(node.id)
+            else:
+                bound.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((alias.asname or alias.name).partition(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+    names = dict.fromkeys(n for n in loaded if n not in bound and n not in clean_namespace and not hasattr(builtins, n))
+    return list(names)
 
 
 @functools.lru_cache(maxsize=256)
@@ -148,94 +214,3 @@ def _clean_setup_namespace(setup: str) -> dict:
 
 def _clean_namespace(setup: str) -> dict:
     return dict(_clean_setup_namespace(setup))
-
-
-_BINDING_NODES = (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.NamedExpr)
-
-
-def _hold(module: ast.Module, clean_namespace: dict, units: list[str]) -> _HeldTest | None:
-    """Split a test of plain `assert`s into units (sandbox side) and remainders (our side), or None if it can't be."""
-    if not module.body or not all(isinstance(statement, ast.Assert) for statement in module.body):
-        return None
-    if any(isinstance(node, _BINDING_NODES) for node in ast.walk(module)):
-        return None  # a unit would need a variable bound here (e.g. `all(f(x) for x in ...)`)
-    checks = []
-    for statement in module.body:
-        first = len(units)
-        remainder = _Lift(clean_namespace, units).visit(statement.test)
-        expression = ast.fix_missing_locations(ast.Expression(body=remainder))
-        checks.append((compile(expression, "<test>", "eval"), list(range(first, len(units)))))
-    return _HeldTest(checks)
-
-
-def _root_name(node: ast.AST) -> str | None:
-    while True:
-        if isinstance(node, ast.Name):
-            return node.id
-        if isinstance(node, (ast.Attribute, ast.Subscript)):
-            node = node.value
-        elif isinstance(node, ast.Call):
-            node = node.func
-        else:
-            return None
-
-
-def _model_rooted(node: ast.AST, clean_namespace: dict) -> bool:
-    """`f(1)`, `Solution().g(2)[0]`, `CONSTANT`: a chain that starts at a name only the model's code defines.
-
-    Builtin names always mean the real builtins, even if the model's code rebinds them."""
-    if not isinstance(node, (ast.Name, ast.Attribute, ast.Subscript, ast.Call)):
-        return False
-    root = _root_name(node)
-    return root is not None and root not in clean_namespace and not hasattr(builtins, root)
-
-
-class _Lift(ast.NodeTransformer):
-    """Replace each maximal model-rooted chain by a placeholder name `__unit<k>` and record its source."""
-
-    def __init__(self, clean_namespace, units):
-        self.clean_namespace, self.units = clean_namespace, units
-
-    def visit(self, node):
-        if _model_rooted(node, self.clean_namespace):
-            self.units.append(ast.unparse(node))
-            return ast.Name(id=f"__unit{len(self.units) - 1}", ctx=ast.Load())
-        return self.generic_visit(node)
-
-
-class _Plain(ast.NodeTransformer):
-    """In the asserts of an in-sandbox test, replace what gets compared or tested for truth, when it comes from the
-    model's code, by a plain-data copy (`__plain__(...)`), so that no rigged `__eq__` or `__bool__` decides."""
-
-    def __init__(self, clean_namespace):
-        self.clean_namespace = clean_namespace
-        self.in_assert = False
-
-    def _plain(self, node):
-        if not (self.in_assert and _model_rooted(node, self.clean_namespace)):
-            return node
-        return ast.Call(func=ast.Name(id="__plain__", ctx=ast.Load()), args=[node], keywords=[])
-
-    def visit_Assert(self, node):
-        self.in_assert = True
-        self.generic_visit(node)
-        node.test = self._plain(node.test)
-        self.in_assert = False
-        return node
-
-    def visit_Compare(self, node):
-        self.generic_visit(node)
-        node.left = self._plain(node.left)
-        node.comparators = [self._plain(operand) for operand in node.comparators]
-        return node
-
-    def visit_BoolOp(self, node):
-        self.generic_visit(node)
-        node.values = [self._plain(value) for value in node.values]
-        return node
-
-    def visit_UnaryOp(self, node):
-        self.generic_visit(node)
-        if isinstance(node.op, ast.Not):
-            node.operand = self._plain(node.operand)
-        return node

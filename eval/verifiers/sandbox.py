@@ -1,17 +1,18 @@
-"""Run untrusted Python code in a throwaway sandbox process and collect what it reports.
+"""Run untrusted Python code in a throwaway sandbox process and talk to it.
 
-The inside is `_sandbox_child.py`; sandboxes are forked by a small launcher process started once per process. This
-side keeps everything the code must not see (the expected values of the tests live in `code_exec`, never here or in
-the child), enforces the wall-clock limit, and always ends by killing the sandbox's process group and waiting until
-the sandbox is gone: with namespaces, until its PID 1 has exited (the kernel has then killed everything in the
-namespace, and its private /tmp is gone); without, the directory it worked in is removed here.
+The inside is `_sandbox_child.py`; sandboxes are forked by a small launcher process started once per process.
+`Sandbox` starts one, runs the model's code in it, then lets the verifier look up the names that code defined, call
+them and read their results, one request at a time; only plain data comes back (other objects stay inside, known
+by a handle). Everything the code must not see — the tests, the expected values — stays on this side. Closing the
+sandbox kills its process group and waits until it is gone: with namespaces, until its PID 1 has exited (the kernel
+has then killed everything in the namespace, and its private /tmp is gone); without, the directory it worked in is
+removed here.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
 import select
 import shutil
 import signal
@@ -21,86 +22,187 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+import warnings
 from pathlib import Path
 
-from eval.verifiers._sandbox_child import _decode
+from eval.verifiers._sandbox_child import _decode, _encode
 
 CHILD = str(Path(__file__).with_name("_sandbox_child.py"))
-MAX_OUTPUT_BYTES = 8 << 20  # a sandbox that reports more than this is cut off (its remaining tests fail)
+MAX_OUTPUT_BYTES = 8 << 20  # a sandbox that sends more than this is cut off (its remaining tests fail)
+PROCESS_ISOLATION_WARNING = (
+    "code sandbox: no namespaces (not root, and user namespaces are refused on this machine): the model's code runs "
+    "as this user and can read every file this user can (datasets and their answers included) and reach the "
+    "network; only a Python audit hook stands between it and writing files, starting processes or opening sockets. "
+    "Enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1) or run as root.")
 
 
-@dataclass
-class SandboxResult:
-    values: dict[int, object] = field(default_factory=dict)  # unit index -> the plain value it evaluated to
-    statements_passed: set[int] = field(default_factory=set)
-    code_raised: str | None = None  # exception type name when the model code itself failed
-    isolation: str | None = None  # "namespaces" or "process": what the child managed to set up
-    workdir: str | None = None  # the host directory a "process" sandbox worked in (removed afterwards)
-    timed_out: bool = False
-    finished: bool = False  # the child reported its end marker
+class SandboxError(Exception):
+    """The sandbox cannot answer: it timed out, died, sent too much or something malformed."""
 
 
-def run_sandboxed(
-    code: str,
-    *,
-    setup: str = "",
-    units: list[str] = (),
-    statements: list[tuple[int, str]] = (),
-    timeout_s: float = 3.0,
-    memory_mb: int = 1024,
-    max_processes: int = 16,
-    namespaces: bool = True,
-    audit_hook: bool = True,
-) -> SandboxResult:
-    """Execute `setup` then `code`, then evaluate each unit expression and run each statement, in a sandbox.
+class Sandbox:
+    """One sandboxed run of `setup` then `code`. Use as a context manager; `ready` tells whether the code ran.
 
-    `units` are expressions whose values come back as plain data; `statements` are (index, source) pairs that count
-    as passed only when the child reports them with this run's nonce. `namespaces`/`audit_hook` exist so the tests
-    can check each layer of defence on its own. Returns once every process of the sandbox is gone.
-    """
-    nonce = secrets.token_hex(16)
-    job = {
-        "code": code, "setup": setup, "units": list(units), "statements": [list(s) for s in statements],
-        "timeout_s": timeout_s, "memory_mb": memory_mb, "max_processes": max_processes,
-        "namespaces": namespaces, "audit_hook": audit_hook, "nonce": nonce,
-    }
-    reader = _Reader(nonce)
-    job_read, job_write = os.pipe()
-    read_fd, write_fd = os.pipe()
-    try:
-        launcher = launcher_process()
+    `namespaces`/`audit_hook` exist so the tests can check each layer of defence on its own, and `user_namespace`
+    so that they can take, as root, the path a non-root trainer takes (namespaces inside a user namespace)."""
+
+    def __init__(self, code: str, *, setup: str = "", timeout_s: float = 3.0, memory_mb: int = 1024,
+                 max_processes: int = 16, namespaces: bool = True, audit_hook: bool = True,
+                 user_namespace: bool = False):
+        self.deadline = time.monotonic() + timeout_s
+        self.isolation: str | None = None  # "namespaces", "user-namespace" or "process"
+        self.workdir: str | None = None  # the host directory a "process" sandbox worked in (removed afterwards)
+        self.code_raised: str | None = None  # exception type name when the model code itself failed
+        self.ready = False
+        self.timed_out = False
+        self._buffer = b""
+        self._received = 0
+        self._init_pidfd: int | None = None  # the sandbox's PID 1, when it has its own pid namespace
+        self._broken = False
+        self._namespaces_wanted = namespaces
+        job = {"code": code, "setup": setup, "timeout_s": timeout_s, "memory_mb": memory_mb,
+               "max_processes": max_processes, "namespaces": namespaces, "audit_hook": audit_hook,
+               "user_namespace": user_namespace}
+        request_read, request_write = os.pipe()
+        reply_read, reply_write = os.pipe()
         try:
-            pid = launcher.start(job_read, write_fd)
-        except (OSError, ValueError):  # the launcher died (killed from outside): start another once
-            launcher = launcher_process(restart=True)
-            pid = launcher.start(job_read, write_fd)
-    finally:
-        os.close(job_read)
-        os.close(write_fd)
-    try:
+            launcher = launcher_process()
+            try:
+                self.pid = launcher.start(request_read, reply_write)
+            except (OSError, ValueError):  # the launcher died (killed from outside): start another once
+                launcher = launcher_process(restart=True)
+                self.pid = launcher.start(request_read, reply_write)
+        finally:
+            os.close(request_read)
+            os.close(reply_write)
+        self._launcher = launcher
+        self._requests = request_write
+        self._replies = reply_read
         try:
-            with os.fdopen(job_write, "wb") as job_file:
-                job_file.write(json.dumps(job).encode())
-        except BrokenPipeError:
-            pass
-        reader.collect(read_fd, time.monotonic() + timeout_s)
-    finally:
+            self._send(job)
+        except SandboxError:
+            pass  # it died at once: _start reads the end of its output and leaves `ready` false
+        self._start()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _start(self) -> None:
+        """Read the reports that come before the first request: PID 1, isolation, and whether the code ran."""
         try:
-            os.killpg(pid, signal.SIGKILL)
+            while not self.ready and self.code_raised is None:
+                record = self._receive()
+                if "init" in record and self._init_pidfd is None and self.isolation is None:
+                    # Written by the launcher's child before any model code exists. The launcher is alive and has
+                    # not reaped it yet, so the pid cannot have been reused.
+                    self._init_pidfd = os.pidfd_open(int(record["init"]))
+                elif "isolation" in record and self.isolation is None:
+                    self.isolation = str(record["isolation"])
+                    workdir = os.path.realpath(str(record["workdir"]))
+                    if self.isolation == "process":
+                        if self._namespaces_wanted:
+                            _warn_once()
+                        if _is_sandbox_dir(workdir):
+                            self.workdir = workdir
+                elif "code_raised" in record:
+                    self.code_raised = str(record["code_raised"])
+                elif record.get("ready") is True:
+                    self.ready = True
+        except SandboxError:
+            self.ready = False
+
+    def request(self, request: dict) -> dict:
+        """Send one request (see _sandbox_child.py) and return its reply: {"value": ...}, {"handle": h} or
+        {"raised": "TypeError"}. Raises SandboxError when the sandbox cannot answer."""
+        if not self.ready or self._broken:
+            raise SandboxError("the sandbox is not running")
+        self._send(request)
+        reply = self._receive()
+        if "value" in reply:
+            return {"value": _decode(reply["value"])}
+        if isinstance(reply.get("handle"), int):
+            return {"handle": reply["handle"]}
+        if isinstance(reply.get("raised"), str):
+            return {"raised": reply["raised"]}
+        self._broken = True
+        raise SandboxError("malformed reply")
+
+    @staticmethod
+    def plain_argument(value) -> dict:
+        """A request argument made of plain data (anything else raises TypeError)."""
+        return {"plain": _encode(value)}
+
+    def _send(self, message: dict) -> None:
+        try:
+            os.write(self._requests, (json.dumps(message) + "\n").encode())
+        except OSError:
+            self._broken = True
+            raise SandboxError("the sandbox is gone") from None
+
+    def _receive(self) -> dict:
+        """The next reply line, as a dict; SandboxError at the deadline, at end of file or past the output cap."""
+        while b"\n" not in self._buffer:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                self.timed_out = self._broken = True
+                raise SandboxError("timed out")
+            ready, _, _ = select.select([self._replies], [], [], remaining)
+            if not ready:
+                continue
+            chunk = os.read(self._replies, 1 << 16)
+            self._received += len(chunk)
+            if not chunk or self._received > MAX_OUTPUT_BYTES:
+                self._broken = True
+                raise SandboxError("the sandbox ended" if not chunk else "the sandbox sent too much")
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError):
+            record = None
+        if not isinstance(record, dict):
+            self._broken = True
+            raise SandboxError("malformed reply")
+        return record
+
+    def close(self) -> None:
+        """Kill the sandbox and return once every process of it is gone."""
+        if self.pid is None:
+            return
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        reader.wait_for_namespace()
-        launcher.reap(pid)
-        os.close(read_fd)
-        if reader.result.workdir is not None:
-            shutil.rmtree(reader.result.workdir, ignore_errors=True)
-    return reader.result
+        if self._init_pidfd is not None:
+            try:
+                select.select([self._init_pidfd], [], [], 10.0)
+            finally:
+                os.close(self._init_pidfd)
+        self._launcher.reap(self.pid)
+        os.close(self._requests)
+        os.close(self._replies)
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        self.pid = None
+
+
+_warned = False
+
+
+def _warn_once() -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        warnings.warn(PROCESS_ISOLATION_WARNING, RuntimeWarning, stacklevel=3)
+        print(f"WARNING: {PROCESS_ISOLATION_WARNING}", file=sys.stderr)
 
 
 class _Launcher:
     """The process that forks the sandboxes (see _sandbox_child.py): started once, it spares each sandbox a Python
-    start-up. It never holds test data: a job reaches the sandbox through a pipe only the sandbox reads."""
+    start-up. It never holds test data: requests reach the sandbox through a pipe only the sandbox reads."""
 
     def __init__(self):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -114,10 +216,10 @@ class _Launcher:
         self.control = ours
         self.lock = threading.Lock()
 
-    def start(self, job_fd: int, result_fd: int) -> int:
-        """Fork a sandbox that reads its job from `job_fd` and reports on `result_fd`; its pid (= process group)."""
+    def start(self, request_fd: int, reply_fd: int) -> int:
+        """Fork a sandbox that reads requests from `request_fd` and replies on `reply_fd`; its pid (= process group)."""
         with self.lock:
-            socket.send_fds(self.control, [b"run"], [job_fd, result_fd])
+            socket.send_fds(self.control, [b"run"], [request_fd, reply_fd])
             return int(self.control.recv(64))
 
     def reap(self, pid: int) -> None:
@@ -151,69 +253,3 @@ def _is_sandbox_dir(path: str) -> bool:
     """Only ever delete what the child created: a direct sandbox-* child of the temporary directory."""
     parent, name = os.path.split(path)
     return parent == os.path.realpath(tempfile.gettempdir()) and name.startswith("sandbox-")
-
-
-class _Reader:
-    """Reads the child's reports. Anything malformed is ignored: a missing report is a failed test."""
-
-    def __init__(self, nonce: str):
-        self.nonce = nonce
-        self.result = SandboxResult()
-        self.init_pidfd: int | None = None  # the sandbox's PID 1, when it has its own pid namespace
-
-    def collect(self, read_fd: int, deadline: float) -> None:
-        """Read result lines until the end marker, end of file, the deadline or the output cap."""
-        buffer = b""
-        received = 0
-        while not self.result.finished:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                self.result.timed_out = True
-                return
-            ready, _, _ = select.select([read_fd], [], [], remaining)
-            if not ready:
-                continue
-            chunk = os.read(read_fd, 1 << 16)
-            received += len(chunk)
-            if not chunk or received > MAX_OUTPUT_BYTES:
-                return
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                try:
-                    self._record(json.loads(line))
-                except (ValueError, TypeError, KeyError, AttributeError, RecursionError, OSError):
-                    pass
-
-    def _record(self, record: dict) -> None:
-        result = self.result
-        if "unit" in record:
-            index = record["unit"]
-            if "value" in record:
-                result.values[index] = _decode(record["value"])
-            else:
-                result.values.pop(index, None)
-        elif "statement" in record and record.get("nonce") == self.nonce:
-            result.statements_passed.add(record["statement"])
-        elif "code_raised" in record:
-            result.code_raised = str(record["code_raised"])
-        elif "init" in record and self.init_pidfd is None and result.isolation is None:
-            # The first report of all, written by the launcher before any model code exists. The launcher is alive
-            # and has not reaped its child yet, so the pid cannot have been reused.
-            self.init_pidfd = os.pidfd_open(int(record["init"]))
-        elif "isolation" in record and result.isolation is None:  # sent before the model code ran
-            result.isolation = str(record["isolation"])
-            workdir = os.path.realpath(str(record["workdir"]))
-            if result.isolation == "process" and _is_sandbox_dir(workdir):
-                result.workdir = workdir
-        elif record.get("done") == self.nonce:
-            result.finished = True
-
-    def wait_for_namespace(self, timeout_s: float = 10.0) -> None:
-        """Return once the sandbox's PID 1 has exited: the kernel has then killed everything in its namespace."""
-        if self.init_pidfd is None:
-            return
-        try:
-            select.select([self.init_pidfd], [], [], timeout_s)
-        finally:
-            os.close(self.init_pidfd)
