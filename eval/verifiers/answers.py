@@ -9,6 +9,7 @@ _BOXED = re.compile(r"\\(?:boxed|fbox)\s*")
 _NUMBER = re.compile(r"-?\$?-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\$?-?\.\d+")
 _ARTICLES = re.compile(r"\b(?:a|an|the)\b")
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
+UNICODE_MINUS = "\u2212"
 
 
 def last_boxed(text: str) -> str | None:
@@ -34,9 +35,10 @@ def last_boxed(text: str) -> str | None:
 
 
 def numbers(text: str) -> list[str]:
-    """Every number in the text, `$` and thousands separators removed: "$1,234.50" -> "1234.50"."""
+    """Every number in the text, `$` and thousands separators removed: "$1,234.50" -> "1234.50". The Unicode minus
+    sign (U+2212, "−5") is a minus: read as nothing, it would turn -5 into 5."""
     found = []
-    for match in _NUMBER.finditer(text):
+    for match in _NUMBER.finditer(text.replace(UNICODE_MINUS, "-")):
         token = match.group(0).replace("$", "").replace(",", "")
         found.append("-" + token.replace("-", "") if "-" in token else token)
     return found

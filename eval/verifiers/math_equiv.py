@@ -16,12 +16,16 @@ fractions (`\frac{6}{8}` for `\frac{3}{4}`), reordered terms and an expanded for
 
 Nothing here has a timeout of its own: math-verify's signal-based ones are switched off (they break outside the
 main thread) because the pool gives every verification a hard timeout. Inputs known to make sympy hang or explode
-(exponent towers such as 9^{9^{9^9}}, deep nesting, huge strings) are only compared as strings.
+(exponent towers such as 9^{9^{9^9}}, factorials, binomials and gamma of large or nested arguments, deep nesting,
+answers over 1000 characters) are only compared as strings, and the verdict cache is keyed by a digest of the pair
+and capped, so long distinct answers cost neither time nor memory.
 """
 
 from __future__ import annotations
 
+import collections
 import functools
+import hashlib
 import logging
 import re
 from fractions import Fraction
@@ -29,14 +33,14 @@ from fractions import Fraction
 import sympy
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify as math_verify
 
-from eval.verifiers.answers import last_boxed
+from eval.verifiers.answers import UNICODE_MINUS, last_boxed
 
 # math-verify warns once that its timeouts are off (on purpose: the pool enforces them) and logs parse failures.
 logging.getLogger("math_verify").setLevel(logging.ERROR)
 
 _EXTRACTION = (LatexExtractionConfig(), ExprExtractionConfig())
 _MINERVA = re.compile(r"final answer is\s*(.+?)(?:\.?\s*I hope it is correct|\.?\s*$)", re.I | re.M)
-_MATH_SPAN = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.S)
+_MATH_OPENING = re.compile(r"\$|\\\(|\\\[")
 _BARE_ANSWER_CHARS = 100
 _INTEGER = re.compile(r"^-?\d{1,3}(?:,\d{3})+$|^-?\d+$")
 _NUMBER = re.compile(r"^(-)?(?:(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d*)?|\.\d+)"
@@ -46,6 +50,9 @@ _SPACING = re.compile(r"\\[,;:! ]|\\left|\\right|\\displaystyle|\s+")
 _MAX_CHARS = 1000
 _MAX_NESTING = 12
 _MAX_EXPONENT_DIGITS = 5
+# Factorials, binomials and gamma grow faster than any exponent guard can bound: allowed on small numbers only.
+_COMBINATORIAL = re.compile(r"(?<!\\)!(?!=)|\\[dt]?binom|\\choose|\\Gamma|\\gamma|\\operatorname\{\s*[Gg]amma")
+_MAX_COMBINATORIAL_DIGITS = 3
 
 
 def verify(response: str, ground_truth) -> float:
@@ -63,17 +70,58 @@ def extract_answer(response: str) -> str | None:
     minerva = _MINERVA.findall(response)
     if minerva:
         return _strip_dollars(minerva[-1])
-    spans = _MATH_SPAN.findall(response)
-    if spans:
-        return next(part for part in spans[-1] if part)
+    span = last_math_span(response)
+    if span is not None:
+        return span
     stripped = response.strip()
     return stripped if 0 < len(stripped) <= _BARE_ANSWER_CHARS else None
 
 
-@functools.lru_cache(maxsize=65536)
+def last_math_span(text: str) -> str | None:
+    """The content of the last math span: what the first non-empty group of
+    `re.findall(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", text, re.S)[-1]` is, in linear time
+    (that pattern rescans the rest of the text from every unclosed opening). At each opening the alternatives are
+    tried in the same order; a closing that is not found is not found from any later opening either."""
+    alternatives = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
+    exhausted, last, position = set(), None, 0
+    while (opening := _MATH_OPENING.search(text, position)) is not None:
+        start = opening.start()
+        position = start + 1
+        for opener, closer in alternatives:
+            if opener in exhausted or not text.startswith(opener, start):
+                continue
+            end = text.find(closer, start + len(opener) + 1)  # (.+?): at least one character
+            if end == -1:
+                exhausted.add(opener)
+                continue
+            last, position = text[start + len(opener):end], end + len(closer)
+            break
+    return last
+
+
 def equivalent(truth: str, answer: str) -> bool:
-    """Cached: the samples of one prompt often end in the same few answers."""
-    truth, answer = _strip_dollars(truth), _strip_dollars(answer)
+    """Cached by a digest of the pair (so long answers cost no memory), capped: the samples of one prompt often end
+    in the same few answers."""
+    key = hashlib.blake2b(f"{len(truth)}:{truth}{answer}".encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    verdict = _VERDICTS.get(key)
+    if verdict is None:
+        verdict = _equivalent(truth, answer)
+        _VERDICTS[key] = verdict
+        if len(_VERDICTS) > _MAX_CACHED_VERDICTS:
+            _VERDICTS.popitem(last=False)
+    else:
+        _VERDICTS.move_to_end(key)
+    return verdict
+
+
+_VERDICTS: collections.OrderedDict[bytes, bool] = collections.OrderedDict()
+_MAX_CACHED_VERDICTS = 65536
+
+
+def _equivalent(truth: str, answer: str) -> bool:
+    truth, answer = (_strip_dollars(text).replace(UNICODE_MINUS, "-") for text in (truth, answer))
+    if len(answer) > _MAX_CHARS or len(truth) > _MAX_CHARS:
+        return _canonical(truth) == _canonical(answer)  # nothing that long is parsed or analysed
     if _unfinished(_canonical(answer), _canonical(truth)):
         return False
     quick = _quick_verdict(_canonical(truth), _canonical(answer))
@@ -259,7 +307,8 @@ def _integer_key(text: str) -> str:
 
 
 def _too_costly(text: str) -> bool:
-    """Exponent towers, huge exponents and deep nesting make sympy run for hours or exhaust memory."""
+    """Exponent towers, huge exponents, factorials/binomials/gamma of large or nested arguments and deep nesting
+    make sympy run for hours or exhaust memory."""
     if len(text) > _MAX_CHARS:
         return True
     depth = deepest = 0
@@ -271,6 +320,10 @@ def _too_costly(text: str) -> bool:
             depth -= 1
     if deepest > _MAX_NESTING:
         return True
+    combinatorial = len(_COMBINATORIAL.findall(text))
+    if combinatorial and (combinatorial > 1 or "^" in text or "**" in text
+                          or re.search(rf"\d{{{_MAX_COMBINATORIAL_DIGITS + 1},}}", text)):
+        return True  # (10^{10})!, \binom{10^6}{5 \cdot 10^5}, (5!)!, \Gamma(99999)
     for exponent in _exponents(text.replace("**", "^")):
         if "^" in exponent or "\\exp" in exponent or len(re.sub(r"\D", "", exponent)) > _MAX_EXPONENT_DIGITS:
             return True

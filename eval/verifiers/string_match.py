@@ -11,7 +11,7 @@ import re
 
 from eval.verifiers.answers import last_boxed, normalize_text
 
-_ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.S | re.I)
+_ANSWER_TAGS = re.compile(r"<(/?)answer>", re.I)
 _ANSWER_LINE = re.compile(r"(?:answer is|answer:)\s*(.*)", re.I)
 
 
@@ -22,11 +22,23 @@ def verify(response: str, ground_truth) -> float:
 
 
 def extract_answer(response: str) -> str:
-    tagged = _ANSWER_TAG.findall(response)
-    if tagged:
-        return tagged[-1]
+    tagged = last_tagged(response)
+    if tagged is not None:
+        return tagged
     lines = _ANSWER_LINE.findall(response)
     if lines:
         return lines[-1]
     boxed = last_boxed(response)
     return boxed if boxed is not None else response
+
+
+def last_tagged(response: str) -> str | None:
+    """What `re.findall(r"<answer>(.*?)</answer>", response, re.S | re.I)[-1]` gives, in linear time (that pattern
+    rescans the rest of the text from every unclosed `<answer>`): an opening tag pairs with the next closing one."""
+    last, content_start = None, None
+    for tag in _ANSWER_TAGS.finditer(response):
+        if content_start is None and not tag.group(1):
+            content_start = tag.end()
+        elif content_start is not None and tag.group(1):
+            last, content_start = response[content_start:tag.start()], None
+    return last

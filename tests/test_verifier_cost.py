@@ -1,0 +1,73 @@
+"""Every verifier is linear in the response's length and bounded in memory: the cost attacks a policy can find.
+
+Each attack is a long response built to make a backtracking regex or sympy work for minutes. Ours must answer in a
+fraction of a second at 200k characters; the pattern the reference (or our first version) used is shown to blow up
+on the same input at a tenth of that length.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from eval.verifiers import math_equiv
+from eval.verifiers.registry import score_item
+
+LONG = 200_000
+
+
+def _ifeval(instruction_id: str, **kwargs) -> str:
+    return json.dumps({"instruction_id_list": [instruction_id], "kwargs": [kwargs]})
+
+
+# (verifier, ground truth, attack unit, the naive pattern it defeats)
+ATTACKS = {
+    "ifeval title on '<'": ("ifeval", _ifeval("detectable_format:title"), "<", r"<<[^\n]+>>"),
+    "ifeval placeholders on '['": ("ifeval", _ifeval("detectable_content:number_placeholders", num_placeholders=1),
+                                   "[", r"\[.*?\]"),
+    "ifeval P.P.S on whitespace": ("ifeval", _ifeval("detectable_content:postscript", postscript_marker="P.P.S"),
+                                   " ", r"\s*p\.\s?p\.\s?s.*$"),
+    "string_match on unclosed <answer>": ("string_match", "42", "<answer>", r"<answer>(.*?)</answer>"),
+    "math on unclosed \\(": ("math", "42", "\\(", r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]"),
+}
+
+
+def _seconds(function, *args) -> float:
+    start = time.perf_counter()
+    function(*args)
+    return time.perf_counter() - start
+
+
+@pytest.mark.parametrize("name", list(ATTACKS))
+def test_long_adversarial_responses_cost_linear_time(name):
+    dataset, truth, unit, naive_pattern = ATTACKS[name]
+    short = unit * (LONG // 10 // len(unit))
+    naive = _seconds(re.findall, naive_pattern, short, re.S | re.M)
+    ours_short = _seconds(score_item, dataset, truth, short)
+    assert naive > 20 * ours_short + 0.05  # the naive pattern is already slow at a tenth of the length
+    assert _seconds(score_item, dataset, truth, unit * (LONG // len(unit))) < 2.0
+
+
+@pytest.mark.parametrize("answer", ["(10^{10})!", "10^{10}!", "((5!)!)!", "\\binom{1000000}{500000}",
+                                    "\\Gamma(10^{9})", "\\dbinom{10^{6}}{3}", "9^{9^{9^{9}}}"])
+def test_factorials_binomials_gamma_and_towers_are_not_evaluated(answer):
+    start = time.perf_counter()
+    assert math_equiv.verify(f"\\boxed{{{answer}}}", "5") == 0.0
+    assert time.perf_counter() - start < 1.0
+
+
+def test_small_factorials_and_binomials_still_count():
+    assert math_equiv.verify("\\boxed{5!}", "120") == 1.0
+    assert math_equiv.verify("\\boxed{\\binom{5}{2}}", "10") == 1.0
+
+
+def test_the_math_cache_holds_digests_not_answers_and_is_capped(monkeypatch):
+    monkeypatch.setattr(math_equiv, "_VERDICTS", type(math_equiv._VERDICTS)())
+    monkeypatch.setattr(math_equiv, "_MAX_CACHED_VERDICTS", 100)
+    for index in range(300):
+        math_equiv.equivalent("5", f"{index} " + "x" * 100_000)
+    assert len(math_equiv._VERDICTS) == 100
+    assert all(isinstance(key, bytes) and len(key) == 16 for key in math_equiv._VERDICTS)
