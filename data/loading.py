@@ -10,7 +10,7 @@ A *source* is a mapping (dict or OmegaConf DictConfig) -- one entry of ``data.sf
     max_rows: keep the first N rows (default None = all)
 
 ``load_sft`` / ``load_preference`` / ``load_rlvr`` take a list of sources, validate every row *before any
-training starts* (a bad row raises ``DataError`` naming the source and the row index), normalise them to one
+training starts* (a bad row raises ``DataError`` naming the source and its 1-based line), normalise them to one
 schema (see CONTRACTS.md, "Data schemas") and concatenate them:
 
 * SFT        -> ``messages``                          (list of {role, content})
@@ -65,6 +65,15 @@ def known_verifiers() -> frozenset[str]:
         return DEFAULT_VERIFIERS
     return frozenset(VERIFIERS)
 
+
+def _ground_truth_error(verifier: str, ground_truth: str) -> str | None:
+    """Why the verifier could never reward this ground truth (it would train on reward 0), or None."""
+    try:
+        from eval.verifiers.registry import ground_truth_error
+    except ImportError:
+        return None
+    return ground_truth_error(verifier, ground_truth)
+
 _MESSAGE = {"role": Value("string"), "content": Value("string")}
 SFT_FEATURES = Features({"messages": List(_MESSAGE)})
 PREFERENCE_FEATURES = Features({"prompt": List(_MESSAGE), "chosen": List(_MESSAGE), "rejected": List(_MESSAGE)})
@@ -72,7 +81,8 @@ RLVR_FEATURES = Features({"prompt": List(_MESSAGE), "ground_truth": Value("strin
 
 
 class DataError(ValueError):
-    """Bad data or an unusable source. The message names the source (file or dataset id) and the row index."""
+    """Bad data or an unusable source. The message names the source (file or dataset id) and the 1-based line (JSONL
+    files) or row."""
 
 
 class _RowError(Exception):
@@ -189,9 +199,9 @@ def _load_local_file(builder: str, file: str, split: str, name: str) -> Dataset 
         return _read_jsonl_rows([file])
 
 
-def _load_source(src: dict) -> list[tuple[Dataset | list[dict], str]]:
-    """One source's raw rows as (rows, name) parts: a Dataset, or a list of dicts when Arrow cannot type a JSON
-    file. A directory gives one part per file, so that an error names the file."""
+def _load_source(src: dict) -> list[tuple[Dataset | list[dict], str, str | None]]:
+    """One source's raw rows as (rows, name, local file or None) parts: a Dataset, or a list of dicts when Arrow
+    cannot type a JSON file. A directory gives one part per file, so that an error names the file."""
     path, split, subset = src["path"], src["split"], src["subset"]
     local = _resolve_local(path)
     if local is not None:
@@ -202,8 +212,8 @@ def _load_source(src: dict) -> list[tuple[Dataset | list[dict], str]]:
             raise DataError(f"{path}: split slicing ({split!r}) is for single files; use max_rows for a directory")
         if len(files) == 1:
             name = path if path.startswith(EMBEDDED_PREFIX) else str(local)
-            return [(_load_local_file(builder, files[0], split, name), name)]
-        return [(_load_local_file(builder, f, split, f), f) for f in files]
+            return [(_load_local_file(builder, files[0], split, name), name, files[0])]
+        return [(_load_local_file(builder, f, split, f), f, f) for f in files]
     name = f"{path}" + (f" ({subset})" if subset else "") + (f" [{split}]" if split != "train" else "")
     try:
         ds = datasets.load_dataset(path, subset, split=split)
@@ -216,7 +226,7 @@ def _load_source(src: dict) -> list[tuple[Dataset | list[dict], str]]:
                 "data.sft='[{path: /path/to/file.jsonl}]' (.jsonl/.json/.parquet or a directory). "
                 f"Original error: {type(e).__name__}: {e}") from e
         raise DataError(f"{name}: cannot load hub dataset ({type(e).__name__}: {e})") from e
-    return [(ds, name)]
+    return [(ds, name, None)]
 
 
 def _select(rows: Dataset | list[dict], max_rows: int | None) -> Dataset | list[dict]:
@@ -225,15 +235,28 @@ def _select(rows: Dataset | list[dict], max_rows: int | None) -> Dataset | list[
     return rows.select(range(max_rows)) if isinstance(rows, Dataset) else rows[:max_rows]
 
 
+def _row_location(file: str | None, index: int) -> str:
+    """'line N' (1-based, blank lines counted) for a row of a JSONL file, else 'row N' (1-based)."""
+    if file is not None and file.endswith(".jsonl"):
+        with open(file, encoding="utf-8", errors="replace") as handle:
+            rows_seen = -1
+            for number, line in enumerate(handle, start=1):
+                rows_seen += bool(line.strip())
+                if rows_seen == index:
+                    return f"line {number}"
+    return f"row {index + 1}"
+
+
 def _check_part(raw: Dataset | list[dict], name: str, normalise: Callable[..., dict | None], features: Features,
-                kind: str, norm_kwargs: dict) -> tuple[Dataset, int]:
-    """Validate + normalise one part; returns (dataset, number of skipped rows)."""
+                kind: str, norm_kwargs: dict, file: str | None = None) -> tuple[Dataset, int]:
+    """Validate + normalise one part; returns (dataset, number of skipped rows). `file`: the local file it came
+    from, so that an error names the line."""
 
     def fn(row: dict, idx: int) -> dict:
         try:
             out = normalise(row, **norm_kwargs)
         except _RowError as e:
-            raise DataError(f"{name}: row {idx}: {e}") from None
+            raise DataError(f"{name}: {_row_location(file, idx)}: {e}") from None
         return {"_skip": out is None, **(out or _EMPTY[kind])}
 
     all_features = Features({"_skip": Value("bool"), **features})
@@ -245,8 +268,8 @@ def _check_part(raw: Dataset | list[dict], name: str, normalise: Callable[..., d
                                features=all_features)
     skipped = [i for i, s in enumerate(ds["_skip"]) if s]
     if skipped:
-        log.warning("%s: skipped %d rows whose chosen and rejected are identical (first: row %d)",
-                    name, len(skipped), skipped[0])
+        log.warning("%s: skipped %d rows whose chosen and rejected are identical (first: %s)",
+                    name, len(skipped), _row_location(file, skipped[0]))
         ds = ds.filter(lambda s: not s, input_columns="_skip")
     return ds.remove_columns("_skip"), len(skipped)
 
@@ -259,13 +282,13 @@ def _load(sources: Any, normalise: Callable[..., dict | None], features: Feature
         if src["max_rows"] is not None and src["max_rows"] < 0:
             raise DataError(f"{src['path']}: max_rows must be >= 0 (got {src['max_rows']})")
         left, rows, skipped = src["max_rows"], 0, 0
-        for raw, name in _load_source(src):
+        for raw, name, file in _load_source(src):
             if left == 0:
                 break
             raw = _select(raw, left)
             if len(raw) == 0:
                 continue
-            ds, n_skip = _check_part(raw, name, normalise, features, kind, norm_kwargs)
+            ds, n_skip = _check_part(raw, name, normalise, features, kind, norm_kwargs, file)
             left = None if left is None else left - len(raw)
             parts.append(ds)
             rows, skipped = rows + len(ds), skipped + n_skip
@@ -305,7 +328,9 @@ def _messages(value: Any, field: str) -> list[dict]:
 def _require(row: dict, *fields: str) -> None:
     missing = [f for f in fields if row.get(f) is None]
     if missing:
-        raise _RowError(f"missing field(s) {', '.join(repr(f) for f in missing)} (has: {', '.join(sorted(row))})")
+        # (Arrow gives every row every column of the file, None where a row lacks it: those are not "had")
+        present = sorted(key for key, value in row.items() if value is not None)
+        raise _RowError(f"missing field(s) {', '.join(repr(f) for f in missing)} (has: {', '.join(present)})")
 
 
 def normalise_sft(row: dict) -> dict:
@@ -401,7 +426,15 @@ def normalise_rlvr(row: dict) -> dict:
     known = known_verifiers()
     if verifier not in known:
         raise _RowError(f"unknown verifier {verifier!r} in 'dataset' (known: {', '.join(sorted(known))})")
-    return {"prompt": msgs, "ground_truth": _one_string(row["ground_truth"], "ground_truth"), "dataset": verifier}
+    truth = row["ground_truth"]
+    if verifier in ("code", "ifeval", "ifeval_loose") and isinstance(truth, (Mapping, list)):
+        truth = json.dumps(truth)  # CONTRACTS: code/ifeval truths as an object or as its JSON string
+    else:
+        truth = _one_string(truth, "ground_truth")
+    error = _ground_truth_error(verifier, truth)
+    if error is not None:
+        raise _RowError(f"ground truth unusable by the {verifier} verifier: {error}")
+    return {"prompt": msgs, "ground_truth": truth, "dataset": verifier}
 
 
 # ----------------------------------------------------------------------------------------------------------

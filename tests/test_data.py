@@ -334,6 +334,17 @@ BAD_CASES = [
     (load_rlvr, {"messages": [GOOD_MSGS[0]], "dataset": "gsm8k"}, "'ground_truth'"),
     (load_rlvr, {"messages": [GOOD_MSGS[0]], "ground_truth": "1"}, "'dataset'"),
     (load_rlvr, {"messages": [GOOD_MSGS[0]], "ground_truth": "1", "dataset": "astrology"}, "unknown verifier"),
+    # Ground truths the verifier could never reward: they used to load and then train on reward 0.
+    (load_rlvr, {"messages": [GOOD_MSGS[0]], "ground_truth": "five", "dataset": "gsm8k"}, "must be one number"),
+    (load_rlvr, {"messages": [GOOD_MSGS[0]], "ground_truth": "{not json", "dataset": "ifeval"},
+     "neither JSON nor a Python literal"),
+    (load_rlvr, {"messages": [GOOD_MSGS[0]], "dataset": "ifeval",
+                 "ground_truth": json.dumps({"instruction_id_list": ["made:up"], "kwargs": [{}]})},
+     "unknown IFEval instruction 'made:up'"),
+    (load_rlvr, {"messages": [GOOD_MSGS[0]], "ground_truth": json.dumps({"tests": []}), "dataset": "code"},
+     "non-empty list of test strings"),
+    (load_rlvr, {"messages": [GOOD_MSGS[0]], "ground_truth": json.dumps({"tests": ["assert f(("]}), "dataset": "code"},
+     "test 0 is not valid Python"),
 ]
 GOOD_ROW = {load_sft: {"messages": GOOD_MSGS},
             load_preference: {"prompt": "Hi", "chosen": "Hello", "rejected": "Go away"},
@@ -341,11 +352,42 @@ GOOD_ROW = {load_sft: {"messages": GOOD_MSGS},
 
 
 @pytest.mark.parametrize("loader,bad,expect", BAD_CASES, ids=[f"{l.__name__}-{e}" for l, _, e in BAD_CASES])
-def test_bad_rows_raise_data_error_naming_file_and_row(tmp_path, loader, bad, expect):
+def test_bad_rows_raise_data_error_naming_file_and_line(tmp_path, loader, bad, expect):
     path = _jsonl(tmp_path, [GOOD_ROW[loader], GOOD_ROW[loader], bad, GOOD_ROW[loader]])
     with pytest.raises(DataError) as e:
         loader([{"path": path}])
-    assert path in str(e.value) and "row 2" in str(e.value) and expect in str(e.value), str(e.value)
+    message = str(e.value)
+    assert message.startswith(f"{path}: line 3: ") and expect in message and "\n" not in message, message
+
+
+def test_the_line_counts_blank_lines_and_a_missing_field_is_not_listed_as_present(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_text(json.dumps(GOOD_ROW[load_rlvr]) + "\n\n" + json.dumps({"messages": [GOOD_MSGS[0]], "dataset": "gsm8k"})
+                    + "\n")
+    with pytest.raises(DataError) as e:
+        load_rlvr([{"path": str(path)}])
+    assert str(e.value) == f"{path}: line 3: missing field(s) 'ground_truth' (has: dataset, messages)"
+
+
+def test_code_ground_truth_may_be_an_object_in_rlvr_rows(tmp_path):
+    truth = {"tests": ["assert f(1) == 2"], "setup": "import math"}
+    path = _jsonl(tmp_path, [{"messages": [GOOD_MSGS[0]], "ground_truth": truth, "dataset": "code"}])
+    assert json.loads(load_rlvr([{"path": path}])[0]["ground_truth"]) == truth
+
+
+def test_a_stage_reports_bad_data_in_one_line_before_any_work(tmp_path):
+    import subprocess
+    import sys
+
+    path = _jsonl(tmp_path, [GOOD_ROW[load_rlvr], {"messages": [GOOD_MSGS[0]], "ground_truth": "five", "dataset": "gsm8k"}])
+    run = subprocess.run([sys.executable, "-m", "stages.rlvr", f"data.rlvr=[{{path: {path}}}]",
+                          f"runs_dir={tmp_path / 'runs'}"],
+                         capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[1])
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines()[-1] == (
+        f"data error: {path}: line 2: ground truth unusable by the gsm8k verifier: "
+        "gsm8k ground truth must be one number, got 'five'")
+    assert "Traceback" not in run.stderr and not (tmp_path / "runs" / "default" / "rlvr").exists()
 
 
 def test_identical_chosen_rejected_is_a_counted_skip_or_an_error(tmp_path, caplog):
@@ -354,9 +396,9 @@ def test_identical_chosen_rejected_is_a_counted_skip_or_an_error(tmp_path, caplo
     path = _jsonl(tmp_path, [good, same, good, same])
     ds = load_preference([{"path": path}])
     assert len(ds) == 2
-    assert "skipped 2 rows" in caplog.text and "first: row 1" in caplog.text
+    assert "skipped 2 rows" in caplog.text and "first: line 2" in caplog.text
     assert describe([{"path": path}], ds)["sources"][0]["skipped_identical"] == 2
-    with pytest.raises(DataError, match=r"row 1: 'chosen' and 'rejected' are identical"):
+    with pytest.raises(DataError, match=r"line 2: 'chosen' and 'rejected' are identical"):
         load_preference([{"path": path}], on_identical="error")
 
 

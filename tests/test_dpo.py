@@ -184,4 +184,4 @@ def test_bad_preference_rows_fail_before_a_model_loads(tmp_path, monkeypatch, ro
     monkeypatch.setattr(common, "load_model_and_tokenizer", no_model)
     with pytest.raises(DataError, match=message) as error:
         dpo.run(cfg)
-    assert "row 1" in str(error.value)
+    assert "line 2:" in str(error.value)

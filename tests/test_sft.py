@@ -111,7 +111,7 @@ BAD_ROWS = {
 
 
 @pytest.mark.parametrize("case", list(BAD_ROWS))
-def test_bad_data_fails_before_any_model_loads_naming_file_and_row(case, tmp_path, monkeypatch):
+def test_bad_data_fails_before_any_model_loads_naming_file_and_line(case, tmp_path, monkeypatch):
     bad_row, message = BAD_ROWS[case]
     good = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}
     data_file = tmp_path / "mixture.jsonl"
@@ -124,6 +124,6 @@ def test_bad_data_fails_before_any_model_loads_naming_file_and_row(case, tmp_pat
     cfg = compose(["logging=none", f"runs_dir={tmp_path / 'runs'}", f"data.sft=[{{path: '{data_file}'}}]"])
     with pytest.raises(DataError) as caught:
         sft.run(cfg)
-    assert "mixture.jsonl" in str(caught.value) and "row 2" in str(caught.value)
+    assert "mixture.jsonl" in str(caught.value) and "line 3:" in str(caught.value)
     assert message in str(caught.value)
     assert not (tmp_path / "runs" / "default" / "sft").exists()

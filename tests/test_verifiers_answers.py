@@ -226,7 +226,6 @@ def test_quick_verdicts_agree_with_math_verify(truth, answer):
 
 def test_the_unicode_minus_sign_is_a_minus():
     """"−5" (U+2212) read as 5 scored a wrong sign as right."""
-    gsm8k, math = VERIFIERS["gsm8k"], VERIFIERS["math"]
     assert gsm8k("The answer is \u22125.", "5") == 0.0
     assert gsm8k("The answer is \u22125.", "-5") == 1.0
     assert math("\\boxed{\u22125}", "5") == 0.0

@@ -71,7 +71,7 @@ def test_many_rows_are_batched_and_stay_in_order(pool):
     ({"dataset": [["math"]], "ground_truth": ["1"], "response": "1"}, "unknown verifier"),
     ({"dataset": ["gsm8k", "math"], "ground_truth": "1", "response": "1"}, "list of ground truths"),
     ({"dataset": "gsm8k", "ground_truth": "three", "response": "#### 3"}, "ValueError"),
-    ({"dataset": "ifeval", "ground_truth": "{", "response": "x"}, "SyntaxError"),
+    ({"dataset": "ifeval", "ground_truth": "{", "response": "x"}, "ValueError: ifeval ground truth is neither JSON"),
     ({"dataset": "code", "ground_truth": {"tests": []}, "response": "x"}, "ValueError"),
 ])
 def test_malformed_rows_score_zero_with_an_error(pool, row, message):
@@ -177,3 +177,22 @@ def test_score_command(tmp_path):
     gsm8k_line = next(line for line in summary.splitlines() if line.startswith("gsm8k "))
     assert gsm8k_line.split()[1:] == ["3", "0.333", "0", "1"]  # n, mean, timeouts, errors
     assert "scoring" in run.stderr  # the progress bar
+
+
+def test_score_command_never_stops_the_file_on_bad_encoding(tmp_path):
+    """A byte-order mark, a lone surrogate escape and a line of invalid UTF-8: each row gets its own verdict and the
+    file goes on (the first version wrote 1 of 3 rows, or nothing at all)."""
+    good = {"dataset": "gsm8k", "ground_truth": "5", "response": "The answer is 5."}
+    surrogate = '{"dataset": "gsm8k", "ground_truth": "5", "response": "\\ud800 The answer is 5."}'
+    source, target = tmp_path / "generations.jsonl", tmp_path / "scored.jsonl"
+    source.write_bytes(b"\xef\xbb\xbf" + json.dumps(good).encode() + b"\n" + surrogate.encode() + b"\n"
+                       + b'{"dataset": "gsm8k", "ground_truth": "5", "response": "\xff\xfe 5"}\n'
+                       + json.dumps(good).encode() + b"\n")
+    run = subprocess.run([sys.executable, "-m", "eval.score", str(source), "-o", str(target), "--workers", "1"],
+                         capture_output=True, text=True, cwd=REPO_ROOT, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert run.returncode == 0, run.stderr
+    scored = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
+    assert [row["score"] for row in scored] == [1.0, 1.0, 0.0, 1.0]
+    assert scored[1]["response"] == "\ud800 The answer is 5."  # the same text comes back out
+    assert scored[2]["error"] == "line 3: not valid UTF-8 (byte 0xff at column 56)"

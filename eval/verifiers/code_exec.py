@@ -53,7 +53,10 @@ def verify(response: str, ground_truth, **sandbox_options) -> float:
 
 def parse_ground_truth(ground_truth) -> dict:
     if isinstance(ground_truth, str):
-        ground_truth = json.loads(ground_truth)
+        try:
+            ground_truth = json.loads(ground_truth)
+        except ValueError:
+            raise ValueError("code ground truth is not JSON: {'tests': [...]} or a list of tests") from None
     if isinstance(ground_truth, list):
         ground_truth = {"tests": ground_truth}
     if not isinstance(ground_truth, dict):
@@ -65,6 +68,17 @@ def parse_ground_truth(ground_truth) -> dict:
         raise ValueError("code ground truth 'setup' must be a string")
     timeout_s = min(float(ground_truth.get("timeout_s") or DEFAULT_TIMEOUT_S), MAX_TIMEOUT_S)
     return {"tests": tests, "setup": setup, "timeout_s": timeout_s}
+
+
+def check_ground_truth(ground_truth) -> None:
+    """Raise ValueError unless the truth has tests (and setup) that parse: checked when data loads, without running
+    anything."""
+    spec = parse_ground_truth(ground_truth)
+    for name, source in [("setup", spec["setup"]), *((f"test {i}", t) for i, t in enumerate(spec["tests"]))]:
+        try:
+            ast.parse(source)
+        except SyntaxError as error:
+            raise ValueError(f"code ground truth: {name} is not valid Python ({error.msg}, line {error.lineno})") from None
 
 
 def extract_code(response: str) -> str:

@@ -37,11 +37,16 @@ def extract_number(response: str) -> str | None:
     return found[-1] if found else None
 
 
-def _same_number(predicted: str, truth: str) -> bool:
-    truth_numbers = numbers(truth)
+def check_ground_truth(truth) -> None:
+    """Raise ValueError unless the truth is exactly one number."""
+    truth_numbers = numbers(str(truth))
     if len(truth_numbers) != 1:
-        raise ValueError(f"gsm8k ground truth must be one number, got {truth!r}")
+        raise ValueError(f"gsm8k ground truth must be one number, got {str(truth)[:80]!r}")
+
+
+def _same_number(predicted: str, truth: str) -> bool:
+    check_ground_truth(truth)
     try:
-        return Decimal(predicted) == Decimal(truth_numbers[0])
+        return Decimal(predicted) == Decimal(numbers(truth)[0])
     except InvalidOperation:
         return False

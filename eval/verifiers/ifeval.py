@@ -56,7 +56,11 @@ def _load(ground_truth):
         try:
             return json.loads(ground_truth)
         except ValueError:
+            pass
+        try:
             return ast.literal_eval(ground_truth)  # open-instruct stores str(list_of_dicts)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            raise ValueError(f"ifeval ground truth is neither JSON nor a Python literal: {ground_truth[:80]!r}") from None
     return ground_truth
 
 

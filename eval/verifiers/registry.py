@@ -18,6 +18,36 @@ VERIFIERS = {
 }
 
 
+def _check_text(ground_truth) -> None:
+    if not str(ground_truth).strip():
+        raise ValueError("the ground truth is empty")
+
+
+def _check_ifeval(ground_truth) -> None:
+    ifeval.check_instructions("Some text.", ground_truth)  # unknown ids and unusable arguments raise
+
+
+# name -> check(ground_truth): raises ValueError when the verifier could never give the row a reward (a gsm8k truth
+# that is not a number, IFEval JSON that does not parse, code without tests). Data loading calls it on every row.
+GROUND_TRUTH_CHECKS = {
+    "gsm8k": gsm8k.check_ground_truth,
+    "math": _check_text,
+    "ifeval": _check_ifeval,
+    "ifeval_loose": _check_ifeval,
+    "code": code_exec.check_ground_truth,
+    "string_match": _check_text,
+}
+
+
+def ground_truth_error(dataset: str, ground_truth) -> str | None:
+    """Why `dataset`'s verifier cannot use this ground truth, or None."""
+    try:
+        GROUND_TRUTH_CHECKS[dataset](ground_truth)
+    except (ValueError, SyntaxError, TypeError, AttributeError, KeyError) as error:
+        return str(error) or type(error).__name__
+    return None
+
+
 def row_error(row) -> str | None:
     """Why a row cannot be scored at all, or None."""
     if not isinstance(row, dict):
