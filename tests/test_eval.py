@@ -242,6 +242,26 @@ def test_humaneval_loads_all_164_problems_offline_from_the_installed_package_and
     assert sum(row["score"] == 1.0 for row in empty) == 0
 
 
+@pytest.mark.parametrize("task_id, wrong", [
+    ("HumanEval/32", "    return 0.0\n\n\ndef poly(xs, x):\n    return 0.0\n"),
+    ("HumanEval/38", "    return s\n\n\ndef encode_cyclic(s):\n    return s\n"),
+    ("HumanEval/32", "    import math\n    math.fabs = lambda x: 0.0\n    return 0.0\n"),
+])
+def test_humaneval_helpers_and_modules_the_check_uses_cannot_be_replaced_by_the_answer(task_id, wrong):
+    """A wrong answer that redefines the prompt's helper (`poly`, `encode_cyclic`) or patches `math.fabs` passes the
+    official check program; our tests use the prompt's helpers and the real modules."""
+    from eval.benchmarks import load_benchmark, read_rows
+    from eval.verifiers import VERIFIERS
+
+    [benchmark] = compose(["eval=humaneval"]).eval.benchmarks
+    row = next(row for row in load_benchmark(benchmark) if row["id"] == task_id)
+    raw = next(raw for raw in read_rows(benchmark.path, "train", None, 1000) if raw["task_id"] == task_id)
+    assert _official_harness_passes(raw, wrong)
+    assert VERIFIERS["code"](f"```python\n{raw['prompt']}{wrong}```", row["ground_truth"]) == 0.0
+    right = VERIFIERS["code"](f"```python\n{raw['prompt']}{raw['canonical_solution']}```", row["ground_truth"])
+    assert right == 1.0
+
+
 _MUTATIONS = [(" + ", " - "), (" < ", " <= "), (" > ", " >= "), (" == ", " != "), (" and ", " or "), ("True", "False"),
               ("[0]", "[-1]"), (" - ", " + "), (" * ", " + "), ("return ", "return None and ")]
 

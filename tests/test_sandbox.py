@@ -303,12 +303,13 @@ def test_rigged_equality_cannot_cross():
 
 
 def test_printing_fake_success_and_forging_reports():
-    """The code writes fake reports on every descriptor it can find: none can carry this run's nonce."""
+    """The code prints success and writes fake replies on every descriptor it can find: at most they claim values
+    of its own function, and the tests compare those with what they expect."""
     code = code_of("""
     import os, sys
     print("All tests passed!")
     sys.stderr.write("OK\\n")
-    fake = b'{"statement": 0, "nonce": "0"}\\n{"done": "0"}\\n'
+    fake = b'{"ready": true}\\n{"value": 0}\\n{"value": true}\\n'
     for fd in range(64):
         try:
             os.write(fd, fake)
