@@ -180,10 +180,14 @@ def _fresh_root(packages):
         kept |= MS_RELATIME if flags & os.ST_RELATIME else 0
         mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | kept)
 
+    trees, site_dirs = _python_trees()  # (before any mount hides a path they name)
     mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing we mount leaks back to the host
-    root = "/tmp"  # any directory will do as the mount point of the new root: this one exists everywhere
+    # The new root is built on top of /proc: no source of ours lies under it, whereas /tmp or /mnt may hold the
+    # interpreter (a clone with its venv under /tmp).
+    root = "/proc"
     mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
-    trees, site_dirs = _python_trees()
+    os.makedirs(root + "/tmp")  # the private scratch first: a venv under /tmp is then bound inside it
+    mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
     for tree in trees:
         bind_read_only(tree, root + tree)
     for site in site_dirs:  # installed packages: an empty directory, then only the allow-listed entries
@@ -200,7 +204,7 @@ def _fresh_root(packages):
             os.symlink(os.readlink("/" + name), root + "/" + name)
     for device in ("null", "zero", "urandom", "random"):
         bind_read_only("/dev/" + device, f"{root}/dev/{device}")
-    for directory in ("proc", "tmp", ".old-root"):
+    for directory in ("proc", ".old-root"):
         os.makedirs(f"{root}/{directory}", exist_ok=True)
     os.chdir(root)
     if libc.syscall(SYS_PIVOT_ROOT, b".", b".old-root") != 0:
@@ -212,7 +216,6 @@ def _fresh_root(packages):
         mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     except OSError:
         pass  # a user namespace inside a container that masks parts of its /proc may not: the code goes without
-    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
     mount(None, "/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=1m,mode=755")
     os.chdir("/")
 
