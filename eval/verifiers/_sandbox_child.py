@@ -225,6 +225,10 @@ def _python_trees():
     extension modules, the directories of the shared libraries it has loaded and of the system's C libraries."""
     paths = sysconfig.get_paths()
     stdlib = os.path.realpath(os.path.dirname(os.__file__))  # (in a venv, "platstdlib" is the venv's own lib dir)
+    site_dirs = {os.path.realpath(p) for p in sys.path if p.rstrip("/").endswith(("site-packages", "dist-packages"))}
+    site_dirs |= {os.path.realpath(paths[key]) for key in ("purelib", "platlib")}
+    site_dirs |= {os.path.join(stdlib, name) for name in ("site-packages", "dist-packages")
+                  if os.path.isdir(os.path.join(stdlib, name))}  # the base interpreter's, under a venv
     trees = {stdlib, os.path.realpath(sysconfig.get_config_var("DESTSHARED") or stdlib)}
     with open("/proc/self/maps") as maps:
         for line in maps:
@@ -235,11 +239,10 @@ def _python_trees():
     for directory in ("/usr/lib64", f"/usr/lib/{multiarch}" if multiarch else None, "/etc/ld.so.cache"):
         if directory and os.path.exists(directory):
             trees.add(os.path.realpath(directory))
-    site_dirs = {os.path.realpath(p) for p in sys.path if p.rstrip("/").endswith(("site-packages", "dist-packages"))}
-    site_dirs |= {os.path.realpath(paths[key]) for key in ("purelib", "platlib")}
-    site_dirs |= {os.path.join(stdlib, name) for name in ("site-packages", "dist-packages")
-                  if os.path.isdir(os.path.join(stdlib, name))}  # the base interpreter's, under a venv
-    trees = {tree for tree in trees if os.path.exists(tree)}
+    # An installed package's extension module loaded at start-up (a .pth file's doing) does not open its
+    # site-packages: packages come only through the allow-list.
+    trees = {tree for tree in trees if os.path.exists(tree)
+             and not any(tree == site or tree.startswith(site + "/") for site in site_dirs)}
     # Bind each tree once: a tree inside another comes with it.
     trees = sorted(tree for tree in trees if not any(tree.startswith(other + "/") for other in trees))
     return trees, sorted(site_dirs)
