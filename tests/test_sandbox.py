@@ -386,7 +386,7 @@ def test_audit_hook_policy(tmp_path):
     hook = _audit_hook(str(tmp_path))
     for event, args in [("socket.__new__", (None, 2, 1, 0)), ("socket.connect", (None, ("1.1.1.1", 80))),
                         ("os.fork", ()), ("subprocess.Popen", ("sh", [], None, None)), ("os.kill", (1, 9)),
-                        ("ctypes.dlopen", ("libc.so.6",)), ("import", ("_posixsubprocess", None, [], [], [])),
+                        ("ctypes.dlopen", ("libc.so.6",)), ("import", ("_ctypes", None, [], [], [])),
                         ("open", ("/etc/passwd", "w", 0)), ("open", ("../escape", "a", 0)),
                         ("open", ("/tmp/x", None, os.O_WRONLY | os.O_CREAT)), ("os.remove", ("/etc/hosts", -1)),
                         ("open", (str(tmp_path / "sub" / ".." / ".." / "x"), "w", 0)),
@@ -547,7 +547,7 @@ def _switch_the_defences_off(target: Path, port: int) -> str:
                 pass
     noop = (lambda *args: None).__code__
     for obj in gc.get_objects():
-        if isinstance(obj, types.FunctionType) and obj.__module__ in ("__main__", "_sandbox_child"):
+        if isinstance(obj, types.FunctionType) and any(part in obj.__qualname__ for part in ("hook", "outside", "audit")):
             for action in (lambda: setattr(obj, "__defaults__", tuple(() for _ in obj.__defaults__ or ())),
                            lambda: setattr(obj, "__code__", noop)):
                 try:
@@ -601,9 +601,10 @@ def test_the_audit_hook_cannot_be_switched_off_from_inside(tmp_path):
     accepted.clear()
     thread = threading.Thread(target=lambda: _accept(listener, accepted), daemon=True)
     thread.start()
-    score(_switch_the_defences_off(ours, port), DOUBLE_TESTS, **HOOK_ONLY)
+    result, _ = score(_switch_the_defences_off(ours, port), DOUBLE_TESTS, **HOOK_ONLY)
     listener.close()
     thread.join()
+    assert result == 1.0  # the code ran to its end
     assert os.listdir(ours) == [] and accepted == []
 
 
@@ -618,10 +619,40 @@ def test_switching_defences_off_does_no_harm_in_any_mode(tmp_path, options):
     thread = threading.Thread(target=lambda: _accept(listener, accepted), daemon=True)
     thread.start()
     code = _switch_the_defences_off(tmp_path, listener.getsockname()[1])
-    score(code, DOUBLE_TESTS, **options)  # (it also breaks its own runner: it scores 0)
+    result, _ = score(code, DOUBLE_TESTS, **options)
     listener.close()
     thread.join()
+    assert result == 1.0  # the code ran to its end
     assert os.listdir(tmp_path) == [] and accepted == []
+
+
+@pytest.mark.parametrize("options", LAYERS)
+def test_the_kernel_refuses_processes_signals_inet_sockets_and_fifos(tmp_path, options):
+    """The seccomp filter, in every mode: whatever route the code takes to the system call (os.mkfifo raises no
+    audit event at all, and a posix module made afresh by _imp brings back anything deleted from the old one)."""
+    if options in (FULL, KERNEL_ONLY) and not IS_ROOT:
+        pytest.skip("the nobody user needs root")
+    tmp_path.chmod(0o777)
+    code = code_of(f"""
+    import _imp, importlib.machinery, os, socket
+    fresh_posix = _imp.create_builtin(importlib.machinery.ModuleSpec("posix", None, origin="built-in"))
+    ATTEMPTS = {{}}
+    for name, action in [("fork", os.fork), ("mkfifo", lambda: fresh_posix.mkfifo("fifo")),
+                         ("mkfifo outside", lambda: fresh_posix.mkfifo({str(tmp_path / "fifo")!r})),
+                         ("kill", lambda: os.kill(1, 0)), ("exec", lambda: os.execv("/bin/true", ["true"])),
+                         ("inet socket", lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM))]:
+        try:
+            action()
+            ATTEMPTS[name] = "done"
+        except OSError as error:
+            ATTEMPTS[name] = type(error).__name__
+    def attempts():
+        return ATTEMPTS
+    """)
+    refused = {"fork": "PermissionError", "mkfifo": "PermissionError", "mkfifo outside": "PermissionError",
+               "kill": "PermissionError", "exec": "PermissionError", "inet socket": "PermissionError"}
+    assert score(code, [f"assert attempts() == {refused!r}"], **options)[0] == 1.0
+    assert os.listdir(tmp_path) == []
 
 
 def test_results_cannot_be_forged_from_inside():

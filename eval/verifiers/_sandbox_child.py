@@ -8,13 +8,15 @@ forks a sandbox, so no sandbox pays for a Python start-up. It imports only the s
 Process layout of one sandbox with namespaces (as root; as another user through a user namespace):
     outer    forked by the launcher: new session, dies with the launcher (which dies with the pool worker)
     └─ PID 1 of fresh pid/net/mount/ipc (and user) namespaces: builds a new root file system and pivots into it
-       └─ runner: rlimits, uid nobody (root) or no capabilities (user namespace), audit hook; runs the model code
+       └─ runner: rlimits, uid nobody (root) or no capabilities (user namespace), seccomp filter, audit hook;
+                  runs the model code
 The new root is an empty read-only tmpfs holding only the interpreter's standard library and shared libraries, the
 allow-listed packages (SANDBOX_PACKAGES) and the device nodes Python needs, all bound read-only, plus a private
 writable /tmp. Nothing else of the host exists in it: no repository, no dataset, no cache, no home directory. The
 network namespace has only a loopback interface that is down. When PID 1 exits the kernel kills everything left in
-the namespace. Without namespaces ("process" isolation, not root and user namespaces refused) the outer itself is
-the runner, the audit hook is the only defence, and the verifier warns.
+the namespace. In every mode a seccomp filter makes the kernel refuse new processes, exec, signals, sockets and
+FIFOs. Without namespaces ("process" isolation, not root and user namespaces refused) the outer itself is the
+runner, the code sees the host's files, only the audit hook guards writes, and the verifier warns.
 
 The verifier's tests never run here: the runner only executes the model's code and then answers requests, one JSON
 line each way, so that nothing in this process — no expected value, no test, no secret — is worth finding:
@@ -319,9 +321,8 @@ def _run(job, requests, workdir, isolation):
             exit_now(0)  # the verifier is gone
 
     reply({"isolation": isolation, "workdir": workdir})
+    _install_seccomp_filter()
     if job["audit_hook"]:
-        if isolation == "process":
-            _remove_unaudited_calls()
         for name in [name for name in sys.modules if name.partition(".")[0] in ("ctypes", "_ctypes")]:
             del sys.modules[name]  # the launcher's ctypes: importing it again must go through the hook
         sys.addaudithook(_audit_hook(os.path.realpath(workdir)))
@@ -371,23 +372,62 @@ def _run(job, requests, workdir, isolation):
             reply({"handle": len(handles) - 1})
 
 
-def _remove_unaudited_calls():
-    """Without namespaces: calls that raise no audit event (FIFOs and device nodes in world-writable directories)
-    are taken away instead."""
-    import posix
+# The seccomp filter: system calls refused by the kernel whatever the code does in Python (and whichever route it
+# takes to them: the audit hook cannot see os.mkfifo at all, and a posix module made afresh by _imp brings back
+# whatever was deleted from the old one). Refused: new processes (fork, vfork, clone without CLONE_THREAD), exec,
+# signals to any process, ptrace, device nodes and FIFOs, sockets of every family. clone3 answers ENOSYS (its flags
+# sit in memory a filter cannot read), so the C library falls back to clone for threads.
+_SECCOMP_ARCH = {  # AUDIT_ARCH, refused system calls, clone, clone3
+    "x86_64": (0xC000003E, (57, 58, 59, 322, 62, 200, 234, 101, 133, 259, 41, 53), 56, 435),
+    "aarch64": (0xC00000B7, (221, 281, 129, 130, 131, 117, 33, 198, 199), 220, 435),
+}
+_LD, _JEQ, _JGE, _JSET, _RET = 0x20, 0x15, 0x35, 0x45, 0x06
+_ALLOW, _REFUSE, _ENOSYS = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 38  # SECCOMP_RET_ERRNO | EPERM / ENOSYS
+_CLONE_THREAD, _X32_SYSCALL_BIT = 0x00010000, 0x40000000
+PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
 
-    for module in (os, posix):
-        for name in ("mkfifo", "mknod"):
-            if hasattr(module, name):
-                delattr(module, name)
+
+def _seccomp_program(machine):
+    """The filter as (code, jump-if-true, jump-if-false, k) rows, its labels resolved to BPF jump offsets."""
+    arch, refused, clone_nr, clone3_nr = _SECCOMP_ARCH[machine]
+    program = [(_LD, None, None, 4), (_JEQ, None, "refuse", arch), (_LD, None, None, 0),
+               (_JGE, "refuse", None, _X32_SYSCALL_BIT)]
+    program += [(_JEQ, "refuse", None, number) for number in refused]
+    program += [(_JEQ, "enosys", None, clone3_nr), (_JEQ, "clone", None, clone_nr), (_RET, None, None, _ALLOW),
+                ("clone", _LD, None, None, 16), (_JSET, "allow", "refuse", _CLONE_THREAD),  # args[0]: the flags
+                ("allow", _RET, None, None, _ALLOW), ("refuse", _RET, None, None, _REFUSE),
+                ("enosys", _RET, None, None, _ENOSYS)]
+    labels = {row[0]: index for index, row in enumerate(program) if isinstance(row[0], str)}
+    rows = [row[1:] if isinstance(row[0], str) else row for row in program]
+    offset = lambda label, index: 0 if label is None else labels[label] - index - 1  # noqa: E731
+    return [(code, offset(true, i), offset(false, i), k) for i, (code, true, false, k) in enumerate(rows)]
+
+
+def _install_seccomp_filter():
+    machine = os.uname().machine
+    if machine not in _SECCOMP_ARCH:
+        return  # another architecture: the other layers only
+    ctypes, libc = _libc()
+
+    class Instruction(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint32)]
+
+    class Program(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Instruction))]
+
+    instructions = [Instruction(*row) for row in _seccomp_program(machine)]
+    program = Program(len(instructions), (Instruction * len(instructions))(*instructions))
+    libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(program), 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "seccomp")
 
 
 def _audit_hook(workdir,
                 blocked=("os.fork", "os.forkpty", "os.system", "os.exec", "os.posix_spawn", "os.spawn",
                          "subprocess.Popen", "pty.spawn", "os.kill", "os.killpg", "signal.pthread_kill", "socket.",
                          "ctypes.", "sys.remote_exec"),
-                blocked_imports=frozenset({"ctypes", "_ctypes", "_posixsubprocess", "_xxsubinterpreters",
-                                           "_interpreters", "_testcapi", "_testinternalcapi"}),
+                blocked_imports=frozenset({"ctypes", "_ctypes", "_xxsubinterpreters", "_interpreters", "_testcapi",
+                                           "_testinternalcapi"}),
                 path_events=(("os.remove", (0,)), ("os.rmdir", (0,)), ("os.mkdir", (0,)), ("os.rename", (0, 1)),
                              ("os.chmod", (0,)), ("os.chown", (0,)), ("os.link", (0, 1)), ("os.symlink", (0, 1)),
                              ("os.truncate", (0,)), ("os.utime", (0,)), ("shutil.rmtree", (0,)),

@@ -22,7 +22,6 @@ import sys
 import tempfile
 import threading
 import time
-import warnings
 from pathlib import Path
 
 from eval.verifiers._sandbox_child import _decode, _encode
@@ -31,9 +30,9 @@ CHILD = str(Path(__file__).with_name("_sandbox_child.py"))
 MAX_OUTPUT_BYTES = 8 << 20  # a sandbox that sends more than this is cut off (its remaining tests fail)
 PROCESS_ISOLATION_WARNING = (
     "code sandbox: no namespaces (not root, and user namespaces are refused on this machine): the model's code runs "
-    "as this user and can read every file this user can (datasets and their answers included) and reach the "
-    "network; only a Python audit hook stands between it and writing files, starting processes or opening sockets. "
-    "Enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1) or run as root.")
+    "as this user and can read every file this user can (datasets and their answers included); only a Python audit "
+    "hook stands between it and writing files outside its directory (processes, signals and sockets stay refused "
+    "by the kernel). Enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1) or run as root.")
 
 
 class SandboxError(Exception):
@@ -193,11 +192,11 @@ _warned = False
 
 
 def _warn_once() -> None:
+    """Once per process, on stderr: not a `warnings` warning, which filters may hide."""
     global _warned
     if not _warned:
         _warned = True
-        warnings.warn(PROCESS_ISOLATION_WARNING, RuntimeWarning, stacklevel=3)
-        print(f"WARNING: {PROCESS_ISOLATION_WARNING}", file=sys.stderr)
+        print(f"WARNING: {PROCESS_ISOLATION_WARNING}", file=sys.stderr, flush=True)
 
 
 class _Launcher:
