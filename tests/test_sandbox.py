@@ -1,15 +1,17 @@
 """The code sandbox against a model trying to cheat or to damage the machine.
 
 Every attack really runs. Each must score 0 on tests it does not truly pass, finish within its time limit, and leave
-no process of the sandbox user and no file behind. The attacks that the kernel-level defences alone must stop
-(namespaces, the unprivileged user, rlimits) are also run without the audit hook, and those the audit hook alone
-must stop (when we are not root) without namespaces.
+no process of the sandbox user and no file behind. The attacks are run against each layer: all defences; the
+kernel-level ones alone (namespaces and fresh root, the unprivileged user, seccomp, rlimits: no audit hook); the path
+a non-root trainer takes (namespaces inside a user namespace); and process isolation (no namespaces: the audit hook
+and seccomp), where the attack must still do no harm.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -61,6 +63,16 @@ def _lingering(appeared: set, current, grace_s: float = 10.0) -> set:
     while appeared & current() and time.monotonic() < deadline:
         time.sleep(0.05)
     return appeared & current()
+
+
+@pytest.fixture
+def public_dir():
+    """A world-readable directory whose every ancestor others may enter (pytest's tmp_path sits under a 0700 one:
+    there, file permissions alone would keep the nobody user out and an attack test would prove nothing)."""
+    path = Path(tempfile.mkdtemp(prefix="public-", dir="/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
@@ -322,9 +334,10 @@ def test_printing_fake_success_and_forging_reports():
 
 
 @pytest.mark.parametrize("options", LAYERS)
-def test_writing_and_deleting_files_outside_the_sandbox(tmp_path, options):
+def test_writing_and_deleting_files_outside_the_sandbox(public_dir, options):
     if options is not HOOK_ONLY and not IS_ROOT:
         pytest.skip("namespaces need root")
+    tmp_path = public_dir
     tmp_path.chmod(0o777)  # only the sandbox stands between the code and this directory
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
@@ -383,7 +396,7 @@ def test_no_network(options):
 
 def test_audit_hook_policy(tmp_path):
     """The hook is the only defence of these kinds without namespaces (not root); checked on its own here."""
-    hook = _audit_hook(str(tmp_path))
+    hook = _audit_hook(str(tmp_path), ("/opt/python/lib",))
     for event, args in [("socket.__new__", (None, 2, 1, 0)), ("socket.connect", (None, ("1.1.1.1", 80))),
                         ("os.fork", ()), ("subprocess.Popen", ("sh", [], None, None)), ("os.kill", (1, 9)),
                         ("ctypes.dlopen", ("libc.so.6",)), ("import", ("_ctypes", None, [], [], [])),
@@ -391,6 +404,9 @@ def test_audit_hook_policy(tmp_path):
                         ("open", ("/tmp/x", None, os.O_WRONLY | os.O_CREAT)), ("os.remove", ("/etc/hosts", -1)),
                         ("open", (str(tmp_path / "sub" / ".." / ".." / "x"), "w", 0)),
                         ("open", ("/etc", None, os.O_RDONLY)),  # a directory descriptor would serve dir_fd calls
+                        ("open", ("/etc/passwd", "r", 0)), ("open", ("/data/rlvr_train.jsonl", None, os.O_RDONLY)),
+                        ("open", ("/opt/python/lib/../../answers.jsonl", "r", 0)),
+                        ("open", ("/opt/python/library/answers.jsonl", "r", 0)),
                         ("os.rename", ("inside", "/outside", -1, -1)), ("shutil.rmtree", ("/work", None)),
                         ("os.chdir", ("/",)), ("os.chdir", (3,)),  # fchdir: a descriptor cannot be judged
                         ("object.__setattr__", (hook, "__code__", None)),
@@ -398,7 +414,8 @@ def test_audit_hook_policy(tmp_path):
                         ("object.__setattr__", (code_exec.verify, "__code__", None))]:
         with pytest.raises((PermissionError, ImportError)):
             hook(event, args)
-    for event, args in [("open", ("/etc/passwd", "r", 0)), ("open", (str(tmp_path / "x"), "w", 0)),
+    for event, args in [("open", ("/opt/python/lib/json/__init__.py", "rb", 0)), ("open", (str(tmp_path / "x"), "w", 0)),
+                        ("open", (str(tmp_path / "x"), "r", 0)), ("open", ("relative.txt", "r", 0)),
                         ("open", ("relative.txt", "w", 0)), ("os.remove", (str(tmp_path / "x"), -1)),
                         ("import", ("json", None, [], [], [])), ("open", (3, "w", 0)),
                         ("os.mkdir", ("x", 0o777, -1)),
@@ -497,12 +514,12 @@ def test_code_that_does_not_parse_scores_zero_without_a_sandbox():
 
 
 @pytest.mark.parametrize("options", NAMESPACED)
-def test_answers_on_disk_are_out_of_reach(tmp_path, options):
+def test_answers_on_disk_are_out_of_reach(public_dir, options):
     """A dataset with its answers, world-readable on the host, the repository and the hub cache: the sandbox's
     root holds none of them, so a function that looks its answer up there finds nothing."""
     if options is not USER_NAMESPACE and not IS_ROOT:
         pytest.skip("the nobody user needs root")
-    tmp_path.chmod(0o755)
+    tmp_path = public_dir
     dataset = tmp_path / "rlvr_train.jsonl"
     dataset.write_text(json.dumps({"question": "f(7)", "ground_truth": 80415263}) + "\n")
     dataset.chmod(0o644)
@@ -525,6 +542,29 @@ def test_answers_on_disk_are_out_of_reach(tmp_path, options):
     """)
     assert naive_score(code, ["assert f(7) == 80415263"]) == 1.0
     assert score(code, ["assert f(7) == 80415263", "assert visible() == []"], **options)[0] == 0.5
+
+
+def test_without_namespaces_the_hook_still_refuses_to_read_answers(public_dir):
+    """Process isolation: the host's files are in view (their names can be listed) but the hook lets the code read
+    only its own directory and the Python libraries."""
+    tmp_path = public_dir
+    dataset = tmp_path / "rlvr_train.jsonl"
+    dataset.write_text(json.dumps({"question": "f(7)", "ground_truth": 80415263}) + "\n")
+    dataset.chmod(0o644)
+    code = code_of(f"""
+    import os
+    def f(x):
+        for opener in (lambda p: open(p).read(), lambda p: os.read(os.open(p, os.O_RDONLY), 1 << 16).decode()):
+            try:
+                return int(opener({str(dataset)!r}).split('"ground_truth": ')[1].split("}}")[0])
+            except Exception:
+                pass
+        return 0
+    def listed():
+        return os.path.basename({str(dataset)!r}) in os.listdir({str(tmp_path)!r})
+    """)
+    assert naive_score(code, ["assert f(7) == 80415263"]) == 1.0
+    assert score(code, ["assert f(7) == 80415263", "assert listed()"], **HOOK_ONLY)[0] == 0.5
 
 
 def _accept(listener: socket.socket, accepted: list) -> None:
@@ -571,11 +611,12 @@ def _switch_the_defences_off(target: Path, port: int) -> str:
     """)
 
 
-def test_the_audit_hook_cannot_be_switched_off_from_inside(tmp_path):
+def test_the_audit_hook_cannot_be_switched_off_from_inside(public_dir):
     """Without namespaces the hook is all there is. A hook that reads its block list from module globals (as our
     first one did) is switched off by this code, which then writes files, makes a FIFO and opens a connection;
     ours stops all of it."""
-    tmp_path.chmod(0o777)
+    tmp_path = public_dir
+    tmp_path.chmod(0o777)  # only the sandbox stands between the code and this directory
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(3)
     port = listener.getsockname()[1]
@@ -609,10 +650,11 @@ def test_the_audit_hook_cannot_be_switched_off_from_inside(tmp_path):
 
 
 @pytest.mark.parametrize("options", LAYERS)
-def test_switching_defences_off_does_no_harm_in_any_mode(tmp_path, options):
+def test_switching_defences_off_does_no_harm_in_any_mode(public_dir, options):
     if options in (FULL, KERNEL_ONLY) and not IS_ROOT:
         pytest.skip("the nobody user needs root")
-    tmp_path.chmod(0o777)
+    tmp_path = public_dir
+    tmp_path.chmod(0o777)  # only the sandbox stands between the code and this directory
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(2)
     accepted = []
@@ -627,12 +669,13 @@ def test_switching_defences_off_does_no_harm_in_any_mode(tmp_path, options):
 
 
 @pytest.mark.parametrize("options", LAYERS)
-def test_the_kernel_refuses_processes_signals_inet_sockets_and_fifos(tmp_path, options):
+def test_the_kernel_refuses_processes_signals_inet_sockets_and_fifos(public_dir, options):
     """The seccomp filter, in every mode: whatever route the code takes to the system call (os.mkfifo raises no
     audit event at all, and a posix module made afresh by _imp brings back anything deleted from the old one)."""
     if options in (FULL, KERNEL_ONLY) and not IS_ROOT:
         pytest.skip("the nobody user needs root")
-    tmp_path.chmod(0o777)
+    tmp_path = public_dir
+    tmp_path.chmod(0o777)  # only the sandbox stands between the code and this directory
     code = code_of(f"""
     import _imp, importlib.machinery, os, socket
     fresh_posix = _imp.create_builtin(importlib.machinery.ModuleSpec("posix", None, origin="built-in"))

@@ -16,7 +16,7 @@ writable /tmp. Nothing else of the host exists in it: no repository, no dataset,
 network namespace has only a loopback interface that is down. When PID 1 exits the kernel kills everything left in
 the namespace. In every mode a seccomp filter makes the kernel refuse new processes, exec, signals, sockets and
 FIFOs. Without namespaces ("process" isolation, not root and user namespaces refused) the outer itself is the
-runner, the code sees the host's files, only the audit hook guards writes, and the verifier warns.
+runner, the code sees the host's file system, only the audit hook guards reads and writes, and the verifier warns.
 
 The verifier's tests never run here: the runner only executes the model's code and then answers requests, one JSON
 line each way, so that nothing in this process — no expected value, no test, no secret — is worth finding:
@@ -69,6 +69,7 @@ def main():
     _set_parent_death_signal()  # the worker that started us is gone: so are we, and our sandboxes with us
     for name in _COMMON_MODULES:  # loaded once here, they come free to every sandbox
         __import__(name)
+    python_trees = _python_trees()  # here, where /proc and the interpreter's own files are all in view
     while True:
         message, fds, _, _ = socket.recv_fds(control, 64, 2)
         if not message:
@@ -79,7 +80,7 @@ def main():
             if pid == 0:
                 try:
                     control.close()
-                    _sandbox(*fds)
+                    _sandbox(*fds, python_trees)
                 finally:
                     os._exit(1)  # a sandbox never returns to this loop, whatever happened
             for fd in fds:
@@ -93,12 +94,15 @@ def main():
             control.send(b"reaped")
 
 
-def _sandbox(request_fd, reply_fd):
+def _sandbox(request_fd, reply_fd, python_trees):
     os.setsid()
     _set_parent_death_signal()
     requests = os.fdopen(request_fd, "rb")
     job = json.loads(requests.readline())
     job["reply_fd"] = reply_fd
+    trees, site_dirs = python_trees
+    allowed_packages = [os.path.join(site, entry) for site in site_dirs for entry in SANDBOX_PACKAGES]
+    job["readable"] = (*trees, *allowed_packages, "/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")
     _stdio_to_devnull()
     isolation = _enter_namespaces(job["user_namespace"]) if job["namespaces"] else None
     if isolation:
@@ -109,7 +113,7 @@ def _sandbox(request_fd, reply_fd):
             os.wait()
             os._exit(0)
         _set_parent_death_signal()
-        _fresh_root(job.get("packages", SANDBOX_PACKAGES))
+        _fresh_root(python_trees, SANDBOX_PACKAGES)
         os.makedirs(SANDBOX_DIR)
         if isolation == "namespaces":
             os.chown(SANDBOX_DIR, NOBODY, NOBODY)
@@ -160,7 +164,7 @@ def _set_parent_death_signal():
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def _fresh_root(packages):
+def _fresh_root(python_trees, packages):
     """Pivot into an empty tmpfs holding read-only binds of what Python needs, and nothing else of the host."""
     ctypes, libc = _libc()
 
@@ -182,7 +186,7 @@ def _fresh_root(packages):
         kept |= MS_RELATIME if flags & os.ST_RELATIME else 0
         mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | kept)
 
-    trees, site_dirs = _python_trees()  # (before any mount hides a path they name)
+    trees, site_dirs = python_trees
     mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing we mount leaks back to the host
     # The new root is built on top of /proc: no source of ours lies under it, whereas /tmp or /mnt may hold the
     # interpreter (a clone with its venv under /tmp).
@@ -325,7 +329,7 @@ def _run(job, requests, workdir, isolation):
     if job["audit_hook"]:
         for name in [name for name in sys.modules if name.partition(".")[0] in ("ctypes", "_ctypes")]:
             del sys.modules[name]  # the launcher's ctypes: importing it again must go through the hook
-        sys.addaudithook(_audit_hook(os.path.realpath(workdir)))
+        sys.addaudithook(_audit_hook(os.path.realpath(workdir), job["readable"]))
     namespace = {"__name__": "solution", "__builtins__": builtins}
     try:
         exec(compile(job["setup"], "setup.py", "exec"), namespace)
@@ -422,7 +426,7 @@ def _install_seccomp_filter():
         raise OSError(ctypes.get_errno(), "seccomp")
 
 
-def _audit_hook(workdir,
+def _audit_hook(workdir, readable,
                 blocked=("os.fork", "os.forkpty", "os.system", "os.exec", "os.posix_spawn", "os.spawn",
                          "subprocess.Popen", "pty.spawn", "os.kill", "os.killpg", "signal.pthread_kill", "socket.",
                          "ctypes.", "sys.remote_exec"),
@@ -436,30 +440,39 @@ def _audit_hook(workdir,
                 write_flags=os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND,
                 fspath=os.fspath, stat=os.stat, str_type=str, bytes_type=bytes, int_type=int,
                 refusal=PermissionError, import_refusal=ImportError):
-    """The audit hook: processes, signals, network and native code refused; files written only under `workdir`.
+    """The audit hook: processes, signals, network and native code refused; files written only under `workdir`,
+    read only there and under the `readable` directories (the interpreter's libraries and allowed packages).
 
     Everything it consults is bound in default arguments now (assigning a function's __code__ or __defaults__ is
     itself refused) and it calls only C functions and methods of immutable builtin types, so the model's code cannot
-    switch it off by patching a module or a global. Paths are judged by their text (absolute inside `workdir`, or
-    relative to a working directory that cannot leave it; never "..") rather than by a resolver the code could
-    replace. A directory outside cannot be opened, so every directory descriptor (fchdir, dir_fd) is one inside."""
-    prefix = workdir + "/"
+    switch it off by patching a module or a global. Paths are judged by their text (absolute inside a directory, or
+    relative to a working directory that cannot leave `workdir`; never "..") rather than by a resolver the code
+    could replace. A directory outside cannot be opened, so every directory descriptor (fchdir, dir_fd) is one
+    inside."""
 
     # No closures (cells can be reassigned) and no global or builtin looked up at call time: only the defaults.
-    def outside(path, workdir=workdir, prefix=prefix, fspath=fspath, type_=type, str_type=str, bytes_type=bytes,
-                int_type=int):
+    def within(path, roots, relative_ok, fspath=fspath, type_=type, str_type=str, bytes_type=bytes, int_type=int):
         if type_(path) is int_type:
-            return True  # a descriptor or dir_fd: we cannot tell where it points
+            return False  # a descriptor or dir_fd: we cannot tell where it points
         path = fspath(path)
         if type_(path) is bytes_type:
             path = path.decode("utf-8", "surrogateescape")
         if type_(path) is not str_type or ".." in path.split("/"):
-            return True
-        return path.startswith("/") and path != workdir and not path.startswith(prefix)
+            return False
+        if not path.startswith("/"):
+            return relative_ok
+        for root in roots:
+            if path == root or path.startswith(root + "/"):
+                return True
+        return False
+
+    def outside(path, within=within, roots=(workdir,)):
+        return not within(path, roots, True)
 
     def hook(event, args, blocked=blocked, blocked_imports=blocked_imports, path_events=path_events,
-             write_flags=write_flags, outside=outside, stat=stat, refusal=refusal, import_refusal=import_refusal,
-             type_=type, int_type=int, len_=len, guarded_code=(), base_exception=BaseException):
+             write_flags=write_flags, outside=outside, within=within, readable=(workdir, *readable), stat=stat,
+             refusal=refusal, import_refusal=import_refusal, type_=type, int_type=int, len_=len, guarded_code=(),
+             base_exception=BaseException):
         if event.startswith(blocked):
             raise refusal("sandbox: " + event + " is not allowed")
         if event == "import":
@@ -472,6 +485,8 @@ def _audit_hook(workdir,
             writing = (mode and ("w" in mode or "a" in mode or "x" in mode or "+" in mode)) or (flags or 0) & write_flags
             if writing and outside(path):
                 raise refusal("sandbox: writing outside the sandbox directory")
+            if not writing and not within(path, readable, True):
+                raise refusal("sandbox: reading outside the sandbox directory and the Python libraries")
             if not writing and outside(path):
                 try:  # a descriptor of an outer directory would let dir_fd calls write there
                     is_directory = stat(path).st_mode & 0o170000 == 0o040000
@@ -492,7 +507,7 @@ def _audit_hook(workdir,
                             raise refusal("sandbox: " + event + " outside the sandbox directory")
 
     # Set before the hook is installed: from then on its defaults can no longer be replaced.
-    hook.__defaults__ = hook.__defaults__[:-2] + ((hook.__code__, outside.__code__), BaseException)
+    hook.__defaults__ = hook.__defaults__[:-2] + ((hook.__code__, outside.__code__, within.__code__), BaseException)
     return hook
 
 

@@ -30,9 +30,10 @@ CHILD = str(Path(__file__).with_name("_sandbox_child.py"))
 MAX_OUTPUT_BYTES = 8 << 20  # a sandbox that sends more than this is cut off (its remaining tests fail)
 PROCESS_ISOLATION_WARNING = (
     "code sandbox: no namespaces (not root, and user namespaces are refused on this machine): the model's code runs "
-    "as this user and can read every file this user can (datasets and their answers included); only a Python audit "
-    "hook stands between it and writing files outside its directory (processes, signals and sockets stay refused "
-    "by the kernel). Enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1) or run as root.")
+    "as this user with the host's files in view; only a Python audit hook stands between it and reading them "
+    "(datasets and their answers included) or writing outside its directory (processes, signals and sockets stay "
+    "refused by the kernel). Enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1) or run "
+    "as root.")
 
 
 class SandboxError(Exception):
