@@ -102,7 +102,8 @@ def _sandbox(request_fd, reply_fd, python_trees):
     job["reply_fd"] = reply_fd
     trees, site_dirs = python_trees
     allowed_packages = [os.path.join(site, entry) for site in site_dirs for entry in SANDBOX_PACKAGES]
-    job["readable"] = (*trees, *allowed_packages, "/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")
+    # What the code may read besides its own directory: the same paths in the fresh root and on the host.
+    readable = (*trees, *allowed_packages, "/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")
     _stdio_to_devnull()
     isolation = _enter_namespaces(job["user_namespace"]) if job["namespaces"] else None
     if isolation:
@@ -119,13 +120,13 @@ def _sandbox(request_fd, reply_fd, python_trees):
             os.chown(SANDBOX_DIR, NOBODY, NOBODY)
         runner = os.fork()
         if runner == 0:
-            _run(job, requests, SANDBOX_DIR, isolation)
+            _run(job, requests, SANDBOX_DIR, isolation, readable)
         _reap_until(runner)
         os._exit(0)
     workdir = tempfile.mkdtemp(prefix="sandbox-")  # removed by the verifier once the run is over
     if os.getuid() == 0:
         os.chown(workdir, NOBODY, NOBODY)
-    _run(job, requests, workdir, "process")
+    _run(job, requests, workdir, "process", readable)
 
 
 def _libc():
@@ -294,7 +295,7 @@ def _drop_privileges(isolation):
     _set_parent_death_signal()  # changing credentials cleared it
 
 
-def _run(job, requests, workdir, isolation):
+def _run(job, requests, workdir, isolation, readable):
     """Runner: drop everything, execute the model code, then answer requests until the verifier is done."""
     os.chdir(workdir)
     cpu = int(job["timeout_s"]) + 1
@@ -329,7 +330,7 @@ def _run(job, requests, workdir, isolation):
     if job["audit_hook"]:
         for name in [name for name in sys.modules if name.partition(".")[0] in ("ctypes", "_ctypes")]:
             del sys.modules[name]  # the launcher's ctypes: importing it again must go through the hook
-        sys.addaudithook(_audit_hook(os.path.realpath(workdir), job["readable"]))
+        sys.addaudithook(_audit_hook(os.path.realpath(workdir), readable))
     namespace = {"__name__": "solution", "__builtins__": builtins}
     try:
         exec(compile(job["setup"], "setup.py", "exec"), namespace)
