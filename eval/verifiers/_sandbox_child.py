@@ -31,7 +31,6 @@ and replies {"value": <plain data>} or {"handle": h} (an object that is not plai
 """
 
 import builtins
-import collections
 import json
 import os
 import resource

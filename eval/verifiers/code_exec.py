@@ -26,7 +26,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from eval.verifiers.sandbox import Sandbox, SandboxError
+from eval.verifiers.sandbox import Sandbox
 
 DEFAULT_TIMEOUT_S = 3.0  # wall clock for the whole sandbox run; keep it below the pool's per-item timeout
 MAX_TIMEOUT_S = 30.0
