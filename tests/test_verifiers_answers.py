@@ -224,9 +224,10 @@ def test_quick_verdicts_agree_with_math_verify(truth, answer):
     assert quick == reference
 
 
-def test_the_unicode_minus_sign_is_a_minus():
-    """"−5" (U+2212) read as 5 scored a wrong sign as right."""
-    assert gsm8k("The answer is \u22125.", "5") == 0.0
-    assert gsm8k("The answer is \u22125.", "-5") == 1.0
-    assert math("\\boxed{\u22125}", "5") == 0.0
-    assert math("\\boxed{\u22125}", "-5") == 1.0
+@pytest.mark.parametrize("minus", ["\u2212", "\uff0d", "\ufe63"])
+def test_unicode_minus_signs_are_minus(minus):
+    """"−5" (U+2212, or a fullwidth or small hyphen-minus) read as 5 scored a wrong sign as right."""
+    assert gsm8k(f"The answer is {minus}5.", "5") == 0.0
+    assert gsm8k(f"The answer is {minus}5.", "-5") == 1.0
+    assert math(f"\\boxed{{{minus}5}}", "5") == 0.0
+    assert math(f"\\boxed{{{minus}5}}", "-5") == 1.0

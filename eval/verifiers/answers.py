@@ -9,7 +9,13 @@ _BOXED = re.compile(r"\\(?:boxed|fbox)\s*")
 _NUMBER = re.compile(r"-?\$?-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\$?-?\.\d+")
 _ARTICLES = re.compile(r"\b(?:a|an|the)\b")
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
-UNICODE_MINUS = "\u2212"
+# Minus signs other than "-": MINUS SIGN, FULLWIDTH HYPHEN-MINUS, SMALL HYPHEN-MINUS. Read as nothing, they would
+# turn -5 into 5.
+_MINUS_SIGNS = str.maketrans({"\u2212": "-", "\uff0d": "-", "\ufe63": "-"})
+
+
+def ascii_minus(text: str) -> str:
+    return text.translate(_MINUS_SIGNS)
 
 
 def last_boxed(text: str) -> str | None:
@@ -35,10 +41,9 @@ def last_boxed(text: str) -> str | None:
 
 
 def numbers(text: str) -> list[str]:
-    """Every number in the text, `$` and thousands separators removed: "$1,234.50" -> "1234.50". The Unicode minus
-    sign (U+2212, "−5") is a minus: read as nothing, it would turn -5 into 5."""
+    """Every number in the text, `$` and thousands separators removed: "$1,234.50" -> "1234.50"; "−5" is -5."""
     found = []
-    for match in _NUMBER.finditer(text.replace(UNICODE_MINUS, "-")):
+    for match in _NUMBER.finditer(ascii_minus(text)):
         token = match.group(0).replace("$", "").replace(",", "")
         found.append("-" + token.replace("-", "") if "-" in token else token)
     return found

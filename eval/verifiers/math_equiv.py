@@ -33,7 +33,7 @@ from fractions import Fraction
 import sympy
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify as math_verify
 
-from eval.verifiers.answers import UNICODE_MINUS, last_boxed
+from eval.verifiers.answers import ascii_minus, last_boxed
 
 # math-verify warns once that its timeouts are off (on purpose: the pool enforces them) and logs parse failures.
 logging.getLogger("math_verify").setLevel(logging.ERROR)
@@ -119,7 +119,7 @@ _MAX_CACHED_VERDICTS = 65536
 
 
 def _equivalent(truth: str, answer: str) -> bool:
-    truth, answer = (_strip_dollars(text).replace(UNICODE_MINUS, "-") for text in (truth, answer))
+    truth, answer = (ascii_minus(_strip_dollars(text)) for text in (truth, answer))
     if len(answer) > _MAX_CHARS or len(truth) > _MAX_CHARS:
         return _canonical(truth) == _canonical(answer)  # nothing that long is parsed or analysed
     if _unfinished(_canonical(answer), _canonical(truth)):
