@@ -379,11 +379,22 @@ def _run(job, requests, workdir, isolation, readable):
 # The seccomp filter: system calls refused by the kernel whatever the code does in Python (and whichever route it
 # takes to them: the audit hook cannot see os.mkfifo at all, and a posix module made afresh by _imp brings back
 # whatever was deleted from the old one). Refused: new processes (fork, vfork, clone without CLONE_THREAD), exec,
-# signals to any process, ptrace, device nodes and FIFOs, sockets of every family. clone3 answers ENOSYS (its flags
-# sit in memory a filter cannot read), so the C library falls back to clone for threads.
+# signals to any process, ptrace and reading or writing another process's memory, device nodes and FIFOs, sockets
+# of every family. clone3 answers ENOSYS (its flags sit in memory a filter cannot read), so the C library falls
+# back to clone for threads.
 _SECCOMP_ARCH = {  # AUDIT_ARCH, refused system calls, clone, clone3
-    "x86_64": (0xC000003E, (57, 58, 59, 322, 62, 200, 234, 101, 133, 259, 41, 53), 56, 435),
-    "aarch64": (0xC00000B7, (221, 281, 129, 130, 131, 117, 33, 198, 199), 220, 435),
+    "x86_64": (0xC000003E, (
+        57, 58, 59, 322,  # fork vfork execve execveat
+        62, 200, 234, 129, 297, 424,  # kill tkill tgkill rt_sigqueueinfo rt_tgsigqueueinfo pidfd_send_signal
+        101, 310, 311, 438,  # ptrace process_vm_readv process_vm_writev pidfd_getfd
+        133, 259, 41, 53,  # mknod mknodat socket socketpair
+    ), 56, 435),
+    "aarch64": (0xC00000B7, (
+        221, 281,  # execve execveat
+        129, 130, 131, 138, 240, 424,  # kill tkill tgkill rt_sigqueueinfo rt_tgsigqueueinfo pidfd_send_signal
+        117, 270, 271, 438,  # ptrace process_vm_readv process_vm_writev pidfd_getfd
+        33, 198, 199,  # mknodat socket socketpair
+    ), 220, 435),
 }
 _LD, _JEQ, _JGE, _JSET, _RET = 0x20, 0x15, 0x35, 0x45, 0x06
 _ALLOW, _REFUSE, _ENOSYS = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 38  # SECCOMP_RET_ERRNO | EPERM / ENOSYS
