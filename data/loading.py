@@ -74,6 +74,7 @@ def _ground_truth_error(verifier: str, ground_truth: str) -> str | None:
         return None
     return ground_truth_error(verifier, ground_truth)
 
+
 _MESSAGE = {"role": Value("string"), "content": Value("string")}
 SFT_FEATURES = Features({"messages": List(_MESSAGE)})
 PREFERENCE_FEATURES = Features({"prompt": List(_MESSAGE), "chosen": List(_MESSAGE), "rejected": List(_MESSAGE)})
