@@ -9,6 +9,7 @@ and seccomp), where the attack must still do no harm.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -359,37 +360,43 @@ def test_writing_and_deleting_files_outside_the_sandbox(public_dir, options):
     assert not Path("/etc/pwned").exists() and not (Path.cwd() / "pwned").exists()
 
 
-@pytest.mark.parametrize("options", [FULL, KERNEL_ONLY], ids=["all-defences", "kernel-only"])
-def test_no_network(options):
-    if not IS_ROOT:
-        pytest.skip("namespaces need root")
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.5)
-    port = listener.getsockname()[1]
+@contextlib.contextmanager
+def _listener(wait_s: float):
+    """A TCP listener on 127.0.0.1 that accepts one connection for `wait_s` seconds: (its port, what it accepted)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(wait_s)
     accepted = []
 
     def accept():
         try:
-            accepted.append(listener.accept())
+            accepted.append(server.accept())
         except OSError:
             pass
 
-    thread = threading.Thread(target=accept)
+    thread = threading.Thread(target=accept, daemon=True)
     thread.start()
-    code = code_of(f"""
-    import socket
-    def f():
-        try:
-            socket.create_connection(("127.0.0.1", {port}), timeout=1).close()
-            return "connected"
-        except OSError:
-            return "blocked"
-    """)
     try:
-        result, _ = score(code, ["assert f() == 'connected'", "assert f() == 'blocked'"], **options)
+        yield server.getsockname()[1], accepted
     finally:
         thread.join()
-        listener.close()
+        server.close()
+
+
+@pytest.mark.parametrize("options", [FULL, KERNEL_ONLY], ids=["all-defences", "kernel-only"])
+def test_no_network(options):
+    if not IS_ROOT:
+        pytest.skip("namespaces need root")
+    with _listener(0.5) as (port, accepted):
+        code = code_of(f"""
+        import socket
+        def f():
+            try:
+                socket.create_connection(("127.0.0.1", {port}), timeout=1).close()
+                return "connected"
+            except OSError:
+                return "blocked"
+        """)
+        result, _ = score(code, ["assert f() == 'connected'", "assert f() == 'blocked'"], **options)
     assert result == 0.5  # the code ran, its connection was refused
     assert accepted == []
 
@@ -567,13 +574,6 @@ def test_without_namespaces_the_hook_still_refuses_to_read_answers(public_dir):
     assert score(code, ["assert f(7) == 80415263", "assert listed()"], **HOOK_ONLY)[0] == 0.5
 
 
-def _accept(listener: socket.socket, accepted: list) -> None:
-    try:
-        accepted.append(listener.accept())
-    except OSError:
-        pass
-
-
 def _switch_the_defences_off(target: Path, port: int) -> str:
     """Code that tries every way we know to disable an audit hook from inside, then to do harm."""
     return code_of(f"""
@@ -617,11 +617,6 @@ def test_the_audit_hook_cannot_be_switched_off_from_inside(public_dir):
     ours stops all of it."""
     tmp_path = public_dir
     tmp_path.chmod(0o777)  # only the sandbox stands between the code and this directory
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(3)
-    port = listener.getsockname()[1]
-    accepted = []
-    thread = threading.Thread(target=lambda: _accept(listener, accepted), daemon=True)
     naive_hook = code_of("""
     import sys
     BLOCKED = ("os.system", "socket.", "os.mkfifo")
@@ -632,19 +627,14 @@ def test_the_audit_hook_cannot_be_switched_off_from_inside(public_dir):
     """)
     naive = tmp_path / "naive"
     naive.mkdir(mode=0o777)
-    thread.start()
-    subprocess.run([sys.executable, "-c", naive_hook + _switch_the_defences_off(naive, port)], timeout=30)
-    thread.join()
+    with _listener(3) as (port, accepted):
+        subprocess.run([sys.executable, "-c", naive_hook + _switch_the_defences_off(naive, port)], timeout=30)
     assert sorted(os.listdir(naive)) == ["fifo", "shell", "written"] and len(accepted) == 1
 
     ours = tmp_path / "ours"
     ours.mkdir(mode=0o777)
-    accepted.clear()
-    thread = threading.Thread(target=lambda: _accept(listener, accepted), daemon=True)
-    thread.start()
-    result, _ = score(_switch_the_defences_off(ours, port), DOUBLE_TESTS, **HOOK_ONLY)
-    listener.close()
-    thread.join()
+    with _listener(3) as (port, accepted):
+        result, _ = score(_switch_the_defences_off(ours, port), DOUBLE_TESTS, **HOOK_ONLY)
     assert result == 1.0  # the code ran to its end
     assert os.listdir(ours) == [] and accepted == []
 
@@ -655,15 +645,8 @@ def test_switching_defences_off_does_no_harm_in_any_mode(public_dir, options):
         pytest.skip("the nobody user needs root")
     tmp_path = public_dir
     tmp_path.chmod(0o777)  # only the sandbox stands between the code and this directory
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(2)
-    accepted = []
-    thread = threading.Thread(target=lambda: _accept(listener, accepted), daemon=True)
-    thread.start()
-    code = _switch_the_defences_off(tmp_path, listener.getsockname()[1])
-    result, _ = score(code, DOUBLE_TESTS, **options)
-    listener.close()
-    thread.join()
+    with _listener(2) as (port, accepted):
+        result, _ = score(_switch_the_defences_off(tmp_path, port), DOUBLE_TESTS, **options)
     assert result == 1.0  # the code ran to its end
     assert os.listdir(tmp_path) == [] and accepted == []
 
