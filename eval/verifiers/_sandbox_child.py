@@ -69,6 +69,10 @@ def main():
     for name in _COMMON_MODULES:  # loaded once here, they come free to every sandbox
         __import__(name)
     python_trees = _python_trees()  # here, where /proc and the interpreter's own files are all in view
+    trees, site_dirs = python_trees
+    allowed_packages = [os.path.join(site, entry) for site in site_dirs for entry in SANDBOX_PACKAGES]
+    # What the code may read besides its own directory: the same paths in the fresh root and on the host.
+    readable = (*trees, *allowed_packages, "/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")
     while True:
         message, fds, _, _ = socket.recv_fds(control, 64, 2)
         if not message:
@@ -79,7 +83,7 @@ def main():
             if pid == 0:
                 try:
                     control.close()
-                    _sandbox(*fds, python_trees)
+                    _sandbox(*fds, python_trees, readable)
                 finally:
                     os._exit(1)  # a sandbox never returns to this loop, whatever happened
             for fd in fds:
@@ -93,16 +97,12 @@ def main():
             control.send(b"reaped")
 
 
-def _sandbox(request_fd, reply_fd, python_trees):
+def _sandbox(request_fd, reply_fd, python_trees, readable):
     os.setsid()
     _set_parent_death_signal()
     requests = os.fdopen(request_fd, "rb")
     job = json.loads(requests.readline())
     job["reply_fd"] = reply_fd
-    trees, site_dirs = python_trees
-    allowed_packages = [os.path.join(site, entry) for site in site_dirs for entry in SANDBOX_PACKAGES]
-    # What the code may read besides its own directory: the same paths in the fresh root and on the host.
-    readable = (*trees, *allowed_packages, "/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")
     _stdio_to_devnull()
     isolation = _enter_namespaces(job["user_namespace"]) if job["namespaces"] else None
     if isolation:

@@ -99,6 +99,10 @@ def last_math_span(text: str) -> str | None:
     return last
 
 
+_VERDICTS: collections.OrderedDict[bytes, bool] = collections.OrderedDict()
+_MAX_CACHED_VERDICTS = 65536
+
+
 def equivalent(truth: str, answer: str) -> bool:
     """Cached by a digest of the pair (so long answers cost no memory), capped: the samples of one prompt often end
     in the same few answers."""
@@ -112,10 +116,6 @@ def equivalent(truth: str, answer: str) -> bool:
     else:
         _VERDICTS.move_to_end(key)
     return verdict
-
-
-_VERDICTS: collections.OrderedDict[bytes, bool] = collections.OrderedDict()
-_MAX_CACHED_VERDICTS = 65536
 
 
 def _equivalent(truth: str, answer: str) -> bool:
@@ -308,9 +308,8 @@ def _integer_key(text: str) -> str:
 
 def _too_costly(text: str) -> bool:
     """Exponent towers, huge exponents, factorials/binomials/gamma of large or nested arguments and deep nesting
-    make sympy run for hours or exhaust memory."""
-    if len(text) > _MAX_CHARS:
-        return True
+    make sympy run for hours or exhaust memory. (Texts over _MAX_CHARS never get here: _equivalent compares them
+    as strings.)"""
     depth = deepest = 0
     for char in text:
         if char in "({[":
