@@ -54,7 +54,7 @@ def tiny_model_path() -> Path:
 
 
 def trl_config(model: Path, output_dir: Path, steps: int) -> dict:
-    """The CLI's YAML: conf/sft/default.yaml's fields, plus what stages/common.trainer_config sets on a CPU."""
+    """The CLI's YAML: conf/sft/default.yaml's fields, plus what stages/common.trainer_args sets on a CPU."""
     return {
         "model_name_or_path": str(model),
         "dtype": "float32",

@@ -4,8 +4,10 @@ The criterion is Tülu 3's (Lambert et al. 2024, arXiv:2411.15124, §3.3 "Prompt
 open-instruct's decontamination/ scripts): 8-gram matching; a test instance counts as contaminated when more than
 50% of its tokens are covered by 8-grams it shares with one and the same training instance. Tülu 3 removed training
 sets (or their contaminated rows) that overlapped a benchmark; here the eval refuses to score a benchmark whose
-fraction of contaminated prompts exceeds `eval.decontamination.max_contaminated` (action=error), or flags it loudly
-in the log and the result JSON (action=warn).
+share of contaminated prompts exceeds its limit (action=error), or flags it loudly in the log and the result JSON
+(action=warn). The limit is the benchmark's own `max_contaminated` where set (templated embedded sets share
+wording with training rows by construction and need a looser one than real benchmarks), else
+`eval.decontamination.max_contaminated`; the report names the rule that applied.
 
 Fast enough for the embedded data with plain hash sets: every training row's n-grams go into one dict
 n-gram -> row ids; a test prompt looks up its n-grams, counts hits per training row and measures the exact token
@@ -88,8 +90,6 @@ def check(cfg, benchmarks: dict[str, list[dict]], settings) -> dict:
     benchmark is above the threshold and settings.action == "error"."""
     if settings.action == "off":
         return {"action": "off"}
-    if settings.action not in ("error", "warn"):
-        raise ValueError(f"eval.decontamination.action={settings.action!r}: expected error, warn or off")
     start = time.time()
     train = training_texts(cfg)
     index = NgramIndex((text for _, text in train), settings.ngram)
@@ -97,6 +97,7 @@ def check(cfg, benchmarks: dict[str, list[dict]], settings) -> dict:
               "max_contaminated": settings.max_contaminated, "action": settings.action,
               "training_rows": index.size, "benchmarks": {}}
     flagged = []
+    limits = {bench.name: bench.max_contaminated for bench in cfg.eval.benchmarks}
     for name, rows in benchmarks.items():
         contaminated = []
         for row in rows:
@@ -104,12 +105,16 @@ def check(cfg, benchmarks: dict[str, list[dict]], settings) -> dict:
             if fraction > settings.instance_threshold:
                 contaminated.append({"id": row["id"], "coverage": round(fraction, 3), "train": train[train_row][0]})
         share = len(contaminated) / max(len(rows), 1)
-        report["benchmarks"][name] = {"n": len(rows), "contaminated": len(contaminated),
-                                      "fraction": round(share, 4), "examples": contaminated[:5]}
-        if share > settings.max_contaminated:
-            flagged.append(f"{name}: {len(contaminated)}/{len(rows)} prompts ({share:.1%}) overlap the training data "
-                           f"(> {settings.instance_threshold:.0%} of their tokens in shared {settings.ngram}-grams), "
-                           f"e.g. {contaminated[0]['id']} ~ {contaminated[0]['train']}")
+        own_limit = limits.get(name)
+        limit = settings.max_contaminated if own_limit is None else own_limit
+        rule = (f"eval.benchmarks[{name}].max_contaminated" if own_limit is not None
+                else "eval.decontamination.max_contaminated")
+        report["benchmarks"][name] = {"n": len(rows), "contaminated": len(contaminated), "fraction": round(share, 4),
+                                      "max_contaminated": limit, "rule": rule, "examples": contaminated[:5]}
+        if share > limit:
+            flagged.append(f"{name}: {len(contaminated)}/{len(rows)} prompts ({share:.1%}, above {rule}={limit:.0%}) "
+                           f"overlap the training data (> {settings.instance_threshold:.0%} of their tokens in shared "
+                           f"{settings.ngram}-grams), e.g. {contaminated[0]['id']} ~ {contaminated[0]['train']}")
     report["seconds"] = round(time.time() - start, 2)
     report["flagged"] = flagged
     if flagged:

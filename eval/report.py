@@ -8,9 +8,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from stages import common
+from stages.config import STAGES
 
 
 def load_results(cfg: DictConfig) -> dict[str, dict]:
@@ -90,7 +91,9 @@ def write_report(cfg: DictConfig, timings: dict[str, str] | None = None) -> tupl
         "",
         "![scores across stages](report.png)",
         "",
-        "Checkpoints: " + ", ".join(f"{stage} = `{r['model']}`" for stage, r in results.items()),
+        "Checkpoints: " + ", ".join(f"{stage} = `{common.display_path(r['model'], cfg)}`"
+                                    + (f" (id {r['checkpoint_id']})" if r.get("checkpoint_id") else "")
+                                    for stage, r in results.items()),
     ]
     if timings:
         parts += ["", "| step | wall time |", "|---|---|", *(f"| {k} | {v} |" for k, v in timings.items())]
@@ -107,7 +110,8 @@ def log_to_wandb(cfg: DictConfig, results: dict[str, dict], png: Path) -> None:
         return
     import wandb
 
-    common.init_tracking(cfg, "report")
+    config = {key: value for key, value in OmegaConf.to_container(cfg, resolve=True).items() if key not in STAGES}
+    common.init_tracking(cfg, "report", config)
     benchmarks = list(dict.fromkeys(name for r in results.values() for name in r["benchmarks"]))
     table = wandb.Table(columns=["stage", *benchmarks, "average"])
     for stage, result in results.items():

@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from eval import decontam
 from eval.benchmarks import load_benchmark
 from stages import common
+from stages.config import STAGES
 
 
 def run(cfg: DictConfig) -> dict[str, dict]:
@@ -41,8 +42,9 @@ def run(cfg: DictConfig) -> dict[str, dict]:
     return {stage: evaluate(cfg, stage, path, benchmarks) for stage, path in targets.items()}
 
 
-def load_benchmarks(cfg: DictConfig) -> dict[str, list[dict]]:
-    return {bench.name: load_benchmark(bench, cfg.eval.max_rows) for bench in cfg.eval.benchmarks}
+def load_benchmarks(cfg: DictConfig, capped: bool = True) -> dict[str, list[dict]]:
+    """Every benchmark's scoring rows; capped = at eval.max_rows (quick runs), as scored."""
+    return {bench.name: load_benchmark(bench, cfg.eval.max_rows if capped else None) for bench in cfg.eval.benchmarks}
 
 
 def evaluate(cfg: DictConfig, stage: str, path: str | Path | None = None,
@@ -60,7 +62,7 @@ def evaluate(cfg: DictConfig, stage: str, path: str | Path | None = None,
     start = time.time()
 
     # Decontamination first: a contaminated benchmark is refused before any generation (action=error).
-    contamination = decontamination(cfg, benchmarks)
+    contamination = decontamination(cfg)
 
     model, tokenizer = common.load_model_and_tokenizer(cfg, path)
     generation_start = time.time()
@@ -89,6 +91,7 @@ def evaluate(cfg: DictConfig, stage: str, path: str | Path | None = None,
         "stage": stage,
         "benchmarks": summaries,
         "average": sum(b["score"] for b in summaries.values()) / len(summaries) if summaries else None,
+        "checkpoint_id": common.checkpoint_id(path, cfg.model.revision),
         "key": _result_key(cfg, path),
         "generation": {"max_new_tokens": cfg.eval.max_new_tokens, "temperature": cfg.eval.temperature,
                        "num_samples": cfg.eval.num_samples},
@@ -98,9 +101,9 @@ def evaluate(cfg: DictConfig, stage: str, path: str | Path | None = None,
         "generation_s": round(generation_s, 1),
         "wall_time_s": round(time.time() - start, 1),
     }
-    write_jsonl(out.with_suffix(".generations.jsonl"), scored)
+    common.write_jsonl(out.with_suffix(".generations.jsonl"), scored)
     common.write_json_atomic(out, result)
-    log_to_wandb(cfg, stage, result)
+    log_to_wandb(cfg, stage, result, scored)
     print_result(result)
     return result
 
@@ -163,9 +166,13 @@ def pass_at_k(scores_per_prompt: list[list[float]]) -> dict[str, float]:
     return {str(k): sum(1 - math.comb(n - c, k) / math.comb(n, k) for n, c in passed) / len(passed) for k in ks}
 
 
-def decontamination(cfg: DictConfig, benchmarks: dict[str, list[dict]]) -> dict:
-    """The overlap report (eval/decontamination.json), computed once per training data + benchmark set."""
+def decontamination(cfg: DictConfig) -> dict:
+    """The overlap report (eval/decontamination.json), computed once per training data + benchmark set.
+
+    It covers each benchmark whole (eval.max_rows aside): contamination is a property of the benchmark and the
+    training data, and a share measured on a handful of rows would be noise against a per-benchmark limit."""
     settings = cfg.eval.decontamination
+    benchmarks = load_benchmarks(cfg, capped=False)
     path = common.run_dir(cfg) / "eval" / "decontamination.json"
     key = _hash({"data": OmegaConf.to_container(cfg.data, resolve=True), "settings": OmegaConf.to_container(settings),
                  "benchmarks": {name: [r["question"] for r in rows] for name, rows in benchmarks.items()}})
@@ -187,13 +194,11 @@ def decontamination(cfg: DictConfig, benchmarks: dict[str, list[dict]]) -> dict:
 
 
 def _result_key(cfg: DictConfig, path) -> str:
-    """What a result depends on: the checkpoint (its manifest's finish time, or its path) and the eval settings."""
-    manifest = common.read_manifest(Path(path)) if Path(path).exists() else None
-    checkpoint = manifest.get("finished_at") if manifest else str(path)
+    """What a result depends on: the checkpoint's content (common.checkpoint_id) and the eval settings."""
     settings = OmegaConf.to_container(cfg.eval, resolve=True)
     for key in ("model", "name", "stages", "num_workers"):
         settings.pop(key)
-    return _hash({"checkpoint": checkpoint, "path": str(path), "eval": settings})
+    return _hash({"checkpoint": common.checkpoint_id(path, cfg.model.revision), "eval": settings})
 
 
 def _hash(payload) -> str:
@@ -204,19 +209,26 @@ def _slug(model: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", str(model).rstrip("/")).strip("_.")[-80:]
 
 
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-    tmp.replace(path)
-
-
-def log_to_wandb(cfg: DictConfig, stage: str, result: dict) -> None:
+def log_to_wandb(cfg: DictConfig, stage: str, result: dict, rows: list[dict]) -> None:
+    """One W&B run per eval (job_type eval-<stage>): the scores as summary metrics and, per benchmark, a table of
+    the generations (prompt, response, ground truth, score) to read beside them."""
     if cfg.logging.backend != "wandb":
         return
-    common.init_tracking(cfg, f"eval-{stage}")
+    import wandb
+
+    config = {key: value for key, value in OmegaConf.to_container(cfg, resolve=True).items() if key not in STAGES}
+    common.init_tracking(cfg, f"eval-{stage}", {**config, "checkpoint": {"path": result["model"], "id": result["checkpoint_id"]}})
+    if wandb.run is not None:
+        for name in result["benchmarks"]:
+            table = wandb.Table(columns=["id", "sample", "prompt", "response", "ground_truth", "score"])
+            for row in rows:
+                if row["benchmark"] == name:
+                    table.add_data(str(row["id"]), row["sample"], row["messages"][-1]["content"], row["response"],
+                                   json.dumps(row["ground_truth"], default=str) if not isinstance(row["ground_truth"], str)
+                                   else row["ground_truth"], float(row["score"]))
+            wandb.log({f"eval/{name}/generations": table})
     summary = {f"eval/{name}": b["score"] for name, b in result["benchmarks"].items()}
+    summary.update({f"eval/{name}/stderr": b["stderr"] for name, b in result["benchmarks"].items()})
     summary.update({f"eval/{name}/pass@{k}": v for name, b in result["benchmarks"].items()
                     for k, v in b["pass_at_k"].items()})
     common.finish_tracking(cfg, {**summary, "eval/average": result["average"]})

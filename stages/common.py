@@ -3,7 +3,10 @@ final save and the summary table. A stage file reads as the recipe; the plumbing
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import functools
+import hashlib
 import json
 import os
 import shutil
@@ -79,6 +82,26 @@ def write_json_atomic(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    """One JSON object per line, written beside the target and renamed into place (as write_json_atomic)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def display_path(path: Path | str, cfg: DictConfig) -> str:
+    """A checkpoint as a reader of the run should see it: relative to the run directory or the repository (the
+    embedded default's cache), never this machine's absolute path; a hub id as is."""
+    resolved = Path(path).resolve()
+    for root in (run_dir(cfg).resolve(), REPO_ROOT):
+        if resolved.is_relative_to(root):
+            return str(resolved.relative_to(root))
+    return str(path)
+
+
 def resolve_parent(cfg: DictConfig, parent: str) -> Path | str:
     """A stage's starting checkpoint: "base" (model.path), a stage of this run (must be complete), or a path."""
     if parent == "base":
@@ -146,11 +169,12 @@ def load_model_and_tokenizer(cfg: DictConfig, path: Path | str):
     return model, tokenizer
 
 
-def trainer_config(cfg: DictConfig, stage: str, options: Any, trainer_kwargs: dict[str, Any]):
-    """Build the TRL config object for a stage: the section's TRL fields + what the pipeline decides."""
+def trainer_args(cfg: DictConfig, stage: str):
+    """(our options, the TRL config object) of a stage, built once from its section: the section's TRL fields plus
+    what the pipeline decides (where to write, W&B, precision on this machine). The object is the trainer's `args`,
+    and what the manifest and W&B record (`StageRecord.config`)."""
+    options, kwargs = config_schema.split_section(stage, cfg[stage])
     config_cls = config_schema.trainer_config_class(stage, options)
-    kwargs = dict(trainer_kwargs)
-    kwargs.setdefault("seed", cfg.seed)
     if not on_gpu():
         # TRL defaults bf16 to True; bf16 matmuls on our CPUs are ~600x slower than fp32, so CPU runs are fp32.
         if kwargs.get("bf16"):
@@ -158,12 +182,13 @@ def trainer_config(cfg: DictConfig, stage: str, options: Any, trainer_kwargs: di
         kwargs.update(bf16=False, fp16=False, use_cpu=True)
     else:
         kwargs.setdefault("bf16", True)
-    return config_cls(
+    args = config_cls(
         output_dir=str(work_dir(cfg, stage)),
-        run_name=f"{cfg.run_name}/{stage}",
+        run_name=f"{cfg.run_name}-{stage}",
         report_to=["wandb"] if cfg.logging.backend == "wandb" else "none",
         **kwargs,
     )
+    return options, args
 
 
 def work_dir(cfg: DictConfig, stage: str) -> Path:
@@ -172,10 +197,12 @@ def work_dir(cfg: DictConfig, stage: str) -> Path:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# W&B: one group per run, one job_type per stage, the whole resolved config logged flat (W&B's compare view diffs it)
+# W&B: one run per stage and per eval, grouped by run name (job_type = stage), config = what the manifest records
 
 
-def init_tracking(cfg: DictConfig, stage: str) -> None:
+def init_tracking(cfg: DictConfig, job_type: str, config: dict) -> None:
+    """Open this process's W&B run: `config` (nested; logged flat, `sft.learning_rate`) is what W&B's compare view
+    diffs, so it holds what the manifest records and nothing else."""
     if cfg.logging.backend != "wandb":
         os.environ["WANDB_DISABLED"] = "true"
         return
@@ -186,24 +213,41 @@ def init_tracking(cfg: DictConfig, stage: str) -> None:
         return  # one W&B run per stage, not one per rank (the Trainer logs from the main process only)
     mode = cfg.logging.mode
     if mode == "auto":
-        mode = "online" if _wandb_api_key_configured() else "offline"
+        mode = "online" if wandb_api_key_configured() else "offline"
     wandb_dir = run_dir(cfg) / "wandb"
     wandb_dir.mkdir(parents=True, exist_ok=True)
     wandb.init(
         project=cfg.logging.project,
         entity=cfg.logging.entity,
         group=cfg.run_name,
-        job_type=stage,
-        name=f"{cfg.run_name}-{stage}",
+        job_type=job_type,
+        name=f"{cfg.run_name}-{job_type}",
         tags=[cfg.model.name, *list(cfg.logging.tags)],
-        config=flatten(OmegaConf.to_container(cfg, resolve=True)),
+        config=flatten(json.loads(json.dumps(config, default=str))),
         dir=str(wandb_dir),
         mode=mode,
         reinit="finish_previous",
     )
 
 
-def _wandb_api_key_configured() -> bool:
+def log_metrics_only(trainer) -> None:
+    """Swap the Trainer's W&B callback for one that logs its metrics into the run `init_tracking` opened but leaves
+    the run's config alone: the stock one adds every TrainingArguments field unprefixed (~170 keys duplicating
+    `sft.*`, its `run_name` overwriting ours) and the model's config."""
+    from transformers.integrations import WandbCallback
+
+    class MetricsOnlyWandbCallback(WandbCallback):
+        def setup(self, args, state, model, **kwargs):
+            self._initialized = True
+            if state.is_world_process_zero and self._wandb.run is not None:
+                self._wandb.define_metric("train/global_step")
+                self._wandb.define_metric("*", step_metric="train/global_step", step_sync=True)
+
+    if trainer.pop_callback(WandbCallback) is not None:
+        trainer.add_callback(MetricsOnlyWandbCallback())
+
+
+def wandb_api_key_configured() -> bool:
     if os.environ.get("WANDB_API_KEY"):
         return True
     netrc = Path.home() / ".netrc"
@@ -238,31 +282,102 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 # The record of a stage and its final, atomically published checkpoint
 
 
+# Keys of a stage's recorded config that say where it is kept or how it is watched, not what it trains: left out of
+# its config hash, so a renamed run or another verifier pool size reuses the checkpoint.
+NOT_TRAINING = ("output_dir", "run_name", "logging_dir", "report_to", "ref_logps_cache", "verifier_workers",
+                "heldout_eval_steps", "heldout_benchmarks", "heldout_eval_rows", "push_to_hub", "hub_model_id")
+
+
 @dataclass
 class StageRecord:
-    """What a stage's manifest.json says about it; `publish` writes the checkpoint and flips status to complete."""
+    """What a stage's manifest.json says about it: the config it ran with (`config`), its parent by path and by
+    content (`parent_id`), its own identity (`config_hash`, and `id` once published), the data, the environment
+    and the metrics. `reusable` decides whether an existing checkpoint is this one; `publish` writes it."""
 
     cfg: DictConfig
     stage: str
-    parent: str
+    options: Any  # the stage's own options (config.OPTIONS)
+    args: Any  # the TRL config object; after the trainer is built, `trainer.args`
+    parent: Path | str
+    data_key: str  # the data.<key> sources the stage trains on
     data: dict = field(default_factory=dict)  # data.loading.describe(): sources, rows, fingerprint
     metrics: dict[str, Any] = field(default_factory=dict)
+    artifacts: dict[str, list[dict]] = field(default_factory=dict)  # extra JSONL files published with the checkpoint
     started_at: str = field(default_factory=lambda: now_iso())
     start_time: float = field(default_factory=time.time)
+
+    def __post_init__(self):
+        self.parent_id = checkpoint_id(self.parent, self.cfg.model.revision)
+
+    def config(self) -> dict:
+        """The resolved config as it ran: the shared sections, and for this stage our options plus every argument
+        the trainer holds (only fields of the trainer class in use). Other stages' sections are not in it."""
+        resolved = OmegaConf.to_container(self.cfg, resolve=True)
+        for stage in config_schema.STAGES:
+            resolved.pop(stage, None)
+        arguments = {k: v for k, v in self.args.to_dict().items() if not k.startswith("_")}
+        resolved[self.stage] = json.loads(json.dumps({**dataclasses.asdict(self.options), **arguments}, default=str))
+        return resolved
+
+    def tracked(self) -> dict:
+        """The W&B run's config: the recorded config and the stage's lineage (what `make compare` reads there)."""
+        return {"parent_id": self.parent_id, "config_hash": self.config_hash(), **self.config()}
+
+    def identity(self) -> dict:
+        """What decides the weights besides the parent: the stage's section, the model settings, its data."""
+        config = self.config()
+        return {
+            self.stage: {k: v for k, v in config[self.stage].items() if k not in NOT_TRAINING},
+            "model": config["model"],
+            "data": config["data"][self.data_key],
+        }
+
+    def config_hash(self) -> str:
+        return content_hash(self.identity())
 
     def manifest(self, status: str) -> dict:
         return {
             "stage": self.stage,
             "status": status,
             "parent": str(self.parent),
-            "config": OmegaConf.to_container(self.cfg, resolve=True),
+            "parent_id": self.parent_id,
+            "config_hash": self.config_hash(),
+            "config": self.config(),
             "data": self.data,
             "git_commit": git_commit(),
+            "environment": environment(),
             "started_at": self.started_at,
             "finished_at": now_iso() if status == "complete" else None,
             "wall_time_s": round(time.time() - self.start_time, 1),
             "metrics": self.metrics,
         }
+
+    def reusable(self) -> bool:
+        """True when the run already holds this stage's checkpoint trained from the same parent (by content) with the
+        same config; says which it is, and why a checkpoint is not reused."""
+        checkpoint = stage_dir(self.cfg, self.stage)
+        manifest = read_manifest(checkpoint)
+        if manifest is None or manifest.get("status") != "complete":
+            return False
+        tag = f"[{self.stage}] {checkpoint}"
+        if self.cfg.overwrite:
+            print(f"{tag} exists; training again (overwrite=true)")
+            return False
+        if manifest.get("parent_id") != self.parent_id:
+            print(f"{tag} was trained from another parent ({manifest.get('parent')}, id {manifest.get('parent_id')}; "
+                  f"now {self.parent}, id {self.parent_id}); training again")
+            return False
+        if manifest.get("config_hash") != self.config_hash():
+            old = flatten(_identity_of(manifest, self.stage, self.data_key))
+            new = flatten(self.identity())
+            changed = [f"{k}: {old.get(k, '—')} -> {new.get(k, '—')}" for k in sorted(old.keys() | new.keys())
+                       if old.get(k, "—") != new.get(k, "—")]
+            print(f"{tag} was trained with another config ({'; '.join(changed[:5]) or 'config hash differs'}); "
+                  "training again")
+            return False
+        print(f"{tag} is complete, with the same parent (id {self.parent_id}) and config (hash {self.config_hash()}); "
+              "reusing it (overwrite=true trains it again)")
+        return True
 
     def publish(self, trained, tokenizer) -> Path:
         """Save into a temporary sibling directory, write the complete manifest last, then rename into place.
@@ -288,7 +403,12 @@ class StageRecord:
         if state.is_main_process:
             tokenizer.save_pretrained(tmp)
             (tmp / "training_args.bin").unlink(missing_ok=True)  # the Trainer's pickle; the manifest has the config
-            write_json_atomic(tmp / "manifest.json", {**self.manifest("complete"), "launch": launch_info()})
+            for name, rows in self.artifacts.items():
+                write_jsonl(tmp / name, rows)
+            # The id is the content of what was written (weights, tokenizer, artifacts): a child records it as its
+            # parent_id, so a replaced parent is told apart from the one the child was trained from.
+            manifest = {"id": directory_hash(tmp), **self.manifest("complete"), "launch": launch_info()}
+            write_json_atomic(tmp / "manifest.json", manifest)
             if final.exists():
                 old = final.with_name(f".{self.stage}.old")
                 shutil.rmtree(old, ignore_errors=True)
@@ -301,18 +421,99 @@ class StageRecord:
         return final
 
 
+def reuse_checkpoint(cfg: DictConfig, stage: str, options: Any, args: Any, data_key: str) -> bool:
+    """StageRecord.reusable for the stage as configured; False at once when the run has no complete checkpoint of
+    it, so that a first run validates its data before it builds or resolves a parent."""
+    if not is_complete(stage_dir(cfg, stage)):
+        return False
+    parent = resolve_parent(cfg, options.parent)
+    return StageRecord(cfg, stage, options, args, parent=parent, data_key=data_key).reusable()
+
+
+def _identity_of(manifest: dict, stage: str, data_key: str) -> dict:
+    config = manifest.get("config") or {}
+    section = {k: v for k, v in (config.get(stage) or {}).items() if k not in NOT_TRAINING}
+    return {stage: section, "model": config.get("model"), "data": (config.get("data") or {}).get(data_key)}
+
+
+def content_hash(payload: Any) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def checkpoint_id(path: Path | str, revision: str | None = None) -> str:
+    """A checkpoint by content: its manifest's `id` when a stage published it, else the hash of its files (a base
+    model directory), else, for a hub id, `<repo>@<commit>` of the copy in the local cache."""
+    directory = Path(path)
+    if directory.is_dir():
+        manifest = read_manifest(directory)
+        if manifest and manifest.get("id"):
+            return manifest["id"]
+        return directory_hash(directory)
+    from huggingface_hub import snapshot_download
+
+    try:
+        snapshot = Path(snapshot_download(str(path), revision=revision, local_files_only=True))
+    except Exception:  # noqa: BLE001 -- not in the cache (or not a hub id): name it by what was asked for
+        return f"{path}@{revision or 'default'}"
+    return f"{path}@{snapshot.name}"
+
+
+def directory_hash(directory: Path) -> str:
+    """sha256 over every file's relative path and bytes (manifest.json aside), in 8 MiB chunks: ~1 s per GB."""
+    directory = Path(directory)
+    stats = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(directory.rglob("*")) if p.is_file())
+    return _directory_hash(directory, stats)
+
+
+@functools.cache
+def _directory_hash(directory: Path, stats: tuple) -> str:  # `stats` keys the cache: a rewritten file is re-read
+    digest = hashlib.sha256()
+    for name, _, _ in stats:
+        path = Path(name)
+        if path.name == "manifest.json" and path.parent == directory:
+            continue
+        digest.update(str(path.relative_to(directory)).encode() + b"\0")
+        with path.open("rb") as handle:
+            while chunk := handle.read(8 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()[:20]
+
+
+def environment() -> dict:
+    """What decides the numbers besides config and data: library versions, threads, device and CPU kernels."""
+    import platform
+
+    import torch
+    import transformers
+    import trl
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "trl": trl.__version__,
+        "device": torch.cuda.get_device_name() if torch.cuda.is_available() else f"cpu ({platform.machine()})",
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch_threads": torch.get_num_threads(),
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "cudnn_deterministic": torch.backends.cudnn.deterministic,
+    }
+
+
 def train(trainer, cfg: DictConfig, record: StageRecord):
     """trainer.train(), resuming from the newest complete intermediate checkpoint of this stage when resume=auto.
 
-    The work directory remembers the config its checkpoints were trained with: after a config change they are
+    The work directory remembers the parent and config its checkpoints were trained with: after a change they are
     not resumed from (a run with another learning rate would silently continue the old one) but removed, as with
     resume=never, so their step numbers cannot shadow the new run's checkpoints."""
     work = work_dir(cfg, record.stage)
+    lineage = {"parent_id": record.parent_id, "config_hash": record.config_hash()}
     checkpoint, start_over = None, cfg.resume == "never"
     if cfg.resume == "auto":
         checkpoint = latest_checkpoint(work)
-        if checkpoint and not same_training_config(work, cfg):
-            print(f"[{record.stage}] {work} holds checkpoints of a different config; starting from step 0")
+        saved = work / "lineage.json"
+        if checkpoint and saved.exists() and json.loads(saved.read_text()) != lineage:
+            print(f"[{record.stage}] {work} holds checkpoints of another parent or config; starting from step 0")
             checkpoint, start_over = None, True
     elif cfg.resume != "never":
         checkpoint = cfg.resume
@@ -320,7 +521,7 @@ def train(trainer, cfg: DictConfig, record: StageRecord):
     if trainer.is_world_process_zero():
         for stale in work.glob("checkpoint-*") if start_over else ():
             shutil.rmtree(stale)
-        write_json_atomic(work / "config.json", training_config(cfg))
+        write_json_atomic(work / "lineage.json", lineage)
     trainer.accelerator.wait_for_everyone()
     if checkpoint:
         step = json.loads((Path(checkpoint) / "trainer_state.json").read_text())["global_step"]
@@ -357,15 +558,6 @@ def git_commit() -> str | None:
         return None
     dirty = subprocess.run(["git", "status", "--porcelain"], cwd=REPO_ROOT, capture_output=True, text=True).stdout
     return out.stdout.strip() + ("-dirty" if dirty.strip() else "")
-
-
-def skip_if_complete(cfg: DictConfig, stage: str) -> bool:
-    """True (and says so) when this run already has a complete checkpoint for the stage and overwrite is off."""
-    checkpoint = stage_dir(cfg, stage)
-    if is_complete(checkpoint) and not cfg.overwrite:
-        print(f"[{stage}] {checkpoint} is already complete; skipping (pass overwrite=true to train it again)")
-        return True
-    return False
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -540,19 +732,6 @@ def swept_keys() -> set[str]:
     except HydraException:
         return set()
     return {o.key_or_group for o in overrides if o.is_sweep_override()}
-
-
-def training_config(cfg: DictConfig) -> dict:
-    """The resolved config minus what may change between an interrupted run and its resumption."""
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    for key in ("resume", "overwrite", "logging"):
-        resolved.pop(key, None)
-    return resolved
-
-
-def same_training_config(work: Path, cfg: DictConfig) -> bool:
-    saved = work / "config.json"
-    return not saved.exists() or json.loads(saved.read_text()) == json.loads(json.dumps(training_config(cfg), default=str))
 
 
 def full_parameters(model):

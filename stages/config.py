@@ -19,11 +19,12 @@ import functools
 import tempfile
 import types
 import typing
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import II, MISSING, DictConfig, OmegaConf
 
 
 class ConfigError(ValueError):
@@ -102,6 +103,8 @@ class BenchmarkConfig:
     shots_path: Optional[str] = None  # where the worked examples come from (same format; its first num_shots rows)
     shots_split: str = "train"
     max_new_tokens: Optional[int] = None  # None = eval.max_new_tokens
+    # The share of this benchmark's prompts that may overlap the training data; None = eval.decontamination's
+    max_contaminated: Optional[float] = None
 
 
 @dataclass
@@ -110,7 +113,7 @@ class DecontamConfig:
 
     ngram: int = 8  # Tülu 3 (§3.3) and open-instruct's decontamination use 8-grams
     instance_threshold: float = 0.5  # a test prompt is contaminated when > this fraction of its tokens are covered
-    max_contaminated: float = 0.05  # a benchmark with a larger fraction of contaminated prompts is refused/flagged
+    max_contaminated: float = 0.05  # a benchmark with a larger share of contaminated prompts is refused/flagged
     action: str = "error"  # error (refuse to score) | warn (flag loudly in the log and the JSON) | off
 
 
@@ -144,7 +147,7 @@ class SFTOptions:
 @dataclass
 class DPOOptions:
     parent: str = "sft"  # a stage name of this run, "base", or a checkpoint directory
-    pairs: str = "offline"  # offline: data.preference | onpolicy: sampled from the parent, judged by verifiers
+    pairs: str = "offline"  # offline | onpolicy (PAIR_SOURCES)
     onpolicy_prompts: int = 256  # how many data.rlvr prompts (seeded shuffle) to sample from; 0 = all
     onpolicy_samples: int = 4  # responses sampled per prompt
     onpolicy_temperature: float = 1.0
@@ -174,6 +177,16 @@ class RLVROptions:
 
 OPTIONS: dict[str, type] = {"sft": SFTOptions, "dpo": DPOOptions, "rlvr": RLVROptions}
 
+# Our options with a fixed set of values, checked by `validate` before any work.
+PAIR_SOURCES = {
+    "offline": "the data.preference sources",
+    "onpolicy": "pairs sampled from the parent and judged by the verifiers (data.rlvr prompts)",
+}
+RLVR_TRAINERS = ("grpo", "rloo")
+BENCHMARK_FORMATS = ("rlvr", "gsm8k", "math", "ifeval", "humaneval")  # eval/benchmarks.py's adapters
+DECONTAMINATION_ACTIONS = ("error", "warn", "off")
+EVAL_STAGES = ("base", *STAGES)
+
 # Set by the pipeline from the run directory and the top-level config; a section that sets them is a mistake.
 PIPELINE_OWNED = {"output_dir", "run_name", "report_to", "logging_dir"}
 
@@ -185,8 +198,8 @@ def trainer_config_class(stage: str, options) -> type:
         return trl.SFTConfig
     if stage == "dpo":
         return trl.DPOConfig
-    if options.trainer not in ("grpo", "rloo"):
-        raise ConfigError(f"rlvr.trainer={options.trainer!r}: expected grpo or rloo")
+    if options.trainer not in RLVR_TRAINERS:
+        raise ConfigError(f"rlvr.trainer={options.trainer!r}: expected one of {', '.join(RLVR_TRAINERS)}")
     return trl.GRPOConfig if options.trainer == "grpo" else trl.RLOOConfig
 
 
@@ -241,7 +254,8 @@ def section_schema(stage: str) -> type:
             if not f.init or f.name in seen or f.name.startswith("_"):
                 continue
             seen.add(f.name)
-            default = _plain_default(f)
+            # The top-level `seed` flows into the section unless the section sets its own (`sft.seed=7`).
+            default = II("seed") if f.name == "seed" else _plain_default(f)
             factory = (lambda value=default: copy.deepcopy(value)) if isinstance(default, (list, dict)) else None
             spec = field(default_factory=factory) if factory else field(default=default)
             specs.append((f.name, _omegaconf_type(hints[f.name]), spec))
@@ -358,7 +372,7 @@ def _describe(hint: Any) -> str:
 
 def _check_with_trl(stage: str, trainer_cls: type, trainer_kwargs: dict[str, Any]) -> None:
     """Let TRL's own __post_init__ judge the values (choices, combinations), precision aside: that is decided per
-    machine when the stage runs (common.trainer_config)."""
+    machine when the stage runs (common.trainer_args)."""
     kwargs = {**trainer_kwargs, "bf16": False, "fp16": False, "use_cpu": True, "report_to": "none"}
     try:
         trainer_cls(output_dir=tempfile.gettempdir(), **kwargs)
@@ -367,18 +381,57 @@ def _check_with_trl(stage: str, trainer_cls: type, trainer_kwargs: dict[str, Any
 
 
 def validate(cfg: DictConfig) -> None:
-    """Check everything that can be checked without loading a model: all trainer sections, names, paths."""
+    """Check everything that can be checked without loading a model or data: every trainer section (our options and
+    TRL's values), for every stage, whichever one the command runs, so a typo fails in seconds, before any work."""
     for stage in STAGES:
         options, trainer_kwargs = split_section(stage, cfg[stage])
         _check_with_trl(stage, trainer_config_class(stage, options), trainer_kwargs)
-    if cfg.logging.backend not in ("wandb", "none"):
-        raise ConfigError(f"logging.backend={cfg.logging.backend!r}: expected 'wandb' or 'none'")
-    if cfg.logging.mode not in ("auto", "online", "offline"):
-        raise ConfigError(f"logging.mode={cfg.logging.mode!r}: expected auto, online or offline")
+        _check_parent(stage, options.parent)
+    _check_choice("dpo.pairs", cfg.dpo.pairs, PAIR_SOURCES)
+    _check_benchmarks(cfg)
+    _check_choice("logging.backend", cfg.logging.backend, ("wandb", "none"))
+    _check_choice("logging.mode", cfg.logging.mode, ("auto", "online", "offline"))
     if cfg.model.path == "embedded:tiny" and cfg.model.tiny is None:
         raise ConfigError("model.path=embedded:tiny needs model.tiny (the architecture sizes)")
     if "/" in cfg.run_name or cfg.run_name in ("", ".", ".."):
         raise ConfigError(f"run_name={cfg.run_name!r}: must be a plain directory name")
+
+
+def _check_choice(key: str, value: Any, allowed) -> None:
+    if value not in allowed:
+        close = difflib.get_close_matches(str(value), list(allowed), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ConfigError(f"{key}={value!r}: expected one of {', '.join(allowed)}{hint}")
+
+
+def _check_parent(stage: str, parent: str) -> None:
+    """A stage starts from the base model, an earlier stage of the run, or a checkpoint directory: a bare word must
+    be one of the first two or an existing directory; a path (with a separator) is checked when the stage runs, since
+    an earlier stage of the same command may write it (a sweep's parents are the original run's checkpoints)."""
+    earlier = ("base", *STAGES[: STAGES.index(stage)])
+    if parent in earlier or (parent not in STAGES and ("/" in parent or Path(parent).is_dir())):
+        return
+    close = difflib.get_close_matches(parent, earlier, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    raise ConfigError(f"{stage}.parent={parent!r}: expected one of {', '.join(earlier)} (an earlier stage of the run) "
+                      f"or an existing checkpoint directory{hint}")
+
+
+def _check_benchmarks(cfg: DictConfig) -> None:
+    names = [bench.name for bench in cfg.eval.benchmarks]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ConfigError(f"eval.benchmarks: the name {duplicates[0]!r} is used twice")
+    for bench in cfg.eval.benchmarks:
+        _check_choice(f"eval.benchmarks[{bench.name}].format", bench.format, BENCHMARK_FORMATS)
+        if bench.max_contaminated is not None and not 0 <= bench.max_contaminated <= 1:
+            raise ConfigError(f"eval.benchmarks[{bench.name}].max_contaminated={bench.max_contaminated}: expected 0..1")
+    for stage in cfg.eval.stages:
+        _check_choice("eval.stages", stage, EVAL_STAGES)
+    _check_choice("eval.decontamination.action", cfg.eval.decontamination.action, DECONTAMINATION_ACTIONS)
+    if cfg.rlvr.heldout_eval_steps > 0:
+        for name in cfg.rlvr.heldout_benchmarks:
+            _check_choice("rlvr.heldout_benchmarks", name, names)
 
 
 # Registered last: building the schema uses the helpers above.

@@ -22,40 +22,41 @@ from trl import DPOTrainer
 
 from data.loading import PREFERENCE_FEATURES, DataError, describe, fingerprint, load_preference, load_rlvr
 from stages import common
-from stages.config import split_section
 
-PAIR_SOURCES = ("onpolicy", "offline")
+ONPOLICY_PAIRS_FILE = "onpolicy_pairs.jsonl"  # published with the checkpoint: every pair with both scores
 REWARD_METRICS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies")
 
 
-def run(cfg: DictConfig) -> None:
-    if common.skip_if_complete(cfg, "dpo"):
-        return
-    options, trainer_kwargs = split_section("dpo", cfg.dpo)
-    if options.pairs not in PAIR_SOURCES:
-        raise SystemExit(f"config error: dpo.pairs={options.pairs!r}: expected one of {', '.join(PAIR_SOURCES)}")
+def run(cfg: DictConfig) -> str:
+    options, args = common.trainer_args(cfg, "dpo")  # the trainer's `args`, and what the manifest records
+    data_key = "preference" if options.pairs == "offline" else "rlvr"
+    if common.reuse_checkpoint(cfg, "dpo", options, args, data_key=data_key):
+        return "reused"
 
     # Data first: a malformed row (missing field, chosen/rejected with different prompts) fails here, before a model
     # is loaded; pairs whose chosen and rejected are identical are skipped and counted by the loader.
     if options.pairs == "offline":
         dataset = load_preference(cfg.data.preference)
-        data_record = {"pairs": "offline", **describe(cfg.data.preference, dataset)}
     else:
         prompts = load_rlvr(cfg.data.rlvr)
     parent = common.resolve_parent(cfg, options.parent)
-    record = common.StageRecord(cfg, "dpo", parent=str(parent))
+    record = common.StageRecord(cfg, "dpo", options, args, parent=parent, data_key=data_key)
+    if options.pairs == "offline":
+        record.data = {"pairs": "offline", **describe(cfg.data.preference, dataset)}
     model, tokenizer = common.load_model_and_tokenizer(cfg, parent)
 
     if options.pairs == "onpolicy":
-        dataset, pair_stats = sample_onpolicy_pairs(model, tokenizer, prompts, options, seed=cfg.seed)
-        data_record = {"pairs": "onpolicy", "prompt_sources": describe(cfg.data.rlvr, prompts)["sources"],
-                       "rows": len(dataset), "fingerprint": fingerprint(dataset)}
+        dataset, pair_rows, pair_stats = sample_onpolicy_pairs(model, tokenizer, prompts, options, seed=args.seed)
+        record.data = {"pairs": "onpolicy", "prompt_sources": describe(cfg.data.rlvr, prompts)["sources"],
+                       "rows": len(dataset), "fingerprint": fingerprint(dataset), "pairs_file": ONPOLICY_PAIRS_FILE}
+        record.artifacts[ONPOLICY_PAIRS_FILE] = pair_rows
         record.metrics.update(pair_stats)
-    record.data = data_record
 
-    common.init_tracking(cfg, "dpo")
-    trainer = build_trainer(cfg, options, trainer_kwargs, model, tokenizer, dataset)
+    trainer = build_trainer(cfg, options, args, model, tokenizer, dataset)
+    record.args = trainer.args
     record.metrics.update(trainer.ref_logps_cache_info)
+    common.init_tracking(cfg, "dpo", record.tracked())
+    common.log_metrics_only(trainer)
     result = common.train(trainer, cfg, record)
 
     logged = trainer.state.log_history
@@ -68,14 +69,15 @@ def run(cfg: DictConfig) -> None:
         f"DPO complete: {checkpoint}",
         {"parent": str(parent), "pairs": f"{options.pairs}, {len(dataset)}", **record.metrics},
     )
+    return "trained"
 
 
-def build_trainer(cfg: DictConfig, options, trainer_kwargs: dict, model, tokenizer, dataset) -> CachedRefDPOTrainer:
+def build_trainer(cfg: DictConfig, options, args, model, tokenizer, dataset) -> CachedRefDPOTrainer:
     """The DPOTrainer of this stage; with precompute_ref_log_probs it reads/writes the reference log-probs cache."""
     cache_dir = Path(options.ref_logps_cache or Path(cfg.runs_dir) / "_cache" / "ref_logps")
     return CachedRefDPOTrainer(
         model=model,
-        args=common.trainer_config(cfg, "dpo", options, trainer_kwargs),
+        args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
         ref_logps_cache=cache_dir,
@@ -171,7 +173,9 @@ def token_fingerprint(dataset, columns: tuple[str, ...]) -> str:
 
 def sample_onpolicy_pairs(model, tokenizer, prompts, options, seed: int):
     """Sample `onpolicy_samples` responses per prompt from the parent, score them with the verifiers and keep
-    the best and the worst response of each prompt with a clear winner as chosen/rejected."""
+    the best and the worst response of each prompt with a clear winner as chosen/rejected.
+
+    Returns (the training pairs, the same pairs with their verifier, ground truth and both scores, statistics)."""
     from datasets import Dataset
     from transformers import set_seed
 
@@ -201,17 +205,22 @@ def sample_onpolicy_pairs(model, tokenizer, prompts, options, seed: int):
     if not pairs:
         raise DataError(f"no on-policy pair has a clear winner and loser ({stats}); sample more responses per "
                         "prompt (dpo.onpolicy_samples), raise dpo.onpolicy_temperature, or use dpo.pairs=offline")
-    return Dataset.from_list(pairs, features=PREFERENCE_FEATURES), stats
+    dataset = Dataset.from_list([{key: pair[key] for key in PREFERENCE_FEATURES} for pair in pairs],
+                                features=PREFERENCE_FEATURES)
+    saved = [{**pair, "verifier": prompts[pair["prompt_index"]]["dataset"],
+              "ground_truth": prompts[pair["prompt_index"]]["ground_truth"]} for pair in pairs]
+    return dataset, saved, stats
 
 
 def build_onpolicy_pairs(prompts: list, samples: list[list[str]], scores: list[list[float]]) -> tuple[list[dict], dict]:
-    """Per prompt: chosen = the highest-scoring response, rejected = the lowest (first of equals, in sample order).
+    """Per prompt: chosen = the highest-scoring response, rejected = the lowest (first of equals, in sample order),
+    with both scores and the prompt's index.
 
     A prompt whose responses all score the same (all right or all wrong) carries no preference: skipped and counted
     as a tie."""
     pairs, stats = [], Counter()
     all_scores = [s for group in scores for s in group]
-    for prompt, texts, marks in zip(prompts, samples, scores, strict=True):
+    for index, (prompt, texts, marks) in enumerate(zip(prompts, samples, scores, strict=True)):
         if max(marks) == min(marks):
             stats["ties"] += 1
             continue
@@ -223,6 +232,9 @@ def build_onpolicy_pairs(prompts: list, samples: list[list[str]], scores: list[l
             "prompt": list(prompt),
             "chosen": [{"role": "assistant", "content": texts[best]}],
             "rejected": [{"role": "assistant", "content": texts[worst]}],
+            "chosen_score": marks[best],
+            "rejected_score": marks[worst],
+            "prompt_index": index,
         })
     summary = {
         "onpolicy_prompts": len(prompts),

@@ -5,8 +5,10 @@
 decontamination check -> base model (built if missing) -> eval base -> sft -> eval -> dpo -> eval -> rlvr -> eval ->
 runs/<run_name>/report.md + report.png -> a table of wall times per step.
 
-Re-running with the same run_name skips every stage whose manifest is complete and every eval result that exists
-for that checkpoint (each step says so); `run_name=x` starts a fresh run, `overwrite=true` redoes everything.
+Re-running with the same run_name reuses every stage checkpoint trained from the same parent (by content) with the
+same config, and every eval result of the same checkpoint content and eval settings; a stage whose parent or config
+changed is trained again, and so is everything after it (each step says which and why). `run_name=x` starts a fresh
+run, `overwrite=true` redoes everything.
 
 The stages run in this process, one after the other, through the same `run(cfg)` that `make sft` etc. call: a
 Python process with torch, transformers and TRL imported costs ~15 s of the 2-core budget to start, the embedded
@@ -16,16 +18,15 @@ model is a few MB, and each stage's model and trainer are dropped (and CUDA's ca
 from __future__ import annotations
 
 import gc
-import importlib
 import time
 
 from omegaconf import DictConfig
 
 from eval import report as eval_report
 from eval import run as eval_run
-from stages import common, sft
+from stages import common, dpo, rlvr, sft
 
-TRAINING_STAGES = ("sft", "dpo", "rlvr")
+TRAINING_STAGES = {"sft": sft.run, "dpo": dpo.run, "rlvr": rlvr.run}
 
 
 def run(cfg: DictConfig) -> dict[str, dict]:
@@ -43,20 +44,19 @@ def run(cfg: DictConfig) -> dict[str, dict]:
     # before any training (eval.decontamination.action=error).
     t = time.time()
     benchmarks = eval_run.load_benchmarks(cfg)
-    eval_run.decontamination(cfg, benchmarks)
+    eval_run.decontamination(cfg)
     timed("benchmarks + decontamination", "", t)
 
     t = time.time()
     base = common.base_model_path(cfg)
-    timed("base model", str(base), t)
+    timed("base model", common.display_path(base, cfg), t)
 
     results = {}
     for stage in ("base", *TRAINING_STAGES):
         if stage != "base":
             t = time.time()
-            complete = common.is_complete(common.stage_dir(cfg, stage)) and not cfg.overwrite
-            importlib.import_module(f"stages.{stage}").run(cfg)  # skips (and says so) when complete
-            timed(stage, "skipped: checkpoint complete" if complete else "trained", t)
+            status = TRAINING_STAGES[stage](cfg)  # reuses the checkpoint (and says why) when parent and config match
+            timed(stage, "reused: same parent and config" if status == "reused" else status, t)
             release_memory()
         t = time.time()
         reused = eval_run.up_to_date(cfg, stage) is not None

@@ -28,7 +28,6 @@ from data.loading import describe, load_rlvr
 from eval.verifiers import VerifierPool, is_truncated
 from eval.verifiers.answers import last_boxed
 from stages import common
-from stages.config import split_section
 
 # ----------------------------------------------------------------------------------------------------------------
 # The reward
@@ -247,10 +246,8 @@ def heldout_evaluator(cfg: DictConfig, options, model, tokenizer, pool) -> Calla
     templates and verifiers as `make eval`, on fewer rows."""
     from eval.benchmarks import load_benchmark
 
-    wanted = list(options.heldout_benchmarks)
+    wanted = list(options.heldout_benchmarks)  # names of eval.benchmarks (checked by config.validate)
     benchmarks = [bench for bench in cfg.eval.benchmarks if not wanted or bench.name in wanted]
-    if not benchmarks:
-        raise SystemExit(f"rlvr.heldout_benchmarks={wanted}: none of them is in eval.benchmarks")
     held_out = [(bench, load_benchmark(bench, options.heldout_eval_rows)) for bench in benchmarks]
 
     def evaluate() -> float:
@@ -271,19 +268,18 @@ def heldout_evaluator(cfg: DictConfig, options, model, tokenizer, pool) -> Calla
 # The recipe
 
 
-def run(cfg: DictConfig) -> None:
-    if common.skip_if_complete(cfg, "rlvr"):
-        return
-    options, trainer_kwargs = split_section("rlvr", cfg.rlvr)
+def run(cfg: DictConfig) -> str:
+    options, args = common.trainer_args(cfg, "rlvr")  # the trainer's `args`, and what the manifest records
+    if common.reuse_checkpoint(cfg, "rlvr", options, args, data_key="rlvr"):
+        return "reused"
 
     # Data first: a malformed row or an unknown verifier fails here, before a model is loaded.
     dataset = load_rlvr(cfg.data.rlvr)
     parent = common.resolve_parent(cfg, options.parent)
-    record = common.StageRecord(cfg, "rlvr", parent=str(parent), data=describe(cfg.data.rlvr, dataset))
+    record = common.StageRecord(cfg, "rlvr", options, args, parent=parent, data_key="rlvr",
+                                data=describe(cfg.data.rlvr, dataset))
     model, tokenizer = common.load_model_and_tokenizer(cfg, parent)
-    args = common.trainer_config(cfg, "rlvr", options, trainer_kwargs)
 
-    common.init_tracking(cfg, "rlvr")
     with VerifierPool(num_workers=options.verifier_workers, timeout_s=options.verifier_timeout_s) as pool:
         reward = VerifiableReward(
             pool,
@@ -295,6 +291,9 @@ def run(cfg: DictConfig) -> None:
         trainer = TRAINERS[options.trainer](
             model=model, reward_funcs=reward, args=args, train_dataset=dataset, processing_class=tokenizer
         )
+        record.args = trainer.args
+        common.init_tracking(cfg, "rlvr", record.tracked())
+        common.log_metrics_only(trainer)
         watch = None
         if options.heldout_eval_steps > 0:
             evaluate = heldout_evaluator(cfg, options, trainer.model, tokenizer, pool)
@@ -324,6 +323,7 @@ def run(cfg: DictConfig) -> None:
         summary["heldout score (first -> last)"] = f"{first:.3f} -> {last:.3f}"
     common.print_summary(f"RLVR ({options.trainer}) complete: {checkpoint}",
                          {"parent": str(parent), "prompts": len(dataset), **summary})
+    return "trained"
 
 
 def _last_values(log_history: list[dict], prefixes: tuple[str, ...]) -> dict:

@@ -16,31 +16,28 @@ from trl import SFTTrainer
 
 from data.loading import describe, load_sft
 from stages import chat_templates, common
-from stages.config import split_section
 
 
-def run(cfg: DictConfig) -> None:
-    if common.skip_if_complete(cfg, "sft"):
-        return
-    options, trainer_kwargs = split_section("sft", cfg.sft)
+def run(cfg: DictConfig) -> str:
+    options, args = common.trainer_args(cfg, "sft")  # the trainer's `args`, and what the manifest records
+    if common.reuse_checkpoint(cfg, "sft", options, args, data_key="sft"):
+        return "reused"
     # A chat template that assistant-only loss cannot mask fails here, before a GGUF is converted or weights load.
     check_training_template(cfg, options.parent)
 
     # Data first: a malformed row fails here, before a model is loaded.
     dataset = load_sft(cfg.data.sft)
     parent = common.resolve_parent(cfg, options.parent)
-    record = common.StageRecord(cfg, "sft", parent=str(parent), data=describe(cfg.data.sft, dataset))
+    record = common.StageRecord(cfg, "sft", options, args, parent=parent, data_key="sft",
+                                data=describe(cfg.data.sft, dataset))
     model, tokenizer = common.load_model_and_tokenizer(cfg, parent)
 
-    common.init_tracking(cfg, "sft")
-    template = chat_templates.for_training(tokenizer, cfg.model) if cfg.sft.assistant_only_loss else nullcontext()
+    template = chat_templates.for_training(tokenizer, cfg.model) if args.assistant_only_loss else nullcontext()
     with template:  # the checkpoint below keeps the model's own template
-        trainer = SFTTrainer(
-            model=model,
-            args=common.trainer_config(cfg, "sft", options, trainer_kwargs),
-            train_dataset=dataset,
-            processing_class=tokenizer,
-        )
+        trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
+        record.args = trainer.args
+        common.init_tracking(cfg, "sft", record.tracked())
+        common.log_metrics_only(trainer)
         result = common.train(trainer, cfg, record)
 
     record.metrics.update(common.training_metrics(trainer, result))
@@ -50,6 +47,7 @@ def run(cfg: DictConfig) -> None:
         f"SFT complete: {checkpoint}",
         {"parent": str(parent), "examples": len(dataset), **record.metrics},
     )
+    return "trained"
 
 
 def check_training_template(cfg: DictConfig, parent: str) -> None:

@@ -43,9 +43,9 @@ def test_label_mask_on_smollm2_trains_exactly_the_assistant_turns_and_their_end_
     ]
     model, tokenizer = common.load_model_and_tokenizer(cfg, smol_checkpoint)
     original = tokenizer.chat_template
-    options, kwargs = sft.split_section("sft", cfg.sft)
+    _, args = common.trainer_args(cfg, "sft")
     with chat_templates.for_training(tokenizer, cfg.model):
-        trainer = SFTTrainer(model=model, args=common.trainer_config(cfg, "sft", options, kwargs),
+        trainer = SFTTrainer(model=model, args=args,
                              train_dataset=Dataset.from_list([{"messages": conversation}]), processing_class=tokenizer)
     assert tokenizer.chat_template == original  # what the checkpoint will save
 

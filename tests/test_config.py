@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,50 @@ def test_cli_cfg_job_prints_the_resolved_config(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "learning_rate: 0.125" in result.stdout
     assert "run_name: default" in result.stdout
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Our own options, checked with the rest before any work, for every stage whatever the command runs
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["dpo.pairs=onpolicyy"], "dpo.pairs='onpolicyy': expected one of offline, onpolicy (did you mean onpolicy?)"),
+    (["rlvr.parent=dpoo"], "rlvr.parent='dpoo': expected one of base, sft, dpo"),
+    (["sft.parent=dpo"], "sft.parent='dpo': expected one of base (an earlier stage"),
+    (["rlvr.heldout_eval_steps=5", "rlvr.heldout_benchmarks=[gsm8k,nope]"],
+     "rlvr.heldout_benchmarks='nope': expected one of gsm8k, math, ifeval"),
+    (["rlvr.trainer=ppo"], "rlvr.trainer='ppo': expected one of grpo, rloo"),
+    (["eval.stages=[base,sftt]"], "eval.stages='sftt': expected one of base, sft, dpo, rlvr"),
+    (["eval.decontamination.action=warning"], "eval.decontamination.action='warning': expected one of error, warn, off"),
+    (["eval.benchmarks.0.format=gsm9k"], "eval.benchmarks[gsm8k].format='gsm9k'"),
+])
+def test_our_own_options_are_validated_naming_the_key_and_the_allowed_values(overrides, message):
+    with pytest.raises(config.ConfigError) as caught:
+        config.validate(compose(overrides))
+    assert message in str(caught.value)
+
+
+def test_a_parent_given_as_a_path_is_left_to_the_stage_and_an_existing_directory_is_accepted(tmp_path):
+    config.validate(compose([f"dpo.parent={tmp_path}", "rlvr.parent=runs/elsewhere/dpo"]))
+
+
+def test_the_top_level_seed_flows_into_each_section_unless_the_section_sets_its_own():
+    cfg = compose(["seed=2", "sft.seed=42"])
+    assert (cfg.sft.seed, cfg.dpo.seed, cfg.rlvr.seed) == (42, 2, 2)
+    assert config.split_section("dpo", cfg.dpo)[1]["seed"] == 2
+
+
+def test_pipeline_with_a_typo_in_a_later_stage_fails_in_seconds_before_any_work(tmp_path):
+    started = time.time()
+    result = subprocess.run([sys.executable, "-m", "stages.pipeline", f"runs_dir={tmp_path}", "logging=none",
+                             "dpo.pairs=onpolicyy"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "config error: dpo.pairs='onpolicyy': expected one of offline, onpolicy" in result.stderr
+    assert time.time() - started < 60
+    written = [path.name for path in (tmp_path / "default").iterdir()]
+    assert written == ["hydra"], "only Hydra's log of the command: no model, checkpoint or eval result"
+
+
+def test_an_unknown_experiment_preset_fails_at_composition():
+    with pytest.raises(ConfigCompositionException, match="experiment/nope"):
+        compose(["+experiment=nope"])

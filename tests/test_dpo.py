@@ -14,7 +14,6 @@ import torch.nn.functional as F
 from conftest import compose
 from data.loading import DataError, load_preference
 from stages import common, dpo
-from stages.config import split_section
 
 PAIRS = [  # completions of different lengths, so the length normalisation changes the loss
     {"prompt": [{"role": "user", "content": "Tom has 3 apples. He buys 4 more. How many apples does Tom have now?"}],
@@ -60,14 +59,14 @@ def test_sigmoid_norm_loss_matches_the_formula(sft_run):
 
     beta = 2.0
     cfg = dpo_cfg(sft_run, "dpo.precompute_ref_log_probs=false", f"dpo.beta={beta}", "dpo.loss_type=[sigmoid_norm]")
-    options, trainer_kwargs = split_section("dpo", cfg.dpo)
+    _, args = common.trainer_args(cfg, "dpo")
     model, tokenizer = common.load_model_and_tokenizer(cfg, common.stage_dir(cfg, "sft"))
     reference = copy.deepcopy(model)
     torch.manual_seed(0)
     with torch.no_grad():  # a reference that differs from the policy, so the log-ratios are not all zero
         for p in reference.parameters():
             p.add_(0.05 * torch.randn_like(p))
-    trainer = DPOTrainer(model=model, ref_model=reference, args=common.trainer_config(cfg, "dpo", options, trainer_kwargs),
+    trainer = DPOTrainer(model=model, ref_model=reference, args=args,
                          train_dataset=Dataset.from_list(PAIRS), processing_class=tokenizer)
     batch = trainer.data_collator([trainer.train_dataset[i] for i in range(len(PAIRS))])
     with torch.no_grad():
@@ -88,8 +87,8 @@ def test_sigmoid_norm_loss_matches_the_formula(sft_run):
 
 def test_ref_logps_cache_hits_on_rerun_and_misses_on_new_data_or_checkpoint(sft_run, tmp_path):
     cfg = dpo_cfg(sft_run, "dpo.pairs=offline", "data.preference.0.max_rows=24", f"dpo.ref_logps_cache={tmp_path}")
-    options, trainer_kwargs = split_section("dpo", cfg.dpo)
-    assert trainer_kwargs["precompute_ref_log_probs"] is True  # the default of conf/dpo/default.yaml
+    options, args = common.trainer_args(cfg, "dpo")
+    assert args.precompute_ref_log_probs is True  # the default of conf/dpo/default.yaml
     pairs = load_preference(cfg.data.preference)
 
     def build(dataset, perturb=False):
@@ -99,7 +98,7 @@ def test_ref_logps_cache_hits_on_rerun_and_misses_on_new_data_or_checkpoint(sft_
                 model.lm_head.weight[0, 0] += 1e-3
         forwards = []
         model.get_decoder().register_forward_hook(lambda *_: forwards.append(1))
-        trainer = dpo.build_trainer(cfg, options, trainer_kwargs, model, tokenizer, dataset)
+        trainer = dpo.build_trainer(cfg, options, args, model, tokenizer, dataset)
         return trainer, len(forwards)
 
     cold, cold_forwards = build(pairs)

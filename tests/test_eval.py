@@ -182,13 +182,38 @@ def test_decontamination_passes_clean_data_and_flags_a_planted_overlap(tmp_path)
 
     cfg.runs_dir = str(tmp_path / "runs")  # what `make eval` does with it: stop before loading a model, say why
     with pytest.raises(SystemExit, match="CONTAMINATION: gsm8k: 1/3"):
-        eval_run.decontamination(cfg, benchmarks)
+        eval_run.decontamination(cfg)
     assert (tmp_path / "runs" / "default" / "eval" / "decontamination.json").exists()
 
     cfg = decontam_cfg(tmp_path, planted, action="warn")  # flagged loudly, not refused
     report = decontam.check(cfg, benchmarks, cfg.eval.decontamination)
     assert report["benchmarks"]["gsm8k"]["examples"][0] == {"id": 2, "coverage": 1.0, "train": "sft[3]"}
     assert len(report["flagged"]) == 1 and report["benchmarks"]["math500"]["contaminated"] == 0
+
+
+@pytest.mark.parametrize("leaked", ["gsm8k", "ifeval"])
+def test_half_of_an_embedded_benchmark_leaking_verbatim_is_flagged_under_its_own_limit(tmp_path, leaked):
+    """The core set's limits are per benchmark (templated IFEval overlaps training prompts by construction and gets a
+    looser one); the single global 50% limit they replace let (nearly) half of gsm8k leak unflagged."""
+    from eval import decontam, run as eval_run
+
+    base = compose(["eval.decontamination.action=warn"])
+    questions = [row["question"] for row in eval_run.load_benchmarks(base, capped=False)[leaked]]
+    write_sft(tmp_path / "leak.jsonl", questions[::2][:140])  # 140 of its 300 prompts, verbatim
+    sources = f"data.sft=[{{path: embedded:sft_train}}, {{path: {tmp_path / 'leak.jsonl'}}}]"
+
+    cfg = compose([sources, "eval.decontamination.action=warn"])
+    report = decontam.check(cfg, eval_run.load_benchmarks(cfg, capped=False), cfg.eval.decontamination)
+    entry = report["benchmarks"][leaked]
+    assert entry["fraction"] >= 140 / 300 and any(flag.startswith(f"{leaked}:") for flag in report["flagged"])
+    rule = {"gsm8k": "eval.decontamination.max_contaminated", "ifeval": "eval.benchmarks[ifeval].max_contaminated"}
+    assert entry["rule"] == rule[leaked] and entry["max_contaminated"] == {"gsm8k": 0.05, "ifeval": 0.3}[leaked]
+    assert [flag.split(":")[0] for flag in report["flagged"]] == [leaked]  # the others stay within their limits
+
+    if leaked == "gsm8k":
+        naive = compose([sources, "eval.decontamination.action=warn", "eval.decontamination.max_contaminated=0.5"])
+        report = decontam.check(naive, eval_run.load_benchmarks(naive, capped=False), naive.eval.decontamination)
+        assert report["benchmarks"]["gsm8k"]["fraction"] >= 140 / 300 and not report["flagged"]
 
 
 def test_ngram_coverage_is_per_training_row():

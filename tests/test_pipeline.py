@@ -1,11 +1,11 @@
 """`make pipeline` end to end with a budget of seconds per stage: every manifest, every eval result, the report; a
-second run with the same run_name skips what is complete."""
+second run with the same run_name reuses what is complete; a changed SFT config retrains SFT and everything after it."""
 
 from __future__ import annotations
 
 import json
 
-from conftest import compose
+from conftest import REPO_ROOT, compose
 
 # A few steps per stage on slices of the embedded data, a few prompts per benchmark.
 TINY_BUDGET = [
@@ -19,7 +19,7 @@ TINY_BUDGET = [
 ]
 
 
-def test_pipeline_end_to_end_then_skips_what_is_complete(runs_dir, capsys):
+def test_pipeline_end_to_end_then_reuses_what_is_complete_and_redoes_what_changed(runs_dir, capsys):
     from stages import pipeline
 
     cfg = compose([f"runs_dir={runs_dir}", "run_name=pipe", *TINY_BUDGET])
@@ -40,12 +40,24 @@ def test_pipeline_end_to_end_then_skips_what_is_complete(runs_dir, capsys):
     report = (run / "report.md").read_text()
     assert "| benchmark (n) | base | sft | dpo | rlvr |" in report and "| gsm8k (6) |" in report
     assert (run / "report.png").stat().st_size > 5000
+    assert str(runs_dir) not in report and str(REPO_ROOT) not in report  # run- and repository-relative paths
     assert "pipeline complete" in capsys.readouterr().out
 
-    # Same run_name again: every stage and every eval is skipped, the report is rewritten.
+    # Same run_name again: every stage and every eval is reused, the report is rewritten.
     pipeline.run(cfg)
     out = capsys.readouterr().out
     for stage in ("sft", "dpo", "rlvr"):
-        assert f"[{stage}] {run / stage} is already complete; skipping" in out
+        assert f"[{stage}] {run / stage} is complete, with the same parent" in out
     assert out.count("up to date for this checkpoint; skipping") == 4
-    assert out.count("skipped: checkpoint complete") == 3
+    assert out.count("reused: same parent and config") == 3
+
+    # Another SFT config in the same run: SFT is trained again, and so are DPO and RLVR (their parents' content
+    # changed), and every eval but the base model's.
+    pipeline.run(compose([f"runs_dir={runs_dir}", "run_name=pipe", *TINY_BUDGET, "sft.learning_rate=1e-3"]))
+    out = capsys.readouterr().out
+    assert f"[sft] {run / 'sft'} was trained with another config (sft.learning_rate: 0.0015 -> 0.001)" in out
+    for stage in ("dpo", "rlvr"):
+        assert f"[{stage}] {run / stage} was trained from another parent" in out
+    assert out.count("up to date for this checkpoint; skipping") == 1 and out.count("reused: same parent") == 0
+    rlvr = json.loads((run / "rlvr" / "manifest.json").read_text())
+    assert rlvr["parent_id"] == json.loads((run / "dpo" / "manifest.json").read_text())["id"]

@@ -78,20 +78,25 @@ def test_latest_checkpoint_skips_incomplete_ones(tmp_path):
     assert common.latest_checkpoint(tmp_path) == str(tmp_path / "checkpoint-8")
 
 
-def test_resume_is_refused_after_a_config_change(tmp_path):
-    cfg = compose([f"runs_dir={tmp_path}", "logging=none"])
-    work = tmp_path / "work"
-    work.mkdir()
-    assert common.same_training_config(work, cfg)  # nothing recorded yet
-    common.write_json_atomic(work / "config.json", common.training_config(cfg))
-    assert common.same_training_config(work, compose([f"runs_dir={tmp_path}", "logging=none", "resume=never"]))
-    assert not common.same_training_config(work, compose([f"runs_dir={tmp_path}", "logging=none", "sft.learning_rate=1e-4"]))
+def record(cfg, stage: str = "sft") -> common.StageRecord:
+    options, args = common.trainer_args(cfg, stage)
+    return common.StageRecord(cfg, stage, options, args, parent=common.base_model_path(cfg), data_key="sft")
+
+
+def test_the_config_hash_covers_what_trains_and_not_where_it_is_kept(tmp_path):
+    """The hash that decides resuming (work/<stage>/lineage.json) and reusing a checkpoint."""
+    base = record(compose([f"runs_dir={tmp_path}", "logging=none"])).config_hash()
+    for same in (["resume=never"], ["logging=wandb"], ["run_name=elsewhere"], [f"runs_dir={tmp_path}/other"],
+                 ["dpo.beta=0.5"], ["data.rlvr.0.max_rows=5"], ["eval.max_rows=3"]):
+        assert record(compose([f"runs_dir={tmp_path}", "logging=none", *same])).config_hash() == base, same
+    for other in (["sft.learning_rate=1e-4"], ["seed=3"], ["data.sft.0.max_rows=5"], ["model.dtype=float64"]):
+        assert record(compose([f"runs_dir={tmp_path}", "logging=none", *other])).config_hash() != base, other
 
 
 def test_a_crash_while_publishing_leaves_the_previous_checkpoint(tmp_path):
     cfg = compose([f"runs_dir={tmp_path}", "logging=none"])
     model, tokenizer = common.load_model_and_tokenizer(cfg, common.base_model_path(cfg))
-    first = common.StageRecord(cfg, "sft", parent="base").publish(model, tokenizer)
+    first = record(cfg).publish(model, tokenizer)
     before = (first / "manifest.json").read_text()
 
     class Crash(Exception):
@@ -102,6 +107,6 @@ def test_a_crash_while_publishing_leaves_the_previous_checkpoint(tmp_path):
 
     tokenizer.save_pretrained = crash  # dies half way: weights written, tokenizer and manifest not
     with pytest.raises(Crash):
-        common.StageRecord(cfg, "sft", parent="base").publish(model, tokenizer)
+        record(cfg).publish(model, tokenizer)
     assert (first / "manifest.json").read_text() == before
     assert common.is_complete(first) and (first / "tokenizer.json").exists()

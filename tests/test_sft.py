@@ -13,7 +13,8 @@ from data.loading import DataError
 from stages import common, sft
 from stages.tiny import ensure_tiny_model
 
-MANIFEST_FIELDS = {"stage", "status", "parent", "config", "data", "git_commit", "started_at", "finished_at", "metrics"}
+MANIFEST_FIELDS = {"id", "stage", "status", "parent", "parent_id", "config_hash", "config", "data", "git_commit",
+                   "environment", "started_at", "finished_at", "wall_time_s", "metrics", "launch"}
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +27,8 @@ def _sft_trainer(tiny_checkpoint, tmp_path, rows, *overrides):
     from trl import SFTTrainer
 
     cfg = compose(["logging=none", f"runs_dir={tmp_path}", *overrides])
-    options, kwargs = sft.split_section("sft", cfg.sft)
     model, tokenizer = common.load_model_and_tokenizer(cfg, tiny_checkpoint)
-    args = common.trainer_config(cfg, "sft", options, kwargs)
+    _, args = common.trainer_args(cfg, "sft")
     return SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
 
 
@@ -67,8 +67,7 @@ def test_cpu_training_runs_in_fp32_without_autocast(tiny_checkpoint, tmp_path):
 
 def test_bf16_request_on_cpu_is_overridden_to_fp32(tmp_path):
     cfg = compose(["logging=none", f"runs_dir={tmp_path}", "sft.bf16=true"])
-    options, kwargs = sft.split_section("sft", cfg.sft)
-    args = common.trainer_config(cfg, "sft", options, kwargs)
+    _, args = common.trainer_args(cfg, "sft")
     assert args.bf16 is False and args.use_cpu is True
 
 
@@ -94,10 +93,10 @@ def test_checkpoint_reloads_with_its_chat_template_and_generates(sft_run):
     assert 0 < generation.num_tokens <= 8  # twelve steps teach no answers yet, only that the weights load and run
 
 
-def test_rerun_of_a_complete_stage_is_skipped(sft_run, capsys):
+def test_rerun_with_the_same_parent_and_config_reuses_the_checkpoint(sft_run, capsys):
     manifest_before = (common.stage_dir(sft_run, "sft") / "manifest.json").read_text()
-    sft.run(sft_run)
-    assert "already complete; skipping" in capsys.readouterr().out
+    assert sft.run(sft_run) == "reused"
+    assert "is complete, with the same parent" in capsys.readouterr().out
     assert (common.stage_dir(sft_run, "sft") / "manifest.json").read_text() == manifest_before
 
 
