@@ -97,6 +97,12 @@ def write_report(cfg: DictConfig, timings: dict[str, str] | None = None) -> tupl
     ]
     if timings:
         parts += ["", "| step | wall time |", "|---|---|", *(f"| {k} | {v} |" for k, v in timings.items())]
+    checked = next((r["decontamination"] for r in reversed(results.values()) if r.get("decontamination", {}).get("limits")), None)
+    if checked:
+        parts += ["", "Decontamination (share of each benchmark's prompts overlapping the training data, its limit and "
+                  "the rule that set it): " + "; ".join(
+                      f"{name} {100 * checked['contaminated'][name]:.1f}% (limit {100 * limit['max_contaminated']:.0f}%, "
+                      f"`{limit['rule']}`)" for name, limit in checked["limits"].items())]
     flagged = sorted({f for r in results.values() for f in r.get("decontamination", {}).get("flagged", [])})
     if flagged:
         parts += ["", "**Contamination flagged:**", *(f"- {f}" for f in flagged)]

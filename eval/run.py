@@ -96,6 +96,8 @@ def evaluate(cfg: DictConfig, stage: str, path: str | Path | None = None,
         "generation": {"max_new_tokens": cfg.eval.max_new_tokens, "temperature": cfg.eval.temperature,
                        "num_samples": cfg.eval.num_samples},
         "decontamination": {"contaminated": {name: b["fraction"] for name, b in contamination.get("benchmarks", {}).items()},
+                            "limits": {name: {"max_contaminated": b["max_contaminated"], "rule": b["rule"]}
+                                       for name, b in contamination.get("benchmarks", {}).items()},
                             "flagged": contamination.get("flagged", [])},
         "verifier": verifier_stats,
         "generation_s": round(generation_s, 1),

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import trl
 
-from conftest import QUICK_SFT, compose
+from conftest import compose
 from stages import common, dpo, rlvr, sft
 
 TINY_SFT = ["sft.max_steps=2", "sft.per_device_train_batch_size=4", "data.sft=[{path: 'embedded:sft_train', max_rows: 32}]"]
