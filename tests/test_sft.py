@@ -86,6 +86,18 @@ def test_tiny_sft_run_lowers_loss_and_writes_a_complete_checkpoint(sft_run):
     assert not list(checkpoint.parent.glob(".sft.*")), "no temporary directory may be left behind"
 
 
+def test_the_readme_interfaces_list_exactly_the_manifest_fields_a_stage_writes(sft_run):
+    import re
+
+    from conftest import REPO_ROOT
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    interfaces = readme[readme.index("## Interfaces"):]
+    listed = interfaces[interfaces.index("with exactly these fields"):interfaces.index("`config` is the")]
+    manifest = json.loads((common.stage_dir(sft_run, "sft") / "manifest.json").read_text())
+    assert set(re.findall(r"`(\w+)`", listed)) == set(manifest) == MANIFEST_FIELDS
+
+
 def test_checkpoint_reloads_with_its_chat_template_and_generates(sft_run):
     model, tokenizer = common.load_model_and_tokenizer(sft_run, common.stage_dir(sft_run, "sft"))
     assert "{% generation %}" in tokenizer.chat_template
