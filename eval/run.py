@@ -25,6 +25,7 @@ from eval import decontam
 from eval.benchmarks import load_benchmark
 from stages import common
 from stages.config import STAGES
+from stages.lineage import checkpoint_id
 
 
 def run(cfg: DictConfig) -> dict[str, dict]:
@@ -91,7 +92,7 @@ def evaluate(cfg: DictConfig, stage: str, path: str | Path | None = None,
         "stage": stage,
         "benchmarks": summaries,
         "average": sum(b["score"] for b in summaries.values()) / len(summaries) if summaries else None,
-        "checkpoint_id": common.checkpoint_id(path, cfg.model.revision),
+        "checkpoint_id": checkpoint_id(path, cfg.model.revision),
         "key": _result_key(cfg, path),
         "generation": {"max_new_tokens": cfg.eval.max_new_tokens, "temperature": cfg.eval.temperature,
                        "num_samples": cfg.eval.num_samples},
@@ -196,11 +197,11 @@ def decontamination(cfg: DictConfig) -> dict:
 
 
 def _result_key(cfg: DictConfig, path) -> str:
-    """What a result depends on: the checkpoint's content (common.checkpoint_id) and the eval settings."""
+    """What a result depends on: the checkpoint's content (lineage.checkpoint_id) and the eval settings."""
     settings = OmegaConf.to_container(cfg.eval, resolve=True)
     for key in ("model", "name", "stages", "num_workers"):
         settings.pop(key)
-    return _hash({"checkpoint": common.checkpoint_id(path, cfg.model.revision), "eval": settings})
+    return _hash({"checkpoint": checkpoint_id(path, cfg.model.revision), "eval": settings})
 
 
 def _hash(payload) -> str:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
-import hashlib
 import json
 import os
 import shutil
@@ -22,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from data.loading import DataError, installed_package_path
 from stages import config as config_schema
+from stages.lineage import checkpoint_id, content_hash, directory_hash, environment
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STAGE_ORDER = ("base", "sft", "dpo", "rlvr")
@@ -284,8 +283,10 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 # Keys of a stage's recorded config that say where it is kept or how it is watched, not what it trains: left out of
 # its config hash, so a renamed run or another verifier pool size reuses the checkpoint.
-NOT_TRAINING = ("output_dir", "run_name", "logging_dir", "report_to", "ref_logps_cache", "verifier_workers",
-                "heldout_eval_steps", "heldout_benchmarks", "heldout_eval_rows", "push_to_hub", "hub_model_id")
+NOT_TRAINING = ("output_dir", "run_name", "logging_dir", "report_to", "push_to_hub", "hub_model_id", "disable_tqdm",
+                "logging_steps", "logging_strategy", "logging_first_step", "log_completions", "num_completions_to_print",
+                "save_strategy", "save_steps", "save_total_limit", "ref_logps_cache", "verifier_workers",
+                "heldout_eval_steps", "heldout_benchmarks", "heldout_eval_rows")
 
 
 @dataclass
@@ -434,70 +435,6 @@ def _identity_of(manifest: dict, stage: str, data_key: str) -> dict:
     config = manifest.get("config") or {}
     section = {k: v for k, v in (config.get(stage) or {}).items() if k not in NOT_TRAINING}
     return {stage: section, "model": config.get("model"), "data": (config.get("data") or {}).get(data_key)}
-
-
-def content_hash(payload: Any) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
-
-
-def checkpoint_id(path: Path | str, revision: str | None = None) -> str:
-    """A checkpoint by content: its manifest's `id` when a stage published it, else the hash of its files (a base
-    model directory), else, for a hub id, `<repo>@<commit>` of the copy in the local cache."""
-    directory = Path(path)
-    if directory.is_dir():
-        manifest = read_manifest(directory)
-        if manifest and manifest.get("id"):
-            return manifest["id"]
-        return directory_hash(directory)
-    from huggingface_hub import snapshot_download
-
-    try:
-        snapshot = Path(snapshot_download(str(path), revision=revision, local_files_only=True))
-    except Exception:  # noqa: BLE001 -- not in the cache (or not a hub id): name it by what was asked for
-        return f"{path}@{revision or 'default'}"
-    return f"{path}@{snapshot.name}"
-
-
-def directory_hash(directory: Path) -> str:
-    """sha256 over every file's relative path and bytes (manifest.json aside), in 8 MiB chunks: ~1 s per GB."""
-    directory = Path(directory)
-    stats = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(directory.rglob("*")) if p.is_file())
-    return _directory_hash(directory, stats)
-
-
-@functools.cache
-def _directory_hash(directory: Path, stats: tuple) -> str:  # `stats` keys the cache: a rewritten file is re-read
-    digest = hashlib.sha256()
-    for name, _, _ in stats:
-        path = Path(name)
-        if path.name == "manifest.json" and path.parent == directory:
-            continue
-        digest.update(str(path.relative_to(directory)).encode() + b"\0")
-        with path.open("rb") as handle:
-            while chunk := handle.read(8 << 20):
-                digest.update(chunk)
-    return digest.hexdigest()[:20]
-
-
-def environment() -> dict:
-    """What decides the numbers besides config and data: library versions, threads, device and CPU kernels."""
-    import platform
-
-    import torch
-    import transformers
-    import trl
-
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "trl": trl.__version__,
-        "device": torch.cuda.get_device_name() if torch.cuda.is_available() else f"cpu ({platform.machine()})",
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "torch_threads": torch.get_num_threads(),
-        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
-        "cudnn_deterministic": torch.backends.cudnn.deterministic,
-    }
 
 
 def train(trainer, cfg: DictConfig, record: StageRecord):

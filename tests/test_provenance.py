@@ -176,3 +176,18 @@ def test_wandb_runs_hold_the_recorded_config_under_our_names_and_the_eval_genera
         assert table["columns"] == ["id", "sample", "prompt", "response", "ground_truth", "score"]
         assert len(table["data"]) == bench["n"] == 2
     assert evaluated["config"]["checkpoint.id"] == manifest["id"]
+
+
+def test_a_checkpoint_id_is_its_content(tmp_path):
+    from stages.lineage import checkpoint_id
+
+    (tmp_path / "model.safetensors").write_bytes(b"weights")
+    (tmp_path / "config.json").write_text("{}")
+    first = checkpoint_id(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({"status": "complete"}))  # a manifest without an id: hashed
+    assert checkpoint_id(tmp_path) == first
+    (tmp_path / "model.safetensors").write_bytes(b"weightz")  # one byte
+    assert checkpoint_id(tmp_path) != first
+    (tmp_path / "manifest.json").write_text(json.dumps({"id": "published"}))  # a published checkpoint: its own id
+    assert checkpoint_id(tmp_path) == "published"
+    assert checkpoint_id("nobody/not-cached", "v1") == "nobody/not-cached@v1"  # offline, not in the hub cache

@@ -87,7 +87,8 @@ def test_the_config_hash_covers_what_trains_and_not_where_it_is_kept(tmp_path):
     """The hash that decides resuming (work/<stage>/lineage.json) and reusing a checkpoint."""
     base = record(compose([f"runs_dir={tmp_path}", "logging=none"])).config_hash()
     for same in (["resume=never"], ["logging=wandb"], ["run_name=elsewhere"], [f"runs_dir={tmp_path}/other"],
-                 ["dpo.beta=0.5"], ["data.rlvr.0.max_rows=5"], ["eval.max_rows=3"]):
+                 ["dpo.beta=0.5"], ["data.rlvr.0.max_rows=5"], ["eval.max_rows=3"], ["sft.logging_steps=1"],
+                 ["sft.save_strategy=steps", "sft.save_steps=7"]):
         assert record(compose([f"runs_dir={tmp_path}", "logging=none", *same])).config_hash() == base, same
     for other in (["sft.learning_rate=1e-4"], ["seed=3"], ["data.sft.0.max_rows=5"], ["model.dtype=float64"]):
         assert record(compose([f"runs_dir={tmp_path}", "logging=none", *other])).config_hash() != base, other
