@@ -4,7 +4,7 @@
     make compare [RUNS="a b c"]
 
 Reads the local run directories (works offline): runs/<run>/<stage>/manifest.json for the config each stage ran
-with, its parent's identity and its wall time; runs/<run>/eval/<stage>.json for the scores. With a W&B API key
+with, its parent's identity, the environment it ran in and its wall time; runs/<run>/eval/<stage>.json for the scores. With a W&B API key
 configured (wandb=auto) it also reads the W&B project of logging.project: runs only known there (trained elsewhere)
 are added from their W&B runs (group = run name, job_type = stage or eval-<stage>, summary keys eval/<benchmark>).
 
@@ -45,9 +45,10 @@ def load_run(run_dir: Path) -> dict[str, Any]:
             continue
         manifest = json.loads(manifest_path.read_text())
         stages[stage] = manifest.get("parent_id") or manifest.get("parent")
-        # A stage's section comes from its own manifest (it records only its own); model, data and seed from the
-        # first stage, where the run began.
-        for key, value in flatten(manifest.get("config") or {}).items():
+        # A stage's section comes from its own manifest (it records only its own); model, data, seed and the
+        # environment (library versions, CPU kernels, threads: they move the numbers too) from the first stage.
+        recorded = {**(manifest.get("config") or {}), "environment": manifest.get("environment") or {}}
+        for key, value in flatten(recorded).items():
             section, _, field = key.partition(".")
             if section == stage and field not in LOCATION_KEYS:
                 config[key] = value

@@ -321,8 +321,9 @@ class StageRecord:
         return resolved
 
     def tracked(self) -> dict:
-        """The W&B run's config: the recorded config and the stage's lineage (what `make compare` reads there)."""
-        return {"parent_id": self.parent_id, "config_hash": self.config_hash(), **self.config()}
+        """The W&B run's config: the recorded config, the stage's lineage and environment (what `make compare` reads)."""
+        return {"parent_id": self.parent_id, "config_hash": self.config_hash(), **self.config(),
+                "environment": environment()}
 
     def identity(self) -> dict:
         """What decides the weights besides the parent: the stage's section, the model settings, its data."""

@@ -20,7 +20,7 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "WANDB_M
 
 
 def fake_run(runs_dir: Path, name: str, overrides: list[str], scores: dict[str, float], wall: float,
-             stages: tuple[str, ...] = ("sft",)) -> None:
+             stages: tuple[str, ...] = ("sft",), kernels: str | None = None) -> None:
     """A run directory as the stages and the eval suite leave it: manifests + eval/{base,sft}.json (n = 300)."""
     cfg = compose([f"runs_dir={runs_dir}", f"run_name={name}", *overrides])
     for stage in stages:
@@ -34,6 +34,11 @@ def fake_run(runs_dir: Path, name: str, overrides: list[str], scores: dict[str, 
         result = {"model": "x", "stage": stage, "benchmarks": benchmarks,
                   "average": sum(b["score"] for b in benchmarks.values()) / len(benchmarks), "wall_time_s": 3.0}
         common.write_json_atomic(runs_dir / name / "eval" / f"{stage}.json", result)
+    if kernels:
+        for stage in stages:
+            manifest = common.read_manifest(runs_dir / name / stage)
+            common.write_json_atomic(runs_dir / name / stage / "manifest.json",
+                                     {**manifest, "environment": {**manifest["environment"], "cpu_capability": kernels}})
     common.write_json_atomic(runs_dir / name / "eval" / "decontamination.json", {"benchmarks": {"gsm8k": {"contaminated": 2, "n": 300}}})
 
 
@@ -48,7 +53,8 @@ def compare_rows(*args: str) -> tuple[dict[str, list[str]], subprocess.Completed
 
 def test_compare_two_runs_shows_only_differences_then_scores_with_errors_and_times(tmp_path):
     fake_run(tmp_path, "lr_low", ["sft.learning_rate=1e-3"], {"gsm8k": 0.2, "math": 0.4}, wall=61.0)
-    fake_run(tmp_path, "lr_high", ["sft.learning_rate=3e-3", "seed=7"], {"gsm8k": 0.3, "math": 0.41}, wall=59.5)
+    fake_run(tmp_path, "lr_high", ["sft.learning_rate=3e-3", "seed=7"], {"gsm8k": 0.3, "math": 0.41}, wall=59.5,
+             kernels="AVX2")
     rows, _ = compare_rows("lr_low", "lr_high", f"runs_dir={tmp_path}")
     assert rows[""] == ["lr_low", "lr_high"]
     assert rows["`sft.learning_rate`"] == ["0.001", "0.003"]
@@ -56,7 +62,8 @@ def test_compare_two_runs_shows_only_differences_then_scores_with_errors_and_tim
     assert rows["`sft.seed`"] == ["42", "7"]  # the top-level seed flowed into the section: what the trainer ran
     differences = [label for label in rows if label.startswith("`")]
     # seed 7 builds another random base model: SFT started from other weights, a difference of its own
-    assert sorted(differences) == ["`seed`", "`sft.learning_rate`", "`sft.seed`", "`sft` trained from (parent id)"]
+    assert sorted(differences) == ["`environment.cpu_capability`", "`seed`", "`sft.learning_rate`", "`sft.seed`",
+                                   "`sft` trained from (parent id)"]
     # scores in points ± s.e.; * where the gap exceeds the combined standard error (gsm8k: 10 points, s.e. ~3.6)
     assert rows["eval sft/gsm8k"] == ["20.0 ± 2.3", "30.0 ± 2.6 *"]
     assert rows["eval sft/math"] == ["40.0 ± 2.8", "41.0 ± 2.8"]

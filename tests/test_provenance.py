@@ -161,7 +161,9 @@ def test_wandb_runs_hold_the_recorded_config_under_our_names_and_the_eval_genera
     assert (trained["name"], trained["group"]) == ("tracked-sft", "tracked")
     flat = common.flatten(manifest["config"])
     assert {k: v for k, v in trained["config"].items() if k in flat} == flat  # the manifest's values, all of them
-    assert set(trained["config"]) - set(flat) == {"parent_id", "config_hash", "_wandb"}
+    extra = set(trained["config"]) - set(flat)
+    assert {key for key in extra if not key.startswith("environment.")} == {"parent_id", "config_hash", "_wandb"}
+    assert trained["config"]["environment.torch_threads"] == manifest["environment"]["torch_threads"]
     assert trained["config"]["run_name"] == "tracked" and trained["config"]["sft.seed"] == 42
     assert not {"learning_rate", "output_dir", "model_type", "model/num_parameters"} & set(trained["config"])
     assert "train/loss" in trained["history_keys"]
