@@ -3,6 +3,8 @@ one comparable run per sweep point."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -42,20 +44,20 @@ def fake_run(runs_dir: Path, name: str, overrides: list[str], scores: dict[str, 
     common.write_json_atomic(runs_dir / name / "eval" / "decontamination.json", {"benchmarks": {"gsm8k": {"contaminated": 2, "n": 300}}})
 
 
-def compare_rows(*args: str) -> tuple[dict[str, list[str]], subprocess.CompletedProcess]:
-    result = subprocess.run([sys.executable, "-m", "eval.compare", *args, "wandb=off"], cwd=REPO_ROOT, env=ENV,
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
-            for line in result.stdout.splitlines() if line.startswith("| ")}
-    return rows, result
+def compare_rows(*args: str) -> dict[str, list[str]]:
+    """`make compare ARGS...`'s table as {row label: cells}, from eval.compare's own command-line entry."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert compare.main([*args, "wandb=off"]) == 0
+    return {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+            for line in printed.getvalue().splitlines() if line.startswith("| ")}
 
 
 def test_compare_two_runs_shows_only_differences_then_scores_with_errors_and_times(tmp_path):
     fake_run(tmp_path, "lr_low", ["sft.learning_rate=1e-3"], {"gsm8k": 0.2, "math": 0.4}, wall=61.0)
     fake_run(tmp_path, "lr_high", ["sft.learning_rate=3e-3", "seed=7"], {"gsm8k": 0.3, "math": 0.41}, wall=59.5,
              kernels="AVX2")
-    rows, _ = compare_rows("lr_low", "lr_high", f"runs_dir={tmp_path}")
+    rows = compare_rows("lr_low", "lr_high", f"runs_dir={tmp_path}")
     assert rows[""] == ["lr_low", "lr_high"]
     assert rows["`sft.learning_rate`"] == ["0.001", "0.003"]
     assert rows["`seed`"] == ["42", "7"]
@@ -77,7 +79,7 @@ def test_compare_two_runs_shows_only_differences_then_scores_with_errors_and_tim
 def test_a_stage_only_one_run_trained_is_one_row_not_one_per_key(tmp_path):
     fake_run(tmp_path, "short", [], {"gsm8k": 0.2}, wall=10.0)
     fake_run(tmp_path, "long", [], {"gsm8k": 0.2}, wall=10.0, stages=("sft", "dpo"))
-    rows, _ = compare_rows("short", "long", f"runs_dir={tmp_path}", f"plot={tmp_path / 'compare.png'}")
+    rows = compare_rows("short", "long", f"runs_dir={tmp_path}", f"plot={tmp_path / 'compare.png'}")
     differences = [label for label in rows if label.startswith(("`", "stage"))]
     assert differences == ["stage `dpo`"] and rows["stage `dpo`"] == ["—", "trained"]
     assert (tmp_path / "compare.png").stat().st_size > 1000
@@ -85,10 +87,9 @@ def test_a_stage_only_one_run_trained_is_one_row_not_one_per_key(tmp_path):
 
 def test_unknown_run_names_are_named_and_options_are_listed(tmp_path):
     fake_run(tmp_path, "a", [], {"gsm8k": 0.2}, wall=10.0)
-    result = subprocess.run([sys.executable, "-m", "eval.compare", "a", "runs_dri=x", f"runs_dir={tmp_path}",
-                             "wandb=off"], cwd=REPO_ROOT, env=ENV, capture_output=True, text=True, timeout=120)
-    assert result.returncode != 0
-    assert "no run named 'runs_dri=x'" in result.stderr and "runs_dir" in result.stderr
+    with pytest.raises(SystemExit) as caught:
+        compare.main(["a", "runs_dri=x", f"runs_dir={tmp_path}", "wandb=off"])
+    assert "no run named 'runs_dri=x'" in str(caught.value) and "runs_dir" in str(caught.value)
 
 
 def test_runs_known_only_to_wandb_are_read_from_summaries():
@@ -130,7 +131,7 @@ def test_the_readmes_sweep_example_makes_one_run_per_point_and_compare_shows_wha
         assert manifest["status"] == "complete" and manifest["parent_id"] == sft_id
         assert manifest["config"]["run_name"] == name and manifest["config"]["dpo"]["beta"] == beta
 
-    rows, _ = compare_rows("main", *names, f"runs_dir={tmp_path}")
+    rows = compare_rows("main", *names, f"runs_dir={tmp_path}")
     assert rows[""] == ["main", *names]
     differences = {label: values for label, values in rows.items() if label.startswith(("`", "stage"))}
     assert differences == {"stage `sft`": ["trained", "—", "—"], "stage `dpo`": ["—", "trained", "trained"],
