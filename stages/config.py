@@ -19,8 +19,8 @@ import functools
 import tempfile
 import types
 import typing
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -147,7 +147,7 @@ class SFTOptions:
 @dataclass
 class DPOOptions:
     parent: str = "sft"  # a stage name of this run, "base", or a checkpoint directory
-    pairs: str = "offline"  # offline | onpolicy (PAIR_SOURCES)
+    pairs: str = "offline"  # offline: data.preference | onpolicy: sampled from the parent, judged by verifiers
     onpolicy_prompts: int = 256  # how many data.rlvr prompts (seeded shuffle) to sample from; 0 = all
     onpolicy_samples: int = 4  # responses sampled per prompt
     onpolicy_temperature: float = 1.0
@@ -178,12 +178,8 @@ class RLVROptions:
 OPTIONS: dict[str, type] = {"sft": SFTOptions, "dpo": DPOOptions, "rlvr": RLVROptions}
 
 # Our options with a fixed set of values, checked by `validate` before any work.
-PAIR_SOURCES = {
-    "offline": "the data.preference sources",
-    "onpolicy": "pairs sampled from the parent and judged by the verifiers (data.rlvr prompts)",
-}
+PAIR_SOURCES = ("offline", "onpolicy")  # data.preference | sampled from the parent, judged by the verifiers
 RLVR_TRAINERS = ("grpo", "rloo")
-BENCHMARK_FORMATS = ("rlvr", "gsm8k", "math", "ifeval", "humaneval")  # eval/benchmarks.py's adapters
 DECONTAMINATION_ACTIONS = ("error", "warn", "off")
 EVAL_STAGES = ("base", *STAGES)
 
@@ -418,12 +414,14 @@ def _check_parent(stage: str, parent: str) -> None:
 
 
 def _check_benchmarks(cfg: DictConfig) -> None:
+    from eval.benchmarks import FORMATS
+
     names = [bench.name for bench in cfg.eval.benchmarks]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise ConfigError(f"eval.benchmarks: the name {duplicates[0]!r} is used twice")
     for bench in cfg.eval.benchmarks:
-        _check_choice(f"eval.benchmarks[{bench.name}].format", bench.format, BENCHMARK_FORMATS)
+        _check_choice(f"eval.benchmarks[{bench.name}].format", bench.format, FORMATS)
         if bench.max_contaminated is not None and not 0 <= bench.max_contaminated <= 1:
             raise ConfigError(f"eval.benchmarks[{bench.name}].max_contaminated={bench.max_contaminated}: expected 0..1")
     for stage in cfg.eval.stages:
