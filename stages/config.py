@@ -171,7 +171,7 @@ class RLVROptions:
     # Reward-hacking watch: every N steps score greedy answers to held-out prompts (0 = off) and warn when the
     # training reward rises while that score falls.
     heldout_eval_steps: int = 0
-    heldout_benchmarks: list[str] = field(default_factory=lambda: ["gsm8k", "math"])  # names in eval.benchmarks
+    heldout_benchmarks: list[str] = field(default_factory=list)  # names in eval.benchmarks; [] = all of them
     heldout_eval_rows: int = 64  # prompts per benchmark and check
 
 
@@ -427,9 +427,8 @@ def _check_benchmarks(cfg: DictConfig) -> None:
     for stage in cfg.eval.stages:
         _check_choice("eval.stages", stage, EVAL_STAGES)
     _check_choice("eval.decontamination.action", cfg.eval.decontamination.action, DECONTAMINATION_ACTIONS)
-    if cfg.rlvr.heldout_eval_steps > 0:
-        for name in cfg.rlvr.heldout_benchmarks:
-            _check_choice("rlvr.heldout_benchmarks", name, names)
+    for name in cfg.rlvr.heldout_benchmarks:
+        _check_choice("rlvr.heldout_benchmarks", name, names)
 
 
 # Registered last: building the schema uses the helpers above.
