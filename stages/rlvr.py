@@ -242,8 +242,8 @@ class RewardHackingWatch(TrainerCallback):
 
 def heldout_evaluator(cfg: DictConfig, options, model, tokenizer, pool) -> Callable[[], float]:
     """evaluate() -> the eval suite's score (mean over benchmarks of the mean verifier score of greedy answers) on
-    the first `heldout_eval_rows` prompts of each benchmark named in `rlvr.heldout_benchmarks` (all when empty): the same prompts,
-    templates and verifiers as `make eval`, on fewer rows."""
+    the first `heldout_eval_rows` prompts of each benchmark named in `rlvr.heldout_benchmarks` (all when empty): the
+    same prompts, templates and verifiers as `make eval`, on fewer rows."""
     from eval.benchmarks import load_benchmark
 
     wanted = list(options.heldout_benchmarks)  # names of eval.benchmarks (checked by config.validate)
