@@ -13,7 +13,7 @@ per key of its section), each config value that differs among the runs that trai
 from a different parent checkpoint (by content), then every eval score as `score ± standard error` in points,
 marked `*` where it differs from the first run's by more than the combined standard error sqrt(se_a² + se_b²), and
 the wall times. Printed, written to <runs_dir>/compare.md, and with plot= drawn as grouped bars. Any argument that
-is not one of the options above is a run name, so sweep runs (`default-dpo.beta=0.1`) are named as they are.
+is not one of the options above is a run name, as is (sweep runs: `default-dpo.beta:0.1`).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from stages.common import STAGE_ORDER, flatten, wandb_api_key_configured
 TRAINED = STAGE_ORDER[1:]
 # Config keys that name where/how a run is stored or watched, not what it trained: never a "difference".
 IGNORED = ("run_name", "runs_dir", "overwrite", "resume", "logging.", "eval.", "hydra.")
-# Keys of a stage's section that differ per run by construction; `parent` is compared by content instead.
-LOCATION_KEYS = ("output_dir", "run_name", "logging_dir", "parent", "ref_logps_cache")
+# Keys of a stage's section that say where a run is kept or watched; `parent` is compared by content instead.
+LOCATION_KEYS = ("output_dir", "run_name", "logging_dir", "report_to", "parent", "ref_logps_cache")
 OPTIONS = {"runs_dir": "runs", "out": None, "plot": None, "wandb": "auto", "logging.project": "tulu-pipeline",
            "logging.entity": None}
 

@@ -640,7 +640,9 @@ SWEEP_NAME_IGNORED = ("run_name", "runs_dir", "overwrite", "resume", "logging", 
 
 def name_sweep_job(cfg: DictConfig) -> None:
     """In a Hydra multirun job, make the job its own run: run_name=<run_name>-<the job's values of the swept keys>,
-    e.g. `default-dpo.beta=0.5`. Parents named by stage ("sft") still mean the original run's checkpoint."""
+    e.g. `default-dpo.beta:0.5` (`key:value`, several joined by `-`). The name is a plain Hydra value, without `=`
+    or `,`, so `make eval ARGS="run_name=default-dpo.beta:0.5"` can name it. Parents named by stage ("sft") still
+    mean the original run's checkpoint."""
     import re
 
     from hydra.core.hydra_config import HydraConfig
@@ -655,7 +657,8 @@ def name_sweep_job(cfg: DictConfig) -> None:
     overrides = [o for o in hydra_cfg.overrides.task if not o.lstrip("+~").startswith(SWEEP_NAME_IGNORED)]
     swept = swept_keys()
     named = [o for o in overrides if o.lstrip("+~").split("=")[0] in swept] or overrides
-    suffix = re.sub(r"[^A-Za-z0-9._=,+-]+", "_", ",".join(named)) or f"job{hydra_cfg.job.num}"
+    pairs = ["{}:{}".format(*override.lstrip("+~").split("=", 1)) for override in named if "=" in override]
+    suffix = re.sub(r"[^A-Za-z0-9._:+-]+", "_", "-".join(pairs)) or f"job{hydra_cfg.job.num}"
     cfg.run_name = f"{cfg.run_name}-{suffix}"
 
 

@@ -115,7 +115,8 @@ def test_runs_known_only_to_wandb_are_read_from_summaries():
 @pytest.mark.slow
 def test_the_readmes_sweep_example_makes_one_run_per_point_and_compare_shows_what_differs(tmp_path):
     """README: `python -m stages.dpo -m dpo.beta=0.1,0.5,5` then `make compare`: one run per point, trained from the
-    original run's SFT checkpoint, named after the swept value, and compare names the sweep runs as they are."""
+    original run's SFT checkpoint, named after the swept value (a name Hydra accepts as a value, so `make eval` can
+    score it), and compare shows what differs."""
     quick = ["logging=none", "sft.max_steps=2", "sft.per_device_train_batch_size=4", "data.sft.0.max_rows=32",
              "dpo.max_steps=1", "dpo.per_device_train_batch_size=4", "data.preference.0.max_rows=8"]
     first = subprocess.run([sys.executable, "-m", "stages.sft", f"runs_dir={tmp_path}", "run_name=main", *quick],
@@ -124,7 +125,7 @@ def test_the_readmes_sweep_example_makes_one_run_per_point_and_compare_shows_wha
     sweep = subprocess.run([sys.executable, "-m", "stages.dpo", "-m", f"runs_dir={tmp_path}", "run_name=main", *quick,
                             "dpo.beta=0.1,0.5"], cwd=REPO_ROOT, env=ENV, capture_output=True, text=True, timeout=600)
     assert sweep.returncode == 0, sweep.stdout[-2000:] + sweep.stderr[-3000:]
-    names = ["main-dpo.beta=0.1", "main-dpo.beta=0.5"]
+    names = ["main-dpo.beta:0.1", "main-dpo.beta:0.5"]
     sft_id = common.read_manifest(tmp_path / "main" / "sft")["id"]
     for name, beta in zip(names, (0.1, 0.5)):
         manifest = common.read_manifest(tmp_path / name / "dpo")
@@ -149,7 +150,8 @@ def test_sweep_jobs_keep_the_original_runs_parents(tmp_path, monkeypatch):
     monkeypatch.setattr(HydraConfig, "get", staticmethod(lambda: hydra_cfg))
     monkeypatch.setattr(sys, "argv", ["stages/dpo.py", f"runs_dir={tmp_path}", "run_name=main", "dpo.beta=0.1,0.5"])
     common.name_sweep_job(cfg)
-    assert cfg.run_name == "main-dpo.beta=0.5"
+    assert cfg.run_name == "main-dpo.beta:0.5"
+    assert compose([f"run_name={cfg.run_name}"]).run_name == cfg.run_name  # `make eval ARGS="run_name=..."` names it
     assert cfg.dpo.parent == str(tmp_path / "main" / "sft")
     assert cfg.rlvr.parent == str(tmp_path / "main" / "dpo")
     assert cfg.sft.parent == "base"
