@@ -188,12 +188,12 @@ def plot(runs: dict[str, dict], path: Path) -> None:
     names = list(runs)
     keys = sorted({k for run in runs.values() for k in run["eval"] if not k.endswith("/average")}, key=_stage_order)
     width = 0.8 / max(len(names), 1)
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.8 + 0.9 * len(keys) * max(1, len(names) / 2)), 3.8))
+    fig, ax = plt.subplots(figsize=(min(14.0, max(6.0, 1.5 + 0.25 * len(keys) * len(names))), 4.0))
     for i, name in enumerate(names):
         entries = [runs[name]["eval"].get(k) or {} for k in keys]
         positions = [j + (i - (len(names) - 1) / 2) * width for j in range(len(keys))]
-        ax.bar(positions, [100 * (e.get("score") or 0.0) for e in entries], width,
-               yerr=[100 * (e.get("stderr") or 0.0) for e in entries], capsize=2, label=name)
+        scores = [100 * e["score"] if e.get("score") is not None else float("nan") for e in entries]  # nan: no bar
+        ax.bar(positions, scores, width, yerr=[100 * (e.get("stderr") or 0.0) for e in entries], capsize=2, label=name)
     ax.set_xticks(range(len(keys)), keys, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("score (%)")
     ax.set_ylim(0, 100)
