@@ -97,7 +97,8 @@ def write_report(cfg: DictConfig, timings: dict[str, str] | None = None) -> tupl
     ]
     if timings:
         parts += ["", "| step | wall time |", "|---|---|", *(f"| {k} | {v} |" for k, v in timings.items())]
-    checked = next((r["decontamination"] for r in reversed(results.values()) if r.get("decontamination", {}).get("limits")), None)
+    checked = next((r["decontamination"] for r in reversed(results.values())
+                    if r.get("decontamination", {}).get("limits")), None)
     if checked:
         parts += ["", "Decontamination (share of each benchmark's prompts overlapping the training data, its limit and "
                   "the rule that set it): " + "; ".join(
