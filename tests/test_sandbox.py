@@ -633,22 +633,22 @@ def test_the_audit_hook_cannot_be_switched_off_from_inside(public_dir):
 
     ours = tmp_path / "ours"
     ours.mkdir(mode=0o777)
-    with _listener(3) as (port, accepted):
-        result, _ = score(_switch_the_defences_off(ours, port), DOUBLE_TESTS, **HOOK_ONLY)
-    assert result == 1.0  # the code ran to its end
-    assert os.listdir(ours) == [] and accepted == []
+    _assert_switching_the_defences_off_harms_nothing(ours, HOOK_ONLY, wait_s=3)
 
 
 @pytest.mark.parametrize("options", LAYERS)
 def test_switching_defences_off_does_no_harm_in_any_mode(public_dir, options):
     if options in (FULL, KERNEL_ONLY) and not IS_ROOT:
         pytest.skip("the nobody user needs root")
-    tmp_path = public_dir
-    tmp_path.chmod(0o777)  # only the sandbox stands between the code and this directory
-    with _listener(2) as (port, accepted):
-        result, _ = score(_switch_the_defences_off(tmp_path, port), DOUBLE_TESTS, **options)
+    public_dir.chmod(0o777)  # only the sandbox stands between the code and this directory
+    _assert_switching_the_defences_off_harms_nothing(public_dir, options, wait_s=2)
+
+
+def _assert_switching_the_defences_off_harms_nothing(directory: Path, options: dict, wait_s: float) -> None:
+    with _listener(wait_s) as (port, accepted):
+        result, _ = score(_switch_the_defences_off(directory, port), DOUBLE_TESTS, **options)
     assert result == 1.0  # the code ran to its end
-    assert os.listdir(tmp_path) == [] and accepted == []
+    assert os.listdir(directory) == [] and accepted == []
 
 
 @pytest.mark.parametrize("options", LAYERS)
