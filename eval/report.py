@@ -8,10 +8,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from stages import common
-from stages.config import STAGES
 
 
 def load_results(cfg: DictConfig) -> dict[str, dict]:
@@ -117,8 +116,7 @@ def log_to_wandb(cfg: DictConfig, results: dict[str, dict], png: Path) -> None:
         return
     import wandb
 
-    config = {key: value for key, value in OmegaConf.to_container(cfg, resolve=True).items() if key not in STAGES}
-    common.init_tracking(cfg, "report", config)
+    common.init_tracking(cfg, "report", common.shared_config(cfg))
     benchmarks = list(dict.fromkeys(name for r in results.values() for name in r["benchmarks"]))
     table = wandb.Table(columns=["stage", *benchmarks, "average"])
     for stage, result in results.items():

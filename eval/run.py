@@ -24,7 +24,6 @@ from omegaconf import DictConfig, OmegaConf
 from eval import decontam
 from eval.benchmarks import load_benchmark
 from stages import common
-from stages.config import STAGES
 from stages.lineage import checkpoint_id
 
 
@@ -219,8 +218,8 @@ def log_to_wandb(cfg: DictConfig, stage: str, result: dict, rows: list[dict]) ->
         return
     import wandb
 
-    config = {key: value for key, value in OmegaConf.to_container(cfg, resolve=True).items() if key not in STAGES}
-    common.init_tracking(cfg, f"eval-{stage}", {**config, "checkpoint": {"path": result["model"], "id": result["checkpoint_id"]}})
+    checkpoint = {"path": result["model"], "id": result["checkpoint_id"]}
+    common.init_tracking(cfg, f"eval-{stage}", {**common.shared_config(cfg), "checkpoint": checkpoint})
     if wandb.run is not None:
         for name in result["benchmarks"]:
             table = wandb.Table(columns=["id", "sample", "prompt", "response", "ground_truth", "score"])

@@ -246,6 +246,13 @@ def log_metrics_only(trainer) -> None:
         trainer.add_callback(MetricsOnlyWandbCallback())
 
 
+def shared_config(cfg: DictConfig) -> dict:
+    """The resolved config without the trainer sections: what every record shares (a stage adds its own section as
+    it ran; an eval or the report records none)."""
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    return {key: value for key, value in resolved.items() if key not in config_schema.STAGES}
+
+
 def wandb_api_key_configured() -> bool:
     if os.environ.get("WANDB_API_KEY"):
         return True
@@ -313,9 +320,7 @@ class StageRecord:
     def config(self) -> dict:
         """The resolved config as it ran: the shared sections, and for this stage our options plus every argument
         the trainer holds (only fields of the trainer class in use). Other stages' sections are not in it."""
-        resolved = OmegaConf.to_container(self.cfg, resolve=True)
-        for stage in config_schema.STAGES:
-            resolved.pop(stage, None)
+        resolved = shared_config(self.cfg)
         arguments = {k: v for k, v in self.args.to_dict().items() if not k.startswith("_")}
         resolved[self.stage] = json.loads(json.dumps({**dataclasses.asdict(self.options), **arguments}, default=str))
         return resolved
@@ -325,17 +330,8 @@ class StageRecord:
         return {"parent_id": self.parent_id, "config_hash": self.config_hash(), **self.config(),
                 "environment": environment()}
 
-    def identity(self) -> dict:
-        """What decides the weights besides the parent: the stage's section, the model settings, its data."""
-        config = self.config()
-        return {
-            self.stage: {k: v for k, v in config[self.stage].items() if k not in NOT_TRAINING},
-            "model": config["model"],
-            "data": config["data"][self.data_key],
-        }
-
     def config_hash(self) -> str:
-        return content_hash(self.identity())
+        return content_hash(training_identity(self.config(), self.stage, self.data_key))
 
     def manifest(self, status: str) -> dict:
         return {
@@ -354,14 +350,11 @@ class StageRecord:
             "metrics": self.metrics,
         }
 
-    def reusable(self) -> bool:
-        """True when the run already holds this stage's checkpoint trained from the same parent (by content) with the
-        same config; says which it is, and why a checkpoint is not reused."""
-        checkpoint = stage_dir(self.cfg, self.stage)
-        manifest = read_manifest(checkpoint)
-        if manifest is None or manifest.get("status") != "complete":
-            return False
-        tag = f"[{self.stage}] {checkpoint}"
+    def reusable(self, manifest: dict) -> bool:
+        """True when `manifest` (of the run's complete checkpoint of this stage) says it was trained from the same
+        parent (by content) with the same config; says which it is, and why a checkpoint is not reused."""
+        tag = f"[{self.stage}] {stage_dir(self.cfg, self.stage)}"
+        config_hash = self.config_hash()
         if self.cfg.overwrite:
             print(f"{tag} exists; training again (overwrite=true)")
             return False
@@ -369,15 +362,15 @@ class StageRecord:
             print(f"{tag} was trained from another parent ({manifest.get('parent')}, id {manifest.get('parent_id')}; "
                   f"now {self.parent}, id {self.parent_id}); training again")
             return False
-        if manifest.get("config_hash") != self.config_hash():
-            old = flatten(_identity_of(manifest, self.stage, self.data_key))
-            new = flatten(self.identity())
+        if manifest.get("config_hash") != config_hash:
+            old = flatten(training_identity(manifest.get("config") or {}, self.stage, self.data_key))
+            new = flatten(training_identity(self.config(), self.stage, self.data_key))
             changed = [f"{k}: {old.get(k, '—')} -> {new.get(k, '—')}" for k in sorted(old.keys() | new.keys())
                        if old.get(k, "—") != new.get(k, "—")]
             print(f"{tag} was trained with another config ({'; '.join(changed[:5]) or 'config hash differs'}); "
                   "training again")
             return False
-        print(f"{tag} is complete, with the same parent (id {self.parent_id}) and config (hash {self.config_hash()}); "
+        print(f"{tag} is complete, with the same parent (id {self.parent_id}) and config (hash {config_hash}); "
               "reusing it (overwrite=true trains it again)")
         return True
 
@@ -426,14 +419,16 @@ class StageRecord:
 def reuse_checkpoint(cfg: DictConfig, stage: str, options: Any, args: Any, data_key: str) -> bool:
     """StageRecord.reusable for the stage as configured; False at once when the run has no complete checkpoint of
     it, so that a first run validates its data before it builds or resolves a parent."""
-    if not is_complete(stage_dir(cfg, stage)):
+    manifest = read_manifest(stage_dir(cfg, stage))
+    if not manifest or manifest.get("status") != "complete":
         return False
     parent = resolve_parent(cfg, options.parent)
-    return StageRecord(cfg, stage, options, args, parent=parent, data_key=data_key).reusable()
+    return StageRecord(cfg, stage, options, args, parent=parent, data_key=data_key).reusable(manifest)
 
 
-def _identity_of(manifest: dict, stage: str, data_key: str) -> dict:
-    config = manifest.get("config") or {}
+def training_identity(config: dict, stage: str, data_key: str) -> dict:
+    """What decides a stage's weights besides its parent, from a recorded config (StageRecord.config, or an existing
+    manifest's): the stage's section minus NOT_TRAINING, the model settings, the data sources it trains on."""
     section = {k: v for k, v in (config.get(stage) or {}).items() if k not in NOT_TRAINING}
     return {stage: section, "model": config.get("model"), "data": (config.get("data") or {}).get(data_key)}
 

@@ -395,9 +395,12 @@ def validate(cfg: DictConfig) -> None:
 
 def _check_choice(key: str, value: Any, allowed) -> None:
     if value not in allowed:
-        close = difflib.get_close_matches(str(value), list(allowed), n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        raise ConfigError(f"{key}={value!r}: expected one of {', '.join(allowed)}{hint}")
+        raise ConfigError(f"{key}={value!r}: expected one of {', '.join(allowed)}{_did_you_mean(value, allowed)}")
+
+
+def _did_you_mean(value: Any, allowed) -> str:
+    close = difflib.get_close_matches(str(value), list(allowed), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 def _check_parent(stage: str, parent: str) -> None:
@@ -407,10 +410,8 @@ def _check_parent(stage: str, parent: str) -> None:
     earlier = ("base", *STAGES[: STAGES.index(stage)])
     if parent in earlier or (parent not in STAGES and ("/" in parent or Path(parent).is_dir())):
         return
-    close = difflib.get_close_matches(parent, earlier, n=1)
-    hint = f" (did you mean {close[0]}?)" if close else ""
     raise ConfigError(f"{stage}.parent={parent!r}: expected one of {', '.join(earlier)} (an earlier stage of the run) "
-                      f"or an existing checkpoint directory{hint}")
+                      f"or an existing checkpoint directory{_did_you_mean(parent, earlier)}")
 
 
 def _check_benchmarks(cfg: DictConfig) -> None:

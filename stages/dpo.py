@@ -37,12 +37,11 @@ def run(cfg: DictConfig) -> str:
     # is loaded; pairs whose chosen and rejected are identical are skipped and counted by the loader.
     if options.pairs == "offline":
         dataset = load_preference(cfg.data.preference)
+        data = {"pairs": "offline", **describe(cfg.data.preference, dataset)}
     else:
-        prompts = load_rlvr(cfg.data.rlvr)
+        prompts, data = load_rlvr(cfg.data.rlvr), {}  # described once the pairs are sampled
     parent = common.resolve_parent(cfg, options.parent)
-    record = common.StageRecord(cfg, "dpo", options, args, parent=parent, data_key=data_key)
-    if options.pairs == "offline":
-        record.data = {"pairs": "offline", **describe(cfg.data.preference, dataset)}
+    record = common.StageRecord(cfg, "dpo", options, args, parent=parent, data_key=data_key, data=data)
     model, tokenizer = common.load_model_and_tokenizer(cfg, parent)
 
     if options.pairs == "onpolicy":

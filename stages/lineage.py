@@ -38,7 +38,8 @@ def checkpoint_id(path: Path | str, revision: str | None = None) -> str:
 def directory_hash(directory: Path) -> str:
     """sha256 over every file's relative path and bytes (manifest.json aside), in 8 MiB chunks: ~1 s per GB."""
     directory = Path(directory)
-    stats = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(directory.rglob("*")) if p.is_file())
+    files = [(path, path.stat()) for path in sorted(directory.rglob("*")) if path.is_file()]
+    stats = tuple((str(path), stat.st_size, stat.st_mtime_ns) for path, stat in files)
     return _directory_hash(directory, stats)
 
 
