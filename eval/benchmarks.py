@@ -22,14 +22,16 @@ from pathlib import Path
 from typing import Callable
 
 from data.loading import DataError, installed_package_path, load_rlvr
+from stages.config import BENCHMARK_FORMATS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def load_benchmark(bench, max_rows: int | None = None) -> list[dict]:
     """The scoring rows of one benchmark config (`BenchmarkConfig`), capped at max_rows (or bench.max_rows)."""
-    if bench.format not in FORMATS:
-        raise DataError(f"benchmark {bench.name}: unknown format {bench.format!r} (expected {', '.join(FORMATS)})")
+    if bench.format not in BENCHMARK_FORMATS:
+        raise DataError(f"benchmark {bench.name}: unknown format {bench.format!r} "
+                        f"(expected {', '.join(BENCHMARK_FORMATS)})")
     limit = min(x for x in (max_rows, bench.max_rows, 10**12) if x is not None)
     if bench.format == "rlvr":
         source = {"path": bench.path, "split": bench.split, "subset": bench.subset, "max_rows": limit}
@@ -200,4 +202,3 @@ ADAPTERS: dict[str, tuple[Callable[[dict], dict], Callable[[dict], tuple[str, st
 }
 
 __all__ = ["load_benchmark", "read_rows", "ADAPTERS", "humaneval_tests", "gsm8k_final_answer"]
-FORMATS = ("rlvr", *ADAPTERS)  # the values of a benchmark's `format` (checked by stages.config.validate)

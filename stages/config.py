@@ -94,7 +94,7 @@ class BenchmarkConfig:
 
     name: str = MISSING  # the key in eval/<stage>.json and the report
     path: str = MISSING  # hub dataset id, local .jsonl/.json/.parquet/.jsonl.gz file, embedded:NAME, package:PKG/FILE
-    format: str = "rlvr"  # rlvr (our scoring rows) | gsm8k | math | ifeval | humaneval: the schema of the rows
+    format: str = "rlvr"  # BENCHMARK_FORMATS: rlvr (our scoring rows) or a real benchmark's schema
     split: str = "train"
     subset: Optional[str] = None
     max_rows: Optional[int] = None
@@ -180,6 +180,7 @@ OPTIONS: dict[str, type] = {"sft": SFTOptions, "dpo": DPOOptions, "rlvr": RLVROp
 # Our options with a fixed set of values, checked by `validate` before any work.
 PAIR_SOURCES = ("offline", "onpolicy")  # data.preference | sampled from the parent, judged by the verifiers
 RLVR_TRAINERS = ("grpo", "rloo")
+BENCHMARK_FORMATS = ("rlvr", "gsm8k", "math", "ifeval", "humaneval")  # each read by an adapter in eval/benchmarks.py
 DECONTAMINATION_ACTIONS = ("error", "warn", "off")
 EVAL_STAGES = ("base", *STAGES)
 
@@ -415,14 +416,12 @@ def _check_parent(stage: str, parent: str) -> None:
 
 
 def _check_benchmarks(cfg: DictConfig) -> None:
-    from eval.benchmarks import FORMATS
-
     names = [bench.name for bench in cfg.eval.benchmarks]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise ConfigError(f"eval.benchmarks: the name {duplicates[0]!r} is used twice")
     for bench in cfg.eval.benchmarks:
-        _check_choice(f"eval.benchmarks[{bench.name}].format", bench.format, FORMATS)
+        _check_choice(f"eval.benchmarks[{bench.name}].format", bench.format, BENCHMARK_FORMATS)
         if bench.max_contaminated is not None and not 0 <= bench.max_contaminated <= 1:
             raise ConfigError(f"eval.benchmarks[{bench.name}].max_contaminated={bench.max_contaminated}: expected 0..1")
     for stage in cfg.eval.stages:

@@ -37,6 +37,13 @@ def test_eval_config_is_typed():
             compose([typo])
 
 
+def test_every_benchmark_format_the_config_allows_has_an_adapter():
+    from eval.benchmarks import ADAPTERS
+    from stages.config import BENCHMARK_FORMATS
+
+    assert set(BENCHMARK_FORMATS) == {"rlvr", *ADAPTERS}  # rlvr rows are ours: read by data.loading.load_rlvr
+
+
 def test_real_schemas_become_scoring_rows():
     from eval.benchmarks import load_benchmark
 
