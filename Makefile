@@ -1,6 +1,6 @@
 # Everything a user runs. The first target used creates/updates the virtualenv (.venv): no other set-up step.
 #   make pipeline            the whole chain on the embedded default (offline, CPU)
-#   make test                the test suite (what CI runs)
+#   make test                the linter and the test suite (what CI runs)
 #   make sft|dpo|rlvr|eval   one stage; ARGS="key=value ..." are Hydra overrides, e.g. ARGS="sft.max_steps=50"
 PYTHON ?= python3
 VENV ?= .venv
@@ -46,7 +46,7 @@ LAUNCH := $(if $(DS)$(filter-out 1,$(NPROC)),$(BIN)/accelerate launch --num_proc
 setup: $(INSTALLED)
 
 tiny: $(INSTALLED)
-	$(BIN)/python -m stages.tiny $(ARGS)
+	$(BIN)/python -m runtime.tiny $(ARGS)
 
 sft dpo rlvr: $(INSTALLED)
 	$(LAUNCH) stages.$@ $(ARGS)
@@ -69,7 +69,10 @@ dry-run:
 score: $(INSTALLED)
 	$(BIN)/python -m eval.score $(IN) -o $(OUT)
 
+# The linter and the formatter first (seconds; pyproject.toml [tool.ruff]): `$(BIN)/ruff format .` fixes the formatting.
 test: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
 bench: $(INSTALLED)

@@ -39,38 +39,61 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench_dpo_ref_cache_"))
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "WANDB_MODE": "disabled",
-           "TOKENIZERS_PARALLELISM": "false", "TQDM_DISABLE": "1"}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "WANDB_MODE": "disabled",
+        "TOKENIZERS_PARALLELISM": "false",
+        "TQDM_DISABLE": "1",
+    }
     common = [
-        f"runs_dir={workdir / 'runs'}", "logging=none", "dpo.parent=base", "dpo.pairs=offline",
-        f"data.preference.0.max_rows={args.pairs}", f"dpo.max_steps={args.steps}", "dpo.per_device_train_batch_size=16",
-        f"model.tiny.hidden_size={args.hidden}", f"model.tiny.intermediate_size={3 * args.hidden}",
-        f"model.tiny.num_hidden_layers={args.layers}", f"dpo.ref_logps_cache={workdir / 'ref_logps'}", *args.overrides,
+        f"runs_dir={workdir / 'runs'}",
+        "logging=none",
+        "dpo.parent=base",
+        "dpo.pairs=offline",
+        f"data.preference.0.max_rows={args.pairs}",
+        f"dpo.max_steps={args.steps}",
+        "dpo.per_device_train_batch_size=16",
+        f"model.tiny.hidden_size={args.hidden}",
+        f"model.tiny.intermediate_size={3 * args.hidden}",
+        f"model.tiny.num_hidden_layers={args.layers}",
+        f"dpo.ref_logps_cache={workdir / 'ref_logps'}",
+        *args.overrides,
     ]
     variants = [
         ("trl_default", ["dpo.precompute_ref_log_probs=false"]),
         ("cache_cold", ["dpo.precompute_ref_log_probs=true"]),
         ("cache_warm", ["dpo.precompute_ref_log_probs=true"]),
     ]
-    print(f"DPO, {args.pairs} pairs, {args.steps} steps, tiny model hidden={args.hidden} layers={args.layers}; "
-          f"work dir {workdir}")
+    print(
+        f"DPO, {args.pairs} pairs, {args.steps} steps, tiny model hidden={args.hidden} layers={args.layers}; "
+        f"work dir {workdir}"
+    )
     rows = []
     for name, extra in variants:
         row = run_variant(name, [*common, *extra], env)
         metrics = json.loads((workdir / "runs" / name / "dpo" / "manifest.json").read_text())["metrics"]
-        row.update(train_s=metrics["train_runtime_s"], cache=metrics["ref_logps_cache"].split(" ")[0],
-                   ref_logps_s=metrics.get("ref_logps_s"))
+        row.update(
+            train_s=metrics["train_runtime_s"],
+            cache=metrics["ref_logps_cache"].split(" ")[0],
+            ref_logps_s=metrics.get("ref_logps_s"),
+        )
         rows.append(row)
         print(f"  done: {name}", flush=True)
 
     print(f"\n{'variant':<12} {'wall s':>8} {'peak RSS MiB':>13} {'train s':>8} {'ref pass s':>11}  cache")
     for row in rows:
         ref = f"{row['ref_logps_s']:.1f}" if row["ref_logps_s"] is not None else "-"
-        print(f"{row['name']:<12} {row['wall_s']:>8.1f} {row['peak_rss_mb']:>13.0f} {row['train_s']:>8.1f} {ref:>11}  "
-              f"{row['cache']}")
+        print(
+            f"{row['name']:<12} {row['wall_s']:>8.1f} {row['peak_rss_mb']:>13.0f} {row['train_s']:>8.1f} {ref:>11}  "
+            f"{row['cache']}"
+        )
     base, warm = rows[0], rows[2]
-    print(f"\ncache warm vs TRL default: {base['wall_s'] - warm['wall_s']:+.1f} s wall saved, "
-          f"{base['peak_rss_mb'] - warm['peak_rss_mb']:+.0f} MiB peak RSS saved")
+    print(
+        f"\ncache warm vs TRL default: {base['wall_s'] - warm['wall_s']:+.1f} s wall saved, "
+        f"{base['peak_rss_mb'] - warm['peak_rss_mb']:+.0f} MiB peak RSS saved"
+    )
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/bench_rlvr_step.py [--steps 6] [--parent base] [-- overrides]
 
-Runs the real stage (stages.rlvr.run, GRPO from the tiny base model unless --parent names a checkpoint) in a temporary
+Runs the real stage (stages.rlvr.run, GRPO from the tiny base model unless --parent names a
+checkpoint) in a temporary
 runs directory and prints the per-step means the stage logs (time/generation_s, time/reward_s, time/update_s, TRL's
 step_time) and the reward's share of the step. The reward must not dominate: the verifiers run in a process pool
 while the model does the heavy work. On a shared machine the figures move with the load; it is printed with them.
@@ -18,8 +19,12 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
-for key, value in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "WANDB_MODE": "disabled",
-                   "TOKENIZERS_PARALLELISM": "false"}.items():
+for key, value in {
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "WANDB_MODE": "disabled",
+    "TOKENIZERS_PARALLELISM": "false",
+}.items():
     os.environ.setdefault(key, value)
 
 
@@ -32,22 +37,33 @@ def main() -> None:
 
     from hydra import compose, initialize_config_dir
 
-    import stages.config  # noqa: F401  (registers the schema)
-    from stages import common, rlvr
+    import runtime.config  # noqa: F401  (registers the schema)
+    from runtime import console, layout
+    from stages import rlvr
 
     with tempfile.TemporaryDirectory() as runs_dir:
         with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base=None):
-            cfg = compose("config", overrides=[
-                f"runs_dir={runs_dir}", "run_name=bench", "logging=none", f"rlvr.parent={args.parent}",
-                f"rlvr.max_steps={args.steps}", "rlvr.logging_steps=1", "rlvr.log_completions=false", *args.overrides,
-            ])
+            cfg = compose(
+                "config",
+                overrides=[
+                    f"runs_dir={runs_dir}",
+                    "run_name=bench",
+                    "logging=none",
+                    f"rlvr.parent={args.parent}",
+                    f"rlvr.max_steps={args.steps}",
+                    "rlvr.logging_steps=1",
+                    "rlvr.log_completions=false",
+                    *args.overrides,
+                ],
+            )
         rlvr.run(cfg)
-        metrics = common.read_manifest(common.stage_dir(cfg, "rlvr"))["metrics"]
+        metrics = layout.read_manifest(layout.stage_dir(cfg, "rlvr"))["metrics"]
 
     rows = {
         "generation s/step": metrics.get("mean_generation_s"),
         "reward s/step": metrics.get("mean_reward_s"),
-        "other rollout s/step (log-probs)": metrics.get("mean_rollout_s", 0) - metrics.get("mean_generation_s", 0)
+        "other rollout s/step (log-probs)": metrics.get("mean_rollout_s", 0)
+        - metrics.get("mean_generation_s", 0)
         - metrics.get("mean_reward_s", 0),
         "update s/step": metrics.get("mean_update_s"),
         "step s (TRL step_time)": metrics.get("mean_step_time"),
@@ -55,7 +71,7 @@ def main() -> None:
         "completions per step": cfg.rlvr.per_device_train_batch_size,
         "load average (1 min)": os.getloadavg()[0],
     }
-    common.print_summary(f"RLVR step time split ({args.steps} steps, parent={args.parent})", rows)
+    console.print_summary(f"RLVR step time split ({args.steps} steps, parent={args.parent})", rows)
 
 
 if __name__ == "__main__":

@@ -2,16 +2,18 @@
 
     .venv/bin/python bench/bench_sft_vs_trl_cli.py [--steps 100] [--repeats 2] [--threads N]
 
-  stage     python -m stages.sft runs_dir=<tmp> run_name=bench logging=none data.sft=[{path: 'embedded:sft_train'}]
+  stage     python -m stages.sft runs_dir=<tmp> run_name=bench logging=none
+                data.sft=[{path: 'embedded:sft_train'}]
             sft.max_steps=N sft.logging_steps=10  (the task rows only: one jsonl, as the CLI gets)
   trl_cli   .venv/bin/trl sft --config <tmp>/trl_sft.yaml: the same checkpoint (the tiny model from
-            stages.tiny.ensure_tiny_model), the same jsonl (data/embedded/sft_train.jsonl) and the same
+            runtime.tiny.ensure_tiny_model), the same jsonl (data/embedded/sft_train.jsonl) and the same
             hyper-parameters as conf/sft/default.yaml (batch 16, lr 1.5e-3 cosine, warmup 0.05, max_length 192,
             assistant-only loss, no packing, fp32 on CPU, no activation checkpointing, no intermediate saves, seed 42)
 
 Both get the same OMP_NUM_THREADS (--threads; default: $OMP_NUM_THREADS, else 1). `trl sft` runs the script
 through `accelerate launch`, which sets OMP_NUM_THREADS=1 in the training process when it is unset, while a plain
-`python -m stages.sft` lets torch take every core: on the shared, loaded 2-core machine that alone made the stage's
+`python -m stages.sft` lets torch take every core: on the shared, loaded 2-core machine that alone made
+the stage's
 training 4-17x slower, a thread setting, not the stage's overhead (--threads 2 shows both sides with 2 threads).
 
 Each run is its own process; the two alternate (stage, trl_cli, stage, trl_cli, ...) so that a change in machine
@@ -33,10 +35,10 @@ import time
 from pathlib import Path
 
 import yaml
-
 from measure import run_measured  # bench/measure.py: the script directory is on sys.path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))  # the project's packages, imported from the repository root
 TRL_CLI = Path(sys.executable).parent / "trl"  # the console script of the venv that runs this benchmark
 SFT_DATA = REPO_ROOT / "data" / "embedded" / "sft_train.jsonl"
 
@@ -45,8 +47,8 @@ def tiny_model_path() -> Path:
     """Build (or find) the embedded default before any timing, so that neither variant pays for building it."""
     from hydra import compose, initialize_config_dir
 
-    import stages.config  # noqa: F401  (registers the structured-config schema that conf/config.yaml names)
-    from stages.tiny import ensure_tiny_model
+    import runtime.config  # noqa: F401  (registers the structured-config schema that conf/config.yaml names)
+    from runtime.tiny import ensure_tiny_model
 
     with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base=None):
         cfg = compose("config")
@@ -54,19 +56,32 @@ def tiny_model_path() -> Path:
 
 
 def trl_config(model: Path, output_dir: Path, steps: int) -> dict:
-    """The CLI's YAML: conf/sft/default.yaml's fields, plus what stages/common.trainer_args sets on a CPU."""
+    """The CLI's YAML: conf/sft/default.yaml's fields, plus what stages/training.trainer_args sets on a CPU."""
     return {
         "model_name_or_path": str(model),
         "dtype": "float32",
         # The CLI reads a local jsonl through its dataset mixture (datasets.load_dataset("json", data_files=...)).
         "datasets": [{"path": "json", "data_files": str(SFT_DATA), "split": "train"}],
         "output_dir": str(output_dir),
-        "max_steps": steps, "num_train_epochs": 1, "per_device_train_batch_size": 16,
-        "gradient_accumulation_steps": 1, "learning_rate": 1.5e-3, "lr_scheduler_type": "cosine",
-        "warmup_steps": 0.05, "weight_decay": 0.0, "max_length": 192, "assistant_only_loss": True, "packing": False,
+        "max_steps": steps,
+        "num_train_epochs": 1,
+        "per_device_train_batch_size": 16,
+        "gradient_accumulation_steps": 1,
+        "learning_rate": 1.5e-3,
+        "lr_scheduler_type": "cosine",
+        "warmup_steps": 0.05,
+        "weight_decay": 0.0,
+        "max_length": 192,
+        "assistant_only_loss": True,
+        "packing": False,
         "activation_checkpointing": False,  # TRL's SFTConfig documents checkpointing on by default; off in ours
-        "bf16": False, "fp16": False, "use_cpu": True,  # TRL defaults to bf16, ~600x slower than fp32 on our CPUs
-        "logging_steps": 10, "save_strategy": "no", "report_to": "none", "seed": 42,
+        "bf16": False,
+        "fp16": False,
+        "use_cpu": True,  # TRL defaults to bf16, ~600x slower than fp32 on our CPUs
+        "logging_steps": 10,
+        "save_strategy": "no",
+        "report_to": "none",
+        "seed": 42,
     }
 
 
@@ -78,8 +93,7 @@ def run(command: list[str], env: dict) -> dict:
         values = re.findall(rf"'{key}': '?([0-9.eE+-]+)", output)
         return float(values[-1]) if values else None
 
-    return {"wall_s": wall, "peak_rss_mb": peak_rss_mb,
-            "train_s": logged("train_runtime"), "loss": logged("loss")}
+    return {"wall_s": wall, "peak_rss_mb": peak_rss_mb, "train_s": logged("train_runtime"), "loss": logged("loss")}
 
 
 def median(rows: list[dict], key: str) -> float | None:
@@ -95,24 +109,46 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=100, help="optimizer steps per run (batch 16)")
     parser.add_argument("--repeats", type=int, default=2, help="(stage, trl_cli) pairs")
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", 1)),
-                        help="OMP_NUM_THREADS for both (default: what `accelerate launch` gives the CLI)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("OMP_NUM_THREADS", 1)),
+        help="OMP_NUM_THREADS for both (default: what `accelerate launch` gives the CLI)",
+    )
     args = parser.parse_args()
 
     began = time.time()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "WANDB_MODE": "disabled",
-           "TOKENIZERS_PARALLELISM": "false", "TQDM_DISABLE": "1", "OMP_NUM_THREADS": str(args.threads)}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "WANDB_MODE": "disabled",
+        "TOKENIZERS_PARALLELISM": "false",
+        "TQDM_DISABLE": "1",
+        "OMP_NUM_THREADS": str(args.threads),
+    }
     model = tiny_model_path()
     workdir = Path(tempfile.mkdtemp(prefix="bench_sft_vs_trl_cli_"))
-    print(f"SFT, {args.steps} steps x batch 16, {args.repeats} pairs, {args.threads} thread(s); model {model}; "
-          f"work dir {workdir}", flush=True)
+    print(
+        f"SFT, {args.steps} steps x batch 16, {args.repeats} pairs, {args.threads} thread(s); model {model}; "
+        f"work dir {workdir}",
+        flush=True,
+    )
 
     rows: dict[str, list[dict]] = {"stage": [], "trl_cli": []}
     for i in range(args.repeats):
         # A fresh runs_dir / output_dir each time: the stage skips a run that is already complete.
-        stage = [sys.executable, "-m", "stages.sft", f"runs_dir={workdir / f'stage_{i}'}", "run_name=bench",
-                 "logging=none", "data.sft=[{path: 'embedded:sft_train'}]", f"sft.max_steps={args.steps}",
-                 "sft.logging_steps=10"]
+        stage = [
+            sys.executable,
+            "-m",
+            "stages.sft",
+            f"runs_dir={workdir / f'stage_{i}'}",
+            "run_name=bench",
+            "logging=none",
+            "data.sft=[{path: 'embedded:sft_train'}]",
+            f"sft.max_steps={args.steps}",
+            "sft.logging_steps=10",
+        ]
         config = workdir / f"trl_sft_{i}.yaml"
         config.write_text(yaml.safe_dump(trl_config(model, workdir / f"trl_cli_{i}", args.steps)))
         for name, command in (("stage", stage), ("trl_cli", [str(TRL_CLI), "sft", "--config", str(config)])):
@@ -121,11 +157,15 @@ def main() -> None:
 
     print(f"\n{'variant':<8} {'wall s':>8} {'train s':>8} {'peak RSS MiB':>13} {'final loss':>11}")
     for name, runs in rows.items():
-        print(f"{name:<8} {median(runs, 'wall_s'):>8.1f} {fmt(median(runs, 'train_s'), '.1f'):>8} "
-              f"{median(runs, 'peak_rss_mb'):>13.0f} {fmt(median(runs, 'loss'), '.4f'):>11}")
+        print(
+            f"{name:<8} {median(runs, 'wall_s'):>8.1f} {fmt(median(runs, 'train_s'), '.1f'):>8} "
+            f"{median(runs, 'peak_rss_mb'):>13.0f} {fmt(median(runs, 'loss'), '.4f'):>11}"
+        )
     ratios = [a["wall_s"] / b["wall_s"] for a, b in zip(rows["stage"], rows["trl_cli"])]
-    print(f"\nwall stage/trl_cli per pair: {', '.join(f'{r:.3f}' for r in ratios)}; "
-          f"median {statistics.median(ratios):.3f}")
+    print(
+        f"\nwall stage/trl_cli per pair: {', '.join(f'{r:.3f}' for r in ratios)}; "
+        f"median {statistics.median(ratios):.3f}"
+    )
 
     loss_a, loss_b = median(rows["stage"], "loss"), median(rows["trl_cli"], "loss")
     if loss_a is None or loss_b is None:

@@ -21,12 +21,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from eval.verifiers import VerifierPool  # noqa: E402
+from rewards import VerifierPool  # noqa: E402
 
 SAMPLES_PER_PROMPT = 8
 TARGETS = {"math": 500, "code": 20}
-FILLER = ("Let us think step by step. First we note that the quantity doubles, so 2 * 3 = 6 and then we add 4 to get "
-          "$6 + 4 = 10$. Checking the constraint again with $x = 2$ gives a consistent value. ")
+FILLER = (
+    "Let us think step by step. First we note that the quantity doubles, so 2 * 3 = 6 and then we add 4 to get "
+    "$6 + 4 = 10$. Checking the constraint again with $x = 2$ gives a consistent value. "
+)
 
 
 def math_rows(prompts: int, rng: random.Random) -> list[dict]:
@@ -42,8 +44,10 @@ def math_rows(prompts: int, rng: random.Random) -> list[dict]:
 
 def _math_problem(rng: random.Random) -> tuple[str, str, str, str]:
     """(ground truth, the same answer as written by the model, an equivalent form, a wrong answer)."""
-    kind = rng.choices(["integer", "fraction", "radical", "pi", "polynomial", "interval", "tuple", "decimal"],
-                       weights=[50, 15, 10, 5, 5, 5, 5, 5])[0]
+    kind = rng.choices(
+        ["integer", "fraction", "radical", "pi", "polynomial", "interval", "tuple", "decimal"],
+        weights=[50, 15, 10, 5, 5, 5, 5, 5],
+    )[0]
     a, b = rng.randint(1, 400), rng.randint(2, 60)
     if kind == "integer":
         value = rng.randint(-50, 5000)
@@ -51,12 +55,22 @@ def _math_problem(rng: random.Random) -> tuple[str, str, str, str]:
     if kind == "fraction":
         value = Fraction(a, b) if Fraction(a, b).denominator != 1 else Fraction(a, b + 1)
         latex = rf"\frac{{{value.numerator}}}{{{value.denominator}}}"
-        return latex, latex, f"{value.numerator}/{value.denominator}", rf"\frac{{{value.numerator + 1}}}{{{value.denominator}}}"
+        return (
+            latex,
+            latex,
+            f"{value.numerator}/{value.denominator}",
+            rf"\frac{{{value.numerator + 1}}}{{{value.denominator}}}",
+        )
     if kind == "radical":
         k, m = rng.randint(2, 9), rng.choice([2, 3, 5, 6, 7])
         return rf"{k}\sqrt{{{m}}}", rf"{k}\sqrt{{{m}}}", rf"\sqrt{{{k * k * m}}}", rf"{k + 1}\sqrt{{{m}}}"
     if kind == "pi":
-        return rf"\frac{{{a}\pi}}{{{b}}}", rf"\frac{{{a}\pi}}{{{b}}}", rf"\frac{{{a}}}{{{b}}}\pi", rf"\frac{{{a + 1}\pi}}{{{b}}}"
+        return (
+            rf"\frac{{{a}\pi}}{{{b}}}",
+            rf"\frac{{{a}\pi}}{{{b}}}",
+            rf"\frac{{{a}}}{{{b}}}\pi",
+            rf"\frac{{{a + 1}\pi}}{{{b}}}",
+        )
     if kind == "polynomial":
         return f"x^2 + {a}x + {b}", f"x^2 + {a}x + {b}", f"{b} + {a}x + x^2", f"x^2 + {a}x - {b}"
     if kind == "interval":
@@ -64,7 +78,12 @@ def _math_problem(rng: random.Random) -> tuple[str, str, str, str]:
     if kind == "tuple":
         return f"({a}, {b})", f"({a}, {b})", f"\\left({a}, {b}\\right)", f"({b}, {a})"
     value = Fraction(a, 4)
-    return f"{float(value)}", f"{float(value)}", rf"\frac{{{value.numerator}}}{{{value.denominator}}}", f"{float(value) + 0.5}"
+    return (
+        f"{float(value)}",
+        f"{float(value)}",
+        rf"\frac{{{value.numerator}}}{{{value.denominator}}}",
+        f"{float(value) + 0.5}",
+    )
 
 
 def gsm8k_rows(prompts: int, rng: random.Random) -> list[dict]:
@@ -79,18 +98,23 @@ def gsm8k_rows(prompts: int, rng: random.Random) -> list[dict]:
 
 
 IFEVAL_INSTRUCTIONS = [
-    ("punctuation:no_comma", {}), ("change_case:english_lowercase", {}), ("detectable_format:title", {}),
-    ("keywords:existence", {"keywords": ["river", "stone"]}), ("length_constraints:number_words",
-                                                               {"num_words": 60, "relation": "at least"}),
+    ("punctuation:no_comma", {}),
+    ("change_case:english_lowercase", {}),
+    ("detectable_format:title", {}),
+    ("keywords:existence", {"keywords": ["river", "stone"]}),
+    ("length_constraints:number_words", {"num_words": 60, "relation": "at least"}),
     ("length_constraints:number_sentences", {"num_sentences": 5, "relation": "less than"}),
-    ("detectable_format:number_bullet_lists", {"num_bullets": 3}), ("startend:end_checker",
-                                                                    {"end_phrase": "Any other questions?"}),
-    ("language:response_language", {"language": "en"}), ("change_case:capital_word_frequency",
-                                                          {"capital_frequency": 2, "capital_relation": "at least"}),
-    ("detectable_content:postscript", {"postscript_marker": "P.S."}), ("detectable_format:json_format", {}),
+    ("detectable_format:number_bullet_lists", {"num_bullets": 3}),
+    ("startend:end_checker", {"end_phrase": "Any other questions?"}),
+    ("language:response_language", {"language": "en"}),
+    ("change_case:capital_word_frequency", {"capital_frequency": 2, "capital_relation": "at least"}),
+    ("detectable_content:postscript", {"postscript_marker": "P.S."}),
+    ("detectable_format:json_format", {}),
 ]
-IFEVAL_TEXT = ("<<A Walk By The River>>\nThe river ran past the old stone bridge and the children played near it. "
-               "* They threw pebbles\n* They laughed\n* They ran home\nIt was a BRIGHT and SUNNY day in the valley. ")
+IFEVAL_TEXT = (
+    "<<A Walk By The River>>\nThe river ran past the old stone bridge and the children played near it. "
+    "* They threw pebbles\n* They laughed\n* They ran home\nIt was a BRIGHT and SUNNY day in the valley. "
+)
 
 
 def ifeval_rows(prompts: int, rng: random.Random) -> list[dict]:
@@ -112,24 +136,38 @@ def string_match_rows(prompts: int, rng: random.Random) -> list[dict]:
         truth = rng.choice(answers)
         for _ in range(SAMPLES_PER_PROMPT):
             said = truth if rng.random() < 0.5 else rng.choice(answers)
-            rows.append({"dataset": "string_match", "ground_truth": truth,
-                         "response": FILLER + f"The answer is: {said}."})
+            rows.append(
+                {"dataset": "string_match", "ground_truth": truth, "response": FILLER + f"The answer is: {said}."}
+            )
     return rows
 
 
 CODE_TASKS = [
-    ("def add(a, b):\n    return a + b\n", "def add(a, b):\n    return a - b\n",
-     ["assert add(1, 2) == 3", "assert add(-1, 1) == 0", "assert add(10, 5) == 15"]),
-    ("def rev(s):\n    return s[::-1]\n", "def rev(s):\n    return s\n",
-     ["assert rev('abc') == 'cba'", "assert rev('') == ''", "assert rev('ab') == 'ba'"]),
-    ("def fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n",
-     "def fib(n):\n    return n\n", ["assert fib(0) == 0", "assert fib(10) == 55", "assert fib(20) == 6765"]),
-    ("def is_prime(n):\n    return n > 1 and all(n % d for d in range(2, int(n ** 0.5) + 1))\n",
-     "def is_prime(n):\n    return n % 2 == 1\n",
-     ["assert is_prime(7)", "assert not is_prime(9)", "assert is_prime(2)"]),
-    ("from typing import List\ndef top(xs: List[int], k: int) -> List[int]:\n    return sorted(xs)[-k:][::-1]\n",
-     "def top(xs, k):\n    return xs[:k]\n",
-     ["assert top([3, 1, 2], 2) == [3, 2]", "assert top([5], 1) == [5]", "assert top([1, 9, 4, 7], 3) == [9, 7, 4]"]),
+    (
+        "def add(a, b):\n    return a + b\n",
+        "def add(a, b):\n    return a - b\n",
+        ["assert add(1, 2) == 3", "assert add(-1, 1) == 0", "assert add(10, 5) == 15"],
+    ),
+    (
+        "def rev(s):\n    return s[::-1]\n",
+        "def rev(s):\n    return s\n",
+        ["assert rev('abc') == 'cba'", "assert rev('') == ''", "assert rev('ab') == 'ba'"],
+    ),
+    (
+        "def fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n",
+        "def fib(n):\n    return n\n",
+        ["assert fib(0) == 0", "assert fib(10) == 55", "assert fib(20) == 6765"],
+    ),
+    (
+        "def is_prime(n):\n    return n > 1 and all(n % d for d in range(2, int(n ** 0.5) + 1))\n",
+        "def is_prime(n):\n    return n % 2 == 1\n",
+        ["assert is_prime(7)", "assert not is_prime(9)", "assert is_prime(2)"],
+    ),
+    (
+        "from typing import List\ndef top(xs: List[int], k: int) -> List[int]:\n    return sorted(xs)[-k:][::-1]\n",
+        "def top(xs, k):\n    return xs[:k]\n",
+        ["assert top([3, 1, 2], 2) == [3, 2]", "assert top([5], 1) == [5]", "assert top([1, 9, 4, 7], 3) == [9, 7, 4]"],
+    ),
 ]
 
 
@@ -144,8 +182,13 @@ def code_rows(prompts: int, rng: random.Random) -> list[dict]:
     return rows
 
 
-WORKLOADS = {"math": (math_rows, 400), "gsm8k": (gsm8k_rows, 600), "ifeval": (ifeval_rows, 300),
-             "string_match": (string_match_rows, 600), "code": (code_rows, 25)}
+WORKLOADS = {
+    "math": (math_rows, 400),
+    "gsm8k": (gsm8k_rows, 600),
+    "ifeval": (ifeval_rows, 300),
+    "string_match": (string_match_rows, 600),
+    "code": (code_rows, 25),
+}
 
 
 def tree_cpu_seconds() -> float:
@@ -176,15 +219,18 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None)
     args = parser.parse_args()
     rng = random.Random(0)
-    workloads = {name: make(max(1, round(prompts * args.rows_scale)), rng)
-                 for name, (make, prompts) in WORKLOADS.items()}
+    workloads = {
+        name: make(max(1, round(prompts * args.rows_scale)), rng) for name, (make, prompts) in WORKLOADS.items()
+    }
     with VerifierPool(num_workers=args.workers) as pool:
         pool.score_rows([rows[0] for rows in workloads.values()])  # wait until the workers are up and warm
         cores = len(os.sched_getaffinity(0))
         print(f"workers: {pool.num_workers}   cores: {cores}   load average at start: {os.getloadavg()[0]:.1f}")
         print("per second: measured now; CPU ms: per verification, all processes; unloaded: cores / CPU time")
-        print(f"{'verifier':<14} {'rows':>6} {'seconds':>8} {'per second':>11} {'CPU ms':>7} {'unloaded':>9} "
-              f"{'mean score':>11} {'timeouts':>9} {'errors':>7}  target")
+        print(
+            f"{'verifier':<14} {'rows':>6} {'seconds':>8} {'per second':>11} {'CPU ms':>7} {'unloaded':>9} "
+            f"{'mean score':>11} {'timeouts':>9} {'errors':>7}  target"
+        )
         for name, rows in workloads.items():
             before = dict(pool.stats)
             cpu_before, start = tree_cpu_seconds(), time.perf_counter()
@@ -195,10 +241,12 @@ def main() -> None:
             target = TARGETS.get(name)
             verdict = "" if target is None else f">= {target}/s {'ok' if rate >= target else 'MISSED'}"
             mean = sum(result["score"] for result in results) / len(results)
-            print(f"{name:<14} {len(rows):>6} {seconds:>8.2f} {rate:>11.1f} {cpu_ms:>7.2f} "
-                  f"{min(cores, pool.num_workers) * 1000 / cpu_ms if cpu_ms else float('inf'):>9.0f} {mean:>11.3f} "
-                  f"{pool.stats['timeouts'] - before['timeouts']:>9} {pool.stats['errors'] - before['errors']:>7}  "
-                  f"{verdict}")
+            print(
+                f"{name:<14} {len(rows):>6} {seconds:>8.2f} {rate:>11.1f} {cpu_ms:>7.2f} "
+                f"{min(cores, pool.num_workers) * 1000 / cpu_ms if cpu_ms else float('inf'):>9.0f} {mean:>11.3f} "
+                f"{pool.stats['timeouts'] - before['timeouts']:>9} {pool.stats['errors'] - before['errors']:>7}  "
+                f"{verdict}"
+            )
 
 
 if __name__ == "__main__":

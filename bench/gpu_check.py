@@ -34,14 +34,25 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
-for key, value in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "WANDB_MODE": "disabled",
-                   "TOKENIZERS_PARALLELISM": "false"}.items():
+for key, value in {
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "WANDB_MODE": "disabled",
+    "TOKENIZERS_PARALLELISM": "false",
+}.items():
     os.environ.setdefault(key, value)
 
 RANDOM_CONFIGS = {"qwen2_5_0_5b_random": REPO_ROOT / "bench" / "configs" / "qwen2_5_0_5b.json"}
 # Dense bf16 tensor-core peaks, TFLOP/s, from NVIDIA's datasheets (without sparsity), matched against the device name.
-BF16_PEAK_TFLOPS = {"H200": 989.0, "H100 PCIe": 756.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0,
-                    "A10": 125.0}
+BF16_PEAK_TFLOPS = {
+    "H200": 989.0,
+    "H100 PCIe": 756.0,
+    "H100": 989.0,
+    "A100": 312.0,
+    "L40S": 362.0,
+    "L4": 121.0,
+    "A10": 125.0,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,14 +66,18 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     if not torch.cuda.is_available() and not args.cpu:
-        print(f"gpu-check: skipped -- no CUDA GPU visible to torch {torch.__version__} "
-              f"(CUDA build: {torch.version.cuda or 'none'}). Run it on a GPU node; --cpu runs the same steps here.")
+        print(
+            f"gpu-check: skipped -- no CUDA GPU visible to torch {torch.__version__} "
+            f"(CUDA build: {torch.version.cuda or 'none'}). Run it on a GPU node; --cpu runs the same steps here."
+        )
         return 0
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
     measured_peak = matmul_peak_tflops()
     datasheet_peak = next((peak for name, peak in BF16_PEAK_TFLOPS.items() if name in device), None)
-    print(f"gpu-check on {device}: measured {'bf16' if torch.cuda.is_available() else 'fp32'} matmul peak "
-          f"{measured_peak:.1f} TFLOP/s; datasheet bf16 peak {datasheet_peak or 'unknown'}")
+    print(
+        f"gpu-check on {device}: measured {'bf16' if torch.cuda.is_available() else 'fp32'} matmul peak "
+        f"{measured_peak:.1f} TFLOP/s; datasheet bf16 peak {datasheet_peak or 'unknown'}"
+    )
 
     results = []
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as runs_dir:
@@ -71,8 +86,18 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(run_stage(model, stage, overrides, measured_peak, datasheet_peak))
     print_table(device, results)
     if args.out:
-        args.out.write_text(json.dumps({"device": device, "measured_peak_tflops": measured_peak,
-                                        "datasheet_peak_tflops": datasheet_peak, "stages": results}, indent=2) + "\n")
+        args.out.write_text(
+            json.dumps(
+                {
+                    "device": device,
+                    "measured_peak_tflops": measured_peak,
+                    "datasheet_peak_tflops": datasheet_peak,
+                    "stages": results,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     return 1 if any(r["status"] != "ok" for r in results) else 0
 
 
@@ -82,8 +107,10 @@ def matmul_peak_tflops(size: int = 4096, repeats: int = 10) -> float:
 
     gpu = torch.cuda.is_available()
     size = size if gpu else 1024
-    a, b = (torch.randn(size, size, device="cuda" if gpu else "cpu", dtype=torch.bfloat16 if gpu else torch.float32)
-            for _ in range(2))
+    a, b = (
+        torch.randn(size, size, device="cuda" if gpu else "cpu", dtype=torch.bfloat16 if gpu else torch.float32)
+        for _ in range(2)
+    )
     best = float("inf")
     for _ in range(repeats):
         if gpu:
@@ -100,18 +127,44 @@ def stage_plan(model: str, steps: int, runs_dir: Path) -> list[tuple[str, list[s
     """(stage, overrides) in order; every stage of a model shares its run, so DPO starts from its SFT and so on."""
     common_overrides = [f"runs_dir={runs_dir}", f"run_name={model}", "logging=none", *model_overrides(model)]
     batch = 8
-    sft = [*common_overrides, f"sft.max_steps={steps}", f"sft.per_device_train_batch_size={batch}",
-           "sft.logging_steps=1", f"data.sft=[{{path: 'embedded:sft_train', max_rows: {steps * batch}}}]"]
-    dpo = [*common_overrides, f"dpo.max_steps={steps}", f"dpo.per_device_train_batch_size={batch}",
-           "dpo.logging_steps=1", f"data.preference=[{{path: 'embedded:preference_train', max_rows: {steps * batch}}}]"]
-    grpo = [*common_overrides, f"rlvr.max_steps={steps}", "rlvr.num_generations=8",
-            "rlvr.per_device_train_batch_size=32", "rlvr.logging_steps=1", "rlvr.log_completions=false",
-            f"data.rlvr=[{{path: 'embedded:rlvr_train', max_rows: {steps * 4}}}]"]
+    sft = [
+        *common_overrides,
+        f"sft.max_steps={steps}",
+        f"sft.per_device_train_batch_size={batch}",
+        "sft.logging_steps=1",
+        f"data.sft=[{{path: 'embedded:sft_train', max_rows: {steps * batch}}}]",
+    ]
+    dpo = [
+        *common_overrides,
+        f"dpo.max_steps={steps}",
+        f"dpo.per_device_train_batch_size={batch}",
+        "dpo.logging_steps=1",
+        f"data.preference=[{{path: 'embedded:preference_train', max_rows: {steps * batch}}}]",
+    ]
+    grpo = [
+        *common_overrides,
+        f"rlvr.max_steps={steps}",
+        "rlvr.num_generations=8",
+        "rlvr.per_device_train_batch_size=32",
+        "rlvr.logging_steps=1",
+        "rlvr.log_completions=false",
+        f"data.rlvr=[{{path: 'embedded:rlvr_train', max_rows: {steps * 4}}}]",
+    ]
     plan = [("sft", sft), ("dpo", dpo), ("grpo", grpo)]
     if importlib.util.find_spec("vllm") is not None:
-        plan.append(("grpo+vllm", [*grpo, "run_name=" + model + "-vllm", f"rlvr.parent={runs_dir / model / 'dpo'}",
-                                   "rlvr.use_vllm=true", "rlvr.vllm_mode=colocate",
-                                   "rlvr.vllm_gpu_memory_utilization=0.3"]))
+        plan.append(
+            (
+                "grpo+vllm",
+                [
+                    *grpo,
+                    "run_name=" + model + "-vllm",
+                    f"rlvr.parent={runs_dir / model / 'dpo'}",
+                    "rlvr.use_vllm=true",
+                    "rlvr.vllm_mode=colocate",
+                    "rlvr.vllm_gpu_memory_utilization=0.3",
+                ],
+            )
+        )
     else:
         print("gpu-check: vLLM is not installed; GRPO runs with HF generate only (pip install -e '.[vllm]')")
     return plan
@@ -129,7 +182,7 @@ def random_model(name: str) -> Path:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    from stages import common
+    from runtime import models
 
     target = REPO_ROOT / ".cache" / "random" / name
     if (target / "config.json").exists():
@@ -138,17 +191,18 @@ def random_model(name: str) -> Path:
     config = AutoConfig.for_model(values.pop("model_type"), **values)
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16 if torch.cuda.is_available() else None)
-    tokenizer = AutoTokenizer.from_pretrained(common.base_model_path(compose([])))  # the embedded tiny model's
+    tokenizer = AutoTokenizer.from_pretrained(models.base_model_path(compose([])))  # the embedded tiny model's
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     target.parent.mkdir(parents=True, exist_ok=True)
-    return common.save_checkpoint_atomically(model, tokenizer, target)
+    return models.save_checkpoint(model, tokenizer, target)
 
 
 def run_stage(model: str, stage: str, overrides: list[str], measured_peak: float, datasheet_peak: float | None) -> dict:
     import torch
 
-    from stages import common, dpo, rlvr, sft
+    from runtime import layout
+    from stages import dpo, rlvr, sft
 
     row = {"model": model, "stage": stage}
     recipe = {"sft": sft, "dpo": dpo, "grpo": rlvr, "grpo+vllm": rlvr}[stage]
@@ -161,19 +215,25 @@ def run_stage(model: str, stage: str, overrides: list[str], measured_peak: float
     except (Exception, SystemExit) as error:  # noqa: BLE001 -- one failing stage must not hide the others' figures
         traceback.print_exc()
         return {**row, "status": f"failed: {type(error).__name__}: {error}"[:300]}
-    manifest = common.read_manifest(common.stage_dir(cfg, name))
+    manifest = layout.read_manifest(layout.stage_dir(cfg, name))
     metrics = manifest["metrics"]
-    parameters = count_parameters(common.stage_dir(cfg, name))
+    parameters = count_parameters(layout.stage_dir(cfg, name))
     tokens, seconds = metrics.get("num_tokens"), metrics.get("train_runtime_s")
     tokens_per_s = tokens / seconds if tokens and seconds else None
     flops = 6 * parameters * tokens_per_s if tokens_per_s else None
     return {
-        **row, "status": "ok", "parameters": parameters, "steps": metrics.get("global_step"), "tokens": tokens,
-        "runtime_s": seconds, "tokens_per_s": tokens_per_s,
+        **row,
+        "status": "ok",
+        "parameters": parameters,
+        "steps": metrics.get("global_step"),
+        "tokens": tokens,
+        "runtime_s": seconds,
+        "tokens_per_s": tokens_per_s,
         "mfu_datasheet": flops / (datasheet_peak * 1e12) if flops and datasheet_peak else None,
         "mfu_measured": flops / (measured_peak * 1e12) if flops else None,
         "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None,
-        "dtype": metrics.get("model_dtype"), "attn_implementation": metrics.get("attn_implementation"),
+        "dtype": metrics.get("model_dtype"),
+        "attn_implementation": metrics.get("attn_implementation"),
     }
 
 
@@ -194,7 +254,7 @@ def compose(overrides: list[str]):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    import stages.config  # noqa: F401  (registers the schema)
+    import runtime.config  # noqa: F401  (registers the schema)
 
     with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base=None):
         return hydra_compose("config", overrides=overrides)
@@ -205,15 +265,19 @@ def print_table(device: str, results: list[dict]) -> None:
         return "-" if value is None else format(value, spec)
 
     print(f"\ngpu-check results on {device}")
-    header = f"{'model':<22}{'stage':<11}{'params':>8}{'tokens/s':>11}{'MFU sheet':>10}{'MFU meas.':>10}" \
-             f"{'peak GiB':>9}  {'dtype':<9}{'attention':<10}status"
+    header = (
+        f"{'model':<22}{'stage':<11}{'params':>8}{'tokens/s':>11}{'MFU sheet':>10}{'MFU meas.':>10}"
+        f"{'peak GiB':>9}  {'dtype':<9}{'attention':<10}status"
+    )
     print(header + "\n" + "-" * len(header))
     for r in results:
         params = f"{r['parameters'] / 1e6:.0f}M" if r.get("parameters") else "-"
-        print(f"{r['model']:<22}{r['stage']:<11}{params:>8}{fmt(r.get('tokens_per_s'), ',.0f'):>11}"
-              f"{fmt(r.get('mfu_datasheet'), '.1%'):>10}{fmt(r.get('mfu_measured'), '.1%'):>10}"
-              f"{fmt(r.get('peak_memory_gib'), '.1f'):>9}  {r.get('dtype') or '-':<9}"
-              f"{r.get('attn_implementation') or '-':<10}{r['status']}")
+        print(
+            f"{r['model']:<22}{r['stage']:<11}{params:>8}{fmt(r.get('tokens_per_s'), ',.0f'):>11}"
+            f"{fmt(r.get('mfu_datasheet'), '.1%'):>10}{fmt(r.get('mfu_measured'), '.1%'):>10}"
+            f"{fmt(r.get('peak_memory_gib'), '.1f'):>9}  {r.get('dtype') or '-':<9}"
+            f"{r.get('attn_implementation') or '-':<10}{r['status']}"
+        )
 
 
 if __name__ == "__main__":

@@ -113,10 +113,34 @@ def _plus(x: int, b: int) -> tuple[int, str, int, int]:
 # ----------------------------------------------------------------------------------------------------------
 # GSM-style word arithmetic
 # ----------------------------------------------------------------------------------------------------------
-NAMES = [("Mia", "She"), ("Leo", "He"), ("Sam", "He"), ("Ava", "She"), ("Ben", "He"), ("Zoe", "She"),
-         ("Max", "He"), ("Lily", "She"), ("Tom", "He"), ("Emma", "She"), ("Noah", "He"), ("Ella", "She")]
-OBJECTS = ["apples", "pens", "books", "cards", "eggs", "coins", "shells", "stickers", "marbles", "cookies",
-           "stamps", "toys"]
+NAMES = [
+    ("Mia", "She"),
+    ("Leo", "He"),
+    ("Sam", "He"),
+    ("Ava", "She"),
+    ("Ben", "He"),
+    ("Zoe", "She"),
+    ("Max", "He"),
+    ("Lily", "She"),
+    ("Tom", "He"),
+    ("Emma", "She"),
+    ("Noah", "He"),
+    ("Ella", "She"),
+]
+OBJECTS = [
+    "apples",
+    "pens",
+    "books",
+    "cards",
+    "eggs",
+    "coins",
+    "shells",
+    "stickers",
+    "marbles",
+    "cookies",
+    "stamps",
+    "toys",
+]
 CONTAINERS = ["bags", "boxes", "jars"]
 ADD_VERBS = ["buys", "finds", "gets"]  # "<verb> N more"
 SUB_VERBS = ["gives away", "loses", "sells"]  # "<verb> N"
@@ -241,10 +265,10 @@ def _gsm_key(prompt: str) -> str:
         return f"gsm|div|{m.group(1)},{m.group(2)}"
     m = _GSM_MUL.search(prompt)
     if m:
-        ops, nums, rest = ["mul"], [m.group(1), m.group(2)], prompt[m.end():]
+        ops, nums, rest = ["mul"], [m.group(1), m.group(2)], prompt[m.end() :]
     else:
         m = _GSM_START.search(prompt)
-        ops, nums, rest = [], [m.group(1)], prompt[m.end():]
+        ops, nums, rest = [], [m.group(1)], prompt[m.end() :]
     found = [(x.start(), "add", x.group(1)) for x in _GSM_ADD.finditer(rest)]
     found += [(x.start(), "sub", x.group(1)) for x in _GSM_SUB.finditer(rest)]
     for _, op, n in sorted(found):
@@ -302,8 +326,7 @@ def _proper_fractions(max_den: int) -> list[Fraction]:
 
 
 def gen_math(rng: Random, difficulty: int = DIFFICULTY) -> Example:
-    kind = rng.choice(["frac_add", "frac_sub", "frac_mul", "solve", "expand", "simplify", "evaluate",
-                       "combine"])
+    kind = rng.choice(["frac_add", "frac_sub", "frac_mul", "solve", "expand", "simplify", "evaluate", "combine"])
     max_den = {1: 5, 2: 7, 3: 9}[difficulty]
     verb = rng.choice(COMPUTE)
     var = rng.choice(VARS)
@@ -342,8 +365,12 @@ def gen_math(rng: Random, difficulty: int = DIFFICULTY) -> Example:
         elif b == d:
             facts = [(a, op, c, raw_n)]
         else:  # raise both fractions to the common denominator, then add / subtract the numerators
-            facts = [f for den, num, m in ((b, a, lcm // b), (d, c, lcm // d)) if m > 1
-                     for f in ((den, "*", m, lcm), (num, "*", m, num * m))] + [(n1, op, n2, raw_n)]
+            facts = [
+                f
+                for den, num, m in ((b, a, lcm // b), (d, c, lcm // d))
+                if m > 1
+                for f in ((den, "*", m, lcm), (num, "*", m, num * m))
+            ] + [(n1, op, n2, raw_n)]
         if math.gcd(raw_n, raw_d) != 1:  # show the reduction step
             chain += f" = {frac_tex(val)}"
             facts += _reduction_facts(raw_n, raw_d)
@@ -388,9 +415,14 @@ def gen_math(rng: Random, difficulty: int = DIFFICULTY) -> Example:
             key = f"math|expand|1|{','.join(map(str, sorted([a, b])))}"
         else:
             key = f"math|expand|{p}|{a},{b}"
-        ex = Example("math", key, prompt, f"{body} The final answer is $\\boxed{{{gt}}}$.",
-                     f"$({f1})({f2}) = {''.join(bad_terms)} = {wrong_tex}$. The final answer is "
-                     f"$\\boxed{{{wrong_tex}}}$.", gt)
+        ex = Example(
+            "math",
+            key,
+            prompt,
+            f"{body} The final answer is $\\boxed{{{gt}}}$.",
+            f"$({f1})({f2}) = {''.join(bad_terms)} = {wrong_tex}$. The final answer is $\\boxed{{{wrong_tex}}}$.",
+            gt,
+        )
         return ex
     elif kind == "simplify":
         q = rng.randint(2, 9)
@@ -408,7 +440,8 @@ def gen_math(rng: Random, difficulty: int = DIFFICULTY) -> Example:
         b = rng.choice([i for i in range(-9, 16) if i != 0])
         val = Fraction(a * x + b)
         prompt = f"Evaluate ${a}{var} {'+' if b > 0 else '-'} {abs(b)}$ when ${var} = {x}$."
-        body = f"${a} \\cdot {x} {'+' if b > 0 else '-'} {abs(b)} = {a * x} {'+' if b > 0 else '-'} {abs(b)} = {a * x + b}$."
+        sign = "+" if b > 0 else "-"
+        body = f"${a} \\cdot {x} {sign} {abs(b)} = {a * x} {sign} {abs(b)} = {a * x + b}$."
         wrong = Fraction(a + x + b) if a + x + b != a * x + b else Fraction(a * x + b + 1)
         key = f"math|evaluate|{a},{b},{x}"
         facts = [(a, "*", x, a * x), _plus(a * x, b)]
@@ -419,27 +452,39 @@ def gen_math(rng: Random, difficulty: int = DIFFICULTY) -> Example:
         cx = f"{'' if c == 1 else c}{var}"
         prompt = f"Simplify ${ax} + {b} + {cx} + {d}$."
         res = {1: a + c, 0: b + d}
-        body = (f"Combine like terms: ${ax} + {cx} = {poly_tex({1: a + c}, var)}$ and ${b} + {d} = {b + d}$, "
-                f"so the result is ${poly_tex(res, var)}$.")
+        body = (
+            f"Combine like terms: ${ax} + {cx} = {poly_tex({1: a + c}, var)}$ and ${b} + {d} = {b + d}$, "
+            f"so the result is ${poly_tex(res, var)}$."
+        )
         gt = poly_tex(res, var)
         if rng.random() < 0.5:  # added everything into one term
             bad = {1: a + c + b + d, 0: 0}
             bad_body = f"Combine all terms: ${ax} + {b} + {cx} + {d} = {poly_tex(bad, var)}$."
         else:  # slip in one of the sums
             bad = {1: a + c, 0: b + d + rng.choice([-1, 1])}
-            bad_body = (f"Combine like terms: ${ax} + {cx} = {poly_tex({1: a + c}, var)}$ and ${b} + {d} = {bad[0]}$, "
-                        f"so the result is ${poly_tex(bad, var)}$.")
+            bad_body = (
+                f"Combine like terms: ${ax} + {cx} = {poly_tex({1: a + c}, var)}$ and ${b} + {d} = {bad[0]}$, "
+                f"so the result is ${poly_tex(bad, var)}$."
+            )
         wrong_tex = poly_tex(bad, var)
         key = "math|combine|" + ";".join(sorted([f"{a},{b}", f"{c},{d}"]))
-        return Example("math", key, prompt, f"{body} The final answer is $\\boxed{{{gt}}}$.",
-                       f"{bad_body} The final answer is $\\boxed{{{wrong_tex}}}$.", gt,
-                       facts=_equations([(a, "+", c, a + c), (b, "+", d, b + d)]))
+        return Example(
+            "math",
+            key,
+            prompt,
+            f"{body} The final answer is $\\boxed{{{gt}}}$.",
+            f"{bad_body} The final answer is $\\boxed{{{wrong_tex}}}$.",
+            gt,
+            facts=_equations([(a, "+", c, a + c), (b, "+", d, b + d)]),
+        )
 
     assert wrong != val
     gt = frac_tex(val)
     response = f"{body} The final answer is $\\boxed{{{gt}}}$."
     # same derivation, wrong last step (a plausible slip)
-    rejected = f"{body.rsplit('=', 1)[0].rstrip()} = {frac_tex(wrong)}$. The final answer is $\\boxed{{{frac_tex(wrong)}}}$."
+    rejected = (
+        f"{body.rsplit('=', 1)[0].rstrip()} = {frac_tex(wrong)}$. The final answer is $\\boxed{{{frac_tex(wrong)}}}$."
+    )
     return Example("math", key, prompt, response, rejected, gt, facts=_equations(facts))
 
 
@@ -503,23 +548,40 @@ TOPICS = {
     "island": (("small", "sunny", "green"), "Palm trees stand near the beach", "summer"),
     "lake": (("still", "clear", "cool"), "Birds rest on the water", "morning"),
 }
-KEYWORDS = ["home", "friends", "peace", "light", "stories", "music", "color", "dreams", "family", "time",
-            "hope", "sky"]
-END_PHRASES = ["Is there anything else I can help with?", "Have a nice day.", "That is all.",
-               "Let me know if you have more questions."]
-REQUESTS = {1: "Write one sentence about the {t}.", 2: "Write two sentences about the {t}.",
-            3: "Write a short paragraph about the {t}."}
+KEYWORDS = ["home", "friends", "peace", "light", "stories", "music", "color", "dreams", "family", "time", "hope", "sky"]
+END_PHRASES = [
+    "Is there anything else I can help with?",
+    "Have a nice day.",
+    "That is all.",
+    "Let me know if you have more questions.",
+]
+REQUESTS = {
+    1: "Write one sentence about the {t}.",
+    2: "Write two sentences about the {t}.",
+    3: "Write a short paragraph about the {t}.",
+}
 # Fixed order in which instructions are listed in a prompt (so the prompt is a function of the key).
-INSTRUCTIONS = ["change_case:english_lowercase", "change_case:english_capital", "punctuation:no_comma",
-                "keywords:existence", "detectable_format:title", "detectable_content:postscript",
-                "startend:end_checker", "startend:quotation", "length_constraints:number_words"]
-CONFLICTS = {frozenset(p) for p in [
-    ("change_case:english_lowercase", "change_case:english_capital"),
-    ("startend:quotation", "startend:end_checker"),
-    ("startend:quotation", "detectable_content:postscript"),
-    ("detectable_content:postscript", "startend:end_checker"),
-    ("detectable_format:title", "startend:quotation"),
-]}
+INSTRUCTIONS = [
+    "change_case:english_lowercase",
+    "change_case:english_capital",
+    "punctuation:no_comma",
+    "keywords:existence",
+    "detectable_format:title",
+    "detectable_content:postscript",
+    "startend:end_checker",
+    "startend:quotation",
+    "length_constraints:number_words",
+]
+CONFLICTS = {
+    frozenset(p)
+    for p in [
+        ("change_case:english_lowercase", "change_case:english_capital"),
+        ("startend:quotation", "startend:end_checker"),
+        ("startend:quotation", "detectable_content:postscript"),
+        ("detectable_content:postscript", "startend:end_checker"),
+        ("detectable_format:title", "startend:quotation"),
+    ]
+}
 
 
 def _count_words(text: str) -> int:
@@ -550,17 +612,27 @@ def _describe(iid: str, kw: dict) -> str:
     raise KeyError(iid)
 
 
-def _ifeval_text(topic: str, n_sent: int, ids: list[str], kw: dict[str, dict], variant: int,
-                 break_id: str | None = None) -> str:
+def _ifeval_text(
+    topic: str, n_sent: int, ids: list[str], kw: dict[str, dict], variant: int, break_id: str | None = None
+) -> str:
     """Build a response following every instruction in ``ids`` except ``break_id`` (violated)."""
     adjs, fact, when = TOPICS[topic]
     follow = {i for i in ids if i != break_id}
     with_comma = f"In the {when}, the {topic} feels {adjs[2]}."
-    comma_sent = f"The {topic} feels {adjs[2]} in the {when}." if ("punctuation:no_comma" in follow or
-                                                                   variant == 0) else with_comma
-    bank = [f"The {topic} is {adjs[0]} and {adjs[1]}.", comma_sent, f"{fact}.",
-            f"I like to visit the {topic} with a friend.", f"The {topic} makes me happy.",
-            "It is a good place to rest.", "I could stay there all day."]
+    comma_sent = (
+        f"The {topic} feels {adjs[2]} in the {when}."
+        if ("punctuation:no_comma" in follow or variant == 0)
+        else with_comma
+    )
+    bank = [
+        f"The {topic} is {adjs[0]} and {adjs[1]}.",
+        comma_sent,
+        f"{fact}.",
+        f"I like to visit the {topic} with a friend.",
+        f"The {topic} makes me happy.",
+        "It is a good place to rest.",
+        "I could stay there all day.",
+    ]
     if variant == 1:
         bank[0], bank[1] = bank[1], bank[0]
     body = bank[:n_sent]
@@ -712,8 +784,15 @@ def family_of(prompt: str) -> str:
 SYSTEM_PROMPTS = ["You are a helpful assistant.", "You are a careful assistant. Answer briefly."]
 
 
-def sample(family: str, rng: Random, n: int, split: str, difficulty: int = DIFFICULTY,
-           distinct: bool = False, ground_truths: dict | None = None) -> list[Example]:
+def sample(
+    family: str,
+    rng: Random,
+    n: int,
+    split: str,
+    difficulty: int = DIFFICULTY,
+    distinct: bool = False,
+    ground_truths: dict | None = None,
+) -> list[Example]:
     """n examples of one family from the train or eval partition (distinct keys if asked)."""
     gen = GENERATORS[family]
     out: list[Example] = []
@@ -784,19 +863,23 @@ def _in_facts(ex: Example) -> str:
 
 def _terse(response: str) -> str:
     """A gsm8k response without its working: just its last sentence, "The answer is N."."""
-    return response[response.rindex("The answer is"):]
+    return response[response.rindex("The answer is") :]
 
 
-def build(difficulty: int = DIFFICULTY, seed: int = SEED,
-          ground_truths: dict[str, tuple[str, str, str]] | None = None,
-          terse_share: float = TERSE_SHARE, plain_share: float = PLAIN_SHARE,
-          compact_share: float = COMPACT_SHARE) -> dict[str, list[dict]]:
+def build(
+    difficulty: int = DIFFICULTY,
+    seed: int = SEED,
+    ground_truths: dict[str, tuple[str, str, str]] | None = None,
+    terse_share: float = TERSE_SHARE,
+    plain_share: float = PLAIN_SHARE,
+    compact_share: float = COMPACT_SHARE,
+) -> dict[str, list[dict]]:
     """All embedded files as {name: rows}. Deterministic in (difficulty, seed).
 
     ``ground_truths``, if given, is filled with {prompt: (verifier, ground truth, a correct response)} for every
     generated prompt (a prompt determines its answer), so that tests can score the shipped responses."""
     files: dict[str, list[dict]] = {"sft_train": [], "preference_train": [], "rlvr_train": []}
-    for fi, fam in enumerate(FAMILIES):
+    for fam in FAMILIES:
         # one independent stream per family and file, so changing one count leaves the others unchanged
         def rng_for(name: str) -> Random:
             return Random(f"{seed}|{fam}|{name}|{difficulty}")
@@ -856,17 +939,20 @@ def build(difficulty: int = DIFFICULTY, seed: int = SEED,
             if ignores() and not _follows_all(ex.plain, ex.ground_truth):  # (plain can follow "less than N words")
                 rejected = ex.plain
             files["preference_train"].append(
-                {"prompt": prompt, "chosen": [_assistant(chosen)], "rejected": [_assistant(rejected)]})
+                {"prompt": prompt, "chosen": [_assistant(chosen)], "rejected": [_assistant(rejected)]}
+            )
 
         r = rng_for("rlvr")
         for ex in sample(fam, r, N_RLVR, "train", difficulty, ground_truths=ground_truths):
-            files["rlvr_train"].append({"messages": [_user(ex.prompt)], "ground_truth": ex.ground_truth,
-                                        "dataset": ex.dataset})
+            files["rlvr_train"].append(
+                {"messages": [_user(ex.prompt)], "ground_truth": ex.ground_truth, "dataset": ex.dataset}
+            )
 
         r = rng_for("eval")
         files[f"eval_{fam}"] = [
             {"messages": [_user(ex.prompt)], "ground_truth": ex.ground_truth, "dataset": ex.dataset}
-            for ex in sample(fam, r, N_EVAL, "eval", difficulty, distinct=True, ground_truths=ground_truths)]
+            for ex in sample(fam, r, N_EVAL, "eval", difficulty, distinct=True, ground_truths=ground_truths)
+        ]
 
     drill_rng = Random(f"{seed}|drill|{difficulty}")
     files["arithmetic_drill"] = [gen_drill(drill_rng, difficulty) for _ in range(N_DRILL)]
@@ -881,14 +967,20 @@ def dumps_jsonl(rows: list[dict]) -> str:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
 
 
-def write_embedded(out_dir: Path = EMBEDDED_DIR, difficulty: int = DIFFICULTY, seed: int = SEED,
-                   terse_share: float = TERSE_SHARE, plain_share: float = PLAIN_SHARE,
-                   compact_share: float = COMPACT_SHARE) -> dict[str, int]:
+def write_embedded(
+    out_dir: Path = EMBEDDED_DIR,
+    difficulty: int = DIFFICULTY,
+    seed: int = SEED,
+    terse_share: float = TERSE_SHARE,
+    plain_share: float = PLAIN_SHARE,
+    compact_share: float = COMPACT_SHARE,
+) -> dict[str, int]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     counts = {}
-    for name, rows in build(difficulty, seed, terse_share=terse_share, plain_share=plain_share,
-                             compact_share=compact_share).items():
+    for name, rows in build(
+        difficulty, seed, terse_share=terse_share, plain_share=plain_share, compact_share=compact_share
+    ).items():
         (out_dir / f"{name}.jsonl").write_bytes(dumps_jsonl(rows).encode("utf-8"))
         counts[name] = len(rows)
     return counts
@@ -903,91 +995,191 @@ def _m(role: str, content: str) -> dict:
 
 
 SAMPLE_SFT = [  # allenai/tulu-3-sft-mixture: id, messages, source
-    {"id": "oasst1_1001", "messages": [_m("user", "What is the capital of France?"),
-                                       _m("assistant", "The capital of France is Paris.")],
-     "source": "ai2-adapt-dev/oasst1_converted"},
-    {"id": "personahub_math_2002", "messages": [
-        _m("user", "A baker sells 12 rolls in the morning and 15 in the afternoon. How many rolls does she sell?"),
-        _m("assistant", "She sells 12 + 15 = 27 rolls.\n\nThe answer is 27.")],
-     "source": "ai2-adapt-dev/personahub_math_v5_regen_149960"},
-    {"id": "tulu_if_3003", "messages": [
-        _m("system", "You are a helpful assistant."),
-        _m("user", "Describe a sunrise in one sentence. Do not use any commas."),
-        _m("assistant", "The sun climbs slowly over the hills and paints the sky gold.")],
-     "source": "ai2-adapt-dev/personahub_ifdata_manual_seed_v3_29980"},
-    {"id": "wildchat_4004", "messages": [
-        _m("user", "Give me a word that rhymes with cat."),
-        _m("assistant", "Hat."),
-        _m("user", "And one more?"),
-        _m("assistant", "Bat.")],
-     "source": "ai2-adapt-dev/tulu_v3.9_wildchat_100k"},
-    {"id": "flan_5005", "messages": [
-        _m("user", "Translate to French: Good morning."),
-        _m("assistant", "Bonjour.")],
-     "source": "ai2-adapt-dev/flan_v2_converted"},
+    {
+        "id": "oasst1_1001",
+        "messages": [_m("user", "What is the capital of France?"), _m("assistant", "The capital of France is Paris.")],
+        "source": "ai2-adapt-dev/oasst1_converted",
+    },
+    {
+        "id": "personahub_math_2002",
+        "messages": [
+            _m("user", "A baker sells 12 rolls in the morning and 15 in the afternoon. How many rolls does she sell?"),
+            _m("assistant", "She sells 12 + 15 = 27 rolls.\n\nThe answer is 27."),
+        ],
+        "source": "ai2-adapt-dev/personahub_math_v5_regen_149960",
+    },
+    {
+        "id": "tulu_if_3003",
+        "messages": [
+            _m("system", "You are a helpful assistant."),
+            _m("user", "Describe a sunrise in one sentence. Do not use any commas."),
+            _m("assistant", "The sun climbs slowly over the hills and paints the sky gold."),
+        ],
+        "source": "ai2-adapt-dev/personahub_ifdata_manual_seed_v3_29980",
+    },
+    {
+        "id": "wildchat_4004",
+        "messages": [
+            _m("user", "Give me a word that rhymes with cat."),
+            _m("assistant", "Hat."),
+            _m("user", "And one more?"),
+            _m("assistant", "Bat."),
+        ],
+        "source": "ai2-adapt-dev/tulu_v3.9_wildchat_100k",
+    },
+    {
+        "id": "flan_5005",
+        "messages": [_m("user", "Translate to French: Good morning."), _m("assistant", "Bonjour.")],
+        "source": "ai2-adapt-dev/flan_v2_converted",
+    },
 ]
 
 SAMPLE_PREFERENCE = [  # allenai/llama-3.1-tulu-3-8b-preference-mixture: id, prompt, chosen, rejected, source
-    {"id": "pref_1", "prompt": "What is 7 times 8?",
-     "chosen": [_m("user", "What is 7 times 8?"), _m("assistant", "7 times 8 is 56.")],
-     "rejected": [_m("user", "What is 7 times 8?"), _m("assistant", "7 times 8 is 54.")],
-     "source": "allenai/tulu-3-sft-reused-on-policy-8b"},
-    {"id": "pref_2", "prompt": "Write a haiku about rain. Use only lowercase letters.",
-     "chosen": [_m("user", "Write a haiku about rain. Use only lowercase letters."),
-                _m("assistant", "soft rain on the roof\nthe garden drinks in silence\nclouds drift to the east")],
-     "rejected": [_m("user", "Write a haiku about rain. Use only lowercase letters."),
-                  _m("assistant", "Soft rain on the roof\nThe garden drinks in silence\nClouds drift to the east")],
-     "source": "allenai/tulu-3-IF-augmented-on-policy-8b"},
-    {"id": "pref_3", "prompt": "Name a primary color.",
-     "chosen": [_m("user", "Name a primary color."), _m("assistant", "Red is a primary color.")],
-     "rejected": [_m("user", "Name a primary color."), _m("assistant", "Green is a primary color of paint.")],
-     "source": "allenai/tulu-3-ultrafeedback-cleaned-on-policy-8b"},
-    {"id": "pref_4", "prompt": "Hi! Can you help me with a list?",  # multi-turn: the shared prefix has 3 turns
-     "chosen": [_m("user", "Hi! Can you help me with a list?"), _m("assistant", "Of course. What is the list for?"),
-                _m("user", "Three fruits, please."), _m("assistant", "Apple, banana, cherry.")],
-     "rejected": [_m("user", "Hi! Can you help me with a list?"), _m("assistant", "Of course. What is the list for?"),
-                  _m("user", "Three fruits, please."), _m("assistant", "Apple, carrot.")],
-     "source": "allenai/tulu-3-wildchat-reused-on-policy-8b"},
-    {"id": "pref_5", "prompt": "Is the sun a star?",
-     "chosen": [_m("system", "Answer in one sentence."), _m("user", "Is the sun a star?"),
-                _m("assistant", "Yes, the sun is a star.")],
-     "rejected": [_m("system", "Answer in one sentence."), _m("user", "Is the sun a star?"),
-                  _m("assistant", "No, the sun is a planet.")],
-     "source": "allenai/tulu-3-sft-reused-off-policy"},
+    {
+        "id": "pref_1",
+        "prompt": "What is 7 times 8?",
+        "chosen": [_m("user", "What is 7 times 8?"), _m("assistant", "7 times 8 is 56.")],
+        "rejected": [_m("user", "What is 7 times 8?"), _m("assistant", "7 times 8 is 54.")],
+        "source": "allenai/tulu-3-sft-reused-on-policy-8b",
+    },
+    {
+        "id": "pref_2",
+        "prompt": "Write a haiku about rain. Use only lowercase letters.",
+        "chosen": [
+            _m("user", "Write a haiku about rain. Use only lowercase letters."),
+            _m("assistant", "soft rain on the roof\nthe garden drinks in silence\nclouds drift to the east"),
+        ],
+        "rejected": [
+            _m("user", "Write a haiku about rain. Use only lowercase letters."),
+            _m("assistant", "Soft rain on the roof\nThe garden drinks in silence\nClouds drift to the east"),
+        ],
+        "source": "allenai/tulu-3-IF-augmented-on-policy-8b",
+    },
+    {
+        "id": "pref_3",
+        "prompt": "Name a primary color.",
+        "chosen": [_m("user", "Name a primary color."), _m("assistant", "Red is a primary color.")],
+        "rejected": [_m("user", "Name a primary color."), _m("assistant", "Green is a primary color of paint.")],
+        "source": "allenai/tulu-3-ultrafeedback-cleaned-on-policy-8b",
+    },
+    {
+        "id": "pref_4",
+        "prompt": "Hi! Can you help me with a list?",  # multi-turn: the shared prefix has 3 turns
+        "chosen": [
+            _m("user", "Hi! Can you help me with a list?"),
+            _m("assistant", "Of course. What is the list for?"),
+            _m("user", "Three fruits, please."),
+            _m("assistant", "Apple, banana, cherry."),
+        ],
+        "rejected": [
+            _m("user", "Hi! Can you help me with a list?"),
+            _m("assistant", "Of course. What is the list for?"),
+            _m("user", "Three fruits, please."),
+            _m("assistant", "Apple, carrot."),
+        ],
+        "source": "allenai/tulu-3-wildchat-reused-on-policy-8b",
+    },
+    {
+        "id": "pref_5",
+        "prompt": "Is the sun a star?",
+        "chosen": [
+            _m("system", "Answer in one sentence."),
+            _m("user", "Is the sun a star?"),
+            _m("assistant", "Yes, the sun is a star."),
+        ],
+        "rejected": [
+            _m("system", "Answer in one sentence."),
+            _m("user", "Is the sun a star?"),
+            _m("assistant", "No, the sun is a planet."),
+        ],
+        "source": "allenai/tulu-3-sft-reused-off-policy",
+    },
 ]
 
-_IF_GT_KEYS = ["N", "quantifier", "end_phrase", "keyword_list", "word", "forbidden_words", "letter", "i",
-               "first_word", "postscript_marker", "options", "section_splitter", "original_prompt"]
+_IF_GT_KEYS = [
+    "N",
+    "quantifier",
+    "end_phrase",
+    "keyword_list",
+    "word",
+    "forbidden_words",
+    "letter",
+    "i",
+    "first_word",
+    "postscript_marker",
+    "options",
+    "section_splitter",
+    "original_prompt",
+]
 
 
 def _if_gt(func: str, **kw: object) -> str:  # open-instruct's IFEval ground truth: func_name + all-null args
     return json.dumps({"func_name": func, **{k: kw.get(k) for k in _IF_GT_KEYS}})
 
 
-SAMPLE_RLVR = [  # allenai/RLVR-GSM-MATH-IF-Mixed-Constraints: messages, ground_truth, dataset, constraint_type, constraint
-    {"messages": [_m("user", "Question: Tom has 3 boxes with 6 pencils each. He gives away 4 pencils. How many "
-                             "pencils does he have left?\nAnswer: Let's think step by step.")],
-     "ground_truth": "14", "dataset": "gsm8k", "constraint_type": None, "constraint": None},
-    {"messages": [_m("user", "Simplify $\\frac{6}{8}$. Present the answer in LaTex format: \\boxed{Your answer}")],
-     "ground_truth": "\\frac{3}{4}", "dataset": "MATH", "constraint_type": None, "constraint": None},
-    {"messages": [_m("user", "Write a short poem about the sea. Your entire response should be in English, and in "
-                             "all lowercase letters. No capital letters are allowed.")],
-     "ground_truth": _if_gt("validate_lowercase"), "dataset": "ifeval", "constraint_type": "Change Cases",
-     "constraint": "Your entire response should be in English, and in all lowercase letters. No capital letters are "
-                   "allowed."},
-    {"messages": [_m("user", "Solve for $x$: $2x + 3 = 11$. Present the answer in LaTex format: \\boxed{Your answer}")],
-     "ground_truth": "4", "dataset": "MATH", "constraint_type": None, "constraint": None},
-    {"messages": [_m("user", "Describe your favorite meal. Answer with at least 40 words.")],
-     "ground_truth": _if_gt("validate_word_constraint", N=40, quantifier="at least"), "dataset": "ifeval",
-     "constraint_type": "Number Words", "constraint": "Answer with at least / around / at most {N} words"},
+# allenai/RLVR-GSM-MATH-IF-Mixed-Constraints: messages, ground_truth, dataset, constraint_type, constraint
+SAMPLE_RLVR = [
+    {
+        "messages": [
+            _m(
+                "user",
+                "Question: Tom has 3 boxes with 6 pencils each. He gives away 4 pencils. How many "
+                "pencils does he have left?\nAnswer: Let's think step by step.",
+            )
+        ],
+        "ground_truth": "14",
+        "dataset": "gsm8k",
+        "constraint_type": None,
+        "constraint": None,
+    },
+    {
+        "messages": [_m("user", "Simplify $\\frac{6}{8}$. Present the answer in LaTex format: \\boxed{Your answer}")],
+        "ground_truth": "\\frac{3}{4}",
+        "dataset": "MATH",
+        "constraint_type": None,
+        "constraint": None,
+    },
+    {
+        "messages": [
+            _m(
+                "user",
+                "Write a short poem about the sea. Your entire response should be in English, and in "
+                "all lowercase letters. No capital letters are allowed.",
+            )
+        ],
+        "ground_truth": _if_gt("validate_lowercase"),
+        "dataset": "ifeval",
+        "constraint_type": "Change Cases",
+        "constraint": "Your entire response should be in English, and in all lowercase letters. No capital letters are "
+        "allowed.",
+    },
+    {
+        "messages": [
+            _m("user", "Solve for $x$: $2x + 3 = 11$. Present the answer in LaTex format: \\boxed{Your answer}")
+        ],
+        "ground_truth": "4",
+        "dataset": "MATH",
+        "constraint_type": None,
+        "constraint": None,
+    },
+    {
+        "messages": [_m("user", "Describe your favorite meal. Answer with at least 40 words.")],
+        "ground_truth": _if_gt("validate_word_constraint", N=40, quantifier="at least"),
+        "dataset": "ifeval",
+        "constraint_type": "Number Words",
+        "constraint": "Answer with at least / around / at most {N} words",
+    },
 ]
 
 
 def write_samples(out_dir: Path = SAMPLES_DIR) -> None:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name, rows in (("tulu-3-sft-mixture", SAMPLE_SFT), ("tulu-3-preference-mixture", SAMPLE_PREFERENCE),
-                       ("rlvr-gsm-math-if", SAMPLE_RLVR)):
+    for name, rows in (
+        ("tulu-3-sft-mixture", SAMPLE_SFT),
+        ("tulu-3-preference-mixture", SAMPLE_PREFERENCE),
+        ("rlvr-gsm-math-if", SAMPLE_RLVR),
+    ):
         (out_dir / f"{name}.jsonl").write_bytes(dumps_jsonl(rows).encode("utf-8"))
     # the Parquet copy exercises the parquet path (nested message lists, as in the hub's parquet shards)
     import pyarrow as pa
@@ -1001,15 +1193,28 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=EMBEDDED_DIR, help="output directory (default: data/embedded)")
     ap.add_argument("--difficulty", type=int, default=DIFFICULTY, choices=[1, 2, 3])
     ap.add_argument("--seed", type=int, default=SEED)
-    ap.add_argument("--terse-share", type=float, default=TERSE_SHARE,
-                    help="share of gsm8k SFT answers (and of rejected preference answers) given without working")
-    ap.add_argument("--plain-share", type=float, default=PLAIN_SHARE,
-                    help="share of ifeval SFT answers (and of rejected answers) that ignore the instructions")
-    ap.add_argument("--compact-share", type=float, default=COMPACT_SHARE,
-                    help="share of math SFT answers worked in compact LaTeX rather than as drill facts")
+    ap.add_argument(
+        "--terse-share",
+        type=float,
+        default=TERSE_SHARE,
+        help="share of gsm8k SFT answers (and of rejected preference answers) given without working",
+    )
+    ap.add_argument(
+        "--plain-share",
+        type=float,
+        default=PLAIN_SHARE,
+        help="share of ifeval SFT answers (and of rejected answers) that ignore the instructions",
+    )
+    ap.add_argument(
+        "--compact-share",
+        type=float,
+        default=COMPACT_SHARE,
+        help="share of math SFT answers worked in compact LaTeX rather than as drill facts",
+    )
     args = ap.parse_args(argv)
-    counts = write_embedded(args.out, args.difficulty, args.seed, args.terse_share, args.plain_share,
-                            args.compact_share)
+    counts = write_embedded(
+        args.out, args.difficulty, args.seed, args.terse_share, args.plain_share, args.compact_share
+    )
     if args.out == EMBEDDED_DIR:
         write_samples()
     for name, n in counts.items():

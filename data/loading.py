@@ -31,17 +31,18 @@ count), because real mixtures contain a few and one bad row should not block a 2
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import datasets
 from datasets import Dataset, Features, List, Value
+
+from rewards.registry import VERIFIERS, ground_truth_error
 
 log = logging.getLogger(__name__)
 
@@ -50,30 +51,6 @@ EMBEDDED_DIR = REPO_ROOT / "data" / "embedded"
 EMBEDDED_PREFIX = "embedded:"
 LOCAL_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 ROLES = ("system", "user", "assistant")
-
-# The names CONTRACTS.md lists; the registry in eval.verifiers, when importable, is the source of truth.
-DEFAULT_VERIFIERS = frozenset({"gsm8k", "math", "ifeval", "code", "string_match"})
-
-
-@functools.lru_cache(maxsize=1)
-def known_verifiers() -> frozenset[str]:
-    """Verifier names a RLVR row may name. Imported lazily: eval/ may itself use this module (no import cycle),
-    and a data-only checkout still works."""
-    try:
-        from eval.verifiers import VERIFIERS
-    except ImportError:
-        return DEFAULT_VERIFIERS
-    return frozenset(VERIFIERS)
-
-
-def _ground_truth_error(verifier: str, ground_truth: str) -> str | None:
-    """Why the verifier could never reward this ground truth (it would train on reward 0), or None."""
-    try:
-        from eval.verifiers.registry import ground_truth_error
-    except ImportError:
-        return None
-    return ground_truth_error(verifier, ground_truth)
-
 
 _MESSAGE = {"role": Value("string"), "content": Value("string")}
 SFT_FEATURES = Features({"messages": List(_MESSAGE)})
@@ -117,16 +94,24 @@ def _sources(sources: Any) -> list[dict]:
             raise DataError(f"data source without a path: {s!r}")
         unknown = set(s) - {"path", "split", "subset", "max_rows"}
         if unknown:
-            raise DataError(f"data source {s['path']!r}: unknown keys {sorted(unknown)} "
-                            "(expected path, split, subset, max_rows)")
-        out.append({"path": str(s["path"]), "split": s.get("split") or "train", "subset": s.get("subset"),
-                    "max_rows": s.get("max_rows")})
+            raise DataError(
+                f"data source {s['path']!r}: unknown keys {sorted(unknown)} (expected path, split, subset, max_rows)"
+            )
+        out.append(
+            {
+                "path": str(s["path"]),
+                "split": s.get("split") or "train",
+                "subset": s.get("subset"),
+                "max_rows": s.get("max_rows"),
+            }
+        )
     return out
 
 
 def _offline() -> bool:
-    return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on")
-               for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+    return any(
+        os.environ.get(v, "").lower() in ("1", "true", "yes", "on") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+    )
 
 
 def _local_files(path: Path) -> tuple[str, list[str]]:
@@ -159,7 +144,7 @@ def installed_package_path(spec: str) -> Path:
 
 def _resolve_local(path: str) -> Path | None:
     if path.startswith(EMBEDDED_PREFIX):
-        p = EMBEDDED_DIR / f"{path[len(EMBEDDED_PREFIX):]}.jsonl"
+        p = EMBEDDED_DIR / f"{path[len(EMBEDDED_PREFIX) :]}.jsonl"
         if not p.exists():
             raise DataError(f"{path}: {p} does not exist (regenerate the embedded data: python -m data.generate)")
         return p
@@ -225,7 +210,8 @@ def _load_source(src: dict) -> list[tuple[Dataset | list[dict], str, str | None]
                 "sets it by default) and the dataset is not in the local Hugging Face cache. Either run online "
                 "once (make ... OFFLINE=0) to cache it, or point the source at a local copy, e.g. "
                 "data.sft='[{path: /path/to/file.jsonl}]' (.jsonl/.json/.parquet or a directory). "
-                f"Original error: {type(e).__name__}: {e}") from e
+                f"Original error: {type(e).__name__}: {e}"
+            ) from e
         raise DataError(f"{name}: cannot load hub dataset ({type(e).__name__}: {e})") from e
     return [(ds, name, None)]
 
@@ -248,8 +234,15 @@ def _row_location(file: str | None, index: int) -> str:
     return f"row {index + 1}"
 
 
-def _check_part(raw: Dataset | list[dict], name: str, normalise: Callable[..., dict | None], features: Features,
-                kind: str, norm_kwargs: dict, file: str | None = None) -> tuple[Dataset, int]:
+def _check_part(
+    raw: Dataset | list[dict],
+    name: str,
+    normalise: Callable[..., dict | None],
+    features: Features,
+    kind: str,
+    norm_kwargs: dict,
+    file: str | None = None,
+) -> tuple[Dataset, int]:
     """Validate + normalise one part; returns (dataset, number of skipped rows). `file`: the local file it came
     from, so that an error names the line."""
 
@@ -262,21 +255,28 @@ def _check_part(raw: Dataset | list[dict], name: str, normalise: Callable[..., d
 
     all_features = Features({"_skip": Value("bool"), **features})
     if isinstance(raw, Dataset):
-        ds = raw.map(fn, with_indices=True, remove_columns=raw.column_names, features=all_features,
-                     desc=f"checking {name}")
+        ds = raw.map(
+            fn, with_indices=True, remove_columns=raw.column_names, features=all_features, desc=f"checking {name}"
+        )
     else:
-        ds = Dataset.from_list([fn(r if isinstance(r, dict) else {"_": r}, i) for i, r in enumerate(raw)],
-                               features=all_features)
+        ds = Dataset.from_list(
+            [fn(r if isinstance(r, dict) else {"_": r}, i) for i, r in enumerate(raw)], features=all_features
+        )
     skipped = [i for i, s in enumerate(ds["_skip"]) if s]
     if skipped:
-        log.warning("%s: skipped %d rows whose chosen and rejected are identical (first: %s)",
-                    name, len(skipped), _row_location(file, skipped[0]))
+        log.warning(
+            "%s: skipped %d rows whose chosen and rejected are identical (first: %s)",
+            name,
+            len(skipped),
+            _row_location(file, skipped[0]),
+        )
         ds = ds.filter(lambda s: not s, input_columns="_skip")
     return ds.remove_columns("_skip"), len(skipped)
 
 
-def _load(sources: Any, normalise: Callable[..., dict | None], features: Features, kind: str,
-          **norm_kwargs: Any) -> Dataset:
+def _load(
+    sources: Any, normalise: Callable[..., dict | None], features: Features, kind: str, **norm_kwargs: Any
+) -> Dataset:
     """Load, validate, normalise and concatenate. ``normalise`` returns None for a row to skip (counted)."""
     parts, info = [], []
     for src in _sources(sources):
@@ -305,8 +305,11 @@ def _load(sources: Any, normalise: Callable[..., dict | None], features: Feature
 # ----------------------------------------------------------------------------------------------------------
 # Row normalisers (pure functions: raise _RowError, return the normalised row)
 # ----------------------------------------------------------------------------------------------------------
-_EMPTY = {"sft": {"messages": []}, "preference": {"prompt": [], "chosen": [], "rejected": []},
-          "rlvr": {"prompt": [], "ground_truth": "", "dataset": ""}}
+_EMPTY = {
+    "sft": {"messages": []},
+    "preference": {"prompt": [], "chosen": [], "rejected": []},
+    "rlvr": {"prompt": [], "ground_truth": "", "dataset": ""},
+}
 
 
 def _messages(value: Any, field: str) -> list[dict]:
@@ -382,10 +385,14 @@ def normalise_preference(row: dict, on_identical: str = "skip") -> dict | None:
             raise _RowError("'chosen' or 'rejected' is an empty message list")
         full = chosen[0]["role"] != "assistant" or rejected[0]["role"] != "assistant"
         if full:  # conversations that include the prompt (Tülu preference mixtures): split at the shared prefix
-            if chosen[0] != rejected[0] or (prompt_val is not None and isinstance(prompt_val, list)
-                                            and _messages(prompt_val, "prompt") != chosen[:len(prompt_val)]):
-                raise _RowError("'chosen' and 'rejected' have different prompts (their conversations do not share "
-                                "a prefix)")
+            if chosen[0] != rejected[0] or (
+                prompt_val is not None
+                and isinstance(prompt_val, list)
+                and _messages(prompt_val, "prompt") != chosen[: len(prompt_val)]
+            ):
+                raise _RowError(
+                    "'chosen' and 'rejected' have different prompts (their conversations do not share a prefix)"
+                )
             prompt, chosen, rejected = _split_shared_prefix(chosen, rejected)
             if not prompt:
                 raise _RowError("'chosen' and 'rejected' have different prompts (no shared user turn)")
@@ -424,15 +431,14 @@ def normalise_rlvr(row: dict) -> dict:
     if not msgs or not any(m["role"] == "user" for m in msgs):
         raise _RowError("no user turn in 'messages'")
     verifier = _one_string(row["dataset"], "dataset").strip().lower()  # the hub mixture writes "MATH"
-    known = known_verifiers()
-    if verifier not in known:
-        raise _RowError(f"unknown verifier {verifier!r} in 'dataset' (known: {', '.join(sorted(known))})")
+    if verifier not in VERIFIERS:
+        raise _RowError(f"unknown verifier {verifier!r} in 'dataset' (known: {', '.join(sorted(VERIFIERS))})")
     truth = row["ground_truth"]
     if verifier in ("code", "ifeval", "ifeval_loose") and isinstance(truth, (Mapping, list)):
         truth = json.dumps(truth)  # CONTRACTS: code/ifeval truths as an object or as its JSON string
     else:
         truth = _one_string(truth, "ground_truth")
-    error = _ground_truth_error(verifier, truth)
+    error = ground_truth_error(verifier, truth)
     if error is not None:
         raise _RowError(f"ground truth unusable by the {verifier} verifier: {error}")
     return {"prompt": msgs, "ground_truth": truth, "dataset": verifier}
@@ -482,6 +488,17 @@ def describe(sources: Any, dataset: Dataset) -> dict:
     return {"sources": per_source or _sources(sources), "rows": len(dataset), "fingerprint": fingerprint(dataset)}
 
 
-__all__ = ["DataError", "describe", "fingerprint", "known_verifiers", "load_preference", "load_rlvr", "load_sft",
-           "normalise_preference", "normalise_rlvr", "normalise_sft", "PREFERENCE_FEATURES", "RLVR_FEATURES",
-           "SFT_FEATURES"]
+__all__ = [
+    "DataError",
+    "describe",
+    "fingerprint",
+    "load_preference",
+    "load_rlvr",
+    "load_sft",
+    "normalise_preference",
+    "normalise_rlvr",
+    "normalise_sft",
+    "PREFERENCE_FEATURES",
+    "RLVR_FEATURES",
+    "SFT_FEATURES",
+]

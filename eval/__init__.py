@@ -1,1 +1,1 @@
-"""Evaluation: benchmark runs, scoring of generations and the verifiable-reward library (eval.verifiers)."""
+"""Evaluation: benchmark runs, scoring of generations and the verifiable-reward library (rewards)."""

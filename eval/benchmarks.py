@@ -18,26 +18,30 @@ import ast
 import copy
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from data.loading import DataError, installed_package_path, load_rlvr
-from stages.config import BENCHMARK_FORMATS
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from runtime.config import BENCHMARK_FORMATS
+from runtime.layout import REPO_ROOT
 
 
 def load_benchmark(bench, max_rows: int | None = None) -> list[dict]:
     """The scoring rows of one benchmark config (`BenchmarkConfig`), capped at max_rows (or bench.max_rows)."""
     if bench.format not in BENCHMARK_FORMATS:
-        raise DataError(f"benchmark {bench.name}: unknown format {bench.format!r} "
-                        f"(expected {', '.join(BENCHMARK_FORMATS)})")
+        raise DataError(
+            f"benchmark {bench.name}: unknown format {bench.format!r} (expected {', '.join(BENCHMARK_FORMATS)})"
+        )
     limit = min(x for x in (max_rows, bench.max_rows, 10**12) if x is not None)
     if bench.format == "rlvr":
         source = {"path": bench.path, "split": bench.split, "subset": bench.subset, "max_rows": limit}
         rows = [
-            {"question": row["prompt"][-1]["content"], "context": row["prompt"][:-1],
-             "dataset": row["dataset"], "ground_truth": row["ground_truth"]}
+            {
+                "question": row["prompt"][-1]["content"],
+                "context": row["prompt"][:-1],
+                "dataset": row["dataset"],
+                "ground_truth": row["ground_truth"],
+            }
             for row in load_rlvr([source])
         ]
     else:
@@ -49,8 +53,11 @@ def load_benchmark(bench, max_rows: int | None = None) -> list[dict]:
             "id": index if row.get("id") is None else row["id"],
             "dataset": row["dataset"],
             "ground_truth": row["ground_truth"],
-            "messages": [*row.get("context", []), *shots,
-                         {"role": "user", "content": fill(bench.template, row["question"])}],
+            "messages": [
+                *row.get("context", []),
+                *shots,
+                {"role": "user", "content": fill(bench.template, row["question"])},
+            ],
             "question": row["question"],
         }
         for index, row in enumerate(rows)
@@ -87,9 +94,11 @@ def read_rows(path: str, split: str, subset: str | None, limit: int) -> list[dic
         try:
             dataset = datasets.load_dataset(path, subset, split=split)
         except Exception as error:  # noqa: BLE001 -- offline, unknown id, missing split: all say the same
-            raise DataError(f"benchmark data {path} ({subset or 'default'}, {split}) cannot be loaded: {error}. "
-                            "Offline (make's default), hub datasets must be in the HF cache: run once with "
-                            "OFFLINE=0, or point the benchmark's path at a local file in the same schema.") from error
+            raise DataError(
+                f"benchmark data {path} ({subset or 'default'}, {split}) cannot be loaded: {error}. "
+                "Offline (make's default), hub datasets must be in the HF cache: run once with "
+                "OFFLINE=0, or point the benchmark's path at a local file in the same schema."
+            ) from error
         return [dict(row) for row in dataset.select(range(min(limit, len(dataset))))]
     if local.suffix == ".parquet":
         import datasets
@@ -103,7 +112,11 @@ def read_rows(path: str, split: str, subset: str | None, limit: int) -> list[dic
         text = gzip.decompress(local.read_bytes()).decode("utf-8")
     else:
         text = local.read_text(encoding="utf-8")
-    rows = json.loads(text) if text.lstrip().startswith("[") else [json.loads(l) for l in text.splitlines() if l.strip()]
+    rows = (
+        json.loads(text)
+        if text.lstrip().startswith("[")
+        else [json.loads(line) for line in text.splitlines() if line.strip()]
+    )
     return rows[:limit]
 
 
@@ -167,16 +180,22 @@ def humaneval_row(raw: dict) -> dict:
 def humaneval_setup(raw: dict) -> str:
     """The prompt's imports and helper definitions (HumanEval/32's `poly`, /38's `encode_cyclic`: the tests call
     them, and they must mean the prompt's, not a redefinition in the response), then the test module but `check`."""
-    prompt_context = [node for node in ast.parse(raw["prompt"]).body
-                      if isinstance(node, (ast.Import, ast.ImportFrom))
-                      or (isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name != raw["entry_point"])]
-    test_module = [node for node in ast.parse(raw["test"]).body
-                   if not (isinstance(node, ast.FunctionDef) and node.name == "check")]
+    prompt_context = [
+        node
+        for node in ast.parse(raw["prompt"]).body
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        or (isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name != raw["entry_point"])
+    ]
+    test_module = [
+        node for node in ast.parse(raw["test"]).body if not (isinstance(node, ast.FunctionDef) and node.name == "check")
+    ]
     return "\n".join(ast.unparse(node) for node in [*prompt_context, *test_module])
 
 
 def humaneval_tests(test: str, entry_point: str) -> list[str]:
-    check = next((node for node in ast.parse(test).body if isinstance(node, ast.FunctionDef) and node.name == "check"), None)
+    check = next(
+        (node for node in ast.parse(test).body if isinstance(node, ast.FunctionDef) and node.name == "check"), None
+    )
     if check is None:
         raise DataError(f"HumanEval test for {entry_point} has no check(candidate) function")
     argument = check.args.args[0].arg
@@ -186,8 +205,11 @@ def humaneval_tests(test: str, entry_point: str) -> list[str]:
         def visit_Name(self, node: ast.Name) -> ast.Name:
             return ast.Name(id=entry_point, ctx=node.ctx) if node.id == argument else node
 
-    body = [Rename().visit(node) for node in check.body if not isinstance(node, ast.Expr) or
-            not isinstance(node.value, ast.Constant)]  # (docstrings are not tests)
+    body = [
+        Rename().visit(node)
+        for node in check.body
+        if not isinstance(node, ast.Expr) or not isinstance(node.value, ast.Constant)
+    ]  # (docstrings are not tests)
     if all(isinstance(node, ast.Assert) for node in body):
         return [ast.unparse(node) for node in body]  # one test per assert: partial credit, auditable failures
     # Loops or helper statements between the asserts: the whole check is one test.

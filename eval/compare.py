@@ -1,12 +1,14 @@
 """Runs side by side: what changed between them and whether it mattered.
 
-    python -m eval.compare [RUN ...] [runs_dir=runs] [out=runs/compare.md] [plot=runs/compare.png] [wandb=auto|on|off]
+    python -m eval.compare [RUN ...] [runs_dir=runs] [out=runs/compare.md] [plot=runs/compare.png]
+                                         [wandb=auto|on|off]
     make compare [RUNS="a b c"]
 
-Reads the local run directories (works offline): runs/<run>/<stage>/manifest.json for the config each stage ran
-with, its parent's identity, the environment it ran in and its wall time; runs/<run>/eval/<stage>.json for the scores. With a W&B API key
-configured (wandb=auto) it also reads the W&B project of logging.project: runs only known there (trained elsewhere)
-are added from their W&B runs (group = run name, job_type = stage or eval-<stage>, summary keys eval/<benchmark>).
+Reads the local run directories (works offline): runs/<run>/<stage>/manifest.json for the config each stage ran with,
+its parent's identity, the environment it ran in and its wall time; runs/<run>/eval/<stage>.json for the scores. With a
+W&B API key configured (wandb=auto) it also reads the W&B project of logging.project: runs only known there (trained
+elsewhere) are added from their W&B runs (group = run name, job_type = stage or eval-<stage>, summary keys
+eval/<benchmark>).
 
 The table has one column per run and rows only for what differs: a stage trained in some runs only (one row, not one
 per key of its section), each config value that differs among the runs that trained that stage, a stage trained
@@ -24,15 +26,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from stages.common import STAGE_ORDER, flatten, wandb_api_key_configured
+from runtime.config import STAGE_ORDER, flatten
+from runtime.tracking import wandb_api_key_configured
 
 TRAINED = STAGE_ORDER[1:]
 # Config keys that name where/how a run is stored or watched, not what it trained: never a "difference".
 IGNORED = ("run_name", "runs_dir", "overwrite", "resume", "logging.", "eval.", "hydra.")
 # Keys of a stage's section that say where a run is kept or watched; `parent` is compared by content instead.
 LOCATION_KEYS = ("output_dir", "run_name", "logging_dir", "report_to", "parent", "ref_logps_cache")
-OPTIONS = {"runs_dir": "runs", "out": None, "plot": None, "wandb": "auto", "logging.project": "tulu-pipeline",
-           "logging.entity": None}
+OPTIONS = {
+    "runs_dir": "runs",
+    "out": None,
+    "plot": None,
+    "wandb": "auto",
+    "logging.project": "tulu-pipeline",
+    "logging.entity": None,
+}
 
 
 def load_run(run_dir: Path) -> dict[str, Any]:
@@ -160,8 +169,10 @@ def table(runs: dict[str, dict]) -> str:
     if not differ and len(names) > 1:
         notes.append("(no config differences between these runs)")
     if eval_keys and len(names) > 1:
-        notes.append(f"Eval scores in points ± standard error; * = differs from {names[0]}'s by more than the combined "
-                     "standard error sqrt(se_a² + se_b²); about twice that is a meaningful change.")
+        notes.append(
+            f"Eval scores in points ± standard error; * = differs from {names[0]}'s by more than the combined "
+            "standard error sqrt(se_a² + se_b²); about twice that is a meaningful change."
+        )
     return "\n".join(lines) + "\n" + "".join(f"\n{note}\n" for note in notes)
 
 
@@ -171,7 +182,12 @@ def _score_cell(entry: dict | None, baseline: dict | None, compared: bool) -> st
     text = f"{100 * entry['score']:.1f}"
     if entry.get("stderr") is not None:
         text += f" ± {100 * entry['stderr']:.1f}"
-    if compared and baseline and baseline.get("score") is not None and None not in (entry.get("stderr"), baseline.get("stderr")):
+    if (
+        compared
+        and baseline
+        and baseline.get("score") is not None
+        and None not in (entry.get("stderr"), baseline.get("stderr"))
+    ):
         combined = math.hypot(entry["stderr"], baseline["stderr"])
         if abs(entry["score"] - baseline["score"]) > combined:
             text += " *"
@@ -233,10 +249,12 @@ def main(argv: list[str]) -> int:
             print(f"[compare] W&B not read: {error}", file=sys.stderr)
     unknown = [n for n in names if n not in runs]
     if unknown:
-        sys.exit(f"eval.compare: no run named {', '.join(map(repr, unknown))} in {runs_dir}"
-                 f"{' or W&B' if options['wandb'] != 'off' else ''} (options: {', '.join(OPTIONS)})")
+        sys.exit(
+            f"make compare: no run named {', '.join(map(repr, unknown))} in {runs_dir}"
+            f"{' or W&B' if options['wandb'] != 'off' else ''} (options: {', '.join(OPTIONS)})"
+        )
     if not runs:
-        sys.exit(f"eval.compare: no runs with manifests or eval results in {runs_dir}")
+        sys.exit(f"make compare: no runs with manifests or eval results in {runs_dir}")
     text = table(runs)
     out = Path(options["out"] or runs_dir / "compare.md")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ import re
 import sys
 import time
 from collections import Counter, defaultdict
-from typing import Iterable
+from collections.abc import Iterable
 
 TOKEN = re.compile(r"\w+|[^\w\s]")  # words and single punctuation marks, lower-cased: what a tokenizer-free match needs
 CANDIDATES = 5  # training rows per test prompt whose coverage is measured exactly (those with the most shared n-grams)
@@ -74,13 +74,18 @@ def training_texts(cfg) -> list[tuple[str, str]]:
     from data.loading import load_preference, load_rlvr, load_sft
 
     texts = []
-    for kind, load, columns in (("sft", load_sft, ("messages",)), ("preference", load_preference, ("prompt", "chosen", "rejected")),
-                                ("rlvr", load_rlvr, ("prompt", "ground_truth"))):
+    for kind, load, columns in (
+        ("sft", load_sft, ("messages",)),
+        ("preference", load_preference, ("prompt", "chosen", "rejected")),
+        ("rlvr", load_rlvr, ("prompt", "ground_truth")),
+    ):
         if not cfg.data[kind]:
             continue
         dataset = load(cfg.data[kind])
         for index, row in enumerate(dataset):
-            parts = [m["content"] for c in columns for m in (row[c] if isinstance(row[c], list) else [{"content": row[c]}])]
+            parts = [
+                m["content"] for c in columns for m in (row[c] if isinstance(row[c], list) else [{"content": row[c]}])
+            ]
             texts.append((f"{kind}[{index}]", "\n".join(parts)))
     return texts
 
@@ -93,9 +98,14 @@ def check(cfg, benchmarks: dict[str, list[dict]], settings) -> dict:
     start = time.time()
     train = training_texts(cfg)
     index = NgramIndex((text for _, text in train), settings.ngram)
-    report = {"ngram": settings.ngram, "instance_threshold": settings.instance_threshold,
-              "max_contaminated": settings.max_contaminated, "action": settings.action,
-              "training_rows": index.size, "benchmarks": {}}
+    report = {
+        "ngram": settings.ngram,
+        "instance_threshold": settings.instance_threshold,
+        "max_contaminated": settings.max_contaminated,
+        "action": settings.action,
+        "training_rows": index.size,
+        "benchmarks": {},
+    }
     flagged = []
     limits = {bench.name: bench.max_contaminated for bench in cfg.eval.benchmarks}
     for name, rows in benchmarks.items():
@@ -107,21 +117,33 @@ def check(cfg, benchmarks: dict[str, list[dict]], settings) -> dict:
         share = len(contaminated) / max(len(rows), 1)
         own_limit = limits.get(name)
         limit = settings.max_contaminated if own_limit is None else own_limit
-        rule = (f"eval.benchmarks[{name}].max_contaminated" if own_limit is not None
-                else "eval.decontamination.max_contaminated")
-        report["benchmarks"][name] = {"n": len(rows), "contaminated": len(contaminated), "fraction": round(share, 4),
-                                      "max_contaminated": limit, "rule": rule, "examples": contaminated[:5]}
+        rule = (
+            f"eval.benchmarks[{name}].max_contaminated"
+            if own_limit is not None
+            else "eval.decontamination.max_contaminated"
+        )
+        report["benchmarks"][name] = {
+            "n": len(rows),
+            "contaminated": len(contaminated),
+            "fraction": round(share, 4),
+            "max_contaminated": limit,
+            "rule": rule,
+            "examples": contaminated[:5],
+        }
         if share > limit:
-            flagged.append(f"{name}: {len(contaminated)}/{len(rows)} prompts ({share:.1%}, above {rule}={limit:.0%}) "
-                           f"overlap the training data (> {settings.instance_threshold:.0%} of their tokens in shared "
-                           f"{settings.ngram}-grams), e.g. {contaminated[0]['id']} ~ {contaminated[0]['train']}")
+            flagged.append(
+                f"{name}: {len(contaminated)}/{len(rows)} prompts ({share:.1%}, above {rule}={limit:.0%}) "
+                f"overlap the training data (> {settings.instance_threshold:.0%} of their tokens in shared "
+                f"{settings.ngram}-grams), e.g. {contaminated[0]['id']} ~ {contaminated[0]['train']}"
+            )
     report["seconds"] = round(time.time() - start, 2)
     report["flagged"] = flagged
     if flagged:
         message = "CONTAMINATION: " + "; ".join(flagged)
         if settings.action == "error":
-            raise ContaminationError(message + " -- refusing to score (eval.decontamination.action=warn scores "
-                                     "anyway)", report)
+            raise ContaminationError(
+                message + " -- refusing to score (eval.decontamination.action=warn scores anyway)", report
+            )
         print(f"\n{'!' * 100}\n{message}\n{'!' * 100}\n", file=sys.stderr)
     return report
 

@@ -1,6 +1,6 @@
 """The run's report: the eval table across stages (with deltas) in report.md and the same numbers in report.png.
 
-    python -m eval.report [run_name=...]      (the pipeline calls write_report at the end)
+python -m eval.report [run_name=...]      (the pipeline calls write_report at the end)
 """
 
 from __future__ import annotations
@@ -10,14 +10,17 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from stages import common
+from runtime import cli, config, layout, tracking
 
 
 def load_results(cfg: DictConfig) -> dict[str, dict]:
     """stage -> eval/<stage>.json, in pipeline order (base, sft, dpo, rlvr), for the stages that have one."""
-    eval_dir = common.run_dir(cfg) / "eval"
-    return {stage: json.loads((eval_dir / f"{stage}.json").read_text())
-            for stage in common.STAGE_ORDER if (eval_dir / f"{stage}.json").exists()}
+    eval_dir = layout.run_dir(cfg) / "eval"
+    return {
+        stage: json.loads((eval_dir / f"{stage}.json").read_text())
+        for stage in config.STAGE_ORDER
+        if (eval_dir / f"{stage}.json").exists()
+    }
 
 
 def markdown_table(results: dict[str, dict]) -> str:
@@ -29,7 +32,9 @@ def markdown_table(results: dict[str, dict]) -> str:
     for name in [*benchmarks, "average"]:
         cells, previous = [], None
         for stage in stages:
-            entry = results[stage]["benchmarks"].get(name) if name != "average" else {"score": results[stage]["average"]}
+            entry = (
+                results[stage]["benchmarks"].get(name) if name != "average" else {"score": results[stage]["average"]}
+            )
             if entry is None or entry.get("score") is None:
                 cells.append("–")
                 continue
@@ -75,34 +80,43 @@ def write_report(cfg: DictConfig, timings: dict[str, str] | None = None) -> tupl
     """runs/<run_name>/report.md + report.png from the eval results; also logged to W&B when logging=wandb."""
     results = load_results(cfg)
     if not results:
-        raise SystemExit(f"no eval results in {common.run_dir(cfg) / 'eval'}: run `make eval` first")
-    run = common.run_dir(cfg)
+        raise SystemExit(f"no eval results in {layout.run_dir(cfg) / 'eval'}: run `make eval` first")
+    run = layout.run_dir(cfg)
     md, png = run / "report.md", run / "report.png"
     plot(results, png)
     parts = [
         f"# Run `{cfg.run_name}`: {cfg.model.name}",
         "",
         "Held-out benchmark scores (%) after each stage: score ± standard error (change from the previous stage).",
-        "A change is meaningful when it exceeds about twice the combined standard error, "
-        "sqrt(se_a² + se_b²).",
+        "A change is meaningful when it exceeds about twice the combined standard error, sqrt(se_a² + se_b²).",
         "",
         markdown_table(results),
         "",
         "![scores across stages](report.png)",
         "",
-        "Checkpoints: " + ", ".join(f"{stage} = `{common.display_path(r['model'], cfg)}`"
-                                    + (f" (id {r['checkpoint_id']})" if r.get("checkpoint_id") else "")
-                                    for stage, r in results.items()),
+        "Checkpoints: "
+        + ", ".join(
+            f"{stage} = `{layout.display_path(r['model'], cfg)}`"
+            + (f" (id {r['checkpoint_id']})" if r.get("checkpoint_id") else "")
+            for stage, r in results.items()
+        ),
     ]
     if timings:
         parts += ["", "| step | wall time |", "|---|---|", *(f"| {k} | {v} |" for k, v in timings.items())]
-    checked = next((r["decontamination"] for r in reversed(results.values())
-                    if r.get("decontamination", {}).get("limits")), None)
+    checked = next(
+        (r["decontamination"] for r in reversed(results.values()) if r.get("decontamination", {}).get("limits")), None
+    )
     if checked:
-        parts += ["", "Decontamination (share of each benchmark's prompts overlapping the training data, its limit and "
-                  "the rule that set it): " + "; ".join(
-                      f"{name} {100 * checked['contaminated'][name]:.1f}% (limit {100 * limit['max_contaminated']:.0f}%, "
-                      f"`{limit['rule']}`)" for name, limit in checked["limits"].items())]
+        parts += [
+            "",
+            "Decontamination (share of each benchmark's prompts overlapping the training data, its limit and "
+            "the rule that set it): "
+            + "; ".join(
+                f"{name} {100 * checked['contaminated'][name]:.1f}% (limit {100 * limit['max_contaminated']:.0f}%, "
+                f"`{limit['rule']}`)"
+                for name, limit in checked["limits"].items()
+            ),
+        ]
     flagged = sorted({f for r in results.values() for f in r.get("decontamination", {}).get("flagged", [])})
     if flagged:
         parts += ["", "**Contamination flagged:**", *(f"- {f}" for f in flagged)]
@@ -116,13 +130,13 @@ def log_to_wandb(cfg: DictConfig, results: dict[str, dict], png: Path) -> None:
         return
     import wandb
 
-    common.init_tracking(cfg, "report", common.shared_config(cfg))
+    tracking.init_tracking(cfg, "report", config.shared_config(cfg))
     benchmarks = list(dict.fromkeys(name for r in results.values() for name in r["benchmarks"]))
     table = wandb.Table(columns=["stage", *benchmarks, "average"])
     for stage, result in results.items():
         table.add_data(stage, *(result["benchmarks"].get(b, {}).get("score") for b in benchmarks), result["average"])
     wandb.log({"report/scores": table, "report/plot": wandb.Image(str(png))})
-    common.finish_tracking(cfg, {})
+    tracking.finish_tracking(cfg, {})
 
 
 def main(cfg: DictConfig) -> None:
@@ -132,4 +146,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    common.stage_main(main)()
+    cli.stage_main(main)()

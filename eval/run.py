@@ -23,8 +23,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from eval import decontam
 from eval.benchmarks import load_benchmark
-from stages import common
-from stages.lineage import checkpoint_id
+from runtime import cli, config, console, files, layout, models, tracking
+from runtime.generation import generate
+from runtime.lineage import checkpoint_id
 
 
 def run(cfg: DictConfig) -> dict[str, dict]:
@@ -34,10 +35,10 @@ def run(cfg: DictConfig) -> dict[str, dict]:
     else:
         targets = {}
         for stage in cfg.eval.stages:
-            if stage == "base" or common.is_complete(common.stage_dir(cfg, stage)):
+            if stage == "base" or layout.is_complete(layout.stage_dir(cfg, stage)):
                 targets[stage] = None  # resolved in evaluate()
             else:
-                print(f"[eval] {stage}: no complete checkpoint in {common.stage_dir(cfg, stage)}; not evaluated")
+                print(f"[eval] {stage}: no complete checkpoint in {layout.stage_dir(cfg, stage)}; not evaluated")
     benchmarks = load_benchmarks(cfg)
     return {stage: evaluate(cfg, stage, path, benchmarks) for stage, path in targets.items()}
 
@@ -47,13 +48,14 @@ def load_benchmarks(cfg: DictConfig, capped: bool = True) -> dict[str, list[dict
     return {bench.name: load_benchmark(bench, cfg.eval.max_rows if capped else None) for bench in cfg.eval.benchmarks}
 
 
-def evaluate(cfg: DictConfig, stage: str, path: str | Path | None = None,
-             benchmarks: dict[str, list[dict]] | None = None) -> dict:
+def evaluate(
+    cfg: DictConfig, stage: str, path: str | Path | None = None, benchmarks: dict[str, list[dict]] | None = None
+) -> dict:
     """Score one checkpoint (default: the run's checkpoint of `stage`) and write eval/<stage>.json + .jsonl.
 
     A result that exists for the same checkpoint and the same eval settings is reused (overwrite=true redoes it)."""
     path = path or checkpoint_path(cfg, stage)
-    out = common.run_dir(cfg) / "eval" / f"{stage}.json"
+    out = layout.run_dir(cfg) / "eval" / f"{stage}.json"
     previous = up_to_date(cfg, stage, path)
     if previous:
         print(f"[eval] {stage}: {out} is up to date for this checkpoint; skipping (overwrite=true redoes it)")
@@ -64,13 +66,15 @@ def evaluate(cfg: DictConfig, stage: str, path: str | Path | None = None,
     # Decontamination first: a contaminated benchmark is refused before any generation (action=error).
     contamination = decontamination(cfg)
 
-    model, tokenizer = common.load_model_and_tokenizer(cfg, path)
+    model, tokenizer = models.load_model_and_tokenizer(cfg, path)
     generation_start = time.time()
     rows = []
     for name, bench_rows in benchmarks.items():
         bench = next(b for b in cfg.eval.benchmarks if b.name == name)
-        generations = common.generate(
-            model, tokenizer, [row["messages"] for row in bench_rows],
+        generations = generate(
+            model,
+            tokenizer,
+            [row["messages"] for row in bench_rows],
             max_new_tokens=bench.max_new_tokens or cfg.eval.max_new_tokens,
             temperature=cfg.eval.temperature,
             num_samples=cfg.eval.num_samples,
@@ -79,8 +83,15 @@ def evaluate(cfg: DictConfig, stage: str, path: str | Path | None = None,
         )
         for row, samples in zip(bench_rows, generations):
             for sample_index, generation in enumerate(samples):
-                rows.append({**row, "sample": sample_index, "response": generation.text,
-                             "finished": generation.finished, "num_tokens": generation.num_tokens})
+                rows.append(
+                    {
+                        **row,
+                        "sample": sample_index,
+                        "response": generation.text,
+                        "finished": generation.finished,
+                        "num_tokens": generation.num_tokens,
+                    }
+                )
     generation_s = time.time() - generation_start
     del model
 
@@ -93,30 +104,37 @@ def evaluate(cfg: DictConfig, stage: str, path: str | Path | None = None,
         "average": sum(b["score"] for b in summaries.values()) / len(summaries) if summaries else None,
         "checkpoint_id": checkpoint_id(path, cfg.model.revision),
         "key": _result_key(cfg, path),
-        "generation": {"max_new_tokens": cfg.eval.max_new_tokens, "temperature": cfg.eval.temperature,
-                       "num_samples": cfg.eval.num_samples},
-        "decontamination": {"contaminated": {name: b["fraction"] for name, b in contamination.get("benchmarks", {}).items()},
-                            "limits": {name: {"max_contaminated": b["max_contaminated"], "rule": b["rule"]}
-                                       for name, b in contamination.get("benchmarks", {}).items()},
-                            "flagged": contamination.get("flagged", [])},
+        "generation": {
+            "max_new_tokens": cfg.eval.max_new_tokens,
+            "temperature": cfg.eval.temperature,
+            "num_samples": cfg.eval.num_samples,
+        },
+        "decontamination": {
+            "contaminated": {name: b["fraction"] for name, b in contamination.get("benchmarks", {}).items()},
+            "limits": {
+                name: {"max_contaminated": b["max_contaminated"], "rule": b["rule"]}
+                for name, b in contamination.get("benchmarks", {}).items()
+            },
+            "flagged": contamination.get("flagged", []),
+        },
         "verifier": verifier_stats,
         "generation_s": round(generation_s, 1),
         "wall_time_s": round(time.time() - start, 1),
     }
-    common.write_jsonl(out.with_suffix(".generations.jsonl"), scored)
-    common.write_json_atomic(out, result)
+    files.write_jsonl(out.with_suffix(".generations.jsonl"), scored)
+    files.write_json(out, result)
     log_to_wandb(cfg, stage, result, scored)
     print_result(result)
     return result
 
 
 def checkpoint_path(cfg: DictConfig, stage: str) -> Path | str:
-    return common.base_model_path(cfg) if stage == "base" else common.stage_dir(cfg, stage)
+    return models.base_model_path(cfg) if stage == "base" else layout.stage_dir(cfg, stage)
 
 
 def up_to_date(cfg: DictConfig, stage: str, path: Path | str | None = None) -> dict | None:
     """The existing result of `stage` when it was computed for this very checkpoint with these eval settings."""
-    out = common.run_dir(cfg) / "eval" / f"{stage}.json"
+    out = layout.run_dir(cfg) / "eval" / f"{stage}.json"
     if cfg.overwrite or not out.exists():
         return None
     previous = json.loads(out.read_text())
@@ -125,7 +143,7 @@ def up_to_date(cfg: DictConfig, stage: str, path: Path | str | None = None) -> d
 
 def score(cfg: DictConfig, rows: list[dict]) -> tuple[list[dict], dict]:
     """Every generation through the verifier library (sandboxed, with a timeout per generation)."""
-    from eval.verifiers import VerifierPool
+    from rewards import VerifierPool
 
     scoring = [{"dataset": r["dataset"], "ground_truth": r["ground_truth"], "response": r["response"]} for r in rows]
     with VerifierPool(num_workers=cfg.eval.num_workers, timeout_s=cfg.eval.timeout_s) as pool:
@@ -175,9 +193,14 @@ def decontamination(cfg: DictConfig) -> dict:
     training data, and a share measured on a handful of rows would be noise against a per-benchmark limit."""
     settings = cfg.eval.decontamination
     benchmarks = load_benchmarks(cfg, capped=False)
-    path = common.run_dir(cfg) / "eval" / "decontamination.json"
-    key = _hash({"data": OmegaConf.to_container(cfg.data, resolve=True), "settings": OmegaConf.to_container(settings),
-                 "benchmarks": {name: [r["question"] for r in rows] for name, rows in benchmarks.items()}})
+    path = layout.run_dir(cfg) / "eval" / "decontamination.json"
+    key = _hash(
+        {
+            "data": OmegaConf.to_container(cfg.data, resolve=True),
+            "settings": OmegaConf.to_container(settings),
+            "benchmarks": {name: [r["question"] for r in rows] for name, rows in benchmarks.items()},
+        }
+    )
     if path.exists():
         report = json.loads(path.read_text())
         if report.get("key") == key:
@@ -187,9 +210,9 @@ def decontamination(cfg: DictConfig) -> dict:
     try:
         report = decontam.check(cfg, benchmarks, settings)
     except decontam.ContaminationError as error:
-        common.write_json_atomic(path, {**error.report, "key": key})
+        files.write_json(path, {**error.report, "key": key})
         raise SystemExit(f"{error} (see {path})") from error
-    common.write_json_atomic(path, {**report, "key": key})
+    files.write_json(path, {**report, "key": key})
     summary = ", ".join(f"{name} {b['contaminated']}/{b['n']}" for name, b in report.get("benchmarks", {}).items())
     print(f"[eval] decontamination ({settings.ngram}-grams, {report.get('seconds')}s): contaminated prompts {summary}")
     return report
@@ -219,32 +242,44 @@ def log_to_wandb(cfg: DictConfig, stage: str, result: dict, rows: list[dict]) ->
     import wandb
 
     checkpoint = {"path": result["model"], "id": result["checkpoint_id"]}
-    common.init_tracking(cfg, f"eval-{stage}", {**common.shared_config(cfg), "checkpoint": checkpoint})
+    tracking.init_tracking(cfg, f"eval-{stage}", {**config.shared_config(cfg), "checkpoint": checkpoint})
     if wandb.run is not None:
         for name in result["benchmarks"]:
             table = wandb.Table(columns=["id", "sample", "prompt", "response", "ground_truth", "score"])
             for row in rows:
                 if row["benchmark"] == name:
-                    table.add_data(str(row["id"]), row["sample"], row["messages"][-1]["content"], row["response"],
-                                   json.dumps(row["ground_truth"], default=str) if not isinstance(row["ground_truth"], str)
-                                   else row["ground_truth"], float(row["score"]))
+                    table.add_data(
+                        str(row["id"]),
+                        row["sample"],
+                        row["messages"][-1]["content"],
+                        row["response"],
+                        json.dumps(row["ground_truth"], default=str)
+                        if not isinstance(row["ground_truth"], str)
+                        else row["ground_truth"],
+                        float(row["score"]),
+                    )
             wandb.log({f"eval/{name}/generations": table})
     summary = {f"eval/{name}": b["score"] for name, b in result["benchmarks"].items()}
     summary.update({f"eval/{name}/stderr": b["stderr"] for name, b in result["benchmarks"].items()})
-    summary.update({f"eval/{name}/pass@{k}": v for name, b in result["benchmarks"].items()
-                    for k, v in b["pass_at_k"].items()})
-    common.finish_tracking(cfg, {**summary, "eval/average": result["average"]})
+    summary.update(
+        {f"eval/{name}/pass@{k}": v for name, b in result["benchmarks"].items() for k, v in b["pass_at_k"].items()}
+    )
+    tracking.finish_tracking(cfg, {**summary, "eval/average": result["average"]})
 
 
 def print_result(result: dict) -> None:
-    rows = {f"{name} (n={b['n']})": f"{b['score']:.3f} ± {b['stderr']:.3f}"
-            + "".join(f"   pass@{k} {v:.3f}" for k, v in b["pass_at_k"].items() if k != "1")
-            for name, b in result["benchmarks"].items()}
-    common.print_summary(f"eval {result['stage']}: {result['model']}",
-                         {**rows, "average": result["average"], "wall time (s)": result["wall_time_s"]})
+    rows = {
+        f"{name} (n={b['n']})": f"{b['score']:.3f} ± {b['stderr']:.3f}"
+        + "".join(f"   pass@{k} {v:.3f}" for k, v in b["pass_at_k"].items() if k != "1")
+        for name, b in result["benchmarks"].items()
+    }
+    console.print_summary(
+        f"eval {result['stage']}: {result['model']}",
+        {**rows, "average": result["average"], "wall time (s)": result["wall_time_s"]},
+    )
 
 
-main = common.stage_main(run)
+main = cli.stage_main(run)
 
 if __name__ == "__main__":
     main()

@@ -1,4 +1,5 @@
-"""Score a file of generations: `python -m eval.score IN.jsonl -o OUT.jsonl` (see CONTRACTS.md, "Scoring rows").
+"""Score a file of generations: `python -m eval.score IN.jsonl -o OUT.jsonl` (docs/interfaces.md,
+"Scoring rows").
 
 Each input line is a row {"dataset", "ground_truth", "response", ...}; each output line is that row plus "score"
 (and "error" / "timed_out" when relevant), in input order. A malformed row, or a line that is not JSON at all, gets
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from eval.verifiers import DEFAULT_TIMEOUT_S, VerifierPool
+from rewards import DEFAULT_TIMEOUT_S, VerifierPool
 
 CHUNK_ROWS = 2048  # rows in memory at a time
 
@@ -33,9 +34,11 @@ def main(argv: list[str] | None = None) -> int:
         total = sum(1 for line in handle if line.strip())
     summary = collections.defaultdict(collections.Counter)
     # A lone surrogate in a row ("\\ud800" in its JSON) comes back out as the same JSON escape, not as a crash.
-    with VerifierPool(num_workers=args.workers, timeout_s=args.timeout) as pool, \
-            args.output.open("w", encoding="utf-8", errors="backslashreplace") as out, \
-            tqdm(total=total, desc="scoring", unit="row", file=sys.stderr) as progress:
+    with (
+        VerifierPool(num_workers=args.workers, timeout_s=args.timeout) as pool,
+        args.output.open("w", encoding="utf-8", errors="backslashreplace") as out,
+        tqdm(total=total, desc="scoring", unit="row", file=sys.stderr) as progress,
+    ):
         for chunk in _chunks(_read_lines(args.input), CHUNK_ROWS):
             parsed = [(line_number, row) for line_number, row in chunk if not isinstance(row, _NotJson)]
             scored = pool.score_rows([row for _, row in parsed], on_result=lambda *_: progress.update())
@@ -70,8 +73,13 @@ def _read_lines(path: Path):
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as error:
-                yield line_number, _NotJson(raw.decode("utf-8", "replace").rstrip("\n"),
-                                            f"not valid UTF-8 (byte {raw[error.start]:#04x} at column {error.start + 1})")
+                yield (
+                    line_number,
+                    _NotJson(
+                        raw.decode("utf-8", "replace").rstrip("\n"),
+                        f"not valid UTF-8 (byte {raw[error.start]:#04x} at column {error.start + 1})",
+                    ),
+                )
                 continue
             try:
                 yield line_number, json.loads(line)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import time
 from collections import Counter
 from pathlib import Path
@@ -21,16 +19,13 @@ from omegaconf import DictConfig
 from trl import DPOTrainer
 
 from data.loading import PREFERENCE_FEATURES, DataError, describe, fingerprint, load_preference, load_rlvr
-from stages import common
-
-ONPOLICY_PAIRS_FILE = "onpolicy_pairs.jsonl"  # published with the checkpoint: every pair with both scores
-REWARD_METRICS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies")
+from runtime import checkpoints, cli, console, files, generation, models, tracking, training
 
 
 def run(cfg: DictConfig) -> str:
-    options, args = common.trainer_args(cfg, "dpo")  # the trainer's `args`, and what the manifest records
+    options, args = training.trainer_args(cfg, "dpo")  # the trainer's `args`, and what the manifest records
     data_key = "preference" if options.pairs == "offline" else "rlvr"
-    if common.reuse_checkpoint(cfg, "dpo", options, args, data_key=data_key):
+    if checkpoints.reuse_checkpoint(cfg, "dpo", options, args, data_key=data_key):
         return "reused"
 
     # Data first: a malformed row (missing field, chosen/rejected with different prompts) fails here, before a model
@@ -40,35 +35,44 @@ def run(cfg: DictConfig) -> str:
         data = {"pairs": "offline", **describe(cfg.data.preference, dataset)}
     else:
         prompts, data = load_rlvr(cfg.data.rlvr), {}  # described once the pairs are sampled
-    parent = common.resolve_parent(cfg, options.parent)
-    record = common.StageRecord(cfg, "dpo", options, args, parent=parent, data_key=data_key, data=data)
-    model, tokenizer = common.load_model_and_tokenizer(cfg, parent)
+    parent = models.resolve_parent(cfg, options.parent)
+    record = checkpoints.StageRecord(cfg, "dpo", options, args, parent=parent, data_key=data_key, data=data)
+    model, tokenizer = models.load_model_and_tokenizer(cfg, parent)
 
     if options.pairs == "onpolicy":
         dataset, pair_rows, pair_stats = sample_onpolicy_pairs(model, tokenizer, prompts, options, seed=args.seed)
-        record.data = {"pairs": "onpolicy", "prompt_sources": describe(cfg.data.rlvr, prompts)["sources"],
-                       "rows": len(dataset), "fingerprint": fingerprint(dataset), "pairs_file": ONPOLICY_PAIRS_FILE}
+        record.data = {
+            "pairs": "onpolicy",
+            "prompt_sources": describe(cfg.data.rlvr, prompts)["sources"],
+            "rows": len(dataset),
+            "fingerprint": fingerprint(dataset),
+            "pairs_file": ONPOLICY_PAIRS_FILE,
+        }
         record.artifacts[ONPOLICY_PAIRS_FILE] = pair_rows
         record.metrics.update(pair_stats)
 
     trainer = build_trainer(cfg, options, args, model, tokenizer, dataset)
     record.args = trainer.args
     record.metrics.update(trainer.ref_logps_cache_info)
-    common.init_tracking(cfg, "dpo", record.tracked())
-    common.log_metrics_only(trainer)
-    result = common.train(trainer, cfg, record)
+    tracking.init_tracking(cfg, "dpo", record.tracked())
+    tracking.log_metrics_only(trainer)
+    result = training.train(trainer, cfg, record)
 
     logged = trainer.state.log_history
-    record.metrics.update(common.training_metrics(trainer, result))
+    record.metrics.update(training.training_metrics(trainer, result))
     # the rewards TRL logs (beta * policy/reference log-ratio), as of the last logging step
-    record.metrics.update({key: (common.loss_trajectory(logged, key) or [None])[-1] for key in REWARD_METRICS})
+    record.metrics.update({key: (training.loss_trajectory(logged, key) or [None])[-1] for key in REWARD_METRICS})
     checkpoint = record.publish(trainer, tokenizer)
-    common.finish_tracking(cfg, {f"dpo/{k}": v for k, v in record.metrics.items()})
-    common.print_summary(
+    tracking.finish_tracking(cfg, {f"dpo/{k}": v for k, v in record.metrics.items()})
+    console.print_summary(
         f"DPO complete: {checkpoint}",
         {"parent": str(parent), "pairs": f"{options.pairs}, {len(dataset)}", **record.metrics},
     )
     return "trained"
+
+
+ONPOLICY_PAIRS_FILE = "onpolicy_pairs.jsonl"  # published with the checkpoint: every pair with both scores
+REWARD_METRICS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies")
 
 
 def build_trainer(cfg: DictConfig, options, args, model, tokenizer, dataset) -> CachedRefDPOTrainer:
@@ -135,22 +139,27 @@ class CachedRefDPOTrainer(DPOTrainer):
             if self.accelerator.is_main_process:
                 import torch
 
-                tmp = entry.with_name(f".{entry.name}.tmp-{os.getpid()}")
-                tmp.mkdir(parents=True, exist_ok=True)
-                save_file({"chosen": torch.tensor(dataset["ref_chosen_logps"]),
-                           "rejected": torch.tensor(dataset["ref_rejected_logps"])}, tmp / CACHE_FILE)
-                (tmp / "key.json").write_text(json.dumps({**key_parts, "rows": len(dataset)}, indent=2) + "\n")
-                if entry.exists():  # a concurrent run wrote the same entry first: identical content, keep theirs
-                    shutil.rmtree(tmp)
-                else:
-                    os.replace(tmp, entry)
+                # A concurrent run may write the same entry first: identical content, theirs is kept.
+                with files.atomic(entry, keep_existing=True) as tmp:
+                    tmp.mkdir()
+                    save_file(
+                        {
+                            "chosen": torch.tensor(dataset["ref_chosen_logps"]),
+                            "rejected": torch.tensor(dataset["ref_rejected_logps"]),
+                        },
+                        tmp / CACHE_FILE,
+                    )
+                    files.write_json(tmp / "key.json", {**key_parts, "rows": len(dataset)})
             self.accelerator.wait_for_everyone()
             status = "miss"
 
         seconds = round(time.time() - start, 2)
         print(f"[dpo] reference log-probs for {name} ({len(dataset)} pairs): cache {status}, {seconds}s -> {entry}")
-        self.ref_logps_cache_info = {"ref_logps_cache": status, "ref_logps_cache_dir": str(entry),
-                                     "ref_logps_s": seconds}
+        self.ref_logps_cache_info = {
+            "ref_logps_cache": status,
+            "ref_logps_cache_dir": str(entry),
+            "ref_logps_s": seconds,
+        }
         return dataset
 
 
@@ -178,13 +187,15 @@ def sample_onpolicy_pairs(model, tokenizer, prompts, options, seed: int):
     from datasets import Dataset
     from transformers import set_seed
 
-    from eval.verifiers import VerifierPool
+    from rewards import VerifierPool
 
     if options.onpolicy_prompts:
         prompts = prompts.shuffle(seed=seed).select(range(min(options.onpolicy_prompts, len(prompts))))
     set_seed(seed)  # the same parent and seed give the same pairs, so the reference log-probs cache can hit
-    samples = common.generate(
-        model, tokenizer, prompts["prompt"],
+    samples = generation.generate(
+        model,
+        tokenizer,
+        prompts["prompt"],
         max_new_tokens=options.onpolicy_max_new_tokens,
         temperature=options.onpolicy_temperature,
         num_samples=options.onpolicy_samples,
@@ -192,22 +203,35 @@ def sample_onpolicy_pairs(model, tokenizer, prompts, options, seed: int):
     )
     # A response cut off at max_new_tokens scores 0 (the verifiers' `truncated` rule): it can be rejected, never
     # chosen -- the chat template would close it with an end-of-turn the model never produced.
-    rows = [{"dataset": verifier, "ground_truth": truth, "response": sample.text, "truncated": not sample.finished}
-            for verifier, truth, group in zip(prompts["dataset"], prompts["ground_truth"], samples, strict=True)
-            for sample in group]
+    rows = [
+        {"dataset": verifier, "ground_truth": truth, "response": sample.text, "truncated": not sample.finished}
+        for verifier, truth, group in zip(prompts["dataset"], prompts["ground_truth"], samples, strict=True)
+        for sample in group
+    ]
     with VerifierPool() as pool:
         scored = pool.score_rows(rows)
     k = options.onpolicy_samples
-    scores = [[row["score"] for row in scored[i * k:(i + 1) * k]] for i in range(len(prompts))]
-    pairs, stats = build_onpolicy_pairs(prompts["prompt"], [[sample.text for sample in group] for group in samples], scores)
+    scores = [[row["score"] for row in scored[i * k : (i + 1) * k]] for i in range(len(prompts))]
+    pairs, stats = build_onpolicy_pairs(
+        prompts["prompt"], [[sample.text for sample in group] for group in samples], scores
+    )
     print(f"[dpo] on-policy pairs: {stats}")
     if not pairs:
-        raise DataError(f"no on-policy pair has a clear winner and loser ({stats}); sample more responses per "
-                        "prompt (dpo.onpolicy_samples), raise dpo.onpolicy_temperature, or use dpo.pairs=offline")
-    dataset = Dataset.from_list([{key: pair[key] for key in PREFERENCE_FEATURES} for pair in pairs],
-                                features=PREFERENCE_FEATURES)
-    saved = [{**pair, "verifier": prompts[pair["prompt_index"]]["dataset"],
-              "ground_truth": prompts[pair["prompt_index"]]["ground_truth"]} for pair in pairs]
+        raise DataError(
+            f"no on-policy pair has a clear winner and loser ({stats}); sample more responses per "
+            "prompt (dpo.onpolicy_samples), raise dpo.onpolicy_temperature, or use dpo.pairs=offline"
+        )
+    dataset = Dataset.from_list(
+        [{key: pair[key] for key in PREFERENCE_FEATURES} for pair in pairs], features=PREFERENCE_FEATURES
+    )
+    saved = [
+        {
+            **pair,
+            "verifier": prompts[pair["prompt_index"]]["dataset"],
+            "ground_truth": prompts[pair["prompt_index"]]["ground_truth"],
+        }
+        for pair in pairs
+    ]
     return dataset, saved, stats
 
 
@@ -227,14 +251,16 @@ def build_onpolicy_pairs(prompts: list, samples: list[list[str]], scores: list[l
         worst = min(range(len(texts)), key=lambda j: marks[j])
         stats["chosen_score_sum"] += marks[best]
         stats["rejected_score_sum"] += marks[worst]
-        pairs.append({
-            "prompt": list(prompt),
-            "chosen": [{"role": "assistant", "content": texts[best]}],
-            "rejected": [{"role": "assistant", "content": texts[worst]}],
-            "chosen_score": marks[best],
-            "rejected_score": marks[worst],
-            "prompt_index": index,
-        })
+        pairs.append(
+            {
+                "prompt": list(prompt),
+                "chosen": [{"role": "assistant", "content": texts[best]}],
+                "rejected": [{"role": "assistant", "content": texts[worst]}],
+                "chosen_score": marks[best],
+                "rejected_score": marks[worst],
+                "prompt_index": index,
+            }
+        )
     summary = {
         "onpolicy_prompts": len(prompts),
         "onpolicy_pairs": len(pairs),
@@ -246,7 +272,7 @@ def build_onpolicy_pairs(prompts: list, samples: list[list[str]], scores: list[l
     return pairs, summary
 
 
-main = common.stage_main(run)
+main = cli.stage_main(run)
 
 if __name__ == "__main__":
     main()

@@ -24,9 +24,8 @@ from omegaconf import DictConfig
 
 from eval import report as eval_report
 from eval import run as eval_run
-from stages import common, dpo, rlvr, sft
-
-TRAINING_STAGES = {"sft": sft.run, "dpo": dpo.run, "rlvr": rlvr.run}
+from runtime import cli, console, layout, models
+from stages import dpo, rlvr, sft
 
 
 def run(cfg: DictConfig) -> dict[str, dict]:
@@ -48,8 +47,8 @@ def run(cfg: DictConfig) -> dict[str, dict]:
     timed("benchmarks + decontamination", "", t)
 
     t = time.time()
-    base = common.base_model_path(cfg)
-    timed("base model", common.display_path(base, cfg), t)
+    base = models.base_model_path(cfg)
+    timed("base model", layout.display_path(base, cfg), t)
 
     results = {}
     for stage in ("base", *TRAINING_STAGES):
@@ -70,8 +69,11 @@ def run(cfg: DictConfig) -> dict[str, dict]:
     timings["total"] = f"{time.time() - start:6.1f} s"
 
     print(f"\n{eval_report.markdown_table(results)}\n")
-    common.print_summary(f"pipeline complete: {md} and {png}", timings)
+    console.print_summary(f"pipeline complete: {md} and {png}", timings)
     return results
+
+
+TRAINING_STAGES = {"sft": sft.run, "dpo": dpo.run, "rlvr": rlvr.run}
 
 
 def release_memory() -> None:
@@ -82,7 +84,7 @@ def release_memory() -> None:
         torch.cuda.empty_cache()
 
 
-main = common.stage_main(run)
+main = cli.stage_main(run)
 
 if __name__ == "__main__":
     main()

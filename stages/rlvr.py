@@ -13,24 +13,118 @@ moved to) or RLOO: both replace the value model with a baseline computed from se
 from __future__ import annotations
 
 import math
-import re
 import statistics
 import sys
 import time
 from collections import defaultdict
-from typing import Callable
+from collections.abc import Callable
 
 from omegaconf import DictConfig
 from transformers import TrainerCallback
 from trl import GRPOTrainer, RLOOTrainer
 
 from data.loading import describe, load_rlvr
-from eval.verifiers import VerifierPool, is_truncated
-from eval.verifiers.answers import last_boxed
-from stages import common
+from rewards import VerifierPool, answer_stated, is_truncated
+from runtime import checkpoints, cli, console, generation, models, tracking, training
 
-# ----------------------------------------------------------------------------------------------------------------
-# The reward
+
+def run(cfg: DictConfig) -> str:
+    options, args = training.trainer_args(cfg, "rlvr")  # the trainer's `args`, and what the manifest records
+    if checkpoints.reuse_checkpoint(cfg, "rlvr", options, args, data_key="rlvr"):
+        return "reused"
+
+    # Data first: a malformed row or an unknown verifier fails here, before a model is loaded.
+    dataset = load_rlvr(cfg.data.rlvr)
+    parent = models.resolve_parent(cfg, options.parent)
+    record = checkpoints.StageRecord(
+        cfg, "rlvr", options, args, parent=parent, data_key="rlvr", data=describe(cfg.data.rlvr, dataset)
+    )
+    model, tokenizer = models.load_model_and_tokenizer(cfg, parent)
+
+    with VerifierPool(num_workers=options.verifier_workers, timeout_s=options.verifier_timeout_s) as pool:
+        reward = VerifiableReward(
+            pool,
+            verification_reward=options.verification_reward,
+            nonstop_penalty=options.nonstop_penalty,
+            format_reward=options.format_reward,
+            eos_token_ids=generation.eos_token_ids(model, tokenizer),  # the ids TRL stops generation at
+        )
+        trainer = TRAINERS[options.trainer](
+            model=model, reward_funcs=reward, args=args, train_dataset=dataset, processing_class=tokenizer
+        )
+        record.args = trainer.args
+        tracking.init_tracking(cfg, "rlvr", record.tracked())
+        tracking.log_metrics_only(trainer)
+        watch = None
+        if options.heldout_eval_steps > 0:
+            evaluate = heldout_evaluator(cfg, options, trainer.model, tokenizer, pool)
+            watch = RewardHackingWatch(evaluate, options.heldout_eval_steps, record=trainer.record_metric)
+            trainer.add_callback(watch)
+        result = training.train(trainer, cfg, record)
+
+    log = trainer.state.log_history
+    rewards = training.loss_trajectory(log, "reward")
+    record.metrics.update(
+        {
+            "first_logged_reward": rewards[0] if rewards else None,
+            "last_logged_reward": rewards[-1] if rewards else None,
+            **_last_values(
+                log,
+                (
+                    "verifier/",
+                    "hacking/",
+                    "completions/clipped_ratio",
+                    "completions/mean_length",
+                    "kl",
+                    "frac_reward_zero_std",
+                ),
+            ),
+            "verifier_errors": reward.errors,
+            "verifier_timeouts": reward.timeouts,
+            **_mean_times(log),
+            "heldout": watch.history if watch else None,
+            "reward_hacking_warnings": watch.warnings if watch else [],
+            **training.training_metrics(trainer, result),
+        }
+    )
+    checkpoint = record.publish(trainer, tokenizer)
+    tracking.finish_tracking(
+        cfg, {f"rlvr/{k}": v for k, v in record.metrics.items() if not isinstance(v, (list, dict))}
+    )
+    summary = {key: value for key, value in record.metrics.items() if not isinstance(value, (list, dict))}
+    if watch:
+        first, last = watch.history[0]["heldout"], watch.history[-1]["heldout"]
+        summary["heldout score (first -> last)"] = f"{first:.3f} -> {last:.3f}"
+    console.print_summary(
+        f"RLVR ({options.trainer}) complete: {checkpoint}", {"parent": str(parent), "prompts": len(dataset), **summary}
+    )
+    return "trained"
+
+
+def _last_values(log_history: list[dict], prefixes: tuple[str, ...]) -> dict:
+    """The last logged value of every metric whose name starts with one of the prefixes."""
+    values = {}
+    for entry in log_history:
+        for key, value in entry.items():
+            if key.startswith(prefixes) and isinstance(value, (int, float)):
+                values[key] = value
+    return values
+
+
+def _mean_times(log_history: list[dict]) -> dict:
+    """Mean seconds per step of generation / reward / update over the run, and the reward's share of the step."""
+    times = {}
+    for key in ("time/generation_s", "time/reward_s", "time/rollout_s", "time/update_s", "step_time"):
+        values = [entry[key] for entry in log_history if entry.get(key) is not None]
+        if values:
+            times[f"mean_{key.replace('time/', '')}"] = statistics.fmean(values)
+    if times.get("mean_step_time"):
+        times["reward_share_of_step"] = times.get("mean_reward_s", 0.0) / times["mean_step_time"]
+    return times
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The reward: verifier score x verification_reward, the non-stop penalty, per-verifier statistics
 
 
 class VerifiableReward:
@@ -44,8 +138,15 @@ class VerifiableReward:
 
     __name__ = "verifiable"  # TRL names the reward columns of its logs after this
 
-    def __init__(self, pool, *, verification_reward: float, nonstop_penalty: float | None, format_reward: float,
-                 eos_token_ids: set[int]):
+    def __init__(
+        self,
+        pool,
+        *,
+        verification_reward: float,
+        nonstop_penalty: float | None,
+        format_reward: float,
+        eos_token_ids: set[int],
+    ):
         self.pool = pool
         self.verification_reward = verification_reward
         self.nonstop_penalty = nonstop_penalty
@@ -60,7 +161,7 @@ class VerifiableReward:
         texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]  # conversational or plain
         finished = [not is_truncated(ids, self.eos_token_ids) for ids in completion_ids]
         scores, errors, timeouts = self._verify(texts, dataset, ground_truth, finished)
-        well_formed = [answer_well_formed(name, text) for name, text in zip(dataset, texts)]
+        well_formed = [answer_stated(name, text) for name, text in zip(dataset, texts)]
 
         rewards = []
         for score, formed, done in zip(scores, well_formed, finished):
@@ -84,8 +185,10 @@ class VerifiableReward:
     def _verify(self, texts, datasets, ground_truths, finished) -> tuple[list[float], int, int]:
         # A truncated response that will get the penalty anyway is not verified (the pool scores it 0 at once).
         skip = self.nonstop_penalty is not None
-        rows = [{"dataset": d, "ground_truth": g, "response": t, "truncated": skip and not done}
-                for d, g, t, done in zip(datasets, ground_truths, texts, finished)]
+        rows = [
+            {"dataset": d, "ground_truth": g, "response": t, "truncated": skip and not done}
+            for d, g, t, done in zip(datasets, ground_truths, texts, finished)
+        ]
         try:
             scored = self.pool.score_rows(rows)
         except Exception as error:  # the pool itself failed: this batch scores 0, the run goes on
@@ -112,22 +215,15 @@ class VerifiableReward:
         # Reward hacking shows up as responses that run to the length limit, or that get the format right (and any
         # format reward) without the answer.
         metrics["hacking/truncated_share"] = sum(not done for done in finished) / n
-        metrics["hacking/format_only_share"] = sum(
-            formed and score == 0 and (done or self.nonstop_penalty is None)
-            for formed, score, done in zip(well_formed, scores, finished)
-        ) / n
+        metrics["hacking/format_only_share"] = (
+            sum(
+                formed and score == 0 and (done or self.nonstop_penalty is None)
+                for formed, score, done in zip(well_formed, scores, finished)
+            )
+            / n
+        )
         metrics["time/reward_s"] = self.seconds
         return metrics
-
-
-def answer_well_formed(verifier: str, response: str) -> bool:
-    """The final answer is where the verifier looks first: `\\boxed{}` (math), "The answer is N" / "#### N" /
-    `\\boxed{N}` (gsm8k). Other verifiers have no answer format."""
-    if verifier == "math":
-        return last_boxed(response) is not None
-    if verifier == "gsm8k":
-        return re.search(r"(?:####|answer is:?|\\boxed\{)\s*\$?-?\d", response, re.IGNORECASE) is not None
-    return False
 
 
 def _finite(value) -> float:
@@ -138,7 +234,7 @@ def _finite(value) -> float:
     return value if math.isfinite(value) else 0.0
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------------------
 # Where a step's time goes: generation / reward / update, logged as time/* with TRL's own metrics
 
 
@@ -191,18 +287,19 @@ class RLOOWithTimes(StepTimes, RLOOTrainer):
 
 TRAINERS = {"grpo": GRPOWithTimes, "rloo": RLOOWithTimes}
 
-
-# ----------------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------------------
 # Reward hacking watch: training reward up while held-out accuracy goes down
 
 
 class RewardHackingWatch(TrainerCallback):
-    """Every `every_steps` steps (checked when the trainer logs, and once before the first step), call `evaluate() -> float` (a held-out score, higher is
-    better) and warn when the training reward rose since the previous check while the held-out score fell: the
-    policy is learning to please the verifier, not to solve the task. The history goes into the manifest."""
+    """Every `every_steps` steps (checked when the trainer logs, and once before the first step), call
+    `evaluate() -> float` (a held-out score, higher is better) and warn when the training reward rose since the
+    previous check while the held-out score fell: the policy is learning to please the verifier, not to solve the
+    task. The history goes into the manifest."""
 
-    def __init__(self, evaluate: Callable[[], float], every_steps: int,
-                 record: Callable[[str, float], None] | None = None):
+    def __init__(
+        self, evaluate: Callable[[], float], every_steps: int, record: Callable[[str, float], None] | None = None
+    ):
         self.evaluate = evaluate
         self.every_steps = every_steps
         self.record = record  # where the held-out score is logged (the trainer's metrics)
@@ -231,9 +328,11 @@ class RewardHackingWatch(TrainerCallback):
         before, now = self.history[-2:]
         reward_before = before["reward"] if before["reward"] is not None else rewards[0]  # the starting policy's
         if now["reward"] > reward_before and now["heldout"] < before["heldout"]:
-            message = (f"[rlvr] WARNING possible reward hacking at step {now['step']}: training reward "
-                       f"{reward_before:.3g} -> {now['reward']:.3g} while the held-out score fell "
-                       f"{before['heldout']:.3f} -> {now['heldout']:.3f}")
+            message = (
+                f"[rlvr] WARNING possible reward hacking at step {now['step']}: training reward "
+                f"{reward_before:.3g} -> {now['reward']:.3g} while the held-out score fell "
+                f"{before['heldout']:.3f} -> {now['heldout']:.3f}"
+            )
             print(message, file=sys.stderr)
             self.warnings.append(message)
             return message
@@ -253,102 +352,26 @@ def heldout_evaluator(cfg: DictConfig, options, model, tokenizer, pool) -> Calla
     def evaluate() -> float:
         scores = []
         for bench, rows in held_out:
-            generations = common.generate(model, tokenizer, [row["messages"] for row in rows],
-                                          max_new_tokens=bench.max_new_tokens or cfg.eval.max_new_tokens,
-                                          desc=f"held-out {bench.name}")
-            scored = pool.score_rows([{"dataset": row["dataset"], "ground_truth": row["ground_truth"],
-                                       "response": samples[0].text} for row, samples in zip(rows, generations)])
+            generations = generation.generate(
+                model,
+                tokenizer,
+                [row["messages"] for row in rows],
+                max_new_tokens=bench.max_new_tokens or cfg.eval.max_new_tokens,
+                desc=f"held-out {bench.name}",
+            )
+            scored = pool.score_rows(
+                [
+                    {"dataset": row["dataset"], "ground_truth": row["ground_truth"], "response": samples[0].text}
+                    for row, samples in zip(rows, generations)
+                ]
+            )
             scores.append(statistics.fmean(_finite(row.get("score")) for row in scored))
         return statistics.fmean(scores)
 
     return evaluate
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# The recipe
-
-
-def run(cfg: DictConfig) -> str:
-    options, args = common.trainer_args(cfg, "rlvr")  # the trainer's `args`, and what the manifest records
-    if common.reuse_checkpoint(cfg, "rlvr", options, args, data_key="rlvr"):
-        return "reused"
-
-    # Data first: a malformed row or an unknown verifier fails here, before a model is loaded.
-    dataset = load_rlvr(cfg.data.rlvr)
-    parent = common.resolve_parent(cfg, options.parent)
-    record = common.StageRecord(cfg, "rlvr", options, args, parent=parent, data_key="rlvr",
-                                data=describe(cfg.data.rlvr, dataset))
-    model, tokenizer = common.load_model_and_tokenizer(cfg, parent)
-
-    with VerifierPool(num_workers=options.verifier_workers, timeout_s=options.verifier_timeout_s) as pool:
-        reward = VerifiableReward(
-            pool,
-            verification_reward=options.verification_reward,
-            nonstop_penalty=options.nonstop_penalty,
-            format_reward=options.format_reward,
-            eos_token_ids=common.eos_token_ids(model, tokenizer),  # the ids TRL stops generation at
-        )
-        trainer = TRAINERS[options.trainer](
-            model=model, reward_funcs=reward, args=args, train_dataset=dataset, processing_class=tokenizer
-        )
-        record.args = trainer.args
-        common.init_tracking(cfg, "rlvr", record.tracked())
-        common.log_metrics_only(trainer)
-        watch = None
-        if options.heldout_eval_steps > 0:
-            evaluate = heldout_evaluator(cfg, options, trainer.model, tokenizer, pool)
-            watch = RewardHackingWatch(evaluate, options.heldout_eval_steps, record=trainer.record_metric)
-            trainer.add_callback(watch)
-        result = common.train(trainer, cfg, record)
-
-    log = trainer.state.log_history
-    rewards = common.loss_trajectory(log, "reward")
-    record.metrics.update({
-        "first_logged_reward": rewards[0] if rewards else None,
-        "last_logged_reward": rewards[-1] if rewards else None,
-        **_last_values(log, ("verifier/", "hacking/", "completions/clipped_ratio", "completions/mean_length", "kl",
-                             "frac_reward_zero_std")),
-        "verifier_errors": reward.errors,
-        "verifier_timeouts": reward.timeouts,
-        **_mean_times(log),
-        "heldout": watch.history if watch else None,
-        "reward_hacking_warnings": watch.warnings if watch else [],
-        **common.training_metrics(trainer, result),
-    })
-    checkpoint = record.publish(trainer, tokenizer)
-    common.finish_tracking(cfg, {f"rlvr/{k}": v for k, v in record.metrics.items() if not isinstance(v, (list, dict))})
-    summary = {key: value for key, value in record.metrics.items() if not isinstance(value, (list, dict))}
-    if watch:
-        first, last = watch.history[0]["heldout"], watch.history[-1]["heldout"]
-        summary["heldout score (first -> last)"] = f"{first:.3f} -> {last:.3f}"
-    common.print_summary(f"RLVR ({options.trainer}) complete: {checkpoint}",
-                         {"parent": str(parent), "prompts": len(dataset), **summary})
-    return "trained"
-
-
-def _last_values(log_history: list[dict], prefixes: tuple[str, ...]) -> dict:
-    """The last logged value of every metric whose name starts with one of the prefixes."""
-    values = {}
-    for entry in log_history:
-        for key, value in entry.items():
-            if key.startswith(prefixes) and isinstance(value, (int, float)):
-                values[key] = value
-    return values
-
-
-def _mean_times(log_history: list[dict]) -> dict:
-    """Mean seconds per step of generation / reward / update over the run, and the reward's share of the step."""
-    times = {}
-    for key in ("time/generation_s", "time/reward_s", "time/rollout_s", "time/update_s", "step_time"):
-        values = [entry[key] for entry in log_history if entry.get(key) is not None]
-        if values:
-            times[f"mean_{key.replace('time/', '')}"] = statistics.fmean(values)
-    if times.get("mean_step_time"):
-        times["reward_share_of_step"] = times.get("mean_reward_s", 0.0) / times["mean_step_time"]
-    return times
-
-
-main = common.stage_main(run)
+main = cli.stage_main(run)
 
 if __name__ == "__main__":
     main()

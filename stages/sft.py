@@ -15,35 +15,36 @@ from omegaconf import DictConfig
 from trl import SFTTrainer
 
 from data.loading import describe, load_sft
-from stages import chat_templates, common
+from runtime import chat_templates, checkpoints, cli, console, models, tracking, training
 
 
 def run(cfg: DictConfig) -> str:
-    options, args = common.trainer_args(cfg, "sft")  # the trainer's `args`, and what the manifest records
-    if common.reuse_checkpoint(cfg, "sft", options, args, data_key="sft"):
+    options, args = training.trainer_args(cfg, "sft")  # the trainer's `args`, and what the manifest records
+    if checkpoints.reuse_checkpoint(cfg, "sft", options, args, data_key="sft"):
         return "reused"
     # A chat template that assistant-only loss cannot mask fails here, before a GGUF is converted or weights load.
     check_training_template(cfg, options.parent)
 
     # Data first: a malformed row fails here, before a model is loaded.
     dataset = load_sft(cfg.data.sft)
-    parent = common.resolve_parent(cfg, options.parent)
-    record = common.StageRecord(cfg, "sft", options, args, parent=parent, data_key="sft",
-                                data=describe(cfg.data.sft, dataset))
-    model, tokenizer = common.load_model_and_tokenizer(cfg, parent)
+    parent = models.resolve_parent(cfg, options.parent)
+    record = checkpoints.StageRecord(
+        cfg, "sft", options, args, parent=parent, data_key="sft", data=describe(cfg.data.sft, dataset)
+    )
+    model, tokenizer = models.load_model_and_tokenizer(cfg, parent)
 
     template = chat_templates.for_training(tokenizer, cfg.model) if args.assistant_only_loss else nullcontext()
     with template:  # the checkpoint below keeps the model's own template
         trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
         record.args = trainer.args
-        common.init_tracking(cfg, "sft", record.tracked())
-        common.log_metrics_only(trainer)
-        result = common.train(trainer, cfg, record)
+        tracking.init_tracking(cfg, "sft", record.tracked())
+        tracking.log_metrics_only(trainer)
+        result = training.train(trainer, cfg, record)
 
-    record.metrics.update(common.training_metrics(trainer, result))
+    record.metrics.update(training.training_metrics(trainer, result))
     checkpoint = record.publish(trainer, tokenizer)
-    common.finish_tracking(cfg, {f"sft/{k}": v for k, v in record.metrics.items()})
-    common.print_summary(
+    tracking.finish_tracking(cfg, {f"sft/{k}": v for k, v in record.metrics.items()})
+    console.print_summary(
         f"SFT complete: {checkpoint}",
         {"parent": str(parent), "examples": len(dataset), **record.metrics},
     )
@@ -63,7 +64,7 @@ def check_training_template(cfg: DictConfig, parent: str) -> None:
         raise SystemExit(f"config error: {error}") from error
 
 
-main = common.stage_main(run)
+main = cli.stage_main(run)
 
 if __name__ == "__main__":
     main()

@@ -1,4 +1,4 @@
-"""Shared fixtures: composing the real config tree, and small trained checkpoints the stage tests build on.
+"""Shared fixtures: the offline environment, and a small trained SFT checkpoint the later stages' tests build on.
 
 Every test runs offline and on the CPU; training fixtures are session-scoped so each tiny run happens once."""
 
@@ -8,27 +8,13 @@ import os
 from pathlib import Path
 
 import pytest
+from helpers import compose
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("WANDB_MODE", "disabled")
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-CONF_DIR = REPO_ROOT / "conf"
-
-
-def compose(overrides: list[str] | None = None):
-    """The config a stage would see for `python -m stages.X <overrides>` (validated by Hydra's schema)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    import stages.config  # noqa: F401  (registers the schema)
-
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
-        return hydra_compose("config", overrides=list(overrides or []))
-
 
 # A few SFT steps on a slice of the embedded data: enough to check mechanics, seconds on 2 cores.
 QUICK_SFT = [

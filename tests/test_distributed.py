@@ -13,38 +13,63 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import REPO_ROOT, compose
 
-from tests.conftest import REPO_ROOT, compose
-
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "WANDB_MODE": "disabled",
-       "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+ENV = {
+    **os.environ,
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "WANDB_MODE": "disabled",
+    "TOKENIZERS_PARALLELISM": "false",
+    "OMP_NUM_THREADS": "1",
+}
 STEPS = 4
 # Global batch 16 either way: 2 processes x 8, or 1 process x 16. A checkpoint at the last step keeps the log.
-SFT = ["logging=none", f"sft.max_steps={STEPS}", "sft.logging_steps=1",
-       "data.sft=[{path: 'embedded:sft_train', max_rows: 200}]",
-       "sft.save_strategy=steps", f"sft.save_steps={STEPS}"]
-DPO = ["logging=none", "dpo.pairs=offline", "data.preference.0.max_rows=64", f"dpo.max_steps={STEPS}",
-       "dpo.logging_steps=1", "dpo.learning_rate=2e-3", "dpo.warmup_steps=0", "dpo.precompute_ref_log_probs=false",
-       "dpo.save_strategy=steps", f"dpo.save_steps={STEPS}"]
+SFT = [
+    "logging=none",
+    f"sft.max_steps={STEPS}",
+    "sft.logging_steps=1",
+    "data.sft=[{path: 'embedded:sft_train', max_rows: 200}]",
+    "sft.save_strategy=steps",
+    f"sft.save_steps={STEPS}",
+]
+DPO = [
+    "logging=none",
+    "dpo.pairs=offline",
+    "data.preference.0.max_rows=64",
+    f"dpo.max_steps={STEPS}",
+    "dpo.logging_steps=1",
+    "dpo.learning_rate=2e-3",
+    "dpo.warmup_steps=0",
+    "dpo.precompute_ref_log_probs=false",
+    "dpo.save_strategy=steps",
+    f"dpo.save_steps={STEPS}",
+]
 
 
 def make_command(stage: str, nproc: int, ds: str) -> list[str]:
     """The command `make <stage> NPROC=.. DS=..` runs, read from the Makefile itself (make -n runs nothing)."""
-    out = subprocess.run(["make", "-s", "-n", stage, f"NPROC={nproc}", f"DS={ds}"],
-                         cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["make", "-s", "-n", stage, f"NPROC={nproc}", f"DS={ds}"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     line = [line for line in out.splitlines() if f"stages.{stage}" in line][-1]
     return line.split()
 
 
 def launch(stage: str, overrides: list[str]) -> None:
     command = make_command(stage, nproc=2, ds="zero2")
-    result = subprocess.run([*command, *overrides], cwd=REPO_ROOT, env=ENV, capture_output=True, text=True,
-                            timeout=900)
+    result = subprocess.run([*command, *overrides], cwd=REPO_ROOT, env=ENV, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
 
 
 def logged_losses(runs_dir: Path, run_name: str, stage: str) -> list[float]:
-    state = json.loads((runs_dir / run_name / "work" / stage / f"checkpoint-{STEPS}" / "trainer_state.json").read_text())
+    state = json.loads(
+        (runs_dir / run_name / "work" / stage / f"checkpoint-{STEPS}" / "trainer_state.json").read_text()
+    )
     return [entry["loss"] for entry in state["log_history"] if "loss" in entry]
 
 
@@ -70,9 +95,19 @@ def test_make_builds_the_accelerate_deepspeed_command():
     assert single[0].endswith("python") and single[1:] == ["-m", "stages.dpo"]
     for name in ("zero2", "zero3", "zero3_offload"):
         json.loads((REPO_ROOT / "conf" / "deepspeed" / f"{name}.json").read_text())
-    plan = subprocess.run(["make", "-s", "dry-run", "NPROC=8", "DS=zero3", "ARGS=+experiment=tulu3_8b"], cwd=REPO_ROOT,
-                          capture_output=True, text=True, check=True).stdout.splitlines()
-    assert [line.split(" -m ")[1].split()[0] for line in plan] == ["stages.sft", "stages.dpo", "stages.rlvr", "eval.run"]
+    plan = subprocess.run(
+        ["make", "-s", "dry-run", "NPROC=8", "DS=zero3", "ARGS=+experiment=tulu3_8b"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert [line.split(" -m ")[1].split()[0] for line in plan] == [
+        "stages.sft",
+        "stages.dpo",
+        "stages.rlvr",
+        "eval.run",
+    ]
     assert all(line.endswith("+experiment=tulu3_8b") for line in plan)
 
 
@@ -111,8 +146,17 @@ def test_two_process_zero2_dpo_matches_single_process(zero2_sft):
     runs_dir = zero2_sft
     parent = runs_dir / "zero2" / "sft"
     launch("dpo", [f"runs_dir={runs_dir}", "run_name=zero2", "dpo.per_device_train_batch_size=8", *DPO])
-    dpo.run(compose([f"runs_dir={runs_dir}", "run_name=single", f"dpo.parent={parent}",
-                     "dpo.per_device_train_batch_size=16", *DPO]))
+    dpo.run(
+        compose(
+            [
+                f"runs_dir={runs_dir}",
+                "run_name=single",
+                f"dpo.parent={parent}",
+                "dpo.per_device_train_batch_size=16",
+                *DPO,
+            ]
+        )
+    )
     multi, single = logged_losses(runs_dir, "zero2", "dpo"), logged_losses(runs_dir, "single", "dpo")
     assert len(multi) == len(single) == STEPS
     assert multi[-1] < multi[0]

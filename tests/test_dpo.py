@@ -10,18 +10,23 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import compose
 
-from conftest import compose
 from data.loading import DataError, load_preference
-from stages import common, dpo
+from runtime import layout, models, training
+from stages import dpo
 
 PAIRS = [  # completions of different lengths, so the length normalisation changes the loss
-    {"prompt": [{"role": "user", "content": "Tom has 3 apples. He buys 4 more. How many apples does Tom have now?"}],
-     "chosen": [{"role": "assistant", "content": "3 + 4 = 7. The answer is 7."}],
-     "rejected": [{"role": "assistant", "content": "Tom has 3 apples and buys 4 more. 3 + 4 = 8. The answer is 8."}]},
-    {"prompt": [{"role": "user", "content": "Solve for $x$: $2x + 1 = 7$."}],
-     "chosen": [{"role": "assistant", "content": "$2x = 6$, so $x = 3$. The final answer is $\\boxed{3}$."}],
-     "rejected": [{"role": "assistant", "content": "The final answer is $\\boxed{4}$."}]},
+    {
+        "prompt": [{"role": "user", "content": "Tom has 3 apples. He buys 4 more. How many apples does Tom have now?"}],
+        "chosen": [{"role": "assistant", "content": "3 + 4 = 7. The answer is 7."}],
+        "rejected": [{"role": "assistant", "content": "Tom has 3 apples and buys 4 more. 3 + 4 = 8. The answer is 8."}],
+    },
+    {
+        "prompt": [{"role": "user", "content": "Solve for $x$: $2x + 1 = 7$."}],
+        "chosen": [{"role": "assistant", "content": "$2x = 6$, so $x = 3$. The final answer is $\\boxed{3}$."}],
+        "rejected": [{"role": "assistant", "content": "The final answer is $\\boxed{4}$."}],
+    },
 ]
 
 
@@ -31,14 +36,18 @@ def dpo_cfg(sft_run, *overrides):
 
 def completion_logps(model, tokenizer, prompt, completion) -> tuple[float, int]:
     """Sum of the completion tokens' log-probs and their count, from a plain forward pass (no TRL code)."""
-    render = lambda messages, **kw: tokenizer(tokenizer.apply_chat_template(messages, tokenize=False, **kw),
-                                              add_special_tokens=False).input_ids
+
+    def render(messages, **kw):
+        return tokenizer(
+            tokenizer.apply_chat_template(messages, tokenize=False, **kw), add_special_tokens=False
+        ).input_ids
+
     prompt_ids, full_ids = render(prompt, add_generation_prompt=True), render(prompt + completion)
-    assert full_ids[:len(prompt_ids)] == prompt_ids
+    assert full_ids[: len(prompt_ids)] == prompt_ids
     with torch.no_grad():
         logits = model(torch.tensor([full_ids])).logits[0, :-1]
     token_logps = torch.log_softmax(logits.float(), dim=-1).gather(1, torch.tensor(full_ids[1:])[:, None])[:, 0]
-    completion_part = token_logps[len(prompt_ids) - 1:]
+    completion_part = token_logps[len(prompt_ids) - 1 :]
     return completion_part.sum().item(), len(completion_part)
 
 
@@ -59,15 +68,16 @@ def test_sigmoid_norm_loss_matches_the_formula(sft_run):
 
     beta = 2.0
     cfg = dpo_cfg(sft_run, "dpo.precompute_ref_log_probs=false", f"dpo.beta={beta}", "dpo.loss_type=[sigmoid_norm]")
-    _, args = common.trainer_args(cfg, "dpo")
-    model, tokenizer = common.load_model_and_tokenizer(cfg, common.stage_dir(cfg, "sft"))
+    _, args = training.trainer_args(cfg, "dpo")
+    model, tokenizer = models.load_model_and_tokenizer(cfg, layout.stage_dir(cfg, "sft"))
     reference = copy.deepcopy(model)
     torch.manual_seed(0)
     with torch.no_grad():  # a reference that differs from the policy, so the log-ratios are not all zero
         for p in reference.parameters():
             p.add_(0.05 * torch.randn_like(p))
-    trainer = DPOTrainer(model=model, ref_model=reference, args=args,
-                         train_dataset=Dataset.from_list(PAIRS), processing_class=tokenizer)
+    trainer = DPOTrainer(
+        model=model, ref_model=reference, args=args, train_dataset=Dataset.from_list(PAIRS), processing_class=tokenizer
+    )
     batch = trainer.data_collator([trainer.train_dataset[i] for i in range(len(PAIRS))])
     with torch.no_grad():
         trl_loss = trainer.compute_loss(trainer.model, batch).item()
@@ -75,7 +85,9 @@ def test_sigmoid_norm_loss_matches_the_formula(sft_run):
     normalised, summed = [], []
     for row in PAIRS:
         (pc, nc), (pr, nr) = (completion_logps(model, tokenizer, row["prompt"], row[k]) for k in ("chosen", "rejected"))
-        (rc, _), (rr, _) = (completion_logps(reference, tokenizer, row["prompt"], row[k]) for k in ("chosen", "rejected"))
+        (rc, _), (rr, _) = (
+            completion_logps(reference, tokenizer, row["prompt"], row[k]) for k in ("chosen", "rejected")
+        )
         normalised.append(-F.logsigmoid(torch.tensor(beta * ((pc - rc) / nc - (pr - rr) / nr))).item())
         summed.append(-F.logsigmoid(torch.tensor(beta * ((pc - rc) - (pr - rr)))).item())
     expected = sum(normalised) / len(normalised)
@@ -87,12 +99,12 @@ def test_sigmoid_norm_loss_matches_the_formula(sft_run):
 
 def test_ref_logps_cache_hits_on_rerun_and_misses_on_new_data_or_checkpoint(sft_run, tmp_path):
     cfg = dpo_cfg(sft_run, "dpo.pairs=offline", "data.preference.0.max_rows=24", f"dpo.ref_logps_cache={tmp_path}")
-    options, args = common.trainer_args(cfg, "dpo")
+    options, args = training.trainer_args(cfg, "dpo")
     assert args.precompute_ref_log_probs is True  # the default of conf/dpo/default.yaml
     pairs = load_preference(cfg.data.preference)
 
     def build(dataset, perturb=False):
-        model, tokenizer = common.load_model_and_tokenizer(cfg, common.stage_dir(cfg, "sft"))
+        model, tokenizer = models.load_model_and_tokenizer(cfg, layout.stage_dir(cfg, "sft"))
         if perturb:
             with torch.no_grad():
                 model.lm_head.weight[0, 0] += 1e-3
@@ -118,19 +130,26 @@ def test_ref_logps_cache_hits_on_rerun_and_misses_on_new_data_or_checkpoint(sft_
 
 
 def test_few_step_dpo_run_raises_preference_accuracy_and_publishes(sft_run):
-    cfg = dpo_cfg(sft_run, "dpo.pairs=offline", "data.preference.0.max_rows=64", "dpo.max_steps=8",
-                  "dpo.per_device_train_batch_size=16", "dpo.learning_rate=5e-4", "dpo.warmup_steps=0",
-                  "dpo.logging_steps=1")
+    cfg = dpo_cfg(
+        sft_run,
+        "dpo.pairs=offline",
+        "data.preference.0.max_rows=64",
+        "dpo.max_steps=8",
+        "dpo.per_device_train_batch_size=16",
+        "dpo.learning_rate=5e-4",
+        "dpo.warmup_steps=0",
+        "dpo.logging_steps=1",
+    )
     pairs = list(load_preference(cfg.data.preference))
-    sft_model, tokenizer = common.load_model_and_tokenizer(cfg, common.stage_dir(cfg, "sft"))
+    sft_model, tokenizer = models.load_model_and_tokenizer(cfg, layout.stage_dir(cfg, "sft"))
     before = preference_accuracy(sft_model, tokenizer, pairs)
 
     dpo.run(cfg)
 
-    checkpoint = common.stage_dir(cfg, "dpo")
+    checkpoint = layout.stage_dir(cfg, "dpo")
     manifest = json.loads((checkpoint / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["stage"] == "dpo"
-    assert manifest["parent"] == str(common.stage_dir(cfg, "sft"))
+    assert manifest["parent"] == str(layout.stage_dir(cfg, "sft"))
     assert (checkpoint / "model.safetensors").exists() and (checkpoint / "tokenizer_config.json").exists()
     assert manifest["data"]["pairs"] == "offline" and manifest["data"]["rows"] == 64
     metrics = manifest["metrics"]
@@ -139,7 +158,7 @@ def test_few_step_dpo_run_raises_preference_accuracy_and_publishes(sft_run):
     # and the preference accuracy on all 64 pairs is checked below
     assert metrics["train_loss"] < math.log(2), metrics["train_loss"]
 
-    dpo_model, _ = common.load_model_and_tokenizer(cfg, checkpoint)
+    dpo_model, _ = models.load_model_and_tokenizer(cfg, checkpoint)
     after = preference_accuracy(dpo_model, tokenizer, pairs)
     assert after > before, (before, after)
 
@@ -157,7 +176,9 @@ def test_onpolicy_pairs_pick_best_and_worst_and_skip_ties():
 
     pairs, stats = dpo.build_onpolicy_pairs(prompts, samples, scores)
 
-    chosen_rejected = [(p["prompt"][0]["content"], p["chosen"][0]["content"], p["rejected"][0]["content"]) for p in pairs]
+    chosen_rejected = [
+        (p["prompt"][0]["content"], p["chosen"][0]["content"], p["rejected"][0]["content"]) for p in pairs
+    ]
     assert chosen_rejected == [("q0", "right", "wrong 1"), ("q3", "full", "none")]
     assert pairs[0]["chosen"][0]["role"] == "assistant"
     assert stats["onpolicy_pairs"] == 2 and stats["onpolicy_ties"] == 2
@@ -165,14 +186,24 @@ def test_onpolicy_pairs_pick_best_and_worst_and_skip_ties():
     assert stats["onpolicy_sample_score"] == pytest.approx(sum(map(sum, scores)) / 16)
 
 
-@pytest.mark.parametrize("row, message", [
-    ({"chosen": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]}, "missing field"),
-    ({"chosen": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}],
-      "rejected": [{"role": "user", "content": "3+3?"}, {"role": "assistant", "content": "5"}]}, "different prompts"),
-])
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ({"chosen": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]}, "missing field"),
+        (
+            {
+                "chosen": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}],
+                "rejected": [{"role": "user", "content": "3+3?"}, {"role": "assistant", "content": "5"}],
+            },
+            "different prompts",
+        ),
+    ],
+)
 def test_bad_preference_rows_fail_before_a_model_loads(tmp_path, monkeypatch, row, message):
-    good = {"chosen": [{"role": "user", "content": "1+1?"}, {"role": "assistant", "content": "2"}],
-            "rejected": [{"role": "user", "content": "1+1?"}, {"role": "assistant", "content": "3"}]}
+    good = {
+        "chosen": [{"role": "user", "content": "1+1?"}, {"role": "assistant", "content": "2"}],
+        "rejected": [{"role": "user", "content": "1+1?"}, {"role": "assistant", "content": "3"}],
+    }
     path = tmp_path / "pairs.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in (good, row)) + "\n")
     cfg = compose([f"runs_dir={tmp_path}", "logging=none", "dpo.pairs=offline", f"data.preference=[{{path: {path}}}]"])
@@ -180,7 +211,7 @@ def test_bad_preference_rows_fail_before_a_model_loads(tmp_path, monkeypatch, ro
     def no_model(*args, **kwargs):
         raise AssertionError("a model was loaded before the data was checked")
 
-    monkeypatch.setattr(common, "load_model_and_tokenizer", no_model)
+    monkeypatch.setattr(models, "load_model_and_tokenizer", no_model)
     with pytest.raises(DataError, match=message) as error:
         dpo.run(cfg)
     assert "line 2:" in str(error.value)

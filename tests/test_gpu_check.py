@@ -9,8 +9,7 @@ import sys
 
 import pytest
 import torch
-
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 import gpu_check  # noqa: E402
@@ -18,8 +17,9 @@ import gpu_check  # noqa: E402
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible: the check would run, not skip")
 def test_without_a_gpu_the_check_says_so_and_exits_0():
-    done = subprocess.run([sys.executable, str(REPO_ROOT / "bench" / "gpu_check.py")], capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / "gpu_check.py")], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0
     assert "gpu-check: skipped -- no CUDA GPU visible" in done.stdout
 

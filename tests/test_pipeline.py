@@ -5,17 +5,27 @@ from __future__ import annotations
 
 import json
 
-from conftest import REPO_ROOT, compose
+from helpers import REPO_ROOT, compose
 
 # A few steps per stage on slices of the embedded data, a few prompts per benchmark.
 TINY_BUDGET = [
     "logging=none",
-    "data.sft=[{path: 'embedded:sft_train', max_rows: 64}]", "sft.max_steps=3", "sft.per_device_train_batch_size=16",
+    "data.sft=[{path: 'embedded:sft_train', max_rows: 64}]",
+    "sft.max_steps=3",
+    "sft.per_device_train_batch_size=16",
     # (on-policy pairs need a model that sometimes gets an answer right: 3 SFT steps do not make one)
-    "dpo.pairs=offline", "data.preference.0.max_rows=16", "dpo.max_steps=2", "dpo.per_device_train_batch_size=4",
-    "data.rlvr.0.max_rows=16", "rlvr.max_steps=2", "rlvr.num_generations=2", "rlvr.per_device_train_batch_size=4",
+    "dpo.pairs=offline",
+    "data.preference.0.max_rows=16",
+    "dpo.max_steps=2",
+    "dpo.per_device_train_batch_size=4",
+    "data.rlvr.0.max_rows=16",
+    "rlvr.max_steps=2",
+    "rlvr.num_generations=2",
+    "rlvr.per_device_train_batch_size=4",
     "rlvr.max_completion_length=16",
-    "eval.max_rows=6", "eval.max_new_tokens=16", "eval.num_workers=1",
+    "eval.max_rows=6",
+    "eval.max_new_tokens=16",
+    "eval.num_workers=1",
 ]
 
 

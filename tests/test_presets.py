@@ -4,9 +4,9 @@ process count it is written for, and one seed. A preset edited without its comme
 from __future__ import annotations
 
 import pytest
+from helpers import compose
 
-from conftest import compose
-from stages import common
+from runtime import training
 
 # (preset, NPROC its header documents, the effective batch of Tülu 3's SFT and DPO: 128 in both, Lambert et al. 2024
 # and open-instruct's scripts/train/finetune/tulu_finetune_mix.sh)
@@ -15,23 +15,24 @@ PRESETS = [("tulu3_8b", 8, 128), ("qwen2_5_0_5b", 1, 128)]
 
 @pytest.mark.parametrize("preset, processes, effective_batch", PRESETS)
 @pytest.mark.parametrize("stage", ["sft", "dpo"])
-def test_preset_gives_the_documented_effective_batch_on_its_documented_process_count(preset, processes,
-                                                                                    effective_batch, stage, tmp_path):
+def test_preset_gives_the_documented_effective_batch_on_its_documented_process_count(
+    preset, processes, effective_batch, stage, tmp_path
+):
     cfg = compose([f"+experiment={preset}", "logging=none", f"runs_dir={tmp_path}"])
-    _, args = common.trainer_args(cfg, stage)  # what the trainer is handed
+    _, args = training.trainer_args(cfg, stage)  # what the trainer is handed
     assert args.per_device_train_batch_size * args.gradient_accumulation_steps * processes == effective_batch
 
 
 def test_tulu3_8b_trains_sft_and_dpo_with_the_seed_of_its_sft_command(tmp_path):
     cfg = compose(["+experiment=tulu3_8b", "logging=none", f"runs_dir={tmp_path}"])
     for stage in ("sft", "dpo"):
-        assert common.trainer_args(cfg, stage)[1].seed == 123  # docs/tulu3.md: --seed 123
+        assert training.trainer_args(cfg, stage)[1].seed == 123  # docs/tulu3.md: --seed 123
 
 
 def test_smollm2_cpu_keeps_its_validation_slice_out_of_rlvr_training():
     from data.loading import load_rlvr
     from eval.benchmarks import load_benchmark
-    from stages import config as config_schema
+    from runtime import config as config_schema
 
     cfg = compose(["+experiment=smollm2_cpu", "logging=none"])
     config_schema.validate(cfg)

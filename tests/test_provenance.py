@@ -11,24 +11,35 @@ from pathlib import Path
 
 import pytest
 import trl
+from helpers import compose
 
-from conftest import compose
-from stages import common, dpo, rlvr, sft
+from runtime import config, layout
+from stages import dpo, rlvr, sft
 
-TINY_SFT = ["sft.max_steps=2", "sft.per_device_train_batch_size=4", "data.sft=[{path: 'embedded:sft_train', max_rows: 32}]"]
+TINY_SFT = [
+    "sft.max_steps=2",
+    "sft.per_device_train_batch_size=4",
+    "data.sft=[{path: 'embedded:sft_train', max_rows: 32}]",
+]
 TINY_DPO = ["dpo.max_steps=2", "dpo.per_device_train_batch_size=4", "data.preference.0.max_rows=8"]
-TINY_RL = ["rlvr.max_steps=1", "rlvr.per_device_train_batch_size=4", "rlvr.num_generations=4",
-           "rlvr.max_completion_length=12", "rlvr.log_completions=false", "data.rlvr.0.max_rows=16"]
+TINY_RL = [
+    "rlvr.max_steps=1",
+    "rlvr.per_device_train_batch_size=4",
+    "rlvr.num_generations=4",
+    "rlvr.max_completion_length=12",
+    "rlvr.log_completions=false",
+    "data.rlvr.0.max_rows=16",
+]
 
 
 def test_the_manifest_records_the_arguments_the_trainer_ran_with(tmp_path):
     cfg = compose([f"runs_dir={tmp_path}", "run_name=seed2", "logging=none", "seed=2", *TINY_SFT])
     sft.run(cfg)
-    manifest = common.read_manifest(common.stage_dir(cfg, "sft"))
+    manifest = layout.read_manifest(layout.stage_dir(cfg, "sft"))
     section = manifest["config"]["sft"]
     assert (section["seed"], section["bf16"], section["use_cpu"]) == (2, False, True)
     assert section["max_steps"] == 2 and section["parent"] == "base"  # TRL's fields and our options, one section
-    assert section["output_dir"] == str(common.work_dir(cfg, "sft")) and section["run_name"] == "seed2-sft"
+    assert section["output_dir"] == str(layout.work_dir(cfg, "sft")) and section["run_name"] == "seed2-sft"
     assert "dpo" not in manifest["config"] and "rlvr" not in manifest["config"]  # not what this stage ran
     trained_with = set(f.name for f in dataclasses.fields(trl.SFTConfig) if f.init)
     assert set(section) - {"parent"} <= trained_with
@@ -37,11 +48,22 @@ def test_the_manifest_records_the_arguments_the_trainer_ran_with(tmp_path):
 
 
 def test_an_rloo_manifest_has_no_grpo_only_keys(sft_run):
-    cfg = compose([f"runs_dir={sft_run.runs_dir}", "run_name=shared", "logging=none", "rlvr=rloo", "rlvr.parent=sft",
-                   "overwrite=true", *TINY_RL])
+    cfg = compose(
+        [
+            f"runs_dir={sft_run.runs_dir}",
+            "run_name=shared",
+            "logging=none",
+            "rlvr=rloo",
+            "rlvr.parent=sft",
+            "overwrite=true",
+            *TINY_RL,
+        ]
+    )
     rlvr.run(cfg)
-    section = common.read_manifest(common.stage_dir(cfg, "rlvr"))["config"]["rlvr"]
-    grpo_only = {f.name for f in dataclasses.fields(trl.GRPOConfig)} - {f.name for f in dataclasses.fields(trl.RLOOConfig)}
+    section = layout.read_manifest(layout.stage_dir(cfg, "rlvr"))["config"]["rlvr"]
+    grpo_only = {f.name for f in dataclasses.fields(trl.GRPOConfig)} - {
+        f.name for f in dataclasses.fields(trl.RLOOConfig)
+    }
     assert {"loss_type", "scale_rewards"} <= grpo_only  # what the issue saw recorded for RLOO runs
     assert not grpo_only & set(section), sorted(grpo_only & set(section))
     assert section["trainer"] == "rloo" and section["beta"] == 0.01
@@ -57,8 +79,8 @@ def test_a_checkpoint_is_reused_only_for_the_same_parent_content_and_config(tmp_
     cfg = compose(base)
     assert sft.run(cfg) == "trained" and dpo.run(cfg) == "trained"
     eval_run.evaluate(cfg, "sft")
-    first_sft = common.read_manifest(common.stage_dir(cfg, "sft"))
-    first_dpo = common.read_manifest(common.stage_dir(cfg, "dpo"))
+    first_sft = layout.read_manifest(layout.stage_dir(cfg, "sft"))
+    first_dpo = layout.read_manifest(layout.stage_dir(cfg, "dpo"))
     assert first_dpo["parent_id"] == first_sft["id"] and len(first_sft["id"]) == 20
     capsys.readouterr()
 
@@ -69,24 +91,35 @@ def test_a_checkpoint_is_reused_only_for_the_same_parent_content_and_config(tmp_
     assert sft.run(changed) == "trained"
     assert "was trained with another config (sft.max_steps: 2 -> 3)" in capsys.readouterr().out
     assert eval_run.up_to_date(changed, "sft") is None  # same path, other weights: scored again
-    new_sft = common.read_manifest(common.stage_dir(cfg, "sft"))
+    new_sft = layout.read_manifest(layout.stage_dir(cfg, "sft"))
     assert new_sft["id"] != first_sft["id"]
 
     assert dpo.run(changed) == "trained"
     assert "was trained from another parent" in capsys.readouterr().out
-    assert common.read_manifest(common.stage_dir(cfg, "dpo"))["parent_id"] == new_sft["id"]
+    assert layout.read_manifest(layout.stage_dir(cfg, "dpo"))["parent_id"] == new_sft["id"]
 
     assert dpo.run(compose([*base, "sft.max_steps=3", "dpo.beta=0.5"])) == "trained"
     assert "(dpo.beta: 5.0 -> 0.5)" in capsys.readouterr().out
 
 
 def test_onpolicy_pairs_are_published_with_both_scores(sft_run, tmp_path):
-    cfg = compose([f"runs_dir={tmp_path}", "run_name=onpolicy", "logging=none", "dpo.pairs=onpolicy",
-                   f"dpo.parent={common.stage_dir(sft_run, 'sft')}", "dpo.onpolicy_prompts=48", "dpo.onpolicy_samples=4",
-                   "dpo.onpolicy_max_new_tokens=16", "dpo.max_steps=1", "dpo.per_device_train_batch_size=4"])
+    cfg = compose(
+        [
+            f"runs_dir={tmp_path}",
+            "run_name=onpolicy",
+            "logging=none",
+            "dpo.pairs=onpolicy",
+            f"dpo.parent={layout.stage_dir(sft_run, 'sft')}",
+            "dpo.onpolicy_prompts=48",
+            "dpo.onpolicy_samples=4",
+            "dpo.onpolicy_max_new_tokens=16",
+            "dpo.max_steps=1",
+            "dpo.per_device_train_batch_size=4",
+        ]
+    )
     dpo.run(cfg)
-    checkpoint = common.stage_dir(cfg, "dpo")
-    manifest = common.read_manifest(checkpoint)
+    checkpoint = layout.stage_dir(cfg, "dpo")
+    manifest = layout.read_manifest(checkpoint)
     rows = [json.loads(line) for line in (checkpoint / dpo.ONPOLICY_PAIRS_FILE).read_text().splitlines()]
     assert manifest["data"]["pairs_file"] == dpo.ONPOLICY_PAIRS_FILE and len(rows) == manifest["data"]["rows"] > 0
     for row in rows:
@@ -113,8 +146,8 @@ def wandb_records(path: Path):
         if block - pos % block < 7:  # a block's tail too short for a chunk header is padding
             pos += block - pos % block
             continue
-        _, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
-        pending += data[pos + 7:pos + 7 + length]
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        pending += data[pos + 7 : pos + 7 + length]
         pos += 7 + length
         if kind in (1, 4):  # FULL or LAST chunk: a record is complete
             yield wandb_internal_pb2.Record.FromString(pending)
@@ -131,8 +164,9 @@ def read_offline_run(run_dir: Path) -> dict:
         elif kind == "config":
             run["config"].update({item.key: json.loads(item.value_json) for item in record.config.update})
         elif kind == "summary":
-            run["summary"].update({item.key or "/".join(item.nested_key): json.loads(item.value_json)
-                                   for item in record.summary.update})
+            run["summary"].update(
+                {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.summary.update}
+            )
         elif kind == "history":
             run["history_keys"].update(item.key or "/".join(item.nested_key) for item in record.history.item)
     return run
@@ -144,9 +178,20 @@ def test_wandb_runs_hold_the_recorded_config_under_our_names_and_the_eval_genera
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.delenv("WANDB_DISABLED", raising=False)
-    cfg = compose([f"runs_dir={tmp_path}", "run_name=tracked", "logging=wandb", "logging.mode=offline", *TINY_SFT,
-                   "sft.logging_steps=1", "eval.max_rows=2", "eval.max_new_tokens=4", "eval.num_workers=1",
-                   "eval.decontamination.action=off"])
+    cfg = compose(
+        [
+            f"runs_dir={tmp_path}",
+            "run_name=tracked",
+            "logging=wandb",
+            "logging.mode=offline",
+            *TINY_SFT,
+            "sft.logging_steps=1",
+            "eval.max_rows=2",
+            "eval.max_new_tokens=4",
+            "eval.num_workers=1",
+            "eval.decontamination.action=off",
+        ]
+    )
     sft.run(cfg)
     eval_run.evaluate(cfg, "sft")
 
@@ -155,11 +200,11 @@ def test_wandb_runs_hold_the_recorded_config_under_our_names_and_the_eval_genera
         run = read_offline_run(run_dir)
         runs[run["job_type"]] = run | {"dir": run_dir}
     assert set(runs) == {"sft", "eval-sft"}
-    manifest = common.read_manifest(common.stage_dir(cfg, "sft"))
+    manifest = layout.read_manifest(layout.stage_dir(cfg, "sft"))
 
     trained = runs["sft"]
     assert (trained["name"], trained["group"]) == ("tracked-sft", "tracked")
-    flat = common.flatten(manifest["config"])
+    flat = config.flatten(manifest["config"])
     assert {k: v for k, v in trained["config"].items() if k in flat} == flat  # the manifest's values, all of them
     extra = set(trained["config"]) - set(flat)
     assert {key for key in extra if not key.startswith("environment.")} == {"parent_id", "config_hash", "_wandb"}
@@ -181,7 +226,7 @@ def test_wandb_runs_hold_the_recorded_config_under_our_names_and_the_eval_genera
 
 
 def test_a_checkpoint_id_is_its_content(tmp_path):
-    from stages.lineage import checkpoint_id
+    from runtime.lineage import checkpoint_id
 
     (tmp_path / "model.safetensors").write_bytes(b"weights")
     (tmp_path / "config.json").write_text("{}")

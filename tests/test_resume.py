@@ -13,20 +13,38 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import REPO_ROOT, compose
+from transformers.trainer_utils import get_last_checkpoint
 
-from stages import common
-from tests.conftest import REPO_ROOT, compose
+from runtime import checkpoints, layout, models, training
 
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "WANDB_MODE": "disabled",
-       "TOKENIZERS_PARALLELISM": "false"}
+ENV = {
+    **os.environ,
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "WANDB_MODE": "disabled",
+    "TOKENIZERS_PARALLELISM": "false",
+}
 MAX_STEPS = 30  # long enough (seconds) that the kill lands mid-run
 
 
 def sft_command(runs_dir: Path) -> list[str]:
-    return [sys.executable, "-m", "stages.sft", f"runs_dir={runs_dir}", "run_name=killed", "logging=none",
-            f"sft.max_steps={MAX_STEPS}", "sft.per_device_train_batch_size=4", "sft.logging_steps=2", "sft.max_length=96",
-            "data.sft=[{path: 'embedded:sft_train', max_rows: 400}]", "sft.save_strategy=steps", "sft.save_steps=3",
-            "sft.save_total_limit=2"]
+    return [
+        sys.executable,
+        "-m",
+        "stages.sft",
+        f"runs_dir={runs_dir}",
+        "run_name=killed",
+        "logging=none",
+        f"sft.max_steps={MAX_STEPS}",
+        "sft.per_device_train_batch_size=4",
+        "sft.logging_steps=2",
+        "sft.max_length=96",
+        "data.sft=[{path: 'embedded:sft_train', max_rows: 400}]",
+        "sft.save_strategy=steps",
+        "sft.save_steps=3",
+        "sft.save_total_limit=2",
+    ]
 
 
 @pytest.mark.slow
@@ -35,13 +53,15 @@ def test_sigkill_after_a_save_resumes_from_that_step(tmp_path):
     log = (tmp_path / "first.log").open("w")
     first = subprocess.Popen(sft_command(tmp_path), cwd=REPO_ROOT, env=ENV, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 300
-    while common.latest_checkpoint(work) is None:
-        assert first.poll() is None, f"the run ended before its first save:\n{(tmp_path / 'first.log').read_text()[-3000:]}"
+    while training.latest_checkpoint(work) is None:
+        assert first.poll() is None, (
+            f"the run ended before its first save:\n{(tmp_path / 'first.log').read_text()[-3000:]}"
+        )
         assert time.time() < deadline, "no checkpoint within 300 s"
         time.sleep(0.2)
     os.kill(first.pid, signal.SIGKILL)
     first.wait()
-    saved_step = int(Path(common.latest_checkpoint(work)).name.split("-")[1])
+    saved_step = int(Path(training.latest_checkpoint(work)).name.split("-")[1])
     assert 3 <= saved_step < MAX_STEPS
     assert not (tmp_path / "killed" / "sft").exists()  # nothing published, so nothing looks complete
 
@@ -62,33 +82,43 @@ def test_sigkill_after_a_save_resumes_from_that_step(tmp_path):
     assert len(list(work.glob("checkpoint-*"))) == 2  # save_total_limit
 
 
-def test_latest_checkpoint_skips_incomplete_ones(tmp_path):
+def test_resume_skips_checkpoints_killed_mid_write_where_transformers_would_not(tmp_path):
     def checkpoint(step: int, state: str | None) -> None:
         path = tmp_path / f"checkpoint-{step}"
         path.mkdir()
         if state is not None:
             (path / "trainer_state.json").write_text(state)
 
-    assert common.latest_checkpoint(tmp_path) is None
+    assert training.latest_checkpoint(tmp_path) is None
     checkpoint(4, json.dumps({"global_step": 4}))
     checkpoint(8, json.dumps({"global_step": 8}))
     checkpoint(12, None)  # killed while writing the weights
     checkpoint(16, '{"global_step": 1')  # killed while writing the state itself
     (tmp_path / "checkpoint-tmp").mkdir()
-    assert common.latest_checkpoint(tmp_path) == str(tmp_path / "checkpoint-8")
+    assert training.latest_checkpoint(tmp_path) == str(tmp_path / "checkpoint-8")
+    # the library's version resumes from the half-written one
+    assert get_last_checkpoint(str(tmp_path)) == str(tmp_path / "checkpoint-16")
 
 
-def record(cfg, stage: str = "sft") -> common.StageRecord:
-    options, args = common.trainer_args(cfg, stage)
-    return common.StageRecord(cfg, stage, options, args, parent=common.base_model_path(cfg), data_key="sft")
+def record(cfg, stage: str = "sft") -> checkpoints.StageRecord:
+    options, args = training.trainer_args(cfg, stage)
+    return checkpoints.StageRecord(cfg, stage, options, args, parent=models.base_model_path(cfg), data_key="sft")
 
 
 def test_the_config_hash_covers_what_trains_and_not_where_it_is_kept(tmp_path):
     """The hash that decides resuming (work/<stage>/lineage.json) and reusing a checkpoint."""
     base = record(compose([f"runs_dir={tmp_path}", "logging=none"])).config_hash()
-    for same in (["resume=never"], ["logging=wandb"], ["run_name=elsewhere"], [f"runs_dir={tmp_path}/other"],
-                 ["dpo.beta=0.5"], ["data.rlvr.0.max_rows=5"], ["eval.max_rows=3"], ["sft.logging_steps=1"],
-                 ["sft.save_strategy=steps", "sft.save_steps=7"]):
+    for same in (
+        ["resume=never"],
+        ["logging=wandb"],
+        ["run_name=elsewhere"],
+        [f"runs_dir={tmp_path}/other"],
+        ["dpo.beta=0.5"],
+        ["data.rlvr.0.max_rows=5"],
+        ["eval.max_rows=3"],
+        ["sft.logging_steps=1"],
+        ["sft.save_strategy=steps", "sft.save_steps=7"],
+    ):
         assert record(compose([f"runs_dir={tmp_path}", "logging=none", *same])).config_hash() == base, same
     for other in (["sft.learning_rate=1e-4"], ["seed=3"], ["data.sft.0.max_rows=5"], ["model.dtype=float64"]):
         assert record(compose([f"runs_dir={tmp_path}", "logging=none", *other])).config_hash() != base, other
@@ -96,7 +126,7 @@ def test_the_config_hash_covers_what_trains_and_not_where_it_is_kept(tmp_path):
 
 def test_a_crash_while_publishing_leaves_the_previous_checkpoint(tmp_path):
     cfg = compose([f"runs_dir={tmp_path}", "logging=none"])
-    model, tokenizer = common.load_model_and_tokenizer(cfg, common.base_model_path(cfg))
+    model, tokenizer = models.load_model_and_tokenizer(cfg, models.base_model_path(cfg))
     first = record(cfg).publish(model, tokenizer)
     before = (first / "manifest.json").read_text()
 
@@ -110,4 +140,4 @@ def test_a_crash_while_publishing_leaves_the_previous_checkpoint(tmp_path):
     with pytest.raises(Crash):
         record(cfg).publish(model, tokenizer)
     assert (first / "manifest.json").read_text() == before
-    assert common.is_complete(first) and (first / "tokenizer.json").exists()
+    assert layout.is_complete(first) and (first / "tokenizer.json").exists()

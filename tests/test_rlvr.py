@@ -9,18 +9,20 @@ import time
 from types import SimpleNamespace
 
 import pytest
+from helpers import compose
 
-from stages.rlvr import RewardHackingWatch, VerifiableReward, answer_well_formed
-from conftest import compose
+from rewards import answer_stated, gsm8k
+from stages.rlvr import RewardHackingWatch, VerifiableReward
 
 EOS = 1  # the token id our hand-made completions end with
-IFEVAL_TRUTH = json.dumps({"instruction_id_list": ["change_case:english_lowercase", "punctuation:no_comma"],
-                           "kwargs": [{}, {}]})
+IFEVAL_TRUTH = json.dumps(
+    {"instruction_id_list": ["change_case:english_lowercase", "punctuation:no_comma"], "kwargs": [{}, {}]}
+)
 
 
 @pytest.fixture(scope="module")
 def pool():
-    from eval.verifiers import VerifierPool
+    from rewards import VerifierPool
 
     with VerifierPool(num_workers=1, timeout_s=3.0) as verifier_pool:
         yield verifier_pool
@@ -43,15 +45,19 @@ def call(reward: VerifiableReward, rows: list[tuple[str, str, str, bool]]):
 
 
 def test_reward_is_verifier_score_times_ten_with_nonstop_penalty(pool):
-    reward = VerifiableReward(pool, verification_reward=10.0, nonstop_penalty=-10.0, format_reward=0.0,
-                              eos_token_ids={EOS})
-    rewards, metrics, extra = call(reward, [
-        ("gsm8k", "4", "3 + 1 = 4. The answer is 4.", True),
-        ("gsm8k", "4", "3 + 2 = 5. The answer is 5.", True),
-        ("math", "\\frac{1}{2}", "The final answer is $\\boxed{\\frac{2}{4}}$.", True),
-        ("ifeval", IFEVAL_TRUTH, "hello, world", True),  # lowercase kept, comma used: half the instructions
-        ("gsm8k", "4", "The answer is 4 and then it goes on and on", False),  # right, but cut off: penalty
-    ])
+    reward = VerifiableReward(
+        pool, verification_reward=10.0, nonstop_penalty=-10.0, format_reward=0.0, eos_token_ids={EOS}
+    )
+    rewards, metrics, extra = call(
+        reward,
+        [
+            ("gsm8k", "4", "3 + 1 = 4. The answer is 4.", True),
+            ("gsm8k", "4", "3 + 2 = 5. The answer is 5.", True),
+            ("math", "\\frac{1}{2}", "The final answer is $\\boxed{\\frac{2}{4}}$.", True),
+            ("ifeval", IFEVAL_TRUTH, "hello, world", True),  # lowercase kept, comma used: half the instructions
+            ("gsm8k", "4", "The answer is 4 and then it goes on and on", False),  # right, but cut off: penalty
+        ],
+    )
     assert rewards == pytest.approx([10.0, 0.0, 10.0, 5.0, -10.0])
     assert metrics["verifier/gsm8k/reward_mean"] == pytest.approx(0.0)  # (10 + 0 - 10) / 3
     assert metrics["verifier/gsm8k/score"] == pytest.approx(1 / 3)  # the cut-off one is not verified at all
@@ -65,34 +71,47 @@ def test_reward_is_verifier_score_times_ten_with_nonstop_penalty(pool):
 
 
 def test_format_reward_and_penalty_off(pool):
-    reward = VerifiableReward(pool, verification_reward=1.0, nonstop_penalty=None, format_reward=0.2,
-                              eos_token_ids={EOS})
-    rewards, _, _ = call(reward, [
-        ("gsm8k", "4", "The answer is 5.", True),  # well formed, wrong: the format reward only
-        ("gsm8k", "4", "4", False),  # no penalty configured: a cut-off answer is verified like any other
-        ("math", "2", "The final answer is 2.", True),  # right but not boxed: no format reward
-    ])
+    reward = VerifiableReward(
+        pool, verification_reward=1.0, nonstop_penalty=None, format_reward=0.2, eos_token_ids={EOS}
+    )
+    rewards, _, _ = call(
+        reward,
+        [
+            ("gsm8k", "4", "The answer is 5.", True),  # well formed, wrong: the format reward only
+            ("gsm8k", "4", "4", False),  # no penalty configured: a cut-off answer is verified like any other
+            ("math", "2", "The final answer is 2.", True),  # right but not boxed: no format reward
+        ],
+    )
     assert rewards == pytest.approx([0.2, 1.0, 1.0])
 
 
-def test_answer_format():
-    assert answer_well_formed("gsm8k", "so 3 * 7 = 21. The answer is 21.")
-    assert answer_well_formed("math", "The final answer is $\\boxed{x^2+1}$.")
-    assert not answer_well_formed("math", "The final answer is $\\boxed{x^2")
-    assert not answer_well_formed("gsm8k", "I do not know")
-    assert not answer_well_formed("ifeval", "anything")
+def test_the_format_reward_reads_each_verifiers_own_answer_format():
+    assert answer_stated("gsm8k", "so 3 * 7 = 21. The answer is 21.")
+    assert answer_stated("gsm8k", "#### 21") and answer_stated("gsm8k", "\\boxed{21}")
+    assert answer_stated("math", "The final answer is $\\boxed{x^2+1}$.")
+    assert not answer_stated("math", "The final answer is $\\boxed{x^2")
+    assert not answer_stated("gsm8k", "I do not know") and not answer_stated("gsm8k", "3 * 7 = 21.")
+    assert not answer_stated("ifeval", "anything")
+    # the same definition the verifier reads: a stated answer is what gsm8k scores, before any last-number fallback
+    assert (
+        gsm8k.stated_answer("3 + 4 = 7. The answer is 8, not 7.") == gsm8k.extract_number("... The answer is 8") == "8"
+    )
 
 
 def test_hanging_or_crashing_verifier_scores_zero_and_is_counted(pool):
-    reward = VerifiableReward(pool, verification_reward=10.0, nonstop_penalty=-10.0, format_reward=0.0,
-                              eos_token_ids={EOS})
+    reward = VerifiableReward(
+        pool, verification_reward=10.0, nonstop_penalty=-10.0, format_reward=0.0, eos_token_ids={EOS}
+    )
     hang = json.dumps({"tests": ["assert True"], "timeout_s": 30})  # the sandbox would wait longer than the pool
     start = time.monotonic()
-    rewards, metrics, _ = call(reward, [
-        ("code", hang, "```python\nwhile True:\n    pass\n```", True),
-        ("gsm8k", "not a number", "The answer is 4.", True),  # the verifier raises on this ground truth
-        ("gsm8k", "4", "The answer is 4.", True),  # the rest of the batch is scored as usual
-    ])
+    rewards, metrics, _ = call(
+        reward,
+        [
+            ("code", hang, "```python\nwhile True:\n    pass\n```", True),
+            ("gsm8k", "not a number", "The answer is 4.", True),  # the verifier raises on this ground truth
+            ("gsm8k", "4", "The answer is 4.", True),  # the rest of the batch is scored as usual
+        ],
+    )
     assert time.monotonic() - start < 20  # the pool's 3 s, not the sandbox's 30 s
     assert rewards == pytest.approx([0.0, 0.0, 10.0])
     assert (reward.timeouts, reward.errors) == (1, 1)
@@ -104,8 +123,9 @@ def test_a_failing_pool_scores_the_batch_zero():
         def score_rows(self, rows):
             raise RuntimeError("verifier processes gone")
 
-    reward = VerifiableReward(BrokenPool(), verification_reward=10.0, nonstop_penalty=-10.0, format_reward=0.0,
-                              eos_token_ids={EOS})
+    reward = VerifiableReward(
+        BrokenPool(), verification_reward=10.0, nonstop_penalty=-10.0, format_reward=0.0, eos_token_ids={EOS}
+    )
     rewards, _, _ = call(reward, [("gsm8k", "4", "The answer is 4.", True), ("gsm8k", "4", "4", False)])
     assert rewards == [0.0, -10.0]
     assert reward.errors == 2
@@ -127,10 +147,11 @@ def test_reward_hacking_watch_warns_when_reward_rises_and_heldout_falls():
     assert recorded == [("heldout/score", 0.50), ("heldout/score", 0.55), ("heldout/score", 0.30)]
 
 
-@pytest.mark.parametrize("group, trainer_class", [("grpo", "GRPOConfig"), ("rloo", "RLOOConfig"),
-                                                  ("tulu3_8b", "GRPOConfig")])
+@pytest.mark.parametrize(
+    "group, trainer_class", [("grpo", "GRPOConfig"), ("rloo", "RLOOConfig"), ("tulu3_8b", "GRPOConfig")]
+)
 def test_rlvr_configs_validate(group, trainer_class):
-    from stages.config import split_section, trainer_config_class, validate
+    from runtime.config import split_section, trainer_config_class, validate
 
     cfg = compose([f"rlvr={group}"])
     validate(cfg)
@@ -142,20 +163,32 @@ def test_rlvr_configs_validate(group, trainer_class):
 def test_tiny_grpo_run_from_sft(sft_run):
     """A few GRPO steps from the shared tiny SFT checkpoint: rewards computed and logged, time split measured,
     checkpoint + manifest written, and the checkpoint reloads and generates."""
-    from stages import common, rlvr
+    from runtime import generation, layout, models
+    from stages import rlvr
 
-    cfg = compose([
-        f"runs_dir={sft_run.runs_dir}", "run_name=shared", "logging=none", "rlvr.parent=sft",
-        "rlvr.max_steps=2", "rlvr.logging_steps=1", "rlvr.per_device_train_batch_size=8", "rlvr.num_generations=4",
-        "rlvr.max_completion_length=24", "rlvr.log_completions=false", "data.rlvr.0.max_rows=64",
-        "rlvr.heldout_eval_steps=2", "rlvr.heldout_eval_rows=4",
-    ])
+    cfg = compose(
+        [
+            f"runs_dir={sft_run.runs_dir}",
+            "run_name=shared",
+            "logging=none",
+            "rlvr.parent=sft",
+            "rlvr.max_steps=2",
+            "rlvr.logging_steps=1",
+            "rlvr.per_device_train_batch_size=8",
+            "rlvr.num_generations=4",
+            "rlvr.max_completion_length=24",
+            "rlvr.log_completions=false",
+            "data.rlvr.0.max_rows=64",
+            "rlvr.heldout_eval_steps=2",
+            "rlvr.heldout_eval_rows=4",
+        ]
+    )
     rlvr.run(cfg)
 
-    checkpoint = common.stage_dir(cfg, "rlvr")
-    manifest = common.read_manifest(checkpoint)
+    checkpoint = layout.stage_dir(cfg, "rlvr")
+    manifest = layout.read_manifest(checkpoint)
     assert manifest["status"] == "complete" and manifest["stage"] == "rlvr"
-    assert manifest["parent"] == str(common.stage_dir(cfg, "sft"))
+    assert manifest["parent"] == str(layout.stage_dir(cfg, "sft"))
     assert manifest["data"]["rows"] == 64
     metrics = manifest["metrics"]
     assert metrics["global_step"] == 2
@@ -166,7 +199,8 @@ def test_tiny_grpo_run_from_sft(sft_run):
     assert any(key.startswith("verifier/") and key.endswith("/reward_mean") for key in metrics)
     assert [h["step"] for h in metrics["heldout"]] == [0, 2]
 
-    model, tokenizer = common.load_model_and_tokenizer(cfg, checkpoint)
-    [[generation]] = common.generate(model, tokenizer, [[{"role": "user", "content": "What is 2 + 3?"}]],
-                                     max_new_tokens=8)
+    model, tokenizer = models.load_model_and_tokenizer(cfg, checkpoint)
+    [[generation]] = generation.generate(
+        model, tokenizer, [[{"role": "user", "content": "What is 2 + 3?"}]], max_new_tokens=8
+    )
     assert isinstance(generation.text, str) and generation.num_tokens > 0

@@ -24,19 +24,26 @@ from pathlib import Path
 
 import pytest
 
-from eval.verifiers import code_exec
-from eval.verifiers._sandbox_child import NOBODY, _audit_hook
-from eval.verifiers.sandbox import Sandbox
+from rewards import code_exec
+from rewards._sandbox_child import NOBODY, _audit_hook
+from rewards.sandbox import Sandbox
 
 IS_ROOT = os.geteuid() == 0
 FULL = {}  # all defences
 KERNEL_ONLY = {"audit_hook": False}
 USER_NAMESPACE = {"user_namespace": True}  # the path a non-root trainer takes: namespaces through a user namespace
 HOOK_ONLY = {"namespaces": False}
-LAYERS = [pytest.param(FULL, id="all-defences"), pytest.param(KERNEL_ONLY, id="kernel-only"),
-          pytest.param(USER_NAMESPACE, id="user-namespace"), pytest.param(HOOK_ONLY, id="no-namespaces")]
-NAMESPACED = [pytest.param(FULL, id="all-defences"), pytest.param(KERNEL_ONLY, id="kernel-only"),
-              pytest.param(USER_NAMESPACE, id="user-namespace")]
+LAYERS = [
+    pytest.param(FULL, id="all-defences"),
+    pytest.param(KERNEL_ONLY, id="kernel-only"),
+    pytest.param(USER_NAMESPACE, id="user-namespace"),
+    pytest.param(HOOK_ONLY, id="no-namespaces"),
+]
+NAMESPACED = [
+    pytest.param(FULL, id="all-defences"),
+    pytest.param(KERNEL_ONLY, id="kernel-only"),
+    pytest.param(USER_NAMESPACE, id="user-namespace"),
+]
 
 
 def _sandbox_user_processes() -> list[int]:
@@ -166,8 +173,11 @@ def test_setup_and_statement_tests_and_classes():
         def pop(self):
             return self.items.pop()
     """)
-    tests = ["s = Stack()\ns.push(1)\ns.push(2)\nassert s.pop() == 2", "assert all(Stack().items == [] for _ in range(2))",
-             "s = Stack()\ns.push(3)\nassert s.pop() == 4"]
+    tests = [
+        "s = Stack()\ns.push(1)\ns.push(2)\nassert s.pop() == 2",
+        "assert all(Stack().items == [] for _ in range(2))",
+        "s = Stack()\ns.push(3)\nassert s.pop() == 4",
+    ]
     assert score(code, tests, setup="from typing import List")[0] == pytest.approx(2 / 3)
 
 
@@ -198,14 +208,17 @@ def test_sleeping_forever_times_out():
 def test_fork_bomb(options):
     if not IS_ROOT:
         pytest.skip("the kernel-level defences need root")
-    code = code_of("""
+    code = (
+        code_of("""
     import os
     while True:
         try:
             os.fork()
         except Exception:
             pass
-    """) + DOUBLE
+    """)
+        + DOUBLE
+    )
     result, seconds = score(code, DOUBLE_TESTS, timeout_s=1.5, **options)
     assert result == 0.0
     assert seconds < 4
@@ -216,7 +229,8 @@ def test_daemonised_process_does_not_survive(options):
     """Correct code that leaves a detached process behind: the tests pass, the process must still die."""
     if options is not HOOK_ONLY and not IS_ROOT:
         pytest.skip("namespaces need root")
-    code = code_of("""
+    code = (
+        code_of("""
     import os, time
     try:
         if os.fork() == 0:
@@ -226,7 +240,9 @@ def test_daemonised_process_does_not_survive(options):
             os._exit(0)
     except PermissionError:
         pass
-    """) + DOUBLE
+    """)
+        + DOUBLE
+    )
     result, seconds = score(code, DOUBLE_TESTS, **options)
     assert result == 1.0
     assert seconds < 3
@@ -282,9 +298,14 @@ def test_overriding_builtins_and_assertion_error():
     def f(x):
         return 0
     """)
-    tests = ["assert abs(f(2) - 4) < 1e-9", "assert len(f(1)) == 3", "assert sorted(f(3)) == [1, 2]",
-             "assert isinstance(f(1), list)", "x = f(2)\nassert abs(x - 4) < 1e-9",
-             "assert all(f(i) == 2 * i for i in range(3))"]
+    tests = [
+        "assert abs(f(2) - 4) < 1e-9",
+        "assert len(f(1)) == 3",
+        "assert sorted(f(3)) == [1, 2]",
+        "assert isinstance(f(1), list)",
+        "x = f(2)\nassert abs(x - 4) < 1e-9",
+        "assert all(f(i) == 2 * i for i in range(3))",
+    ]
     assert naive_score(code, tests) == 1.0
     assert score(code, tests)[0] == 0.0
 
@@ -309,8 +330,14 @@ def test_rigged_equality_cannot_cross():
     def g(x):
         return int_(0)
     """)
-    tests = ["assert f(1) == 2", "assert abs(f(2) - 4) < 1e-6", "r = f(1)\nassert r == 2",
-             "assert all(f(x) == 2 * x for x in range(3))", "assert g(1) == 2", "r = g(1)\nassert r == 2"]
+    tests = [
+        "assert f(1) == 2",
+        "assert abs(f(2) - 4) < 1e-6",
+        "r = f(1)\nassert r == 2",
+        "assert all(f(x) == 2 * x for x in range(3))",
+        "assert g(1) == 2",
+        "r = g(1)\nassert r == 2",
+    ]
     assert naive_score(code, tests) == 1.0
     assert score(code, tests)[0] == 0.0
 
@@ -343,7 +370,8 @@ def test_writing_and_deleting_files_outside_the_sandbox(public_dir, options):
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
     victim.chmod(0o666)
-    code = code_of(f"""
+    code = (
+        code_of(f"""
     import os, shutil
     for action in (lambda: os.remove({str(victim)!r}), lambda: open({str(victim)!r}, "w").write("pwned"),
                    lambda: open({str(tmp_path / "new.txt")!r}, "w").write("pwned"),
@@ -353,7 +381,9 @@ def test_writing_and_deleting_files_outside_the_sandbox(public_dir, options):
             action()
         except Exception:
             pass
-    """) + DOUBLE
+    """)
+        + DOUBLE
+    )
     score(code, DOUBLE_TESTS, **options)
     assert victim.read_text() == "precious"
     assert sorted(os.listdir(tmp_path)) == ["victim.txt"]
@@ -404,29 +434,46 @@ def test_no_network(options):
 def test_audit_hook_policy(tmp_path):
     """The hook is the only defence of these kinds without namespaces (not root); checked on its own here."""
     hook = _audit_hook(str(tmp_path), ("/opt/python/lib",))
-    for event, args in [("socket.__new__", (None, 2, 1, 0)), ("socket.connect", (None, ("1.1.1.1", 80))),
-                        ("os.fork", ()), ("subprocess.Popen", ("sh", [], None, None)), ("os.kill", (1, 9)),
-                        ("ctypes.dlopen", ("libc.so.6",)), ("import", ("_ctypes", None, [], [], [])),
-                        ("open", ("/etc/passwd", "w", 0)), ("open", ("../escape", "a", 0)),
-                        ("open", ("/tmp/x", None, os.O_WRONLY | os.O_CREAT)), ("os.remove", ("/etc/hosts", -1)),
-                        ("open", (str(tmp_path / "sub" / ".." / ".." / "x"), "w", 0)),
-                        ("open", ("/etc", None, os.O_RDONLY)),  # a directory descriptor would serve dir_fd calls
-                        ("open", ("/etc/passwd", "r", 0)), ("open", ("/data/rlvr_train.jsonl", None, os.O_RDONLY)),
-                        ("open", ("/opt/python/lib/../../answers.jsonl", "r", 0)),
-                        ("open", ("/opt/python/library/answers.jsonl", "r", 0)),
-                        ("os.rename", ("inside", "/outside", -1, -1)), ("shutil.rmtree", ("/work", None)),
-                        ("os.chdir", ("/",)), ("os.chdir", (3,)),  # fchdir: a descriptor cannot be judged
-                        ("object.__setattr__", (hook, "__code__", None)),
-                        ("object.__setattr__", (hook, "__defaults__", ())),
-                        ("object.__setattr__", (code_exec.verify, "__code__", None))]:
+    for event, args in [
+        ("socket.__new__", (None, 2, 1, 0)),
+        ("socket.connect", (None, ("1.1.1.1", 80))),
+        ("os.fork", ()),
+        ("subprocess.Popen", ("sh", [], None, None)),
+        ("os.kill", (1, 9)),
+        ("ctypes.dlopen", ("libc.so.6",)),
+        ("import", ("_ctypes", None, [], [], [])),
+        ("open", ("/etc/passwd", "w", 0)),
+        ("open", ("../escape", "a", 0)),
+        ("open", ("/tmp/x", None, os.O_WRONLY | os.O_CREAT)),
+        ("os.remove", ("/etc/hosts", -1)),
+        ("open", (str(tmp_path / "sub" / ".." / ".." / "x"), "w", 0)),
+        ("open", ("/etc", None, os.O_RDONLY)),  # a directory descriptor would serve dir_fd calls
+        ("open", ("/etc/passwd", "r", 0)),
+        ("open", ("/data/rlvr_train.jsonl", None, os.O_RDONLY)),
+        ("open", ("/opt/python/lib/../../answers.jsonl", "r", 0)),
+        ("open", ("/opt/python/library/answers.jsonl", "r", 0)),
+        ("os.rename", ("inside", "/outside", -1, -1)),
+        ("shutil.rmtree", ("/work", None)),
+        ("os.chdir", ("/",)),
+        ("os.chdir", (3,)),  # fchdir: a descriptor cannot be judged
+        ("object.__setattr__", (hook, "__code__", None)),
+        ("object.__setattr__", (hook, "__defaults__", ())),
+        ("object.__setattr__", (code_exec.verify, "__code__", None)),
+    ]:
         with pytest.raises((PermissionError, ImportError)):
             hook(event, args)
-    for event, args in [("open", ("/opt/python/lib/json/__init__.py", "rb", 0)), ("open", (str(tmp_path / "x"), "w", 0)),
-                        ("open", (str(tmp_path / "x"), "r", 0)), ("open", ("relative.txt", "r", 0)),
-                        ("open", ("relative.txt", "w", 0)), ("os.remove", (str(tmp_path / "x"), -1)),
-                        ("import", ("json", None, [], [], [])), ("open", (3, "w", 0)),
-                        ("os.mkdir", ("x", 0o777, -1)),
-                        ("object.__setattr__", (code_exec.verify, "__defaults__", ()))]:  # namedtuple does this
+    for event, args in [
+        ("open", ("/opt/python/lib/json/__init__.py", "rb", 0)),
+        ("open", (str(tmp_path / "x"), "w", 0)),
+        ("open", (str(tmp_path / "x"), "r", 0)),
+        ("open", ("relative.txt", "r", 0)),
+        ("open", ("relative.txt", "w", 0)),
+        ("os.remove", (str(tmp_path / "x"), -1)),
+        ("import", ("json", None, [], [], [])),
+        ("open", (3, "w", 0)),
+        ("os.mkdir", ("x", 0o777, -1)),
+        ("object.__setattr__", (code_exec.verify, "__defaults__", ())),
+    ]:  # namedtuple does this
         hook(event, args)
 
 
@@ -467,8 +514,11 @@ def test_the_sandbox_never_sees_expected_values():
     def f(x):
         return found
     """)
-    tests = [f"assert f(0) == {secret}", f"x = f(0)\nassert x == {secret}",
-             f"def check(candidate):\n    for i in range(2):\n        assert candidate(i) == {secret}\ncheck(f)"]
+    tests = [
+        f"assert f(0) == {secret}",
+        f"x = f(0)\nassert x == {secret}",
+        f"def check(candidate):\n    for i in range(2):\n        assert candidate(i) == {secret}\ncheck(f)",
+    ]
     assert score(code, tests)[0] == 0.0
     # The search itself works: where the value does sit in the sandbox's memory, it finds it.
     assert score(f"planted = [{secret}]\n" + code, tests)[0] == 1.0
@@ -587,7 +637,8 @@ def _switch_the_defences_off(target: Path, port: int) -> str:
                 pass
     noop = (lambda *args: None).__code__
     for obj in gc.get_objects():
-        if isinstance(obj, types.FunctionType) and any(part in obj.__qualname__ for part in ("hook", "outside", "audit")):
+        named = isinstance(obj, types.FunctionType) and any(p in obj.__qualname__ for p in ("hook", "outside", "audit"))
+        if named:
             for action in (lambda: setattr(obj, "__defaults__", tuple(() for _ in obj.__defaults__ or ())),
                            lambda: setattr(obj, "__code__", noop)):
                 try:
@@ -600,7 +651,7 @@ def _switch_the_defences_off(target: Path, port: int) -> str:
                 except Exception:
                     pass
     for action in (lambda: open({str(target / "written")!r}, "w").write("pwned"),
-                   lambda: os.system("touch {target / 'shell'}"), lambda: os.mkfifo({str(target / "fifo")!r}),
+                   lambda: os.system("touch {target / "shell"}"), lambda: os.mkfifo({str(target / "fifo")!r}),
                    lambda: socket.create_connection(("127.0.0.1", {port}), timeout=1).close()):
         try:
             action()
@@ -675,8 +726,14 @@ def test_the_kernel_refuses_processes_signals_inet_sockets_and_fifos(public_dir,
     def attempts():
         return ATTEMPTS
     """)
-    refused = {"fork": "PermissionError", "mkfifo": "PermissionError", "mkfifo outside": "PermissionError",
-               "kill": "PermissionError", "exec": "PermissionError", "inet socket": "PermissionError"}
+    refused = {
+        "fork": "PermissionError",
+        "mkfifo": "PermissionError",
+        "mkfifo outside": "PermissionError",
+        "kill": "PermissionError",
+        "exec": "PermissionError",
+        "inet socket": "PermissionError",
+    }
     assert score(code, [f"assert attempts() == {refused!r}"], **options)[0] == 1.0
     assert os.listdir(tmp_path) == []
 
@@ -706,8 +763,11 @@ def test_results_cannot_be_forged_from_inside():
     def f(x):
         return 0
     """)
-    tests = ["def check(candidate):\n    for x in range(3):\n        assert candidate(x) == 2 * x + 12\ncheck(f)",
-             "assert f(0) == 12", "assert f(5) == 22"]
+    tests = [
+        "def check(candidate):\n    for x in range(3):\n        assert candidate(x) == 2 * x + 12\ncheck(f)",
+        "assert f(0) == 12",
+        "assert f(5) == 22",
+    ]
     assert score(code, tests)[0] == 0.0
 
 
@@ -765,9 +825,13 @@ def test_results_of_collections_types_compare_as_under_the_official_harness():
     def point():
         return Point(1, 2)
     """)
-    tests = ["assert counts('abca') == {'a': 2, 'b': 1, 'c': 1}", "assert ordered([(2, 'b'), (1, 'a')]) == {1: 'a', 2: 'b'}",
-             "assert grouped(['a', 'bc', 'd']) == {1: ['a', 'd'], 2: ['bc']}", "assert point() == (1, 2)",
-             "assert point()[1] == 2"]
+    tests = [
+        "assert counts('abca') == {'a': 2, 'b': 1, 'c': 1}",
+        "assert ordered([(2, 'b'), (1, 'a')]) == {1: 'a', 2: 'b'}",
+        "assert grouped(['a', 'bc', 'd']) == {1: ['a', 'd'], 2: ['bc']}",
+        "assert point() == (1, 2)",
+        "assert point()[1] == 2",
+    ]
     assert naive_score(code, tests) == 1.0
     assert score(code, tests)[0] == 1.0
 
@@ -786,11 +850,24 @@ def test_code_extraction():
 
 def test_test_plan_looks_up_only_the_names_the_model_defines():
     plan = code_exec.plan_tests(
-        ["assert f(1) == 2", "assert math.isclose(f(2), 4.0)", "assert Solution().g([1])[0] == 1",
-         "assert all(f(x) == 2 * x for x in range(3))", "s = f(3)\nassert s == 6",
-         "def check(candidate):\n    import copy\n    assert poly([1], candidate(copy.copy(CONST))) == 0\ncheck(f)"],
-        "def poly(xs, x):\n    return sum(xs)")
-    assert [sorted(test.model_names) for test in plan.tests] == [["f"], ["f"], ["Solution"], ["f"], ["f"], ["CONST", "f"]]
+        [
+            "assert f(1) == 2",
+            "assert math.isclose(f(2), 4.0)",
+            "assert Solution().g([1])[0] == 1",
+            "assert all(f(x) == 2 * x for x in range(3))",
+            "s = f(3)\nassert s == 6",
+            "def check(candidate):\n    import copy\n    assert poly([1], candidate(copy.copy(CONST))) == 0\ncheck(f)",
+        ],
+        "def poly(xs, x):\n    return sum(xs)",
+    )
+    assert [sorted(test.model_names) for test in plan.tests] == [
+        ["f"],
+        ["f"],
+        ["Solution"],
+        ["f"],
+        ["f"],
+        ["CONST", "f"],
+    ]
 
 
 @pytest.mark.parametrize("truth", [{}, {"tests": []}, {"tests": "assert 1"}, "not json", {"tests": ["assert (("]}])
@@ -806,7 +883,7 @@ def test_ground_truth_forms():
 
 
 def test_a_killed_launcher_is_replaced():
-    from eval.verifiers import sandbox
+    from rewards import sandbox
 
     launcher = sandbox.launcher_process()
     launcher.process.kill()

@@ -4,17 +4,35 @@ fp32 on the CPU, and bad data failing before any model loads."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
+from helpers import REPO_ROOT, compose
 
-from conftest import compose
 from data.loading import DataError
-from stages import common, sft
-from stages.tiny import ensure_tiny_model
+from runtime import layout, models, training
+from runtime.generation import generate
+from runtime.tiny import ensure_tiny_model
+from stages import sft
 
-MANIFEST_FIELDS = {"id", "stage", "status", "parent", "parent_id", "config_hash", "config", "data", "git_commit",
-                   "environment", "started_at", "finished_at", "wall_time_s", "metrics", "launch"}
+MANIFEST_FIELDS = {
+    "id",
+    "stage",
+    "status",
+    "parent",
+    "parent_id",
+    "config_hash",
+    "config",
+    "data",
+    "git_commit",
+    "environment",
+    "started_at",
+    "finished_at",
+    "wall_time_s",
+    "metrics",
+    "launch",
+}
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +45,8 @@ def _sft_trainer(tiny_checkpoint, tmp_path, rows, *overrides):
     from trl import SFTTrainer
 
     cfg = compose(["logging=none", f"runs_dir={tmp_path}", *overrides])
-    model, tokenizer = common.load_model_and_tokenizer(cfg, tiny_checkpoint)
-    _, args = common.trainer_args(cfg, "sft")
+    model, tokenizer = models.load_model_and_tokenizer(cfg, tiny_checkpoint)
+    _, args = training.trainer_args(cfg, "sft")
     return SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
 
 
@@ -54,7 +72,7 @@ def test_label_mask_trains_only_assistant_tokens_including_end_of_turn(tiny_chec
 
 
 def test_cpu_training_runs_in_fp32_without_autocast(tiny_checkpoint, tmp_path):
-    rows = [json.loads(line) for line in open(sft.common.REPO_ROOT / "data/embedded/sft_train.jsonl")][:8]
+    rows = [json.loads(line) for line in open(layout.REPO_ROOT / "data/embedded/sft_train.jsonl")][:8]
     trainer = _sft_trainer(tiny_checkpoint, tmp_path, rows, "sft.max_steps=1", "sft.per_device_train_batch_size=4")
     assert trainer.args.bf16 is False and trainer.args.fp16 is False
     seen = []
@@ -67,12 +85,12 @@ def test_cpu_training_runs_in_fp32_without_autocast(tiny_checkpoint, tmp_path):
 
 def test_bf16_request_on_cpu_is_overridden_to_fp32(tmp_path):
     cfg = compose(["logging=none", f"runs_dir={tmp_path}", "sft.bf16=true"])
-    _, args = common.trainer_args(cfg, "sft")
+    _, args = training.trainer_args(cfg, "sft")
     assert args.bf16 is False and args.use_cpu is True
 
 
 def test_tiny_sft_run_lowers_loss_and_writes_a_complete_checkpoint(sft_run):
-    checkpoint = common.stage_dir(sft_run, "sft")
+    checkpoint = layout.stage_dir(sft_run, "sft")
     manifest = json.loads((checkpoint / "manifest.json").read_text())
     assert MANIFEST_FIELDS <= manifest.keys()
     assert manifest["status"] == "complete" and manifest["stage"] == "sft"
@@ -81,43 +99,51 @@ def test_tiny_sft_run_lowers_loss_and_writes_a_complete_checkpoint(sft_run):
     metrics = manifest["metrics"]
     assert metrics["global_step"] == 12
     assert metrics["last_logged_loss"] < metrics["first_logged_loss"] - 0.5
-    for name in ("model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json"):
+    for name in (
+        "model.safetensors",
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "generation_config.json",
+    ):
         assert (checkpoint / name).exists(), name
     assert not list(checkpoint.parent.glob(".sft.*")), "no temporary directory may be left behind"
 
 
-def test_the_readme_interfaces_list_exactly_the_manifest_fields_a_stage_writes(sft_run):
-    import re
-
-    from conftest import REPO_ROOT
-
-    readme = (REPO_ROOT / "README.md").read_text()
-    interfaces = readme[readme.index("## Interfaces"):]
-    listed = interfaces[interfaces.index("with exactly these fields"):interfaces.index("`config` is the")]
-    manifest = json.loads((common.stage_dir(sft_run, "sft") / "manifest.json").read_text())
-    assert set(re.findall(r"`(\w+)`", listed)) == set(manifest) == MANIFEST_FIELDS
+def test_the_interfaces_doc_lists_exactly_the_manifest_fields_a_stage_writes(sft_run):
+    doc = (REPO_ROOT / "docs" / "interfaces.md").read_text()
+    table = doc[doc.index("| field | what |") :].split("\n\n")[0].splitlines()[2:]
+    listed = {name for row in table for name in re.findall(r"`(\w+)`", row.split("|")[1])}
+    manifest = json.loads((layout.stage_dir(sft_run, "sft") / "manifest.json").read_text())
+    assert listed == set(manifest) == MANIFEST_FIELDS
 
 
 def test_checkpoint_reloads_with_its_chat_template_and_generates(sft_run):
-    model, tokenizer = common.load_model_and_tokenizer(sft_run, common.stage_dir(sft_run, "sft"))
+    model, tokenizer = models.load_model_and_tokenizer(sft_run, layout.stage_dir(sft_run, "sft"))
     assert "{% generation %}" in tokenizer.chat_template
-    [[generation]] = common.generate(model, tokenizer, [[{"role": "user", "content": "Tom has 3 apples."}]], max_new_tokens=8)
+    [[generation]] = generate(model, tokenizer, [[{"role": "user", "content": "Tom has 3 apples."}]], max_new_tokens=8)
     assert 0 < generation.num_tokens <= 8  # twelve steps teach no answers yet, only that the weights load and run
 
 
 def test_rerun_with_the_same_parent_and_config_reuses_the_checkpoint(sft_run, capsys):
-    manifest_before = (common.stage_dir(sft_run, "sft") / "manifest.json").read_text()
+    manifest_before = (layout.stage_dir(sft_run, "sft") / "manifest.json").read_text()
     assert sft.run(sft_run) == "reused"
     assert "is complete, with the same parent" in capsys.readouterr().out
-    assert (common.stage_dir(sft_run, "sft") / "manifest.json").read_text() == manifest_before
+    assert (layout.stage_dir(sft_run, "sft") / "manifest.json").read_text() == manifest_before
 
 
 BAD_ROWS = {
     "missing messages": ({"conversation": []}, "missing field"),
     "empty conversation": ({"messages": []}, "empty conversation"),
-    "unknown role": ({"messages": [{"role": "robot", "content": "hi"}, {"role": "assistant", "content": "x"}]}, "unknown role"),
+    "unknown role": (
+        {"messages": [{"role": "robot", "content": "hi"}, {"role": "assistant", "content": "x"}]},
+        "unknown role",
+    ),
     "no assistant turn": ({"messages": [{"role": "user", "content": "hi"}]}, "assistant"),
-    "non-string content": ({"messages": [{"role": "user", "content": 3}, {"role": "assistant", "content": "x"}]}, "must be a string"),
+    "non-string content": (
+        {"messages": [{"role": "user", "content": 3}, {"role": "assistant", "content": "x"}]},
+        "must be a string",
+    ),
 }
 
 
@@ -131,7 +157,7 @@ def test_bad_data_fails_before_any_model_loads_naming_file_and_line(case, tmp_pa
     def no_model_may_load(*args, **kwargs):
         raise AssertionError("a model was loaded before the data was validated")
 
-    monkeypatch.setattr(common, "load_model_and_tokenizer", no_model_may_load)
+    monkeypatch.setattr(models, "load_model_and_tokenizer", no_model_may_load)
     cfg = compose(["logging=none", f"runs_dir={tmp_path / 'runs'}", f"data.sft=[{{path: '{data_file}'}}]"])
     with pytest.raises(DataError) as caught:
         sft.run(cfg)

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from eval.verifiers import math_equiv
-from eval.verifiers.registry import score_item
+from rewards import math_equiv
+from rewards.registry import score_item
 
 LONG = 200_000
 
@@ -26,10 +26,18 @@ def _ifeval(instruction_id: str, **kwargs) -> str:
 # (verifier, ground truth, attack unit, the naive pattern it defeats)
 ATTACKS = {
     "ifeval title on '<'": ("ifeval", _ifeval("detectable_format:title"), "<", r"<<[^\n]+>>"),
-    "ifeval placeholders on '['": ("ifeval", _ifeval("detectable_content:number_placeholders", num_placeholders=1),
-                                   "[", r"\[.*?\]"),
-    "ifeval P.P.S on whitespace": ("ifeval", _ifeval("detectable_content:postscript", postscript_marker="P.P.S"),
-                                   " ", r"\s*p\.\s?p\.\s?s.*$"),
+    "ifeval placeholders on '['": (
+        "ifeval",
+        _ifeval("detectable_content:number_placeholders", num_placeholders=1),
+        "[",
+        r"\[.*?\]",
+    ),
+    "ifeval P.P.S on whitespace": (
+        "ifeval",
+        _ifeval("detectable_content:postscript", postscript_marker="P.P.S"),
+        " ",
+        r"\s*p\.\s?p\.\s?s.*$",
+    ),
     "string_match on unclosed <answer>": ("string_match", "42", "<answer>", r"<answer>(.*?)</answer>"),
     "math on unclosed \\(": ("math", "42", "\\(", r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]"),
 }
@@ -51,8 +59,18 @@ def test_long_adversarial_responses_cost_linear_time(name):
     assert _seconds(score_item, dataset, truth, unit * (LONG // len(unit))) < 2.0
 
 
-@pytest.mark.parametrize("answer", ["(10^{10})!", "10^{10}!", "((5!)!)!", "\\binom{1000000}{500000}",
-                                    "\\Gamma(10^{9})", "\\dbinom{10^{6}}{3}", "9^{9^{9^{9}}}"])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "(10^{10})!",
+        "10^{10}!",
+        "((5!)!)!",
+        "\\binom{1000000}{500000}",
+        "\\Gamma(10^{9})",
+        "\\dbinom{10^{6}}{3}",
+        "9^{9^{9^{9}}}",
+    ],
+)
 def test_factorials_binomials_gamma_and_towers_are_not_evaluated(answer):
     start = time.perf_counter()
     assert math_equiv.verify(f"\\boxed{{{answer}}}", "5") == 0.0

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from eval.verifiers import VERIFIERS
-from eval.verifiers.answers import last_boxed, numbers
-from eval.verifiers.math_equiv import extract_answer
+from rewards import VERIFIERS
+from rewards.answers import last_boxed, numbers
+from rewards.math_equiv import extract_answer
 
 gsm8k, math, string_match = VERIFIERS["gsm8k"], VERIFIERS["math"], VERIFIERS["string_match"]
 
@@ -18,30 +18,36 @@ gsm8k, math, string_match = VERIFIERS["gsm8k"], VERIFIERS["math"], VERIFIERS["st
 # gsm8k
 
 
-@pytest.mark.parametrize("response, truth", [
-    ("She has 3 + 4 = 7 apples.\n#### 7", "7"),
-    ("Total: 1,234 dollars.\n#### 1,234", "1234"),
-    ("The cost is $1,234.", "1,234"),
-    ("So 12 - 30 = -18. The answer is -18.", "-18"),
-    ("It takes 2.50 hours", "2.5"),
-    ("The answer is 18 eggs, since 3 * 6 = 18 and 2 were left over earlier.", "18"),  # after "The answer is"
-    ("#### 42\nI used 3 steps.", "42"),  # after ####, not the last number
-    ("Therefore \\boxed{72} is right; 9 more steps", "72"),
-    ("-3.5", "-3.5"),
-    ("x = 18.00", "18"),
-])
+@pytest.mark.parametrize(
+    "response, truth",
+    [
+        ("She has 3 + 4 = 7 apples.\n#### 7", "7"),
+        ("Total: 1,234 dollars.\n#### 1,234", "1234"),
+        ("The cost is $1,234.", "1,234"),
+        ("So 12 - 30 = -18. The answer is -18.", "-18"),
+        ("It takes 2.50 hours", "2.5"),
+        ("The answer is 18 eggs, since 3 * 6 = 18 and 2 were left over earlier.", "18"),  # after "The answer is"
+        ("#### 42\nI used 3 steps.", "42"),  # after ####, not the last number
+        ("Therefore \\boxed{72} is right; 9 more steps", "72"),
+        ("-3.5", "-3.5"),
+        ("x = 18.00", "18"),
+    ],
+)
 def test_gsm8k_correct(response, truth):
     assert gsm8k(response, truth) == 1.0
 
 
-@pytest.mark.parametrize("response, truth", [
-    ("She has 3 + 4 = 7 apples.\n#### 8", "7"),
-    ("The answer is 18, plus 2.", "2"),  # the answer is what follows "The answer is"
-    ("I am not sure.", "7"),
-    ("Total 1234.5", "1234"),
-    ("7 apples and then 12", "7"),  # last number
-    ("-18", "18"),
-])
+@pytest.mark.parametrize(
+    "response, truth",
+    [
+        ("She has 3 + 4 = 7 apples.\n#### 8", "7"),
+        ("The answer is 18, plus 2.", "2"),  # the answer is what follows "The answer is"
+        ("I am not sure.", "7"),
+        ("Total 1234.5", "1234"),
+        ("7 apples and then 12", "7"),  # last number
+        ("-18", "18"),
+    ],
+)
 def test_gsm8k_wrong(response, truth):
     assert gsm8k(response, truth) == 0.0
 
@@ -53,7 +59,14 @@ def test_gsm8k_ground_truth_must_be_a_number():
 
 def test_number_and_boxed_extraction():
     assert numbers("It costs $1,234.50 and -$5, (1,2) 12345, .5 and 42.") == [
-        "1234.50", "-5", "1", "2", "12345", ".5", "42"]
+        "1234.50",
+        "-5",
+        "1",
+        "2",
+        "12345",
+        ".5",
+        "42",
+    ]
     assert last_boxed(r"so \boxed{\frac{1}{\sqrt{2}}} then \boxed{3}") == "3"
     assert last_boxed(r"so \boxed{\frac{1}{\sqrt{2}}}") == r"\frac{1}{\sqrt{2}}"
     assert last_boxed(r"\boxed 5 done") == "5"
@@ -65,48 +78,54 @@ def test_number_and_boxed_extraction():
 # math
 
 
-@pytest.mark.parametrize("response, truth", [
-    (r"so the answer is $\boxed{0.5}$", r"\frac{1}{2}"),
-    (r"$\boxed{1/2}$", r"\frac{1}{2}"),
-    (r"\boxed{\dfrac{1}{2}}", "0.5"),
-    (r"\boxed{2\sqrt{2}}", r"\sqrt{8}"),
-    (r"\boxed{1+x}", "x+1"),
-    (r"\boxed{x^2 + 2x + 1}", "(x+1)^2"),
-    (r"\boxed{(1, 2]}", "(1,2]"),
-    (r"\boxed{[0, \infty)}", r"[0,\infty)"),
-    (r"\boxed{(3, -1)}", "(3,-1)"),
-    (r"\boxed{\{2, 1\}}", r"\{1,2\}"),
-    (r"\boxed{50\%}", "50"),
-    (r"\boxed{50}", r"50\%"),
-    (r"\boxed{50\%}", "0.5"),
-    (r"\boxed{1,000}", "1000"),
-    (r"\boxed{\frac{\sqrt{3}}{2}}", r"\frac{1}{2}\sqrt{3}"),
-    (r"\boxed{x = 2}", "2"),
-    (r"\boxed{10\text{ cm}}", "10"),
-    (r"\boxed{\frac{1}{\frac{1}{2}}}", "2"),
-    ("Final Answer: The final answer is $\\frac{3}{4}$. I hope it is correct.", "0.75"),
-    ("We get $x = 3$ and then $y = 5$, so the total is $8$.", "8"),
-    ("8", "8"),
-    (r"\boxed{9^{9^{9^9}}}", r"9^{9^{9^9}}"),  # a tower is compared as a string, never evaluated
-])
+@pytest.mark.parametrize(
+    "response, truth",
+    [
+        (r"so the answer is $\boxed{0.5}$", r"\frac{1}{2}"),
+        (r"$\boxed{1/2}$", r"\frac{1}{2}"),
+        (r"\boxed{\dfrac{1}{2}}", "0.5"),
+        (r"\boxed{2\sqrt{2}}", r"\sqrt{8}"),
+        (r"\boxed{1+x}", "x+1"),
+        (r"\boxed{x^2 + 2x + 1}", "(x+1)^2"),
+        (r"\boxed{(1, 2]}", "(1,2]"),
+        (r"\boxed{[0, \infty)}", r"[0,\infty)"),
+        (r"\boxed{(3, -1)}", "(3,-1)"),
+        (r"\boxed{\{2, 1\}}", r"\{1,2\}"),
+        (r"\boxed{50\%}", "50"),
+        (r"\boxed{50}", r"50\%"),
+        (r"\boxed{50\%}", "0.5"),
+        (r"\boxed{1,000}", "1000"),
+        (r"\boxed{\frac{\sqrt{3}}{2}}", r"\frac{1}{2}\sqrt{3}"),
+        (r"\boxed{x = 2}", "2"),
+        (r"\boxed{10\text{ cm}}", "10"),
+        (r"\boxed{\frac{1}{\frac{1}{2}}}", "2"),
+        ("Final Answer: The final answer is $\\frac{3}{4}$. I hope it is correct.", "0.75"),
+        ("We get $x = 3$ and then $y = 5$, so the total is $8$.", "8"),
+        ("8", "8"),
+        (r"\boxed{9^{9^{9^9}}}", r"9^{9^{9^9}}"),  # a tower is compared as a string, never evaluated
+    ],
+)
 def test_math_equivalent(response, truth):
     assert math(response, truth) == 1.0
 
 
-@pytest.mark.parametrize("response, truth", [
-    (r"\boxed{0.33}", r"\frac{1}{3}"),
-    (r"\boxed{0.5}", r"\frac{1}{3}"),
-    (r"\boxed{\sqrt{2}}", "2"),
-    (r"\boxed{x - 1}", "x+1"),
-    (r"\boxed{[1, 2]}", "(1,2]"),
-    (r"\boxed{(2, 1)}", "(1,2)"),
-    (r"\boxed{1, 2, 3}", "2"),  # hedging with several answers
-    (r"\boxed{3.14}", r"\pi"),
-    (r"\boxed{4.9999}", "5"),
-    ("I could not solve it. Here is a long explanation with the number 5 in it " * 3, "5"),  # no final answer
-    (r"\boxed{7} but the final answer is 5", "5"),  # boxed wins: one answer only
-    (r"\boxed{9^{9^{9^9}}}", "3"),
-])
+@pytest.mark.parametrize(
+    "response, truth",
+    [
+        (r"\boxed{0.33}", r"\frac{1}{3}"),
+        (r"\boxed{0.5}", r"\frac{1}{3}"),
+        (r"\boxed{\sqrt{2}}", "2"),
+        (r"\boxed{x - 1}", "x+1"),
+        (r"\boxed{[1, 2]}", "(1,2]"),
+        (r"\boxed{(2, 1)}", "(1,2)"),
+        (r"\boxed{1, 2, 3}", "2"),  # hedging with several answers
+        (r"\boxed{3.14}", r"\pi"),
+        (r"\boxed{4.9999}", "5"),
+        ("I could not solve it. Here is a long explanation with the number 5 in it " * 3, "5"),  # no final answer
+        (r"\boxed{7} but the final answer is 5", "5"),  # boxed wins: one answer only
+        (r"\boxed{9^{9^{9^9}}}", "3"),
+    ],
+)
 def test_math_not_equivalent(response, truth):
     assert math(response, truth) == 0.0
 
@@ -128,22 +147,26 @@ RESTATED_QUESTIONS = [
 
 @pytest.mark.parametrize("response, truth", RESTATED_QUESTIONS)
 def test_math_refuses_the_question_restated_as_its_answer(response, truth):
-    from math_verify import parse, verify as naive_equivalence
+    from math_verify import parse
+    from math_verify import verify as naive_equivalence
 
     answer = extract_answer(response)
     assert naive_equivalence(parse(f"${truth}$"), parse(f"${answer}$"))  # what a plain sympy check accepts
     assert math(response, truth) == 0.0
 
 
-@pytest.mark.parametrize("response, truth", [
-    (r"\boxed{\frac{6}{8}}", r"\frac{3}{4}"),  # unreduced, but a number
-    (r"\boxed{5x+x^2+6}", "x^2+5x+6"),  # reordered
-    (r"\boxed{x^2-4}", "(x-2)(x+2)"),  # expanded form of a factored truth
-    (r"\boxed{1+\sqrt{2}}", r"\sqrt{2}+1"),  # unlike terms
-    (r"\boxed{-\frac{1}{12}}", r"-\frac{1}{12}"),
-    (r"\boxed{2x - 3}", "2x-3"),
-    (r"\boxed{(1, -2)}", "(1,-2)"),
-])
+@pytest.mark.parametrize(
+    "response, truth",
+    [
+        (r"\boxed{\frac{6}{8}}", r"\frac{3}{4}"),  # unreduced, but a number
+        (r"\boxed{5x+x^2+6}", "x^2+5x+6"),  # reordered
+        (r"\boxed{x^2-4}", "(x-2)(x+2)"),  # expanded form of a factored truth
+        (r"\boxed{1+\sqrt{2}}", r"\sqrt{2}+1"),  # unlike terms
+        (r"\boxed{-\frac{1}{12}}", r"-\frac{1}{12}"),
+        (r"\boxed{2x - 3}", "2x-3"),
+        (r"\boxed{(1, -2)}", "(1,-2)"),
+    ],
+)
 def test_math_finished_answers_in_other_forms_still_count(response, truth):
     assert math(response, truth) == 1.0
 
@@ -161,10 +184,18 @@ def test_math_extraction_order():
     assert extract_answer("word " * 40) is None
 
 
-@pytest.mark.parametrize("answer", [
-    r"9^{9^{9^9}}", "9^(9^(9^9))", "9**9**9", "2^{1000000000}", "(" * 200 + "1" + ")" * 200,
-    r"\frac{" * 40 + "1" + "}{2}" * 40, "1" * 5000,
-])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        r"9^{9^{9^9}}",
+        "9^(9^(9^9))",
+        "9**9**9",
+        "2^{1000000000}",
+        "(" * 200 + "1" + ")" * 200,
+        r"\frac{" * 40 + "1" + "}{2}" * 40,
+        "1" * 5000,
+    ],
+)
 def test_math_adversarial_answers_finish_fast(answer):
     start = time.monotonic()
     assert math(rf"\boxed{{{answer}}}", "3") == 0.0
@@ -184,49 +215,75 @@ def test_math_works_outside_the_main_thread():
 # string_match
 
 
-@pytest.mark.parametrize("response, truth", [
-    ("The answer is: The Eiffel Tower.", "eiffel tower"),
-    ("<answer> Paris </answer>", "paris"),
-    ("Reasoning...\nAnswer: an Apple", "apple"),
-    (r"so \boxed{Blue}", "blue"),
-    ("Yes!", "yes"),
-])
+@pytest.mark.parametrize(
+    "response, truth",
+    [
+        ("The answer is: The Eiffel Tower.", "eiffel tower"),
+        ("<answer> Paris </answer>", "paris"),
+        ("Reasoning...\nAnswer: an Apple", "apple"),
+        (r"so \boxed{Blue}", "blue"),
+        ("Yes!", "yes"),
+    ],
+)
 def test_string_match(response, truth):
     assert string_match(response, truth) == 1.0
 
 
-@pytest.mark.parametrize("response, truth", [
-    ("The answer is: Rome", "paris"),
-    ("<answer>Paris, France</answer>", "paris"),
-    ("", "paris"),
-    ("Paris is nice. Answer: London", "paris"),
-])
+@pytest.mark.parametrize(
+    "response, truth",
+    [
+        ("The answer is: Rome", "paris"),
+        ("<answer>Paris, France</answer>", "paris"),
+        ("", "paris"),
+        ("Paris is nice. Answer: London", "paris"),
+    ],
+)
 def test_string_match_wrong(response, truth):
     assert string_match(response, truth) == 0.0
 
 
-@pytest.mark.parametrize("truth, answer", [
-    ("1/2", r"\frac{1}{2}"), ("0.5", r"\frac{1}{2}"), (r"\frac{1}{3}", "0.33"), ("3", "4"), ("3", "3.0"),
-    (r"-\frac{3}{4}", "-0.75"), ("1,000.5", "1000.5"), (r"\frac{2}{4}", r"\frac{1}{2}"), ("7", r"\frac{14}{2}"),
-    ("(1,2]", "(1,2)"), ("(1,2]", "(1.0,2]"), ("(1,2)", "(2,1)"), ("(3,-1)", "(3, -1)"), ("[0,5)", "[0,4)"),
-    ("(1,2,3)", "(1,2)"), ("0.125", r"\frac{1}{8}"), ("2.5", "2.50"), ("0.1", "0.2"),
-])
+@pytest.mark.parametrize(
+    "truth, answer",
+    [
+        ("1/2", r"\frac{1}{2}"),
+        ("0.5", r"\frac{1}{2}"),
+        (r"\frac{1}{3}", "0.33"),
+        ("3", "4"),
+        ("3", "3.0"),
+        (r"-\frac{3}{4}", "-0.75"),
+        ("1,000.5", "1000.5"),
+        (r"\frac{2}{4}", r"\frac{1}{2}"),
+        ("7", r"\frac{14}{2}"),
+        ("(1,2]", "(1,2)"),
+        ("(1,2]", "(1.0,2]"),
+        ("(1,2)", "(2,1)"),
+        ("(3,-1)", "(3, -1)"),
+        ("[0,5)", "[0,4)"),
+        ("(1,2,3)", "(1,2)"),
+        ("0.125", r"\frac{1}{8}"),
+        ("2.5", "2.50"),
+        ("0.1", "0.2"),
+    ],
+)
 def test_quick_verdicts_agree_with_math_verify(truth, answer):
     """The shortcut that skips the LaTeX parser must reach math-verify's own verdict whenever it decides."""
     from math_verify import parse, verify
 
-    from eval.verifiers.math_equiv import _EXTRACTION, _canonical, _quick_verdict
+    from rewards.math_equiv import _EXTRACTION, _canonical, _quick_verdict
 
     quick = _quick_verdict(_canonical(truth), _canonical(answer))
     assert quick is not None
-    reference = verify(parse(f"${truth}$", extraction_config=_EXTRACTION, parsing_timeout=None),
-                       parse(f"${answer}$", extraction_config=_EXTRACTION, parsing_timeout=None), timeout_seconds=None)
+    reference = verify(
+        parse(f"${truth}$", extraction_config=_EXTRACTION, parsing_timeout=None),
+        parse(f"${answer}$", extraction_config=_EXTRACTION, parsing_timeout=None),
+        timeout_seconds=None,
+    )
     assert quick == reference
 
 
 @pytest.mark.parametrize("minus", ["\u2212", "\uff0d", "\ufe63"])
 def test_unicode_minus_signs_are_minus(minus):
-    """"−5" (U+2212, or a fullwidth or small hyphen-minus) read as 5 scored a wrong sign as right."""
+    """ "−5" (U+2212, or a fullwidth or small hyphen-minus) read as 5 scored a wrong sign as right."""
     assert gsm8k(f"The answer is {minus}5.", "5") == 0.0
     assert gsm8k(f"The answer is {minus}5.", "-5") == 1.0
     assert math(f"\\boxed{{{minus}5}}", "5") == 0.0

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from eval.verifiers import VERIFIERS
-from eval.verifiers.ifeval import INSTRUCTIONS, check_instructions
-from eval.verifiers.ifeval_tulu import CHECKS as TULU_CHECKS
-from eval.verifiers.text_utils import count_sentences, word_tokens
+from rewards import VERIFIERS
+from rewards.ifeval import INSTRUCTIONS, check_instructions
+from rewards.ifeval_tulu import CHECKS as TULU_CHECKS
+from rewards.text_utils import count_sentences, word_tokens
 
 strict, loose = VERIFIERS["ifeval"], VERIFIERS["ifeval_loose"]
 
@@ -20,39 +20,71 @@ FRENCH = "Le renard brun rapide saute par-dessus le chien paresseux pendant que 
 # id -> (kwargs, a response that follows it, a response that does not)
 CASES = {
     "keywords:existence": ({"keywords": ["ocean", "tide"]}, "The Ocean has a tide.", "The ocean is calm."),
-    "keywords:frequency": ({"keyword": "cat", "frequency": 3, "relation": "at least"},
-                           "cat, Cat and CAT.", "cat and cat."),
+    "keywords:frequency": (
+        {"keyword": "cat", "frequency": 3, "relation": "at least"},
+        "cat, Cat and CAT.",
+        "cat and cat.",
+    ),
     "keywords:forbidden_words": ({"forbidden_words": ["bad", "evil"]}, "A badge is good.", "That was Bad."),
-    "keywords:letter_frequency": ({"letter": "z", "let_frequency": 2, "let_relation": "less than"},
-                                  "Zero.", "Zig zag."),
+    "keywords:letter_frequency": (
+        {"letter": "z", "let_frequency": 2, "let_relation": "less than"},
+        "Zero.",
+        "Zig zag.",
+    ),
     "language:response_language": ({"language": "fr"}, FRENCH, ENGLISH),
-    "length_constraints:number_sentences": ({"num_sentences": 3, "relation": "less than"},
-                                            "One. Mr. Smith came too.", "One. Two. Three!"),
-    "length_constraints:number_paragraphs": ({"num_paragraphs": 2}, "First.\n***\nSecond.",
-                                             "First.\n***\n***\nSecond."),
-    "length_constraints:number_words": ({"num_words": 5, "relation": "at least"},
-                                        "one two three four five", "one two three four"),
+    "length_constraints:number_sentences": (
+        {"num_sentences": 3, "relation": "less than"},
+        "One. Mr. Smith came too.",
+        "One. Two. Three!",
+    ),
+    "length_constraints:number_paragraphs": (
+        {"num_paragraphs": 2},
+        "First.\n***\nSecond.",
+        "First.\n***\n***\nSecond.",
+    ),
+    "length_constraints:number_words": (
+        {"num_words": 5, "relation": "at least"},
+        "one two three four five",
+        "one two three four",
+    ),
     "length_constraints:nth_paragraph_first_word": (
         {"num_paragraphs": 2, "nth_paragraph": 2, "first_word": "then"},
-        "First part.\n\n\"Then, the end.", "First part.\n\nAfter that, the end."),
-    "detectable_content:number_placeholders": ({"num_placeholders": 2}, "Dear [name], at [address].",
-                                               "Dear [name], at home."),
+        'First part.\n\n"Then, the end.',
+        "First part.\n\nAfter that, the end.",
+    ),
+    "detectable_content:number_placeholders": (
+        {"num_placeholders": 2},
+        "Dear [name], at [address].",
+        "Dear [name], at home.",
+    ),
     "detectable_content:postscript": ({"postscript_marker": "P.S."}, "Hello.\n\nP.S. See you.", "Hello. PS see you."),
     "detectable_format:number_bullet_lists": ({"num_bullets": 2}, "* one\n* two", "* one\n* two\n- three"),
     "detectable_format:constrained_response": ({}, "My answer is yes.", "Yes, definitely."),
     "detectable_format:number_highlighted_sections": ({"num_highlights": 2}, "*one* and **two**", "*one* and ** **"),
-    "detectable_format:multiple_sections": ({"section_spliter": "Section", "num_sections": 2},
-                                            "Section 1\nA\nSection 2\nB", "Section 1\nA\nPart 2\nB"),
+    "detectable_format:multiple_sections": (
+        {"section_spliter": "Section", "num_sections": 2},
+        "Section 1\nA\nSection 2\nB",
+        "Section 1\nA\nPart 2\nB",
+    ),
     "detectable_format:json_format": ({}, '```json\n{"a": 1}\n```', '{"a": 1} is the answer'),
     "detectable_format:title": ({}, "<<My Poem>>\nRoses are red.", "<< >>\nRoses are red."),
     "combination:two_responses": ({}, "Answer one.\n******\nAnswer two.", "Same.\n******\nSame."),
-    "combination:repeat_prompt": ({"prompt_to_repeat": "Write a poem."}, "Write a poem. Roses are red.",
-                                  "Sure! Write a poem. Roses are red."),
-    "startend:end_checker": ({"end_phrase": "Any other questions?"}, "Done. Any other questions?\"",
-                             "Any other questions? Bye."),
+    "combination:repeat_prompt": (
+        {"prompt_to_repeat": "Write a poem."},
+        "Write a poem. Roses are red.",
+        "Sure! Write a poem. Roses are red.",
+    ),
+    "startend:end_checker": (
+        {"end_phrase": "Any other questions?"},
+        'Done. Any other questions?"',
+        "Any other questions? Bye.",
+    ),
     "startend:quotation": ({}, '"All of it is quoted."', '"Not all" of it.'),
-    "change_case:capital_word_frequency": ({"capital_frequency": 3, "capital_relation": "at least"},
-                                           "I LOVE THIS DON'T you", "I LOVE this"),
+    "change_case:capital_word_frequency": (
+        {"capital_frequency": 3, "capital_relation": "at least"},
+        "I LOVE THIS DON'T you",
+        "I LOVE this",
+    ),
     "change_case:english_capital": ({}, ENGLISH.upper(), ENGLISH),
     "change_case:english_lowercase": ({}, ENGLISH.lower(), ENGLISH),
     "punctuation:no_comma": ({}, "No commas here.", "Well, a comma."),
@@ -89,8 +121,10 @@ def test_relations_both_ways():
 
 
 def test_score_is_the_fraction_followed_and_empty_responses_follow_nothing():
-    spec = {"instruction_id_list": ["punctuation:no_comma", "change_case:english_lowercase", "keywords:existence"],
-            "kwargs": [{}, {}, {"keywords": ["fox"]}]}
+    spec = {
+        "instruction_id_list": ["punctuation:no_comma", "change_case:english_lowercase", "keywords:existence"],
+        "kwargs": [{}, {}, {"keywords": ["fox"]}],
+    }
     assert strict(ENGLISH.lower(), spec) == 1.0
     assert strict(ENGLISH, spec) == pytest.approx(2 / 3)
     assert strict("   ", spec) == 0.0
@@ -108,23 +142,28 @@ def test_loose_forgives_a_preamble_and_markdown():
 
 
 def test_ground_truth_formats_and_none_kwargs():
-    google = {"instruction_id_list": ["punctuation:no_comma", "keywords:existence"],
-              "kwargs": [{"num_words": None}, {"keywords": ["fox"], "num_highlights": None}]}
+    google = {
+        "instruction_id_list": ["punctuation:no_comma", "keywords:existence"],
+        "kwargs": [{"num_words": None}, {"keywords": ["fox"], "num_highlights": None}],
+    }
     open_instruct = str([{"instruction_id": google["instruction_id_list"], "kwargs": google["kwargs"]}])
     for spec in (google, json.dumps(google), open_instruct, [google]):
         assert strict(ENGLISH, spec) == 1.0
         assert strict("A fox, somewhere.", spec) == 0.5
 
 
-@pytest.mark.parametrize("spec", [
-    {"instruction_id_list": ["no:such_instruction"], "kwargs": [{}]},
-    {"instruction_id_list": ["keywords:existence"], "kwargs": [{}]},  # missing its argument
-    {"instruction_id_list": ["punctuation:no_comma"], "kwargs": [{"bogus": 1}]},
-    {"instruction_id_list": ["punctuation:no_comma", "startend:quotation"], "kwargs": [{}]},
-    {"func_name": "no_such_function"},
-    {"func_name": "validate_word_constraint", "N": 5},  # missing the quantifier
-    "not json nor a python literal {",
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"instruction_id_list": ["no:such_instruction"], "kwargs": [{}]},
+        {"instruction_id_list": ["keywords:existence"], "kwargs": [{}]},  # missing its argument
+        {"instruction_id_list": ["punctuation:no_comma"], "kwargs": [{"bogus": 1}]},
+        {"instruction_id_list": ["punctuation:no_comma", "startend:quotation"], "kwargs": [{}]},
+        {"func_name": "no_such_function"},
+        {"func_name": "validate_word_constraint", "N": 5},  # missing the quantifier
+        "not json nor a python literal {",
+    ],
+)
 def test_malformed_ground_truth_is_an_error(spec):
     with pytest.raises((ValueError, SyntaxError)):
         strict(ENGLISH, spec)
@@ -133,9 +172,24 @@ def test_malformed_ground_truth_is_an_error(spec):
 # ---------------------------------------------------------------------------------------------------------------
 # Tülu 3's func_name rows: the JSON string as stored in allenai/RLVR-GSM-MATH-IF-Mixed-Constraints
 
-TULU_NULLS = dict.fromkeys(["N", "quantifier", "end_phrase", "keyword_list", "word", "forbidden_words", "letter",
-                            "i", "first_word", "postscript_marker", "options", "section_splitter",
-                            "original_prompt", "language"])
+TULU_NULLS = dict.fromkeys(
+    [
+        "N",
+        "quantifier",
+        "end_phrase",
+        "keyword_list",
+        "word",
+        "forbidden_words",
+        "letter",
+        "i",
+        "first_word",
+        "postscript_marker",
+        "options",
+        "section_splitter",
+        "original_prompt",
+        "language",
+    ]
+)
 
 # func_name -> (its non-null arguments, followed, violated)
 TULU_CASES = {
@@ -161,7 +215,11 @@ TULU_CASES = {
     "validate_uppercase": ({}, "ALL CAPS 123", "Not All Caps"),
     "validate_lowercase": ({}, "all lower 123", "Not lower"),
     "validate_frequency_capital_words": ({"N": 2, "quantifier": "at least"}, "WE ARE here", "WE are here"),
-    "validate_end": ({"end_phrase": "Is there anything else?"}, "Done. Is there anything else?\n", "Is there anything else? No."),
+    "validate_end": (
+        {"end_phrase": "Is there anything else?"},
+        "Done. Is there anything else?\n",
+        "Is there anything else? No.",
+    ),
     "validate_quotation": ({}, '"quoted"', 'not "quoted"'),
     "validate_no_commas": ({}, "no commas", "a, b"),
 }
@@ -186,18 +244,21 @@ def test_tulu_followed_and_violated(func_name):
 # The reference's tokenisation (punkt and nltk's word tokenizer), offline
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("Hello world. This is Mr. Smith. He is here!", 3),
-    ("One. Two? Three!", 3),
-    ("No punctuation at all", 1),
-    ("", 0),
-    ("Values 3.5 and 4.2 are fine. Ok.", 2),
-    ('He said "hi." Then he left.', 2),
-    # A sentence may end in a one-letter word or an abbreviation: counting these as one sentence made "fewer than
-    # N sentences" farmable (the first version did).
-    ("Plan A. Then plan B.", 2),
-    ("We bought apples, pears, etc. Then we left.", 2),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Hello world. This is Mr. Smith. He is here!", 3),
+        ("One. Two? Three!", 3),
+        ("No punctuation at all", 1),
+        ("", 0),
+        ("Values 3.5 and 4.2 are fine. Ok.", 2),
+        ('He said "hi." Then he left.', 2),
+        # A sentence may end in a one-letter word or an abbreviation: counting these as one sentence made "fewer than
+        # N sentences" farmable (the first version did).
+        ("Plan A. Then plan B.", 2),
+        ("We bought apples, pears, etc. Then we left.", 2),
+    ],
+)
 def test_sentence_count_is_punkts(text, expected):
     assert count_sentences(text) == expected
 
@@ -205,7 +266,17 @@ def test_sentence_count_is_punkts(text, expected):
 def test_word_tokens_are_nltk_word_tokenize():
     assert word_tokens("A/B/C/D/E") == ["A/B/C/D/E"]  # one capital word, not five
     assert word_tokens("DON'T STOP, U.S.A. is great-ish. It's") == [
-        "DO", "N'T", "STOP", ",", "U.S.A.", "is", "great-ish", ".", "It", "'s"]
+        "DO",
+        "N'T",
+        "STOP",
+        ",",
+        "U.S.A.",
+        "is",
+        "great-ish",
+        ".",
+        "It",
+        "'s",
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -213,39 +284,117 @@ def test_word_tokens_are_nltk_word_tokenize():
 # model in place of the nltk download it would make
 
 
-_PIECES = ["apple", "plan", "A", "B", "USA", "NASA", "etc.", "e.g.", "Dr.", "Mr.", "A/B/C", "x", "I", "OK", "word",
-           "[name]", "[", "]", "*bold*", "**strong**", "<<Title>>", "<<", ">>", "P.S.", "P.P.S", "SECTION", "1", "2",
-           "Hello", "world", "don't", "DON'T", "U.S.A.", "3.5", "the", "cat", ",", ".", "!", "?", "-", "***", "\n",
-           "\n\n", "\n* ", "\n- ", "p.s.", "*", "Section", "it's", "le", "chat", "est", "dans", "la", "maison",
-           "THE", "CAT", "IS", "HERE", "\"", "{", "}", "```"]
+_PIECES = [
+    "apple",
+    "plan",
+    "A",
+    "B",
+    "USA",
+    "NASA",
+    "etc.",
+    "e.g.",
+    "Dr.",
+    "Mr.",
+    "A/B/C",
+    "x",
+    "I",
+    "OK",
+    "word",
+    "[name]",
+    "[",
+    "]",
+    "*bold*",
+    "**strong**",
+    "<<Title>>",
+    "<<",
+    ">>",
+    "P.S.",
+    "P.P.S",
+    "SECTION",
+    "1",
+    "2",
+    "Hello",
+    "world",
+    "don't",
+    "DON'T",
+    "U.S.A.",
+    "3.5",
+    "the",
+    "cat",
+    ",",
+    ".",
+    "!",
+    "?",
+    "-",
+    "***",
+    "\n",
+    "\n\n",
+    "\n* ",
+    "\n- ",
+    "p.s.",
+    "*",
+    "Section",
+    "it's",
+    "le",
+    "chat",
+    "est",
+    "dans",
+    "la",
+    "maison",
+    "THE",
+    "CAT",
+    "IS",
+    "HERE",
+    '"',
+    "{",
+    "}",
+    "```",
+]
 _KWARGS = {
     "keywords:existence": lambda r: {"keywords": r.sample(["apple", "plan", "cat", "word"], 2)},
-    "keywords:frequency": lambda r: {"keyword": r.choice(["apple", "plan", "cat"]), "frequency": r.randint(1, 3),
-                                     "relation": r.choice(["less than", "at least"])},
+    "keywords:frequency": lambda r: {
+        "keyword": r.choice(["apple", "plan", "cat"]),
+        "frequency": r.randint(1, 3),
+        "relation": r.choice(["less than", "at least"]),
+    },
     "keywords:forbidden_words": lambda r: {"forbidden_words": r.sample(["apple", "plan", "cat", "word", "x"], 2)},
-    "keywords:letter_frequency": lambda r: {"letter": r.choice("apx"), "let_frequency": r.randint(1, 5),
-                                            "let_relation": r.choice(["less than", "at least"])},
-    "length_constraints:number_sentences": lambda r: {"num_sentences": r.randint(1, 6),
-                                                      "relation": r.choice(["less than", "at least"])},
+    "keywords:letter_frequency": lambda r: {
+        "letter": r.choice("apx"),
+        "let_frequency": r.randint(1, 5),
+        "let_relation": r.choice(["less than", "at least"]),
+    },
+    "length_constraints:number_sentences": lambda r: {
+        "num_sentences": r.randint(1, 6),
+        "relation": r.choice(["less than", "at least"]),
+    },
     "length_constraints:number_paragraphs": lambda r: {"num_paragraphs": r.randint(1, 3)},
-    "length_constraints:number_words": lambda r: {"num_words": r.randint(5, 30),
-                                                  "relation": r.choice(["less than", "at least"])},
+    "length_constraints:number_words": lambda r: {
+        "num_words": r.randint(5, 30),
+        "relation": r.choice(["less than", "at least"]),
+    },
     "length_constraints:nth_paragraph_first_word": lambda r: {
-        "num_paragraphs": r.randint(1, 3), "nth_paragraph": r.randint(1, 2), "first_word": r.choice(["apple", "plan"])},
+        "num_paragraphs": r.randint(1, 3),
+        "nth_paragraph": r.randint(1, 2),
+        "first_word": r.choice(["apple", "plan"]),
+    },
     "detectable_content:number_placeholders": lambda r: {"num_placeholders": r.randint(1, 3)},
     "detectable_content:postscript": lambda r: {"postscript_marker": r.choice(["P.S.", "P.P.S"])},
     "detectable_format:number_bullet_lists": lambda r: {"num_bullets": r.randint(0, 3)},
     "detectable_format:constrained_response": lambda r: {},
     "detectable_format:number_highlighted_sections": lambda r: {"num_highlights": r.randint(1, 3)},
-    "detectable_format:multiple_sections": lambda r: {"section_spliter": r.choice(["SECTION", "Section"]),
-                                                      "num_sections": r.randint(1, 3)},
+    "detectable_format:multiple_sections": lambda r: {
+        "section_spliter": r.choice(["SECTION", "Section"]),
+        "num_sections": r.randint(1, 3),
+    },
     "detectable_format:json_format": lambda r: {},
     "detectable_format:title": lambda r: {},
     "combination:two_responses": lambda r: {},
     "startend:end_checker": lambda r: {"end_phrase": r.choice(["cat", "Is there anything else?"])},
     "startend:quotation": lambda r: {},
-    "change_case:capital_word_frequency": lambda r: {"capital_frequency": r.randint(1, 6),
-                                                     "capital_relation": r.choice(["less than", "at least"])},
+    "change_case:capital_word_frequency": lambda r: {
+        "capital_frequency": r.randint(1, 6),
+        "capital_relation": r.choice(["less than", "at least"]),
+    },
     "punctuation:no_comma": lambda r: {},
     "language:response_language": lambda r: {"language": r.choice(["en", "fr"])},
     "change_case:english_capital": lambda r: {},
@@ -270,7 +419,7 @@ def reference_ifeval(monkeypatch):
     registry = pytest.importorskip("if_verifiable.ifeval.instructions_registry")
     from if_verifiable.ifeval import instructions_util
 
-    from eval.verifiers import text_utils
+    from rewards import text_utils
 
     monkeypatch.setattr(instructions_util, "_get_sentence_tokenizer", text_utils._sentence_tokenizer)
     text_utils.detect_language("Seeds langdetect, which both implementations call.")
@@ -290,7 +439,7 @@ def test_every_instruction_agrees_with_an_independent_ifeval_on_generated_respon
     deliberate difference, below). The first version disagreed on 12 in 3000 such cases (sentence counts)."""
     import random
 
-    from eval.verifiers.ifeval import _follows
+    from rewards.ifeval import _follows
 
     rng = random.Random(0)
     disagreements = []
@@ -303,14 +452,24 @@ def test_every_instruction_agrees_with_an_independent_ifeval_on_generated_respon
     assert disagreements == []
 
 
-@pytest.mark.parametrize("instruction_id, kwargs, response", [
-    ("length_constraints:number_sentences", {"num_sentences": 2, "relation": "less than"}, "Plan A. Then plan B."),
-    ("length_constraints:number_sentences", {"num_sentences": 2, "relation": "less than"},
-     "Buy apples, pears, etc. Then go home."),
-    ("change_case:capital_word_frequency", {"capital_frequency": 2, "capital_relation": "at least"}, "Pick A/B/C/D/E."),
-])
+@pytest.mark.parametrize(
+    "instruction_id, kwargs, response",
+    [
+        ("length_constraints:number_sentences", {"num_sentences": 2, "relation": "less than"}, "Plan A. Then plan B."),
+        (
+            "length_constraints:number_sentences",
+            {"num_sentences": 2, "relation": "less than"},
+            "Buy apples, pears, etc. Then go home.",
+        ),
+        (
+            "change_case:capital_word_frequency",
+            {"capital_frequency": 2, "capital_relation": "at least"},
+            "Pick A/B/C/D/E.",
+        ),
+    ],
+)
 def test_the_counts_that_were_farmable_agree_with_the_reference(reference_ifeval, instruction_id, kwargs, response):
-    from eval.verifiers.ifeval import _follows
+    from rewards.ifeval import _follows
 
     assert _follows(response, instruction_id, kwargs) is False
     assert reference_ifeval(response, instruction_id, kwargs) is False
@@ -320,7 +479,7 @@ def test_forbidden_words_with_non_word_edges_are_found(reference_ifeval):
     """Escaped with word-boundary edges, as in our first version, "c++" was never found (`\\bc\\+\\+\\b` needs a
     word character after the "+"). Google's code does not escape: its `\\bc++\\b` finds "c++" only because it
     finds the word "c", in "c and java" too. Ours finds exactly "c++" (a deliberate difference, README: IFEval)."""
-    from eval.verifiers.ifeval import _follows
+    from rewards.ifeval import _follows
 
     kwargs = {"forbidden_words": ["c++"]}
     assert _follows("I like c++ a lot.", "keywords:forbidden_words", kwargs) is False

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from eval.verifiers import VerifierPool, is_truncated, pool as pool_module, score_row
-from eval.verifiers._sandbox_child import NOBODY
+from rewards import VerifierPool, is_truncated, score_row
+from rewards import pool as pool_module
+from rewards._sandbox_child import NOBODY
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HANG = "```python\nwhile True:\n    pass\n```"  # with a sandbox timeout above the pool's, only the pool can stop it
@@ -32,10 +33,18 @@ def mixed_rows() -> list[dict]:
         {"id": 1, "dataset": "gsm8k", "ground_truth": "18", "response": "#### 17"},
         {"id": 2, "dataset": "math", "ground_truth": "\\frac{1}{2}", "response": "$\\boxed{0.5}$"},
         {"id": 3, "dataset": "math", "ground_truth": "3", "response": "\\boxed{9^{9^{9^9}}}"},
-        {"id": 4, "dataset": "ifeval", "ground_truth": {"instruction_id_list": ["punctuation:no_comma"],
-                                                         "kwargs": [{}]}, "response": "no commas"},
-        {"id": 5, "dataset": "code", "ground_truth": {"tests": ["assert f(2) == 4", "assert f(3) == 9"]},
-         "response": "```python\ndef f(x):\n    return 2 * x\n```"},
+        {
+            "id": 4,
+            "dataset": "ifeval",
+            "ground_truth": {"instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]},
+            "response": "no commas",
+        },
+        {
+            "id": 5,
+            "dataset": "code",
+            "ground_truth": {"tests": ["assert f(2) == 4", "assert f(3) == 9"]},
+            "response": "```python\ndef f(x):\n    return 2 * x\n```",
+        },
         {"id": 6, "dataset": "string_match", "ground_truth": "paris", "response": "The answer is Paris."},
         {"id": 7, "dataset": ["gsm8k", "string_match"], "ground_truth": ["5", "five"], "response": "answer is 5"},
     ]
@@ -56,24 +65,31 @@ def test_scores_in_order_with_fields_carried_through(pool):
 
 
 def test_many_rows_are_batched_and_stay_in_order(pool):
-    rows = [{"dataset": "gsm8k", "ground_truth": str(i), "response": f"#### {i if i % 3 else i + 1}"}
-            for i in range(300)]
+    rows = [
+        {"dataset": "gsm8k", "ground_truth": str(i), "response": f"#### {i if i % 3 else i + 1}"} for i in range(300)
+    ]
     results = pool.score_rows(rows)
     assert [result["score"] for result in results] == [0.0 if i % 3 == 0 else 1.0 for i in range(300)]
 
 
-@pytest.mark.parametrize("row, message", [
-    ([1, 2], "not a JSON object"),
-    ({"dataset": "gsm8k", "response": "1"}, "missing field(s): ground_truth"),
-    ({"dataset": "gsm8k", "ground_truth": "1", "response": None}, "response is not a string"),
-    ({"dataset": "nope", "ground_truth": "1", "response": "1"}, "unknown verifier"),
-    ({"dataset": {"name": "math"}, "ground_truth": "1", "response": "1"}, "unknown verifier"),
-    ({"dataset": [["math"]], "ground_truth": ["1"], "response": "1"}, "unknown verifier"),
-    ({"dataset": ["gsm8k", "math"], "ground_truth": "1", "response": "1"}, "list of ground truths"),
-    ({"dataset": "gsm8k", "ground_truth": "three", "response": "#### 3"}, "ValueError"),
-    ({"dataset": "ifeval", "ground_truth": "{", "response": "x"}, "ValueError: ifeval ground truth is neither JSON"),
-    ({"dataset": "code", "ground_truth": {"tests": []}, "response": "x"}, "ValueError"),
-])
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ([1, 2], "not a JSON object"),
+        ({"dataset": "gsm8k", "response": "1"}, "missing field(s): ground_truth"),
+        ({"dataset": "gsm8k", "ground_truth": "1", "response": None}, "response is not a string"),
+        ({"dataset": "nope", "ground_truth": "1", "response": "1"}, "unknown verifier"),
+        ({"dataset": {"name": "math"}, "ground_truth": "1", "response": "1"}, "unknown verifier"),
+        ({"dataset": [["math"]], "ground_truth": ["1"], "response": "1"}, "unknown verifier"),
+        ({"dataset": ["gsm8k", "math"], "ground_truth": "1", "response": "1"}, "list of ground truths"),
+        ({"dataset": "gsm8k", "ground_truth": "three", "response": "#### 3"}, "ValueError"),
+        (
+            {"dataset": "ifeval", "ground_truth": "{", "response": "x"},
+            "ValueError: ifeval ground truth is neither JSON",
+        ),
+        ({"dataset": "code", "ground_truth": {"tests": []}, "response": "x"}, "ValueError"),
+    ],
+)
 def test_malformed_rows_score_zero_with_an_error(pool, row, message):
     good = mixed_rows()[0]
     before = pool.stats["errors"]
@@ -85,8 +101,9 @@ def test_malformed_rows_score_zero_with_an_error(pool, row, message):
 
 def test_truncated_rows_score_zero_without_verification(pool):
     correct = {"dataset": "gsm8k", "ground_truth": "18", "response": "#### 18"}
-    results = pool.score_rows([{**correct, "truncated": True}, {**correct, "finish_reason": "length"},
-                               {**correct, "truncated": False}])
+    results = pool.score_rows(
+        [{**correct, "truncated": True}, {**correct, "finish_reason": "length"}, {**correct, "truncated": False}]
+    )
     assert [result["score"] for result in results] == [0.0, 0.0, 1.0]
     assert is_truncated([5, 7, 2], eos_token_id=2) is False
     assert is_truncated([5, 7, 9], eos_token_id=2) is True
@@ -121,8 +138,11 @@ def test_an_overrunning_item_times_out_and_the_rest_still_score(pool):
 
 
 def test_a_worker_that_dies_marks_its_item_and_the_rest_still_score(pool):
-    slow = {"dataset": "code", "ground_truth": {"tests": ["assert f(1) == 2"], "timeout_s": 2},
-            "response": "```python\nimport time\ntime.sleep(30)\n```"}
+    slow = {
+        "dataset": "code",
+        "ground_truth": {"tests": ["assert f(1) == 2"], "timeout_s": 2},
+        "response": "```python\nimport time\ntime.sleep(30)\n```",
+    }
 
     def kill_a_busy_worker():
         time.sleep(0.5)
@@ -163,9 +183,14 @@ def test_score_command(tmp_path):
     lines[3:3] = ["this line is not JSON", "", json.dumps({"dataset": "gsm8k", "response": "1"})]
     source, target = tmp_path / "generations.jsonl", tmp_path / "scored.jsonl"
     source.write_text("\n".join(lines) + "\n")
-    run = subprocess.run([sys.executable, "-m", "eval.score", str(source), "-o", str(target), "--workers", "1"],
-                         capture_output=True, text=True, cwd=REPO_ROOT, timeout=300,
-                         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    run = subprocess.run(
+        [sys.executable, "-m", "eval.score", str(source), "-o", str(target), "--workers", "1"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
     assert run.returncode == 0, run.stderr
     scored = [json.loads(line) for line in target.read_text().splitlines()]
     assert len(scored) == len(mixed_rows()) + 2
@@ -185,12 +210,24 @@ def test_score_command_never_stops_the_file_on_bad_encoding(tmp_path):
     good = {"dataset": "gsm8k", "ground_truth": "5", "response": "The answer is 5."}
     surrogate = '{"dataset": "gsm8k", "ground_truth": "5", "response": "\\ud800 The answer is 5."}'
     source, target = tmp_path / "generations.jsonl", tmp_path / "scored.jsonl"
-    source.write_bytes(b"\xef\xbb\xbf" + json.dumps(good).encode() + b"\n" + surrogate.encode() + b"\n"
-                       + b'{"dataset": "gsm8k", "ground_truth": "5", "response": "\xff\xfe 5"}\n'
-                       + json.dumps(good).encode() + b"\n")
-    run = subprocess.run([sys.executable, "-m", "eval.score", str(source), "-o", str(target), "--workers", "1"],
-                         capture_output=True, text=True, cwd=REPO_ROOT, timeout=300,
-                         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    source.write_bytes(
+        b"\xef\xbb\xbf"
+        + json.dumps(good).encode()
+        + b"\n"
+        + surrogate.encode()
+        + b"\n"
+        + b'{"dataset": "gsm8k", "ground_truth": "5", "response": "\xff\xfe 5"}\n'
+        + json.dumps(good).encode()
+        + b"\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "eval.score", str(source), "-o", str(target), "--workers", "1"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
     assert run.returncode == 0, run.stderr
     scored = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
     assert [row["score"] for row in scored] == [1.0, 1.0, 0.0, 1.0]

@@ -1,16 +1,15 @@
 """`gsm8k` verifier: the response's final number equals the ground truth's, numerically.
 
-The final number is the first number after the last `####`, else in the last `\\boxed{}`, else the first after the
-last "answer is", else the last number of the response. `$` and thousands separators are ignored; "18", "18.0" and
-"18.00" are equal (exact decimal comparison, no float rounding).
-"""
+The final number is the stated answer (`stated_answer`: the first number after the last `####`, else in the last
+`\\boxed{}`, else the first after the last "answer is"), else the last number of the response. `$` and thousands
+separators are ignored; "18", "18.0" and "18.00" are equal (exact decimal comparison, no float rounding)."""
 
 from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
 
-from eval.verifiers.answers import last_boxed, numbers
+from rewards.answers import last_boxed, numbers
 
 _ANSWER_IS = re.compile(r"answer is", re.I)
 
@@ -24,6 +23,18 @@ def verify(response: str, ground_truth) -> float:
 
 
 def extract_number(response: str) -> str | None:
+    """The stated answer, else (with no `####`) the response's last number."""
+    stated = stated_answer(response)
+    if stated is not None or "####" in response:
+        return stated
+    found = numbers(response)
+    return found[-1] if found else None
+
+
+def stated_answer(response: str) -> str | None:
+    """The number the response gives as its answer, in the format the prompts ask for: the first number after the
+    last `####`, else in the last `\\boxed{}`, else after the last "answer is"; None when it states none. RLVR's
+    format reward and its format-only hacking signal read this too."""
     if "####" in response:
         found = numbers(response.rsplit("####", 1)[1])
         return found[0] if found else None
@@ -33,8 +44,7 @@ def extract_number(response: str) -> str | None:
     after = _ANSWER_IS.split(response)
     if len(after) > 1 and numbers(after[-1]):
         return numbers(after[-1])[0]
-    found = numbers(response)
-    return found[-1] if found else None
+    return None
 
 
 def check_ground_truth(truth) -> None:

@@ -9,7 +9,7 @@ latex2sympy2_extended: fractions, radicals, expressions, intervals, sets, tuples
 either as the number or as the number / 100.
 
 An answer must also be *finished*, as far as the truth is: a sum with two like terms (`\frac{2}{5} + \frac{6}{7}`,
-`y + 8 + 7y + 1`), a product or quotient of two numbers (`\frac{2}{3} \cdot \frac{3}{5}`), or a parenthesised sum
+`y + 8 + 7y + 1`), a product or quotient of two numbers (`\frac{2}{3} \\cdot \frac{3}{5}`), or a parenthesised sum
 where the truth has none (`(x+2)(x+3)` for `x^2+5x+6`) is the question restated, not its answer, though sympy finds
 it equal: an RL policy learnt to box the problem's own expression (README, "Real models on a CPU"). Unreduced
 fractions (`\frac{6}{8}` for `\frac{3}{4}`), reordered terms and an expanded form of a factored truth still count.
@@ -31,9 +31,10 @@ import re
 from fractions import Fraction
 
 import sympy
-from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify as math_verify
+from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
+from math_verify import verify as math_verify
 
-from eval.verifiers.answers import ascii_minus, last_boxed
+from rewards.answers import ascii_minus, last_boxed
 
 # math-verify warns once that its timeouts are off (on purpose: the pool enforces them) and logs parse failures.
 logging.getLogger("math_verify").setLevel(logging.ERROR)
@@ -43,8 +44,10 @@ _MINERVA = re.compile(r"final answer is\s*(.+?)(?:\.?\s*I hope it is correct|\.?
 _MATH_OPENING = re.compile(r"\$|\\\(|\\\[")
 _BARE_ANSWER_CHARS = 100
 _INTEGER = re.compile(r"^-?\d{1,3}(?:,\d{3})+$|^-?\d+$")
-_NUMBER = re.compile(r"^(-)?(?:(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d*)?|\.\d+)"
-                     r"|\\[dt]?frac\{(\d+)\}\{(\d+)\}|(\d+)/(\d+))$")
+_NUMBER = re.compile(
+    r"^(-)?(?:(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d*)?|\.\d+)"
+    r"|\\[dt]?frac\{(\d+)\}\{(\d+)\}|(\d+)/(\d+))$"
+)
 _SPACING = re.compile(r"\\[,;:! ]|\\left|\\right|\\displaystyle|\s+")
 # Guards: what we never hand to sympy.
 _MAX_CHARS = 1000
@@ -64,7 +67,8 @@ def verify(response: str, ground_truth) -> float:
 
 
 def extract_answer(response: str) -> str | None:
-    boxed = last_boxed(response)
+    """The stated answer, else Minerva's "The final answer is ...", else the last `$...$`, else a short bare reply."""
+    boxed = stated_answer(response)
     if boxed is not None:
         return boxed
     minerva = _MINERVA.findall(response)
@@ -77,9 +81,14 @@ def extract_answer(response: str) -> str | None:
     return stripped if 0 < len(stripped) <= _BARE_ANSWER_CHARS else None
 
 
+def stated_answer(response: str) -> str | None:
+    """The answer in the format the prompts ask for, the last `\\boxed{}`; None without one (or unbalanced)."""
+    return last_boxed(response)
+
+
 def last_math_span(text: str) -> str | None:
     """The content of the last math span: what the first non-empty group of
-    `re.findall(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", text, re.S)[-1]` is, in linear time
+    `re.findall(r"\\$\\$(.+?)\\$\\$|\\$(.+?)\\$|\\\\((.+?)\\\\)|\\\\[(.+?)\\\\]", text, re.S)[-1]` is, in linear time
     (that pattern rescans the rest of the text from every unclosed opening). At each opening the alternatives are
     tried in the same order; a closing that is not found is not found from any later opening either."""
     alternatives = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
@@ -94,7 +103,7 @@ def last_math_span(text: str) -> str | None:
             if end == -1:
                 exhausted.add(opener)
                 continue
-            last, position = text[start + len(opener):end], end + len(closer)
+            last, position = text[start + len(opener) : end], end + len(closer)
             break
     return last
 
@@ -208,7 +217,7 @@ def _groups(text: str) -> list[tuple[str, list[str]]]:
             stack.append(index)
         elif char in _CLOSING and stack:
             start = stack.pop()
-            found += [(text[start], _terms_of(part)) for part in _top_level_split(text[start + 1:index], ",")]
+            found += [(text[start], _terms_of(part)) for part in _top_level_split(text[start + 1 : index], ",")]
     return found
 
 
@@ -320,8 +329,9 @@ def _too_costly(text: str) -> bool:
     if deepest > _MAX_NESTING:
         return True
     combinatorial = len(_COMBINATORIAL.findall(text))
-    if combinatorial and (combinatorial > 1 or "^" in text or "**" in text
-                          or re.search(rf"\d{{{_MAX_COMBINATORIAL_DIGITS + 1},}}", text)):
+    if combinatorial and (
+        combinatorial > 1 or "^" in text or "**" in text or re.search(rf"\d{{{_MAX_COMBINATORIAL_DIGITS + 1},}}", text)
+    ):
         return True  # (10^{10})!, \binom{10^6}{5 \cdot 10^5}, (5!)!, \Gamma(99999)
     for exponent in _exponents(text.replace("**", "^")):
         if "^" in exponent or "\\exp" in exponent or len(re.sub(r"\D", "", exponent)) > _MAX_EXPONENT_DIGITS:
@@ -353,5 +363,5 @@ def _group(text: str, start: int) -> str:
         elif text[index] == closing:
             depth -= 1
             if depth == 0:
-                return text[start + 1:index]
-    return text[start + 1:]
+                return text[start + 1 : index]
+    return text[start + 1 :]

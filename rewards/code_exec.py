@@ -26,7 +26,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from eval.verifiers.sandbox import Sandbox
+from rewards.sandbox import Sandbox
 
 DEFAULT_TIMEOUT_S = 3.0  # wall clock for the whole sandbox run; keep it below the pool's per-item timeout
 MAX_TIMEOUT_S = 30.0
@@ -78,7 +78,9 @@ def check_ground_truth(ground_truth) -> None:
         try:
             ast.parse(source)
         except SyntaxError as error:
-            raise ValueError(f"code ground truth: {name} is not valid Python ({error.msg}, line {error.lineno})") from None
+            raise ValueError(
+                f"code ground truth: {name} is not valid Python ({error.msg}, line {error.lineno})"
+            ) from None
 
 
 def extract_code(response: str) -> str:
@@ -133,8 +135,9 @@ class Remote:
         return _wrap(self._sandbox, self._sandbox.request(request))
 
     def __call__(self, *args, **kwargs):
-        return self._ask(call=self._handle, args=[_argument(a) for a in args],
-                         kwargs=[[k, _argument(v)] for k, v in kwargs.items()])
+        return self._ask(
+            call=self._handle, args=[_argument(a) for a in args], kwargs=[[k, _argument(v)] for k, v in kwargs.items()]
+        )
 
     def __getattr__(self, name):
         return self._ask(attr=self._handle, name=name)

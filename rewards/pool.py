@@ -6,7 +6,7 @@ every item its own deadline; a worker that overruns is killed (whatever it runs,
 workers, no cooperation needed), its item scores 0 as timed out, the rest of its batch is resubmitted, and a fresh
 worker replaces it. A worker that dies marks its item as an error the same way.
 
-Workers are fresh interpreters (`python -m eval.verifiers.worker`), not forks: nothing of the caller (a training
+Workers are fresh interpreters (`python -m rewards.worker`), not forks: nothing of the caller (a training
 process's threads, CUDA state, its __main__) is copied or re-imported. They start warming up when the pool is made.
 """
 
@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
-from eval.verifiers.registry import row_error, row_truncated
+from rewards.registry import row_error, row_truncated
 
 DEFAULT_TIMEOUT_S = 10.0
 START_TIMEOUT_S = 120.0  # importing sympy & co. on a loaded machine
-_ROOT = str(Path(__file__).resolve().parents[2])  # the directory that holds the `eval` package
+_ROOT = str(Path(__file__).resolve().parents[1])  # the repository root, which holds the `rewards` package
 
 
 @dataclass
@@ -190,8 +190,11 @@ class VerifierPool:
         env = {**os.environ, "PYTHONPATH": _ROOT + (os.pathsep + python_path if python_path else "")}
         with theirs:
             process = subprocess.Popen(
-                [sys.executable, "-m", "eval.verifiers.worker", str(theirs.fileno()), str(os.getpid())],
-                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env,
+                [sys.executable, "-m", "rewards.worker", str(theirs.fileno()), str(os.getpid())],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                env=env,
             )
         return _Worker(process, Connection(ours.detach()), deadline=time.monotonic() + START_TIMEOUT_S)
 

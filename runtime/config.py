@@ -182,7 +182,7 @@ PAIR_SOURCES = ("offline", "onpolicy")  # data.preference | sampled from the par
 RLVR_TRAINERS = ("grpo", "rloo")
 BENCHMARK_FORMATS = ("rlvr", "gsm8k", "math", "ifeval", "humaneval")  # each read by an adapter in eval/benchmarks.py
 DECONTAMINATION_ACTIONS = ("error", "warn", "off")
-EVAL_STAGES = ("base", *STAGES)
+STAGE_ORDER = ("base", *STAGES)  # what a parent or an eval may name, in pipeline order
 
 # Set by the pipeline from the run directory and the top-level config; a section that sets them is a mistake.
 PIPELINE_OWNED = {"output_dir", "run_name", "report_to", "logging_dir"}
@@ -278,7 +278,6 @@ def _build_config_schema() -> type:
     )
 
 
-
 # ----------------------------------------------------------------------------------------------------------------
 # Validation.
 
@@ -350,7 +349,9 @@ def split_section(stage: str, section: DictConfig | dict) -> tuple[Any, dict[str
                 continue  # a field of the other RLVR trainer, left at its default
             close = difflib.get_close_matches(key, [*own, *trainer_fields], n=3)
             hint_text = f" Did you mean: {', '.join(close)}?" if close else ""
-            raise ConfigError(f"{stage}.{key}: not an option of this stage nor a field of trl.{trainer_cls.__name__}.{hint_text}")
+            raise ConfigError(
+                f"{stage}.{key}: not an option of this stage nor a field of trl.{trainer_cls.__name__}.{hint_text}"
+            )
         if not _type_matches(value, hint):
             raise ConfigError(f"{stage}.{key}={value!r}: expected {_describe(hint)}, got {type(value).__name__}")
         if value != _trl_defaults(trainer_cls)[key]:  # hand TRL only what we change (no deprecated-alias noise)
@@ -369,7 +370,7 @@ def _describe(hint: Any) -> str:
 
 def _check_with_trl(stage: str, trainer_cls: type, trainer_kwargs: dict[str, Any]) -> None:
     """Let TRL's own __post_init__ judge the values (choices, combinations), precision aside: that is decided per
-    machine when the stage runs (common.trainer_args)."""
+    machine when the stage runs (training.trainer_args)."""
     kwargs = {**trainer_kwargs, "bf16": False, "fp16": False, "use_cpu": True, "report_to": "none"}
     try:
         trainer_cls(output_dir=tempfile.gettempdir(), **kwargs)
@@ -411,8 +412,10 @@ def _check_parent(stage: str, parent: str) -> None:
     earlier = ("base", *STAGES[: STAGES.index(stage)])
     if parent in earlier or (parent not in STAGES and ("/" in parent or Path(parent).is_dir())):
         return
-    raise ConfigError(f"{stage}.parent={parent!r}: expected one of {', '.join(earlier)} (an earlier stage of the run) "
-                      f"or an existing checkpoint directory{_did_you_mean(parent, earlier)}")
+    raise ConfigError(
+        f"{stage}.parent={parent!r}: expected one of {', '.join(earlier)} (an earlier stage of the run) "
+        f"or an existing checkpoint directory{_did_you_mean(parent, earlier)}"
+    )
 
 
 def _check_benchmarks(cfg: DictConfig) -> None:
@@ -425,7 +428,7 @@ def _check_benchmarks(cfg: DictConfig) -> None:
         if bench.max_contaminated is not None and not 0 <= bench.max_contaminated <= 1:
             raise ConfigError(f"eval.benchmarks[{bench.name}].max_contaminated={bench.max_contaminated}: expected 0..1")
     for stage in cfg.eval.stages:
-        _check_choice("eval.stages", stage, EVAL_STAGES)
+        _check_choice("eval.stages", stage, STAGE_ORDER)
     _check_choice("eval.decontamination.action", cfg.eval.decontamination.action, DECONTAMINATION_ACTIONS)
     for name in cfg.rlvr.heldout_benchmarks:
         _check_choice("rlvr.heldout_benchmarks", name, names)
@@ -434,3 +437,24 @@ def _check_benchmarks(cfg: DictConfig) -> None:
 # Registered last: building the schema uses the helpers above.
 Config = _build_config_schema()
 ConfigStore.instance().store(name="schema", node=Config)
+
+
+def shared_config(cfg: DictConfig) -> dict:
+    """The resolved config without the trainer sections: what every record shares (a stage adds its own section as
+    it ran; an eval or the report records none)."""
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    return {key: value for key, value in resolved.items() if key not in STAGES}
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """{"sft": {"learning_rate": 1}} -> {"sft.learning_rate": 1}; lists of dicts get their index in the key."""
+    if isinstance(tree, dict):
+        items = tree.items()
+    elif isinstance(tree, list) and any(isinstance(v, (dict, list)) for v in tree):
+        items = ((str(i), v) for i, v in enumerate(tree))
+    else:
+        return {prefix: tree}
+    flat = {}
+    for key, value in items:
+        flat.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat

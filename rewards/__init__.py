@@ -4,15 +4,23 @@
     VerifierPool(num_workers, timeout_s)                 worker processes with a hard per-item timeout
         .score_rows(rows) -> rows + "score" (+ "error" / "timed_out"), .stats
     score_row(row) -> dict                               the same through a process-wide default pool
+    answer_stated(name, response) -> bool                the response gives its answer in the verifier's format
     is_truncated(token_ids, eos_token_id, pad_token_id)  completions cut by the length limit (mark them
                                                          "truncated": true and they score 0)
 Verifier names: gsm8k, math, ifeval (strict), ifeval_loose, code, string_match. A row's "dataset" may be a list
 (one ground truth each): the scores are averaged.
 """
 
-from eval.verifiers.pool import DEFAULT_TIMEOUT_S, VerifierPool, default_pool, score_row
-from eval.verifiers.registry import VERIFIERS, is_truncated, row_truncated
+from rewards.pool import DEFAULT_TIMEOUT_S, VerifierPool, default_pool, score_row
+from rewards.registry import VERIFIERS, answer_stated, is_truncated, row_truncated
 
 __all__ = [
-    "DEFAULT_TIMEOUT_S", "VERIFIERS", "VerifierPool", "default_pool", "is_truncated", "row_truncated", "score_row",
+    "DEFAULT_TIMEOUT_S",
+    "VERIFIERS",
+    "VerifierPool",
+    "answer_stated",
+    "default_pool",
+    "is_truncated",
+    "row_truncated",
+    "score_row",
 ]

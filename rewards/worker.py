@@ -1,4 +1,5 @@
-"""A verifier worker process: `python -m eval.verifiers.worker <socket fd> <parent pid>`, started by VerifierPool.
+"""A verifier worker process, `python -m rewards.worker <socket fd> <parent pid>`, started by
+VerifierPool.
 
 It warms the verifiers up, says "ready", then answers batches of (index, dataset, ground_truth, response) with one
 (index, score, error) reply per item, in order, until it is told to stop or its parent goes away.
@@ -14,7 +15,7 @@ import socket
 import sys
 from multiprocessing.connection import Connection
 
-from eval.verifiers.registry import score_item, warm_up
+from rewards.registry import score_item, warm_up
 
 MEMORY_MB = 4096  # address-space cap: a runaway sympy computation gets MemoryError instead of the OOM killer
 _MAX_ERROR_CHARS = 500

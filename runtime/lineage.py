@@ -1,17 +1,19 @@
 """What a checkpoint is, by content, and what else decides its numbers.
 
-A published stage checkpoint carries its `id` in its manifest (common.StageRecord.publish hashes what it wrote); any
-other directory is hashed on demand; a hub id is named by the commit of its cached copy. A stage records its
-parent's id and its own config hash, and reuses a checkpoint only when both match (common.StageRecord.reusable).
-"""
+A published stage checkpoint carries its `id` in its manifest (checkpoints.StageRecord.publish hashes what it wrote);
+any other directory is hashed on demand; a hub id is named by the commit of its cached copy. A stage records its
+parent's id and its own config hash, and reuses a checkpoint only when both match (checkpoints.StageRecord.reusable)."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
+
+from runtime.layout import REPO_ROOT
 
 
 def content_hash(payload: Any) -> str:
@@ -76,3 +78,14 @@ def environment() -> dict:
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
         "cudnn_deterministic": torch.backends.cudnn.deterministic,
     }
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=REPO_ROOT, capture_output=True, text=True).stdout
+    return out.stdout.strip() + ("-dirty" if dirty.strip() else "")

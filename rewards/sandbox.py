@@ -24,7 +24,7 @@ import threading
 import time
 from pathlib import Path
 
-from eval.verifiers._sandbox_child import _decode, _encode
+from rewards._sandbox_child import _decode, _encode
 
 CHILD = str(Path(__file__).with_name("_sandbox_child.py"))
 MAX_OUTPUT_BYTES = 8 << 20  # a sandbox that sends more than this is cut off (its remaining tests fail)
@@ -33,7 +33,8 @@ PROCESS_ISOLATION_WARNING = (
     "as this user with the host's files in view; only a Python audit hook stands between it and reading them "
     "(datasets and their answers included) or writing outside its directory (processes, signals and sockets stay "
     "refused by the kernel). Enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1) or run "
-    "as root.")
+    "as root."
+)
 
 
 class SandboxError(Exception):
@@ -46,9 +47,18 @@ class Sandbox:
     `namespaces`/`audit_hook` exist so the tests can check each layer of defence on its own, and `user_namespace`
     so that they can take, as root, the path a non-root trainer takes (namespaces inside a user namespace)."""
 
-    def __init__(self, code: str, *, setup: str = "", timeout_s: float = 3.0, memory_mb: int = 1024,
-                 max_processes: int = 16, namespaces: bool = True, audit_hook: bool = True,
-                 user_namespace: bool = False):
+    def __init__(
+        self,
+        code: str,
+        *,
+        setup: str = "",
+        timeout_s: float = 3.0,
+        memory_mb: int = 1024,
+        max_processes: int = 16,
+        namespaces: bool = True,
+        audit_hook: bool = True,
+        user_namespace: bool = False,
+    ):
         self.deadline = time.monotonic() + timeout_s
         self.isolation: str | None = None  # "namespaces", "user-namespace" or "process"
         self.workdir: str | None = None  # the host directory a "process" sandbox worked in (removed afterwards)
@@ -60,9 +70,16 @@ class Sandbox:
         self._init_pidfd: int | None = None  # the sandbox's PID 1, when it has its own pid namespace
         self._broken = False
         self._namespaces_wanted = namespaces
-        job = {"code": code, "setup": setup, "timeout_s": timeout_s, "memory_mb": memory_mb,
-               "max_processes": max_processes, "namespaces": namespaces, "audit_hook": audit_hook,
-               "user_namespace": user_namespace}
+        job = {
+            "code": code,
+            "setup": setup,
+            "timeout_s": timeout_s,
+            "memory_mb": memory_mb,
+            "max_processes": max_processes,
+            "namespaces": namespaces,
+            "audit_hook": audit_hook,
+            "user_namespace": user_namespace,
+        }
         request_read, request_write = os.pipe()
         reply_read, reply_write = os.pipe()
         try:
@@ -208,9 +225,13 @@ class _Launcher:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         with theirs:
             self.process = subprocess.Popen(
-                [sys.executable, "-I", CHILD, str(theirs.fileno())], pass_fds=(theirs.fileno(),),
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                start_new_session=True, cwd="/",
+                [sys.executable, "-I", CHILD, str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd="/",
                 env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "TMPDIR": tempfile.gettempdir()},
             )
         self.control = ours

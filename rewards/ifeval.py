@@ -18,8 +18,8 @@ import collections
 import json
 import re
 
-from eval.verifiers import ifeval_tulu
-from eval.verifiers.text_utils import count_sentences, count_words, detect_language, word_tokens
+from rewards import ifeval_tulu
+from rewards.text_utils import count_sentences, count_words, detect_language, word_tokens
 
 _RELATIONS = ("less than", "at least")
 _CONSTRAINED_RESPONSES = ("My answer is yes.", "My answer is no.", "My answer is maybe.")
@@ -60,7 +60,9 @@ def _load(ground_truth):
         try:
             return ast.literal_eval(ground_truth)  # open-instruct stores str(list_of_dicts)
         except (ValueError, SyntaxError, MemoryError, RecursionError):
-            raise ValueError(f"ifeval ground truth is neither JSON nor a Python literal: {ground_truth[:80]!r}") from None
+            raise ValueError(
+                f"ifeval ground truth is neither JSON nor a Python literal: {ground_truth[:80]!r}"
+            ) from None
     return ground_truth
 
 
@@ -167,7 +169,7 @@ def _nth_paragraph_first_word(response, *, num_paragraphs, nth_paragraph, first_
 
 
 def _number_placeholders(response, *, num_placeholders):
-    """The reference counts `re.findall(r"\[.*?\]", ...)`; the same count without its quadratic backtracking on a
+    r"""The reference counts `re.findall(r"\[.*?\]", ...)`; the same count without its quadratic backtracking on a
     line of unclosed brackets: per line, each `[` pairs with the nearest `]` after it."""
     count = 0
     for line in response.split("\n"):
@@ -229,7 +231,7 @@ def _title(response):
     so a line holds at most one title, from its first `<<` to its last `>>`."""
     for line in response.split("\n"):
         start, end = line.find("<<"), line.rfind(">>")
-        if start != -1 and end >= start + 3 and line[start:end + 2].lstrip("<").rstrip(">").strip():
+        if start != -1 and end >= start + 3 and line[start : end + 2].lstrip("<").rstrip(">").strip():
             return True
     return False
 

@@ -22,17 +22,22 @@ from pathlib import Path
 from omegaconf import DictConfig
 from trl.chat_template_utils import has_generation_markers
 
-from stages import common
+from runtime import models
+from runtime.layout import REPO_ROOT
 
-TEMPLATES_DIR = common.REPO_ROOT / "conf" / "chat_templates"
+TEMPLATES_DIR = REPO_ROOT / "conf" / "chat_templates"
 
 # Rendered with both templates: a training template must produce the same text for each (system turn or the
 # template's default one, several turns, the generation prompt inference appends).
 SAMPLE_CONVERSATIONS = (
     [{"role": "user", "content": "What is 2 + 3?"}, {"role": "assistant", "content": "The answer is 5."}],
-    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi."},
-     {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "And 4 + 4?"},
-     {"role": "assistant", "content": "8."}],
+    [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi."},
+        {"role": "assistant", "content": "Hello."},
+        {"role": "user", "content": "And 4 + 4?"},
+        {"role": "assistant", "content": "8."},
+    ],
     [{"role": "user", "content": "Name a colour."}],
 )
 
@@ -47,16 +52,19 @@ def training_chat_template(original: str | None, model: DictConfig) -> str | Non
     `model.training_chat_template` (a file name in conf/chat_templates/ or a path) wins; otherwise TRL's training
     version of the template, when TRL ships one (Qwen2.5, Llama 3, Phi-3, Gemma, ...)."""
     if original is None:
-        raise TemplateError(f"model {model.name} has no chat template: set model.training_chat_template=<file.jinja> "
-                            "or sft.assistant_only_loss=false")
+        raise TemplateError(
+            f"model {model.name} has no chat template: set model.training_chat_template=<file.jinja> "
+            "or sft.assistant_only_loss=false"
+        )
     if has_generation_markers(original):
         return None
     if model.training_chat_template:
         path = template_file(model.training_chat_template)
         training = path.read_text(encoding="utf-8")
         if not has_generation_markers(training):
-            raise TemplateError(f"model.training_chat_template={model.training_chat_template}: {path} has no "
-                                "{% generation %} markers")
+            raise TemplateError(
+                f"model.training_chat_template={model.training_chat_template}: {path} has no {{% generation %}} markers"
+            )
         source = str(path)
     else:
         training = trl_training_template(original)
@@ -64,15 +72,16 @@ def training_chat_template(original: str | None, model: DictConfig) -> str | Non
             raise TemplateError(
                 f"model {model.name}: its chat template has no {{% generation %}} markers and TRL has no training "
                 "version of it, so assistant-only loss cannot mask it: set model.training_chat_template=<file.jinja> "
-                f"(its template with the markers added, as in {TEMPLATES_DIR.relative_to(common.REPO_ROOT)}/) or "
-                "sft.assistant_only_loss=false (trains on the prompts too)")
+                f"(its template with the markers added, as in {TEMPLATES_DIR.relative_to(REPO_ROOT)}/) or "
+                "sft.assistant_only_loss=false (trains on the prompts too)"
+            )
         source = "TRL's training template"
     check_renders_like(original, training, source)
     return training
 
 
 def template_file(name: str) -> Path:
-    for candidate in (TEMPLATES_DIR / name, Path(name).expanduser(), common.REPO_ROOT / name):
+    for candidate in (TEMPLATES_DIR / name, Path(name).expanduser(), REPO_ROOT / name):
         if candidate.is_file():
             return candidate
     raise TemplateError(f"model.training_chat_template={name}: no such file (looked in {TEMPLATES_DIR} and {name})")
@@ -100,13 +109,16 @@ def check_renders_like(original: str, training: str, source: str) -> None:
     specials = {"bos_token": "<BOS>", "eos_token": "<EOS>"}
     for conversation in SAMPLE_CONVERSATIONS:
         prompt = conversation[-1]["role"] == "user"
-        [expected], _ = render_jinja_template([conversation], chat_template=original,
-                                              add_generation_prompt=prompt, **specials)
-        [rendered], _ = render_jinja_template([conversation], chat_template=training,
-                                              add_generation_prompt=prompt, **specials)
+        [expected], _ = render_jinja_template(
+            [conversation], chat_template=original, add_generation_prompt=prompt, **specials
+        )
+        [rendered], _ = render_jinja_template(
+            [conversation], chat_template=training, add_generation_prompt=prompt, **specials
+        )
         if rendered != expected:
-            raise TemplateError(f"{source} renders differently from the model's own chat template: "
-                                f"{rendered!r} instead of {expected!r}")
+            raise TemplateError(
+                f"{source} renders differently from the model's own chat template: {rendered!r} instead of {expected!r}"
+            )
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -117,11 +129,11 @@ def parent_chat_template(cfg: DictConfig, parent: str) -> str | None:
     """The chat template of SFT's parent, read from its files (None: it can only be known once the tokenizer loads,
     e.g. the embedded model before it is built, or a hub model not in the cache)."""
     if parent == "base" and cfg.model.gguf_file:
-        converted = common.GGUF_CACHE_DIR / Path(cfg.model.gguf_file).stem
+        converted = models.GGUF_CACHE_DIR / Path(cfg.model.gguf_file).stem
         if (converted / "config.json").exists():
             return read_chat_template(converted)
-        return gguf_chat_template(common.gguf_source(cfg.model.path, cfg.model.gguf_file))
-    location = cfg.model.path if parent == "base" else str(common.resolve_parent(cfg, parent))
+        return gguf_chat_template(models.gguf_source(cfg.model.path, cfg.model.gguf_file))
+    location = cfg.model.path if parent == "base" else str(models.resolve_parent(cfg, parent))
     if location.startswith("embedded:"):
         return None
     if Path(location).is_dir():

@@ -13,7 +13,7 @@ import inspect
 import json
 import re
 
-from eval.verifiers.text_utils import count_sentences, detect_language
+from rewards.text_utils import count_sentences, detect_language
 
 
 def check(response: str, spec: dict) -> bool:

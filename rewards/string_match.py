@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from eval.verifiers.answers import last_boxed, normalize_text
+from rewards.answers import last_boxed, normalize_text
 
 _ANSWER_TAGS = re.compile(r"<(/?)answer>", re.I)
 _ANSWER_LINE = re.compile(r"(?:answer is|answer:)\s*(.*)", re.I)
@@ -40,5 +40,5 @@ def last_tagged(response: str) -> str | None:
         if content_start is None and not tag.group(1):
             content_start = tag.end()
         elif content_start is not None and tag.group(1):
-            last, content_start = response[content_start:tag.start()], None
+            last, content_start = response[content_start : tag.start()], None
     return last

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from eval.verifiers import code_exec, gsm8k, ifeval, math_equiv, sandbox, string_match
+from rewards import code_exec, gsm8k, ifeval, math_equiv, sandbox, string_match
 
 # name -> verify(response, ground_truth) -> float in [0, 1]. Pure and in-process: they may be slow or hang on
 # adversarial input (and `code` starts a sandbox process), so production callers go through VerifierPool.
@@ -37,6 +37,19 @@ GROUND_TRUTH_CHECKS = {
     "code": code_exec.check_ground_truth,
     "string_match": _check_text,
 }
+
+
+# name -> stated_answer(response) -> the answer where the verifier's format puts it, or None. Verifiers without an
+# answer format (ifeval, code) have none.
+STATED_ANSWERS = {
+    "gsm8k": gsm8k.stated_answer,
+    "math": math_equiv.stated_answer,
+}
+
+
+def answer_stated(dataset: str, response: str) -> bool:
+    """The response gives its final answer in the verifier's format (whether or not it is right)."""
+    return dataset in STATED_ANSWERS and STATED_ANSWERS[dataset](response) is not None
 
 
 def ground_truth_error(dataset: str, ground_truth) -> str | None:
@@ -75,8 +88,9 @@ def score_item(dataset, ground_truth, response: str) -> float:
     return VERIFIERS[dataset](response, ground_truth)
 
 
-def is_truncated(token_ids: Sequence[int], eos_token_id: int | Sequence[int] | None,
-                 pad_token_id: int | None = None) -> bool:
+def is_truncated(
+    token_ids: Sequence[int], eos_token_id: int | Sequence[int] | None, pad_token_id: int | None = None
+) -> bool:
     """True when a completion stopped without an end-of-sequence token (it hit the length limit).
 
     Trailing padding is ignored. Mark such rows `"truncated": true` and the pool scores them 0 without running a
@@ -98,5 +112,7 @@ def warm_up() -> None:
     """Import and initialise what the verifiers load lazily, so that the pool's workers start warm."""
     sandbox.launcher_process()
     math_equiv.equivalent("2\\sqrt{2}", "\\sqrt{8}")  # needs the LaTeX parser: loads it
-    ifeval.verify("This is an English sentence, written to load the language profiles.",
-                  {"instruction_id_list": ["language:response_language"], "kwargs": [{"language": "en"}]})
+    ifeval.verify(
+        "This is an English sentence, written to load the language profiles.",
+        {"instruction_id_list": ["language:response_language"], "kwargs": [{"language": "en"}]},
+    )

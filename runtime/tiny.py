@@ -5,7 +5,7 @@ No weights can be downloaded on an offline machine, so the base model is random-
 ordinary Hugging Face checkpoint directory (safetensors + PreTrainedTokenizerFast with a chat template), cached under
 `.cache/tiny/<hash>/` where the hash covers the sizes, the seed and the corpus, so it is built once.
 
-    python -m stages.tiny            # build (or find) the default of conf/model/tiny.yaml and print its path
+    python -m runtime.tiny     # (make tiny) build or find the default of conf/model/tiny.yaml
 """
 
 from __future__ import annotations
@@ -15,7 +15,10 @@ import hashlib
 import json
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from runtime.cli import stage_main
+from runtime.files import atomic
+from runtime.layout import REPO_ROOT
+
 CACHE_DIR = REPO_ROOT / ".cache" / "tiny"
 CORPUS = REPO_ROOT / "data" / "embedded" / "sft_train.jsonl"
 BUILDER_VERSION = 1  # bump when the build below changes, so cached builds are not reused
@@ -118,11 +121,11 @@ def ensure_tiny_model(arch, seed: int = 42, cache_dir: Path = CACHE_DIR) -> Path
     target = Path(cache_dir) / cache_key(arch, seed)
     if (target / "config.json").exists():
         return target
-    from stages.common import save_checkpoint_atomically
-
     tokenizer = build_tokenizer(corpus_texts(), arch.vocab_size)
     model = build_model(arch, tokenizer, seed)
-    save_checkpoint_atomically(model, tokenizer, target)
+    with atomic(target, keep_existing=True) as tmp:  # parallel test workers may build it at once: the first wins
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
     params = sum(p.numel() for p in model.parameters())
     print(f"[tiny] built the embedded default: {params / 1e6:.2f}M parameters, vocab {len(tokenizer)} -> {target}")
     return target
@@ -133,6 +136,4 @@ def main(cfg) -> None:
 
 
 if __name__ == "__main__":
-    from stages.common import stage_main
-
     stage_main(main)()

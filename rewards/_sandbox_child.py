@@ -1,6 +1,6 @@
 """Inside of the code sandbox: runs a model's Python code, then answers the verifier's requests about it.
 
-`eval.verifiers.sandbox` starts this file once per process as a *launcher*: `python -I _sandbox_child.py <fd>`
+`rewards.sandbox` starts this file once per process as a *launcher*: `python -I _sandbox_child.py <fd>`
 (isolated mode: no PYTHON* variables, no user site, no script directory on sys.path). The launcher only ever holds
 this code: for each job it receives two descriptors on its control socket (requests to read, replies to write) and
 forks a sandbox, so no sandbox pays for a Python start-up. It imports only the standard library.
@@ -48,7 +48,15 @@ SANDBOX_PACKAGES = ("numpy", "numpy.libs")
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER = 0x00020000, 0x08000000, 0x10000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = (
-    0x1, 0x2, 0x4, 0x8, 0x20, 0x1000, 0x4000, 0x40000)
+    0x1,
+    0x2,
+    0x4,
+    0x8,
+    0x20,
+    0x1000,
+    0x4000,
+    0x40000,
+)
 MNT_DETACH = 2
 MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 0x400, 0x800, 0x200000
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP = 1, 38, 24
@@ -56,9 +64,29 @@ SYS_PIVOT_ROOT, SYS_CAPSET = {"aarch64": (41, 91)}.get(os.uname().machine, (155,
 _LAST_CAPABILITY = 63
 
 _COMMON_MODULES = (
-    "array", "bisect", "collections", "copy", "dataclasses", "datetime", "decimal", "enum", "fractions", "functools",
-    "heapq", "itertools", "json", "math", "operator", "queue", "random", "re", "statistics", "string", "textwrap",
-    "typing", "unicodedata",
+    "array",
+    "bisect",
+    "collections",
+    "copy",
+    "dataclasses",
+    "datetime",
+    "decimal",
+    "enum",
+    "fractions",
+    "functools",
+    "heapq",
+    "itertools",
+    "json",
+    "math",
+    "operator",
+    "queue",
+    "random",
+    "re",
+    "statistics",
+    "string",
+    "textwrap",
+    "typing",
+    "unicodedata",
 )
 
 
@@ -233,8 +261,11 @@ def _python_trees():
     stdlib = os.path.realpath(os.path.dirname(os.__file__))  # (in a venv, "platstdlib" is the venv's own lib dir)
     site_dirs = {os.path.realpath(p) for p in sys.path if p.rstrip("/").endswith(("site-packages", "dist-packages"))}
     site_dirs |= {os.path.realpath(paths[key]) for key in ("purelib", "platlib")}
-    site_dirs |= {os.path.join(stdlib, name) for name in ("site-packages", "dist-packages")
-                  if os.path.isdir(os.path.join(stdlib, name))}  # the base interpreter's, under a venv
+    site_dirs |= {
+        os.path.join(stdlib, name)
+        for name in ("site-packages", "dist-packages")
+        if os.path.isdir(os.path.join(stdlib, name))
+    }  # the base interpreter's, under a venv
     trees = {stdlib, os.path.realpath(sysconfig.get_config_var("DESTSHARED") or stdlib)}
     with open("/proc/self/maps") as maps:
         for line in maps:
@@ -247,8 +278,11 @@ def _python_trees():
             trees.add(os.path.realpath(directory))
     # An installed package's extension module loaded at start-up (a .pth file's doing) does not open its
     # site-packages: packages come only through the allow-list.
-    trees = {tree for tree in trees if os.path.exists(tree)
-             and not any(tree == site or tree.startswith(site + "/") for site in site_dirs)}
+    trees = {
+        tree
+        for tree in trees
+        if os.path.exists(tree) and not any(tree == site or tree.startswith(site + "/") for site in site_dirs)
+    }
     # Bind each tree once: a tree inside another comes with it.
     trees = sorted(tree for tree in trees if not any(tree.startswith(other + "/") for other in trees))
     return trees, sorted(site_dirs)
@@ -310,8 +344,7 @@ def _run(job, requests, workdir, isolation, readable):
     for kind, value in limits.items():
         resource.setrlimit(kind, value)
     os.environ.clear()
-    os.environ.update(PATH="/usr/bin:/bin", HOME=workdir, TMPDIR=workdir, OMP_NUM_THREADS="1",
-                      OPENBLAS_NUM_THREADS="1")
+    os.environ.update(PATH="/usr/bin:/bin", HOME=workdir, TMPDIR=workdir, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     sys.dont_write_bytecode = True
     out = job["reply_fd"]
     dumps, loads, write, exit_now = json.dumps, json.loads, os.write, os._exit
@@ -383,18 +416,53 @@ def _run(job, requests, workdir, isolation, readable):
 # of every family. clone3 answers ENOSYS (its flags sit in memory a filter cannot read), so the C library falls
 # back to clone for threads.
 _SECCOMP_ARCH = {  # AUDIT_ARCH, refused system calls, clone, clone3
-    "x86_64": (0xC000003E, (
-        57, 58, 59, 322,  # fork vfork execve execveat
-        62, 200, 234, 129, 297, 424,  # kill tkill tgkill rt_sigqueueinfo rt_tgsigqueueinfo pidfd_send_signal
-        101, 310, 311, 438,  # ptrace process_vm_readv process_vm_writev pidfd_getfd
-        133, 259, 41, 53,  # mknod mknodat socket socketpair
-    ), 56, 435),
-    "aarch64": (0xC00000B7, (
-        221, 281,  # execve execveat
-        129, 130, 131, 138, 240, 424,  # kill tkill tgkill rt_sigqueueinfo rt_tgsigqueueinfo pidfd_send_signal
-        117, 270, 271, 438,  # ptrace process_vm_readv process_vm_writev pidfd_getfd
-        33, 198, 199,  # mknodat socket socketpair
-    ), 220, 435),
+    "x86_64": (
+        0xC000003E,
+        (
+            57,
+            58,
+            59,
+            322,  # fork vfork execve execveat
+            62,
+            200,
+            234,
+            129,
+            297,
+            424,  # kill tkill tgkill rt_sigqueueinfo rt_tgsigqueueinfo pidfd_send_signal
+            101,
+            310,
+            311,
+            438,  # ptrace process_vm_readv process_vm_writev pidfd_getfd
+            133,
+            259,
+            41,
+            53,  # mknod mknodat socket socketpair
+        ),
+        56,
+        435,
+    ),
+    "aarch64": (
+        0xC00000B7,
+        (
+            221,
+            281,  # execve execveat
+            129,
+            130,
+            131,
+            138,
+            240,
+            424,  # kill tkill tgkill rt_sigqueueinfo rt_tgsigqueueinfo pidfd_send_signal
+            117,
+            270,
+            271,
+            438,  # ptrace process_vm_readv process_vm_writev pidfd_getfd
+            33,
+            198,
+            199,  # mknodat socket socketpair
+        ),
+        220,
+        435,
+    ),
 }
 _LD, _JEQ, _JGE, _JSET, _RET = 0x20, 0x15, 0x35, 0x45, 0x06
 _ALLOW, _REFUSE, _ENOSYS = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 38  # SECCOMP_RET_ERRNO | EPERM / ENOSYS
@@ -405,13 +473,23 @@ PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
 def _seccomp_program(machine):
     """The filter as (code, jump-if-true, jump-if-false, k) rows, its labels resolved to BPF jump offsets."""
     arch, refused, clone_nr, clone3_nr = _SECCOMP_ARCH[machine]
-    program = [(_LD, None, None, 4), (_JEQ, None, "refuse", arch), (_LD, None, None, 0),
-               (_JGE, "refuse", None, _X32_SYSCALL_BIT)]
+    program = [
+        (_LD, None, None, 4),
+        (_JEQ, None, "refuse", arch),
+        (_LD, None, None, 0),
+        (_JGE, "refuse", None, _X32_SYSCALL_BIT),
+    ]
     program += [(_JEQ, "refuse", None, number) for number in refused]
-    program += [(_JEQ, "enosys", None, clone3_nr), (_JEQ, "clone", None, clone_nr), (_RET, None, None, _ALLOW),
-                ("clone", _LD, None, None, 16), (_JSET, "allow", "refuse", _CLONE_THREAD),  # args[0]: the flags
-                ("allow", _RET, None, None, _ALLOW), ("refuse", _RET, None, None, _REFUSE),
-                ("enosys", _RET, None, None, _ENOSYS)]
+    program += [
+        (_JEQ, "enosys", None, clone3_nr),
+        (_JEQ, "clone", None, clone_nr),
+        (_RET, None, None, _ALLOW),
+        ("clone", _LD, None, None, 16),
+        (_JSET, "allow", "refuse", _CLONE_THREAD),  # args[0]: the flags
+        ("allow", _RET, None, None, _ALLOW),
+        ("refuse", _RET, None, None, _REFUSE),
+        ("enosys", _RET, None, None, _ENOSYS),
+    ]
     labels = {row[0]: index for index, row in enumerate(program) if isinstance(row[0], str)}
     rows = [row[1:] if isinstance(row[0], str) else row for row in program]
     offset = lambda label, index: 0 if label is None else labels[label] - index - 1  # noqa: E731
@@ -437,20 +515,54 @@ def _install_seccomp_filter():
         raise OSError(ctypes.get_errno(), "seccomp")
 
 
-def _audit_hook(workdir, readable,
-                blocked=("os.fork", "os.forkpty", "os.system", "os.exec", "os.posix_spawn", "os.spawn",
-                         "subprocess.Popen", "pty.spawn", "os.kill", "os.killpg", "signal.pthread_kill", "socket.",
-                         "ctypes.", "sys.remote_exec"),
-                blocked_imports=frozenset({"ctypes", "_ctypes", "_xxsubinterpreters", "_interpreters", "_testcapi",
-                                           "_testinternalcapi"}),
-                path_events=(("os.remove", (0,)), ("os.rmdir", (0,)), ("os.mkdir", (0,)), ("os.rename", (0, 1)),
-                             ("os.chmod", (0,)), ("os.chown", (0,)), ("os.link", (0, 1)), ("os.symlink", (0, 1)),
-                             ("os.truncate", (0,)), ("os.utime", (0,)), ("shutil.rmtree", (0,)),
-                             ("shutil.copyfile", (1,)), ("shutil.copytree", (1,)), ("shutil.move", (1,)),
-                             ("os.chdir", (0,))),
-                write_flags=os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND,
-                fspath=os.fspath, stat=os.stat, str_type=str, bytes_type=bytes, int_type=int,
-                refusal=PermissionError, import_refusal=ImportError):
+def _audit_hook(
+    workdir,
+    readable,
+    blocked=(
+        "os.fork",
+        "os.forkpty",
+        "os.system",
+        "os.exec",
+        "os.posix_spawn",
+        "os.spawn",
+        "subprocess.Popen",
+        "pty.spawn",
+        "os.kill",
+        "os.killpg",
+        "signal.pthread_kill",
+        "socket.",
+        "ctypes.",
+        "sys.remote_exec",
+    ),
+    blocked_imports=frozenset(
+        {"ctypes", "_ctypes", "_xxsubinterpreters", "_interpreters", "_testcapi", "_testinternalcapi"}
+    ),
+    path_events=(
+        ("os.remove", (0,)),
+        ("os.rmdir", (0,)),
+        ("os.mkdir", (0,)),
+        ("os.rename", (0, 1)),
+        ("os.chmod", (0,)),
+        ("os.chown", (0,)),
+        ("os.link", (0, 1)),
+        ("os.symlink", (0, 1)),
+        ("os.truncate", (0,)),
+        ("os.utime", (0,)),
+        ("shutil.rmtree", (0,)),
+        ("shutil.copyfile", (1,)),
+        ("shutil.copytree", (1,)),
+        ("shutil.move", (1,)),
+        ("os.chdir", (0,)),
+    ),
+    write_flags=os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND,
+    fspath=os.fspath,
+    stat=os.stat,
+    str_type=str,
+    bytes_type=bytes,
+    int_type=int,
+    refusal=PermissionError,
+    import_refusal=ImportError,
+):
     """The audit hook: processes, signals, network and native code refused; files written only under `workdir`,
     read only there and under the `readable` directories (the interpreter's libraries and allowed packages).
 
@@ -480,10 +592,25 @@ def _audit_hook(workdir, readable,
     def outside(path, within=within, roots=(workdir,)):
         return not within(path, roots, True)
 
-    def hook(event, args, blocked=blocked, blocked_imports=blocked_imports, path_events=path_events,
-             write_flags=write_flags, outside=outside, within=within, readable=(workdir, *readable), stat=stat,
-             refusal=refusal, import_refusal=import_refusal, type_=type, int_type=int, len_=len, guarded_code=(),
-             base_exception=BaseException):
+    def hook(
+        event,
+        args,
+        blocked=blocked,
+        blocked_imports=blocked_imports,
+        path_events=path_events,
+        write_flags=write_flags,
+        outside=outside,
+        within=within,
+        readable=(workdir, *readable),
+        stat=stat,
+        refusal=refusal,
+        import_refusal=import_refusal,
+        type_=type,
+        int_type=int,
+        len_=len,
+        guarded_code=(),
+        base_exception=BaseException,
+    ):
         if event.startswith(blocked):
             raise refusal("sandbox: " + event + " is not allowed")
         if event == "import":
@@ -493,7 +620,9 @@ def _audit_hook(workdir, readable,
             path, mode, flags = args
             if path is None or type_(path) is int_type:
                 return
-            writing = (mode and ("w" in mode or "a" in mode or "x" in mode or "+" in mode)) or (flags or 0) & write_flags
+            writing = (mode and ("w" in mode or "a" in mode or "x" in mode or "+" in mode)) or (
+                flags or 0
+            ) & write_flags
             if writing and outside(path):
                 raise refusal("sandbox: writing outside the sandbox directory")
             if not writing and not within(path, readable, True):
@@ -506,9 +635,11 @@ def _audit_hook(workdir, readable,
                 if is_directory:
                     raise refusal("sandbox: opening a directory outside the sandbox directory")
         elif event == "object.__setattr__":
-            if args[1] == "__code__" or (args[1] in ("__defaults__", "__kwdefaults__")
-                                         and type_(args[0]).__name__ == "function"
-                                         and args[0].__code__ in guarded_code):
+            if args[1] == "__code__" or (
+                args[1] in ("__defaults__", "__kwdefaults__")
+                and type_(args[0]).__name__ == "function"
+                and args[0].__code__ in guarded_code
+            ):
                 raise refusal("sandbox: replacing the code or defaults of a defence is not allowed")
         else:
             for name, indices in path_events:
@@ -566,7 +697,7 @@ def _decode(data):
         return [_decode(item) for item in data]
     if kind is not dict or len(data) != 1:
         raise ValueError("malformed plain data")
-    (tag, body), = data.items()
+    ((tag, body),) = data.items()
     if tag == "float":
         return float(body)
     if tag == "tuple":

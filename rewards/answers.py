@@ -36,7 +36,7 @@ def last_boxed(text: str) -> str | None:
         elif text[index] == "}":
             depth -= 1
             if depth == 0:
-                return text[start + 1:index].strip()
+                return text[start + 1 : index].strip()
     return None  # unbalanced: a truncated answer is no answer
 
 

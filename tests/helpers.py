@@ -1,0 +1,19 @@
+"""What several test files use: the repository's paths and the config a stage would see for a command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONF_DIR = REPO_ROOT / "conf"
+
+
+def compose(overrides: list[str] | None = None):
+    """The config a stage would see for `python -m stages.X <overrides>` (validated by Hydra's schema)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    import runtime.config  # noqa: F401  (registers the schema)
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+        return hydra_compose("config", overrides=list(overrides or []))
