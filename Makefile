@@ -33,7 +33,7 @@ $(INSTALLED): pyproject.toml
 # accelerate with the DeepSpeed configs in conf/deepspeed/.
 #   make sft NPROC=8 DS=zero3    8 processes (GPUs) on this node, ZeRO-3 (DS = zero2 | zero3 | zero3_offload)
 #   make dry-run NPROC=8 DS=zero3 ARGS="+experiment=tulu3_8b"   print each stage's exact command, run nothing
-# Mixed precision follows the machine, as stages/common.trainer_args does: bf16 with a GPU, fp32 (no) on CPU;
+# Mixed precision follows the machine, as runtime/training.trainer_args does: bf16 with a GPU, fp32 (no) on CPU;
 # the DeepSpeed configs say "auto" and take the Trainer's values. Multi-node: conf/launch/slurm_multinode.sbatch.
 NPROC ?= 1
 DS ?=

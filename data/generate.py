@@ -675,7 +675,7 @@ def _ifeval_text(
 
 def ifeval_follows(text: str, iid: str, kw: dict) -> bool:
     """Google IFEval's strict check for the instructions used here (self-check of the generator; the project's
-    verifier in eval/verifiers is the reference)."""
+    verifier in rewards/ is the reference)."""
     if iid == "change_case:english_lowercase":
         return text.islower()
     if iid == "change_case:english_capital":

@@ -1,1 +1,2 @@
-"""Evaluation: benchmark runs, scoring of generations and the verifiable-reward library (rewards)."""
+"""The eval suite: benchmark runs (run.py), decontamination, re-scoring generations, the report and run comparison.
+It scores with the verifier library in rewards/."""

@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from runtime import files
 from runtime.config import STAGE_ORDER, flatten
 from runtime.tracking import wandb_api_key_configured
 
@@ -216,7 +217,8 @@ def plot(runs: dict[str, dict], path: Path) -> None:
     ax.legend(fontsize=8, frameon=False)
     ax.set_title("eval scores per run (± s.e.)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with files.atomic(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
 
 
@@ -257,8 +259,7 @@ def main(argv: list[str]) -> int:
         sys.exit(f"make compare: no runs with manifests or eval results in {runs_dir}")
     text = table(runs)
     out = Path(options["out"] or runs_dir / "compare.md")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(f"# Runs compared ({', '.join(runs)})\n\n{text}")
+    files.write_text(out, f"# Runs compared ({', '.join(runs)})\n\n{text}")
     print(text)
     print(f"[compare] written to {out}")
     if options["plot"]:

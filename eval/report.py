@@ -10,7 +10,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from runtime import cli, config, layout, tracking
+from runtime import cli, config, files, layout, tracking
 
 
 def load_results(cfg: DictConfig) -> dict[str, dict]:
@@ -72,7 +72,8 @@ def plot(results: dict[str, dict], path: Path) -> None:
     ax.legend(ncols=len(stages), loc="upper left", frameon=False)
     ax.set_title("held-out scores after each stage (± s.e.)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with files.atomic(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
 
 
@@ -120,7 +121,7 @@ def write_report(cfg: DictConfig, timings: dict[str, str] | None = None) -> tupl
     flagged = sorted({f for r in results.values() for f in r.get("decontamination", {}).get("flagged", [])})
     if flagged:
         parts += ["", "**Contamination flagged:**", *(f"- {f}" for f in flagged)]
-    md.write_text("\n".join(parts) + "\n")
+    files.write_text(md, "\n".join(parts) + "\n")
     log_to_wandb(cfg, results, png)
     return md, png
 

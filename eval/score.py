@@ -18,6 +18,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from rewards import DEFAULT_TIMEOUT_S, VerifierPool
+from runtime import files
 
 CHUNK_ROWS = 2048  # rows in memory at a time
 
@@ -36,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     # A lone surrogate in a row ("\\ud800" in its JSON) comes back out as the same JSON escape, not as a crash.
     with (
         VerifierPool(num_workers=args.workers, timeout_s=args.timeout) as pool,
-        args.output.open("w", encoding="utf-8", errors="backslashreplace") as out,
+        files.atomic(args.output) as staging,  # a run stopped half-way leaves no file that looks scored
+        staging.open("w", encoding="utf-8", errors="backslashreplace") as out,
         tqdm(total=total, desc="scoring", unit="row", file=sys.stderr) as progress,
     ):
         for chunk in _chunks(_read_lines(args.input), CHUNK_ROWS):

@@ -37,7 +37,7 @@ class ConfigError(ValueError):
 
 @dataclass
 class TinyArchitecture:
-    """Sizes of the embedded default: a Llama-architecture model the project builds from scratch (stages/tiny.py)."""
+    """Sizes of the embedded default: a Llama-architecture model the project builds from scratch (runtime/tiny.py)."""
 
     vocab_size: int = 1024  # BPE vocabulary trained on the shipped data (special tokens included)
     hidden_size: int = 128

@@ -2,7 +2,7 @@
 
     python -m stages.sft [key=value ...]        (or: make sft ARGS="...")
 
-config -> training chat template (stages/chat_templates.py) -> SFT data -> parent model + tokenizer -> SFTTrainer
+config -> training chat template (runtime/chat_templates.py) -> SFT data -> parent model + tokenizer -> SFTTrainer
 (tokenizing and training with the training template) -> train -> runs/<run_name>/sft/ + manifest.json, with the
 model's own chat template
 """
