@@ -50,8 +50,34 @@ def markdown_table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def sampled(results: dict[str, dict]) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
+    """benchmark -> stage -> {"maj@k" | "pass@k": {k: score}}, for the results scored with several samples per prompt
+    (eval.num_samples > 1): accuracy versus k."""
+    curves: dict = {}
+    for stage, result in results.items():
+        for name, bench in result["benchmarks"].items():
+            for label, key in (("maj@k", "maj_at_k"), ("pass@k", "pass_at_k")):
+                values = bench.get(key) or {}
+                if len(values) > 1:
+                    curves.setdefault(name, {}).setdefault(stage, {})[label] = values
+    return curves
+
+
+def sampled_table(curves: dict) -> str:
+    """One row per benchmark, stage and measure, one column per k (in points)."""
+    ks = sorted({int(k) for stages in curves.values() for c in stages.values() for v in c.values() for k in v})
+    lines = ["| benchmark | stage | measure | " + " | ".join(f"k={k}" for k in ks) + " |", "|" + "---|" * (3 + len(ks))]
+    for name, stages in curves.items():
+        for stage, measures in stages.items():
+            for label, values in measures.items():
+                cells = [f"{100 * values[str(k)]:.1f}" if str(k) in values else "–" for k in ks]
+                lines.append(f"| {name} | {stage} | {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def plot(results: dict[str, dict], path: Path) -> None:
-    """Grouped bars: one group per benchmark, one bar per stage, with standard-error whiskers."""
+    """Grouped bars: one group per benchmark, one bar per stage, with standard-error whiskers; with several samples
+    per prompt, a row of accuracy-versus-k curves below (maj@k solid, pass@k dashed, one colour per stage)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -60,7 +86,31 @@ def plot(results: dict[str, dict], path: Path) -> None:
     stages = list(results)
     benchmarks = list(dict.fromkeys(name for r in results.values() for name in r["benchmarks"]))
     width = 0.8 / max(len(stages), 1)
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.8 + 1.6 * len(benchmarks)), 3.6))
+    curves = sampled(results)
+    figure_width = max(5.0, 1.8 + 1.6 * len(benchmarks), 3.2 * len(curves))
+    if curves:
+        fig = plt.figure(figsize=(figure_width, 6.8))
+        grid = fig.add_gridspec(2, len(curves))
+        ax = fig.add_subplot(grid[0, :])
+        colours = {stage: f"C{i}" for i, stage in enumerate(stages)}
+        for column, (name, by_stage) in enumerate(curves.items()):
+            curve_ax = fig.add_subplot(grid[1, column])
+            for stage, measures in by_stage.items():
+                for label, style in (("maj@k", "-"), ("pass@k", "--")):
+                    values = measures.get(label)
+                    if values:
+                        ks = sorted(int(k) for k in values)
+                        scores = [100 * values[str(k)] for k in ks]
+                        curve_ax.plot(ks, scores, style, marker="o", color=colours[stage], label=f"{stage} {label}")
+            curve_ax.set_xscale("log", base=2)
+            ks = sorted({int(k) for measures in by_stage.values() for values in measures.values() for k in values})
+            curve_ax.set_xticks(ks, [str(k) for k in ks])
+            curve_ax.set_title(f"{name}: accuracy vs k", fontsize=9)
+            curve_ax.set_xlabel("samples k")
+            curve_ax.set_ylim(0, 100)
+            curve_ax.legend(fontsize=6, frameon=False)
+    else:
+        fig, ax = plt.subplots(figsize=(figure_width, 3.6))
     for i, stage in enumerate(stages):
         scores = [100 * results[stage]["benchmarks"].get(b, {}).get("score", 0.0) for b in benchmarks]
         errors = [100 * results[stage]["benchmarks"].get(b, {}).get("stderr", 0.0) for b in benchmarks]
@@ -102,6 +152,15 @@ def write_report(cfg: DictConfig, timings: dict[str, str] | None = None) -> tupl
             for stage, r in results.items()
         ),
     ]
+    curves = sampled(results)
+    if curves:
+        parts += [
+            "",
+            "Sampled (eval.num_samples > 1), accuracy (%) versus the number of samples k: maj@k = the most frequent "
+            "final answer among k samples (self-consistency), pass@k = at least one of k fully right.",
+            "",
+            sampled_table(curves),
+        ]
     if timings:
         parts += ["", "| step | wall time |", "|---|---|", *(f"| {k} | {v} |" for k, v in timings.items())]
     checked = next(

@@ -17,12 +17,16 @@ import json
 import math
 import re
 import time
+from collections import Counter
+from collections.abc import Hashable
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
+from transformers import set_seed
 
 from eval import decontam
 from eval.benchmarks import load_benchmark
+from rewards.registry import ANSWER_KEYS
 from runtime import cli, config, console, files, layout, models, tracking
 from runtime.generation import generate
 from runtime.lineage import checkpoint_id
@@ -67,6 +71,7 @@ def evaluate(
     contamination = decontamination(cfg)
 
     model, tokenizer = models.load_model_and_tokenizer(cfg, path)
+    set_seed(cfg.seed)  # sampled answers (eval.temperature > 0) are the same on every run of the same checkpoint
     generation_start = time.time()
     rows = []
     for name, bench_rows in benchmarks.items():
@@ -155,23 +160,58 @@ def score(cfg: DictConfig, rows: list[dict]) -> tuple[list[dict], dict]:
 
 def summarise(rows: list[dict]) -> dict:
     """Score = mean over prompts of the mean over samples; the standard error is over prompts. pass_at_k: the share of
-    prompts with a fully right answer (score 1: for IFEval every instruction followed) among k samples."""
+    prompts with a fully right answer (score 1: for IFEval every instruction followed) among k samples. maj_at_k:
+    self-consistency, for verifiers that extract a final answer (`rewards.registry.ANSWER_KEYS`)."""
     per_prompt: dict = {}
     for row in rows:
-        per_prompt.setdefault(row["id"], []).append(float(row["score"]))
-    values = [sum(v) / len(v) for v in per_prompt.values()]
+        per_prompt.setdefault(row["id"], []).append(row)
+    scores = [[float(row["score"]) for row in samples] for samples in per_prompt.values()]
+    values = [sum(v) / len(v) for v in scores]
     n = len(values)
     mean = sum(values) / n if n else 0.0
     variance = sum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
-    return {
+    verifier = rows[0]["dataset"] if rows else None
+    summary = {
         "score": mean,
         "n": n,
         "stderr": math.sqrt(variance / n) if n else 0.0,
-        "pass_at_k": pass_at_k(list(per_prompt.values())),
-        "verifier": rows[0]["dataset"] if rows else None,
+        "pass_at_k": pass_at_k(scores),
+        "verifier": verifier,
         "unfinished": sum(not r["finished"] for r in rows) / max(len(rows), 1),  # cut off at max_new_tokens
         "errors": sum(bool(r.get("error")) for r in rows),
     }
+    if isinstance(verifier, str) and verifier in ANSWER_KEYS:
+        answer_key = ANSWER_KEYS[verifier]
+        votes = [
+            [(answer_key(row["response"]), float(row["score"])) for row in samples] for samples in per_prompt.values()
+        ]
+        summary["maj_at_k"] = majority_at_k(votes)
+    return summary
+
+
+def majority_at_k(samples_per_prompt: list[list[tuple[Hashable | None, float]]]) -> dict[str, float]:
+    """maj@k (self-consistency, Wang et al. 2023, arXiv:2203.11171) for k = 1, 2, 4, ... and the number of samples:
+    per prompt, the final answer most frequent among its first k samples wins and scores what its first sample
+    scored. Samples (answer key, score) without an answer do not vote; a prompt none of whose samples answers scores
+    0; a tie goes to the answer given first. The ground truth plays no part in the vote."""
+    if not samples_per_prompt:
+        return {}
+    samples = min(len(s) for s in samples_per_prompt)
+    ks = sorted({2**i for i in range(samples.bit_length())} | {samples})
+    result = {}
+    for k in ks:
+        total = 0.0
+        for votes in samples_per_prompt:
+            counts, first = Counter(), {}
+            for index, (answer, score) in enumerate(votes[:k]):
+                if answer is not None:
+                    counts[answer] += 1
+                    first.setdefault(answer, (index, score))
+            if counts:
+                winner = max(counts, key=lambda answer: (counts[answer], -first[answer][0]))
+                total += first[winner][1]
+        result[str(k)] = total / len(samples_per_prompt)
+    return result
 
 
 def pass_at_k(scores_per_prompt: list[list[float]]) -> dict[str, float]:

@@ -47,6 +47,15 @@ def stated_answer(response: str) -> str | None:
     return None
 
 
+def answer_key(response: str) -> Decimal | None:
+    """The final number as this verifier compares it, for majority voting: "18", "18.0" and "$18.00" are one answer."""
+    predicted = extract_number(response)
+    try:
+        return Decimal(predicted) if predicted is not None else None
+    except InvalidOperation:
+        return None
+
+
 def check_ground_truth(truth) -> None:
     """Raise ValueError unless the truth is exactly one number."""
     truth_numbers = numbers(str(truth))

@@ -81,6 +81,14 @@ def extract_answer(response: str) -> str | None:
     return stripped if 0 < len(stripped) <= _BARE_ANSWER_CHARS else None
 
 
+def answer_key(response: str) -> str | None:
+    """The final answer as extracted for verification, with spacing and `\\dfrac`/`\\tfrac` spellings made one: what
+    majority voting counts. Equivalent forms that differ otherwise (`\\frac{1}{2}`, `0.5`) are separate answers here:
+    telling them apart takes the sympy comparison, too costly to run between every pair of samples."""
+    answer = extract_answer(response)
+    return _canonical(answer) if answer is not None else None
+
+
 def stated_answer(response: str) -> str | None:
     """The answer in the format the prompts ask for, the last `\\boxed{}`; None without one (or unbalanced)."""
     return last_boxed(response)

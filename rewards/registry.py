@@ -52,6 +52,15 @@ def answer_stated(dataset: str, response: str) -> bool:
     return dataset in STATED_ANSWERS and STATED_ANSWERS[dataset](response) is not None
 
 
+# name -> answer_key(response) -> the final answer as the verifier compares it (normalised, hashable), or None: what
+# self-consistency votes on. Verifiers that check properties of the whole response (ifeval, code) have none.
+ANSWER_KEYS = {
+    "gsm8k": gsm8k.answer_key,
+    "math": math_equiv.answer_key,
+    "string_match": string_match.answer_key,
+}
+
+
 def ground_truth_error(dataset: str, ground_truth) -> str | None:
     """Why `dataset`'s verifier cannot use this ground truth, or None."""
     try:

@@ -21,6 +21,11 @@ def verify(response: str, ground_truth) -> float:
     return float(bool(answer) and any(answer == normalize_text(str(truth)) for truth in truths))
 
 
+def answer_key(response: str) -> str | None:
+    """The normalised final answer, as compared with the truth: what majority voting counts."""
+    return normalize_text(extract_answer(response)) or None
+
+
 def extract_answer(response: str) -> str:
     tagged = last_tagged(response)
     if tagged is not None:

@@ -13,6 +13,8 @@ from helpers import REPO_ROOT, compose
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
+from rewards import VERIFIERS
+
 SAMPLES = REPO_ROOT / "eval" / "samples"
 # The four real schemas, from the small local files in eval/samples/ (same loading code as the hub ids).
 REAL = [
@@ -155,6 +157,11 @@ def test_eval_of_a_tiny_checkpoint_writes_json_and_generations(runs_dir, capsys)
         assert b["pass_at_k"] == {
             "1": pytest.approx(sum(r["score"] == 1.0 for r in lines if r["benchmark"] == name) / sizes[name])
         }
+    for b in result["benchmarks"].values():  # one greedy answer: the vote is that answer
+        if b["verifier"] in ("gsm8k", "math"):
+            assert b["maj_at_k"] == {"1": pytest.approx(b["score"])}
+        else:  # ifeval and code check the whole response: no final answer to vote on
+            assert "maj_at_k" not in b
     assert {"benchmark", "dataset", "ground_truth", "response", "score", "finished", "messages"} <= set(lines[0])
     # Auditable: re-scoring the file with the verifier library gives the same scores.
     with VerifierPool(num_workers=1) as pool:
@@ -316,6 +323,23 @@ def test_report_table_and_plot(tmp_path):
     assert "| benchmark (n) | base | sft | dpo |" in text
     assert "| gsm8k (300) | 10.0 ± 2.0 | 40.0 ± 2.0 (+30.0) | 45.0 ± 2.0 (+5.0) |" in text
     assert png.stat().st_size > 5000 and png.read_bytes()[:4] == b"\x89PNG"
+    assert "accuracy (%) versus the number of samples" not in text  # one sample per prompt: no curves
+
+    # sampled results (eval.num_samples=4) add the accuracy-versus-k table and a row of curves to the plot
+    greedy_png_size = png.stat().st_size
+    for stage, score in (("sft", 0.4), ("dpo", 0.45)):
+        result = json.loads((eval_dir / f"{stage}.json").read_text())
+        result["benchmarks"]["gsm8k"].update(
+            maj_at_k={"1": score, "2": score, "4": score + 0.1}, pass_at_k={"1": score, "4": score + 0.3}
+        )
+        (eval_dir / f"{stage}.json").write_text(json.dumps(result))
+    md, png = write_report(cfg)
+    text = md.read_text()
+    assert "| benchmark | stage | measure | k=1 | k=2 | k=4 |" in text
+    assert (
+        "| gsm8k | dpo | maj@k | 45.0 | 45.0 | 55.0 |" in text and "| gsm8k | sft | pass@k | 40.0 | – | 70.0 |" in text
+    )
+    assert png.stat().st_size > greedy_png_size
 
 
 def test_humaneval_loads_all_164_problems_offline_from_the_installed_package_and_scores_them_truly():
@@ -358,7 +382,6 @@ def test_humaneval_helpers_and_modules_the_check_uses_cannot_be_replaced_by_the_
     """A wrong answer that redefines the prompt's helper (`poly`, `encode_cyclic`) or patches `math.fabs` passes the
     official check program; our tests use the prompt's helpers and the real modules."""
     from eval.benchmarks import load_benchmark, read_rows
-    from rewards import VERIFIERS
 
     [benchmark] = compose(["eval=humaneval"]).eval.benchmarks
     row = next(row for row in load_benchmark(benchmark) if row["id"] == task_id)
@@ -425,3 +448,40 @@ def test_humaneval_wrong_solutions_score_what_the_official_harness_gives():
     disagreements = [raw["task_id"] for raw, right, row in zip(raws, official, ours) if right != (row["score"] == 1.0)]
     assert 10 < sum(official) < 154  # the mutants are a real mix of right and wrong
     assert disagreements == []
+
+
+def test_majority_vote_counts_equal_answers_as_one_and_breaks_ties_by_the_first_given():
+    from eval.run import summarise
+
+    samples = {
+        "A": ["The answer is 18.", "#### 18.0", "The answer is 20.", "The answer is $20"],  # 18 wins a 2-2 tie
+        "B": ["The answer is 7.", "The answer is 9.", "#### 9", "so \\boxed{9.00}"],  # 9 wins 3-1, but not at k <= 2
+        "C": ["I do not know.", "No idea.", "Unsure.", "Pass."],  # no answer to vote for
+    }
+    truth = {"A": "18", "B": "9", "C": "3"}
+    rows = [
+        {
+            "id": prompt,
+            "dataset": "gsm8k",
+            "response": text,
+            "finished": True,
+            "score": VERIFIERS["gsm8k"](text, truth[prompt]),
+        }
+        for prompt, texts in samples.items()
+        for text in texts
+    ]
+    maj = summarise(rows)["maj_at_k"]
+    assert maj == {"1": pytest.approx(1 / 3), "2": pytest.approx(1 / 3), "4": pytest.approx(2 / 3)}
+    # with one sample the vote is that sample: maj@1 is the accuracy
+    first = [row for row in rows if row["response"] == samples[row["id"]][0]]
+    assert summarise(first)["maj_at_k"] == {"1": pytest.approx(summarise(first)["score"])}
+
+
+def test_each_answer_verifier_normalises_the_answers_it_votes_on():
+    from rewards.registry import ANSWER_KEYS
+
+    assert ANSWER_KEYS["gsm8k"]("The answer is $1,800.") == ANSWER_KEYS["gsm8k"]("#### 1800.00")
+    assert ANSWER_KEYS["math"]("$\\boxed{\\dfrac{1}{2}}$") == ANSWER_KEYS["math"]("\\boxed{ \\frac{1}{2} }")
+    assert ANSWER_KEYS["math"]("\\boxed{x+1}") != ANSWER_KEYS["math"]("\\boxed{x+2}")
+    assert ANSWER_KEYS["string_match"]("<answer>The Paris</answer>") == ANSWER_KEYS["string_match"]("answer: paris!")
+    assert ANSWER_KEYS["gsm8k"]("no number here") is None
