@@ -182,7 +182,7 @@ def random_model(name: str) -> Path:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    from runtime import models
+    from runtime import files, models
 
     target = REPO_ROOT / ".cache" / "random" / name
     if (target / "config.json").exists():
@@ -195,7 +195,7 @@ def random_model(name: str) -> Path:
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     target.parent.mkdir(parents=True, exist_ok=True)
-    return models.save_checkpoint(model, tokenizer, target)
+    return files.save_checkpoint(model, tokenizer, target)
 
 
 def run_stage(model: str, stage: str, overrides: list[str], measured_peak: float, datasheet_peak: float | None) -> dict:

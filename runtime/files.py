@@ -3,6 +3,7 @@ so a reader (or a resumed run) never finds a half-written one. Every result the 
 
     with atomic(path) as tmp: ...write tmp...     file or directory; renamed onto `path` when the block succeeds
     write_json(path, payload), write_jsonl(path, rows), write_text(path, text)
+    save_checkpoint(model, tokenizer, directory)    a cached base model, first writer wins
 """
 
 from __future__ import annotations
@@ -66,6 +67,15 @@ def atomic(target: Path, keep_existing: bool = False) -> Iterator[Path]:
         discard(staging)
         raise
     move_into_place(staging, target, keep_existing=keep_existing)
+
+
+def save_checkpoint(model, tokenizer, target: Path) -> Path:
+    """A model + tokenizer written to `target` as a Hugging Face checkpoint directory, atomically; a base model built
+    or converted once and cached: when another process wrote the same one first, its copy wins."""
+    with atomic(Path(target), keep_existing=True) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+    return Path(target)
 
 
 def write_text(path: Path, text: str) -> None:

@@ -1,6 +1,6 @@
 """Loading models: which checkpoint a stage starts from (`resolve_parent`), the base model as something
-`from_pretrained` reads (the embedded tiny model and GGUF files are built once and cached), the precision this
-machine runs, and saving a model for a later load."""
+`from_pretrained` reads (the embedded tiny model and GGUF files are built once and cached), and the precision this
+machine runs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 
 from data.loading import DataError, installed_package_path
 from runtime import config
-from runtime.files import atomic
+from runtime.files import save_checkpoint
 from runtime.layout import REPO_ROOT, read_manifest, stage_dir
 from runtime.tiny import ensure_tiny_model
 
@@ -78,15 +78,6 @@ def load_model_and_tokenizer(cfg: DictConfig, path: Path | str):
             "another model? resize the embeddings or use the model's own tokenizer)"
         )
     return model, tokenizer
-
-
-def save_checkpoint(model, tokenizer, target: Path) -> Path:
-    """Write a model + tokenizer to `target` atomically (a built or converted base model, cached): when another
-    process built the same one first, its copy wins."""
-    with atomic(Path(target), keep_existing=True) as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-    return Path(target)
 
 
 def full_parameters(model):

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from runtime.cli import stage_main
-from runtime.files import atomic
+from runtime.files import save_checkpoint
 from runtime.layout import REPO_ROOT
 
 CACHE_DIR = REPO_ROOT / ".cache" / "tiny"
@@ -123,9 +123,7 @@ def ensure_tiny_model(arch, seed: int = 42, cache_dir: Path = CACHE_DIR) -> Path
         return target
     tokenizer = build_tokenizer(corpus_texts(), arch.vocab_size)
     model = build_model(arch, tokenizer, seed)
-    with atomic(target, keep_existing=True) as tmp:  # parallel test workers may build it at once: the first wins
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
+    save_checkpoint(model, tokenizer, target)  # parallel test workers may build it at once: the first wins
     params = sum(p.numel() for p in model.parameters())
     print(f"[tiny] built the embedded default: {params / 1e6:.2f}M parameters, vocab {len(tokenizer)} -> {target}")
     return target

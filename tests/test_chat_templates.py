@@ -10,7 +10,7 @@ import json
 import pytest
 from helpers import compose
 
-from runtime import chat_templates, models, training
+from runtime import chat_templates, files, models, training
 from stages import pipeline, sft
 
 SMOL = ["model=smollm2_135m", "logging=none"]
@@ -141,7 +141,7 @@ def test_a_tokenizer_larger_than_the_embeddings_is_refused_before_training(tmp_p
             num_key_value_heads=2,
         )
     )
-    models.save_checkpoint(small, tokenizer, tmp_path / "mismatched")
+    files.save_checkpoint(small, tokenizer, tmp_path / "mismatched")
     with pytest.raises(SystemExit, match="1024 tokens but the model's embeddings only 512"):
         models.load_model_and_tokenizer(cfg, tmp_path / "mismatched")
 
