@@ -75,9 +75,10 @@ def sampled_table(curves: dict) -> str:
     return "\n".join(lines)
 
 
-def plot(results: dict[str, dict], path: Path) -> None:
+def plot(results: dict[str, dict], curves: dict, path: Path) -> None:
     """Grouped bars: one group per benchmark, one bar per stage, with standard-error whiskers; with several samples
-    per prompt, a row of accuracy-versus-k curves below (maj@k solid, pass@k dashed, one colour per stage)."""
+    per prompt (`curves`, from `sampled`), a row of accuracy-versus-k curves below (maj@k solid, pass@k dashed, one
+    colour per stage)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -86,7 +87,6 @@ def plot(results: dict[str, dict], path: Path) -> None:
     stages = list(results)
     benchmarks = list(dict.fromkeys(name for r in results.values() for name in r["benchmarks"]))
     width = 0.8 / max(len(stages), 1)
-    curves = sampled(results)
     figure_width = max(5.0, 1.8 + 1.6 * len(benchmarks), 3.2 * len(curves))
     if curves:
         fig = plt.figure(figsize=(figure_width, 6.8))
@@ -134,7 +134,8 @@ def write_report(cfg: DictConfig, timings: dict[str, str] | None = None) -> tupl
         raise SystemExit(f"no eval results in {layout.run_dir(cfg) / 'eval'}: run `make eval` first")
     run = layout.run_dir(cfg)
     md, png = run / "report.md", run / "report.png"
-    plot(results, png)
+    curves = sampled(results)
+    plot(results, curves, png)
     parts = [
         f"# Run `{cfg.run_name}`: {cfg.model.name}",
         "",
@@ -152,7 +153,6 @@ def write_report(cfg: DictConfig, timings: dict[str, str] | None = None) -> tupl
             for stage, r in results.items()
         ),
     ]
-    curves = sampled(results)
     if curves:
         parts += [
             "",
