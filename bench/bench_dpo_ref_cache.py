@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from measure import run_measured  # bench/measure.py: the script directory is on sys.path
+from measure import OFFLINE_ENV, run_measured  # bench/measure.py: the script directory is on sys.path
 
 
 def run_variant(name: str, overrides: list[str], env: dict) -> dict:
@@ -41,10 +41,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench_dpo_ref_cache_"))
     env = {
         **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "HF_DATASETS_OFFLINE": "1",
-        "WANDB_MODE": "disabled",
-        "TOKENIZERS_PARALLELISM": "false",
+        **OFFLINE_ENV,
         "TQDM_DISABLE": "1",
     }
     common = [

@@ -17,14 +17,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from measure import OFFLINE_ENV  # bench/measure.py: the script directory is on sys.path
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
-for key, value in {
-    "HF_HUB_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
-    "WANDB_MODE": "disabled",
-    "TOKENIZERS_PARALLELISM": "false",
-}.items():
+for key, value in OFFLINE_ENV.items():
     os.environ.setdefault(key, value)
 
 

@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 import yaml
-from measure import run_measured  # bench/measure.py: the script directory is on sys.path
+from measure import OFFLINE_ENV, run_measured  # bench/measure.py: the script directory is on sys.path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))  # the project's packages, imported from the repository root
@@ -120,10 +120,7 @@ def main() -> None:
     began = time.time()
     env = {
         **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "HF_DATASETS_OFFLINE": "1",
-        "WANDB_MODE": "disabled",
-        "TOKENIZERS_PARALLELISM": "false",
+        **OFFLINE_ENV,
         "TQDM_DISABLE": "1",
         "OMP_NUM_THREADS": str(args.threads),
     }

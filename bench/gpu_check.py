@@ -32,14 +32,11 @@ import time
 import traceback
 from pathlib import Path
 
+from measure import OFFLINE_ENV  # bench/measure.py: the script directory is on sys.path
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
-for key, value in {
-    "HF_HUB_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
-    "WANDB_MODE": "disabled",
-    "TOKENIZERS_PARALLELISM": "false",
-}.items():
+for key, value in OFFLINE_ENV.items():
     os.environ.setdefault(key, value)
 
 RANDOM_CONFIGS = {"qwen2_5_0_5b_random": REPO_ROOT / "bench" / "configs" / "qwen2_5_0_5b.json"}

@@ -1,4 +1,5 @@
-"""Shared by the benchmark scripts: run one command as a child process and measure it from outside."""
+"""Shared by the benchmark scripts: the offline, quiet environment they run in, and running one command as a child
+process measured from outside."""
 
 from __future__ import annotations
 
@@ -9,6 +10,13 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Nothing downloaded, nothing logged to W&B, no tokenizer threads fighting the model's for the two cores.
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "WANDB_MODE": "disabled",
+    "TOKENIZERS_PARALLELISM": "false",
+}
 
 
 def run_measured(command: list[str], env: dict, label: str) -> tuple[str, float, float]:
