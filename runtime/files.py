@@ -31,9 +31,10 @@ def discard(path: Path) -> None:
 
 
 def move_into_place(staging: Path, target: Path, keep_existing: bool = False) -> Path:
-    """Rename a fully written `staging` onto `target`. A directory that is replaced is first moved aside, so at every
-    instant `target` is the old or the new one. keep_existing: when `target` exists (another process got there
-    first with the same content: a cache entry), keep it and drop ours."""
+    """Rename a fully written `staging` onto `target`. A directory that is replaced is first moved aside (a rename
+    cannot replace a non-empty one), so a reader finds the old one, the new one, or for an instant none, never a
+    half-written one. keep_existing: when `target` exists (another process got there first with the same content: a
+    cache entry), keep it and drop ours."""
     target = Path(target)
     if target.exists() and keep_existing:
         discard(staging)
