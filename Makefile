@@ -2,6 +2,7 @@
 #   make pipeline            the whole chain on the embedded default (offline, CPU)
 #   make test                the linter and the test suite (what CI runs)
 #   make sft|dpo|rlvr|eval   one stage; ARGS="key=value ..." are Hydra overrides, e.g. ARGS="sft.max_steps=50"
+#   make rm                  a reward model from the run's SFT checkpoint (not part of the pipeline; rlvr.reward=rm)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -42,13 +43,13 @@ LAUNCH := $(if $(DS)$(filter-out 1,$(NPROC)),$(BIN)/accelerate launch --num_proc
 	--mixed_precision $(MIXED_PRECISION) --dynamo_backend no \
 	$(if $(DS),--use_deepspeed --deepspeed_config_file conf/deepspeed/$(DS).json) -m,$(BIN)/python -m)
 
-.PHONY: setup tiny sft dpo rlvr eval pipeline compare score test bench gpu-check wheels clean
+.PHONY: setup tiny sft dpo rm rlvr eval pipeline compare score test bench gpu-check wheels clean
 setup: $(INSTALLED)
 
 tiny: $(INSTALLED)
 	$(BIN)/python -m runtime.tiny $(ARGS)
 
-sft dpo rlvr: $(INSTALLED)
+sft dpo rm rlvr: $(INSTALLED)
 	$(LAUNCH) stages.$@ $(ARGS)
 
 pipeline: $(INSTALLED)

@@ -70,6 +70,7 @@ EVAL_PERCENT = 20  # share of the problem space reserved for eval (by key hash)
 # rows per family
 N_SFT = 3000
 N_PREF = 1000
+N_PREF_HELDOUT = 100  # held-out preference pairs (the reward model's pairwise accuracy), on problems no pair trains on
 N_RLVR = 1000
 N_EVAL = 300
 N_DRILL = 6000  # arithmetic drill rows, DRILL_FACTS facts each
@@ -929,8 +930,7 @@ def build(
                 msgs += [_user(ex2.prompt), _assistant(answer(ex2))]
             files["sft_train"].append({"messages": msgs})
 
-        r = rng_for("preference")
-        for ex in sample(fam, r, N_PREF, "train", difficulty, ground_truths=ground_truths):
+        def preference_pair(ex: Example, r: Random) -> dict:
             prompt = [_user(ex.prompt)]
             if r.random() < 0.05:
                 prompt.insert(0, {"role": "system", "content": r.choice(SYSTEM_PROMPTS)})
@@ -938,9 +938,13 @@ def build(
             rejected = _terse(ex.rejected) if bare() else ex.rejected  # the wrong answer given bare
             if ignores() and not _follows_all(ex.plain, ex.ground_truth):  # (plain can follow "less than N words")
                 rejected = ex.plain
-            files["preference_train"].append(
-                {"prompt": prompt, "chosen": [_assistant(chosen)], "rejected": [_assistant(rejected)]}
-            )
+            return {"prompt": prompt, "chosen": [_assistant(chosen)], "rejected": [_assistant(rejected)]}
+
+        r = rng_for("preference")
+        preference_keys = set()
+        for ex in sample(fam, r, N_PREF, "train", difficulty, ground_truths=ground_truths):
+            preference_keys.add(ex.key)
+            files["preference_train"].append(preference_pair(ex, r))
 
         r = rng_for("rlvr")
         for ex in sample(fam, r, N_RLVR, "train", difficulty, ground_truths=ground_truths):
@@ -954,11 +958,18 @@ def build(
             for ex in sample(fam, r, N_EVAL, "eval", difficulty, distinct=True, ground_truths=ground_truths)
         ]
 
+        # Held-out pairs, made like the training pairs, on train-partition problems that no training pair uses (the
+        # eval partition is the benchmarks'). Drawn last, so that the files above do not depend on them.
+        r = rng_for("preference_heldout")
+        held_out = sample(fam, r, 4 * N_PREF_HELDOUT, "train", difficulty, distinct=True)
+        held_out = [ex for ex in held_out if ex.key not in preference_keys][:N_PREF_HELDOUT]
+        files.setdefault("preference_heldout", []).extend(preference_pair(ex, r) for ex in held_out)
+
     drill_rng = Random(f"{seed}|drill|{difficulty}")
     files["arithmetic_drill"] = [gen_drill(drill_rng, difficulty) for _ in range(N_DRILL)]
 
     # interleave families deterministically so a prefix of a file (max_rows) covers all of them
-    for name in ("sft_train", "preference_train", "rlvr_train"):
+    for name in ("sft_train", "preference_train", "rlvr_train", "preference_heldout"):
         Random(f"{seed}|shuffle|{name}").shuffle(files[name])
     return files
 

@@ -51,14 +51,15 @@ def markdown_table(results: dict[str, dict]) -> str:
 
 
 def sampled(results: dict[str, dict]) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
-    """benchmark -> stage -> {"maj@k" | "pass@k": {k: score}}, for the results scored with several samples per prompt
-    (eval.num_samples > 1): accuracy versus k."""
+    """benchmark -> stage -> {"maj@k" | "pass@k" | "best@k (<scorer>)": {k: score}}, for the results scored with
+    several samples per prompt (eval.num_samples > 1): accuracy versus k."""
     curves: dict = {}
     for stage, result in results.items():
         for name, bench in result["benchmarks"].items():
-            for label, key in (("maj@k", "maj_at_k"), ("pass@k", "pass_at_k")):
-                values = bench.get(key) or {}
-                if len(values) > 1:
+            measures = {"maj@k": bench.get("maj_at_k"), "pass@k": bench.get("pass_at_k")}
+            measures.update({f"best@k ({scorer})": v for scorer, v in (bench.get("best_of_n") or {}).items()})
+            for label, values in measures.items():
+                if values and len(values) > 1:
                     curves.setdefault(name, {}).setdefault(stage, {})[label] = values
     return curves
 
@@ -77,8 +78,8 @@ def sampled_table(curves: dict) -> str:
 
 def plot(results: dict[str, dict], curves: dict, path: Path) -> None:
     """Grouped bars: one group per benchmark, one bar per stage, with standard-error whiskers; with several samples
-    per prompt (`curves`, from `sampled`), a row of accuracy-versus-k curves below (maj@k solid, pass@k dashed, one
-    colour per stage)."""
+    per prompt (`curves`, from `sampled`), a row of accuracy-versus-k curves below (maj@k solid, pass@k dashed,
+    best-of-k dotted, one colour per stage)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -96,12 +97,12 @@ def plot(results: dict[str, dict], curves: dict, path: Path) -> None:
         for column, (name, by_stage) in enumerate(curves.items()):
             curve_ax = fig.add_subplot(grid[1, column])
             for stage, measures in by_stage.items():
-                for label, style in (("maj@k", "-"), ("pass@k", "--")):
-                    values = measures.get(label)
-                    if values:
-                        ks = sorted(int(k) for k in values)
-                        scores = [100 * values[str(k)] for k in ks]
-                        curve_ax.plot(ks, scores, style, marker="o", color=colours[stage], label=f"{stage} {label}")
+                for label, values in measures.items():
+                    style = {"maj@k": "-", "pass@k": "--"}.get(label, ":")
+                    marker = "s" if label == "best@k (rm)" else "o"
+                    ks = sorted(int(k) for k in values)
+                    scores = [100 * values[str(k)] for k in ks]
+                    curve_ax.plot(ks, scores, style, marker=marker, color=colours[stage], label=f"{stage} {label}")
             curve_ax.set_xscale("log", base=2)
             ks = sorted({int(k) for measures in by_stage.values() for values in measures.values() for k in values})
             curve_ax.set_xticks(ks, [str(k) for k in ks])
@@ -157,7 +158,8 @@ def write_report(cfg: DictConfig, timings: dict[str, str] | None = None) -> tupl
         parts += [
             "",
             "Sampled (eval.num_samples > 1), accuracy (%) versus the number of samples k: maj@k = the most frequent "
-            "final answer among k samples (self-consistency), pass@k = at least one of k fully right.",
+            "final answer among k samples (self-consistency), pass@k = at least one of k fully right, best@k (scorer) "
+            "= the sample a ground-truth-free scorer ranks first (process: the step checker; rm: the reward model).",
             "",
             sampled_table(curves),
         ]

@@ -24,7 +24,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from transformers import set_seed
 
-from eval import decontam
+from eval import decontam, scorers
 from eval.benchmarks import load_benchmark
 from rewards.registry import ANSWER_KEYS
 from runtime import cli, config, console, files, layout, models, tracking
@@ -67,8 +67,10 @@ def evaluate(
     benchmarks = benchmarks if benchmarks is not None else load_benchmarks(cfg)
     start = time.time()
 
-    # Decontamination first: a contaminated benchmark is refused before any generation (action=error).
+    # Decontamination first: a contaminated benchmark is refused before any generation (action=error); so is a
+    # best-of-N scorer that cannot run (rm without a reward model).
     contamination = decontamination(cfg)
+    scorer_names = list(scorers.resolve(cfg))
 
     model, tokenizer = models.load_model_and_tokenizer(cfg, path)
     set_seed(cfg.seed)  # sampled answers (eval.temperature > 0) are the same on every run of the same checkpoint
@@ -100,6 +102,7 @@ def evaluate(
     generation_s = time.time() - generation_start
     del model
 
+    rank(cfg, rows, scorer_names)
     scored, verifier_stats = score(cfg, rows)
     summaries = {name: summarise([r for r in scored if r["benchmark"] == name]) for name in benchmarks}
     result = {
@@ -114,6 +117,7 @@ def evaluate(
             "temperature": cfg.eval.temperature,
             "num_samples": cfg.eval.num_samples,
         },
+        "scorers": scorer_names,
         "decontamination": {
             "contaminated": {name: b["fraction"] for name, b in contamination.get("benchmarks", {}).items()},
             "limits": {
@@ -146,6 +150,14 @@ def up_to_date(cfg: DictConfig, stage: str, path: Path | str | None = None) -> d
     return previous if previous.get("key") == _result_key(cfg, path or checkpoint_path(cfg, stage)) else None
 
 
+def rank(cfg: DictConfig, rows: list[dict], names: list[str]) -> None:
+    """Add each best-of-N scorer's score of every generation (`scorer/<name>`), from prompt and response only."""
+    for name, scorer in scorers.build(cfg, names).items():
+        values = scorer([row["messages"] for row in rows], [row["response"] for row in rows])
+        for row, value in zip(rows, values, strict=True):
+            row[f"scorer/{name}"] = value
+
+
 def score(cfg: DictConfig, rows: list[dict]) -> tuple[list[dict], dict]:
     """Every generation through the verifier library (sandboxed, with a timeout per generation)."""
     from rewards import VerifierPool
@@ -161,7 +173,8 @@ def score(cfg: DictConfig, rows: list[dict]) -> tuple[list[dict], dict]:
 def summarise(rows: list[dict]) -> dict:
     """Score = mean over prompts of the mean over samples; the standard error is over prompts. pass_at_k: the share of
     prompts with a fully right answer (score 1: for IFEval every instruction followed) among k samples. maj_at_k:
-    self-consistency, for verifiers that extract a final answer (`rewards.registry.ANSWER_KEYS`)."""
+    self-consistency, for verifiers that extract a final answer (`rewards.registry.ANSWER_KEYS`). best_of_n: per
+    scorer that ranked the samples (eval/scorers.py), the verifier score of its pick among k."""
     per_prompt: dict = {}
     for row in rows:
         per_prompt.setdefault(row["id"], []).append(row)
@@ -186,6 +199,14 @@ def summarise(rows: list[dict]) -> dict:
             [(answer_key(row["response"]), float(row["score"])) for row in samples] for samples in per_prompt.values()
         ]
         summary["maj_at_k"] = majority_at_k(votes)
+    ranked = sorted({key.removeprefix("scorer/") for key in rows[0] if key.startswith("scorer/")}) if rows else []
+    if ranked:
+        summary["best_of_n"] = {
+            name: scorers.best_of_n(
+                [[(row[f"scorer/{name}"], float(row["score"])) for row in samples] for samples in per_prompt.values()]
+            )
+            for name in ranked
+        }
     return summary
 
 
@@ -261,9 +282,11 @@ def decontamination(cfg: DictConfig) -> dict:
 def _result_key(cfg: DictConfig, path) -> str:
     """What a result depends on: the checkpoint's content (lineage.checkpoint_id) and the eval settings."""
     settings = OmegaConf.to_container(cfg.eval, resolve=True)
-    for key in ("model", "name", "stages", "num_workers"):
+    for key in ("model", "name", "stages", "num_workers", "scorers", "reward_model"):
         settings.pop(key)
-    return _hash({"checkpoint": checkpoint_id(path, cfg.model.revision), "eval": settings})
+    return _hash(
+        {"checkpoint": checkpoint_id(path, cfg.model.revision), "eval": settings, "scorers": scorers.resolve(cfg)}
+    )
 
 
 def _hash(payload) -> str:

@@ -43,8 +43,8 @@ SWEEP_NAME_IGNORED = ("run_name", "runs_dir", "overwrite", "resume", "logging", 
 def name_sweep_job(cfg: DictConfig) -> None:
     """In a Hydra multirun job, make the job its own run: run_name=<run_name>-<the job's values of the swept keys>,
     e.g. `default-dpo.beta:0.5` (`key:value`, several joined by `-`). The name is a plain Hydra value, without `=`
-    or `,`, so `make eval ARGS="run_name=default-dpo.beta:0.5"` can name it. Parents named by stage ("sft") still
-    mean the original run's checkpoint."""
+    or `,`, so `make eval ARGS="run_name=default-dpo.beta:0.5"` can name it. Parents named by stage ("sft"), and the
+    reward model named "rm", still mean the original run's checkpoints."""
     import re
 
     from hydra.core.hydra_config import HydraConfig
@@ -53,9 +53,11 @@ def name_sweep_job(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.mode != RunMode.MULTIRUN:
         return
-    for stage in config.STAGES:
+    for stage in config.SECTIONS:
         if cfg[stage].parent in config.STAGE_ORDER[1:]:
             cfg[stage].parent = str(stage_dir(cfg, cfg[stage].parent))
+    if cfg.rlvr.reward_model == "rm":
+        cfg.rlvr.reward_model = str(stage_dir(cfg, "rm"))
     overrides = [o for o in hydra_cfg.overrides.task if not o.lstrip("+~").startswith(SWEEP_NAME_IGNORED)]
     swept = swept_keys()
     named = [o for o in overrides if o.lstrip("+~").split("=")[0] in swept] or overrides

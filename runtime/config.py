@@ -77,6 +77,8 @@ class DataConfig:
     sft: list[DataSource] = field(default_factory=list)
     preference: list[DataSource] = field(default_factory=list)
     rlvr: list[DataSource] = field(default_factory=list)
+    # Held-out preference pairs: the reward model's pairwise accuracy; [] = rm.heldout_share of data.preference
+    preference_eval: list[DataSource] = field(default_factory=list)
 
 
 @dataclass
@@ -127,6 +129,9 @@ class EvalConfig:
     max_new_tokens: int = 128
     temperature: float = 0.0  # 0 = greedy
     num_samples: int = 1  # generations per prompt (the score is their mean: pass@1)
+    # Best-of-N rankers of the samples (eval/scorers.py): process | rm; None = process, and rm when the run has one
+    scorers: Optional[list[str]] = None
+    reward_model: str = "rm"  # the rm scorer's model: "rm" = this run's (`make rm`), or a checkpoint directory
     batch_size: int = 64
     num_workers: Optional[int] = None  # verifier processes; None = the pool's default
     timeout_s: float = 10.0  # per scored generation
@@ -136,7 +141,8 @@ class EvalConfig:
 # ----------------------------------------------------------------------------------------------------------------
 # Our own keys in each trainer section. Everything else in the section must be a field of the TRL config class.
 
-STAGES = ("sft", "dpo", "rlvr")
+STAGES = ("sft", "dpo", "rlvr")  # the policy's chain: each a causal LM the next one starts from
+SECTIONS = ("sft", "dpo", "rm", "rlvr")  # every trainer section: the chain and the reward model (`make rm`)
 
 
 @dataclass
@@ -156,9 +162,21 @@ class DPOOptions:
 
 
 @dataclass
+class RMOptions:
+    parent: str = "sft"  # a stage name of this run, "base", or a checkpoint directory (a causal LM: a head is added)
+    heldout_share: float = 0.05  # without data.preference_eval: this share of the pairs is held out (seeded)
+
+
+@dataclass
 class RLVROptions:
     parent: str = "dpo"  # a stage name of this run, "base", or a checkpoint directory
     trainer: str = "grpo"  # grpo | rloo
+    # What pays: the verifiers (RLVR), the reward model (RLHF; `make rm` first), or both (verifier + rm_weight x RM).
+    reward: str = "verifier"
+    reward_model: str = "rm"  # "rm" = this run's reward model, or a reward-model checkpoint directory
+    rm_weight: float = 1.0  # with reward=both: the RM score's weight next to the verifier reward
+    # Dense reward: + process_reward x the step checker's score (rewards/process.py) for responses that finish.
+    process_reward: float = 0.0
     # Reward = verification_reward x verifier score (0..1), routed per row by its `dataset` column (Tülu 3: 10).
     verification_reward: float = 10.0
     # A response cut off at max_completion_length without end-of-sequence gets this as its whole reward (open-instruct's
@@ -175,11 +193,13 @@ class RLVROptions:
     heldout_eval_rows: int = 64  # prompts per benchmark and check
 
 
-OPTIONS: dict[str, type] = {"sft": SFTOptions, "dpo": DPOOptions, "rlvr": RLVROptions}
+OPTIONS: dict[str, type] = {"sft": SFTOptions, "dpo": DPOOptions, "rm": RMOptions, "rlvr": RLVROptions}
 
 # Our options with a fixed set of values, checked by `validate` before any work.
 PAIR_SOURCES = ("offline", "onpolicy")  # data.preference | sampled from the parent, judged by the verifiers
 RLVR_TRAINERS = ("grpo", "rloo")
+RLVR_REWARDS = ("verifier", "rm", "both")
+SCORERS = ("process", "rm")  # best-of-N rankers of the eval suite (eval/scorers.py)
 BENCHMARK_FORMATS = ("rlvr", "gsm8k", "math", "ifeval", "humaneval")  # each read by an adapter in eval/benchmarks.py
 DECONTAMINATION_ACTIONS = ("error", "warn", "off")
 STAGE_ORDER = ("base", *STAGES)  # what a parent or an eval may name, in pipeline order
@@ -195,6 +215,8 @@ def trainer_config_class(stage: str, options) -> type:
         return trl.SFTConfig
     if stage == "dpo":
         return trl.DPOConfig
+    if stage == "rm":
+        return trl.RewardConfig
     if options.trainer not in RLVR_TRAINERS:
         raise ConfigError(f"rlvr.trainer={options.trainer!r}: expected one of {', '.join(RLVR_TRAINERS)}")
     return trl.GRPOConfig if options.trainer == "grpo" else trl.RLOOConfig
@@ -206,7 +228,12 @@ def trainer_config_class(stage: str, options) -> type:
 # before anything runs, and `sft.max_grad_norm=0.5` works without a `+`. The resolved config (manifest, W&B) shows
 # every value the trainer ran with.
 
-TRAINER_CLASSES = {"sft": ("SFTConfig",), "dpo": ("DPOConfig",), "rlvr": ("GRPOConfig", "RLOOConfig")}
+TRAINER_CLASSES = {
+    "sft": ("SFTConfig",),
+    "dpo": ("DPOConfig",),
+    "rm": ("RewardConfig",),
+    "rlvr": ("GRPOConfig", "RLOOConfig"),
+}
 
 
 def _omegaconf_type(hint: Any) -> Any:
@@ -260,7 +287,7 @@ def section_schema(stage: str) -> type:
 
 
 def _build_config_schema() -> type:
-    sections = [(stage, section_schema(stage), field(default_factory=section_schema(stage))) for stage in STAGES]
+    sections = [(stage, section_schema(stage), field(default_factory=section_schema(stage))) for stage in SECTIONS]
     return dataclasses.make_dataclass(
         "Config",
         [
@@ -381,11 +408,18 @@ def _check_with_trl(stage: str, trainer_cls: type, trainer_kwargs: dict[str, Any
 def validate(cfg: DictConfig) -> None:
     """Check everything that can be checked without loading a model or data: every trainer section (our options and
     TRL's values), for every stage, whichever one the command runs, so a typo fails in seconds, before any work."""
-    for stage in STAGES:
+    for stage in SECTIONS:
         options, trainer_kwargs = split_section(stage, cfg[stage])
         _check_with_trl(stage, trainer_config_class(stage, options), trainer_kwargs)
         _check_parent(stage, options.parent)
     _check_choice("dpo.pairs", cfg.dpo.pairs, PAIR_SOURCES)
+    _check_choice("rlvr.reward", cfg.rlvr.reward, RLVR_REWARDS)
+    for key in ("rlvr.reward_model", "eval.reward_model"):
+        name = OmegaConf.select(cfg, key)
+        if name != "rm" and not ("/" in name or Path(name).is_dir()):
+            raise ConfigError(f"{key}={name!r}: expected rm (this run's reward model) or a checkpoint directory")
+    if not 0 <= cfg.rm.heldout_share < 1:
+        raise ConfigError(f"rm.heldout_share={cfg.rm.heldout_share}: expected 0 <= share < 1")
     _check_benchmarks(cfg)
     _check_choice("logging.backend", cfg.logging.backend, ("wandb", "none"))
     _check_choice("logging.mode", cfg.logging.mode, ("auto", "online", "offline"))
@@ -409,8 +443,8 @@ def _check_parent(stage: str, parent: str) -> None:
     """A stage starts from the base model, an earlier stage of the run, or a checkpoint directory: a bare word must
     be one of the first two or an existing directory; a path (with a separator) is checked when the stage runs, since
     an earlier stage of the same command may write it (a sweep's parents are the original run's checkpoints)."""
-    earlier = ("base", *STAGES[: STAGES.index(stage)])
-    if parent in earlier or (parent not in STAGES and ("/" in parent or Path(parent).is_dir())):
+    earlier = ("base", *STAGES[: STAGES.index(stage)]) if stage in STAGES else ("base", "sft", "dpo")
+    if parent in earlier or (parent not in SECTIONS and ("/" in parent or Path(parent).is_dir())):
         return
     raise ConfigError(
         f"{stage}.parent={parent!r}: expected one of {', '.join(earlier)} (an earlier stage of the run) "
@@ -429,6 +463,8 @@ def _check_benchmarks(cfg: DictConfig) -> None:
             raise ConfigError(f"eval.benchmarks[{bench.name}].max_contaminated={bench.max_contaminated}: expected 0..1")
     for stage in cfg.eval.stages:
         _check_choice("eval.stages", stage, STAGE_ORDER)
+    for name in cfg.eval.scorers or ():
+        _check_choice("eval.scorers", name, SCORERS)
     _check_choice("eval.decontamination.action", cfg.eval.decontamination.action, DECONTAMINATION_ACTIONS)
     for name in cfg.rlvr.heldout_benchmarks:
         _check_choice("rlvr.heldout_benchmarks", name, names)
@@ -443,7 +479,7 @@ def shared_config(cfg: DictConfig) -> dict:
     """The resolved config without the trainer sections: what every record shares (a stage adds its own section as
     it ran; an eval or the report records none)."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    return {key: value for key, value in resolved.items() if key not in STAGES}
+    return {key: value for key, value in resolved.items() if key not in SECTIONS}
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:

@@ -3,7 +3,8 @@
 
     python -m stages.rlvr [key=value ...]        (or: make rlvr ARGS="...")
 
-config -> parent model (the run's DPO checkpoint by default) -> RLVR prompts -> reward = verifier score x 10 ->
+config -> parent model (the run's DPO checkpoint by default) -> RLVR prompts -> reward = verifier score x 10
+(+ process_reward x the step checker's score; rlvr.reward=rm|both: the reward model's score, TRL's reward_funcs) ->
 GRPOTrainer -> train -> runs/<run_name>/rlvr/ + manifest.json
 
 Tülu 3 trained this stage with PPO and a value model; TRL 1.16 has no PPO trainer, so we use GRPO (what Tülu 3.1
@@ -25,7 +26,8 @@ from trl import GRPOTrainer, RLOOTrainer
 
 from data.loading import describe, load_rlvr
 from rewards import VerifierPool, answer_stated, is_truncated
-from runtime import checkpoints, cli, console, generation, models, tracking, training
+from rewards.process import process_score
+from runtime import checkpoints, cli, console, generation, models, reward_model, tracking, training
 
 
 def run(cfg: DictConfig) -> str:
@@ -36,6 +38,8 @@ def run(cfg: DictConfig) -> str:
     # Data first: a malformed row or an unknown verifier fails here, before a model is loaded.
     dataset = load_rlvr(cfg.data.rlvr)
     parent = models.resolve_parent(cfg, options.parent)
+    # A reward model that is not there fails here too, before a model loads or anything is generated.
+    rm_path = reward_model.resolve_reward_model(cfg, options.reward_model) if options.reward != "verifier" else None
     record = checkpoints.StageRecord(
         cfg, "rlvr", options, args, parent=parent, data_key="rlvr", data=describe(cfg.data.rlvr, dataset)
     )
@@ -47,10 +51,25 @@ def run(cfg: DictConfig) -> str:
             verification_reward=options.verification_reward,
             nonstop_penalty=options.nonstop_penalty,
             format_reward=options.format_reward,
+            process_reward=options.process_reward,
             eos_token_ids=generation.eos_token_ids(model, tokenizer),  # the ids TRL stops generation at
         )
+        # With a reward model, TRL scores prompt + completion with it and sums the weighted rewards. The verifier
+        # reward stays in the list (weight 0 with reward=rm) so that its score is logged beside the RM's.
+        reward_funcs, processing_classes = [reward], [None]
+        if rm_path is not None:
+            rm, rm_tokenizer = reward_model.load_reward_model(cfg, rm_path)
+            reward_funcs.append(rm)
+            processing_classes.append(rm_tokenizer)
+            if args.reward_weights is None:
+                args.reward_weights = [0.0 if options.reward == "rm" else 1.0, options.rm_weight]
         trainer = TRAINERS[options.trainer](
-            model=model, reward_funcs=reward, args=args, train_dataset=dataset, processing_class=tokenizer
+            model=model,
+            reward_funcs=reward_funcs,
+            reward_processing_classes=processing_classes,
+            args=args,
+            train_dataset=dataset,
+            processing_class=tokenizer,
         )
         record.args = trainer.args
         tracking.init_tracking(cfg, "rlvr", record.tracked())
@@ -72,6 +91,8 @@ def run(cfg: DictConfig) -> str:
                 log,
                 (
                     "verifier/",
+                    "rewards/",  # TRL's mean/std per reward function (verifiable; rm with a reward model)
+                    "process/",
                     "hacking/",
                     "completions/clipped_ratio",
                     "completions/mean_length",
@@ -129,7 +150,8 @@ def _mean_times(log_history: list[dict]) -> dict:
 
 class VerifiableReward:
     """A TRL reward function: `verification_reward` x the verifier's score, the verifier picked per row by its
-    `dataset` column (TRL hands the dataset's other columns to reward functions as keyword arguments).
+    `dataset` column (TRL hands the dataset's other columns to reward functions as keyword arguments), plus
+    `process_reward` x the step checker's score of the working (rewards/process.py: dense, ground-truth-free).
 
     A response cut off without end-of-sequence gets `nonstop_penalty` as its whole reward (open-instruct's
     non-stop penalty), so rambling until the length limit never pays. Verifiers run in `VerifierPool`'s worker
@@ -146,29 +168,36 @@ class VerifiableReward:
         nonstop_penalty: float | None,
         format_reward: float,
         eos_token_ids: set[int],
+        process_reward: float = 0.0,
     ):
         self.pool = pool
         self.verification_reward = verification_reward
         self.nonstop_penalty = nonstop_penalty
         self.format_reward = format_reward
+        self.process_reward = process_reward
         self.eos_token_ids = eos_token_ids
         self.errors = 0  # verifier crashes (and rows it could not read), since the start
         self.timeouts = 0  # verifiers stopped at the timeout, since the start
         self.seconds = 0.0  # time spent in the last call (the reward share of the step time)
 
-    def __call__(self, completions, completion_ids, dataset, ground_truth, log_metric=None, log_extra=None, **_):
+    def __call__(
+        self, prompts, completions, completion_ids, dataset, ground_truth, log_metric=None, log_extra=None, **_
+    ):
         start = time.perf_counter()
         texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]  # conversational or plain
         finished = [not is_truncated(ids, self.eos_token_ids) for ids in completion_ids]
         scores, errors, timeouts = self._verify(texts, dataset, ground_truth, finished)
         well_formed = [answer_stated(name, text) for name, text in zip(dataset, texts)]
+        steps = [process_score(_problem(p), text) if self.process_reward else 0.0 for p, text in zip(prompts, texts)]
 
         rewards = []
-        for score, formed, done in zip(scores, well_formed, finished):
+        for score, formed, step_score, done in zip(scores, well_formed, steps, finished):
             if not done and self.nonstop_penalty is not None:
                 rewards.append(self.nonstop_penalty)
             else:
-                rewards.append(self.verification_reward * score + self.format_reward * formed)
+                rewards.append(
+                    self.verification_reward * score + self.format_reward * formed + self.process_reward * step_score
+                )
 
         self.errors += errors
         self.timeouts += timeouts
@@ -176,6 +205,8 @@ class VerifiableReward:
         if log_metric is not None:
             for name, value in self.batch_metrics(dataset, rewards, scores, well_formed, finished).items():
                 log_metric(name, value)
+            if self.process_reward:
+                log_metric("process/score", statistics.fmean(steps))
         if log_extra is not None:  # extra columns of the completions table (W&B, and parquet under work/rlvr/)
             log_extra("verifier", list(dataset))
             log_extra("verifier_score", scores)
@@ -224,6 +255,13 @@ class VerifiableReward:
         )
         metrics["time/reward_s"] = self.seconds
         return metrics
+
+
+def _problem(prompt) -> str:
+    """The question a completion answers: the last user turn (conversational prompts) or the prompt text."""
+    if isinstance(prompt, str):
+        return prompt
+    return next((message["content"] for message in reversed(prompt) if message["role"] == "user"), "")
 
 
 def _finite(value) -> float:

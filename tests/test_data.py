@@ -476,17 +476,29 @@ def test_unusable_sources_have_clear_errors(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("name", ["embedded", "tulu3", "local_example"])
 def test_data_configs_have_the_schema_shape(name):
-    """conf/data/*.yaml: '# @package data' + sft/preference/rlvr lists of sources (the lead's DataConfig)."""
+    """conf/data/*.yaml: '# @package data' + sft/preference/rlvr (+ preference_eval) lists of sources (DataConfig)."""
     from omegaconf import OmegaConf
 
     path = REPO / "conf" / "data" / f"{name}.yaml"
     assert path.read_text().startswith("# @package data")
     cfg = OmegaConf.load(path)
-    assert set(cfg) == {"sft", "preference", "rlvr"}
-    for key in ("sft", "preference", "rlvr"):
+    assert {"sft", "preference", "rlvr"} <= set(cfg) <= {"sft", "preference", "rlvr", "preference_eval"}
+    for key in cfg:
         for src in cfg[key]:
             assert set(src) <= {"path", "split", "subset", "max_rows"} and src.path
     if name == "local_example":  # the example files load with exactly this config
         assert len(load_sft(cfg.sft)) == 5
         assert len(load_preference(cfg.preference)) == 5
         assert len(load_rlvr(cfg.rlvr)) == 5
+
+
+def test_held_out_preference_pairs_share_no_problem_with_the_training_pairs():
+    def keys(name):
+        return {
+            generate.problem_key(generate.family_of(_user_turns(row)[0]), _user_turns(row)[0]) for row in _rows(name)
+        }
+
+    held_out = _rows("preference_heldout")
+    assert len(held_out) == 3 * generate.N_PREF_HELDOUT
+    assert not keys("preference_heldout") & keys("preference_train")
+    assert not any(generate.is_eval_key(key) for key in keys("preference_heldout"))  # nor with the benchmarks

@@ -485,3 +485,52 @@ def test_each_answer_verifier_normalises_the_answers_it_votes_on():
     assert ANSWER_KEYS["math"]("\\boxed{x+1}") != ANSWER_KEYS["math"]("\\boxed{x+2}")
     assert ANSWER_KEYS["string_match"]("<answer>The Paris</answer>") == ANSWER_KEYS["string_match"]("answer: paris!")
     assert ANSWER_KEYS["gsm8k"]("no number here") is None
+
+
+def test_best_of_n_takes_the_sample_the_scorer_ranks_first_whatever_the_verifier_says():
+    from eval.scorers import best_of_n
+
+    # (scorer score, verifier score) per sample: the scorer prefers the wrong second sample of prompt A
+    samples = [[(0.1, 1.0), (0.9, 0.0), (0.5, 1.0), (0.5, 1.0)], [(0.3, 0.0), (0.3, 1.0), (0.2, 1.0), (0.8, 1.0)]]
+    assert best_of_n(samples) == {"1": 0.5, "2": 0.0, "4": 0.5}  # k=2: B's tie goes to the first sample
+    assert best_of_n([[(0.0, 1.0)]]) == {"1": 1.0}  # one sample: its own score
+
+
+def test_best_of_n_scorers_are_handed_the_prompt_and_response_only(monkeypatch):
+    from eval import run as eval_run
+    from eval import scorers
+
+    seen = []
+
+    def spy(prompts, responses):
+        seen.append((prompts, responses))
+        return [float(len(r)) for r in responses]
+
+    monkeypatch.setattr(scorers, "build", lambda cfg, names: {"spy": spy})
+    rows = [
+        {"messages": [{"role": "user", "content": "2 + 2?"}], "response": text, "ground_truth": "SECRET-4"}
+        for text in ("4", "five")
+    ]
+    eval_run.rank(None, rows, ["spy"])
+    assert [row["scorer/spy"] for row in rows] == [1.0, 4.0]
+    assert "SECRET" not in repr(seen)
+
+
+def test_summaries_carry_best_of_n_per_scorer_and_eval_refuses_a_missing_reward_model(tmp_path):
+    from eval import scorers
+    from eval.run import summarise
+
+    rows = [
+        {"id": p, "dataset": "gsm8k", "response": "", "finished": True, "score": s, "scorer/process": r}
+        for p, samples in {"A": [(0.0, 0.2), (1.0, 0.9)], "B": [(1.0, 0.5), (0.0, 0.1)]}.items()
+        for s, r in samples
+    ]
+    assert summarise(rows)["best_of_n"] == {"process": {"1": 0.5, "2": 1.0}}
+
+    cfg = compose([f"runs_dir={tmp_path}", "eval.num_samples=4", "eval.temperature=0.8"])
+    assert scorers.resolve(cfg) == {"process": None}  # no reward model in this run: process only
+    cfg.eval.scorers = ["process", "rm"]
+    with pytest.raises(SystemExit, match=r"rm does not exist.*make rm"):
+        scorers.resolve(cfg)
+    cfg.eval.num_samples = 1  # one sample: nothing to rank
+    assert scorers.resolve(cfg) == {}

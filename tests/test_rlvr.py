@@ -204,3 +204,32 @@ def test_tiny_grpo_run_from_sft(sft_run):
         model, tokenizer, [[{"role": "user", "content": "What is 2 + 3?"}]], max_new_tokens=8
     )
     assert isinstance(generation.text, str) and generation.num_tokens > 0
+
+
+def test_the_process_reward_pays_for_worked_steps_that_lead_to_the_answer(pool):
+    reward = VerifiableReward(
+        pool,
+        verification_reward=10.0,
+        nonstop_penalty=-10.0,
+        format_reward=0.0,
+        eos_token_ids={EOS},
+        process_reward=2.0,
+    )
+    problem = [{"role": "user", "content": "Tom has 10 apples. He gives away 9. Then he finds 8 more. How many?"}]
+    texts = [
+        "10 - 9 = 1. 1 + 8 = 9. The answer is 9.",  # right and worked: outcome + process
+        "The answer is 9.",  # right, bare: outcome only
+        "10 - 9 = 1. 1 + 1 = 2. 1 + 8 = 9. 9 * 1 = 9. The answer is 9.",  # right, padded: half the steps pay
+        "10 + 9 = 19. The answer is 19.",  # wrong, one true step towards its own answer: process only
+    ]
+    metrics = {}
+    rewards = reward(
+        prompts=[problem] * len(texts),
+        completions=[[{"role": "assistant", "content": text}] for text in texts],
+        completion_ids=[[5, EOS]] * len(texts),
+        dataset=["gsm8k"] * len(texts),
+        ground_truth=["9"] * len(texts),
+        log_metric=metrics.__setitem__,
+    )
+    assert rewards == pytest.approx([12.0, 10.0, 11.0, 2.0])
+    assert metrics["process/score"] == pytest.approx((1 + 0 + 0.5 + 1) / 4)

@@ -1,0 +1,81 @@
+"""Best-of-N scorers: rank a prompt's sampled answers without the ground truth.
+
+    process   the step checker (rewards/process.py): the share of the answer's equations that are true, grounded
+              in the problem, new and on the way to its stated answer
+    rm        the run's reward model (`make rm`; runtime/reward_model.py)
+
+eval.scorers=null (the default) uses `process`, and `rm` when the run has a trained reward model; a list names them,
+and a named `rm` without a reward model is an error before any generation. A scorer is handed the prompt turns and
+the response, nothing else: `score(prompts, responses) -> scores`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from omegaconf import DictConfig
+
+from rewards.process import process_score
+from runtime import layout, reward_model
+from runtime.lineage import checkpoint_id
+
+SCORER_NAMES = ("process", "rm")
+
+Scorer = Callable[[list[list[dict]], list[str]], list[float]]
+
+
+def resolve(cfg: DictConfig) -> dict[str, str | None]:
+    """name -> what it depends on (the reward model's checkpoint id; None for process), for the scorers this eval
+    uses. Raises SystemExit naming the expected checkpoint when `rm` is asked for and there is none."""
+    if cfg.eval.num_samples < 2:
+        return {}
+    names = cfg.eval.scorers
+    if names is None:
+        names = ["process"] + (["rm"] if layout.is_complete(layout.stage_dir(cfg, "rm")) else [])
+    resolved = {}
+    for name in names:
+        if name == "rm":
+            path = reward_model.resolve_reward_model(cfg, cfg.eval.reward_model)
+            resolved[name] = checkpoint_id(path, None)
+        else:
+            resolved[name] = None
+    return resolved
+
+
+def build(cfg: DictConfig, names) -> dict[str, Scorer]:
+    scorers: dict[str, Scorer] = {}
+    for name in names:
+        if name == "process":
+            scorers[name] = score_process
+        else:
+            model, tokenizer = reward_model.load_reward_model(
+                cfg, reward_model.resolve_reward_model(cfg, cfg.eval.reward_model)
+            )
+            scorers[name] = lambda prompts, responses, m=model, t=tokenizer: reward_model.score_conversations(
+                m, t, [[*prompt, {"role": "assistant", "content": r}] for prompt, r in zip(prompts, responses)]
+            )
+    return scorers
+
+
+def score_process(prompts: list[list[dict]], responses: list[str]) -> list[float]:
+    """The step checker reads the problem from the user turns (the last one: the question being answered)."""
+    problems = [next((m["content"] for m in reversed(p) if m["role"] == "user"), "") for p in prompts]
+    return [process_score(problem, response) for problem, response in zip(problems, responses)]
+
+
+def best_of_n(samples_per_prompt: list[list[tuple[float, float]]]) -> dict[str, float]:
+    """best-of-k for k = 1, 2, 4, ... and the number of samples: per prompt, the sample the scorer ranks highest among
+    the first k (the first of equals) scores what the verifier gave it. Each sample is (scorer score, verifier score):
+    the choice reads only the first."""
+    if not samples_per_prompt:
+        return {}
+    samples = min(len(s) for s in samples_per_prompt)
+    ks = sorted({2**i for i in range(samples.bit_length())} | {samples})
+    result = {}
+    for k in ks:
+        total = 0.0
+        for ranked in samples_per_prompt:
+            best = max(range(k), key=lambda index: (ranked[index][0], -index))
+            total += ranked[best][1]
+        result[str(k)] = total / len(samples_per_prompt)
+    return result

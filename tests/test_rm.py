@@ -1,0 +1,139 @@
+"""The reward-model stage (`make rm`) and what consumes it: RLVR with rlvr.reward=rm|both and the dense process
+reward, from the shared tiny SFT checkpoint."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from helpers import compose
+
+QUICK_RM = [
+    "logging=none",
+    "rm.max_steps=20",
+    "rm.logging_steps=5",
+    "rm.per_device_train_batch_size=16",
+    "data.preference.0.max_rows=320",
+    "data.preference_eval.0.max_rows=60",
+]
+QUICK_RLVR = [
+    "logging=none",
+    "rlvr.parent=sft",
+    "rlvr.max_steps=2",
+    "rlvr.logging_steps=1",
+    "rlvr.per_device_train_batch_size=8",
+    "rlvr.num_generations=4",
+    "rlvr.max_completion_length=24",
+    "rlvr.log_completions=false",
+    "data.rlvr.0.max_rows=32",
+]
+
+
+@pytest.fixture(scope="module")
+def rm_run(sft_run):
+    from stages import rm
+
+    cfg = compose([f"runs_dir={sft_run.runs_dir}", "run_name=shared", *QUICK_RM])
+    rm.run(cfg)
+    return cfg
+
+
+def test_the_reward_model_stage_writes_a_checkpoint_that_scores_and_reports_pairwise_accuracy(rm_run):
+    from data.loading import load_preference
+    from runtime import layout, reward_model
+
+    checkpoint = layout.stage_dir(rm_run, "rm")
+    manifest = layout.read_manifest(checkpoint)
+    assert manifest["status"] == "complete" and manifest["stage"] == "rm"
+    assert manifest["parent"] == str(layout.stage_dir(rm_run, "sft"))
+    assert (checkpoint / "model.safetensors").exists() and (checkpoint / "tokenizer.json").exists()
+    metrics = manifest["metrics"]
+    assert metrics["global_step"] == 20 and metrics["heldout_pairs"] == 60
+    assert metrics["first_logged_loss"] == pytest.approx(math.log(2), abs=0.05)  # a new head: r(c) ~ r(r)
+    assert metrics["last_logged_loss"] < metrics["first_logged_loss"]
+    assert 0.0 <= metrics["heldout_pairwise_accuracy"] <= 1.0
+    assert manifest["data"]["heldout"]["rows"] == 60
+    assert manifest["config"]["rm"]["center_rewards_coefficient"] == 0.01  # the RewardConfig as it ran
+
+    # The published checkpoint reloads as a one-output classifier; its held-out accuracy is what the manifest says.
+    model, tokenizer = reward_model.load_reward_model(rm_run, checkpoint)
+    pairs = load_preference(rm_run.data.preference_eval)
+    scores = reward_model.score_conversations(
+        model,
+        tokenizer,
+        [p + c for p, c in zip(pairs["prompt"], pairs["chosen"])]
+        + [p + r for p, r in zip(pairs["prompt"], pairs["rejected"])],
+    )
+    n = len(pairs)
+    assert sum(c > r for c, r in zip(scores[:n], scores[n:])) / n == pytest.approx(metrics["heldout_pairwise_accuracy"])
+
+
+def test_without_held_out_pairs_a_seeded_share_of_the_training_pairs_is_held_out(sft_run):
+    from runtime import layout
+    from stages import rm
+
+    cfg = compose(
+        [
+            f"runs_dir={sft_run.runs_dir}",
+            "run_name=rm-split",
+            "rm.parent=" + str(layout.stage_dir(sft_run, "sft")),
+            *QUICK_RM[:-1],
+            "rm.max_steps=2",
+            "data.preference_eval=[]",
+            "rm.heldout_share=0.25",
+        ]
+    )
+    rm.run(cfg)
+    manifest = layout.read_manifest(layout.stage_dir(cfg, "rm"))
+    assert manifest["data"]["rows"] == 240 and manifest["metrics"]["heldout_pairs"] == 80
+
+
+def test_rlvr_with_the_reward_model_fails_before_any_generation_naming_the_missing_checkpoint(sft_run, tmp_path):
+    from stages import rlvr
+
+    cfg = compose(
+        [
+            f"runs_dir={tmp_path}",
+            "run_name=no-rm",
+            *QUICK_RLVR,
+            f"rlvr.parent={sft_run.runs_dir}/shared/sft",
+            "rlvr.reward=rm",
+        ]
+    )
+    with pytest.raises(SystemExit) as error:
+        rlvr.run(cfg)
+    assert str(tmp_path / "no-rm" / "rm") in str(error.value) and "make rm" in str(error.value)
+    assert not (tmp_path / "no-rm" / "work").exists()  # nothing was generated or trained
+
+
+def test_grpo_with_verifier_plus_reward_model_plus_process_reward_logs_each(rm_run):
+    from runtime import layout
+    from stages import rlvr
+
+    cfg = compose(
+        [
+            f"runs_dir={rm_run.runs_dir}",
+            "run_name=shared",
+            *QUICK_RLVR,
+            "rlvr.reward=both",
+            "rlvr.rm_weight=2.0",
+            "rlvr.process_reward=1.0",
+        ]
+    )
+    rlvr.run(cfg)
+    manifest = layout.read_manifest(layout.stage_dir(cfg, "rlvr"))
+    metrics = manifest["metrics"]
+    assert manifest["config"]["rlvr"]["reward_weights"] == [1.0, 2.0]  # what TRL summed with, as recorded
+    for key in ("rewards/verifiable/mean", "rewards/rm/mean", "process/score"):
+        assert math.isfinite(metrics[key]), key
+    assert 0.0 <= metrics["process/score"] <= 1.0
+
+
+def test_config_rejects_an_unknown_reward_or_scorer_before_any_work():
+    from runtime.config import ConfigError, validate
+
+    for override, named in (("rlvr.reward=learned", "rlvr.reward"), ("eval.scorers=[process,oracle]", "eval.scorers")):
+        with pytest.raises(ConfigError, match=named):
+            validate(compose([override]))
+    with pytest.raises(ConfigError, match="rm.parent"):
+        validate(compose(["rm.parent=rlvr"]))  # a reward model starts from a policy before RL, not after
