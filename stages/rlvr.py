@@ -27,22 +27,26 @@ from trl import GRPOTrainer, RLOOTrainer
 from data.loading import describe, load_rlvr
 from rewards import VerifierPool, answer_stated, is_truncated
 from rewards.process import process_score
-from runtime import checkpoints, cli, console, generation, models, reward_model, tracking, training
+from runtime import checkpoints, cli, console, generation, layout, models, reward_model, tracking, training
+from runtime.lineage import checkpoint_id
 
 
 def run(cfg: DictConfig) -> str:
     options, args = training.trainer_args(cfg, "rlvr")  # the trainer's `args`, and what the manifest records
-    if checkpoints.reuse_checkpoint(cfg, "rlvr", options, args, data_key="rlvr"):
+    # A reward model that is not there fails first, before a model loads or anything is generated. Trained against,
+    # it is a second parent: a checkpoint trained against another one (by content) is not reused.
+    rm_path = reward_model.resolve_reward_model(cfg, options.reward_model) if options.reward != "verifier" else None
+    rm_record = {"path": str(rm_path), "id": checkpoint_id(rm_path)} if rm_path else None
+    previous = layout.read_manifest(layout.stage_dir(cfg, "rlvr")) or {}
+    same_rm = (previous.get("data") or {}).get("reward_model") == rm_record
+    if same_rm and checkpoints.reuse_checkpoint(cfg, "rlvr", options, args, data_key="rlvr"):
         return "reused"
 
     # Data first: a malformed row or an unknown verifier fails here, before a model is loaded.
     dataset = load_rlvr(cfg.data.rlvr)
     parent = models.resolve_parent(cfg, options.parent)
-    # A reward model that is not there fails here too, before a model loads or anything is generated.
-    rm_path = reward_model.resolve_reward_model(cfg, options.reward_model) if options.reward != "verifier" else None
-    record = checkpoints.StageRecord(
-        cfg, "rlvr", options, args, parent=parent, data_key="rlvr", data=describe(cfg.data.rlvr, dataset)
-    )
+    data = describe(cfg.data.rlvr, dataset) | ({"reward_model": rm_record} if rm_record else {})
+    record = checkpoints.StageRecord(cfg, "rlvr", options, args, parent=parent, data_key="rlvr", data=data)
     model, tokenizer = models.load_model_and_tokenizer(cfg, parent)
 
     with VerifierPool(num_workers=options.verifier_workers, timeout_s=options.verifier_timeout_s) as pool:

@@ -106,27 +106,55 @@ def test_rlvr_with_the_reward_model_fails_before_any_generation_naming_the_missi
     assert not (tmp_path / "no-rm" / "work").exists()  # nothing was generated or trained
 
 
-def test_grpo_with_verifier_plus_reward_model_plus_process_reward_logs_each(rm_run):
+def rl_against(rm_run, reward_model_dir, *overrides):
+    """An RL run (run_name=rm-rl) from the shared SFT checkpoint against the reward model in `reward_model_dir`."""
     from runtime import layout
     from stages import rlvr
 
     cfg = compose(
         [
             f"runs_dir={rm_run.runs_dir}",
-            "run_name=shared",
+            "run_name=rm-rl",
             *QUICK_RLVR,
-            "rlvr.reward=both",
-            "rlvr.rm_weight=2.0",
-            "rlvr.process_reward=1.0",
+            f"rlvr.parent={layout.stage_dir(rm_run, 'sft')}",
+            f"rlvr.reward_model={reward_model_dir}",
+            *overrides,
         ]
     )
-    rlvr.run(cfg)
-    manifest = layout.read_manifest(layout.stage_dir(cfg, "rlvr"))
+    return rlvr.run(cfg), layout.read_manifest(layout.stage_dir(cfg, "rlvr"))
+
+
+def test_grpo_with_verifier_plus_reward_model_plus_process_reward_logs_each(rm_run):
+    from runtime import layout
+
+    status, manifest = rl_against(
+        rm_run, layout.stage_dir(rm_run, "rm"), "rlvr.reward=both", "rlvr.rm_weight=2.0", "rlvr.process_reward=1.0"
+    )
+    assert status == "trained"
     metrics = manifest["metrics"]
     assert manifest["config"]["rlvr"]["reward_weights"] == [1.0, 2.0]  # what TRL summed with, as recorded
+    assert manifest["data"]["reward_model"]["id"] == layout.read_manifest(layout.stage_dir(rm_run, "rm"))["id"]
     for key in ("rewards/verifiable/mean", "rewards/rm/mean", "process/score"):
         assert math.isfinite(metrics[key]), key
     assert 0.0 <= metrics["process/score"] <= 1.0
+
+
+def test_an_rl_checkpoint_is_reused_only_against_the_same_reward_model_by_content(rm_run):
+    from runtime import layout
+    from stages import rm
+
+    def train_reward_model(steps: int):
+        cfg = compose([f"runs_dir={rm_run.runs_dir}", "run_name=rm-other", *QUICK_RM, f"rm.max_steps={steps}"])
+        cfg.rm.parent = str(layout.stage_dir(rm_run, "sft"))
+        rm.run(cfg)
+        return layout.stage_dir(cfg, "rm")
+
+    path = train_reward_model(3)
+    assert rl_against(rm_run, path, "rlvr.reward=rm")[0] == "trained"
+    assert rl_against(rm_run, path, "rlvr.reward=rm")[0] == "reused"
+    assert train_reward_model(4) == path  # another reward model in the same place: same RL config, new content
+    status, manifest = rl_against(rm_run, path, "rlvr.reward=rm")
+    assert status == "trained" and manifest["data"]["reward_model"]["id"] == layout.read_manifest(path)["id"]
 
 
 def test_config_rejects_an_unknown_reward_or_scorer_before_any_work():
