@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from omegaconf import DictConfig
 
-from rewards.process import process_score
+from rewards.process import problem_text, process_score
 from runtime import layout, reward_model
 from runtime.lineage import checkpoint_id
 
@@ -58,9 +58,7 @@ def build(cfg: DictConfig, names) -> dict[str, Scorer]:
 
 
 def score_process(prompts: list[list[dict]], responses: list[str]) -> list[float]:
-    """The step checker reads the problem from the user turns (the last one: the question being answered)."""
-    problems = [next((m["content"] for m in reversed(p) if m["role"] == "user"), "") for p in prompts]
-    return [process_score(problem, response) for problem, response in zip(problems, responses)]
+    return [process_score(problem_text(prompt), response) for prompt, response in zip(prompts, responses)]
 
 
 def best_of_n(samples_per_prompt: list[list[tuple[float, float]]]) -> dict[str, float]:

@@ -2,6 +2,7 @@
 
     check_steps(problem, response) -> list[Step]      every equation the response writes, judged
     process_score(problem, response) -> float in [0, 1]
+    problem_text(prompt) -> str                       the problem of a chat prompt (its last user turn)
 
 A step is an equation chain whose sides are plain arithmetic: "10 - 9 = 1", "$7 \\cdot 3 - 5 = 21 - 5 = 16$",
 "$\\frac{4}{7} + \\frac{3}{4} = \\frac{37}{28}$" (LaTeX products, quotients and fractions are read; an equation with a
@@ -60,6 +61,13 @@ class Step:
     @property
     def credited(self) -> bool:
         return self.true and self.grounded and self.new and self.used
+
+
+def problem_text(prompt: str | list[dict]) -> str:
+    """The problem a response answers: the last user turn of a conversation, or the prompt itself."""
+    if isinstance(prompt, str):
+        return prompt
+    return next((message["content"] for message in reversed(prompt) if message["role"] == "user"), "")
 
 
 def process_score(problem: str, response: str) -> float:

@@ -26,13 +26,15 @@ from trl import GRPOTrainer, RLOOTrainer
 
 from data.loading import describe, load_rlvr
 from rewards import VerifierPool, answer_stated, is_truncated
-from rewards.process import process_score
+from rewards.process import problem_text, process_score
 from runtime import checkpoints, cli, console, generation, layout, models, reward_model, tracking, training
 from runtime.lineage import checkpoint_id
 
 
 def run(cfg: DictConfig) -> str:
     options, args = training.trainer_args(cfg, "rlvr")  # the trainer's `args`, and what the manifest records
+    if options.reward != "verifier" and args.reward_weights is None:  # TRL sums [verifier, reward model] with these
+        args.reward_weights = [0.0 if options.reward == "rm" else 1.0, options.rm_weight]
     # A reward model that is not there fails first, before a model loads or anything is generated. Trained against,
     # it is a second parent: a checkpoint trained against another one (by content) is not reused.
     rm_path = reward_model.resolve_reward_model(cfg, options.reward_model) if options.reward != "verifier" else None
@@ -65,8 +67,6 @@ def run(cfg: DictConfig) -> str:
             rm, rm_tokenizer = reward_model.load_reward_model(cfg, rm_path)
             reward_funcs.append(rm)
             processing_classes.append(rm_tokenizer)
-            if args.reward_weights is None:
-                args.reward_weights = [0.0 if options.reward == "rm" else 1.0, options.rm_weight]
         trainer = TRAINERS[options.trainer](
             model=model,
             reward_funcs=reward_funcs,
@@ -192,7 +192,7 @@ class VerifiableReward:
         finished = [not is_truncated(ids, self.eos_token_ids) for ids in completion_ids]
         scores, errors, timeouts = self._verify(texts, dataset, ground_truth, finished)
         well_formed = [answer_stated(name, text) for name, text in zip(dataset, texts)]
-        steps = [process_score(_problem(p), text) if self.process_reward else 0.0 for p, text in zip(prompts, texts)]
+        steps = [process_score(problem_text(p), t) if self.process_reward else 0.0 for p, t in zip(prompts, texts)]
 
         rewards = []
         for score, formed, step_score, done in zip(scores, well_formed, steps, finished):
@@ -259,13 +259,6 @@ class VerifiableReward:
         )
         metrics["time/reward_s"] = self.seconds
         return metrics
-
-
-def _problem(prompt) -> str:
-    """The question a completion answers: the last user turn (conversational prompts) or the prompt text."""
-    if isinstance(prompt, str):
-        return prompt
-    return next((message["content"] for message in reversed(prompt) if message["role"] == "user"), "")
 
 
 def _finite(value) -> float:
