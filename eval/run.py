@@ -324,16 +324,24 @@ def log_to_wandb(cfg: DictConfig, stage: str, result: dict, rows: list[dict]) ->
             wandb.log({f"eval/{name}/generations": table})
     summary = {f"eval/{name}": b["score"] for name, b in result["benchmarks"].items()}
     summary.update({f"eval/{name}/stderr": b["stderr"] for name, b in result["benchmarks"].items()})
-    summary.update(
-        {f"eval/{name}/pass@{k}": v for name, b in result["benchmarks"].items() for k, v in b["pass_at_k"].items()}
-    )
+    for name, b in result["benchmarks"].items():
+        summary.update({f"eval/{name}/pass@{k}": v for k, v in b["pass_at_k"].items()})
+        summary.update({f"eval/{name}/maj@{k}": v for k, v in (b.get("maj_at_k") or {}).items()})
+        for scorer, curve in (b.get("best_of_n") or {}).items():
+            summary.update({f"eval/{name}/best@{k}_{scorer}": v for k, v in curve.items()})
     tracking.finish_tracking(cfg, {**summary, "eval/average": result["average"]})
 
 
 def print_result(result: dict) -> None:
+    def at_most_k(b: dict) -> str:  # with several samples: each measure at the largest k
+        measures = {"pass": b["pass_at_k"], "maj": b.get("maj_at_k") or {}}
+        measures.update({f"best[{scorer}]": curve for scorer, curve in (b.get("best_of_n") or {}).items()})
+        return "".join(
+            f"   {label}@{max(v, key=int)} {v[max(v, key=int)]:.3f}" for label, v in measures.items() if len(v) > 1
+        )
+
     rows = {
-        f"{name} (n={b['n']})": f"{b['score']:.3f} ± {b['stderr']:.3f}"
-        + "".join(f"   pass@{k} {v:.3f}" for k, v in b["pass_at_k"].items() if k != "1")
+        f"{name} (n={b['n']})": f"{b['score']:.3f} ± {b['stderr']:.3f}" + at_most_k(b)
         for name, b in result["benchmarks"].items()
     }
     console.print_summary(

@@ -43,3 +43,12 @@ def test_smollm2_cpu_keeps_its_validation_slice_out_of_rlvr_training():
     assert len(training) > 2000 and len(held) == 150
     # the embedded RLVR prompts repeat a few wordings, so compare rows, not texts: the slices are disjoint by position
     assert len(load_rlvr(cfg.data.rlvr)) + len(held) == len(load_rlvr([{"path": "embedded:rlvr_train"}]))
+
+
+def test_tulu3_8b_reward_model_runs_with_the_values_of_open_instructs_script(tmp_path):
+    cfg = compose(["+experiment=tulu3_8b", "logging=none", f"runs_dir={tmp_path}"])
+    options, args = training.trainer_args(cfg, "rm")
+    # scripts/train/tulu3/reward_modeling_8b.sh: lr 3e-6 linear, 1 epoch, 4 x 4 per device, length 4096, seed 8
+    assert (args.learning_rate, args.num_train_epochs, args.max_length, args.seed) == (3e-6, 1, 4096, 8)
+    assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (4, 4)
+    assert options.parent == "sft" and args.center_rewards_coefficient is None
