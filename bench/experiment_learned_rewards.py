@@ -11,7 +11,8 @@ already there (the stages reuse matching checkpoints, the eval up-to-date result
                                       (links to the run's checkpoints): maj@k, pass@k, best-of-k per scorer
   3. RLHF vs RLVR                     from the same DPO checkpoint and steps: rlvr.reward=rm, rlvr.reward=both, against
                                       the run's own rlvr (reward=verifier); held-out verifier scores
-  4. outcome vs outcome + process     rlvr.process_reward=2 against 0, seeds 42 and 7, same steps
+  4. outcome vs outcome + process     rlvr.process_reward=2 against 0, seeds 42 and 7, same steps, from the DPO
+                                      checkpoint and from the SFT checkpoint
   5. over-optimisation                rlvr.reward=rm for --long-steps with the held-out watch every 20 steps, at two
                                       KL coefficients (rlvr.beta): RM reward against held-out verifier score
 
@@ -54,16 +55,18 @@ def manifest(run_name: str, stage_name: str) -> dict:
     return json.loads((REPO_ROOT / "runs" / run_name / stage_name / "manifest.json").read_text())
 
 
-def rl_from_dpo(run: str, name: str, steps: int, *overrides: str) -> dict:
-    """An RL run from runs/<run>/dpo with the run's reward model, then its greedy eval."""
+def rl_from(parent: str, run: str, name: str, steps: int, *overrides: str) -> dict:
+    """An RL run from runs/<run>/<parent> (with the run's reward model when the reward uses one), then its eval."""
     runs = REPO_ROOT / "runs"
-    parents = [f"rlvr.parent={runs / run / 'dpo'}", f"rlvr.reward_model={runs / run / 'rm'}"]
-    wall = stage(
+    parents = [f"rlvr.parent={runs / run / parent}"]
+    if any(o.startswith("rlvr.reward=") for o in overrides):
+        parents.append(f"rlvr.reward_model={runs / run / 'rm'}")
+    stage(
         "stages.rlvr", name, *parents, f"rlvr.max_steps={steps}", "rlvr.log_completions=false", *overrides, label=name
     )
     stage("eval.run", name, "eval.stages=[rlvr]", label=f"eval {name}")
     metrics = manifest(name, "rlvr")["metrics"]
-    return {"scores": scores(name), "train_s": round(wall), "metrics": metrics}
+    return {"scores": scores(name), "train_runtime_s": round(metrics["train_runtime_s"]), "metrics": metrics}
 
 
 def main() -> None:
@@ -111,25 +114,35 @@ def main() -> None:
     # 3. RLHF vs RLVR from the same DPO checkpoint (the run's own rlvr is the verifier-reward run).
     stage("eval.run", run, "eval.stages=[dpo,rlvr]", label="eval of the run")
     out["rl"] = {"dpo (start)": {"scores": scores(run, "dpo")}, "verifier (the run's rlvr)": {"scores": scores(run)}}
-    out["rl"]["rm"] = rl_from_dpo(run, f"{run}-rl-rm", args.steps, "rlvr.reward=rm")
-    out["rl"]["both"] = rl_from_dpo(run, f"{run}-rl-both", args.steps, "rlvr.reward=both")
+    out["rl"]["rm"] = rl_from("dpo", run, f"{run}-rl-rm", args.steps, "rlvr.reward=rm")
+    out["rl"]["both"] = rl_from("dpo", run, f"{run}-rl-both", args.steps, "rlvr.reward=both")
 
     # 4. Outcome-only against outcome + process reward, two seeds.
     out["process"] = {
         "outcome seed 42": {"scores": scores(run)},
-        "outcome seed 7": rl_from_dpo(run, f"{run}-rl-seed7", args.steps, "rlvr.seed=7"),
+        "outcome seed 7": rl_from("dpo", run, f"{run}-rl-seed7", args.steps, "rlvr.seed=7"),
     }
     for seed in (42, 7):
         process = [f"rlvr.seed={seed}", f"rlvr.process_reward={PROCESS_WEIGHT}"]
-        out["process"][f"outcome+process seed {seed}"] = rl_from_dpo(
-            run, f"{run}-rl-process-seed{seed}", args.steps, *process
+        out["process"][f"outcome+process seed {seed}"] = rl_from(
+            "dpo", run, f"{run}-rl-process-seed{seed}", args.steps, *process
         )
+
+    # 4b. The same from the SFT checkpoint, where the working is still often missing.
+    out["process_from_sft"] = {}
+    for seed in (42, 7):
+        for weight in (0.0, PROCESS_WEIGHT):
+            label = f"{'outcome+process' if weight else 'outcome'} seed {seed}"
+            name = f"{run}-fromsft-w{weight:g}-seed{seed}"
+            process = [f"rlvr.seed={seed}", f"rlvr.process_reward={weight:g}"]
+            out["process_from_sft"][label] = rl_from("sft", run, name, args.steps, *process)
 
     # 5. Over-optimisation: the RM's reward for long, held-out verifier score watched.
     out["overoptimisation"] = {}
     for beta in LONG_BETAS:
         name = f"{run}-rm-long-beta{beta}"
-        result = rl_from_dpo(
+        result = rl_from(
+            "dpo",
             run,
             name,
             args.long_steps,
@@ -140,8 +153,8 @@ def main() -> None:
         )
         out["overoptimisation"][str(beta)] = {"scores": result["scores"], "history": result["metrics"]["heldout"]}
 
-    out["wall_s"] = round(time.time() - start)
-    for result in [*out["rl"].values(), *out["process"].values()]:
+    out["invocation_wall_s"] = round(time.time() - start)  # reused steps take seconds
+    for result in [*out["rl"].values(), *out["process"].values(), *out["process_from_sft"].values()]:
         result.pop("metrics", None)
     (DOCS / "learned_rewards.json").write_text(json.dumps(out, indent=1) + "\n")
     plot(out, DOCS / "learned_rewards.png")
@@ -155,7 +168,12 @@ def tables(out: dict) -> str:
         f"(untrained head {rm['heldout_pairwise_accuracy_before']:.3f}, n={rm['heldout_pairs']})",
         "",
     ]
-    for title, group in (("RL reward (same DPO start, same steps)", out["rl"]), ("process reward", out["process"])):
+    groups = (
+        ("RL reward (same DPO start, same steps)", out["rl"]),
+        ("process reward (from DPO)", out["process"]),
+        ("process reward (from SFT)", out["process_from_sft"]),
+    )
+    for title, group in groups:
         lines += [f"| {title} | " + " | ".join(BENCHMARKS) + " | average |", "|---" * (len(BENCHMARKS) + 2) + "|"]
         for name, result in group.items():
             s = result["scores"]
