@@ -124,8 +124,7 @@ _LATEX_OPERATORS = {
     r"\,": "", r"\!": "", r"\;": "", "{": "(", "}": ")", "$": " ", r"\(": " ", r"\)": " ", r"\[": " ", r"\]": " ",
 }  # fmt: skip
 _CLAUSE_END = re.compile(r"\.(?=\s|$)|[,;:!?\n]|\b(?:and|so|then)\b", re.I)
-_SIDE = r"[\d\s.+\-*/^()]*\d[\d\s.+\-*/^()]*"
-_CHAIN = re.compile(rf"{_SIDE}(?:={_SIDE})+")
+_ARITHMETIC = frozenset("0123456789 \t.+-*/^()")
 _GLUED = re.compile(r"[A-Za-z_\\^]")
 
 
@@ -140,24 +139,49 @@ def _normalise(text: str) -> str:
 
 
 def _equation_chains(text: str) -> list[list[str]]:
-    """The equation chains of the text, as lists of sides; a chain glued to a variable or a word is skipped."""
+    """The equation chains of the text, as lists of sides; a chain glued to a variable or a word is skipped.
+
+    One pass over each clause split at "=": a side is the run of arithmetic characters next to an "=" (a regular
+    expression of nested runs would backtrack cubically on a long run of digits: an adversary's cheapest stall)."""
     chains = []
     for clause in _CLAUSE_END.split(text):
-        if not clause or "=" not in clause:
-            continue
-        for match in _CHAIN.finditer(clause):
-            before = clause[: match.start()].rstrip()
-            after = clause[match.end() :].lstrip()
-            sides = [side.strip() for side in match.group(0).split("=")]
+        parts = clause.split("=")
+        i = 0
+        while i < len(parts) - 1:
+            left = _arithmetic_run(parts[i], from_end=True)
+            j = i + 1
+            while j < len(parts) - 1 and _is_side(parts[j]) and len(parts[j]) == len(_arithmetic_run(parts[j])):
+                j += 1  # a whole part of arithmetic between two "=": the chain goes on
+            right = _arithmetic_run(parts[j])
+            sides_raw = [left, *parts[i + 1 : j], right]
+            before, after = parts[i][: len(parts[i]) - len(left)].rstrip(), parts[j][len(right) :].lstrip()
+            i = j if _is_side(left) else i + 1
+            if not all(_is_side(side) for side in sides_raw):
+                continue
+            sides = [side.strip() for side in sides_raw]
             if not re.match(r"-?[\d(]", sides[0]) or not re.search(r"[\d)]$", sides[-1]):
                 continue  # "4x + 9 = 37" read from "+ 9": the chain goes on into a variable
-            if before and (before[-1] in "+-*/^(=" or (_GLUED.match(before[-1]) and match.group(0)[0] != " ")):
+            if before and (before[-1] in "+-*/^(=" or (_GLUED.match(before[-1]) and not left.startswith(" "))):
                 continue  # "2x = 10": glued to a variable
-            if after and (after[0] in "+-*/^(=" or (_GLUED.match(after[0]) and match.group(0)[-1] != " ")):
+            if after and (after[0] in "+-*/^(=" or (_GLUED.match(after[0]) and not right.endswith(" "))):
                 continue  # "28 = 4x"
-            if all(sides) and all(len(side) <= MAX_SIDE for side in sides):
+            if all(len(side) <= MAX_SIDE for side in sides):
                 chains.append(sides)
     return chains
+
+
+def _arithmetic_run(text: str, from_end: bool = False) -> str:
+    """The longest run of arithmetic characters at the start (or the end) of the text."""
+    count = 0
+    for char in reversed(text) if from_end else text:
+        if char not in _ARITHMETIC:
+            break
+        count += 1
+    return text[len(text) - count :] if from_end else text[:count]
+
+
+def _is_side(text: str) -> bool:
+    return any(char.isdigit() for char in text)
 
 
 def _has_operator(side: str) -> bool:
@@ -233,7 +257,7 @@ def _answer_numbers(response: str) -> list[Fraction]:
     if text is None:
         return []
     literals = _literals(text)
-    value = _value(_normalise(text).strip().rstrip("."))
+    value = _value(_normalise(text).strip().rstrip(".")) if len(text) <= MAX_SIDE else None
     if value is None:
         return literals[:1]
     written = literals if len(literals) <= 2 else []

@@ -86,6 +86,19 @@ def test_hostile_arithmetic_is_bounded_in_time_and_never_raises():
     assert time.perf_counter() - start < 2.0
 
 
+def test_a_long_run_of_digits_costs_linear_time_where_a_nested_regex_backtracks_cubically():
+    import re
+
+    naive_chain = re.compile(r"[\d\s.+\-*/^()]*\d[\d\s.+\-*/^()]*(?:=[\d\s.+\-*/^()]*\d[\d\s.+\-*/^()]*)+")
+    start = time.perf_counter()
+    naive_chain.findall("1" * 600 + " x = 2")  # how the chains were first read
+    naive = time.perf_counter() - start
+    start = time.perf_counter()
+    process_score(PROBLEM, "1" * 20_000 + " x = 2. " + "1=" * 5_000 + " The answer is 9.")
+    ours = time.perf_counter() - start
+    assert ours < 0.5 and naive > 0.1, (ours, naive)
+
+
 def test_the_step_checker_reads_only_the_problem_and_the_response():
     assert list(inspect.signature(process_score).parameters) == ["problem", "response"]
     assert list(inspect.signature(check_steps).parameters) == ["problem", "response"]
