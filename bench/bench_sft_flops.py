@@ -10,8 +10,9 @@ peak, and the share of a step spent outside the model.
               builds its trainer: wall time per step and tokens; FLOPs = 6 x matmul parameters x tokens + causal
               attention 6 x layers x hidden x (sequence length) per token, both for the tokens the step computes
               (padding included) and for the real ones
-  model only  the same batches through forward + backward alone (no optimizer, collation, logging): the rest of
-              the step is time outside the model
+  model only  the same batches through forward + loss + backward alone (no optimizer, collation, logging), with
+              the trainer's loss (TRL's compute_loss, its chunked LM head and metrics) and with the model's plain
+              loss: the rest of the step is time outside the model; the difference is what TRL's loss path costs
 
 Threads: --threads (default: torch's default, all cores). Run it on a quiet machine.
 """
@@ -90,15 +91,22 @@ def main() -> None:
             result = trainer.train()
             step_s = (time.perf_counter() - start) / result.global_step
 
-        # The same batches through forward + backward only.
-        model.train()
-        times = []
-        for batch in batches:
-            start = time.perf_counter()
-            model(**{k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "labels")}).loss.backward()
-            times.append(time.perf_counter() - start)
-            model.zero_grad(set_to_none=True)
-        model_s = statistics.fmean(times[2:])
+            # The same batches through forward + loss + backward alone, two ways: the trainer's own loss (TRL's
+            # compute_loss, with its chunked "fused" LM head and the entropy/accuracy metrics) and the model's plain
+            # one (full logits + cross-entropy, what transformers' Trainer computes).
+            model.train()
+            replay = {"trl": [], "plain": []}
+            for batch in batches:
+                inputs = trainer._prepare_inputs(batch)
+                plain = {k: inputs[k] for k in ("input_ids", "attention_mask", "labels")}
+                for name in replay:
+                    start = time.perf_counter()
+                    loss = trainer.compute_loss(model, inputs) if name == "trl" else model(**plain).loss
+                    loss.backward()
+                    replay[name].append(time.perf_counter() - start)
+                    model.zero_grad(set_to_none=True)
+        model_s = statistics.fmean(replay["trl"][2:])
+        plain_s = statistics.fmean(replay["plain"][2:])
 
     config = model.config
     d, layers, ff, vocab = config.hidden_size, config.num_hidden_layers, config.intermediate_size, config.vocab_size
@@ -131,8 +139,12 @@ def main() -> None:
         "of forward + backward is the model's other operations (attention softmax, norms, activations, the loss)"
     )
     print(
-        f"forward + backward alone: {model_s * 1e3:.1f} ms = {100 * model_s / step_s:.0f}% of the step; "
+        f"forward + TRL's loss + backward alone: {model_s * 1e3:.1f} ms = {100 * model_s / step_s:.0f}% of the step; "
         f"outside the model (optimizer, collation, logging, Python): {100 * (1 - model_s / step_s):.0f}%"
+    )
+    print(
+        f"the same with the model's plain loss: {plain_s * 1e3:.1f} ms: TRL's loss path costs "
+        f"{(model_s - plain_s) * 1e3:+.1f} ms a step ({100 * (model_s - plain_s) / step_s:+.0f}% of it)"
     )
 
 
