@@ -1,10 +1,11 @@
 """The typed configuration: what every stage reads, validated before any work starts.
 
-Hydra composes `conf/config.yaml` (model, data, sft, dpo, rlvr, eval, logging groups) on top of the `Config`
+Hydra composes `conf/config.yaml` (model, data, sft, dpo, rm, rlvr, eval, logging groups) on top of the `Config`
 schema below, so a misspelled top-level key or a wrong type fails at composition, with the key named.
 
-The trainer sections (`sft`, `dpo`, `rlvr`) are flat: a few keys of our own (the `*Options` dataclasses) plus any
-field of the TRL config class the stage builds (`trl.SFTConfig`, `trl.DPOConfig`, `trl.GRPOConfig`/`RLOOConfig`).
+The trainer sections (`sft`, `dpo`, `rm`, `rlvr`) are flat: a few keys of our own (the `*Options` dataclasses) plus
+any field of the TRL config class the stage builds (`trl.SFTConfig`, `trl.DPOConfig`, `trl.RewardConfig`,
+`trl.GRPOConfig`/`RLOOConfig`).
 `sft.learning_rate=1e-5` is handed to `trl.SFTConfig` as is: we do not mirror TRL's options. Every key is checked
 against the two before a model loads; an unknown key is an error naming it, with the closest valid spelling.
 """
