@@ -18,7 +18,7 @@ import math
 import re
 import time
 from collections import Counter
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -202,7 +202,7 @@ def summarise(rows: list[dict]) -> dict:
     ranked = sorted({key.removeprefix("scorer/") for key in rows[0] if key.startswith("scorer/")}) if rows else []
     if ranked:
         summary["best_of_n"] = {
-            name: scorers.best_of_n(
+            name: best_of_n(
                 [[(row[f"scorer/{name}"], float(row["score"])) for row in samples] for samples in per_prompt.values()]
             )
             for name in ranked
@@ -210,29 +210,45 @@ def summarise(rows: list[dict]) -> dict:
     return summary
 
 
-def majority_at_k(samples_per_prompt: list[list[tuple[Hashable | None, float]]]) -> dict[str, float]:
-    """maj@k (self-consistency, Wang et al. 2023, arXiv:2203.11171) for k = 1, 2, 4, ... and the number of samples:
-    per prompt, the final answer most frequent among its first k samples wins and scores what its first sample
-    scored. Samples (answer key, score) without an answer do not vote; a prompt none of whose samples answers scores
-    0; a tie goes to the answer given first. The ground truth plays no part in the vote."""
+def at_each_k(samples_per_prompt: list[list], pick: Callable[[list], float]) -> dict[str, float]:
+    """For k = 1, 2, 4, ... and the number of samples: the mean over prompts of `pick(the prompt's first k samples)`,
+    the score of the one sample a rule keeps."""
     if not samples_per_prompt:
         return {}
     samples = min(len(s) for s in samples_per_prompt)
     ks = sorted({2**i for i in range(samples.bit_length())} | {samples})
-    result = {}
-    for k in ks:
-        total = 0.0
-        for votes in samples_per_prompt:
-            counts, first = Counter(), {}
-            for index, (answer, score) in enumerate(votes[:k]):
-                if answer is not None:
-                    counts[answer] += 1
-                    first.setdefault(answer, (index, score))
-            if counts:
-                winner = max(counts, key=lambda answer: (counts[answer], -first[answer][0]))
-                total += first[winner][1]
-        result[str(k)] = total / len(samples_per_prompt)
-    return result
+    return {str(k): sum(pick(s[:k]) for s in samples_per_prompt) / len(samples_per_prompt) for k in ks}
+
+
+def majority_at_k(samples_per_prompt: list[list[tuple[Hashable | None, float]]]) -> dict[str, float]:
+    """maj@k (self-consistency, Wang et al. 2023, arXiv:2203.11171): per prompt, the final answer most frequent among
+    its first k samples wins and scores what its first sample scored. Samples (answer key, score) without an answer do
+    not vote; a prompt none of whose samples answers scores 0; a tie goes to the answer given first. The ground truth
+    plays no part in the vote."""
+    return at_each_k(samples_per_prompt, _majority_vote)
+
+
+def _majority_vote(votes: list[tuple[Hashable | None, float]]) -> float:
+    counts, first = Counter(), {}
+    for index, (answer, score) in enumerate(votes):
+        if answer is not None:
+            counts[answer] += 1
+            first.setdefault(answer, (index, score))
+    if not counts:
+        return 0.0
+    winner = max(counts, key=lambda answer: (counts[answer], -first[answer][0]))
+    return first[winner][1]
+
+
+def best_of_n(samples_per_prompt: list[list[tuple[float, float]]]) -> dict[str, float]:
+    """best-of-k: per prompt, the sample a scorer ranks highest among the first k (the first of equals) scores what
+    the verifier gave it. Each sample is (scorer score, verifier score): the choice reads only the first."""
+    return at_each_k(samples_per_prompt, _best_ranked)
+
+
+def _best_ranked(ranked: list[tuple[float, float]]) -> float:
+    best = max(range(len(ranked)), key=lambda index: (ranked[index][0], -index))
+    return ranked[best][1]
 
 
 def pass_at_k(scores_per_prompt: list[list[float]]) -> dict[str, float]:

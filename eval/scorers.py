@@ -59,21 +59,3 @@ def build(cfg: DictConfig, names) -> dict[str, Scorer]:
 
 def score_process(prompts: list[list[dict]], responses: list[str]) -> list[float]:
     return [process_score(problem_text(prompt), response) for prompt, response in zip(prompts, responses)]
-
-
-def best_of_n(samples_per_prompt: list[list[tuple[float, float]]]) -> dict[str, float]:
-    """best-of-k for k = 1, 2, 4, ... and the number of samples: per prompt, the sample the scorer ranks highest among
-    the first k (the first of equals) scores what the verifier gave it. Each sample is (scorer score, verifier score):
-    the choice reads only the first."""
-    if not samples_per_prompt:
-        return {}
-    samples = min(len(s) for s in samples_per_prompt)
-    ks = sorted({2**i for i in range(samples.bit_length())} | {samples})
-    result = {}
-    for k in ks:
-        total = 0.0
-        for ranked in samples_per_prompt:
-            best = max(range(k), key=lambda index: (ranked[index][0], -index))
-            total += ranked[best][1]
-        result[str(k)] = total / len(samples_per_prompt)
-    return result

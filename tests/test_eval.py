@@ -488,7 +488,7 @@ def test_each_answer_verifier_normalises_the_answers_it_votes_on():
 
 
 def test_best_of_n_takes_the_sample_the_scorer_ranks_first_whatever_the_verifier_says():
-    from eval.scorers import best_of_n
+    from eval.run import best_of_n
 
     # (scorer score, verifier score) per sample: the scorer prefers the wrong second sample of prompt A
     samples = [[(0.1, 1.0), (0.9, 0.0), (0.5, 1.0), (0.5, 1.0)], [(0.3, 0.0), (0.3, 1.0), (0.2, 1.0), (0.8, 1.0)]]
