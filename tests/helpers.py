@@ -17,3 +17,15 @@ def compose(overrides: list[str] | None = None):
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
         return hydra_compose("config", overrides=list(overrides or []))
+
+
+# A few GRPO steps of 8 completions (2 prompts x 4) cut at 24 tokens: the mechanics of an RL run, seconds on 2 cores.
+QUICK_RLVR = [
+    "logging=none",
+    "rlvr.max_steps=2",
+    "rlvr.logging_steps=1",
+    "rlvr.per_device_train_batch_size=8",
+    "rlvr.num_generations=4",
+    "rlvr.max_completion_length=24",
+    "rlvr.log_completions=false",
+]

@@ -9,7 +9,7 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from helpers import compose
+from helpers import QUICK_RLVR, compose
 
 from rewards import answer_stated, gsm8k
 from stages.rlvr import RewardHackingWatch, VerifiableReward
@@ -170,14 +170,8 @@ def test_tiny_grpo_run_from_sft(sft_run):
         [
             f"runs_dir={sft_run.runs_dir}",
             "run_name=shared",
-            "logging=none",
+            *QUICK_RLVR,
             "rlvr.parent=sft",
-            "rlvr.max_steps=2",
-            "rlvr.logging_steps=1",
-            "rlvr.per_device_train_batch_size=8",
-            "rlvr.num_generations=4",
-            "rlvr.max_completion_length=24",
-            "rlvr.log_completions=false",
             "data.rlvr.0.max_rows=64",
             "rlvr.heldout_eval_steps=2",
             "rlvr.heldout_eval_rows=4",

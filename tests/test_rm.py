@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from helpers import compose
+from helpers import QUICK_RLVR, compose
 
 QUICK_RM = [
     "logging=none",
@@ -15,17 +15,6 @@ QUICK_RM = [
     "rm.per_device_train_batch_size=16",
     "data.preference.0.max_rows=320",
     "data.preference_eval.0.max_rows=60",
-]
-QUICK_RLVR = [
-    "logging=none",
-    "rlvr.parent=sft",
-    "rlvr.max_steps=2",
-    "rlvr.logging_steps=1",
-    "rlvr.per_device_train_batch_size=8",
-    "rlvr.num_generations=4",
-    "rlvr.max_completion_length=24",
-    "rlvr.log_completions=false",
-    "data.rlvr.0.max_rows=32",
 ]
 
 
@@ -96,6 +85,7 @@ def test_rlvr_with_the_reward_model_fails_before_any_generation_naming_the_missi
             f"runs_dir={tmp_path}",
             "run_name=no-rm",
             *QUICK_RLVR,
+            "data.rlvr.0.max_rows=32",
             f"rlvr.parent={sft_run.runs_dir}/shared/sft",
             "rlvr.reward=rm",
         ]
@@ -116,6 +106,7 @@ def rl_against(rm_run, reward_model_dir, *overrides):
             f"runs_dir={rm_run.runs_dir}",
             "run_name=rm-rl",
             *QUICK_RLVR,
+            "data.rlvr.0.max_rows=32",
             f"rlvr.parent={layout.stage_dir(rm_run, 'sft')}",
             f"rlvr.reward_model={reward_model_dir}",
             *overrides,
