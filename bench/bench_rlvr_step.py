@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from measure import OFFLINE_ENV  # bench/measure.py: the script directory is on sys.path
+from measure import OFFLINE_ENV, compose  # bench/measure.py: the script directory is on sys.path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
@@ -32,27 +32,22 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. rlvr.max_completion_length=128")
     args = parser.parse_args()
 
-    from hydra import compose, initialize_config_dir
-
-    import runtime.config  # noqa: F401  (registers the schema)
     from runtime import console, layout
     from stages import rlvr
 
     with tempfile.TemporaryDirectory() as runs_dir:
-        with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base=None):
-            cfg = compose(
-                "config",
-                overrides=[
-                    f"runs_dir={runs_dir}",
-                    "run_name=bench",
-                    "logging=none",
-                    f"rlvr.parent={args.parent}",
-                    f"rlvr.max_steps={args.steps}",
-                    "rlvr.logging_steps=1",
-                    "rlvr.log_completions=false",
-                    *args.overrides,
-                ],
-            )
+        cfg = compose(
+            [
+                f"runs_dir={runs_dir}",
+                "run_name=bench",
+                "logging=none",
+                f"rlvr.parent={args.parent}",
+                f"rlvr.max_steps={args.steps}",
+                "rlvr.logging_steps=1",
+                "rlvr.log_completions=false",
+                *args.overrides,
+            ]
+        )
         rlvr.run(cfg)
         metrics = layout.read_manifest(layout.stage_dir(cfg, "rlvr"))["metrics"]
 

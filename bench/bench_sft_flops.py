@@ -27,7 +27,7 @@ import tempfile
 import time
 
 import torch
-from measure import OFFLINE_ENV, REPO_ROOT  # bench/measure.py: the script directory is on sys.path
+from measure import OFFLINE_ENV, REPO_ROOT, compose  # bench/measure.py: the script directory is on sys.path
 
 sys.path.insert(0, str(REPO_ROOT))
 
@@ -42,16 +42,6 @@ def matmul_flops(m: int, k: int, n: int, seconds: float = 1.0) -> float:
         a @ b
         count += 1
     return 2 * m * k * n * count / (time.perf_counter() - start)
-
-
-def compose(overrides: list[str]):
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    import runtime.config  # noqa: F401  (registers the schema)
-
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base=None):
-        return hydra_compose("config", overrides=overrides)
 
 
 def main() -> None:

@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 import yaml
-from measure import OFFLINE_ENV, run_measured  # bench/measure.py: the script directory is on sys.path
+from measure import OFFLINE_ENV, compose, run_measured  # bench/measure.py: the script directory is on sys.path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))  # the project's packages, imported from the repository root
@@ -45,13 +45,9 @@ SFT_DATA = REPO_ROOT / "data" / "embedded" / "sft_train.jsonl"
 
 def tiny_model_path() -> Path:
     """Build (or find) the embedded default before any timing, so that neither variant pays for building it."""
-    from hydra import compose, initialize_config_dir
-
-    import runtime.config  # noqa: F401  (registers the structured-config schema that conf/config.yaml names)
     from runtime.tiny import ensure_tiny_model
 
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base=None):
-        cfg = compose("config")
+    cfg = compose([])
     return ensure_tiny_model(cfg.model.tiny, seed=cfg.seed)
 
 

@@ -32,7 +32,7 @@ import time
 import traceback
 from pathlib import Path
 
-from measure import OFFLINE_ENV  # bench/measure.py: the script directory is on sys.path
+from measure import OFFLINE_ENV, compose  # bench/measure.py: the script directory is on sys.path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
@@ -245,16 +245,6 @@ def count_parameters(checkpoint: Path) -> int:
         with safe_open(file, "pt") as handle:
             total += sum(math.prod(handle.get_slice(key).get_shape()) for key in handle.keys())
     return total
-
-
-def compose(overrides: list[str]):
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    import runtime.config  # noqa: F401  (registers the schema)
-
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base=None):
-        return hydra_compose("config", overrides=overrides)
 
 
 def print_table(device: str, results: list[dict]) -> None:

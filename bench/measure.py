@@ -1,5 +1,5 @@
-"""Shared by the benchmark scripts: the offline, quiet environment they run in, and running one command as a child
-process measured from outside."""
+"""Shared by the benchmark scripts: the offline, quiet environment they run in, running one command as a child
+process measured from outside, and the config a stage would see for a command line (in-process benchmarks)."""
 
 from __future__ import annotations
 
@@ -29,3 +29,15 @@ def run_measured(command: list[str], env: dict, label: str) -> tuple[str, float,
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"{label} failed:\n{output[-4000:]}")
     return output, wall, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+
+
+def compose(overrides: list[str]):
+    """The composed, schema-checked config of `python -m stages.X <overrides>` (the project's packages must be
+    importable: the scripts put the repository root on sys.path)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    import runtime.config  # noqa: F401  (registers the schema)
+
+    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base=None):
+        return hydra_compose("config", overrides=overrides)
