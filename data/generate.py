@@ -80,6 +80,14 @@ TERSE_SHARE = 0.5  # share of gsm8k SFT answers that give the bare answer withou
 PLAIN_SHARE = 0.3  # share of ifeval SFT answers that answer the request but ignore its instructions (see build())
 COMPACT_SHARE = 0.7  # share of math SFT answers worked in compact LaTeX, not as drill facts (see build())
 
+N_TOOLS_SFT = (
+    1500  # tool-offered word problems (sft_tools_train), pairs (preference_tools_train), prompts (rlvr_tools_train)
+)
+N_TOOLS_PREF = 600
+N_TOOLS_RLVR = 600
+TOOL_SKIP_SHARE = 0.5  # share of tool-offered SFT demonstrations that answer without calling (see build_tools())
+TOOLS_OFFERED = ["calculator"]
+
 FAMILIES = ("gsm8k", "math", "ifeval")
 
 
@@ -971,6 +979,109 @@ def build(
     # interleave families deterministically so a prefix of a file (max_rows) covers all of them
     for name in ("sft_train", "preference_train", "rlvr_train", "preference_heldout"):
         Random(f"{seed}|shuffle|{name}").shuffle(files[name])
+    return files | build_tools(difficulty, seed)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Tool use: the word problems again, with a calculator offered
+def gsm_expression(key: str) -> str:
+    """The whole problem as one calculator expression, from its key: "gsm|mul,sub|3,18,52" -> "3 * 18 - 52" (the
+    second step only adds or takes away, so no brackets are ever needed)."""
+    _, ops, nums = key.split("|")
+    symbols = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
+    numbers = nums.split(",")
+    expression = numbers[0]
+    for op, number in zip(ops.split(","), numbers[1:]):
+        expression += f" {symbols[op]} {number}"
+    return expression
+
+
+def _call(expression: str) -> dict:
+    """An assistant turn that calls the calculator (arguments as a JSON string, OpenAI's form)."""
+    function = {"name": "calculator", "arguments": json.dumps({"expression": expression})}
+    return {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": function}]}
+
+
+def _result(value: object) -> dict:
+    return {"role": "tool", "name": "calculator", "content": str(value)}
+
+
+def _uses(value: object) -> str:
+    """The answer after a call: its result, copied from the tool turn just before. (Restating the expression first,
+    "8 - 1 - 3 = 4. The answer is 4.", had the tiny model work the sum out again in its head and ignore the result
+    in 15% of the held-out problems.)"""
+    return f"The answer is {value}."
+
+
+def _wrong_expression(key: str, rng: Random) -> str:
+    """The problem's expression with one operation swapped (+ for *, - for +, ...): a wrong call."""
+    _, ops, nums = key.split("|")
+    ops_list = ops.split(",")
+    i = rng.randrange(len(ops_list))
+    ops_list[i] = {"add": "sub", "sub": "add", "mul": "add", "div": "mul"}[ops_list[i]]
+    return gsm_expression(f"gsm|{','.join(ops_list)}|{nums}")
+
+
+def build_tools(difficulty: int = DIFFICULTY, seed: int = SEED, skip_share: float = TOOL_SKIP_SHARE) -> dict:
+    """The tool-use files as {name: rows}, from streams of their own (the other files do not change):
+
+    * sft_tools_train: word problems with the calculator offered (`tools`). Half the demonstrations call it with the
+      whole problem as one expression ("3 * 18 - 52") and state its result ("The answer is 2."); the rest
+      (skip_share) answer in the head, worked or bare, as the plain demonstrations do -- whether calling pays is
+      left to the preference pairs and the tool_call reward.
+    * preference_tools_train: two kinds of pair. Whether to call: chosen calls with the right expression; rejected
+      answers in the head with a mistake, or calls with a wrong operation. What to do with the result: the prompt
+      holds the call and its result; chosen states it, rejected states a number off by one. Every completion is
+      the model's own turn: no pair asks DPO to make a tool result more likely.
+    * rlvr_tools_train: prompts for the `tool_call` verifier: the answer (gsm8k) and the expected call."""
+    files: dict[str, list[dict]] = {}
+
+    def rng_for(name: str) -> Random:
+        return Random(f"{seed}|tools|{name}|{difficulty}")
+
+    r = rng_for("sft")
+    rows = []
+    for ex in sample("gsm8k", r, N_TOOLS_SFT, "train", difficulty):
+        expression = gsm_expression(ex.key)
+        if r.random() < skip_share:
+            answer = [_assistant(_terse(ex.response) if r.random() < 0.5 else ex.response)]
+        else:
+            answer = [_call(expression), _result(ex.ground_truth), _assistant(_uses(ex.ground_truth))]
+        rows.append({"messages": [_user(ex.prompt), *answer], "tools": TOOLS_OFFERED})
+    files["sft_tools_train"] = rows
+
+    r = rng_for("preference")
+    rows = []
+    for ex in sample("gsm8k", r, N_TOOLS_PREF, "train", difficulty):
+        expression, answer = gsm_expression(ex.key), int(ex.ground_truth)
+        if r.random() < 0.7:  # whether (and how) to call
+            prompt, chosen = [_user(ex.prompt)], [_call(expression)]
+            if r.random() < 0.5:
+                rejected = [_assistant(_terse(ex.rejected) if r.random() < 0.5 else ex.rejected)]
+            else:
+                rejected = [_call(_wrong_expression(ex.key, r))]
+        else:  # what to do with the result
+            prompt = [_user(ex.prompt), _call(expression), _result(answer)]
+            wrong = answer + r.choice([-1, 1])
+            chosen, rejected = [_assistant(_uses(answer))], [_assistant(_uses(wrong))]
+        rows.append({"prompt": prompt, "chosen": chosen, "rejected": rejected, "tools": TOOLS_OFFERED})
+    files["preference_tools_train"] = rows
+
+    r = rng_for("rlvr")
+    files["rlvr_tools_train"] = [
+        {
+            "messages": [_user(ex.prompt)],
+            "ground_truth": json.dumps(
+                {
+                    "answer": ex.ground_truth,
+                    "answer_verifier": "gsm8k",
+                    "calls": [{"name": "calculator", "arguments": {"expression": gsm_expression(ex.key)}}],
+                }
+            ),
+            "dataset": "tool_call",
+        }
+        for ex in sample("gsm8k", r, N_TOOLS_RLVR, "train", difficulty)
+    ]
     return files
 
 

@@ -40,9 +40,10 @@ from pathlib import Path
 from typing import Any
 
 import datasets
-from datasets import Dataset, Features, List, Value
+from datasets import Dataset, Features, Json, List, Value
 
 from rewards.registry import VERIFIERS, ground_truth_error
+from rewards.tools import tool_schemas
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +52,20 @@ EMBEDDED_DIR = REPO_ROOT / "data" / "embedded"
 EMBEDDED_PREFIX = "embedded:"
 LOCAL_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 ROLES = ("system", "user", "assistant")
+TOOL_ROLES = (*ROLES, "tool")
 
 _MESSAGE = {"role": Value("string"), "content": Value("string")}
 SFT_FEATURES = Features({"messages": List(_MESSAGE)})
 PREFERENCE_FEATURES = Features({"prompt": List(_MESSAGE), "chosen": List(_MESSAGE), "rejected": List(_MESSAGE)})
+# Data with tool calls (any row of the sources has `tools`, `tool_calls` or a `tool` turn): assistant turns keep
+# their calls (arguments as an object, datasets' Json), tool turns their tool's name, and `tools` holds the JSON
+# schemas the chat template renders (TRL's SFT and DPO trainers read that column).
+_CALL = {"type": Value("string"), "function": {"name": Value("string"), "arguments": Json()}}
+_TOOL_MESSAGE = {**_MESSAGE, "tool_calls": List(_CALL), "name": Value("string")}
+SFT_TOOL_FEATURES = Features({"messages": List(_TOOL_MESSAGE), "tools": Value("string")})
+PREFERENCE_TOOL_FEATURES = Features(
+    {name: List(_TOOL_MESSAGE) for name in ("prompt", "chosen", "rejected")} | {"tools": Value("string")}
+)
 RLVR_FEATURES = Features({"prompt": List(_MESSAGE), "ground_truth": Value("string"), "dataset": Value("string")})
 
 
@@ -246,12 +257,14 @@ def _check_part(
     """Validate + normalise one part; returns (dataset, number of skipped rows). `file`: the local file it came
     from, so that an error names the line."""
 
+    empty = _EMPTY[kind] | ({"tools": "null"} if "tools" in features else {})
+
     def fn(row: dict, idx: int) -> dict:
         try:
             out = normalise(row, **norm_kwargs)
         except _RowError as e:
             raise DataError(f"{name}: {_row_location(file, idx)}: {e}") from None
-        return {"_skip": out is None, **(out or _EMPTY[kind])}
+        return {"_skip": out is None, **(out or empty)}
 
     all_features = Features({"_skip": Value("bool"), **features})
     if isinstance(raw, Dataset):
@@ -279,11 +292,14 @@ def _load(
 ) -> Dataset:
     """Load, validate, normalise and concatenate. ``normalise`` returns None for a row to skip (counted)."""
     parts, info = [], []
-    for src in _sources(sources):
+    loaded = [(src, _load_source(src)) for src in _sources(sources)]
+    if kind in TOOL_FEATURES and any(_has_tools(raw) for _, source_parts in loaded for raw, _, _ in source_parts):
+        features, norm_kwargs = TOOL_FEATURES[kind], {**norm_kwargs, "tools": True}
+    for src, source_parts in loaded:
         if src["max_rows"] is not None and src["max_rows"] < 0:
             raise DataError(f"{src['path']}: max_rows must be >= 0 (got {src['max_rows']})")
         left, rows, skipped = src["max_rows"], 0, 0
-        for raw, name, file in _load_source(src):
+        for raw, name, file in source_parts:
             if left == 0:
                 break
             raw = _select(raw, left)
@@ -302,6 +318,19 @@ def _load(
     return out
 
 
+TOOL_FEATURES = {"sft": SFT_TOOL_FEATURES, "preference": PREFERENCE_TOOL_FEATURES}
+
+
+def _has_tools(raw: Dataset | list[dict]) -> bool:
+    """Whether rows offer tools or hold tool calls or results (then the whole load keeps them)."""
+    if isinstance(raw, Dataset):
+        if "tools" in raw.column_names or "tool_calls" in str(raw.features):
+            return True
+        raw = raw.select(range(min(len(raw), 1000))).to_list()  # a `tool` turn is in the data, not the schema
+    text = json.dumps([row for row in raw if isinstance(row, dict)], default=str)
+    return any(marker in text for marker in ('"tools"', '"tool_calls"', '"role": "tool"'))
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Row normalisers (pure functions: raise _RowError, return the normalised row)
 # ----------------------------------------------------------------------------------------------------------
@@ -312,21 +341,70 @@ _EMPTY = {
 }
 
 
-def _messages(value: Any, field: str) -> list[dict]:
-    """Validate a message list and keep only role/content (extra keys differ between datasets)."""
+def _messages(value: Any, field: str, tools: bool = False) -> list[dict]:
+    """Validate a message list and keep only role/content (extra keys differ between datasets); with `tools`, also
+    tool turns and the assistant's tool calls."""
     if not isinstance(value, list):
         raise _RowError(f"'{field}' must be a list of messages, got {type(value).__name__}")
+    roles = TOOL_ROLES if tools else ROLES
     out = []
     for j, m in enumerate(value):
         if not isinstance(m, Mapping):
             raise _RowError(f"'{field}'[{j}] is not a message object: {m!r:.80}")
         role, content = m.get("role"), m.get("content")
-        if role not in ROLES:
-            raise _RowError(f"'{field}'[{j}] has unknown role {role!r} (expected one of {', '.join(ROLES)})")
+        if role not in roles:
+            raise _RowError(f"'{field}'[{j}] has unknown role {role!r} (expected one of {', '.join(roles)})")
+        calls = m.get("tool_calls") if role == "assistant" else None
+        if content is None and calls:
+            content = ""  # the OpenAI form of a turn that only calls tools
         if not isinstance(content, str):
             raise _RowError(f"'{field}'[{j}] ({role}) content must be a string, got {type(content).__name__}")
-        out.append({"role": role, "content": content})
+        message = {"role": role, "content": content}
+        if tools:
+            message["tool_calls"] = [
+                _tool_call(c, f"'{field}'[{j}].tool_calls[{k}]") for k, c in enumerate(calls or [])
+            ]
+            message["tool_calls"] = message["tool_calls"] or None
+            message["name"] = str(m["name"]) if role == "tool" and m.get("name") is not None else None
+        out.append(message)
     return out
+
+
+def _tool_call(call: Any, where: str) -> dict:
+    """{"type": "function", "function": {"name", "arguments"}} with the arguments as an object (OpenAI's JSON string
+    form is read too)."""
+    function = call.get("function", call) if isinstance(call, Mapping) else None
+    name = function.get("name") if isinstance(function, Mapping) else None
+    arguments = function.get("arguments") if isinstance(function, Mapping) else None
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments)
+        except json.JSONDecodeError:
+            arguments = None
+    if not isinstance(name, str) or not isinstance(arguments, Mapping):
+        raise _RowError(f"{where} is not a tool call with a name and an arguments object: {call!r:.80}")
+    return {"type": "function", "function": {"name": name, "arguments": dict(arguments)}}
+
+
+def _tools(row: dict) -> str:
+    """The row's offered tools as the JSON schemas a chat template renders: names (rewards/tools.py, or
+    module:function) or schema objects."""
+    value = row.get("tools")
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise _RowError(f"'tools' is not JSON: {value!r:.80}") from None
+    if not isinstance(value, list):
+        raise _RowError(f"'tools' must be a list of tool names or schemas, got {type(value).__name__}")
+    names = [tool for tool in value if isinstance(tool, str)]
+    try:
+        schemas = dict(zip(names, tool_schemas(names)))
+    except ValueError as error:
+        raise _RowError(f"'tools': {error}") from None
+    return json.dumps([schemas[tool] if isinstance(tool, str) else tool for tool in value])
 
 
 def _require(row: dict, *fields: str) -> None:
@@ -337,21 +415,21 @@ def _require(row: dict, *fields: str) -> None:
         raise _RowError(f"missing field(s) {', '.join(repr(f) for f in missing)} (has: {', '.join(present)})")
 
 
-def normalise_sft(row: dict) -> dict:
+def normalise_sft(row: dict, tools: bool = False) -> dict:
     _require(row, "messages")
-    msgs = _messages(row["messages"], "messages")
+    msgs = _messages(row["messages"], "messages", tools)
     if not msgs:
         raise _RowError("empty conversation")
     if not any(m["role"] == "assistant" for m in msgs):
         raise _RowError("no assistant turn (nothing to train on)")
-    return {"messages": msgs}
+    return {"messages": msgs, "tools": _tools(row)} if tools else {"messages": msgs}
 
 
-def _as_turns(value: Any, field: str, role: str) -> list[dict]:
+def _as_turns(value: Any, field: str, role: str, tools: bool = False) -> list[dict]:
     """A plain string becomes one message with ``role``; a list is validated as messages."""
     if isinstance(value, str):
-        return [{"role": role, "content": value}]
-    return _messages(value, field)
+        return _messages([{"role": role, "content": value}], field, tools)
+    return _messages(value, field, tools)
 
 
 def _split_shared_prefix(chosen: list[dict], rejected: list[dict]) -> tuple[list[dict], list[dict], list[dict]]:
@@ -369,7 +447,7 @@ def _split_shared_prefix(chosen: list[dict], rejected: list[dict]) -> tuple[list
     return chosen[:k], chosen[k:], rejected[k:]
 
 
-def normalise_preference(row: dict, on_identical: str = "skip") -> dict | None:
+def normalise_preference(row: dict, on_identical: str = "skip", tools: bool = False) -> dict | None:
     _require(row, "chosen", "rejected")
     prompt_val = row.get("prompt")
     c_raw, r_raw = row["chosen"], row["rejected"]
@@ -377,10 +455,11 @@ def normalise_preference(row: dict, on_identical: str = "skip") -> dict | None:
         raise _RowError("'chosen' and 'rejected' must both be strings or both be message lists")
     if isinstance(c_raw, str):  # plain-text completions: a prompt is required
         _require(row, "prompt")
-        prompt = _as_turns(prompt_val, "prompt", "user")
-        chosen, rejected = [{"role": "assistant", "content": c_raw}], [{"role": "assistant", "content": r_raw}]
+        prompt = _as_turns(prompt_val, "prompt", "user", tools)
+        chosen = _as_turns(c_raw, "chosen", "assistant", tools)
+        rejected = _as_turns(r_raw, "rejected", "assistant", tools)
     else:
-        chosen, rejected = _messages(c_raw, "chosen"), _messages(r_raw, "rejected")
+        chosen, rejected = _messages(c_raw, "chosen", tools), _messages(r_raw, "rejected", tools)
         if not chosen or not rejected:
             raise _RowError("'chosen' or 'rejected' is an empty message list")
         full = chosen[0]["role"] != "assistant" or rejected[0]["role"] != "assistant"
@@ -388,7 +467,7 @@ def normalise_preference(row: dict, on_identical: str = "skip") -> dict | None:
             if chosen[0] != rejected[0] or (
                 prompt_val is not None
                 and isinstance(prompt_val, list)
-                and _messages(prompt_val, "prompt") != chosen[: len(prompt_val)]
+                and _messages(prompt_val, "prompt", tools) != chosen[: len(prompt_val)]
             ):
                 raise _RowError(
                     "'chosen' and 'rejected' have different prompts (their conversations do not share a prefix)"
@@ -399,9 +478,9 @@ def normalise_preference(row: dict, on_identical: str = "skip") -> dict | None:
             # (a plain-string 'prompt' next to full conversations, as in Tülu, is redundant and not used)
         else:
             _require(row, "prompt")
-            prompt = _as_turns(prompt_val, "prompt", "user")
+            prompt = _as_turns(prompt_val, "prompt", "user", tools)
     if not prompt or prompt[-1]["role"] == "assistant":
-        raise _RowError("the prompt must end with a user (or system) turn")
+        raise _RowError("the prompt must end with a user (or system, or tool) turn")
     for field, comp in (("chosen", chosen), ("rejected", rejected)):
         if not comp or comp[0]["role"] != "assistant" or comp[-1]["role"] != "assistant":
             raise _RowError(f"'{field}' completion must start and end with an assistant turn")
@@ -409,7 +488,8 @@ def normalise_preference(row: dict, on_identical: str = "skip") -> dict | None:
         if on_identical == "error":
             raise _RowError("'chosen' and 'rejected' are identical")
         return None
-    return {"prompt": prompt, "chosen": chosen, "rejected": rejected}
+    pair = {"prompt": prompt, "chosen": chosen, "rejected": rejected}
+    return pair | {"tools": _tools(row)} if tools else pair
 
 
 def _one_string(value: Any, field: str) -> str:
@@ -434,7 +514,7 @@ def normalise_rlvr(row: dict) -> dict:
     if verifier not in VERIFIERS:
         raise _RowError(f"unknown verifier {verifier!r} in 'dataset' (known: {', '.join(sorted(VERIFIERS))})")
     truth = row["ground_truth"]
-    if verifier in ("code", "ifeval", "ifeval_loose") and isinstance(truth, (Mapping, list)):
+    if verifier in ("code", "ifeval", "ifeval_loose", "tool_call") and isinstance(truth, (Mapping, list)):
         truth = json.dumps(truth)  # CONTRACTS: code/ifeval truths as an object or as its JSON string
     else:
         truth = _one_string(truth, "ground_truth")

@@ -5,9 +5,10 @@
     make eval ARGS="eval.model=path/or/hub-id"             any Hugging Face checkpoint
     make eval ARGS="eval=tulu3 OFFLINE=0 ..."              GSM8K, MATH-500, IFEval, HumanEval (conf/eval/tulu3.yaml)
 
-config -> benchmarks -> decontamination against the run's training data -> per checkpoint: batched generation ->
-verifiers -> runs/<run_name>/eval/<stage>.json (scores, n, standard errors) + <stage>.generations.jsonl (every
-generation with its score: `python -m eval.score` re-scores it).
+config -> benchmarks -> decontamination against the run's training data -> per checkpoint: batched generation (a
+benchmark offered tools, `eval.tools`: the multi-turn tool loop of runtime/generation.py) -> verifiers ->
+runs/<run_name>/eval/<stage>.json (scores, n, standard errors) + <stage>.generations.jsonl (every generation with
+its score: `python -m eval.score` re-scores it).
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ from transformers import set_seed
 from eval import decontam, scorers
 from eval.benchmarks import load_benchmark
 from rewards.registry import ANSWER_KEYS
+from rewards.tool_call import final_answer, tool_calls
+from rewards.tools import resolve_tools
 from runtime import cli, config, console, files, layout, models, tracking
-from runtime.generation import generate
+from runtime.generation import generate, generate_with_tools
 from runtime.lineage import checkpoint_id
 
 
@@ -72,31 +75,48 @@ def evaluate(
     contamination = decontamination(cfg)
     scorer_names = list(scorers.resolve(cfg))
 
-    model, tokenizer = models.load_model_and_tokenizer(cfg, path)
+    tools = offered_tools(cfg)
+    model, tokenizer = models.load_model_and_tokenizer(cfg, path, tools=any(tools.values()))
     set_seed(cfg.seed)  # sampled answers (eval.temperature > 0) are the same on every run of the same checkpoint
     generation_start = time.time()
     rows = []
     for name, bench_rows in benchmarks.items():
         bench = next(b for b in cfg.eval.benchmarks if b.name == name)
-        generations = generate(
-            model,
-            tokenizer,
-            [row["messages"] for row in bench_rows],
+        settings = dict(
             max_new_tokens=bench.max_new_tokens or cfg.eval.max_new_tokens,
             temperature=cfg.eval.temperature,
             num_samples=cfg.eval.num_samples,
             batch_size=cfg.eval.batch_size,
             desc=f"eval {stage}/{name}",
         )
+        prompts = [row["messages"] for row in bench_rows]
+        if tools[name]:  # the multi-turn loop: the model's calls run, their results come back as tool turns
+            max_iterations = cfg.eval.max_tool_calling_iterations
+            generations = generate_with_tools(
+                model, tokenizer, prompts, tools[name], max_iterations=max_iterations, **settings
+            )
+        else:
+            generations = generate(model, tokenizer, prompts, **settings)
         for row, samples in zip(bench_rows, generations):
             for sample_index, generation in enumerate(samples):
+                transcript = generation.messages or [{"role": "assistant", "content": generation.text}]
                 rows.append(
                     {
                         **row,
                         "sample": sample_index,
-                        "response": generation.text,
+                        # the tool_call verifier reads the whole transcript, the others the answer
+                        "response": json.dumps(transcript) if row["dataset"] == "tool_call" else generation.text,
                         "finished": generation.finished,
                         "num_tokens": generation.num_tokens,
+                        **(
+                            {
+                                "transcript": transcript,
+                                "tool_calls": generation.tool_calls,
+                                "tool_errors": generation.tool_errors,
+                            }
+                            if tools[name]
+                            else {}
+                        ),
                     }
                 )
     generation_s = time.time() - generation_start
@@ -135,6 +155,14 @@ def evaluate(
     log_to_wandb(cfg, stage, result, scored)
     print_result(result)
     return result
+
+
+def offered_tools(cfg: DictConfig) -> dict[str, list]:
+    """Benchmark name -> the tools offered on its prompts (its own `tools`, else eval.tools)."""
+    return {
+        bench.name: resolve_tools(bench.tools if bench.tools is not None else cfg.eval.tools)
+        for bench in cfg.eval.benchmarks
+    }
 
 
 def checkpoint_path(cfg: DictConfig, stage: str) -> Path | str:
@@ -199,6 +227,8 @@ def summarise(rows: list[dict]) -> dict:
             [(answer_key(row["response"]), float(row["score"])) for row in samples] for samples in per_prompt.values()
         ]
         summary["maj_at_k"] = majority_at_k(votes)
+    if rows and "tool_calls" in rows[0]:
+        summary["tools"] = tool_use(rows)
     ranked = sorted({key.removeprefix("scorer/") for key in rows[0] if key.startswith("scorer/")}) if rows else []
     if ranked:
         summary["best_of_n"] = {
@@ -208,6 +238,24 @@ def summarise(rows: list[dict]) -> dict:
             for name in ranked
         }
     return summary
+
+
+def tool_use(rows: list[dict]) -> dict[str, float]:
+    """How a benchmark's answers used the tools: the share of answers that called one, failed calls per call, calls
+    per answer, and the share of answers that state a result a call returned (the tool's result was used)."""
+    calls = sum(row["tool_calls"] for row in rows)
+    used = 0
+    for row in rows:
+        transcript = row["transcript"]
+        if final_answer(transcript) is not None and any(call.used for call in tool_calls(transcript)):
+            used += 1
+    n = max(len(rows), 1)
+    return {
+        "call_rate": sum(row["tool_calls"] > 0 for row in rows) / n,
+        "error_rate": sum(row["tool_errors"] for row in rows) / calls if calls else 0.0,
+        "calls_per_answer": calls / n,
+        "used_result_share": used / n,
+    }
 
 
 def at_each_k(samples_per_prompt: list[list], pick: Callable[[list], float]) -> dict[str, float]:
@@ -331,7 +379,7 @@ def log_to_wandb(cfg: DictConfig, stage: str, result: dict, rows: list[dict]) ->
                         str(row["id"]),
                         row["sample"],
                         row["messages"][-1]["content"],
-                        row["response"],
+                        json.dumps(row["transcript"]) if "transcript" in row else row["response"],
                         json.dumps(row["ground_truth"], default=str)
                         if not isinstance(row["ground_truth"], str)
                         else row["ground_truth"],
@@ -345,6 +393,7 @@ def log_to_wandb(cfg: DictConfig, stage: str, result: dict, rows: list[dict]) ->
         summary.update({f"eval/{name}/maj@{k}": v for k, v in (b.get("maj_at_k") or {}).items()})
         for scorer, curve in (b.get("best_of_n") or {}).items():
             summary.update({f"eval/{name}/best@{k}_{scorer}": v for k, v in curve.items()})
+        summary.update({f"eval/{name}/tools/{key}": v for key, v in (b.get("tools") or {}).items()})
     tracking.finish_tracking(cfg, {**summary, "eval/average": result["average"]})
 
 
@@ -356,8 +405,17 @@ def print_result(result: dict) -> None:
             f"   {label}@{max(v, key=int)} {v[max(v, key=int)]:.3f}" for label, v in measures.items() if len(v) > 1
         )
 
+    def tool_use_line(b: dict) -> str:
+        tools = b.get("tools")
+        return (
+            f"   tool calls {tools['call_rate']:.0%} of answers, {tools['calls_per_answer']:.2f}/answer, "
+            f"{tools['error_rate']:.0%} failed, result used {tools['used_result_share']:.0%}"
+            if tools
+            else ""
+        )
+
     rows = {
-        f"{name} (n={b['n']})": f"{b['score']:.3f} ± {b['stderr']:.3f}" + at_most_k(b)
+        f"{name} (n={b['n']})": f"{b['score']:.3f} ± {b['stderr']:.3f}" + at_most_k(b) + tool_use_line(b)
         for name, b in result["benchmarks"].items()
     }
     console.print_summary(

@@ -7,8 +7,8 @@
     answer_stated(name, response) -> bool                the response gives its answer in the verifier's format
     is_truncated(token_ids, eos_token_id, pad_token_id)  completions cut by the length limit (mark them
                                                          "truncated": true and they score 0)
-Verifier names: gsm8k, math, ifeval (strict), ifeval_loose, code, string_match. A row's "dataset" may be a list
-(one ground truth each): the scores are averaged.
+Verifier names: gsm8k, math, ifeval (strict), ifeval_loose, code, string_match, tool_call. A row's "dataset" may
+be a list (one ground truth each): the scores are averaged.
 """
 
 from rewards.pool import DEFAULT_TIMEOUT_S, VerifierPool, default_pool, score_row

@@ -23,25 +23,23 @@ response: no ground truth, so it can rank samples (best-of-N) and shape the RL r
 final answer is right -- that is the outcome verifier's job.
 
 Bounded work on adversarial text: the response is read up to MAX_CHARS, at most MAX_STEPS equations are checked,
-sides longer than MAX_SIDE characters are not steps, and exponents above MAX_EXPONENT (or results with more than
-MAX_DIGITS digits) make a side unreadable. Nothing is `eval`ed: sides are parsed with `ast` and reduced over
+sides longer than MAX_SIDE characters are not steps, and a side rewards/arithmetic.py will not reduce (exponents
+above 10, numbers over 60 digits) is unreadable. Nothing is `eval`ed: sides are parsed with `ast` and reduced over
 `fractions.Fraction`.
 """
 
 from __future__ import annotations
 
-import ast
 import re
 from dataclasses import dataclass
 from fractions import Fraction
 
 from rewards.answers import ascii_minus, last_boxed
+from rewards.arithmetic import evaluate
 
 MAX_CHARS = 20_000
 MAX_STEPS = 64
 MAX_SIDE = 200
-MAX_EXPONENT = 10
-MAX_DIGITS = 60
 
 # Words a word problem uses for numbers its solution then writes in digits ("twice" -> "* 2").
 NUMBER_WORDS = {
@@ -195,36 +193,9 @@ def _literals(text: str) -> list[Fraction]:
 
 def _value(side: str) -> Fraction | None:
     try:
-        tree = ast.parse(side.replace("^", "**"), mode="eval")
-        return _reduce(tree.body)
-    except (SyntaxError, ValueError, ZeroDivisionError, OverflowError, RecursionError, TypeError):
+        return evaluate(side)
+    except ValueError:
         return None
-
-
-def _reduce(node) -> Fraction:
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
-        return Fraction(str(node.value))
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.UAdd, ast.USub)):
-        value = _reduce(node.operand)
-        return value if isinstance(node.op, ast.UAdd) else -value
-    if isinstance(node, ast.BinOp):
-        left, right = _reduce(node.left), _reduce(node.right)
-        if isinstance(node.op, ast.Add):
-            value = left + right
-        elif isinstance(node.op, ast.Sub):
-            value = left - right
-        elif isinstance(node.op, ast.Mult):
-            value = left * right
-        elif isinstance(node.op, ast.Div):
-            value = left / right
-        elif isinstance(node.op, ast.Pow) and right.denominator == 1 and abs(right) <= MAX_EXPONENT:
-            value = left ** int(right)
-        else:
-            raise ValueError("unsupported operation")
-        if max(abs(value.numerator), value.denominator).bit_length() > MAX_DIGITS * 3.33:
-            raise ValueError("number too large")
-        return value
-    raise ValueError("not arithmetic")
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rewards import code_exec, gsm8k, ifeval, math_equiv, sandbox, string_match
+from rewards import code_exec, gsm8k, ifeval, math_equiv, sandbox, string_match, tool_call
 
 # name -> verify(response, ground_truth) -> float in [0, 1]. Pure and in-process: they may be slow or hang on
 # adversarial input (and `code` starts a sandbox process), so production callers go through VerifierPool.
@@ -16,11 +16,18 @@ VERIFIERS = {
     "code": code_exec.verify,
     "string_match": string_match.verify,
 }
+# `tool_call` judges a tool-using rollout's final answer with one of the verifiers above (its ground truth names it).
+VERIFIERS["tool_call"] = lambda response, ground_truth: tool_call.verify(response, ground_truth, VERIFIERS)
 
 
 def _check_text(ground_truth) -> None:
     if not str(ground_truth).strip():
         raise ValueError("the ground truth is empty")
+
+
+def _check_tool_call(ground_truth) -> None:
+    spec = tool_call.parse_ground_truth(ground_truth, VERIFIERS)
+    GROUND_TRUTH_CHECKS[spec.answer_verifier](spec.answer)
 
 
 def _check_ifeval(ground_truth) -> None:
@@ -36,6 +43,7 @@ GROUND_TRUTH_CHECKS = {
     "ifeval_loose": _check_ifeval,
     "code": code_exec.check_ground_truth,
     "string_match": _check_text,
+    "tool_call": _check_tool_call,
 }
 
 

@@ -27,6 +27,8 @@ from typing import Any, Literal, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import II, MISSING, DictConfig, OmegaConf
 
+from rewards.tools import resolve_tools
+
 
 class ConfigError(ValueError):
     """A config value the pipeline cannot run with; the message names the key."""
@@ -108,6 +110,7 @@ class BenchmarkConfig:
     max_new_tokens: Optional[int] = None  # None = eval.max_new_tokens
     # The share of this benchmark's prompts that may overlap the training data; None = eval.decontamination's
     max_contaminated: Optional[float] = None
+    tools: Optional[list[str]] = None  # tools offered on this benchmark's prompts; None = eval.tools
 
 
 @dataclass
@@ -136,6 +139,10 @@ class EvalConfig:
     batch_size: int = 64
     num_workers: Optional[int] = None  # verifier processes; None = the pool's default
     timeout_s: float = 10.0  # per scored generation
+    # Tools offered on every benchmark's prompts (a benchmark's own `tools` wins): names in rewards/tools.py
+    # (calculator, python) or module:function. Generation then runs the multi-turn tool loop.
+    tools: list[str] = field(default_factory=list)
+    max_tool_calling_iterations: int = 4  # model turns that may call tools, per answer (TRL's GRPOConfig name)
     decontamination: DecontamConfig = field(default_factory=DecontamConfig)
 
 
@@ -192,6 +199,9 @@ class RLVROptions:
     heldout_eval_steps: int = 0
     heldout_benchmarks: list[str] = field(default_factory=list)  # names in eval.benchmarks; [] = all of them
     heldout_eval_rows: int = 64  # prompts per benchmark and check
+    # Tools offered in the rollouts (TRL's `tools=`): names in rewards/tools.py (calculator, python) or
+    # module:function. Tool results are masked out of the loss; `max_tool_calling_iterations` bounds the calls.
+    tools: list[str] = field(default_factory=list)
 
 
 OPTIONS: dict[str, type] = {"sft": SFTOptions, "dpo": DPOOptions, "rm": RMOptions, "rlvr": RLVROptions}
@@ -422,6 +432,7 @@ def validate(cfg: DictConfig) -> None:
     if not 0 <= cfg.rm.heldout_share < 1:
         raise ConfigError(f"rm.heldout_share={cfg.rm.heldout_share}: expected 0 <= share < 1")
     _check_benchmarks(cfg)
+    _check_tools(cfg)
     _check_choice("logging.backend", cfg.logging.backend, ("wandb", "none"))
     _check_choice("logging.mode", cfg.logging.mode, ("auto", "online", "offline"))
     if cfg.model.path == "embedded:tiny" and cfg.model.tiny is None:
@@ -469,6 +480,21 @@ def _check_benchmarks(cfg: DictConfig) -> None:
     _check_choice("eval.decontamination.action", cfg.eval.decontamination.action, DECONTAMINATION_ACTIONS)
     for name in cfg.rlvr.heldout_benchmarks:
         _check_choice("rlvr.heldout_benchmarks", name, names)
+
+
+def _check_tools(cfg: DictConfig) -> None:
+    """Every tool named anywhere exists and can be shown to a model (type hints and a docstring)."""
+    keys = {"rlvr.tools": cfg.rlvr.tools, "eval.tools": cfg.eval.tools}
+    keys.update({f"eval.benchmarks[{bench.name}].tools": bench.tools for bench in cfg.eval.benchmarks if bench.tools})
+    for key, names in keys.items():
+        try:
+            resolve_tools(list(names or []))
+        except ValueError as error:
+            raise ConfigError(f"{key}: {error}") from None
+    if cfg.rlvr.tools and cfg.rlvr.trainer != "grpo":
+        raise ConfigError(f"rlvr.tools: TRL's {cfg.rlvr.trainer} trainer runs no tools; use rlvr.trainer=grpo")
+    if cfg.eval.max_tool_calling_iterations < 1:
+        raise ConfigError(f"eval.max_tool_calling_iterations={cfg.eval.max_tool_calling_iterations}: expected >= 1")
 
 
 # Registered last: building the schema uses the helpers above.

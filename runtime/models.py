@@ -1,6 +1,6 @@
 """Loading models: which checkpoint a stage starts from (`resolve_parent`), the base model as something
-`from_pretrained` reads (the embedded tiny model and GGUF files are built once and cached), and the precision this
-machine runs."""
+`from_pretrained` reads (the embedded tiny model and GGUF files are built once and cached), the precision this
+machine runs, and whether a model's chat template can be offered tools (`prepare_for_tools`)."""
 
 from __future__ import annotations
 
@@ -57,14 +57,17 @@ def model_dtype(cfg: DictConfig):
     return getattr(torch, cfg.model.dtype)
 
 
-def load_model_and_tokenizer(cfg: DictConfig, path: Path | str):
-    """Load a causal LM + tokenizer from a hub id or checkpoint directory; the same code path for every model."""
+def load_model_and_tokenizer(cfg: DictConfig, path: Path | str, tools: bool = False):
+    """Load a causal LM + tokenizer from a hub id or checkpoint directory; the same code path for every model.
+    With `tools`, the tokenizer is checked for tool use (`prepare_for_tools`) before any weights load."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     kwargs = dict(revision=cfg.model.revision, trust_remote_code=cfg.model.trust_remote_code)
     if cfg.model.gguf_file and path == cfg.model.path:
         kwargs["gguf_file"] = cfg.model.gguf_file
     tokenizer = AutoTokenizer.from_pretrained(str(path), **kwargs)
+    if tools:
+        prepare_for_tools(tokenizer, str(path))
     model = AutoModelForCausalLM.from_pretrained(
         str(path), dtype=model_dtype(cfg), attn_implementation=cfg.model.attn_implementation, **kwargs
     )
@@ -78,6 +81,32 @@ def load_model_and_tokenizer(cfg: DictConfig, path: Path | str):
             "another model? resize the embeddings or use the model's own tokenizer)"
         )
     return model, tokenizer
+
+
+class ToolTemplateError(SystemExit):
+    """The model's chat template cannot be used with tools; the message names the model and what is missing."""
+
+
+def prepare_for_tools(tokenizer, model_name: str) -> None:
+    """A model offered tools needs a chat template that renders tool calls and results, and a response template
+    that reads its calls back out of generated text: the tokenizer's own, or TRL's for its family (Qwen2.5, Llama
+    3.1/3.2, Qwen3, ...), set here."""
+    from trl.chat_template_utils import add_response_schema, supports_tool_calling
+
+    if not supports_tool_calling(tokenizer):
+        raise ToolTemplateError(
+            f"model {model_name}: its chat template cannot render tool calls and tool results, so it cannot be "
+            "offered tools (set rlvr.tools=[] / eval.tools=[], or use a model whose template supports tools)"
+        )
+    if getattr(tokenizer, "response_template", None) is None and getattr(tokenizer, "response_schema", None) is None:
+        try:
+            add_response_schema(tokenizer)
+        except ValueError:
+            raise ToolTemplateError(
+                f"model {model_name}: no response template reads tool calls out of its generations, and TRL has "
+                "none for its chat template; set tokenizer.response_template in its tokenizer_config.json "
+                "(transformers' response parsing)"
+            ) from None
 
 
 def full_parameters(model):

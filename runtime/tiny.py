@@ -21,22 +21,49 @@ from runtime.layout import REPO_ROOT
 
 CACHE_DIR = REPO_ROOT / ".cache" / "tiny"
 CORPUS = REPO_ROOT / "data" / "embedded" / "sft_train.jsonl"
-BUILDER_VERSION = 1  # bump when the build below changes, so cached builds are not reused
+BUILDER_VERSION = 2  # bump when the build below changes, so cached builds are not reused
 
 SPECIAL_TOKENS = ["<|pad|>", "<|end|>", "<|system|>", "<|user|>", "<|assistant|>"]
 
 # One line per turn, no newlines: `<|user|>question<|end|><|assistant|>answer<|end|>`. `<|end|>` is the end-of-turn
 # and end-of-sequence token; it sits inside {% generation %} so assistant-only loss trains the model to stop.
+# With tools: a first line names them, an assistant turn may end in calls, `<call calculator>{"expression": "7 + 5"}
+# </call>`, and each result comes back as a `<|tool|>12<|end|>` turn, outside {% generation %}: never trained on.
+# A conversation without tools renders exactly as before tools existed.
 CHAT_TEMPLATE = (
+    "{%- if tools -%}<|system|>tools:{%- for tool in tools %} {{ (tool.function or tool).name }}{%- endfor -%}<|end|>"
+    "{%- endif -%}"
     "{%- for message in messages -%}"
     "{%- if message['role'] == 'assistant' -%}"
-    "<|assistant|>{% generation %}{{ message['content'] }}<|end|>{% endgeneration %}"
+    "<|assistant|>{% generation %}{{ message['content'] or '' }}"
+    "{%- for call in message['tool_calls'] or [] -%}"
+    "<call {{ call.function.name }}>"
+    "{{- call.function.arguments if call.function.arguments is string else call.function.arguments | tojson -}}"
+    "</call>"
+    "{%- endfor -%}"
+    "<|end|>{% endgeneration %}"
     "{%- else -%}"
     "<|{{ message['role'] }}|>{{ message['content'] }}<|end|>"
     "{%- endif -%}"
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}<|assistant|>{%- endif -%}"
 )
+
+# How TRL (`parse_response`) and the eval's tool loop read calls back out of a generated assistant turn.
+RESPONSE_TEMPLATE = {
+    "defaults": {"role": "assistant"},
+    "start_anchor": "<|assistant|>",
+    "fields": {
+        "tool_calls": {
+            "open_pattern": r"<call (?P<name>[A-Za-z_][\w.]*)>",
+            "close_pattern": r"</call>",
+            "repeats": True,
+            "content": "json",
+            "transform": {"type": "function", "function": {"name": "{name}", "arguments": "{content}"}},
+        },
+        "content": {"close_pattern": r"<\|end\|>", "content": "text"},
+    },
+}
 
 
 def corpus_texts(path: Path = CORPUS) -> list[str]:
@@ -71,6 +98,7 @@ def build_tokenizer(texts: list[str], vocab_size: int):
         eos_token="<|end|>",
         additional_special_tokens=["<|system|>", "<|user|>", "<|assistant|>"],
         chat_template=CHAT_TEMPLATE,
+        response_template=RESPONSE_TEMPLATE,
         padding_side="right",
         clean_up_tokenization_spaces=False,
     )

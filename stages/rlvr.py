@@ -5,7 +5,8 @@
 
 config -> parent model (the run's DPO checkpoint by default) -> RLVR prompts -> reward = verifier score x 10
 (+ process_reward x the step checker's score; rlvr.reward=rm|both: the reward model's score, TRL's reward_funcs) ->
-GRPOTrainer -> train -> runs/<run_name>/rlvr/ + manifest.json
+GRPOTrainer (rlvr.tools: multi-turn rollouts that call them, the results masked out of the loss; the tool_call
+verifier reads the transcript) -> train -> runs/<run_name>/rlvr/ + manifest.json
 
 Tülu 3 trained this stage with PPO and a value model; TRL 1.16 has no PPO trainer, so we use GRPO (what Tülu 3.1
 moved to) or RLOO: both replace the value model with a baseline computed from several samples per prompt.
@@ -13,6 +14,7 @@ moved to) or RLOO: both replace the value model with a baseline computed from se
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 import sys
@@ -27,6 +29,8 @@ from trl import GRPOTrainer, RLOOTrainer
 from data.loading import describe, load_rlvr
 from rewards import VerifierPool, answer_stated, is_truncated
 from rewards.process import problem_text, process_score
+from rewards.tool_call import final_answer, tool_calls
+from rewards.tools import resolve_tools
 from runtime import checkpoints, cli, console, generation, layout, models, reward_model, tracking, training
 from runtime.lineage import checkpoint_id
 
@@ -49,7 +53,8 @@ def run(cfg: DictConfig) -> str:
     parent = models.resolve_parent(cfg, options.parent)
     data = describe(cfg.data.rlvr, dataset) | ({"reward_model": rm_record} if rm_record else {})
     record = checkpoints.StageRecord(cfg, "rlvr", options, args, parent=parent, data_key="rlvr", data=data)
-    model, tokenizer = models.load_model_and_tokenizer(cfg, parent)
+    tools = resolve_tools(options.tools)  # offered in the rollouts: TRL runs the calls and masks their results
+    model, tokenizer = models.load_model_and_tokenizer(cfg, parent, tools=bool(tools))
 
     with VerifierPool(num_workers=options.verifier_workers, timeout_s=options.verifier_timeout_s) as pool:
         reward = VerifiableReward(
@@ -59,6 +64,7 @@ def run(cfg: DictConfig) -> str:
             format_reward=options.format_reward,
             process_reward=options.process_reward,
             eos_token_ids=generation.eos_token_ids(model, tokenizer),  # the ids TRL stops generation at
+            tools=bool(tools),
         )
         # With a reward model, TRL scores prompt + completion with it and sums the weighted rewards. The verifier
         # reward stays in the list (weight 0 with reward=rm) so that its score is logged beside the RM's.
@@ -74,6 +80,7 @@ def run(cfg: DictConfig) -> str:
             args=args,
             train_dataset=dataset,
             processing_class=tokenizer,
+            **({"tools": tools} if tools else {}),
         )
         record.args = trainer.args
         tracking.init_tracking(cfg, "rlvr", record.tracked())
@@ -98,6 +105,7 @@ def run(cfg: DictConfig) -> str:
                     "rewards/",  # TRL's mean/std per reward function (verifiable; rm with a reward model)
                     "process/",
                     "hacking/",
+                    "tools/",
                     "completions/clipped_ratio",
                     "completions/mean_length",
                     "kl",
@@ -124,6 +132,48 @@ def run(cfg: DictConfig) -> str:
         f"RLVR ({options.trainer}) complete: {checkpoint}", {"parent": str(parent), "prompts": len(dataset), **summary}
     )
     return "trained"
+
+
+def flatten_for_logging(completions) -> None:
+    """Rewrite tool-using completions, once scored, as plain {role, content} messages, each call written into its
+    turn's text (`<call calculator>{"expression": "7 + 5"}</call>`). TRL logs these very message lists after the
+    rewards: into a W&B table, which refuses messages of different shapes (a turn with `tool_calls` beside one
+    without, a tool turn's `name`), and to the console. Without this the first logging step of a tool run stopped it."""
+    for completion in completions:
+        for message in completion if isinstance(completion, list) else []:
+            calls = message.pop("tool_calls", None) or []
+            message.pop("name", None)
+            text = "".join(
+                f"<call {call['function'].get('name')}>{json.dumps(call['function'].get('arguments'))}</call>"
+                for call in calls
+                if isinstance(call, dict) and isinstance(call.get("function"), dict)
+            )
+            message["content"] = (message.get("content") or "") + text
+
+
+def transcript(completion: list[dict]) -> list[dict]:
+    """A tool-using completion as the tool_call verifier reads it: the assistant's turns (text and calls) and the
+    tool messages TRL appended, nothing else."""
+    keep = ("role", "content", "tool_calls")
+    return [{key: message[key] for key in keep if message.get(key) is not None} for message in completion]
+
+
+def tool_metrics(completions, texts: list[str]) -> dict[str, float]:
+    """Per step: how the policy uses its tools (TRL logs tools/call_frequency and tools/failure_frequency)."""
+    used, called, malformed = 0, 0, 0
+    for completion, text in zip(completions, texts):
+        messages = transcript(completion) if isinstance(completion, list) else []
+        calls = tool_calls(messages) if messages else []
+        called += bool(calls)
+        # the answer states a result a call returned (the share of answers the tool actually produced)
+        used += bool(messages) and final_answer(messages) is not None and any(call.used for call in calls)
+        malformed += any(marker in text for marker in generation.CALL_MARKERS)  # a call TRL could not parse
+    n = len(texts)
+    return {
+        "tools/called_share": called / n,
+        "tools/used_result_share": used / n,
+        "tools/malformed_share": malformed / n,
+    }
 
 
 def _last_values(log_history: list[dict], prefixes: tuple[str, ...]) -> dict:
@@ -173,6 +223,7 @@ class VerifiableReward:
         format_reward: float,
         eos_token_ids: set[int],
         process_reward: float = 0.0,
+        tools: bool = False,
     ):
         self.pool = pool
         self.verification_reward = verification_reward
@@ -180,6 +231,7 @@ class VerifiableReward:
         self.format_reward = format_reward
         self.process_reward = process_reward
         self.eos_token_ids = eos_token_ids
+        self.tools = tools  # tools are offered: log how they are used
         self.errors = 0  # verifier crashes (and rows it could not read), since the start
         self.timeouts = 0  # verifiers stopped at the timeout, since the start
         self.seconds = 0.0  # time spent in the last call (the reward share of the step time)
@@ -188,9 +240,18 @@ class VerifiableReward:
         self, prompts, completions, completion_ids, dataset, ground_truth, log_metric=None, log_extra=None, **_
     ):
         start = time.perf_counter()
-        texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]  # conversational or plain
+        # The answer: a plain completion, or the last turn of a conversational one when it makes no call
+        texts = [(final_answer(c) or "") if isinstance(c, list) else c for c in completions]
         finished = [not is_truncated(ids, self.eos_token_ids) for ids in completion_ids]
-        scores, errors, timeouts = self._verify(texts, dataset, ground_truth, finished)
+        # The tool_call verifier reads the whole transcript (which calls were made, what came back); the others
+        # the final answer.
+        responses = [
+            json.dumps(transcript(c) if isinstance(c, list) else [{"role": "assistant", "content": c}])
+            if name == "tool_call"
+            else text
+            for c, name, text in zip(completions, dataset, texts)
+        ]
+        scores, errors, timeouts = self._verify(responses, dataset, ground_truth, finished)
         well_formed = [answer_stated(name, text) for name, text in zip(dataset, texts)]
         steps = [process_score(problem_text(p), t) if self.process_reward else 0.0 for p, t in zip(prompts, texts)]
 
@@ -211,6 +272,11 @@ class VerifiableReward:
                 log_metric(name, value)
             if self.process_reward:
                 log_metric("process/score", statistics.fmean(steps))
+            if self.tools:
+                for name, value in tool_metrics(completions, texts).items():
+                    log_metric(name, value)
+        if self.tools:
+            flatten_for_logging(completions)
         if log_extra is not None:  # extra columns of the completions table (W&B, and parquet under work/rlvr/)
             log_extra("verifier", list(dataset))
             log_extra("verifier_score", scores)
