@@ -15,6 +15,8 @@ schema (see CONTRACTS.md, "Data schemas") and concatenate them:
 
 * SFT        -> ``messages``                          (list of {role, content})
 * preference -> ``prompt``, ``chosen``, ``rejected``  (TRL's conversational form: message lists)
+* with tools (a source's rows offer ``tools`` or hold ``tool_calls`` / ``tool`` turns): the messages also keep
+  ``tool_calls`` and ``name``, and ``tools`` holds the offered tools' JSON schemas (names resolved by rewards/tools.py)
 * RLVR       -> ``prompt``, ``ground_truth``, ``dataset`` (TRL's GRPOTrainer needs ``prompt``; the other columns
   are handed to the reward function)
 
@@ -557,6 +559,23 @@ def fingerprint(dataset: Dataset) -> str:
     for batch in dataset.iter(batch_size=1000):
         h.update(json.dumps(batch, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
     return h.hexdigest()[:16]
+
+
+def content_digests(sources: Any) -> list[str | None]:
+    """Per source, the sha256 of its local file(s) as they are now; None for a hub dataset (its id and split name
+    it). What decides a checkpoint's weights is the data's content, not its path: a file edited in place must not
+    be taken for the one a checkpoint was trained on."""
+    digests: list[str | None] = []
+    for src in _sources(sources):
+        local = _resolve_local(src["path"])
+        if local is None:
+            digests.append(None)
+            continue
+        digest = hashlib.sha256()
+        for file in _local_files(local)[1]:
+            digest.update(Path(file).read_bytes())
+        digests.append(digest.hexdigest()[:20])
+    return digests
 
 
 def describe(sources: Any, dataset: Dataset) -> dict:

@@ -121,6 +121,30 @@ def check_renders_like(original: str, training: str, source: str) -> None:
             )
 
 
+def check_tools_template(cfg: DictConfig, parent: str) -> None:
+    """Before any work: with tools offered (rlvr.tools, eval.tools), the template the chain's checkpoints keep (SFT's
+    parent's) must render tool calls and results and have a response template to read the calls back
+    (`models.prepare_for_tools`, on a stand-in tokenizer holding the template: no model is loaded)."""
+    template = parent_chat_template(cfg, parent)
+    if template is None:
+        return  # known only once the tokenizer loads; the stage checks it then, before the weights load
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from transformers import PreTrainedTokenizerFast
+
+    stand_in = PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer(WordLevel({"<unk>": 0}, unk_token="<unk>")),
+        chat_template=template,
+        bos_token="<s>",
+        eos_token="</s>",
+    )
+    location = cfg.model.path if parent == "base" else str(models.resolve_parent(cfg, parent))
+    saved = Path(location) / "tokenizer_config.json"
+    if saved.exists():  # a response template saved with the tokenizer (the tiny model's; transformers' own field)
+        stand_in.response_template = json.loads(saved.read_text(encoding="utf-8")).get("response_template")
+    models.prepare_for_tools(stand_in, cfg.model.name)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Reading a template without loading a model
 

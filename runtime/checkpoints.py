@@ -18,6 +18,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from data.loading import content_digests
 from runtime.config import flatten, shared_config
 from runtime.files import discard, move_into_place, staging_path, write_json, write_jsonl
 from runtime.layout import read_manifest, stage_dir
@@ -70,6 +71,7 @@ class StageRecord:
 
     def __post_init__(self):
         self.parent_id = checkpoint_id(self.parent, self.cfg.model.revision)
+        self.data_digests = content_digests(self.cfg.data[self.data_key])
 
     def config(self) -> dict:
         """The resolved config as it ran: the shared sections, and for this stage our options plus every argument
@@ -89,7 +91,9 @@ class StageRecord:
         }
 
     def config_hash(self) -> str:
-        return content_hash(training_identity(self.config(), self.stage, self.data_key))
+        # The data's content belongs to the identity too: a file edited in place is other data.
+        identity = training_identity(self.config(), self.stage, self.data_key)
+        return content_hash({**identity, "content": self.data_digests})
 
     def manifest(self, status: str) -> dict:
         return {
@@ -99,7 +103,7 @@ class StageRecord:
             "parent_id": self.parent_id,
             "config_hash": self.config_hash(),
             "config": self.config(),
-            "data": self.data,
+            "data": {**self.data, "content": self.data_digests},
             "git_commit": git_commit(),
             "environment": environment(),
             "started_at": self.started_at,
@@ -129,6 +133,12 @@ class StageRecord:
                 f"{k}: {old.get(k, '—')} -> {new.get(k, '—')}"
                 for k in sorted(old.keys() | new.keys())
                 if old.get(k, "—") != new.get(k, "—")
+            ]
+            was = (manifest.get("data") or {}).get("content")
+            changed += [
+                f"data.{self.data_key}.{i} content: {before} -> {now}"
+                for i, (before, now) in enumerate(zip(was or [], self.data_digests))
+                if before != now
             ]
             print(
                 f"{tag} was trained with another config ({'; '.join(changed[:5]) or 'config hash differs'}); "

@@ -9,10 +9,9 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from data.loading import DataError, installed_package_path
-from runtime import config
+from runtime import config, tiny
 from runtime.files import save_checkpoint
 from runtime.layout import REPO_ROOT, read_manifest, stage_dir
-from runtime.tiny import ensure_tiny_model
 
 
 def resolve_parent(cfg: DictConfig, parent: str) -> Path | str:
@@ -37,7 +36,7 @@ def resolve_parent(cfg: DictConfig, parent: str) -> Path | str:
 def base_model_path(cfg: DictConfig) -> Path | str:
     """model.path as something from_pretrained can load; the embedded default and GGUF files are built on demand."""
     if cfg.model.path == "embedded:tiny":
-        return ensure_tiny_model(cfg.model.tiny, seed=cfg.seed)
+        return tiny.ensure_tiny_model(cfg.model.tiny, seed=cfg.seed)
     if cfg.model.gguf_file:
         return ensure_gguf_converted(cfg.model.path, cfg.model.gguf_file)
     return cfg.model.path
@@ -89,8 +88,8 @@ class ToolTemplateError(SystemExit):
 
 def prepare_for_tools(tokenizer, model_name: str) -> None:
     """A model offered tools needs a chat template that renders tool calls and results, and a response template
-    that reads its calls back out of generated text: the tokenizer's own, or TRL's for its family (Qwen2.5, Llama
-    3.1/3.2, Qwen3, ...), set here."""
+    that reads its calls back out of generated text: the tokenizer's own, the tiny model's (runtime/tiny.py), or
+    TRL's for its family (Qwen2.5, Llama 3.1/3.2, Qwen3, ...), set here."""
     from trl.chat_template_utils import add_response_schema, supports_tool_calling
 
     if not supports_tool_calling(tokenizer):
@@ -99,6 +98,9 @@ def prepare_for_tools(tokenizer, model_name: str) -> None:
             "offered tools (set rlvr.tools=[] / eval.tools=[], or use a model whose template supports tools)"
         )
     if getattr(tokenizer, "response_template", None) is None and getattr(tokenizer, "response_schema", None) is None:
+        if tokenizer.chat_template == tiny.CHAT_TEMPLATE:
+            tokenizer.response_template = tiny.RESPONSE_TEMPLATE
+            return
         try:
             add_response_schema(tokenizer)
         except ValueError:

@@ -21,7 +21,7 @@ from runtime.layout import REPO_ROOT
 
 CACHE_DIR = REPO_ROOT / ".cache" / "tiny"
 CORPUS = REPO_ROOT / "data" / "embedded" / "sft_train.jsonl"
-BUILDER_VERSION = 2  # bump when the build below changes, so cached builds are not reused
+BUILDER_VERSION = 3  # bump when the build below changes, so cached builds are not reused
 
 SPECIAL_TOKENS = ["<|pad|>", "<|end|>", "<|system|>", "<|user|>", "<|assistant|>"]
 
@@ -49,7 +49,9 @@ CHAT_TEMPLATE = (
     "{%- if add_generation_prompt -%}<|assistant|>{%- endif -%}"
 )
 
-# How TRL (`parse_response`) and the eval's tool loop read calls back out of a generated assistant turn.
+# How TRL (`parse_response`) and the eval's tool loop read calls back out of a generated assistant turn. Set when tools
+# are offered (models.prepare_for_tools), not saved with the tokenizer: TRL decodes every RL completion with it when a
+# tokenizer has one, which drops an answer's leading space, and that alone moved the tool-free default's RLVR result.
 RESPONSE_TEMPLATE = {
     "defaults": {"role": "assistant"},
     "start_anchor": "<|assistant|>",
@@ -98,7 +100,6 @@ def build_tokenizer(texts: list[str], vocab_size: int):
         eos_token="<|end|>",
         additional_special_tokens=["<|system|>", "<|user|>", "<|assistant|>"],
         chat_template=CHAT_TEMPLATE,
-        response_template=RESPONSE_TEMPLATE,
         padding_side="right",
         clean_up_tokenization_spaces=False,
     )

@@ -24,7 +24,7 @@ from omegaconf import DictConfig
 
 from eval import report as eval_report
 from eval import run as eval_run
-from runtime import cli, console, layout, models
+from runtime import chat_templates, cli, console, layout, models
 from stages import dpo, rlvr, sft
 
 
@@ -38,6 +38,9 @@ def run(cfg: DictConfig) -> dict[str, dict]:
     # SFT's training chat template, read from the model's files: a model whose template cannot be marked for
     # assistant-only loss stops here, before the base model is converted and evaluated.
     sft.check_training_template(cfg, cfg.sft.parent)
+    # Tools offered in RLVR or the eval: the model's template must render them (before hours of SFT, not after).
+    if cfg.rlvr.tools or any(eval_run.offered_tools(cfg).values()):
+        chat_templates.check_tools_template(cfg, cfg.sft.parent)
 
     # The benchmarks and their overlap with the training data first: a contaminated benchmark stops the run here,
     # before any training (eval.decontamination.action=error).

@@ -102,6 +102,25 @@ def test_a_checkpoint_is_reused_only_for_the_same_parent_content_and_config(tmp_
     assert "(dpo.beta: 5.0 -> 0.5)" in capsys.readouterr().out
 
 
+def test_a_data_file_edited_in_place_is_other_data_and_is_trained_on_again(tmp_path, capsys):
+    """The same path, other rows: the checkpoint trained on the old file is not reused (a path-only identity reused
+    it, and the run's results silently came from the old data)."""
+    from data.generate import EMBEDDED_DIR
+
+    data = tmp_path / "sft.jsonl"
+    lines = (EMBEDDED_DIR / "sft_train.jsonl").read_text().splitlines()[:32]
+    data.write_text("\n".join(lines) + "\n")
+    cfg = compose(
+        [f"runs_dir={tmp_path}", "run_name=edited", "logging=none", *TINY_SFT[:2], f"data.sft=[{{path: '{data}'}}]"]
+    )
+    assert sft.run(cfg) == "trained" and sft.run(cfg) == "reused"
+    [recorded] = layout.read_manifest(layout.stage_dir(cfg, "sft"))["data"]["content"]
+    data.write_text("\n".join(lines[1:] + lines[:1]) + "\n")  # the same rows in another order
+    capsys.readouterr()
+    assert sft.run(cfg) == "trained"
+    assert f"data.sft.0 content: {recorded} -> " in capsys.readouterr().out
+
+
 def test_onpolicy_pairs_are_published_with_both_scores(sft_run, tmp_path):
     cfg = compose(
         [

@@ -130,9 +130,20 @@ def test_a_model_whose_template_cannot_render_tools_is_refused_by_name(tmp_path)
     tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"  # drops calls and results
     with pytest.raises(models.ToolTemplateError, match="model some/model: its chat template cannot render tool"):
         models.prepare_for_tools(tokenizer, "some/model")
-    tokenizer.chat_template, tokenizer.response_template = CHAT_TEMPLATE, None
+    tokenizer.chat_template = CHAT_TEMPLATE.replace("tools:", "Tools:")  # renders tools, but no parser knows it
     with pytest.raises(models.ToolTemplateError, match="model some/model: no response template"):
         models.prepare_for_tools(tokenizer, "some/model")
+
+
+def test_the_pipeline_refuses_a_model_that_cannot_render_tools_before_any_work(tmp_path):
+    """SmolLM2-135M-Instruct's template has no tool turns: `make pipeline ARGS="+experiment=smollm2_cpu
+    rlvr.tools=[calculator]"` stops at once, naming the model, not after SFT and DPO."""
+    from stages import pipeline
+
+    cfg = compose([f"runs_dir={tmp_path}", "+experiment=smollm2_cpu", "rlvr.tools=[calculator]", "logging=none"])
+    with pytest.raises(SystemExit, match="model smollm2_135m: its chat template cannot render tool calls"):
+        pipeline.run(cfg)
+    assert not (tmp_path / cfg.run_name).exists()
 
 
 # -- the chat template: tool turns rendered, parsed back, and masked ---------------------------------------------
@@ -159,7 +170,10 @@ def test_the_tiny_template_renders_tools_and_trl_reads_the_calls_back():
     from transformers import AutoTokenizer
     from trl.chat_template_utils import is_chat_template_prefix_preserving, parse_response, supports_tool_calling
 
+    from runtime import models
+
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_path()))
+    models.prepare_for_tools(tokenizer, "tiny")
     text = tokenizer.apply_chat_template(CONVERSATION, tools=[calculator], tokenize=False)
     assert text.startswith("<|system|>tools: calculator<|end|><|user|>")
     assert '<|assistant|><call calculator>{"expression": "8-1-3"}</call><|end|><|tool|>4242<|end|>' in text
@@ -172,10 +186,13 @@ def test_the_tiny_template_renders_tools_and_trl_reads_the_calls_back():
     ]
 
 
-def test_without_tools_the_tiny_template_renders_as_before_tools_existed():
+def test_without_tools_the_tiny_model_renders_and_decodes_as_before_tools_existed():
+    """The tool-free chain stays bit-identical: the template renders as before, and the tokenizer carries no
+    response template (with one, TRL parses every RL completion, which drops leading spaces: other rewards)."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_path()))
+    assert getattr(tokenizer, "response_template", None) is None
     plain = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
     plain.append({"role": "assistant", "content": "Hello."})
     assert tokenizer.apply_chat_template(plain, tokenize=False) == (
@@ -404,9 +421,11 @@ class ScriptedModel:
 def _loop(turns: list[str], max_iterations: int = 3):
     from transformers import AutoTokenizer
 
+    from runtime import models
     from runtime.generation import generate_with_tools
 
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_path()))
+    models.prepare_for_tools(tokenizer, "tiny")
     model = ScriptedModel(tokenizer, turns)
     [[result]] = generate_with_tools(
         model, tokenizer, [[{"role": "user", "content": "q"}]], [calculator], max_new_tokens=40,
