@@ -418,7 +418,7 @@ class ScriptedModel:
         return torch.cat([input_ids, torch.tensor([new] * input_ids.shape[0])], dim=1)
 
 
-def _loop(turns: list[str], max_iterations: int = 3):
+def _loop(turns: list[str], max_iterations: int = 3, tools=(calculator,)):
     from transformers import AutoTokenizer
 
     from runtime import models
@@ -428,7 +428,7 @@ def _loop(turns: list[str], max_iterations: int = 3):
     models.prepare_for_tools(tokenizer, "tiny")
     model = ScriptedModel(tokenizer, turns)
     [[result]] = generate_with_tools(
-        model, tokenizer, [[{"role": "user", "content": "q"}]], [calculator], max_new_tokens=40,
+        model, tokenizer, [[{"role": "user", "content": "q"}]], list(tools), max_new_tokens=40,
         max_iterations=max_iterations,
     )  # fmt: skip
     return result
@@ -439,6 +439,11 @@ def test_the_eval_loop_runs_calls_and_returns_results_as_tool_turns():
     assert result.text == "The answer is 42." and result.finished
     assert [m["role"] for m in result.messages] == ["assistant", "tool", "assistant"]
     assert result.messages[1]["content"] == "42" and (result.tool_calls, result.tool_errors) == (1, 0)
+
+
+def test_the_eval_loop_runs_python_in_the_sandbox():
+    result = _loop(['<call python>{"code": "print(6 * 7)"}</call><|end|>', "The answer is 42.<|end|>"], tools=[python])
+    assert result.messages[1] == {"role": "tool", "name": "python", "content": "42\n"} and result.tool_errors == 0
 
 
 def test_the_eval_loop_answers_malformed_and_failing_calls_with_an_error_message():
