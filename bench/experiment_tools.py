@@ -44,17 +44,13 @@ TOOLS_ONLY = 'eval.benchmarks=[{name: gsm8k_tools, path: "embedded:eval_gsm8k", 
 
 
 def stage_figures(run_dir: Path, stage: str) -> dict:
-    from rewards.tool_call import final_answer, tool_calls
+    from rewards.tool_call import answer_uses_a_result
 
     rows = [json.loads(line) for line in (run_dir / "eval" / f"{stage}.generations.jsonl").read_text().splitlines()]
     plain = [r for r in rows if r["benchmark"] == "gsm8k"] or [{"score": float("nan")}]
     tools = [r for r in rows if r["benchmark"] == "gsm8k_tools"]
 
-    def used(row: dict) -> bool:
-        transcript = row["transcript"]
-        return final_answer(transcript) is not None and any(call.used for call in tool_calls(transcript))
-
-    correct_use = [float(r["score"] == 1.0 and used(r)) for r in tools]
+    correct_use = [float(r["score"] == 1.0 and answer_uses_a_result(r["transcript"])) for r in tools]
     two_step = [" Then " in r["question"] for r in tools]
     calls = sum(r["tool_calls"] for r in tools)
     figures = {

@@ -28,7 +28,7 @@ from transformers import set_seed
 from eval import decontam, scorers
 from eval.benchmarks import load_benchmark
 from rewards.registry import ANSWER_KEYS
-from rewards.tool_call import final_answer, tool_calls
+from rewards.tool_call import answer_uses_a_result
 from rewards.tools import resolve_tools
 from runtime import cli, config, console, files, layout, models, tracking
 from runtime.generation import generate, generate_with_tools
@@ -244,11 +244,7 @@ def tool_use(rows: list[dict]) -> dict[str, float]:
     """How a benchmark's answers used the tools: the share of answers that called one, failed calls per call, calls
     per answer, and the share of answers that state a result a call returned (the tool's result was used)."""
     calls = sum(row["tool_calls"] for row in rows)
-    used = 0
-    for row in rows:
-        transcript = row["transcript"]
-        if final_answer(transcript) is not None and any(call.used for call in tool_calls(transcript)):
-            used += 1
+    used = sum(answer_uses_a_result(row["transcript"]) for row in rows)
     n = max(len(rows), 1)
     return {
         "call_rate": sum(row["tool_calls"] > 0 for row in rows) / n,

@@ -127,6 +127,11 @@ def tool_calls(messages: list[dict]) -> list[Call]:
     return calls
 
 
+def answer_uses_a_result(messages: list[dict]) -> bool:
+    """The rollout ended with an answer that states a result one of its calls returned (the tool's result was used)."""
+    return final_answer(messages) is not None and any(call.used for call in tool_calls(messages))
+
+
 def is_error(tool_content: str) -> bool:
     """A tool message that reports a failed call (TRL's and the eval's `{"error": ...}`)."""
     return tool_content.lstrip().startswith(("{'error'", '{"error"'))

@@ -138,8 +138,7 @@ def check_tools_template(cfg: DictConfig, parent: str) -> None:
         bos_token="<s>",
         eos_token="</s>",
     )
-    location = cfg.model.path if parent == "base" else str(models.resolve_parent(cfg, parent))
-    saved = Path(location) / "tokenizer_config.json"
+    saved = Path(parent_location(cfg, parent)) / "tokenizer_config.json"
     if saved.exists():  # a response template saved with the tokenizer (the tiny model's; transformers' own field)
         stand_in.response_template = json.loads(saved.read_text(encoding="utf-8")).get("response_template")
     models.prepare_for_tools(stand_in, cfg.model.name)
@@ -157,12 +156,17 @@ def parent_chat_template(cfg: DictConfig, parent: str) -> str | None:
         if (converted / "config.json").exists():
             return read_chat_template(converted)
         return gguf_chat_template(models.gguf_source(cfg.model.path, cfg.model.gguf_file))
-    location = cfg.model.path if parent == "base" else str(models.resolve_parent(cfg, parent))
+    location = parent_location(cfg, parent)
     if location.startswith("embedded:"):
         return None
     if Path(location).is_dir():
         return read_chat_template(Path(location))
     return hub_chat_template(location, cfg.model.revision)
+
+
+def parent_location(cfg: DictConfig, parent: str) -> str:
+    """Where SFT's parent is: the model's path (a hub id, a directory, embedded:tiny) or a checkpoint directory."""
+    return cfg.model.path if parent == "base" else str(models.resolve_parent(cfg, parent))
 
 
 def read_chat_template(directory: Path) -> str | None:

@@ -29,7 +29,7 @@ from trl import GRPOTrainer, RLOOTrainer
 from data.loading import describe, load_rlvr
 from rewards import VerifierPool, answer_stated, is_truncated
 from rewards.process import problem_text, process_score
-from rewards.tool_call import final_answer, tool_calls
+from rewards.tool_call import answer_uses_a_result, final_answer, tool_calls
 from rewards.tools import resolve_tools
 from runtime import checkpoints, cli, console, generation, layout, models, reward_model, tracking, training
 from runtime.lineage import checkpoint_id
@@ -158,17 +158,13 @@ def transcript(completion: list[dict]) -> list[dict]:
     return [{key: message[key] for key in keep if message.get(key) is not None} for message in completion]
 
 
-def tool_metrics(completions, texts: list[str]) -> dict[str, float]:
+def tool_metrics(transcripts: list[list[dict]], texts: list[str]) -> dict[str, float]:
     """Per step: how the policy uses its tools (TRL logs tools/call_frequency and tools/failure_frequency)."""
-    used, called, malformed = 0, 0, 0
-    for completion, text in zip(completions, texts):
-        messages = transcript(completion) if isinstance(completion, list) else []
-        calls = tool_calls(messages) if messages else []
-        called += bool(calls)
-        # the answer states a result a call returned (the share of answers the tool actually produced)
-        used += bool(messages) and final_answer(messages) is not None and any(call.used for call in calls)
-        malformed += any(marker in text for marker in generation.CALL_MARKERS)  # a call TRL could not parse
     n = len(texts)
+    called = sum(bool(tool_calls(messages)) for messages in transcripts)
+    used = sum(answer_uses_a_result(messages) for messages in transcripts)  # answers the tool actually produced
+    # a call TRL could not parse stays in the answer's text
+    malformed = sum(any(marker in text for marker in generation.CALL_MARKERS) for text in texts)
     return {
         "tools/called_share": called / n,
         "tools/used_result_share": used / n,
@@ -245,11 +241,11 @@ class VerifiableReward:
         finished = [not is_truncated(ids, self.eos_token_ids) for ids in completion_ids]
         # The tool_call verifier reads the whole transcript (which calls were made, what came back); the others
         # the final answer.
+        transcripts = [
+            transcript(c) if isinstance(c, list) else [{"role": "assistant", "content": c}] for c in completions
+        ]
         responses = [
-            json.dumps(transcript(c) if isinstance(c, list) else [{"role": "assistant", "content": c}])
-            if name == "tool_call"
-            else text
-            for c, name, text in zip(completions, dataset, texts)
+            json.dumps(t) if name == "tool_call" else text for t, name, text in zip(transcripts, dataset, texts)
         ]
         scores, errors, timeouts = self._verify(responses, dataset, ground_truth, finished)
         well_formed = [answer_stated(name, text) for name, text in zip(dataset, texts)]
@@ -273,7 +269,7 @@ class VerifiableReward:
             if self.process_reward:
                 log_metric("process/score", statistics.fmean(steps))
             if self.tools:
-                for name, value in tool_metrics(completions, texts).items():
+                for name, value in tool_metrics(transcripts, texts).items():
                     log_metric(name, value)
         if self.tools:
             flatten_for_logging(completions)
