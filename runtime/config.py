@@ -156,6 +156,9 @@ SECTIONS = ("sft", "dpo", "rm", "rlvr")  # every trainer section: the chain and 
 @dataclass
 class SFTOptions:
     parent: str = "base"  # "base" = model.path; or a checkpoint directory
+    # true: the model's own cross-entropy over the full logits (stages/sft.FullLogitsSFTTrainer), faster for a small
+    # vocabulary; false: TRL's chunked LM head, which never builds the (tokens x vocabulary) logits
+    full_logits_loss: bool = False
 
 
 @dataclass
@@ -423,6 +426,7 @@ def validate(cfg: DictConfig) -> None:
         options, trainer_kwargs = split_section(stage, cfg[stage])
         _check_with_trl(stage, trainer_config_class(stage, options), trainer_kwargs)
         _check_parent(stage, options.parent)
+    _check_padding_free(cfg.sft)
     _check_choice("dpo.pairs", cfg.dpo.pairs, PAIR_SOURCES)
     _check_choice("rlvr.reward", cfg.rlvr.reward, RLVR_REWARDS)
     for key in ("rlvr.reward_model", "eval.reward_model"):
@@ -439,6 +443,15 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError("model.path=embedded:tiny needs model.tiny (the architecture sizes)")
     if "/" in cfg.run_name or cfg.run_name in ("", ".", ".."):
         raise ConfigError(f"run_name={cfg.run_name!r}: must be a plain directory name")
+
+
+def _check_padding_free(section: DictConfig) -> None:
+    """TRL's SFTTrainer refuses this pair when it is built, after the model loads: refuse it here, before any work."""
+    if section.get("padding_free") and section.get("max_length") is not None and not section.get("packing"):
+        raise ConfigError(
+            f"sft.padding_free=true with sft.max_length={section.max_length}: without packing TRL truncates nothing "
+            "in padding-free batches; set sft.max_length=null (rows as long as they are) or sft.padding_free=false"
+        )
 
 
 def _check_choice(key: str, value: Any, allowed) -> None:

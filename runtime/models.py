@@ -61,6 +61,9 @@ def load_model_and_tokenizer(cfg: DictConfig, path: Path | str, tools: bool = Fa
     With `tools`, the tokenizer is checked for tool use (`prepare_for_tools`) before any weights load."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from runtime import attention
+
+    attention.register()
     kwargs = dict(revision=cfg.model.revision, trust_remote_code=cfg.model.trust_remote_code)
     if cfg.model.gguf_file and path == cfg.model.path:
         kwargs["gguf_file"] = cfg.model.gguf_file

@@ -3,15 +3,17 @@
     python -m stages.sft [key=value ...]        (or: make sft ARGS="...")
 
 config -> training chat template (runtime/chat_templates.py) -> SFT data -> parent model + tokenizer -> SFTTrainer
-(tokenizing and training with the training template) -> train -> runs/<run_name>/sft/ + manifest.json, with the
-model's own chat template
+(tokenizing and training with the training template; with `sft.full_logits_loss`, FullLogitsSFTTrainer) -> train ->
+runs/<run_name>/sft/ + manifest.json, with the model's own chat template
 """
 
 from __future__ import annotations
 
 from contextlib import nullcontext
 
+import torch
 from omegaconf import DictConfig
+from transformers import Trainer
 from trl import SFTTrainer
 
 from data.loading import describe, load_sft
@@ -35,7 +37,8 @@ def run(cfg: DictConfig) -> str:
 
     template = chat_templates.for_training(tokenizer, cfg.model) if args.assistant_only_loss else nullcontext()
     with template:  # the checkpoint below keeps the model's own template
-        trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
+        trainer_cls = FullLogitsSFTTrainer if options.full_logits_loss else SFTTrainer
+        trainer = trainer_cls(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
         record.args = trainer.args
         tracking.init_tracking(cfg, "sft", record.tracked())
         tracking.log_metrics_only(trainer)
@@ -49,6 +52,34 @@ def run(cfg: DictConfig) -> str:
         {"parent": str(parent), "examples": len(dataset), **record.metrics},
     )
     return "trained"
+
+
+class FullLogitsSFTTrainer(SFTTrainer):
+    """TRL's SFTTrainer with the model's own loss: cross-entropy over the full logits, as transformers' Trainer computes
+    it (the same value as TRL's), in place of TRL's chunked LM head, which never builds the logits. That head saves
+    memory for a large vocabulary; for the tiny model's 1024 its recomputation costs ~20% of a step
+    (bench/bench_sft_flops.py). TRL's metrics (token accuracy, entropy, tokens seen) are computed from the logits."""
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        inputs["use_cache"] = False
+        loss, outputs = Trainer.compute_loss(self, model, inputs, True, num_items_in_batch)
+        mode = "train" if model.training else "eval"
+        with torch.no_grad():
+            logits, labels = outputs.logits[:, :-1], inputs["labels"][:, 1:]
+            scored = labels != -100
+            logits, labels = logits[scored], labels[scored]
+            log_probs = logits.log_softmax(-1)
+            entropy = -(log_probs.exp() * log_probs).sum(-1)
+            tokens = self.accelerator.gather_for_metrics(scored.sum()).sum()
+            correct = self.accelerator.gather_for_metrics((logits.argmax(-1) == labels).sum()).sum()
+            entropy = self.accelerator.gather_for_metrics(entropy.sum()).sum()
+        self._metrics[mode]["entropy"].append((entropy / tokens).item() if tokens > 0 else 0.0)
+        self._metrics[mode]["mean_token_accuracy"].append((correct / tokens).item() if tokens > 0 else 0.0)
+        if mode == "train":
+            seen = inputs["attention_mask"].sum() if "attention_mask" in inputs else inputs["position_ids"].size(1)
+            self._total_train_tokens += self.accelerator.gather_for_metrics(torch.as_tensor(seen)).sum().item()
+        self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+        return (loss, outputs) if return_outputs else loss
 
 
 def check_training_template(cfg: DictConfig, parent: str) -> None:

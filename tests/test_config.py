@@ -141,6 +141,7 @@ def test_cli_cfg_job_prints_the_resolved_config(tmp_path):
             "eval.decontamination.action='warning': expected one of error, warn, off",
         ),
         (["eval.benchmarks.0.format=gsm9k"], "eval.benchmarks[gsm8k].format='gsm9k'"),
+        (["sft.max_length=96"], "sft.padding_free=true with sft.max_length=96"),
     ],
 )
 def test_our_own_options_are_validated_naming_the_key_and_the_allowed_values(overrides, message):

@@ -39,7 +39,6 @@ def sft_command(runs_dir: Path) -> list[str]:
         f"sft.max_steps={MAX_STEPS}",
         "sft.per_device_train_batch_size=4",
         "sft.logging_steps=2",
-        "sft.max_length=96",
         "data.sft=[{path: 'embedded:sft_train', max_rows: 400}]",
         "sft.save_strategy=steps",
         "sft.save_steps=3",

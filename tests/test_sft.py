@@ -40,14 +40,26 @@ def tiny_checkpoint(tmp_path_factory):
     return ensure_tiny_model(compose().model.tiny, seed=42, cache_dir=tmp_path_factory.mktemp("tiny"))
 
 
-def _sft_trainer(tiny_checkpoint, tmp_path, rows, *overrides):
+def _sft_trainer(tiny_checkpoint, tmp_path, rows, *overrides, trainer_cls=None):
     from datasets import Dataset
     from trl import SFTTrainer
 
     cfg = compose(["logging=none", f"runs_dir={tmp_path}", *overrides])
     model, tokenizer = models.load_model_and_tokenizer(cfg, tiny_checkpoint)
     _, args = training.trainer_args(cfg, "sft")
-    return SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
+    trainer_cls = trainer_cls or SFTTrainer
+    return trainer_cls(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
+
+
+def _loss_and_metrics(trainer, rows: int = 16) -> tuple[float, dict]:
+    """compute_loss on the trainer's first `rows` examples, collated as in training, and the metrics it logged."""
+    trainer.model.train()
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(rows)])
+    loss = trainer.compute_loss(trainer.model, trainer._prepare_inputs(batch)).item()
+    return loss, {name: values[-1] for name, values in trainer._metrics["train"].items()}
+
+
+PADDED = ["sft.padding_free=false", "sft.max_length=192", "model.attn_implementation=sdpa"]
 
 
 def test_label_mask_trains_only_assistant_tokens_including_end_of_turn(tiny_checkpoint, tmp_path):
@@ -81,6 +93,27 @@ def test_cpu_training_runs_in_fp32_without_autocast(tiny_checkpoint, tmp_path):
     )
     trainer.train()
     assert seen and all(state == (False, torch.float32) for state in seen)
+
+
+def test_the_full_logits_loss_and_its_metrics_are_those_of_trls_chunked_head(tiny_checkpoint, tmp_path):
+    rows = [json.loads(line) for line in open(layout.REPO_ROOT / "data/embedded/sft_train.jsonl")][:16]
+    trl_loss, trl_metrics = _loss_and_metrics(_sft_trainer(tiny_checkpoint, tmp_path, rows))
+    trainer = _sft_trainer(tiny_checkpoint, tmp_path, rows, trainer_cls=sft.FullLogitsSFTTrainer)
+    loss, metrics = _loss_and_metrics(trainer)
+    assert loss == pytest.approx(trl_loss, rel=1e-5)
+    assert metrics.keys() == trl_metrics.keys() >= {"entropy", "mean_token_accuracy", "num_tokens"}
+    for name, value in trl_metrics.items():
+        assert metrics[name] == pytest.approx(value, rel=1e-4), name
+
+
+def test_padding_free_batches_train_on_the_loss_of_padded_ones(tiny_checkpoint, tmp_path):
+    rows = [json.loads(line) for line in open(layout.REPO_ROOT / "data/embedded/sft_train.jsonl")][:16]
+    padded = _sft_trainer(tiny_checkpoint, tmp_path, rows, *PADDED, trainer_cls=sft.FullLogitsSFTTrainer)
+    padding_free = _sft_trainer(tiny_checkpoint, tmp_path, rows, trainer_cls=sft.FullLogitsSFTTrainer)
+    assert "position_ids" in padding_free.data_collator([padding_free.train_dataset[0]])
+    (padded_loss, padded_metrics), (loss, metrics) = _loss_and_metrics(padded), _loss_and_metrics(padding_free)
+    assert loss == pytest.approx(padded_loss, rel=1e-5)
+    assert metrics["num_tokens"] == padded_metrics["num_tokens"]  # real tokens, padding not counted
 
 
 def test_bf16_request_on_cpu_is_overridden_to_fp32(tmp_path):

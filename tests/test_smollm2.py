@@ -66,6 +66,7 @@ def test_a_few_sft_steps_with_assistant_only_loss_lower_the_loss_and_keep_the_mo
             "sft.max_steps=4",
             "sft.per_device_train_batch_size=2",
             "sft.max_length=64",
+            "sft.padding_free=false",
             "sft.learning_rate=1e-4",
             "sft.warmup_steps=0",
             "sft.logging_steps=1",
