@@ -4,7 +4,7 @@ implementation (`model.attn_implementation=varlen_sdpa`).
 A padding-free batch (TRL's `padding_free=True`) is one row holding every sequence back to back, with the sequence
 boundaries from TRL's collator (`cu_seq_lens_q`). The linear layers then compute no padding; only the attention has to
 keep the sequences apart. transformers' `sdpa` does that with a (tokens x tokens) block mask, so its attention costs the
-square of the whole batch's length (slower than padding, bench/bench_sft_flops.py); here each sequence gets its own
+square of the whole batch's length (slower than padding: docs/results.md, "Speed"); here each sequence gets its own
 causal SDPA call. The flash-attention kernels do the same on a GPU; this is the CPU's (and any device's) version.
 
 Anything else (a padded batch, generation with a KV cache) goes to transformers' `sdpa` unchanged, so a checkpoint
