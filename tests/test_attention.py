@@ -57,8 +57,8 @@ def test_a_padding_free_row_gives_each_sequence_the_logits_it_gets_alone(tiny_mo
 
 
 def test_without_the_split_the_later_sequences_of_a_row_attend_to_the_earlier_ones(tiny_models, monkeypatch):
-    """The attack on a packed row: one causal attention over the whole row (what `sdpa` does with no mask) lets each
-    sequence see the ones before it. Only the first sequence's logits survive that."""
+    """The naive version: one causal attention over the whole row (what `sdpa` does with no mask) lets each sequence
+    see the ones before it. Only the first sequence's logits survive that."""
     monkeypatch.setattr(attention, "sequence_lengths", lambda cu_seq_lens, position_ids, tokens: [tokens])
     with torch.no_grad():
         packed = tiny_models[attention.NAME](**packed_row()).logits[0]
