@@ -76,8 +76,13 @@ class FullLogitsSFTTrainer(SFTTrainer):
         self._metrics[mode]["entropy"].append((entropy / tokens).item() if tokens > 0 else 0.0)
         self._metrics[mode]["mean_token_accuracy"].append((correct / tokens).item() if tokens > 0 else 0.0)
         if mode == "train":
-            seen = inputs["attention_mask"].sum() if "attention_mask" in inputs else inputs["position_ids"].size(1)
-            self._total_train_tokens += self.accelerator.gather_for_metrics(torch.as_tensor(seen)).sum().item()
+            ids = inputs["input_ids"]
+            seen = (
+                inputs["attention_mask"].sum()
+                if "attention_mask" in inputs
+                else torch.tensor(ids.numel(), device=ids.device)
+            )
+            self._total_train_tokens += self.accelerator.gather_for_metrics(seen).sum().item()
         self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
         return (loss, outputs) if return_outputs else loss
 
