@@ -59,7 +59,7 @@ def main() -> None:
 
     from data.loading import load_sft
     from runtime import chat_templates, models, training
-    from stages.sft import FullLogitsSFTTrainer
+    from stages.sft import trainer_class
 
     with tempfile.TemporaryDirectory() as runs:
         cfg = compose(
@@ -76,8 +76,9 @@ def main() -> None:
         model, tokenizer = models.load_model_and_tokenizer(cfg, models.resolve_parent(cfg, options.parent))
         dataset = load_sft(cfg.data.sft)
         with chat_templates.for_training(tokenizer, cfg.model):
-            trainer_cls = FullLogitsSFTTrainer if options.full_logits_loss else SFTTrainer
-            trainer = trainer_cls(model=model, args=sft_args, train_dataset=dataset, processing_class=tokenizer)
+            trainer = trainer_class(options)(
+                model=model, args=sft_args, train_dataset=dataset, processing_class=tokenizer
+            )
             batches = [batch for _, batch in zip(range(args.steps), trainer.get_train_dataloader())]
             start = time.perf_counter()
             result = trainer.train()

@@ -37,8 +37,7 @@ def run(cfg: DictConfig) -> str:
 
     template = chat_templates.for_training(tokenizer, cfg.model) if args.assistant_only_loss else nullcontext()
     with template:  # the checkpoint below keeps the model's own template
-        trainer_cls = FullLogitsSFTTrainer if options.full_logits_loss else SFTTrainer
-        trainer = trainer_cls(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
+        trainer = trainer_class(options)(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
         record.args = trainer.args
         tracking.init_tracking(cfg, "sft", record.tracked())
         tracking.log_metrics_only(trainer)
@@ -85,6 +84,11 @@ class FullLogitsSFTTrainer(SFTTrainer):
             self._total_train_tokens += self.accelerator.gather_for_metrics(seen).sum().item()
         self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
         return (loss, outputs) if return_outputs else loss
+
+
+def trainer_class(options) -> type[SFTTrainer]:
+    """The trainer the stage builds for its options (bench/bench_sft_flops.py builds the same)."""
+    return FullLogitsSFTTrainer if options.full_logits_loss else SFTTrainer
 
 
 def check_training_template(cfg: DictConfig, parent: str) -> None:
