@@ -55,10 +55,11 @@ from measure import OFFLINE_ENV, compose, run_measured  # bench/measure.py: the 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))  # the project's packages, imported from the repository root
 TRL_CLI = Path(sys.executable).parent / "trl"  # the console script of the venv that runs this benchmark
-DATA = {
+DATA = {  # what the CLI reads; GRPO's rows are written by rlvr_rows
     "sft": REPO_ROOT / "data" / "embedded" / "sft_train.jsonl",
     "dpo": REPO_ROOT / "data" / "embedded" / "preference_train.jsonl",
 }
+RLVR_SOURCE = "{path: 'embedded:rlvr_train'}"  # the stage's data.rlvr, and the rows the CLI gets
 STAGE_MODULES = {"sft": "sft", "dpo": "dpo", "grpo": "rlvr"}
 CPU = {"bf16": False, "fp16": False, "use_cpu": True}  # TRL defaults to bf16, ~600x slower than fp32 on our CPUs
 
@@ -71,13 +72,13 @@ def tiny_model_path() -> Path:
     return ensure_tiny_model(cfg.model.tiny, seed=cfg.seed)
 
 
-def cli_config(stage: str, model: Path, output_dir: Path, steps: int) -> dict:
+def cli_config(stage: str, model: Path, data: Path, output_dir: Path, steps: int) -> dict:
     """The CLI's YAML: the stage's conf file's fields, plus what stages/training.trainer_args sets."""
     common = {
         "model_name_or_path": str(model),
         "dtype": "float32",
         # The CLI reads a local jsonl through its dataset mixture (datasets.load_dataset("json", data_files=...)).
-        "datasets": [{"path": "json", "data_files": str(DATA[stage]), "split": "train"}],
+        "datasets": [{"path": "json", "data_files": str(data), "split": "train"}],
         "output_dir": str(output_dir),
         "max_steps": steps,
         "num_train_epochs": 1,
@@ -140,7 +141,7 @@ def stage_command(stage: str, runs_dir: Path, steps: int, parent: Path | None) -
         return [
             *command,
             f"rlvr.parent={parent}",
-            "data.rlvr=[{path: 'embedded:rlvr_train'}]",
+            f"data.rlvr=[{RLVR_SOURCE}]",
             f"rlvr.max_steps={steps}",
         ]
     return [
@@ -164,7 +165,7 @@ def rlvr_rows(path: Path) -> Path:
     """The rows the RLVR stage trains on, as its loader gives them (prompt, ground_truth, dataset), for the CLI."""
     from data.loading import load_rlvr
 
-    load_rlvr([{"path": "embedded:rlvr_train"}]).to_json(str(path))
+    load_rlvr(yaml.safe_load(f"[{RLVR_SOURCE}]")).to_json(str(path))
     return path
 
 
@@ -197,15 +198,17 @@ def fmt(value: float | None, spec: str) -> str:
 def compare(stage: str, steps: int, repeats: int, model: Path, workdir: Path, env: dict) -> None:
     parent = sft_parent(workdir, env) if stage in ("dpo", "grpo") else None
     if stage == "grpo":
-        DATA["grpo"] = rlvr_rows(workdir / "rlvr.jsonl")
+        data = rlvr_rows(workdir / "rlvr.jsonl")
         env = {**env, "BENCH_TRL_CLI_MODEL": str(parent)}
-    batch = cli_config(stage, model, workdir, steps)["per_device_train_batch_size"]
+    else:
+        data = DATA[stage]
+    batch = cli_config(stage, model, data, workdir, steps)["per_device_train_batch_size"]
     print(f"\n{stage}: {steps} steps x batch {batch}, {repeats} pairs", flush=True)
     rows: dict[str, list[dict]] = {"stage": [], "trl_cli": []}
     for i in range(repeats):
         # A fresh runs_dir / output_dir each time: the stage skips a run that is already complete.
         config = workdir / f"{stage}_{i}.yaml"
-        config.write_text(yaml.safe_dump(cli_config(stage, parent or model, workdir / f"{stage}_cli_{i}", steps)))
+        config.write_text(yaml.safe_dump(cli_config(stage, parent or model, data, workdir / f"{stage}_cli_{i}", steps)))
         commands = {
             "stage": stage_command(stage, workdir / f"{stage}_stage_{i}", steps, parent),
             "trl_cli": [str(TRL_CLI), stage, "--config", str(config)],  # run in the repository root (run_measured)
