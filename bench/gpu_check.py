@@ -254,7 +254,7 @@ def print_table(device: str, results: list[dict]) -> None:
     print(f"\ngpu-check results on {device}")
     header = (
         f"{'model':<22}{'stage':<11}{'params':>8}{'tokens/s':>11}{'MFU sheet':>10}{'MFU meas.':>10}"
-        f"{'peak GiB':>9}  {'dtype':<9}{'attention':<10}status"
+        f"{'peak GiB':>9}  {'dtype':<9}{'attention':<14}status"
     )
     print(header + "\n" + "-" * len(header))
     for r in results:
@@ -263,7 +263,7 @@ def print_table(device: str, results: list[dict]) -> None:
             f"{r['model']:<22}{r['stage']:<11}{params:>8}{fmt(r.get('tokens_per_s'), ',.0f'):>11}"
             f"{fmt(r.get('mfu_datasheet'), '.1%'):>10}{fmt(r.get('mfu_measured'), '.1%'):>10}"
             f"{fmt(r.get('peak_memory_gib'), '.1f'):>9}  {r.get('dtype') or '-':<9}"
-            f"{r.get('attn_implementation') or '-':<10}{r['status']}"
+            f"{r.get('attn_implementation') or '-':<14}{r['status']}"
         )
 
 
