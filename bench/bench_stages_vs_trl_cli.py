@@ -19,7 +19,8 @@
        trl_cli  .venv/bin/trl dpo --config <tmp>/dpo.yaml: the same checkpoint (a 300-step SFT of the tiny model,
                     trained once before the timings), the same jsonl and conf/dpo/default.yaml's hyper-parameters
                     (sigmoid_norm, beta 5, lr 5e-5 linear, warmup 0.1, batch 16, max_length 192, reference
-                    log-probs precomputed in batches of 64, fp32, seed 42)
+                    log-probs precomputed in batches of 64, fp32, seed and data_seed 42); the stage computes
+                    reference log-probs for the pairs its steps draw, the CLI for all of them
   grpo stage    python -m stages.rlvr ... rlvr.parent=<the same SFT checkpoint> data.rlvr=[{path:
                     'embedded:rlvr_train'}] rlvr.max_steps=N, conf/rlvr/grpo.yaml as it is
        trl_cli  .venv/bin/trl grpo --config <tmp>/grpo.yaml: the same checkpoint, the rows the stage trains on (as
@@ -129,6 +130,7 @@ def cli_config(stage: str, model: Path, data: Path, output_dir: Path, steps: int
         "max_length": 192,
         "precompute_ref_log_probs": True,
         "precompute_ref_batch_size": 64,
+        "data_seed": 42,
     }
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from collections import Counter
 from pathlib import Path
 
+import torch
 from omegaconf import DictConfig
 from trl import DPOTrainer
 
@@ -98,6 +100,11 @@ def build_trainer(cfg: DictConfig, options, args, model, tokenizer, dataset) -> 
 # and truncation, ld_alpha, dtype. beta, the loss type and the learning rate are not in it: they do not change the
 # reference log-probs, so a sweep over them reuses one entry. The directory sits beside the runs (not inside one
 # run) so that every run of a sweep shares it, and a throw-away runs_dir (tests) takes its cache with it.
+#
+# TRL runs the reference over every pair even when max_steps trains on a few of them (the default: 40 steps draw 640
+# of 3000 pairs, and the pass over all 3000 took longer than training). Only the rows the training sampler will draw
+# are computed here -- the same sampler, with the same seed -- and the others hold NaN; a batch that reaches
+# the loss with a NaN reference fails at once rather than training on it. Which rows is part of the cache key.
 
 CACHE_FILE = "ref_logps.safetensors"
 
@@ -111,12 +118,22 @@ class CachedRefDPOTrainer(DPOTrainer):
         self.ref_logps_cache_info: dict = {"ref_logps_cache": "off (reference model kept in memory)"}
         super().__init__(*args, **kwargs)
 
+    def compute_loss(self, model, inputs, *args, **kwargs):
+        reference = inputs.get("ref_chosen_logps")
+        if reference is not None and torch.isnan(reference).any():
+            raise RuntimeError(
+                "DPO drew a pair whose reference log-prob was never computed: the training sampler did not draw the "
+                "rows predicted for it (stages/dpo.py, rows_training_draws); set dpo.precompute_ref_log_probs=false"
+            )
+        return super().compute_loss(model, inputs, *args, **kwargs)
+
     def _precompute_ref_logps(self, dataset, name: str, batch_size: int):
         from accelerate.utils import broadcast_object_list
         from datasets import Dataset, concatenate_datasets
         from safetensors.torch import load_file, save_file
 
         start = time.time()
+        rows = rows_training_draws(self) if name == "train" else None  # None: every row
         key_parts = {
             "reference_weights": self._precompute_model_hash,
             "tokenized_pairs": token_fingerprint(dataset, ("prompt_ids", "chosen_ids", "rejected_ids")),
@@ -125,6 +142,8 @@ class CachedRefDPOTrainer(DPOTrainer):
             "ld_alpha": self.args.ld_alpha,
             "dtype": str(self.model.dtype),
         }
+        if rows is not None:
+            key_parts["rows"] = hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:20]
         key = [hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:20]]
         broadcast_object_list(key, from_process=0)  # ZeRO-3 ranks hash different shards: rank 0's key wins
         entry = self.ref_logps_cache / key[0]
@@ -135,7 +154,11 @@ class CachedRefDPOTrainer(DPOTrainer):
             dataset = concatenate_datasets([dataset, Dataset.from_dict(columns)], axis=1)
             status = "hit"
         else:
-            dataset = super()._precompute_ref_logps(dataset, name, batch_size)
+            if rows is None:
+                dataset = super()._precompute_ref_logps(dataset, name, batch_size)
+            else:
+                drawn = super()._precompute_ref_logps(dataset.select(rows), name, batch_size)
+                dataset = with_ref_logps_at(dataset, rows, drawn)
             if self.accelerator.is_main_process:
                 import torch
 
@@ -154,13 +177,63 @@ class CachedRefDPOTrainer(DPOTrainer):
             status = "miss"
 
         seconds = round(time.time() - start, 2)
-        print(f"[dpo] reference log-probs for {name} ({len(dataset)} pairs): cache {status}, {seconds}s -> {entry}")
+        computed = len(dataset) if rows is None else len(rows)
+        print(
+            f"[dpo] reference log-probs for {name} ({computed} of {len(dataset)} pairs, those training draws): "
+            f"cache {status}, {seconds}s -> {entry}"
+        )
         self.ref_logps_cache_info = {
             "ref_logps_cache": status,
             "ref_logps_cache_dir": str(entry),
             "ref_logps_s": seconds,
+            "ref_logps_rows": computed,
         }
         return dataset
+
+
+def rows_training_draws(trainer: DPOTrainer) -> list[int] | None:
+    """The train_dataset rows that max_steps optimizer steps will draw, ascending; None when that is every row, or
+    cannot be known here: whole epochs (max_steps=-1), several processes, DeepSpeed/FSDP, or a sampler other than
+    accelerate's seeded random one or a sequential one (group_by_length...)."""
+    from accelerate.data_loader import SeedableRandomSampler
+    from torch.utils.data import SequentialSampler
+
+    args = trainer.args
+    if args.max_steps <= 0 or trainer.accelerator.num_processes != 1:
+        return None
+    if trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled:
+        return None
+    # The loader train() will build, from the same dataset and sampler code; it is only read, then dropped.
+    batches = trainer.get_train_dataloader().batch_sampler
+    sampler = getattr(batches, "sampler", None)
+    # The random sampler seeds itself from data_seed (conf/dpo/default.yaml: the run's seed), else from torch's
+    # initial seed when the loader is built -- which a torch.manual_seed between here and train() would change.
+    if not isinstance(sampler, (SeedableRandomSampler, SequentialSampler)):
+        return None
+    total, rows, steps_left, epoch = len(trainer.train_dataset), set(), args.max_steps, 0
+    while steps_left > 0 and len(rows) < total:
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)  # as train() does at each epoch
+        epoch_batches = list(batches)
+        # an epoch's last, partial accumulation is still an optimizer step
+        epoch_steps = math.ceil(len(epoch_batches) / args.gradient_accumulation_steps)
+        taken = epoch_batches[: steps_left * args.gradient_accumulation_steps]
+        rows.update(row for batch in taken for row in batch)
+        steps_left -= epoch_steps
+        epoch += 1
+    return None if len(rows) == total else sorted(rows)
+
+
+def with_ref_logps_at(dataset, rows: list[int], drawn):
+    """`dataset` with the reference columns of `drawn` (= dataset.select(rows) with them) at `rows`, NaN elsewhere."""
+    from datasets import Dataset, concatenate_datasets
+
+    columns = {}
+    for column in ("ref_chosen_logps", "ref_rejected_logps"):
+        values = torch.full((len(dataset),), float("nan"), dtype=torch.float64)
+        values[rows] = torch.tensor(drawn[column], dtype=torch.float64)
+        columns[column] = values.tolist()
+    return concatenate_datasets([dataset, Dataset.from_dict(columns)], axis=1)
 
 
 def token_fingerprint(dataset, columns: tuple[str, ...]) -> str:

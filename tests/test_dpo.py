@@ -129,6 +129,72 @@ def test_ref_logps_cache_hits_on_rerun_and_misses_on_new_data_or_checkpoint(sft_
     assert len(list(tmp_path.iterdir())) == 3
 
 
+def test_ref_logps_are_computed_only_for_the_rows_training_draws_and_train_as_if_all_were(sft_run, tmp_path):
+    """3 steps of 4 draw 12 of 64 pairs: only those get a reference pass, and training is the same as with TRL's pass
+    over every pair (max_steps=-1 computes them all)."""
+    common = [
+        "dpo.pairs=offline",
+        "data.preference.0.max_rows=64",
+        "dpo.per_device_train_batch_size=4",
+        "dpo.precompute_ref_batch_size=8",
+        "dpo.logging_steps=1",
+        "dpo.learning_rate=5e-4",
+        f"dpo.ref_logps_cache={tmp_path}",
+    ]
+    pairs = load_preference(dpo_cfg(sft_run, *common).data.preference)
+
+    def build(*overrides):
+        cfg = dpo_cfg(sft_run, *common, *overrides)
+        options, args = training.trainer_args(cfg, "dpo")
+        model, tokenizer = models.load_model_and_tokenizer(cfg, layout.stage_dir(cfg, "sft"))
+        return dpo.build_trainer(cfg, options, args, model, tokenizer, pairs)
+
+    every = build("dpo.max_steps=-1", "dpo.num_train_epochs=1")
+    assert every.ref_logps_cache_info["ref_logps_rows"] == 64
+    drawn = build("dpo.max_steps=3")
+    assert drawn.ref_logps_cache_info["ref_logps_rows"] == 12
+    computed = [i for i, value in enumerate(drawn.train_dataset["ref_chosen_logps"]) if not math.isnan(value)]
+    assert len(computed) == 12
+    for column in ("ref_chosen_logps", "ref_rejected_logps"):
+        assert [drawn.train_dataset[column][i] for i in computed] == pytest.approx(
+            [every.train_dataset[column][i] for i in computed], abs=1e-5
+        )
+
+    # the same three steps as with every reference computed: no batch met a missing reference
+    drawn.train()
+    full = build("dpo.max_steps=3", "dpo.ref_logps_cache=" + str(tmp_path / "other"))
+    full.train_dataset = every.train_dataset
+    full.train()
+    losses = [[entry["loss"] for entry in t.state.log_history if "loss" in entry] for t in (drawn, full)]
+    assert len(losses[0]) == 3 and losses[0] == pytest.approx(losses[1], abs=1e-5)
+
+
+def test_a_batch_with_a_pair_never_given_a_reference_fails_instead_of_training(sft_run, tmp_path, monkeypatch):
+    """A wrong prediction of the drawn rows (here: the first 12, not the shuffled ones) must stop training, not feed a
+    NaN reference into the loss."""
+    cfg = dpo_cfg(
+        sft_run,
+        "dpo.pairs=offline",
+        "data.preference.0.max_rows=64",
+        "dpo.per_device_train_batch_size=4",
+        "dpo.max_steps=3",
+        f"dpo.ref_logps_cache={tmp_path}",
+    )
+    monkeypatch.setattr(dpo, "rows_training_draws", lambda trainer: list(range(12)))
+    options, args = training.trainer_args(cfg, "dpo")
+    model, tokenizer = models.load_model_and_tokenizer(cfg, layout.stage_dir(cfg, "sft"))
+    trainer = dpo.build_trainer(cfg, options, args, model, tokenizer, load_preference(cfg.data.preference))
+    assert trainer.ref_logps_cache_info["ref_logps_rows"] == 12
+    with pytest.raises(RuntimeError, match="reference log-prob was never computed"):
+        trainer.train()
+    # without the check, TRL's loss takes such a batch and returns NaN: the update would wreck the weights
+    from trl import DPOTrainer
+
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in (0, 40)])  # row 40 has no reference
+    with torch.no_grad():
+        assert torch.isnan(DPOTrainer.compute_loss(trainer, trainer.model, batch))
+
+
 def test_few_step_dpo_run_raises_preference_accuracy_and_publishes(sft_run):
     cfg = dpo_cfg(
         sft_run,
