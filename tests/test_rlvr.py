@@ -227,3 +227,61 @@ def test_the_process_reward_pays_for_worked_steps_that_lead_to_the_answer(pool):
     )
     assert rewards == pytest.approx([12.0, 10.0, 11.0, 2.0])
     assert metrics["process/score"] == pytest.approx((1 + 0 + 0.5 + 1) / 4)
+
+
+@pytest.mark.parametrize("attention", ["varlen_sdpa", "sdpa"])
+def test_padding_free_log_probs_and_gradients_equal_trls_padded_ones(sft_run, attention):
+    """Rows with left-padded prompts and completions of 1..12 tokens (one to the limit, zeros after each EOS):
+    the packed pass gives TRL's padded log-probs, entropies and gradients; packing without restarting the position
+    ids (the naive version) lets the attention read across sequences and does not."""
+    import torch
+    from datasets import Dataset
+
+    from runtime import layout, models, training
+    from stages import rlvr
+
+    cfg = compose(
+        [f"runs_dir={sft_run.runs_dir}", "run_name=shared", *QUICK_RLVR, f"model.attn_implementation={attention}"]
+    )
+    _, args = training.trainer_args(cfg, "rlvr")
+    model, tokenizer = models.load_model_and_tokenizer(cfg, layout.stage_dir(cfg, "sft"))
+    trainer = rlvr.GRPOWithTimes(
+        model=model,
+        reward_funcs=[lambda completions, **_: [0.0] * len(completions)],
+        args=args,
+        train_dataset=Dataset.from_list([{"prompt": [{"role": "user", "content": "q"}]}] * 8),
+        processing_class=tokenizer,
+        padding_free=True,
+    )
+    torch.manual_seed(0)
+    prompt_lengths, completion_lengths, width = [5, 9, 3, 7], [12, 1, 6, 4], 12
+    rows, mask = [], []
+    for p, c in zip(prompt_lengths, completion_lengths, strict=True):
+        rows.append([0] * (9 - p) + torch.randint(5, 1000, (p + c,)).tolist() + [0] * (width - c))
+        mask.append([0] * (9 - p) + [1] * (p + c) + [0] * (width - c))
+    input_ids, attention_mask = torch.tensor(rows), torch.tensor(mask)
+    scored = attention_mask[:, -width:].bool()
+
+    def pass_(padding_free):
+        trainer.padding_free = padding_free
+        model.zero_grad()
+        logps, entropies, _ = trainer._get_per_token_logps_and_entropies(
+            model, input_ids, attention_mask, width, batch_size=3, compute_entropy=True
+        )
+        (logps * scored).sum().backward()
+        return logps, entropies, model.lm_head.weight.grad.clone(), model.model.layers[0].self_attn.q_proj.weight.grad
+
+    padded, packed = pass_(False), pass_(True)
+    assert packed[0][scored].tolist() == pytest.approx(padded[0][scored].tolist(), abs=1e-4)
+    assert (packed[0][~scored] == 0).all()
+    assert packed[1][scored].tolist() == pytest.approx(padded[1][scored].tolist(), abs=1e-4)
+    for g_packed, g_padded in zip(packed[2:], padded[2:], strict=True):
+        assert torch.allclose(g_packed, g_padded, atol=1e-4, rtol=1e-3)
+
+    keep = attention_mask.bool()
+    labels = input_ids.masked_fill(~keep, -100)
+    labels[:, :-width] = -100
+    with torch.no_grad():  # the same packed row, positions running on across sequences
+        naive = model(input_ids=input_ids[keep][None], labels=labels[keep][None], fused_lm_head=True).log_probs
+    naive = rlvr.unpack(naive, keep)[:, -width:]
+    assert (naive[scored] - padded[0][scored].detach()).abs().max() > 1e-2
