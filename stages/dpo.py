@@ -160,8 +160,6 @@ class CachedRefDPOTrainer(DPOTrainer):
                 drawn = super()._precompute_ref_logps(dataset.select(rows), name, batch_size)
                 dataset = with_ref_logps_at(dataset, rows, drawn)
             if self.accelerator.is_main_process:
-                import torch
-
                 # A concurrent run may write the same entry first: identical content, theirs is kept.
                 with files.atomic(entry, keep_existing=True) as tmp:
                     tmp.mkdir()
