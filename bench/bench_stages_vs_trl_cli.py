@@ -22,7 +22,8 @@
                     log-probs precomputed in batches of 64, fp32, seed and data_seed 42); the stage computes
                     reference log-probs for the pairs its steps draw, the CLI for all of them
   grpo stage    python -m stages.rlvr ... rlvr.parent=<the same SFT checkpoint> data.rlvr=[{path:
-                    'embedded:rlvr_train'}] rlvr.max_steps=N, conf/rlvr/grpo.yaml as it is
+                    'embedded:rlvr_train'}] rlvr.max_steps=N, conf/rlvr/grpo.yaml as it is (its policy and
+                    reference log-prob passes padding-free: stages/rlvr.PaddingFreeLogps)
        trl_cli  .venv/bin/trl grpo --config <tmp>/grpo.yaml: the same checkpoint, the rows the stage trains on (as
                     data/loading.load_rlvr gives them, written to <tmp>/rlvr.jsonl), the stage's reward
                     (bench/trl_cli_reward.py) and conf/rlvr/grpo.yaml's hyper-parameters (dapo, beta 0.01, epsilon
