@@ -424,8 +424,7 @@ class PaddingFreeLogps:
             ids, keep = input_ids[start : start + batch_size], attention_mask[start : start + batch_size].bool()
             labels = ids.masked_fill(~keep, -100)
             labels[:, :-logits_to_keep] = -100  # only the completion tokens are scored, as in TRL
-            lengths = keep.sum(dim=1).tolist()
-            position_ids = torch.cat([torch.arange(n, device=ids.device) for n in lengths])[None]
+            position_ids = (keep.cumsum(dim=1) - 1)[keep][None]  # 0, 1, ... within each row's real tokens
             with self.accelerator.autocast():
                 outputs = model(
                     input_ids=ids[keep][None], position_ids=position_ids, labels=labels[keep][None], fused_lm_head=True
