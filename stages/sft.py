@@ -12,7 +12,6 @@ from __future__ import annotations
 from contextlib import nullcontext
 
 import torch
-import torch.nn.functional as F
 from omegaconf import DictConfig
 from transformers import Trainer
 from trl import SFTTrainer
@@ -55,23 +54,19 @@ def run(cfg: DictConfig) -> str:
 
 
 class FullLogitsSFTTrainer(SFTTrainer):
-    """TRL's SFTTrainer with the model's own loss: cross-entropy over the logits, as transformers' Trainer computes it
-    (the same value as TRL's), in place of TRL's chunked LM head, which never builds the logits. That head saves
+    """TRL's SFTTrainer with the model's own loss: cross-entropy over the full logits, as transformers' Trainer computes
+    it (the same value as TRL's), in place of TRL's chunked LM head, which never builds the logits. That head saves
     memory for a large vocabulary; for the tiny model's 1024 its recomputation costs ~20% of a step
-    (bench/bench_sft_flops.py). The LM head runs only at the positions whose next token is scored (`logits_to_keep`,
-    a mask): assistant-only loss ignores the rest, 30% of the default's tokens. TRL's metrics (token accuracy,
-    entropy, tokens seen) are computed from those logits."""
+    (bench/bench_sft_flops.py). TRL's metrics (token accuracy, entropy, tokens seen) are computed from the logits."""
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        # The targets as the model's loss shifts them (position i predicts token i + 1; padding-free rows mask each
-        # sequence's first token, so nothing is predicted across a boundary).
-        targets = F.pad(inputs["labels"][:, 1:], (0, 1), value=-100)
-        scored = targets != -100
-        inputs = {**inputs, "use_cache": False, "logits_to_keep": scored, "shift_labels": targets[scored]}
+        inputs["use_cache"] = False
         loss, outputs = Trainer.compute_loss(self, model, inputs, True, num_items_in_batch)
         mode = "train" if model.training else "eval"
         with torch.no_grad():
-            logits, labels = outputs.logits, inputs["shift_labels"]  # [scored tokens, vocabulary], [scored tokens]
+            logits, labels = outputs.logits[:, :-1], inputs["labels"][:, 1:]
+            scored = labels != -100
+            logits, labels = logits[scored], labels[scored]
             log_probs = logits.log_softmax(-1)
             entropy = -(log_probs.exp() * log_probs).sum(-1)
             tokens = self.accelerator.gather_for_metrics(scored.sum()).sum()

@@ -106,31 +106,6 @@ def test_the_full_logits_loss_and_its_metrics_are_those_of_trls_chunked_head(tin
         assert metrics[name] == pytest.approx(value, rel=1e-4), name
 
 
-@pytest.mark.parametrize("batches", [[], PADDED], ids=["padding-free", "padded"])
-def test_the_lm_head_runs_only_where_a_token_is_scored_with_the_gradients_of_all_logits(
-    tiny_checkpoint, tmp_path, batches
-):
-    rows = [json.loads(line) for line in open(layout.REPO_ROOT / "data/embedded/sft_train.jsonl")][:16]
-    trainer = _sft_trainer(tiny_checkpoint, tmp_path, rows, *batches, trainer_cls=sft.FullLogitsSFTTrainer)
-    model = trainer.model.train()
-    inputs = trainer._prepare_inputs(trainer.data_collator([trainer.train_dataset[i] for i in range(16)]))
-    head_positions = []
-    model.lm_head.register_forward_hook(lambda module, args, output: head_positions.append(args[0].shape[:-1].numel()))
-
-    trainer.compute_loss(model, dict(inputs)).backward()
-    kept = {name: parameter.grad.clone() for name, parameter in model.named_parameters()}
-    model.zero_grad(set_to_none=True)
-    model(**inputs, use_cache=False).loss.backward()  # the model's own loss: the LM head at every position
-
-    scored = int((inputs["labels"][:, 1:] != -100).sum())
-    assert head_positions == [scored, inputs["input_ids"].numel()]
-    assert scored < 0.8 * int(
-        inputs["attention_mask"].sum() if "attention_mask" in inputs else inputs["input_ids"].numel()
-    )
-    for name, parameter in model.named_parameters():
-        torch.testing.assert_close(kept[name], parameter.grad, rtol=1e-4, atol=1e-6, msg=name)
-
-
 def test_padding_free_batches_train_on_the_loss_of_padded_ones(tiny_checkpoint, tmp_path):
     rows = [json.loads(line) for line in open(layout.REPO_ROOT / "data/embedded/sft_train.jsonl")][:16]
     padded = _sft_trainer(tiny_checkpoint, tmp_path, rows, *PADDED, trainer_cls=sft.FullLogitsSFTTrainer)
