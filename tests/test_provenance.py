@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import struct
+import time
 from pathlib import Path
 
 import pytest
@@ -160,6 +161,8 @@ def wandb_records(path: Path):
     from wandb.proto import wandb_internal_pb2
 
     data, pos, block, pending = path.read_bytes(), 7, 32 * 1024, b""
+    if not data:
+        return  # created, nothing written yet
     assert data[:4] == b":W&B"
     while pos + 7 <= len(data):
         if block - pos % block < 7:  # a block's tail too short for a chunk header is padding
@@ -173,9 +176,24 @@ def wandb_records(path: Path):
             pending = b""
 
 
-def read_offline_run(run_dir: Path) -> dict:
+def read_offline_run(run_dir: Path, timeout_s: float = 60.0) -> dict:
+    """The run's records once its file is complete: wandb.finish() hands the run to wandb-core's writer, another
+    process, which may still be writing it on a loaded machine; a finished run's file ends in an `exit` record."""
+    from google.protobuf.message import DecodeError
+
+    path = next(run_dir.glob("run-*.wandb"))
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            records = list(wandb_records(path))
+        except DecodeError:  # a record being written
+            records = []
+        if records and records[-1].WhichOneof("record_type") == "exit":
+            break
+        assert time.monotonic() < deadline, f"{path} has no exit record after {timeout_s} s: the run never finished"
+        time.sleep(0.2)
     run = {"config": {}, "summary": {}, "history_keys": set()}
-    for record in wandb_records(next(run_dir.glob("run-*.wandb"))):
+    for record in records:
         kind = record.WhichOneof("record_type")
         if kind == "run":
             run.update(name=record.run.display_name, group=record.run.run_group, job_type=record.run.job_type)
