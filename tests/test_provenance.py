@@ -181,16 +181,15 @@ def read_offline_run(run_dir: Path, timeout_s: float = 60.0) -> dict:
     process, which may still be writing it on a loaded machine; a finished run's file ends in an `exit` record."""
     from google.protobuf.message import DecodeError
 
-    path = next(run_dir.glob("run-*.wandb"))
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            records = list(wandb_records(path))
+            records = [record for path in run_dir.glob("run-*.wandb") for record in wandb_records(path)]
         except DecodeError:  # a record being written
             records = []
         if records and records[-1].WhichOneof("record_type") == "exit":
             break
-        assert time.monotonic() < deadline, f"{path} has no exit record after {timeout_s} s: the run never finished"
+        assert time.monotonic() < deadline, f"{run_dir}: no exit record after {timeout_s} s: the run never finished"
         time.sleep(0.2)
     run = {"config": {}, "summary": {}, "history_keys": set()}
     for record in records:
