@@ -1,7 +1,8 @@
 """The RLVR stage's reward as a function `trl grpo` can import by name (`reward_funcs:
-[bench.trl_cli_reward.verifiable]`), for bench/bench_stages_vs_trl_cli.py: stages/rlvr.VerifiableReward with
-conf/rlvr/grpo.yaml's values (10 x the verifier score, -10 for a response cut off without end-of-turn), its verifiers in
-one worker process, as the stage runs them. The model whose end-of-turn ids count is $BENCH_TRL_CLI_MODEL."""
+[bench.trl_cli_reward.verifiable]`), for bench/bench_stages_vs_trl_cli.py: stages/rlvr.VerifiableReward built from
+the stage's own options (conf/rlvr/grpo.yaml: 10 x the verifier score, -10 for a response cut off without
+end-of-turn; its verifier workers and timeout), as the stage builds it. The model whose end-of-turn ids count is
+$BENCH_TRL_CLI_MODEL."""
 
 from __future__ import annotations
 
@@ -16,19 +17,23 @@ def verifiable(prompts, completions, completion_ids, dataset, ground_truth, **kw
     if _reward is None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from bench.measure import compose
         from rewards import VerifierPool
+        from runtime.config import split_section
         from runtime.generation import eos_token_ids
         from stages.rlvr import VerifiableReward
 
+        options, _ = split_section("rlvr", compose([]).rlvr)
         path = os.environ["BENCH_TRL_CLI_MODEL"]
         model, tokenizer = AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
-        pool = VerifierPool(num_workers=1, timeout_s=5.0)
+        pool = VerifierPool(num_workers=options.verifier_workers, timeout_s=options.verifier_timeout_s)
         atexit.register(pool.close)
         _reward = VerifiableReward(
             pool,
-            verification_reward=10.0,
-            nonstop_penalty=-10.0,
-            format_reward=0.0,
+            verification_reward=options.verification_reward,
+            nonstop_penalty=options.nonstop_penalty,
+            format_reward=options.format_reward,
+            process_reward=options.process_reward,
             eos_token_ids=eos_token_ids(model, tokenizer),
         )
     return _reward(prompts, completions, completion_ids, dataset, ground_truth, **kwargs)
