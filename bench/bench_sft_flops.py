@@ -73,7 +73,9 @@ def main() -> None:
             ]
         )
         options, sft_args = training.trainer_args(cfg, "sft")
-        model, tokenizer = models.load_model_and_tokenizer(cfg, models.resolve_parent(cfg, options.parent))
+        model, tokenizer = models.load_model_and_tokenizer(
+            cfg, models.resolve_parent(cfg, options.parent), trainable=True
+        )
         dataset = load_sft(cfg.data.sft)
         with chat_templates.for_training(tokenizer, cfg.model):
             trainer = trainer_class(options)(

@@ -76,7 +76,7 @@ def evaluate(
     scorer_names = list(scorers.resolve(cfg))
 
     tools = offered_tools(cfg)
-    model, tokenizer = models.load_model_and_tokenizer(cfg, path, tools=any(tools.values()))
+    model, tokenizer = models.load_model_and_tokenizer(cfg, path, trainable=False, tools=any(tools.values()))
     set_seed(cfg.seed)  # sampled answers (eval.temperature > 0) are the same on every run of the same checkpoint
     generation_start = time.time()
     rows = []

@@ -49,7 +49,7 @@ def build(cfg: DictConfig, names) -> dict[str, Scorer]:
             scorers[name] = score_process
         else:
             model, tokenizer = reward_model.load_reward_model(
-                cfg, reward_model.resolve_reward_model(cfg, cfg.eval.reward_model)
+                cfg, reward_model.resolve_reward_model(cfg, cfg.eval.reward_model), trainable=False
             )
             scorers[name] = lambda prompts, responses, m=model, t=tokenizer: reward_model.score_conversations(
                 m, t, [[*prompt, {"role": "assistant", "content": r}] for prompt, r in zip(prompts, responses)]

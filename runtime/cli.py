@@ -11,7 +11,7 @@ import hydra
 from omegaconf import DictConfig
 
 from data.loading import DataError
-from runtime import config
+from runtime import config, devices
 from runtime.layout import REPO_ROOT, stage_dir
 
 
@@ -28,6 +28,7 @@ def stage_main(run: Callable[[DictConfig], Any]) -> Callable[[], Any]:
             config.validate(cfg)
         except config.ConfigError as error:
             sys.exit(f"config error: {error}")
+        devices.preflight()  # GPUs torch cannot use: one line, before any work
         try:
             return run(cfg)
         except DataError as error:  # one line naming the file and line: no traceback through datasets' internals

@@ -28,6 +28,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import II, MISSING, DictConfig, OmegaConf
 
 from rewards.tools import resolve_tools
+from runtime.devices import PRECISIONS
 
 
 class ConfigError(ValueError):
@@ -58,8 +59,12 @@ class ModelConfig:
     path: str = MISSING  # hub id, local checkpoint directory, or "embedded:tiny"
     revision: Optional[str] = None
     gguf_file: Optional[str] = None  # load weights from this GGUF file inside `path` (converted once, then cached)
-    dtype: str = "auto"  # auto = float32 on CPU (bf16 matmuls are ~600x slower there), bfloat16 on GPU
-    attn_implementation: Optional[str] = None  # e.g. sdpa, flash_attention_2; None = transformers' default
+    # The compute precision: auto = bfloat16 on a GPU, float32 on a CPU (bf16 matmuls are ~600x slower there).
+    # Trainable weights stay float32 under it (runtime/devices.py); float32 | bfloat16 | float16
+    dtype: str = "auto"
+    # auto = the variable-length attention this device runs best (runtime/attention.resolve); or any name
+    # transformers knows (sdpa, eager, flash_attention_2) or ours (varlen_sdpa, varlen_flash)
+    attn_implementation: Optional[str] = "auto"
     trust_remote_code: bool = False
     # SFT's assistant-only loss needs {% generation %} markers: a file in conf/chat_templates/ (or a path) holding the
     # model's template with them added; None = the model's own if marked, else TRL's training version of it
@@ -414,12 +419,27 @@ def _describe(hint: Any) -> str:
 
 def _check_with_trl(stage: str, trainer_cls: type, trainer_kwargs: dict[str, Any]) -> None:
     """Let TRL's own __post_init__ judge the values (choices, combinations), precision aside: that is decided per
-    machine when the stage runs (training.trainer_args)."""
+    machine when the stage runs (training.trainer_args). Built without setting up devices (`_offline_class`)."""
     kwargs = {**trainer_kwargs, "bf16": False, "fp16": False, "use_cpu": True, "report_to": "none"}
     try:
-        trainer_cls(output_dir=tempfile.gettempdir(), **kwargs)
+        _offline_class(trainer_cls)(output_dir=tempfile.gettempdir(), **kwargs)
     except (ValueError, TypeError) as error:
         raise ConfigError(f"{stage}: trl.{trainer_cls.__name__} rejects the values: {error}") from error
+
+
+@functools.cache
+def _offline_class(trainer_cls: type) -> type:
+    """`trainer_cls` whose __post_init__ does not set up devices. transformers' TrainingArguments builds accelerate's
+    process-wide PartialState there; under `accelerate launch` (WORLD_SIZE > 1) that initialises torch.distributed --
+    for the CPU (gloo), as use_cpu=True asks -- before the stage's own config exists, and DeepSpeed/DDP then reuse that
+    process group. Validation is one process judging values: a CPU device, a world of one."""
+    import torch
+
+    def _setup_devices(self):
+        self.distributed_state, self._n_gpu = None, 0
+        return torch.device("cpu")
+
+    return type(trainer_cls.__name__, (trainer_cls,), {"_setup_devices": property(_setup_devices)})
 
 
 def validate(cfg: DictConfig) -> None:
@@ -440,6 +460,7 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"rm.heldout_share={cfg.rm.heldout_share}: expected 0 <= share < 1")
     _check_benchmarks(cfg)
     _check_tools(cfg)
+    _check_choice("model.dtype", cfg.model.dtype, PRECISIONS)
     _check_choice("logging.backend", cfg.logging.backend, ("wandb", "none"))
     _check_choice("logging.mode", cfg.logging.mode, ("auto", "online", "offline"))
     if cfg.model.path == "embedded:tiny" and cfg.model.tiny is None:

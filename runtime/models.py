@@ -1,6 +1,7 @@
 """Loading models: which checkpoint a stage starts from (`resolve_parent`), the base model as something
-`from_pretrained` reads (the embedded tiny model and GGUF files are built once and cached), the precision this
-machine runs, and whether a model's chat template can be offered tools (`prepare_for_tools`)."""
+`from_pretrained` reads (the embedded tiny model and GGUF files are built once and cached), loading it on this
+process's device in the precision runtime/devices.py decides, and whether a model's chat template can be offered
+tools (`prepare_for_tools`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from data.loading import DataError, installed_package_path
-from runtime import config, tiny
+from runtime import config, devices, tiny
 from runtime.files import save_checkpoint
 from runtime.layout import REPO_ROOT, read_manifest, stage_dir
 
@@ -42,28 +43,17 @@ def base_model_path(cfg: DictConfig) -> Path | str:
     return cfg.model.path
 
 
-def on_gpu() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
-def model_dtype(cfg: DictConfig):
-    import torch
-
-    if cfg.model.dtype == "auto":
-        return torch.bfloat16 if on_gpu() else torch.float32
-    return getattr(torch, cfg.model.dtype)
-
-
-def load_model_and_tokenizer(cfg: DictConfig, path: Path | str, tools: bool = False):
-    """Load a causal LM + tokenizer from a hub id or checkpoint directory; the same code path for every model.
+def load_model_and_tokenizer(cfg: DictConfig, path: Path | str, *, trainable: bool, tools: bool = False):
+    """Load a causal LM + tokenizer from a hub id or checkpoint directory; the same code path for every model, on
+    the local device, in the precision runtime/devices.py decides for a `trainable` model or an inference copy, with
+    the attention model.attn_implementation resolves to on that device (runtime/attention.py).
     With `tools`, the tokenizer is checked for tool use (`prepare_for_tools`) before any weights load."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from runtime import attention
 
     attention.register()
+    device = devices.local_device()
     kwargs = dict(revision=cfg.model.revision, trust_remote_code=cfg.model.trust_remote_code)
     if cfg.model.gguf_file and path == cfg.model.path:
         kwargs["gguf_file"] = cfg.model.gguf_file
@@ -71,8 +61,12 @@ def load_model_and_tokenizer(cfg: DictConfig, path: Path | str, tools: bool = Fa
     if tools:
         prepare_for_tools(tokenizer, str(path))
     model = AutoModelForCausalLM.from_pretrained(
-        str(path), dtype=model_dtype(cfg), attn_implementation=cfg.model.attn_implementation, **kwargs
+        str(path),
+        dtype=devices.weights_dtype(cfg, trainable),
+        attn_implementation=attention.resolve(cfg.model.attn_implementation, device),
+        **kwargs,
     )
+    devices.place(model)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     embeddings = model.get_input_embeddings().num_embeddings

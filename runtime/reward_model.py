@@ -10,8 +10,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from runtime import devices
 from runtime.layout import read_manifest, stage_dir
-from runtime.models import model_dtype
 
 
 def resolve_reward_model(cfg: DictConfig, name: str) -> Path:
@@ -32,14 +32,24 @@ def resolve_reward_model(cfg: DictConfig, name: str) -> Path:
     return checkpoint
 
 
-def load_reward_model(cfg: DictConfig, path: Path | str):
-    """A sequence classifier with one output + its tokenizer, in this machine's precision, in eval mode."""
+def load_reward_model(cfg: DictConfig, path: Path | str, *, trainable: bool):
+    """A sequence classifier with one output + its tokenizer, on the local device, in eval mode: the weights in the
+    precision runtime/devices.py gives a `trainable` model (`make rm`) or an inference copy (scoring)."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from runtime import attention
+
+    attention.register()
 
     tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=cfg.model.trust_remote_code)
     model = AutoModelForSequenceClassification.from_pretrained(
-        str(path), num_labels=1, dtype=model_dtype(cfg), trust_remote_code=cfg.model.trust_remote_code
+        str(path),
+        num_labels=1,
+        dtype=devices.weights_dtype(cfg, trainable),
+        attn_implementation=attention.resolve(cfg.model.attn_implementation, devices.local_device()),
+        trust_remote_code=cfg.model.trust_remote_code,
     )
+    devices.place(model)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.config.pad_token_id = tokenizer.pad_token_id  # the classifier reads the last token before the padding

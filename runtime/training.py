@@ -11,26 +11,31 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from runtime import config
+from runtime import config, devices
 from runtime.checkpoints import StageRecord
 from runtime.files import write_json
 from runtime.layout import work_dir
-from runtime.models import on_gpu
 
 
 def trainer_args(cfg: DictConfig, stage: str):
     """(our options, the TRL config object) of a stage, built once from its section: the section's TRL fields plus
     what the pipeline decides (where to write, W&B, precision on this machine). The object is the trainer's `args`,
     and what the manifest and W&B record (`StageRecord.config`)."""
+    import torch
+
     options, kwargs = config.split_section(stage, cfg[stage])
     config_cls = config.trainer_config_class(stage, options)
-    if not on_gpu():
+    if not devices.accelerator_available():
         # TRL defaults bf16 to True; bf16 matmuls on our CPUs are ~600x slower than fp32, so CPU runs are fp32.
-        if kwargs.get("bf16"):
-            print("warning: bf16=True on a CPU-only machine is ~600x slower than fp32; using fp32", file=sys.stderr)
+        if kwargs.get("bf16") or cfg.model.dtype in ("bfloat16", "float16"):
+            print("warning: bf16 on a CPU-only machine is ~600x slower than fp32; computing in fp32", file=sys.stderr)
         kwargs.update(bf16=False, fp16=False, use_cpu=True)
     else:
-        kwargs.setdefault("bf16", True)
+        # The compute precision (model.dtype) is autocast over the fp32 weights (runtime/devices.py), unless the
+        # section says otherwise.
+        dtype = devices.compute_dtype(cfg)
+        kwargs.setdefault("bf16", dtype == torch.bfloat16)
+        kwargs.setdefault("fp16", dtype == torch.float16)
     args = config_cls(
         output_dir=str(work_dir(cfg, stage)),
         run_name=f"{cfg.run_name}-{stage}",
@@ -97,6 +102,7 @@ def training_metrics(trainer, result) -> dict[str, Any]:
     losses = loss_trajectory(trainer.state.log_history)
     tokens = loss_trajectory(trainer.state.log_history, "num_tokens")  # TRL logs the running total
     model = trainer.accelerator.unwrap_model(trainer.model)
+    args = trainer.args
     return {
         "train_loss": result.training_loss,
         "first_logged_loss": losses[0] if losses else None,
@@ -105,6 +111,8 @@ def training_metrics(trainer, result) -> dict[str, Any]:
         "train_runtime_s": result.metrics.get("train_runtime"),
         "train_samples_per_second": result.metrics.get("train_samples_per_second"),
         "num_tokens": tokens[-1] if tokens else None,
-        "model_dtype": str(model.dtype).removeprefix("torch."),  # what ran, whatever model.dtype asked for
-        "attn_implementation": model.config._attn_implementation,
+        # what ran, whatever model.dtype and model.attn_implementation asked for
+        **devices.describe(model),
+        "compute_dtype": "bfloat16" if args.bf16 else "float16" if args.fp16 else "float32",
+        "deepspeed": devices.deepspeed_in_charge(),
     }

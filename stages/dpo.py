@@ -39,7 +39,7 @@ def run(cfg: DictConfig) -> str:
         prompts, data = load_rlvr(cfg.data.rlvr), {}  # described once the pairs are sampled
     parent = models.resolve_parent(cfg, options.parent)
     record = checkpoints.StageRecord(cfg, "dpo", options, args, parent=parent, data_key=data_key, data=data)
-    model, tokenizer = models.load_model_and_tokenizer(cfg, parent)
+    model, tokenizer = models.load_model_and_tokenizer(cfg, parent, trainable=True)
 
     if options.pairs == "onpolicy":
         dataset, pair_rows, pair_stats = sample_onpolicy_pairs(model, tokenizer, prompts, options, seed=args.seed)

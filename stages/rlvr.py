@@ -55,7 +55,7 @@ def run(cfg: DictConfig) -> str:
     data = describe(cfg.data.rlvr, dataset) | ({"reward_model": rm_record} if rm_record else {})
     record = checkpoints.StageRecord(cfg, "rlvr", options, args, parent=parent, data_key="rlvr", data=data)
     tools = resolve_tools(options.tools)  # offered in the rollouts: TRL runs the calls and masks their results
-    model, tokenizer = models.load_model_and_tokenizer(cfg, parent, tools=bool(tools))
+    model, tokenizer = models.load_model_and_tokenizer(cfg, parent, trainable=True, tools=bool(tools))
 
     with VerifierPool(num_workers=options.verifier_workers, timeout_s=options.verifier_timeout_s) as pool:
         reward = VerifiableReward(
@@ -71,7 +71,7 @@ def run(cfg: DictConfig) -> str:
         # reward stays in the list (weight 0 with reward=rm) so that its score is logged beside the RM's.
         reward_funcs, processing_classes = [reward], [None]
         if rm_path is not None:
-            rm, rm_tokenizer = reward_model.load_reward_model(cfg, rm_path)
+            rm, rm_tokenizer = reward_model.load_reward_model(cfg, rm_path, trainable=False)
             reward_funcs.append(rm)
             processing_classes.append(rm_tokenizer)
         trainer = TRAINERS[options.trainer](

@@ -45,7 +45,9 @@ def run(cfg: DictConfig) -> str:
     )
 
     set_seed(args.seed)  # the new head's initial weights
-    model, tokenizer = reward_model.load_reward_model(cfg, parent)  # the parent's causal LM + a one-output head
+    model, tokenizer = reward_model.load_reward_model(
+        cfg, parent, trainable=True
+    )  # the parent's causal LM + a one-output head
     trainer = RewardTrainer(model=model, args=args, train_dataset=train_pairs, processing_class=tokenizer)
     record.args = trainer.args
     tracking.init_tracking(cfg, "rm", record.tracked())

@@ -33,7 +33,7 @@ def run(cfg: DictConfig) -> str:
     record = checkpoints.StageRecord(
         cfg, "sft", options, args, parent=parent, data_key="sft", data=describe(cfg.data.sft, dataset)
     )
-    model, tokenizer = models.load_model_and_tokenizer(cfg, parent)
+    model, tokenizer = models.load_model_and_tokenizer(cfg, parent, trainable=True)
 
     template = chat_templates.for_training(tokenizer, cfg.model) if args.assistant_only_loss else nullcontext()
     with template:  # the checkpoint below keeps the model's own template

@@ -19,7 +19,9 @@ def tiny_models(tmp_path_factory):
     checkpoint = ensure_tiny_model(compose().model.tiny, seed=42, cache_dir=tmp_path_factory.mktemp("tiny"))
     loaded = {}
     for name in (attention.NAME, "sdpa"):
-        model, _ = models.load_model_and_tokenizer(compose([f"model.attn_implementation={name}"]), checkpoint)
+        model, _ = models.load_model_and_tokenizer(
+            compose([f"model.attn_implementation={name}"]), checkpoint, trainable=False
+        )
         loaded[name] = model.eval()
     return loaded
 

@@ -42,7 +42,7 @@ def test_label_mask_on_smollm2_trains_exactly_the_assistant_turns_and_their_end_
         {"role": "user", "content": "And 4 + 4?"},
         {"role": "assistant", "content": "The answer is 8."},
     ]
-    model, tokenizer = models.load_model_and_tokenizer(cfg, smol_checkpoint)
+    model, tokenizer = models.load_model_and_tokenizer(cfg, smol_checkpoint, trainable=False)
     original = tokenizer.chat_template
     _, args = training.trainer_args(cfg, "sft")
     with chat_templates.for_training(tokenizer, cfg.model):
@@ -143,7 +143,7 @@ def test_a_tokenizer_larger_than_the_embeddings_is_refused_before_training(tmp_p
     )
     files.save_checkpoint(small, tokenizer, tmp_path / "mismatched")
     with pytest.raises(SystemExit, match="1024 tokens but the model's embeddings only 512"):
-        models.load_model_and_tokenizer(cfg, tmp_path / "mismatched")
+        models.load_model_and_tokenizer(cfg, tmp_path / "mismatched", trainable=False)
 
 
 def test_a_missing_gguf_file_is_named(tmp_path):

@@ -69,7 +69,7 @@ def test_sigmoid_norm_loss_matches_the_formula(sft_run):
     beta = 2.0
     cfg = dpo_cfg(sft_run, "dpo.precompute_ref_log_probs=false", f"dpo.beta={beta}", "dpo.loss_type=[sigmoid_norm]")
     _, args = training.trainer_args(cfg, "dpo")
-    model, tokenizer = models.load_model_and_tokenizer(cfg, layout.stage_dir(cfg, "sft"))
+    model, tokenizer = models.load_model_and_tokenizer(cfg, layout.stage_dir(cfg, "sft"), trainable=False)
     reference = copy.deepcopy(model)
     torch.manual_seed(0)
     with torch.no_grad():  # a reference that differs from the policy, so the log-ratios are not all zero
@@ -104,7 +104,7 @@ def test_ref_logps_cache_hits_on_rerun_and_misses_on_new_data_or_checkpoint(sft_
     pairs = load_preference(cfg.data.preference)
 
     def build(dataset, perturb=False):
-        model, tokenizer = models.load_model_and_tokenizer(cfg, layout.stage_dir(cfg, "sft"))
+        model, tokenizer = models.load_model_and_tokenizer(cfg, layout.stage_dir(cfg, "sft"), trainable=True)
         if perturb:
             with torch.no_grad():
                 model.lm_head.weight[0, 0] += 1e-3
@@ -146,7 +146,7 @@ def test_ref_logps_are_computed_only_for_the_rows_training_draws_and_train_as_if
     def build(*overrides):
         cfg = dpo_cfg(sft_run, *common, *overrides)
         options, args = training.trainer_args(cfg, "dpo")
-        model, tokenizer = models.load_model_and_tokenizer(cfg, layout.stage_dir(cfg, "sft"))
+        model, tokenizer = models.load_model_and_tokenizer(cfg, layout.stage_dir(cfg, "sft"), trainable=True)
         return dpo.build_trainer(cfg, options, args, model, tokenizer, pairs)
 
     every = build("dpo.max_steps=-1", "dpo.num_train_epochs=1")
@@ -182,7 +182,7 @@ def test_a_batch_with_a_pair_never_given_a_reference_fails_instead_of_training(s
     )
     monkeypatch.setattr(dpo, "rows_training_draws", lambda trainer: list(range(12)))
     options, args = training.trainer_args(cfg, "dpo")
-    model, tokenizer = models.load_model_and_tokenizer(cfg, layout.stage_dir(cfg, "sft"))
+    model, tokenizer = models.load_model_and_tokenizer(cfg, layout.stage_dir(cfg, "sft"), trainable=True)
     trainer = dpo.build_trainer(cfg, options, args, model, tokenizer, load_preference(cfg.data.preference))
     assert trainer.ref_logps_cache_info["ref_logps_rows"] == 12
     with pytest.raises(RuntimeError, match="reference log-prob was never computed"):
@@ -207,7 +207,7 @@ def test_few_step_dpo_run_raises_preference_accuracy_and_publishes(sft_run):
         "dpo.logging_steps=1",
     )
     pairs = list(load_preference(cfg.data.preference))
-    sft_model, tokenizer = models.load_model_and_tokenizer(cfg, layout.stage_dir(cfg, "sft"))
+    sft_model, tokenizer = models.load_model_and_tokenizer(cfg, layout.stage_dir(cfg, "sft"), trainable=False)
     before = preference_accuracy(sft_model, tokenizer, pairs)
 
     dpo.run(cfg)
@@ -224,7 +224,7 @@ def test_few_step_dpo_run_raises_preference_accuracy_and_publishes(sft_run):
     # and the preference accuracy on all 64 pairs is checked below
     assert metrics["train_loss"] < math.log(2), metrics["train_loss"]
 
-    dpo_model, _ = models.load_model_and_tokenizer(cfg, checkpoint)
+    dpo_model, _ = models.load_model_and_tokenizer(cfg, checkpoint, trainable=False)
     after = preference_accuracy(dpo_model, tokenizer, pairs)
     assert after > before, (before, after)
 

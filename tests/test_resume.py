@@ -125,7 +125,7 @@ def test_the_config_hash_covers_what_trains_and_not_where_it_is_kept(tmp_path):
 
 def test_a_crash_while_publishing_leaves_the_previous_checkpoint(tmp_path):
     cfg = compose([f"runs_dir={tmp_path}", "logging=none"])
-    model, tokenizer = models.load_model_and_tokenizer(cfg, models.base_model_path(cfg))
+    model, tokenizer = models.load_model_and_tokenizer(cfg, models.base_model_path(cfg), trainable=False)
     first = record(cfg).publish(model, tokenizer)
     before = (first / "manifest.json").read_text()
 

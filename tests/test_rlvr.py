@@ -193,7 +193,7 @@ def test_tiny_grpo_run_from_sft(sft_run):
     assert any(key.startswith("verifier/") and key.endswith("/reward_mean") for key in metrics)
     assert [h["step"] for h in metrics["heldout"]] == [0, 2]
 
-    model, tokenizer = models.load_model_and_tokenizer(cfg, checkpoint)
+    model, tokenizer = models.load_model_and_tokenizer(cfg, checkpoint, trainable=False)
     [[generation]] = generation.generate(
         model, tokenizer, [[{"role": "user", "content": "What is 2 + 3?"}]], max_new_tokens=8
     )
@@ -244,7 +244,7 @@ def test_padding_free_log_probs_and_gradients_equal_trls_padded_ones(sft_run, at
         [f"runs_dir={sft_run.runs_dir}", "run_name=shared", *QUICK_RLVR, f"model.attn_implementation={attention}"]
     )
     _, args = training.trainer_args(cfg, "rlvr")
-    model, tokenizer = models.load_model_and_tokenizer(cfg, layout.stage_dir(cfg, "sft"))
+    model, tokenizer = models.load_model_and_tokenizer(cfg, layout.stage_dir(cfg, "sft"), trainable=False)
     trainer = rlvr.GRPOWithTimes(
         model=model,
         reward_funcs=[lambda completions, **_: [0.0] * len(completions)],

@@ -45,7 +45,7 @@ def test_the_reward_model_stage_writes_a_checkpoint_that_scores_and_reports_pair
     assert manifest["config"]["rm"]["center_rewards_coefficient"] == 0.01  # the RewardConfig as it ran
 
     # The published checkpoint reloads as a one-output classifier; its held-out accuracy is what the manifest says.
-    model, tokenizer = reward_model.load_reward_model(rm_run, checkpoint)
+    model, tokenizer = reward_model.load_reward_model(rm_run, checkpoint, trainable=False)
     pairs = load_preference(rm_run.data.preference_eval)
     scores = reward_model.score_conversations(
         model,

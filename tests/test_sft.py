@@ -45,7 +45,7 @@ def _sft_trainer(tiny_checkpoint, tmp_path, rows, *overrides, trainer_cls=None):
     from trl import SFTTrainer
 
     cfg = compose(["logging=none", f"runs_dir={tmp_path}", *overrides])
-    model, tokenizer = models.load_model_and_tokenizer(cfg, tiny_checkpoint)
+    model, tokenizer = models.load_model_and_tokenizer(cfg, tiny_checkpoint, trainable=False)
     _, args = training.trainer_args(cfg, "sft")
     trainer_cls = trainer_cls or SFTTrainer
     return trainer_cls(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
@@ -152,7 +152,7 @@ def test_the_interfaces_doc_lists_exactly_the_manifest_fields_a_stage_writes(sft
 
 
 def test_checkpoint_reloads_with_its_chat_template_and_generates(sft_run):
-    model, tokenizer = models.load_model_and_tokenizer(sft_run, layout.stage_dir(sft_run, "sft"))
+    model, tokenizer = models.load_model_and_tokenizer(sft_run, layout.stage_dir(sft_run, "sft"), trainable=False)
     assert "{% generation %}" in tokenizer.chat_template
     [[generation]] = generate(model, tokenizer, [[{"role": "user", "content": "Tom has 3 apples."}]], max_new_tokens=8)
     assert 0 < generation.num_tokens <= 8  # twelve steps teach no answers yet, only that the weights load and run

@@ -27,7 +27,7 @@ def test_gguf_is_converted_once_to_a_plain_checkpoint(smol):
     config = json.loads((path / "config.json").read_text())
     assert config["model_type"] == "llama" and "quantization_config" not in config
     assert models.base_model_path(cfg) == path  # cached: the second call converts nothing
-    model, tokenizer = models.load_model_and_tokenizer(cfg, path)
+    model, tokenizer = models.load_model_and_tokenizer(cfg, path, trainable=False)
     assert 130e6 < sum(p.numel() for p in model.parameters()) < 140e6
     assert tokenizer.eos_token == "<|im_end|>" and "<|im_start|>" in tokenizer.chat_template
     # A broken conversion (wrong dequantisation, tokenizer) answers garbage; the real model knows this one.

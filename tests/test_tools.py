@@ -518,7 +518,7 @@ def test_the_rollouts_mask_the_tool_results_out_of_the_loss(tool_sft):
 
     cfg = tool_rlvr_config(tool_sft, "rlvr.max_steps=1")
     _, args = training.trainer_args(cfg, "rlvr")
-    model, tokenizer = models.load_model_and_tokenizer(cfg, layout.stage_dir(cfg, "sft"), tools=True)
+    model, tokenizer = models.load_model_and_tokenizer(cfg, layout.stage_dir(cfg, "sft"), tools=True, trainable=False)
     dataset = load_rlvr(cfg.data.rlvr)
     trainer = GRPOTrainer(
         model=model,
