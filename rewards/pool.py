@@ -41,6 +41,13 @@ class _Worker:
     deadline: float = 0.0  # of the current item; while starting, of the start
 
 
+def default_workers() -> int:
+    """One verifier process per CPU this process may use, shared among the training processes of this node: under
+    `accelerate launch` every local rank starts a pool, and 8 ranks x 96 CPUs of workers would overcommit the node."""
+    ranks_on_this_node = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
+    return max(1, len(os.sched_getaffinity(0)) // ranks_on_this_node)
+
+
 class VerifierPool:
     """Long-lived pool of verifier processes. Use as a context manager or call close().
 
@@ -51,7 +58,7 @@ class VerifierPool:
     """
 
     def __init__(self, num_workers: int | None = None, timeout_s: float = DEFAULT_TIMEOUT_S, max_batch: int = 32):
-        self.num_workers = num_workers or len(os.sched_getaffinity(0))
+        self.num_workers = num_workers or default_workers()
         self.timeout_s = timeout_s
         self.max_batch = max_batch
         self.stats = collections.Counter(rows=0, timeouts=0, errors=0, truncated=0, worker_restarts=0)

@@ -39,11 +39,6 @@ def local_device():
     return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count())
 
 
-def local_world_size() -> int:
-    """Processes of this run on this node (accelerate/torchrun set LOCAL_WORLD_SIZE); 1 without a launcher."""
-    return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
-
-
 def compute_dtype(cfg: DictConfig):
     """The precision the model computes in: model.dtype, with auto = bfloat16 on a GPU and float32 on a CPU."""
     import torch

@@ -53,7 +53,7 @@ def run(cfg: DictConfig) -> str:
         record.artifacts[ONPOLICY_PAIRS_FILE] = pair_rows
         record.metrics.update(pair_stats)
 
-    trainer = build_trainer(cfg, options, args, model, tokenizer, dataset)
+    trainer = build_trainer(cfg, options, args, model, tokenizer, dataset, reference_id=record.parent_id)
     record.args = trainer.args
     record.metrics.update(trainer.ref_logps_cache_info)
     tracking.init_tracking(cfg, "dpo", record.tracked())
@@ -77,8 +77,9 @@ ONPOLICY_PAIRS_FILE = "onpolicy_pairs.jsonl"  # published with the checkpoint: e
 REWARD_METRICS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies")
 
 
-def build_trainer(cfg: DictConfig, options, args, model, tokenizer, dataset) -> CachedRefDPOTrainer:
-    """The DPOTrainer of this stage; with precompute_ref_log_probs it reads/writes the reference log-probs cache."""
+def build_trainer(cfg: DictConfig, options, args, model, tokenizer, dataset, reference_id: str) -> CachedRefDPOTrainer:
+    """The DPOTrainer of this stage; with precompute_ref_log_probs it reads/writes the reference log-probs cache, keyed
+    by `reference_id`, the parent checkpoint's content id (runtime/lineage.checkpoint_id)."""
     cache_dir = Path(options.ref_logps_cache or Path(cfg.runs_dir) / "_cache" / "ref_logps")
     return CachedRefDPOTrainer(
         model=model,
@@ -86,6 +87,7 @@ def build_trainer(cfg: DictConfig, options, args, model, tokenizer, dataset) -> 
         train_dataset=dataset,
         processing_class=tokenizer,
         ref_logps_cache=cache_dir,
+        reference_id=reference_id,
     )
 
 
@@ -93,18 +95,19 @@ def build_trainer(cfg: DictConfig, options, args, model, tokenizer, dataset) -> 
 # Reference log-probs, computed once and kept on disk.
 #
 # With precompute_ref_log_probs=True, TRL runs the reference (= the untouched parent) over the data once, before
-# training, and never loads a second model. TRL caches the result only in the datasets cache, under a fingerprint
-# that is random for in-memory datasets (our on-policy pairs), so it rarely survives a new process. Here the result
-# is stored under <runs_dir>/_cache/ref_logps/<key>/, where the key covers everything the numbers depend on: the
-# reference weights (TRL's hash of them), the tokenized pairs (data, tokenizer and chat template in one), max_length
-# and truncation, ld_alpha, dtype. beta, the loss type and the learning rate are not in it: they do not change the
-# reference log-probs, so a sweep over them reuses one entry. The directory sits beside the runs (not inside one
-# run) so that every run of a sweep shares it, and a throw-away runs_dir (tests) takes its cache with it.
+# training, and never loads a second model. TRL caches the result only in the datasets cache, under a fingerprint that
+# is random for in-memory datasets (our on-policy pairs), so it rarely survives a new process. Here the result is
+# stored under <runs_dir>/_cache/ref_logps/<key>/, where the key covers everything the numbers depend on: the reference
+# weights (the parent checkpoint's content id -- not TRL's hash of the in-memory state_dict, which under ZeRO-3 holds
+# each rank's empty placeholders, the same for every parent), the tokenized pairs (data, tokenizer and chat template in
+# one), max_length and truncation, ld_alpha, dtype. beta, the loss type and the learning rate are not in it: they do
+# not change the reference log-probs, so a sweep over them reuses one entry. The directory sits beside the runs (not
+# inside one run) so that every run of a sweep shares it, and a throw-away runs_dir (tests) takes its cache with it.
 #
-# TRL runs the reference over every pair even when max_steps trains on a few of them (the default: 40 steps draw 640
-# of 3000 pairs, and the pass over all 3000 took longer than training). Only the rows the training sampler will draw
-# are computed here -- the same sampler, with the same seed -- and the others hold NaN; a batch that reaches
-# the loss with a NaN reference fails at once rather than training on it. Which rows is part of the cache key.
+# TRL runs the reference over every pair even when max_steps trains on a few of them (the default: 40 steps draw 640 of
+# 3000 pairs, and the pass over all 3000 took longer than training). Only the rows the training sampler will draw are
+# computed here -- the same sampler, with the same seed -- and the others hold NaN; a batch that reaches the loss with
+# a NaN reference fails at once rather than training on it. Which rows is part of the cache key.
 
 CACHE_FILE = "ref_logps.safetensors"
 
@@ -113,8 +116,9 @@ class CachedRefDPOTrainer(DPOTrainer):
     """TRL's DPOTrainer whose precomputed reference log-probs are looked up in, and saved to, a keyed directory.
     `ref_logps_cache_info` says what happened (hit/miss, key, seconds), for the manifest."""
 
-    def __init__(self, *args, ref_logps_cache: Path, **kwargs):
+    def __init__(self, *args, ref_logps_cache: Path, reference_id: str, **kwargs):
         self.ref_logps_cache = Path(ref_logps_cache)
+        self.reference_id = reference_id
         self.ref_logps_cache_info: dict = {"ref_logps_cache": "off (reference model kept in memory)"}
         super().__init__(*args, **kwargs)
 
@@ -128,14 +132,13 @@ class CachedRefDPOTrainer(DPOTrainer):
         return super().compute_loss(model, inputs, *args, **kwargs)
 
     def _precompute_ref_logps(self, dataset, name: str, batch_size: int):
-        from accelerate.utils import broadcast_object_list
         from datasets import Dataset, concatenate_datasets
         from safetensors.torch import load_file, save_file
 
         start = time.time()
         rows = rows_training_draws(self) if name == "train" else None  # None: every row
         key_parts = {
-            "reference_weights": self._precompute_model_hash,
+            "reference_weights": self.reference_id,
             "tokenized_pairs": token_fingerprint(dataset, ("prompt_ids", "chosen_ids", "rejected_ids")),
             "max_length": self.args.max_length,
             "truncation_mode": self.args.truncation_mode,
@@ -144,9 +147,8 @@ class CachedRefDPOTrainer(DPOTrainer):
         }
         if rows is not None:
             key_parts["rows"] = hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:20]
-        key = [hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:20]]
-        broadcast_object_list(key, from_process=0)  # ZeRO-3 ranks hash different shards: rank 0's key wins
-        entry = self.ref_logps_cache / key[0]
+        key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:20]
+        entry = self.ref_logps_cache / key
 
         if (entry / CACHE_FILE).exists():
             cached = load_file(entry / CACHE_FILE)

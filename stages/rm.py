@@ -12,7 +12,7 @@ manifest.json
 from __future__ import annotations
 
 from omegaconf import DictConfig
-from transformers import set_seed
+from transformers import TrainerCallback, set_seed
 from trl import RewardTrainer
 
 from data.loading import describe, load_preference
@@ -52,7 +52,8 @@ def run(cfg: DictConfig) -> str:
     record.args = trainer.args
     tracking.init_tracking(cfg, "rm", record.tracked())
     tracking.log_metrics_only(trainer)
-    before = pairwise_accuracy(model, tokenizer, heldout)
+    before = AccuracyBeforeTraining(tokenizer, heldout)
+    trainer.add_callback(before)
     result = training.train(trainer, cfg, record)
 
     accuracy = pairwise_accuracy(trainer.model, tokenizer, heldout)
@@ -60,7 +61,8 @@ def run(cfg: DictConfig) -> str:
     record.metrics.update(
         {
             "heldout_pairs": len(heldout),
-            "heldout_pairwise_accuracy_before": before["accuracy"],
+            # after a resume: the resumed model's, not the untrained head's
+            "heldout_pairwise_accuracy_before": before.result["accuracy"],
             "heldout_pairwise_accuracy": accuracy["accuracy"],
             "heldout_mean_margin": accuracy["mean_margin"],
             "train_pairwise_accuracy_last_logged": (training.loss_trajectory(log, "accuracy") or [None])[-1],
@@ -74,6 +76,18 @@ def run(cfg: DictConfig) -> str:
         {"parent": str(parent), "pairs": f"{len(train_pairs)} train, {len(heldout)} held out", **record.metrics},
     )
     return "trained"
+
+
+class AccuracyBeforeTraining(TrainerCallback):
+    """The held-out accuracy of the model as training starts, measured once the trainer has prepared it: under
+    DeepSpeed ZeRO-3 the weights are partitioned from the moment they load, and a forward pass gathers them only once
+    the engine exists. Every rank measures (the gathers are collective)."""
+
+    def __init__(self, tokenizer, pairs):
+        self.tokenizer, self.pairs, self.result = tokenizer, pairs, None
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self.result = pairwise_accuracy(model, self.tokenizer, self.pairs)
 
 
 def pairwise_accuracy(model, tokenizer, pairs) -> dict[str, float]:

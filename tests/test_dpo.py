@@ -14,6 +14,7 @@ from helpers import compose
 
 from data.loading import DataError, load_preference
 from runtime import layout, models, training
+from runtime.lineage import checkpoint_id
 from stages import dpo
 
 PAIRS = [  # completions of different lengths, so the length normalisation changes the loss
@@ -98,19 +99,18 @@ def test_sigmoid_norm_loss_matches_the_formula(sft_run):
 
 
 def test_ref_logps_cache_hits_on_rerun_and_misses_on_new_data_or_checkpoint(sft_run, tmp_path):
-    cfg = dpo_cfg(sft_run, "dpo.pairs=offline", "data.preference.0.max_rows=24", f"dpo.ref_logps_cache={tmp_path}")
+    cache = tmp_path / "cache"
+    cfg = dpo_cfg(sft_run, "dpo.pairs=offline", "data.preference.0.max_rows=24", f"dpo.ref_logps_cache={cache}")
     options, args = training.trainer_args(cfg, "dpo")
     assert args.precompute_ref_log_probs is True  # the default of conf/dpo/default.yaml
     pairs = load_preference(cfg.data.preference)
+    sft_checkpoint = layout.stage_dir(cfg, "sft")
 
-    def build(dataset, perturb=False):
-        model, tokenizer = models.load_model_and_tokenizer(cfg, layout.stage_dir(cfg, "sft"), trainable=True)
-        if perturb:
-            with torch.no_grad():
-                model.lm_head.weight[0, 0] += 1e-3
+    def build(dataset, parent=sft_checkpoint):
+        model, tokenizer = models.load_model_and_tokenizer(cfg, parent, trainable=True)
         forwards = []
         model.get_decoder().register_forward_hook(lambda *_: forwards.append(1))
-        trainer = dpo.build_trainer(cfg, options, args, model, tokenizer, dataset)
+        trainer = dpo.build_trainer(cfg, options, args, model, tokenizer, dataset, checkpoint_id(parent))
         return trainer, len(forwards)
 
     cold, cold_forwards = build(pairs)
@@ -124,9 +124,39 @@ def test_ref_logps_cache_hits_on_rerun_and_misses_on_new_data_or_checkpoint(sft_
 
     other_data, _ = build(pairs.select(range(12)))
     assert other_data.ref_logps_cache_info["ref_logps_cache"] == "miss"
-    other_checkpoint, _ = build(pairs, perturb=True)
+    retrained = copy_with_one_weight_changed(sft_checkpoint, tmp_path / "retrained_sft")
+    other_checkpoint, _ = build(pairs, parent=retrained)
     assert other_checkpoint.ref_logps_cache_info["ref_logps_cache"] == "miss"
-    assert len(list(tmp_path.iterdir())) == 3
+    assert len(list(cache.iterdir())) == 3
+
+
+def copy_with_one_weight_changed(checkpoint, target):
+    """A re-trained parent: the same files but one weight."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(checkpoint, target)
+    (target / "manifest.json").unlink()  # a directory of weights: named by its content
+    weights = load_file(target / "model.safetensors")
+    next(iter(weights.values())).view(-1)[0] += 1e-3
+    save_file(weights, target / "model.safetensors", metadata={"format": "pt"})
+    return target
+
+
+def test_ref_logps_cache_key_is_the_parent_by_content_not_the_ranks_weights():
+    """Under ZeRO-3 each rank's state_dict holds empty placeholders: TRL's hash of it is the same for every parent, so
+    a re-trained SFT would reuse stale reference log-probs. The key is the parent's content id instead."""
+    from trl.trainer.utils import hash_module
+
+    def zero3_placeholders(seed):
+        torch.manual_seed(seed)
+        model = torch.nn.Linear(4, 4)
+        for parameter in model.parameters():
+            parameter.data = torch.empty(0)  # what deepspeed.zero.Init leaves in the module on every rank
+        return model
+
+    assert hash_module(zero3_placeholders(0)) == hash_module(zero3_placeholders(1))  # the old key: one for all
 
 
 def test_ref_logps_are_computed_only_for_the_rows_training_draws_and_train_as_if_all_were(sft_run, tmp_path):
@@ -147,7 +177,7 @@ def test_ref_logps_are_computed_only_for_the_rows_training_draws_and_train_as_if
         cfg = dpo_cfg(sft_run, *common, *overrides)
         options, args = training.trainer_args(cfg, "dpo")
         model, tokenizer = models.load_model_and_tokenizer(cfg, layout.stage_dir(cfg, "sft"), trainable=True)
-        return dpo.build_trainer(cfg, options, args, model, tokenizer, pairs)
+        return dpo.build_trainer(cfg, options, args, model, tokenizer, pairs, "sft-id")
 
     every = build("dpo.max_steps=-1", "dpo.num_train_epochs=1")
     assert every.ref_logps_cache_info["ref_logps_rows"] == 64
@@ -183,7 +213,8 @@ def test_a_batch_with_a_pair_never_given_a_reference_fails_instead_of_training(s
     monkeypatch.setattr(dpo, "rows_training_draws", lambda trainer: list(range(12)))
     options, args = training.trainer_args(cfg, "dpo")
     model, tokenizer = models.load_model_and_tokenizer(cfg, layout.stage_dir(cfg, "sft"), trainable=True)
-    trainer = dpo.build_trainer(cfg, options, args, model, tokenizer, load_preference(cfg.data.preference))
+    pairs = load_preference(cfg.data.preference)
+    trainer = dpo.build_trainer(cfg, options, args, model, tokenizer, pairs, "sft-id")
     assert trainer.ref_logps_cache_info["ref_logps_rows"] == 12
     with pytest.raises(RuntimeError, match="reference log-prob was never computed"):
         trainer.train()

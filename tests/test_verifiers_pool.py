@@ -233,3 +233,15 @@ def test_score_command_never_stops_the_file_on_bad_encoding(tmp_path):
     assert [row["score"] for row in scored] == [1.0, 1.0, 0.0, 1.0]
     assert scored[1]["response"] == "\ud800 The answer is 5."  # the same text comes back out
     assert scored[2]["error"] == "line 3: not valid UTF-8 (byte 0xff at column 56)"
+
+
+def test_each_training_process_on_a_node_gets_its_share_of_the_cpus_for_verifiers(monkeypatch):
+    from rewards import pool
+
+    monkeypatch.setattr(pool.os, "sched_getaffinity", lambda pid: set(range(96)))
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert pool.default_workers() == 96
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")  # accelerate launch --num_processes 8
+    assert pool.default_workers() == 12
+    monkeypatch.setattr(pool.os, "sched_getaffinity", lambda pid: {0, 1})
+    assert pool.default_workers() == 1
