@@ -39,11 +39,12 @@ $(INSTALLED): pyproject.toml
 NPROC ?= 1
 DS ?=
 MIXED_PRECISION ?= $(if $(shell command -v nvidia-smi 2>/dev/null),bf16,no)
-LAUNCH := $(if $(DS)$(filter-out 1,$(NPROC)),$(BIN)/accelerate launch --num_processes $(NPROC) --num_machines 1 \
+DISTRIBUTED := $(DS)$(filter-out 1,$(NPROC))
+LAUNCH := $(if $(DISTRIBUTED),$(BIN)/accelerate launch --num_processes $(NPROC) --num_machines 1 \
 	--mixed_precision $(MIXED_PRECISION) --dynamo_backend no \
 	$(if $(DS),--use_deepspeed --deepspeed_config_file conf/deepspeed/$(DS).json) -m,$(BIN)/python -m)
 
-.PHONY: setup tiny sft dpo rm rlvr eval pipeline compare score test bench gpu-check wheels clean
+.PHONY: setup tiny sft dpo rm rlvr eval pipeline compare score test bench gpu-check wheels vllm-resolve clean
 setup: $(INSTALLED)
 
 tiny: $(INSTALLED)
@@ -52,8 +53,17 @@ tiny: $(INSTALLED)
 sft dpo rm rlvr: $(INSTALLED)
 	$(LAUNCH) stages.$@ $(ARGS)
 
+# One process runs the whole chain (stages.pipeline). With NPROC>1 or DS each training stage runs under accelerate as
+# `make sft|dpo|rlvr` does (DeepSpeed, one process per GPU), then one process evaluates every checkpoint and writes
+# the report.
 pipeline: $(INSTALLED)
+ifeq ($(DISTRIBUTED),)
 	$(BIN)/python -m stages.pipeline $(ARGS)
+else
+	for stage in sft dpo rlvr; do $(LAUNCH) stages.$$stage $(ARGS) || exit 1; done
+	$(BIN)/python -m eval.run $(ARGS)
+	$(BIN)/python -m eval.report $(ARGS)
+endif
 
 eval: $(INSTALLED)
 	$(BIN)/python -m eval.run $(ARGS)
@@ -65,6 +75,7 @@ compare: $(INSTALLED)
 dry-run:
 	@for stage in sft dpo rlvr; do echo "$(LAUNCH) stages.$$stage $(ARGS)"; done
 	@echo "$(BIN)/python -m eval.run $(ARGS)"
+	@echo "$(BIN)/python -m eval.report $(ARGS)"
 
 # Re-score a file of generations: make score IN=generations.jsonl OUT=scored.jsonl
 score: $(INSTALLED)
@@ -105,6 +116,11 @@ wheels: $(INSTALLED)
 	done
 	@echo "$$(ls .whl/*.whl | wc -l) wheels in .whl/; on the GPU machine, with its own torch:"
 	@echo "  pip install --no-index --find-links .whl -r .whl/requirements.txt && pip install --no-index --no-deps --no-build-isolation -e ."
+
+# pip's resolver, run dry (installs nothing): the vllm extra with this project's torch and every other pin
+# (pyproject.toml says why vllm==0.30.0). Exit 0 = it resolves.
+vllm-resolve: $(INSTALLED)
+	$(BIN)/python -m pip install --dry-run --ignore-installed --quiet "$(TORCH_SPEC)" ".[vllm]"
 
 clean:
 	rm -rf runs .cache

@@ -24,8 +24,7 @@ from trl.chat_template_utils import has_generation_markers
 
 from runtime import models
 from runtime.layout import REPO_ROOT
-
-TEMPLATES_DIR = REPO_ROOT / "conf" / "chat_templates"
+from runtime.models import TEMPLATES_DIR
 
 # Rendered with both templates: a training template must produce the same text for each (system turn or the
 # template's default one, several turns, the generation prompt inference appends).
@@ -59,7 +58,7 @@ def training_chat_template(original: str | None, model: DictConfig) -> str | Non
     if has_generation_markers(original):
         return None
     if model.training_chat_template:
-        path = template_file(model.training_chat_template)
+        path = models.template_file(model.training_chat_template, "model.training_chat_template")
         training = path.read_text(encoding="utf-8")
         if not has_generation_markers(training):
             raise TemplateError(
@@ -78,13 +77,6 @@ def training_chat_template(original: str | None, model: DictConfig) -> str | Non
         source = "TRL's training template"
     check_renders_like(original, training, source)
     return training
-
-
-def template_file(name: str) -> Path:
-    for candidate in (TEMPLATES_DIR / name, Path(name).expanduser(), REPO_ROOT / name):
-        if candidate.is_file():
-            return candidate
-    raise TemplateError(f"model.training_chat_template={name}: no such file (looked in {TEMPLATES_DIR} and {name})")
 
 
 def trl_training_template(original: str) -> str | None:
@@ -150,7 +142,9 @@ def check_tools_template(cfg: DictConfig, parent: str) -> None:
 
 def parent_chat_template(cfg: DictConfig, parent: str) -> str | None:
     """The chat template of SFT's parent, read from its files (None: it can only be known once the tokenizer loads,
-    e.g. the embedded model before it is built, or a hub model not in the cache)."""
+    e.g. the embedded model before it is built, or a hub model not in the cache); model.chat_template when set."""
+    if cfg.model.chat_template:
+        return models.template_file(cfg.model.chat_template, "model.chat_template").read_text(encoding="utf-8")
     if parent == "base" and cfg.model.gguf_file:
         converted = models.GGUF_CACHE_DIR / Path(cfg.model.gguf_file).stem
         if (converted / "config.json").exists():

@@ -66,6 +66,9 @@ class ModelConfig:
     # transformers knows (sdpa, eager, flash_attention_2) or ours (varlen_sdpa, varlen_flash)
     attn_implementation: Optional[str] = "auto"
     trust_remote_code: bool = False
+    # The chat template of a model that ships none (a base model): a file in conf/chat_templates/ (or a path), set on
+    # the tokenizer as it loads and saved with every checkpoint; None = the model's own
+    chat_template: Optional[str] = None
     # SFT's assistant-only loss needs {% generation %} markers: a file in conf/chat_templates/ (or a path) holding the
     # model's template with them added; None = the model's own if marked, else TRL's training version of it
     training_chat_template: Optional[str] = None

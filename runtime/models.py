@@ -58,6 +58,8 @@ def load_model_and_tokenizer(cfg: DictConfig, path: Path | str, *, trainable: bo
     if cfg.model.gguf_file and path == cfg.model.path:
         kwargs["gguf_file"] = cfg.model.gguf_file
     tokenizer = AutoTokenizer.from_pretrained(str(path), **kwargs)
+    if cfg.model.chat_template:  # a base model's chat format (saved with every checkpoint of the chain)
+        tokenizer.chat_template = template_file(cfg.model.chat_template, "model.chat_template").read_text("utf-8")
     if tools:
         prepare_for_tools(tokenizer, str(path))
     model = AutoModelForCausalLM.from_pretrained(
@@ -77,6 +79,17 @@ def load_model_and_tokenizer(cfg: DictConfig, path: Path | str, *, trainable: bo
             "another model? resize the embeddings or use the model's own tokenizer)"
         )
     return model, tokenizer
+
+
+TEMPLATES_DIR = REPO_ROOT / "conf" / "chat_templates"
+
+
+def template_file(name: str, key: str) -> Path:
+    """A chat template named by config `key`: a file in conf/chat_templates/, or a path."""
+    for candidate in (TEMPLATES_DIR / name, Path(name).expanduser(), REPO_ROOT / name):
+        if candidate.is_file():
+            return candidate
+    raise SystemExit(f"config error: {key}={name}: no such file (looked in {TEMPLATES_DIR} and {name})")
 
 
 class ToolTemplateError(SystemExit):

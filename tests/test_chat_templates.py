@@ -10,7 +10,7 @@ import json
 import pytest
 from helpers import compose
 
-from runtime import chat_templates, files, models, training
+from runtime import chat_templates, files, layout, models, training
 from stages import pipeline, sft
 
 SMOL = ["model=smollm2_135m", "logging=none"]
@@ -158,3 +158,51 @@ def test_a_corrupt_gguf_file_is_named(tmp_path):
         models.ensure_gguf_converted(str(tmp_path), "corrupt.gguf", cache_dir=tmp_path / "cache")
     with pytest.raises(SystemExit, match=r"corrupt\.gguf: cannot be read as a GGUF file"):
         chat_templates.gguf_chat_template(corrupt)
+
+
+def test_tulu3_8b_names_tulus_chat_template_for_its_base_model_and_a_marked_version_that_renders_the_same():
+    cfg = compose(["+experiment=tulu3_8b", "logging=none"])
+    assert (cfg.model.chat_template, cfg.model.training_chat_template) == ("tulu.jinja", "tulu_training.jinja")
+    original = chat_templates.parent_chat_template(cfg, "base")  # the base model ships none: ours, before any load
+    assert original == (chat_templates.TEMPLATES_DIR / "tulu.jinja").read_text()
+    training = chat_templates.training_chat_template(original, cfg.model)  # checks it renders the same text
+    assert chat_templates.has_generation_markers(training) and not chat_templates.has_generation_markers(original)
+
+
+def test_label_mask_with_tulus_template_trains_exactly_the_assistant_turns_and_their_eos(sft_run, tmp_path):
+    """On the tiny model's tokenizer (Llama-3.1-8B's is not offline): the mask, not the vocabulary, is checked."""
+    from datasets import Dataset
+    from trl import SFTTrainer
+
+    cfg = compose(
+        [
+            "logging=none",
+            f"runs_dir={tmp_path}",
+            "model.chat_template=tulu.jinja",
+            "model.training_chat_template=tulu_training.jinja",
+            "sft.padding_free=false",
+        ]
+    )
+    conversation = [
+        {"role": "user", "content": "What is 2 + 3?"},
+        {"role": "assistant", "content": "The answer is 5."},
+        {"role": "user", "content": "And 4 + 4?"},
+        {"role": "assistant", "content": "The answer is 8."},
+    ]
+    model, tokenizer = models.load_model_and_tokenizer(cfg, layout.stage_dir(sft_run, "sft"), trainable=True)
+    assert tokenizer.chat_template == (chat_templates.TEMPLATES_DIR / "tulu.jinja").read_text()
+    _, args = training.trainer_args(cfg, "sft")
+    with chat_templates.for_training(tokenizer, cfg.model):
+        trainer = SFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=Dataset.from_list([{"messages": conversation}]),
+            processing_class=tokenizer,
+        )
+    batch = trainer.data_collator([trainer.train_dataset[0]])
+    input_ids, labels = batch["input_ids"][0].tolist(), batch["labels"][0].tolist()
+    trained = tokenizer.decode([token for token, label in zip(input_ids, labels) if label != -100])
+    eos = tokenizer.eos_token
+    assert trained == f"The answer is 5.{eos}The answer is 8.{eos}"
+    masked = tokenizer.decode([token for token, label in zip(input_ids, labels) if label == -100])
+    assert masked.count("<|assistant|>") == 2 and "<|user|>\nWhat is 2 + 3?" in masked

@@ -107,6 +107,7 @@ def test_make_builds_the_accelerate_deepspeed_command():
         "stages.dpo",
         "stages.rlvr",
         "eval.run",
+        "eval.report",
     ]
     assert all(line.endswith("+experiment=tulu3_8b") for line in plan)
 
