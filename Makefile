@@ -44,7 +44,7 @@ LAUNCH := $(if $(DISTRIBUTED),$(BIN)/accelerate launch --num_processes $(NPROC) 
 	--mixed_precision $(MIXED_PRECISION) --dynamo_backend no \
 	$(if $(DS),--use_deepspeed --deepspeed_config_file conf/deepspeed/$(DS).json) -m,$(BIN)/python -m)
 
-.PHONY: setup tiny sft dpo rm rlvr eval pipeline compare score test bench gpu-check wheels vllm-resolve clean
+.PHONY: setup tiny sft dpo rm rlvr eval pipeline compare score test bench gpu-check wheels vllm-resolve multinode-check clean
 setup: $(INSTALLED)
 
 tiny: $(INSTALLED)
@@ -116,6 +116,11 @@ wheels: $(INSTALLED)
 	done
 	@echo "$$(ls .whl/*.whl | wc -l) wheels in .whl/; on the GPU machine, with its own torch:"
 	@echo "  pip install --no-index --find-links .whl -r .whl/requirements.txt && pip install --no-index --no-deps --no-build-isolation -e ."
+
+# SFT -> DPO -> RLVR on two "nodes" of one process on this CPU machine, through conf/launch/slurm_multinode.sbatch
+# (ZeRO-3, gloo) with srun/scontrol stand-ins (tests/multinode/): ~3 minutes; CI runs it after `make test`.
+multinode-check: $(INSTALLED)
+	$(BIN)/python -m pytest tests/multinode/check_multinode.py -p no:xdist -q
 
 # pip's resolver, run dry (installs nothing): the vllm extra with this project's torch and every other pin
 # (pyproject.toml says why vllm==0.30.0). Exit 0 = it resolves.

@@ -174,6 +174,7 @@ class CachedRefDPOTrainer(DPOTrainer):
                     )
                     files.write_json(tmp / "key.json", {**key_parts, "rows": len(dataset)})
             self.accelerator.wait_for_everyone()
+            self._release_precompute_engine()
             status = "miss"
 
         seconds = round(time.time() - start, 2)
@@ -189,6 +190,16 @@ class CachedRefDPOTrainer(DPOTrainer):
             "ref_logps_rows": computed,
         }
         return dataset
+
+    def _release_precompute_engine(self) -> None:
+        """Under DeepSpeed TRL computes the reference pass through an inference engine over the policy's own module
+        (`_precompute_engine`, TRL 1.16). Under ZeRO-3 that engine's parameter hooks stay on the module, and the
+        training engine built over it next fails at its first step (DeepSpeed: "pop from an empty deque"); its hooks
+        are removed once the reference pass is done (make multinode-check runs this path)."""
+        engine = getattr(self, "_precompute_engine", None)
+        if engine is not None:
+            engine.destroy()
+            self._precompute_engine = None
 
 
 def rows_training_draws(trainer: DPOTrainer) -> list[int] | None:
