@@ -3,6 +3,8 @@ padded batches and generation are transformers' `sdpa`, and a checkpoint trained
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from helpers import compose
@@ -91,3 +93,53 @@ def test_a_saved_checkpoint_names_no_attention_of_ours(tiny_models, tmp_path):
     """vLLM and other tools read config.json; they do not know varlen_sdpa."""
     tiny_models[attention.NAME].save_pretrained(tmp_path)
     assert attention.NAME not in (tmp_path / "config.json").read_text()
+
+
+def reference_varlen_kernel(q, k, v, cu_q, cu_k, max_q, max_k, *, scale=None, window_size=(-1, -1), enable_gqa=False):
+    """A CPU stand-in for torch.nn.attention.varlen.varlen_attn (CUDA-only): [tokens, heads, dim] in and out, each
+    sequence of the offsets attended on its own, causal for window (-1, 0). Only ours is under test: the layout,
+    offsets and causal window handed to the kernel."""
+    assert window_size == (-1, 0) and torch.equal(cu_q, cu_k) and cu_q.dtype == torch.int32
+    outputs = []
+    for start, end in zip(cu_q[:-1].tolist(), cu_q[1:].tolist()):
+        part = [t[start:end].transpose(0, 1) for t in (q, k, v)]  # [heads, tokens, dim]
+        attended = torch.nn.functional.scaled_dot_product_attention(
+            *part, scale=scale, is_causal=True, enable_gqa=enable_gqa
+        )
+        outputs.append(attended.transpose(0, 1))
+    assert max(end - start for start, end in zip(cu_q[:-1].tolist(), cu_q[1:].tolist())) == max_q == max_k
+    return torch.cat(outputs)
+
+
+@pytest.mark.parametrize("with_boundaries", [True, False], ids=["cu_seq_lens", "position_ids_only"])
+def test_varlen_flash_hands_the_kernel_each_sequence_of_a_packed_row(tiny_models, monkeypatch, with_boundaries):
+    monkeypatch.setattr(attention, "varlen_attn_kernel", lambda: reference_varlen_kernel)
+    model = copy.deepcopy(tiny_models[attention.NAME]).to(torch.bfloat16)  # the kernel takes half precision
+    with torch.no_grad():
+        expected = model(**packed_row(with_boundaries)).logits[0].float()
+        model.config._attn_implementation = attention.VARLEN_FLASH
+        packed = model(**packed_row(with_boundaries)).logits[0].float()
+    torch.testing.assert_close(packed, expected, atol=2e-2, rtol=2e-2)
+
+
+def test_auto_picks_varlen_sdpa_on_a_cpu_and_a_variable_length_kernel_on_a_gpu(monkeypatch):
+    assert attention.resolve("auto", torch.device("cpu")) == attention.NAME
+    assert attention.resolve("sdpa", torch.device("cpu")) == "sdpa"  # a name is used as it is
+    cuda = torch.device("cuda", 0)
+    monkeypatch.setattr(attention, "torch_has_varlen_attention", lambda device: True)
+    assert attention.resolve("auto", cuda) == attention.VARLEN_FLASH
+    monkeypatch.setattr(attention, "torch_has_varlen_attention", lambda device: False)
+    assert attention.resolve("auto", cuda) == attention.NAME
+    real_find_spec = attention.importlib.util.find_spec
+    monkeypatch.setattr(
+        attention.importlib.util, "find_spec", lambda name: object() if name == "flash_attn" else real_find_spec(name)
+    )
+    assert attention.resolve("auto", cuda) == "flash_attention_2"
+
+
+def test_every_model_file_chooses_its_attention_per_device():
+    from helpers import CONF_DIR
+    from omegaconf import OmegaConf
+
+    for path in sorted((CONF_DIR / "model").glob("*.yaml")):
+        assert OmegaConf.load(path).attn_implementation == "auto", path.name

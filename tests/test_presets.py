@@ -52,3 +52,40 @@ def test_tulu3_8b_reward_model_runs_with_the_values_of_open_instructs_script(tmp
     assert (args.learning_rate, args.num_train_epochs, args.max_length, args.seed) == (3e-6, 1, 4096, 8)
     assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (4, 4)
     assert options.parent == "sft" and args.center_rewards_coefficient is None
+
+
+def readme_gpu_commands() -> list[tuple[str, int, list[str], list[str]]]:
+    """(the command, processes it runs, the stages it trains, its Hydra overrides) for each training command of the
+    README's GPU block: `make ... NPROC=N ARGS="..."` and `sbatch --nodes=N ... <stage> overrides` (8 GPUs a node,
+    the script's GPUS_PER_NODE)."""
+    import re
+    import shlex
+
+    from helpers import REPO_ROOT
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    block = readme.split("**On GPU nodes**:", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    commands = []
+    for line in block.splitlines():
+        words = shlex.split(line.split("  #")[0])
+        if words[:1] == ["sbatch"]:
+            nodes = int(re.search(r"--nodes=(\d+)", line).group(1))
+            script = next(i for i, word in enumerate(words) if word.endswith(".sbatch"))
+            commands.append((line, nodes * 8, [words[script + 1]], words[script + 2 :]))
+        elif words[:1] == ["make"] and words[1] in ("pipeline", "sft", "dpo"):
+            settings = dict(word.split("=", 1) for word in words[2:] if "=" in word)
+            stages = ["sft", "dpo"] if words[1] == "pipeline" else [words[1]]
+            commands.append((line, int(settings.get("NPROC", 1)), stages, shlex.split(settings.get("ARGS", ""))))
+    return commands
+
+
+def test_every_gpu_command_of_the_readme_trains_with_tulus_effective_batch(tmp_path):
+    commands = readme_gpu_commands()
+    assert any(line.startswith("sbatch") for line, *_ in commands) and len(commands) >= 3
+    for line, processes, stages, overrides in commands:
+        assert any(o.startswith("+experiment=") for o in overrides), f"{line}: use a preset"
+        cfg = compose([*overrides, "logging=none", f"runs_dir={tmp_path}"])
+        for stage in stages:
+            _, args = training.trainer_args(cfg, stage)
+            batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * processes
+            assert batch == 128, f"{line}: {stage}'s effective batch is {batch}"
