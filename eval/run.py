@@ -30,7 +30,7 @@ from eval.benchmarks import load_benchmark
 from rewards.registry import ANSWER_KEYS
 from rewards.tool_call import answer_uses_a_result
 from rewards.tools import resolve_tools
-from runtime import cli, config, console, files, layout, models, tracking
+from runtime import cli, config, console, devices, files, layout, models, tracking
 from runtime.generation import generate, generate_with_tools
 from runtime.lineage import checkpoint_id
 
@@ -120,6 +120,7 @@ def evaluate(
                     }
                 )
     generation_s = time.time() - generation_start
+    ran_on = devices.describe(model)  # the device, dtype and attention the generations ran with
     del model
 
     rank(cfg, rows, scorer_names)
@@ -147,6 +148,7 @@ def evaluate(
             "flagged": contamination.get("flagged", []),
         },
         "verifier": verifier_stats,
+        "ran_on": ran_on,
         "generation_s": round(generation_s, 1),
         "wall_time_s": round(time.time() - start, 1),
     }

@@ -63,6 +63,15 @@ def weights_dtype(cfg: DictConfig, trainable: bool):
     return torch.float32
 
 
+def autocast(cfg: DictConfig):
+    """The compute precision for a trainable (fp32) model used before its trainer wraps it -- DPO's on-policy
+    sampling: the trainer's own passes run under accelerate's autocast, which this mirrors. Off on a CPU."""
+    import torch
+
+    dtype = compute_dtype(cfg)
+    return torch.autocast(local_device().type, dtype=dtype, enabled=accelerator_available() and dtype != torch.float32)
+
+
 def place(model):
     """The model on the local device. Under DeepSpeed ZeRO-3 its weights were partitioned while it loaded and the
     engine places the shards: left as it is."""

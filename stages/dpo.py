@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from trl import DPOTrainer
 
 from data.loading import PREFERENCE_FEATURES, DataError, describe, fingerprint, load_preference, load_rlvr
-from runtime import checkpoints, cli, console, files, generation, models, tracking, training
+from runtime import checkpoints, cli, console, devices, files, generation, models, tracking, training
 
 
 def run(cfg: DictConfig) -> str:
@@ -42,7 +42,8 @@ def run(cfg: DictConfig) -> str:
     model, tokenizer = models.load_model_and_tokenizer(cfg, parent, trainable=True)
 
     if options.pairs == "onpolicy":
-        dataset, pair_rows, pair_stats = sample_onpolicy_pairs(model, tokenizer, prompts, options, seed=args.seed)
+        with devices.autocast(cfg):  # the fp32 trainable weights sample in the compute precision, as they train
+            dataset, pair_rows, pair_stats = sample_onpolicy_pairs(model, tokenizer, prompts, options, seed=args.seed)
         record.data = {
             "pairs": "onpolicy",
             "prompt_sources": describe(cfg.data.rlvr, prompts)["sources"],

@@ -61,7 +61,7 @@ def run_dpo(runs_dir, run_name, parent):
 
 def test_dpo_at_tulus_learning_rate_changes_bf16_weights_kept_in_fp32(bf16_parent, tmp_path, monkeypatch):
     checkpoint = run_dpo(tmp_path, "fp32_master", bf16_parent)
-    assert changed_share(bf16_parent, checkpoint) > 0.5  # nearly every weight moved
+    assert changed_share(bf16_parent, checkpoint) > 0.99  # nearly every weight moved
     manifest = (checkpoint / "manifest.json").read_text()
     assert '"model_dtype": "float32"' in manifest and '"device": "cpu"' in manifest
 

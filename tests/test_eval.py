@@ -145,6 +145,8 @@ def test_eval_of_a_tiny_checkpoint_writes_json_and_generations(runs_dir, capsys)
     result = json.loads(out.read_text())
     assert result == results["tiny"]
     assert result["model"] == str(base) and result["stage"] == "tiny"
+    # what the generations ran on: this machine's device, an inference copy, the attention auto picks here
+    assert result["ran_on"] == {"device": "cpu", "model_dtype": "float32", "attn_implementation": "varlen_sdpa"}
     sizes = {"gsm8k": 3, "math500": 3, "ifeval": 3, "humaneval": 2}
     assert {name: b["n"] for name, b in result["benchmarks"].items()} == sizes
     for b in result["benchmarks"].values():
