@@ -44,7 +44,7 @@ LAUNCH := $(if $(DISTRIBUTED),$(BIN)/accelerate launch --num_processes $(NPROC) 
 	--mixed_precision $(MIXED_PRECISION) --dynamo_backend no \
 	$(if $(DS),--use_deepspeed --deepspeed_config_file conf/deepspeed/$(DS).json) -m,$(BIN)/python -m)
 
-.PHONY: setup tiny sft dpo rm rlvr eval pipeline compare score test bench gpu-check wheels vllm-resolve multinode-check clean
+.PHONY: setup tiny sft dpo rm rlvr eval pipeline compare score test bench gpu-check gpu-bench wheels vllm-resolve multinode-check clean
 setup: $(INSTALLED)
 
 tiny: $(INSTALLED)
@@ -98,6 +98,12 @@ bench: $(INSTALLED)
 # peak memory, dtype and attention that ran. Without a GPU: a clear skip, exit 0. README "GPU check".
 gpu-check: $(INSTALLED)
 	$(BIN)/python bench/gpu_check.py $(ARGS)
+
+# Throughput at real batch sizes on one GPU in <= 10 minutes: attention variants on 16k-token packed rows, SFT of
+# Qwen2.5-0.5B's architecture against plain TRL (tokens/s, MFU), DPO, GRPO, an eval, the tiny default's pipeline.
+# Without a GPU: a clear skip, exit 0. docs/gpu.md.
+gpu-bench: $(INSTALLED)
+	$(BIN)/python bench/gpu_bench.py --out gpu-bench.json $(ARGS)
 
 # Wheels of everything this venv runs but torch (pinned as installed here), for a machine whose Python 3.12
 # (manylinux x86-64) has torch and no network: carry .whl/ there and install with --no-index (README "GPU check").
