@@ -164,3 +164,18 @@ def test_two_process_zero2_dpo_matches_single_process(zero2_sft):
     assert multi == pytest.approx(single, abs=0.02)
     manifest = json.loads((runs_dir / "zero2" / "dpo" / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["launch"]["num_processes"] == 2
+
+
+def test_make_pipeline_under_nproc_or_ds_launches_each_stage_then_evaluates_in_one_process():
+    plan = subprocess.run(
+        ["make", "-s", "-n", "pipeline", "NPROC=2", "DS=zero2", "ARGS=run_name=x"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "accelerate launch --num_processes 2" in plan and "stages.$stage run_name=x" in plan
+    assert "-m eval.run run_name=x" in plan and "-m eval.report run_name=x" in plan
+    assert "stages.pipeline" not in plan
+    single = subprocess.run(["make", "-s", "-n", "pipeline"], cwd=REPO_ROOT, capture_output=True, text=True).stdout
+    assert "-m stages.pipeline" in single and "accelerate" not in single
