@@ -23,6 +23,28 @@ def smol_checkpoint():
     return models.base_model_path(compose(SMOL))  # converted once, shared with tests/test_smollm2.py
 
 
+def trained_and_masked_text(cfg, model, tokenizer, conversation) -> tuple[str, str]:
+    """The text SFT's labels train on, and the text they mask, for one conversation through TRL's SFTTrainer with the
+    training template (the tokenizer keeps its own template afterwards)."""
+    from datasets import Dataset
+    from trl import SFTTrainer
+
+    _, args = training.trainer_args(cfg, "sft")
+    with chat_templates.for_training(tokenizer, cfg.model):
+        trainer = SFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=Dataset.from_list([{"messages": conversation}]),
+            processing_class=tokenizer,
+        )
+    batch = trainer.data_collator([trainer.train_dataset[0]])
+    input_ids, labels = batch["input_ids"][0].tolist(), batch["labels"][0].tolist()
+    assert all(label in (-100, token) for token, label in zip(input_ids, labels))
+    trained = tokenizer.decode([token for token, label in zip(input_ids, labels) if label != -100])
+    masked = tokenizer.decode([token for token, label in zip(input_ids, labels) if label == -100])
+    return trained, masked
+
+
 def test_smollm2_training_template_renders_the_models_own_text_with_markers():
     original = chat_templates.gguf_chat_template(models.gguf_source(*SMOL_GGUF))
     assert not chat_templates.has_generation_markers(original)
@@ -32,8 +54,6 @@ def test_smollm2_training_template_renders_the_models_own_text_with_markers():
 
 
 def test_label_mask_on_smollm2_trains_exactly_the_assistant_turns_and_their_end_of_turn(smol_checkpoint, tmp_path):
-    from datasets import Dataset
-    from trl import SFTTrainer
 
     cfg = compose([*SMOL, f"runs_dir={tmp_path}", "sft.max_steps=1"])
     conversation = [
@@ -44,22 +64,9 @@ def test_label_mask_on_smollm2_trains_exactly_the_assistant_turns_and_their_end_
     ]
     model, tokenizer = models.load_model_and_tokenizer(cfg, smol_checkpoint, trainable=False)
     original = tokenizer.chat_template
-    _, args = training.trainer_args(cfg, "sft")
-    with chat_templates.for_training(tokenizer, cfg.model):
-        trainer = SFTTrainer(
-            model=model,
-            args=args,
-            train_dataset=Dataset.from_list([{"messages": conversation}]),
-            processing_class=tokenizer,
-        )
+    trained, masked = trained_and_masked_text(cfg, model, tokenizer, conversation)
     assert tokenizer.chat_template == original  # what the checkpoint will save
-
-    batch = trainer.data_collator([trainer.train_dataset[0]])
-    input_ids, labels = batch["input_ids"][0].tolist(), batch["labels"][0].tolist()
-    assert all(label in (-100, token) for token, label in zip(input_ids, labels))
-    trained = tokenizer.decode([token for token, label in zip(input_ids, labels) if label != -100])
     assert trained == "2 + 3 = 5. The answer is 5.<|im_end|>\nThe answer is 8.<|im_end|>\n"
-    masked = tokenizer.decode([token for token, label in zip(input_ids, labels) if label == -100])
     assert masked.count("<|im_start|>assistant") == 2 and "What is 2 + 3?" in masked and "And 4 + 4?" in masked
     assert "You are a helpful AI assistant named SmolLM" in masked  # the template's default system turn
 
@@ -171,8 +178,6 @@ def test_tulu3_8b_names_tulus_chat_template_for_its_base_model_and_a_marked_vers
 
 def test_label_mask_with_tulus_template_trains_exactly_the_assistant_turns_and_their_eos(sft_run, tmp_path):
     """On the tiny model's tokenizer (Llama-3.1-8B's is not offline): the mask, not the vocabulary, is checked."""
-    from datasets import Dataset
-    from trl import SFTTrainer
 
     cfg = compose(
         [
@@ -191,18 +196,7 @@ def test_label_mask_with_tulus_template_trains_exactly_the_assistant_turns_and_t
     ]
     model, tokenizer = models.load_model_and_tokenizer(cfg, layout.stage_dir(sft_run, "sft"), trainable=True)
     assert tokenizer.chat_template == (chat_templates.TEMPLATES_DIR / "tulu.jinja").read_text()
-    _, args = training.trainer_args(cfg, "sft")
-    with chat_templates.for_training(tokenizer, cfg.model):
-        trainer = SFTTrainer(
-            model=model,
-            args=args,
-            train_dataset=Dataset.from_list([{"messages": conversation}]),
-            processing_class=tokenizer,
-        )
-    batch = trainer.data_collator([trainer.train_dataset[0]])
-    input_ids, labels = batch["input_ids"][0].tolist(), batch["labels"][0].tolist()
-    trained = tokenizer.decode([token for token, label in zip(input_ids, labels) if label != -100])
+    trained, masked = trained_and_masked_text(cfg, model, tokenizer, conversation)
     eos = tokenizer.eos_token
     assert trained == f"The answer is 5.{eos}The answer is 8.{eos}"
-    masked = tokenizer.decode([token for token, label in zip(input_ids, labels) if label == -100])
     assert masked.count("<|assistant|>") == 2 and "<|user|>\nWhat is 2 + 3?" in masked
