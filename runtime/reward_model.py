@@ -70,6 +70,8 @@ def score_conversations(model, tokenizer, conversations: list[list[dict]], batch
             padding_side="right",
             add_special_tokens=False,
         ).to(model.device)
-        with torch.inference_mode():
+        # no_grad, not inference_mode: under ZeRO-3 the forward gathers the weights into buffers training reuses,
+        # and inference tensors cannot be saved for backward (`make rm DS=zero3`'s accuracy before training)
+        with torch.no_grad():
             scores.extend(model(**batch).logits[:, 0].float().tolist())
     return scores

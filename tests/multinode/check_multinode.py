@@ -1,6 +1,6 @@
-"""`make multinode-check`: SFT -> DPO -> RLVR on two "nodes" of one process each, on this CPU machine, through the real
-conf/launch/slurm_multinode.sbatch under DeepSpeed ZeRO-3 (gloo), with SLURM's `srun` and `scontrol` replaced by the
-stand-ins beside this file, which start every node on 127.0.0.1.
+"""`make multinode-check`: SFT -> the reward model -> DPO -> RLVR on two "nodes" of one process each, on this CPU
+machine, through the real conf/launch/slurm_multinode.sbatch under DeepSpeed ZeRO-3 (gloo), with SLURM's `srun` and
+`scontrol` replaced by the stand-ins beside this file, which start every node on 127.0.0.1.
 
 Not collected by `make test` (its name is not test_*.py): two-process launches of every stage take ~2-3 minutes on
 2 cores; CI runs it as its own target after `make test` (.ci/run)."""
@@ -23,6 +23,12 @@ STAGE_ARGS = {
         "sft.logging_steps=1",
         "sft.per_device_train_batch_size=8",
         "data.sft=[{path: 'embedded:sft_train', max_rows: 96}]",
+    ],
+    "rm": [
+        "rm.max_steps=3",
+        "rm.logging_steps=1",
+        "rm.per_device_train_batch_size=4",
+        "data.preference.0.max_rows=64",
     ],
     "dpo": [
         "dpo.max_steps=3",
@@ -84,7 +90,7 @@ def sbatch(stage: str, runs_dir: Path, logs: Path, *extra: str) -> list[str]:
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
     runs_dir = tmp_path_factory.mktemp("runs")
-    logs = {stage: sbatch(stage, runs_dir, runs_dir / "logs" / stage) for stage in ("sft", "dpo", "rlvr")}
+    logs = {stage: sbatch(stage, runs_dir, runs_dir / "logs" / stage) for stage in ("sft", "rm", "dpo", "rlvr")}
     return runs_dir, logs
 
 
@@ -92,7 +98,7 @@ def manifest(runs_dir: Path, stage: str) -> dict:
     return json.loads((runs_dir / "multinode" / stage / "manifest.json").read_text())
 
 
-@pytest.mark.parametrize("stage", ["sft", "dpo", "rlvr"])
+@pytest.mark.parametrize("stage", ["sft", "rm", "dpo", "rlvr"])
 def test_each_stage_trains_on_two_nodes_under_zero3_and_publishes_one_complete_checkpoint(chain, stage):
     runs_dir, _ = chain
     record = manifest(runs_dir, stage)
@@ -102,15 +108,21 @@ def test_each_stage_trains_on_two_nodes_under_zero3_and_publishes_one_complete_c
     assert record["metrics"]["deepspeed"] is True and record["metrics"]["global_step"] > 0
     assert (runs_dir / "multinode" / stage / "model.safetensors").exists()
     assert not list((runs_dir / "multinode").glob(f".{stage}*"))  # no staging copy left by either rank
-    parent = {"sft": None, "dpo": "sft", "rlvr": "dpo"}[stage]
+    parent = {"sft": None, "rm": "sft", "dpo": "sft", "rlvr": "dpo"}[stage]
     if parent:
         assert record["parent_id"] == manifest(runs_dir, parent)["id"]
+
+
+def test_the_reward_model_measures_its_accuracy_once_the_zero3_engine_holds_the_weights(chain):
+    runs_dir, _ = chain
+    metrics = manifest(runs_dir, "rm")["metrics"]
+    assert 0 <= metrics["heldout_pairwise_accuracy_before"] <= 1 and 0 <= metrics["heldout_pairwise_accuracy"] <= 1
 
 
 def test_only_the_main_process_opens_a_wandb_run(chain):
     runs_dir, _ = chain
     runs = sorted((runs_dir / "multinode" / "wandb").rglob("offline-run-*"))
-    assert len(runs) == 3  # one per stage, none from the second node (this test runs before the DPO re-run below)
+    assert len(runs) == 4  # one per stage, none from the second node (this test runs before the DPO re-run below)
 
 
 def test_the_dpo_reference_cache_is_keyed_by_the_sft_checkpoint_and_hit_by_every_rank(chain):
