@@ -123,7 +123,7 @@ wheels: $(INSTALLED)
 	@echo "$$(ls .whl/*.whl | wc -l) wheels in .whl/; on the GPU machine, with its own torch:"
 	@echo "  pip install --no-index --find-links .whl -r .whl/requirements.txt && pip install --no-index --no-deps --no-build-isolation -e ."
 
-# SFT -> DPO -> RLVR on two "nodes" of one process on this CPU machine, through conf/launch/slurm_multinode.sbatch
+# SFT -> RM -> DPO -> RLVR on two "nodes" of one process on this CPU machine, through conf/launch/slurm_multinode.sbatch
 # (ZeRO-3, gloo) with srun/scontrol stand-ins (tests/multinode/): ~3 minutes; CI runs it after `make test`.
 multinode-check: $(INSTALLED)
 	$(BIN)/python -m pytest tests/multinode/check_multinode.py -p no:xdist -q
