@@ -464,12 +464,28 @@ def validate(cfg: DictConfig) -> None:
     _check_benchmarks(cfg)
     _check_tools(cfg)
     _check_choice("model.dtype", cfg.model.dtype, PRECISIONS)
+    _check_attention(cfg.model.attn_implementation)
     _check_choice("logging.backend", cfg.logging.backend, ("wandb", "none"))
     _check_choice("logging.mode", cfg.logging.mode, ("auto", "online", "offline"))
     if cfg.model.path == "embedded:tiny" and cfg.model.tiny is None:
         raise ConfigError("model.path=embedded:tiny needs model.tiny (the architecture sizes)")
     if "/" in cfg.run_name or cfg.run_name in ("", ".", ".."):
         raise ConfigError(f"run_name={cfg.run_name!r}: must be a plain directory name")
+
+
+def _check_attention(name: str | None) -> None:
+    """auto, or a name transformers or runtime/attention.py registers, or a hub kernel (`org/repo`): a typo fails
+    here, not after the data has loaded."""
+    from transformers import AttentionInterface
+
+    from runtime import attention
+
+    attention.register()
+    known = ("auto", "eager", *AttentionInterface().valid_keys())
+    if name is not None and name not in known and "/" not in name:
+        raise ConfigError(
+            f"model.attn_implementation={name!r}: expected one of {', '.join(known)}{_did_you_mean(name, known)}"
+        )
 
 
 def _check_padding_free(section: DictConfig) -> None:

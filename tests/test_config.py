@@ -128,6 +128,8 @@ def test_cli_cfg_job_prints_the_resolved_config(tmp_path):
     "overrides, message",
     [
         (["dpo.pairs=onpolicyy"], "dpo.pairs='onpolicyy': expected one of offline, onpolicy (did you mean onpolicy?)"),
+        (["model.attn_implementation=flash_atention_2"], "(did you mean flash_attention_2?)"),
+        (["model.dtype=bf16"], "model.dtype='bf16': expected one of auto, float32, bfloat16, float16"),
         (["rlvr.parent=dpoo"], "rlvr.parent='dpoo': expected one of base, sft, dpo"),
         (["sft.parent=dpo"], "sft.parent='dpo': expected one of base (an earlier stage"),
         (
