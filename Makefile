@@ -44,7 +44,7 @@ LAUNCH := $(if $(DISTRIBUTED),$(BIN)/accelerate launch --num_processes $(NPROC) 
 	--mixed_precision $(MIXED_PRECISION) --dynamo_backend no \
 	$(if $(DS),--use_deepspeed --deepspeed_config_file conf/deepspeed/$(DS).json) -m,$(BIN)/python -m)
 
-.PHONY: setup tiny sft dpo rm rlvr eval pipeline compare score test bench gpu-check gpu-bench wheels vllm-resolve multinode-check clean
+.PHONY: setup tiny sft dpo rm rlvr eval pipeline compare score test bench gpu-check gpu-bench gpu-wheels wheels vllm-resolve multinode-check clean
 setup: $(INSTALLED)
 
 tiny: $(INSTALLED)
@@ -104,6 +104,12 @@ gpu-check: $(INSTALLED)
 # Without a GPU: a clear skip, exit 0. docs/gpu.md.
 gpu-bench: $(INSTALLED)
 	$(BIN)/python bench/gpu_bench.py --out gpu-bench.json $(ARGS)
+
+# The wheels `make gpu-bench` needs on a GPU machine without network, minus what its `pip freeze` (TARGET_FREEZE=)
+# already holds; at most 64 MiB (bench/gpu_wheels.py, docs/gpu.md).
+TARGET_FREEZE ?=
+gpu-wheels: $(INSTALLED)
+	$(BIN)/python bench/gpu_wheels.py $(if $(TARGET_FREEZE),--target-freeze $(TARGET_FREEZE)) $(ARGS)
 
 # Wheels of everything this venv runs but torch (pinned as installed here), for a machine whose Python 3.12
 # (manylinux x86-64) has torch and no network: carry .whl/ there and install with --no-index (README "GPU check").

@@ -48,3 +48,23 @@ def test_on_the_cpu_every_section_runs_and_reports_its_figures(tmp_path):
     assert sft["stage / plain TRL"] == pytest.approx(sft["stage"]["tokens_per_s"] / sft["plain TRL"]["tokens_per_s"])
     assert sections["dpo"]["steps"] == 2 and sections["grpo"]["steps"] == 1
     assert sections["eval"]["ran_on"]["device"] == "cpu"
+
+
+def test_gpu_wheels_carry_only_what_the_target_lacks_or_holds_at_another_version(tmp_path, capsys):
+    import gpu_wheels
+
+    needed = gpu_wheels.runtime_closure(skip={"wandb", "deepspeed"})
+    assert {"transformers", "trl", "datasets", "hydra-core", "math-verify"} <= set(needed)
+    assert "torch" not in needed and "wandb" not in needed and not any(n.startswith("nvidia-") for n in needed)
+    freeze = tmp_path / "freeze.txt"
+    freeze.write_text(
+        "".join(
+            f"{name}=={'0.0.1' if name == 'transformers' else version}\n"
+            for name, version in needed.items()
+            if name != "trl"
+        )
+    )
+    assert gpu_wheels.main(["--target-freeze", str(freeze), "--dry-run"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    carried = sorted(line.strip().split("==")[0] for line in listed if line.startswith("  "))
+    assert carried == ["transformers", "trl"]
