@@ -72,8 +72,9 @@ def varlen_flash_attention(module, query, key, value, attention_mask, dropout=0.
         return varlen_sdpa_attention(module, query, key, value, attention_mask, dropout, scaling, **kwargs)
     lengths = sequence_lengths(kwargs.get("cu_seq_lens_q"), kwargs.get("position_ids"), query.shape[2])
     offsets = torch.tensor([0, *itertools.accumulate(lengths)], dtype=torch.int32, device=query.device)
-    # [1, heads, tokens, dim] -> [tokens, heads, dim], the layout the kernel takes and returns
-    q, k, v = (tensor[0].transpose(0, 1) for tensor in (query, key, value))
+    # [1, heads, tokens, dim] -> [tokens, heads, dim], the layout the kernel takes and returns (contiguous: its
+    # strides have not been tried on a GPU here, a copy is cheap beside the attention)
+    q, k, v = (tensor[0].transpose(0, 1).contiguous() for tensor in (query, key, value))
     longest = max(lengths)
     out = varlen_attn_kernel()(
         q,
