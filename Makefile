@@ -135,7 +135,7 @@ multinode-check: $(INSTALLED)
 	$(BIN)/python -m pytest tests/multinode/check_multinode.py -p no:xdist -q
 
 # pip's resolver, run dry (installs nothing): the vllm extra with this project's torch and every other pin
-# (pyproject.toml says why vllm==0.30.0). Exit 0 = it resolves.
+# (pyproject.toml says why vllm==0.30.0). Exit 0 = it resolves; CI runs it after `make test` (.ci/run).
 vllm-resolve: $(INSTALLED)
 	$(BIN)/python -m pip install --dry-run --ignore-installed --quiet "$(TORCH_SPEC)" ".[vllm]"
 
