@@ -7,15 +7,15 @@
 For each model -- (a) the embedded tiny default, (b) Qwen2.5-0.5B's architecture (bench/configs/qwen2_5_0_5b.json,
 the sizes of the hub config.json) initialised at random with the tiny tokenizer, no weights needed -- the real
 stages run in a temporary runs directory: SFT -> DPO (reference log-probs precomputed through the on-disk cache) ->
-GRPO (HF generate; again with vLLM colocated when vLLM is installed). Precision is the stages' own choice: bf16 on a
-GPU. Printed per stage, from the manifest the stage wrote and CUDA's counters:
+GRPO (HF generate; again with vLLM colocated when vLLM is installed). Precision is the stages' own choice: on a GPU bf16
+autocast over fp32 trainable weights (runtime/devices.py). Printed per stage, from the manifest the stage wrote and CUDA's counters:
   tokens/s    TRL's num_tokens (trained tokens: DPO counts chosen + rejected, GRPO prompt + completion) over the
               trainer's runtime
   MFU         6 x parameters x tokens/s over the card's dense bf16 peak (datasheet, when the card is known) and over
               the bf16 matmul peak measured here; a lower bound: generation, reference and old-policy passes and
               attention are not counted
   memory      torch.cuda.max_memory_allocated during the stage
-  ran with    the dtype and attention implementation of the model the trainer held
+  ran with    the dtype of the weights the trainer held (fp32 masters on a GPU too) and the attention that ran
 Without a CUDA GPU it says so and exits 0 (nothing to check); --cpu runs it anyway, in fp32.
 A machine whose Python lacks our dependencies: see the README, "GPU check" (wheels carried in .whl/).
 """
