@@ -8,7 +8,8 @@ For each model -- (a) the embedded tiny default, (b) Qwen2.5-0.5B's architecture
 the sizes of the hub config.json) initialised at random with the tiny tokenizer, no weights needed -- the real
 stages run in a temporary runs directory: SFT -> DPO (reference log-probs precomputed through the on-disk cache) ->
 GRPO (HF generate; again with vLLM colocated when vLLM is installed). Precision is the stages' own choice: on a GPU bf16
-autocast over fp32 trainable weights (runtime/devices.py). Printed per stage, from the manifest the stage wrote and CUDA's counters:
+autocast over fp32 trainable weights (runtime/devices.py). Printed per stage, from the manifest the stage wrote and
+CUDA's counters:
   tokens/s    TRL's num_tokens (trained tokens: DPO counts chosen + rejected, GRPO prompt + completion) over the
               trainer's runtime
   MFU         6 x parameters x tokens/s over the card's dense bf16 peak (datasheet, when the card is known) and over
