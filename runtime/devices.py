@@ -9,9 +9,9 @@ eval, on-policy sampling, reward-model scoring), and the preflight that refuses 
     inference copies  the compute precision, on the device
 
 Why trainable weights are fp32: bf16 has 8 bits of mantissa, so an update smaller than ~2^-9 of a weight rounds
-away. At Tülu 3's DPO lr 5e-7 and RLVR lr 1e-6 nearly every AdamW update is that small: bf16 weights updated in
-place come out of training bit-identical (tests/test_devices.py shows both). TRL loads trainable models in fp32 for
-the same reason.
+away. At Tülu 3's DPO lr 5e-7 and RLVR lr 1e-6 nearly every AdamW update is that small: in 3 DPO steps bf16 weights
+updated in place changed 0.9% of the tiny model's weights (those near zero), fp32 ones 99.998%
+(tests/test_devices.py). TRL loads trainable models in fp32 for the same reason.
 """
 
 from __future__ import annotations
