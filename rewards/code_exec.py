@@ -3,15 +3,22 @@
 Ground truth: `{"tests": ["assert f(1) == 2", ...], "setup": "<code run before the model's>", "timeout_s": 4}`
 (a dict or its JSON), or just the list of tests.
 
-The tests never run where the model's code runs. The sandbox executes `setup` and the model's code and then only
-answers requests; each test runs here, in the verifier's process, with the real builtins and modules and the
-setup's own definitions (helpers a prompt supplies, such as HumanEval's `poly`, mean the trusted ones even when the
-model's code redefines them). Every other name a test uses that the model's code defined is looked up in the sandbox:
-plain data comes back as a copy (exact builtin types: no rigged `__eq__`, `__bool__` or `__hash__` can cross);
-functions, classes and other objects stay there behind a `Remote` that can only be called, indexed, iterated,
-measured and asked for attributes — each answer again plain data or another `Remote`. A `Remote` has no truth value
-and no equality, so a test can only pass on plain data its own code compares. Nothing in the sandbox — no expected
-value, no test, no secret — is worth finding, and nothing the model's code patches there reaches the tests.
+Data flow: response -> `extract_code` (the fenced blocks that define what the tests use) -> `Sandbox` runs the setup
+and that code -> `Session` asks the sandbox which names the code defined -> each test runs here, in the verifier's
+process, with the real builtins and modules and the setup's own definitions (a prompt's helpers, such as HumanEval's
+`poly`, mean the trusted ones even when the model's code redefines them); the names it uses that the model's code
+defined are bound, before builtins, to what the sandbox holds (a function named `max` is the model's `max`). A test
+that reaches nothing of the model's code fails: a builtin or the setup cannot pass a test for the model.
+
+What crosses (rewards/_sandbox_child.py, `Codec`): plain data as a copy in exact builtin or standard-library types
+(no rigged `__eq__`, `__bool__` or `__hash__` crosses), instances of the setup's classes as their attributes (rebuilt
+here with the setup's own class), and the arguments a call changed (copied back into the test's objects: in-place
+algorithms work). Other objects of the model's code stay there behind a `Remote`: it can be called, indexed,
+iterated, printed, given attributes, and compared or combined with another `Remote`, each answer again data or a
+`Remote`; it has no truth value, no hash, no dunder attribute, and no equality, order or arithmetic with the tests'
+data, so only data the test itself compares decides it. The tests' own callables and iterators cross the other way as
+proxies whose calls run here. Nothing in the sandbox (no expected value, no test, no secret) is worth finding, and
+nothing the model's code patches there reaches the tests.
 
 Code whose top level raises (SystemExit included) fails every test; so does code that does not parse.
 """
@@ -24,22 +31,29 @@ import functools
 import json
 import math
 import re
+import textwrap
+import types
 from dataclasses import dataclass
 
+from rewards._sandbox_child import Codec, _classes_defined
 from rewards.sandbox import Sandbox
 
 DEFAULT_TIMEOUT_S = 3.0  # wall clock for the whole sandbox run; keep it below the pool's per-item timeout
 MAX_TIMEOUT_S = 30.0
 _PYTHON_FENCES = {"", "python", "py", "python3"}
-_FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:^[ \t]*```|\Z)", re.S | re.M)
+_FENCE = re.compile(
+    r"^(?P<indent>[ \t]*)(?P<fence>```|~~~)[ \t]*(?P<language>[\w+-]*)[^\n]*\n(?P<body>.*?)(?:^[ \t]*(?P=fence)|\Z)",
+    re.S | re.M,
+)
 _DEFINES = re.compile(r"^\s*(?:def|class|async\s+def)\s", re.M)
+_NAMESPACE = "solution"  # __name__ of the setup's namespace on both sides: its classes are known by their module
 
 
 def verify(response: str, ground_truth, **sandbox_options) -> float:
     """`sandbox_options` go to Sandbox (the tests use them to check each layer of defence alone)."""
     spec = parse_ground_truth(ground_truth)
     plan = plan_tests(spec["tests"], spec["setup"])
-    code = extract_code(response)
+    code = extract_code(response, wanted=plan.names)
     try:
         ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -47,7 +61,8 @@ def verify(response: str, ground_truth, **sandbox_options) -> float:
     with Sandbox(code, setup=spec["setup"], timeout_s=spec["timeout_s"], **sandbox_options) as sandbox:
         if not sandbox.ready:
             return 0.0
-        passed = sum(test.passed(sandbox, plan.clean_namespace) for test in plan.tests)
+        session = Session(sandbox, plan.clean_namespace)
+        passed = sum(test.passed(session) for test in plan.tests)
     return passed / len(plan.tests)
 
 
@@ -83,17 +98,59 @@ def check_ground_truth(ground_truth) -> None:
             ) from None
 
 
-def extract_code(response: str) -> str:
-    """The Python code of a response: a fenced block, else the whole response.
-
-    With several Python blocks we take the last one that defines something (later blocks are usually example
-    usage); an unclosed fence (a truncated response) runs to the end.
-    """
-    blocks = [body for language, body in _FENCE.findall(response) if language.lower() in _PYTHON_FENCES]
+def extract_code(response: str, wanted=()) -> str:
+    """The Python code of a response: its fenced blocks (``` or ~~~, indented or not) that define the names the tests
+    use, with the blocks those need, in order; else the last block that defines something (later blocks are usually
+    example usage), else the whole response. An unclosed fence (a truncated response) runs to the end."""
+    blocks = [
+        textwrap.dedent(match["body"])
+        for match in _FENCE.finditer(response)
+        if match["language"].lower() in _PYTHON_FENCES
+    ]
     if not blocks:
         return response
+    chosen = _blocks_defining(blocks, set(wanted))
+    if chosen:
+        return "\n".join(blocks[index] for index in chosen)
     defining = [block for block in blocks if _DEFINES.search(block)]
     return (defining or blocks)[-1]
+
+
+def _blocks_defining(blocks: list[str], wanted: set[str]) -> list[int]:
+    """Indices of the blocks that define `wanted` (the last definition of each), and of the blocks defining what those
+    use, in order."""
+    defines, uses = [], []
+    for block in blocks:
+        try:
+            module = ast.parse(block)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            module = ast.Module(body=[], type_ignores=[])
+        defines.append(_top_level_names(module))
+        uses.append({node.id for node in ast.walk(module) if isinstance(node, ast.Name)})
+    chosen, names, done = set(), set(wanted), set()
+    while names - done:
+        name = next(iter(names - done))
+        done.add(name)
+        for index in reversed(range(len(blocks))):
+            if name in defines[index]:
+                if index not in chosen:
+                    chosen.add(index)
+                    names |= uses[index]
+                break
+    return sorted(chosen)
+
+
+def _top_level_names(module: ast.Module) -> set[str]:
+    names = set()
+    for node in module.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).partition(".")[0] for alias in node.names)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+    return names
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -103,13 +160,16 @@ def extract_code(response: str) -> str:
 @dataclass
 class Test:
     compiled: object
-    model_names: list[str]  # names the test uses that neither it, the setup nor the builtins define
+    names: list[str]  # names the test reads and does not bind: any the model's code defined are bound to its objects
 
-    def passed(self, sandbox: Sandbox, clean_namespace: dict) -> bool:
-        namespace = dict(clean_namespace)
+    def passed(self, session: Session) -> bool:
+        namespace = dict(session.clean_namespace)
         try:
-            for name in self.model_names:
-                namespace[name] = _wrap(sandbox, sandbox.request({"name": name}))
+            reached = [name for name in self.names if name in session.model_names() and name not in namespace]
+            if not reached:
+                return False  # the test would judge builtins or the setup, not the model's code
+            for name in reached:
+                namespace[name] = session.ask({"name": name})
             exec(self.compiled, namespace)
         except Exception:  # a failed assert, a name the model's code lacks, a sandbox that timed out or died
             return False
@@ -117,73 +177,290 @@ class Test:
 
 
 class RemoteError(Exception):
-    """An exception raised inside the sandbox that is not a builtin one (or not an Exception at all)."""
+    """An exception raised inside the sandbox that is neither a builtin one nor the setup's."""
+
+
+class Session:
+    """The verifier's end of one sandbox: requests, the data codec, and the tests' objects lent to the sandbox."""
+
+    def __init__(self, sandbox: Sandbox, clean_namespace: dict):
+        self.sandbox, self.clean_namespace = sandbox, clean_namespace
+        self.classes = _classes_defined(clean_namespace)
+        self.codec = Codec(self.classes, self._outside, self._inside)
+        self.lent: list = []  # the tests' callables and iterators the sandbox may call back, by index
+        self._model_names: set[str] | None = None
+        sandbox.on_callback = self._callback
+
+    def model_names(self) -> set[str]:
+        if self._model_names is None:
+            names = self.ask({"names": True})
+            self._model_names = {name for name in names if type(name) is str} if type(names) is list else set()
+        return self._model_names
+
+    def ask(self, request: dict, values=(), *, call=False):
+        """Send `request` with `values` as its data; the answer's value, or its exception raised here. For a call,
+        the arguments it changed are copied back into the test's objects."""
+        request = {**request, "body": self.codec.encode(list(values))}
+        origins = self.codec.last_objects
+        reply = self.sandbox.request(request)
+        if "raised" in reply:
+            raise self._exception(reply["raised"], stop_iteration_allowed=not call)
+        result, *changed = self.codec.decode(reply["value"], origins)
+        for index, new in zip(reply.get("changed", []), changed):
+            _copy_back(values[index], new)
+        if "done" in reply:
+            return result, reply["done"] is True
+        if "batch" in reply:
+            return result, reply["batch"] is True
+        return result
+
+    def _outside(self, value):
+        if type(value) is Remote and object.__getattribute__(value, "_session") is self:
+            return {"handle": object.__getattribute__(value, "_handle")}
+        if _may_lend(value):
+            self.lent.append(value)
+            return {"local": len(self.lent) - 1}
+        raise TypeError(f"cannot send {type(value).__name__} to the model's code")
+
+    def _inside(self, node: dict):
+        if "handle" in node:
+            if type(node["handle"]) is not int:
+                raise ValueError("malformed handle")
+            return Remote(self, node["handle"])
+        index = node["local"]
+        if type(index) is not int or not 0 <= index < len(self.lent):
+            raise ValueError("malformed local")
+        return self.lent[index]
+
+    def _callback(self, record: dict) -> dict:
+        """The sandbox calls (or advances) one of the tests' objects it was lent."""
+        try:
+            target = self._inside({"local": record.get("callback")})
+            if record.get("next") is True:
+                value = next(target)
+            else:
+                values = self.codec.decode(record.get("body"))
+                keywords = record.get("keywords") or []
+                if type(keywords) is not list or not all(type(k) is str for k in keywords) or len(keywords) > len(values):
+                    raise ValueError("malformed call")
+                positional = values[: len(values) - len(keywords)]
+                value = target(*positional, **dict(zip(keywords, values[len(positional) :])))
+            return {"value": self.codec.encode([value])}
+        except Exception as error:
+            return {"raised": {"base": _builtin_base(type(error)), "message": str(error)[:10_000]}}
+
+    def _exception(self, raised, *, stop_iteration_allowed: bool) -> Exception:
+        if type(raised) is not dict:
+            return RemoteError("malformed exception")
+        base, name, message = raised.get("base"), raised.get("name"), raised.get("message")
+        if type(name) is not str or type(message) is not str:
+            return RemoteError("malformed exception")
+        try:
+            arguments = tuple(self.codec.decode(raised["args"])) if raised.get("args") is not None else (message,)
+        except (ValueError, TypeError, RecursionError):
+            arguments = (message,)
+        setup_class = self.classes.get(raised.get("setup"))
+        if isinstance(setup_class, type) and issubclass(setup_class, Exception):
+            return _made(setup_class, arguments, message)
+        kind = getattr(builtins, base, None) if type(base) is str else None
+        if not (isinstance(kind, type) and issubclass(kind, Exception)):
+            return RemoteError(f"{name}: {message}")
+        if issubclass(kind, (StopIteration, StopAsyncIteration)) and not stop_iteration_allowed:
+            # as PEP 479 does for generators: otherwise `all(map(f, xs))` ends early, on a function that raised
+            return RuntimeError(f"{name} raised by the model's code: {message}")
+        if name == kind.__name__:
+            return _made(kind, arguments, message)
+        subclass = type(name, (kind,), {"__module__": _NAMESPACE, "__str__": lambda self: message})
+        return _made(subclass, arguments, message)
+
+
+def _made(kind, arguments, message):
+    try:
+        return kind(*arguments)
+    except Exception:
+        return kind(message)
+
+
+def _builtin_base(kind: type) -> str:
+    return next((c.__name__ for c in kind.__mro__ if getattr(builtins, c.__name__, None) is c), "Exception")
+
+
+def _copy_back(original, new) -> None:
+    """Make the test's argument hold what the model's code left in it (in-place algorithms)."""
+    if type(original) is list and isinstance(new, list):
+        original[:] = new
+    elif isinstance(original, dict) and isinstance(new, dict):
+        original.clear()
+        original.update(new)
+    elif isinstance(original, (set, bytearray)) and type(new) is type(original):
+        if isinstance(original, set):
+            original.clear()
+            original.update(new)
+        else:
+            original[:] = new
+    # instances of the setup's classes were updated in place by the decoder (their origins)
+
+
+_LENDABLE_BUILTINS = frozenset(
+    "abs all any ascii bin bool bytes callable chr complex dict divmod enumerate filter float format frozenset hash hex "
+    "int isinstance issubclass iter len list map max min next oct ord pow range repr reversed round set slice sorted "
+    "str sum tuple zip".split()
+)
+_PLAIN_TYPES = (int, float, str, bytes, list, dict, set, frozenset, tuple, bool, bytearray)
+
+
+def _may_lend(value) -> bool:
+    """Whether the sandbox may call (or advance) this object of the tests': the tests' and the setup's own functions
+    and classes, pure builtins, math and operator functions, methods of plain data, and iterators. Never eval, exec,
+    open, getattr and the like: the model's code chooses the arguments."""
+    if isinstance(value, types.FunctionType):
+        filename = value.__code__.co_filename
+        return filename == "setup.py" or filename.startswith("test")
+    if isinstance(value, types.MethodType):
+        return _may_lend(value.__func__)
+    if isinstance(value, functools.partial):
+        return _may_lend(value.func)
+    if isinstance(value, type):
+        return value in _PLAIN_TYPES or value.__module__ == _NAMESPACE
+    if isinstance(value, types.BuiltinFunctionType):
+        owner = value.__self__
+        if owner is builtins:
+            return value.__name__ in _LENDABLE_BUILTINS
+        if isinstance(owner, types.ModuleType):
+            return owner.__name__ in ("math", "cmath", "operator", "_operator")
+        return type(owner) in _PLAIN_TYPES
+    if isinstance(value, (types.MethodDescriptorType, types.WrapperDescriptorType, types.MethodWrapperType)):
+        return getattr(value, "__objclass__", None) in _PLAIN_TYPES
+    return isinstance(value, types.GeneratorType) or (
+        type(value).__module__ in ("builtins", "itertools") and hasattr(type(value), "__next__")
+    )
 
 
 class Remote:
-    """An object that lives in the sandbox. It has no truth value and no equality of its own: only plain data
-    decides a test."""
+    """An object that lives in the sandbox. It has no truth value, hash or dunder attributes, and no equality, order
+    or arithmetic with the tests' data: only data decides a test."""
 
-    __slots__ = ("_sandbox", "_handle")
+    __slots__ = ("_session", "_handle")
     __hash__ = None
 
-    def __init__(self, sandbox: Sandbox, handle: int):
-        object.__setattr__(self, "_sandbox", sandbox)
+    def __init__(self, session: Session, handle: int):
+        object.__setattr__(self, "_session", session)
         object.__setattr__(self, "_handle", handle)
 
-    def _ask(self, **request):
-        return _wrap(self._sandbox, self._sandbox.request(request))
-
-    def __call__(self, *args, **kwargs):
-        return self._ask(
-            call=self._handle, args=[_argument(a) for a in args], kwargs=[[k, _argument(v)] for k, v in kwargs.items()]
+    def _ask(self, request: dict, values=(), **options):
+        key = next(iter(request))
+        return object.__getattribute__(self, "_session").ask(
+            {**request, key: object.__getattribute__(self, "_handle")} if request[key] is None else request,
+            values,
+            **options,
         )
 
+    def __call__(self, *args, **kwargs):
+        return self._ask({"call": None, "keywords": list(kwargs)}, [*args, *kwargs.values()], call=True)
+
     def __getattr__(self, name):
-        return self._ask(attr=self._handle, name=name)
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)  # protocols (__array_interface__, __fspath__, ...) never reach the model
+        return self._ask({"attr": None, "name": name})
+
+    def __setattr__(self, name, value):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        self._ask({"setattr": None, "name": name}, [value])
 
     def __getitem__(self, key):
-        return self._ask(item=self._handle, key=_argument(key))
+        return self._ask({"item": None}, [key])
+
+    def __setitem__(self, key, value):
+        self._ask({"setitem": None}, [key, value])
 
     def __iter__(self):
-        return iter(self._ask(iter=self._handle))
+        iterator, batched = self._ask({"iter": None})
+        if type(iterator) is not Remote:
+            raise TypeError("not an iterator")
+        return _items(iterator, batched)
+
+    def __next__(self):
+        items, done = self._ask({"next": None, "n": 1})
+        if type(items) is not list or (done and not items):
+            raise StopIteration
+        return items[0]
 
     def __len__(self):
-        return self._ask(len=self._handle)
+        return self._ask({"len": None})
+
+    def __str__(self):
+        return self._text(False)
+
+    def __repr__(self):
+        return self._text(True)
+
+    def _text(self, as_repr: bool) -> str:
+        text = self._ask({"str": None, "repr": as_repr})
+        if type(text) is not str:
+            raise TypeError("__str__ returned non-string")
+        return text
 
     def __bool__(self):
         raise TypeError("an object of the model's code has no truth value here: compare plain data")
 
-    def __eq__(self, other):
-        raise TypeError("an object of the model's code has no equality here: compare plain data")
+    def __contains__(self, item):
+        return self._operate("contains", item) is True
 
-    __ne__ = __eq__
-
-    def __repr__(self):
-        return f"<object {self._handle} in the sandbox>"
-
-
-def _argument(value) -> dict:
-    if isinstance(value, Remote):
-        return {"handle": object.__getattribute__(value, "_handle")}
-    return Sandbox.plain_argument(value)
+    def _operate(self, operator: str, *others):
+        """An operator between objects of the model's code only: with the tests' data it would let the model's code
+        choose the verdict (`abs(f(2) - 4) < 1e-6` with a rigged `__sub__`)."""
+        if not all(type(other) is Remote for other in others):
+            raise TypeError("an object of the model's code has no equality, order or arithmetic with plain data")
+        session = object.__getattribute__(self, "_session")
+        return session.ask({"op": operator}, [self, *others])
 
 
-def _wrap(sandbox: Sandbox, reply: dict):
-    if "value" in reply:
-        return reply["value"]
-    if "handle" in reply:
-        return Remote(sandbox, reply["handle"])
-    raised = getattr(builtins, reply["raised"], None)
-    if isinstance(raised, type) and issubclass(raised, Exception):
-        raise raised("raised by the model's code")
-    raise RemoteError(reply["raised"])
+def _binary(operator: str, reflected: bool = False):
+    if reflected:
+        return lambda self, other: Remote._operate(other, operator, self) if type(other) is Remote else _refuse()
+    return lambda self, other: self._operate(operator, other)
+
+
+def _refuse():
+    raise TypeError("an object of the model's code has no equality, order or arithmetic with plain data")
+
+
+for _name, _operator in [
+    ("eq", "eq"), ("ne", "ne"), ("lt", "lt"), ("le", "le"), ("gt", "gt"), ("ge", "ge"), ("add", "add"),
+    ("sub", "sub"), ("mul", "mul"), ("matmul", "matmul"), ("truediv", "truediv"), ("floordiv", "floordiv"),
+    ("mod", "mod"), ("pow", "pow"), ("and", "and_"), ("or", "or_"), ("xor", "xor"), ("lshift", "lshift"),
+    ("rshift", "rshift"),
+]:  # fmt: skip
+    setattr(Remote, f"__{_name}__", _binary(_operator))
+    if _name not in ("eq", "ne", "lt", "le", "gt", "ge"):
+        setattr(Remote, f"__r{_name}__", _binary(_operator, reflected=True))
+for _name, _operator in [("neg", "neg"), ("pos", "pos"), ("abs", "abs"), ("invert", "invert")]:
+    setattr(Remote, f"__{_name}__", lambda self, _operator=_operator: self._operate(_operator))
+
+
+def _items(iterator: Remote, batched: bool):
+    """Iterate a sandbox iterator: in batches over a fresh iterator of a container, one at a time over an iterator
+    the model's code (or the test) may also advance."""
+    session = object.__getattribute__(iterator, "_session")
+    handle = object.__getattribute__(iterator, "_handle")
+    while True:
+        items, done = session.ask({"next": handle, "n": 256 if batched else 1})
+        if type(items) is not list:
+            raise TypeError("malformed items")
+        yield from items
+        if done:
+            return
 
 
 @dataclass
 class Plan:
     tests: list[Test]
     clean_namespace: dict
+
+    @property
+    def names(self) -> set[str]:
+        return {name for test in self.tests for name in test.names}
 
 
 def plan_tests(tests: list[str], setup: str) -> Plan:
@@ -194,12 +471,13 @@ def plan_tests(tests: list[str], setup: str) -> Plan:
             module = ast.parse(source)
         except SyntaxError as error:
             raise ValueError(f"test {index} is not valid Python: {error}") from None
-        plan.tests.append(Test(compile(module, f"test{index}", "exec"), _model_names(module, clean_namespace)))
+        plan.tests.append(Test(compile(module, f"test{index}", "exec"), _test_names(module)))
     return plan
 
 
-def _model_names(module: ast.Module, clean_namespace: dict) -> list[str]:
-    """Names a test reads but does not bind itself, that are neither the setup's nor builtins."""
+def _test_names(module: ast.Module) -> list[str]:
+    """Names a test reads and does not bind itself, and identifiers it spells as strings (`eval("f")`,
+    `globals()["f"]`)."""
     loaded, bound = [], set()
     for node in ast.walk(module):
         if isinstance(node, ast.Name):
@@ -215,17 +493,18 @@ def _model_names(module: ast.Module, clean_namespace: dict) -> list[str]:
             bound.update((alias.asname or alias.name).partition(".")[0] for alias in node.names)
         elif isinstance(node, ast.ExceptHandler) and node.name:
             bound.add(node.name)
-    names = dict.fromkeys(n for n in loaded if n not in bound and n not in clean_namespace and not hasattr(builtins, n))
-    return list(names)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.isidentifier():
+            loaded.append(node.value)
+    return list(dict.fromkeys(name for name in loaded if name not in bound))
 
 
 @functools.lru_cache(maxsize=256)
 def _clean_setup_namespace(setup: str) -> dict:
-    namespace = {"__builtins__": builtins, "math": math}
+    namespace = {"__builtins__": builtins, "__name__": _NAMESPACE, "math": math}
     try:
         exec(compile(setup, "setup.py", "exec"), namespace)  # trusted: it comes with the ground truth
     except Exception:
-        namespace = {"__builtins__": builtins, "math": math}
+        namespace = {"__builtins__": builtins, "__name__": _NAMESPACE, "math": math}
     return namespace
 
 

@@ -24,10 +24,9 @@ import threading
 import time
 from pathlib import Path
 
-from rewards._sandbox_child import _decode, _encode
-
 CHILD = str(Path(__file__).with_name("_sandbox_child.py"))
-MAX_OUTPUT_BYTES = 8 << 20  # a sandbox that sends more than this is cut off (its remaining tests fail)
+MAX_REPLY_BYTES = 16 << 20  # a reply longer than this cuts the sandbox off (its remaining tests fail)
+ISOLATION_VARIABLE = "SANDBOX_ISOLATION"  # "process" forces process isolation (tests; machines that refuse namespaces)
 PROCESS_ISOLATION_WARNING = (
     "code sandbox: no namespaces (not root, and user namespaces are refused on this machine): the model's code runs "
     "as this user with the host's files in view; only a Python audit hook stands between it and reading them "
@@ -59,6 +58,7 @@ class Sandbox:
         audit_hook: bool = True,
         user_namespace: bool = False,
     ):
+        namespaces = namespaces and _isolation_wanted() != "process"
         self.deadline = time.monotonic() + timeout_s
         self.isolation: str | None = None  # "namespaces", "user-namespace" or "process"
         self.workdir: str | None = None  # the host directory a "process" sandbox worked in (removed afterwards)
@@ -66,7 +66,7 @@ class Sandbox:
         self.ready = False
         self.timed_out = False
         self._buffer = b""
-        self._received = 0
+        self.on_callback = None  # answers the sandbox's callbacks (calls of the tests' own objects) while it works
         self._init_pidfd: int | None = None  # the sandbox's PID 1, when it has its own pid namespace
         self._broken = False
         self._namespaces_wanted = namespaces
@@ -120,7 +120,7 @@ class Sandbox:
                     self.isolation = str(record["isolation"])
                     workdir = os.path.realpath(str(record["workdir"]))
                     if self.isolation == "process":
-                        if self._namespaces_wanted:
+                        if self._namespaces_wanted or _isolation_wanted() == "process":
                             _warn_once()
                         if _is_sandbox_dir(workdir):
                             self.workdir = workdir
@@ -132,25 +132,21 @@ class Sandbox:
             self.ready = False
 
     def request(self, request: dict) -> dict:
-        """Send one request (see _sandbox_child.py) and return its reply: {"value": ...}, {"handle": h} or
-        {"raised": "TypeError"}. Raises SandboxError when the sandbox cannot answer."""
+        """Send one request (see _sandbox_child.py) and return its reply record ({"value": ...} or {"raised": ...}).
+        Callbacks the sandbox makes meanwhile go to `on_callback`, whose answers go back to it. Raises SandboxError
+        when the sandbox cannot answer."""
         if not self.ready or self._broken:
             raise SandboxError("the sandbox is not running")
         self._send(request)
-        reply = self._receive()
-        if "value" in reply:
-            return {"value": _decode(reply["value"])}
-        if isinstance(reply.get("handle"), int):
-            return {"handle": reply["handle"]}
-        if isinstance(reply.get("raised"), str):
-            return {"raised": reply["raised"]}
-        self._broken = True
-        raise SandboxError("malformed reply")
-
-    @staticmethod
-    def plain_argument(value) -> dict:
-        """A request argument made of plain data (anything else raises TypeError)."""
-        return {"plain": _encode(value)}
+        while True:
+            reply = self._receive()
+            if "callback" in reply and self.on_callback is not None:
+                self._send(self.on_callback(reply))
+                continue
+            if "value" in reply or "raised" in reply:
+                return reply
+            self._broken = True
+            raise SandboxError("malformed reply")
 
     def _send(self, message: dict) -> None:
         try:
@@ -160,8 +156,9 @@ class Sandbox:
             raise SandboxError("the sandbox is gone") from None
 
     def _receive(self) -> dict:
-        """The next reply line, as a dict; SandboxError at the deadline, at end of file or past the output cap."""
-        while b"\n" not in self._buffer:
+        """The next reply line, as a dict; SandboxError at the deadline, at end of file or past the length cap."""
+        chunks, size = [self._buffer], len(self._buffer)
+        while b"\n" not in chunks[-1]:
             remaining = self.deadline - time.monotonic()
             if remaining <= 0:
                 self.timed_out = self._broken = True
@@ -170,12 +167,12 @@ class Sandbox:
             if not ready:
                 continue
             chunk = os.read(self._replies, 1 << 16)
-            self._received += len(chunk)
-            if not chunk or self._received > MAX_OUTPUT_BYTES:
+            size += len(chunk)
+            if not chunk or size > MAX_REPLY_BYTES:
                 self._broken = True
-                raise SandboxError("the sandbox ended" if not chunk else "the sandbox sent too much")
-            self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
+                raise SandboxError("the sandbox ended" if not chunk else "the sandbox sent too long a reply")
+            chunks.append(chunk)
+        line, _, self._buffer = b"".join(chunks).partition(b"\n")
         try:
             record = json.loads(line)
         except (ValueError, RecursionError):
@@ -206,6 +203,13 @@ class Sandbox:
         self.pid = None
 
 
+def _isolation_wanted() -> str:
+    value = os.environ.get(ISOLATION_VARIABLE, "") or "auto"
+    if value not in ("auto", "process"):
+        raise ValueError(f"{ISOLATION_VARIABLE}={value!r}: expected 'process' (or unset: namespaces when possible)")
+    return value
+
+
 _warned = False
 
 
@@ -214,7 +218,8 @@ def _warn_once() -> None:
     global _warned
     if not _warned:
         _warned = True
-        print(f"WARNING: {PROCESS_ISOLATION_WARNING}", file=sys.stderr, flush=True)
+        forced = f" ({ISOLATION_VARIABLE}=process)" if _isolation_wanted() == "process" else ""
+        print(f"WARNING{forced}: {PROCESS_ISOLATION_WARNING}", file=sys.stderr, flush=True)
 
 
 class _Launcher:

@@ -142,13 +142,15 @@ def test_each_isolation_mode_runs_honest_code(options):
         pytest.skip("the nobody user needs root")
     with Sandbox(DOUBLE + "DATA = (1, 2.5, {'k': {3}}, None)\n", **options) as sandbox:
         assert sandbox.ready
-        f = sandbox.request({"name": "f"})["handle"]
-        plain = Sandbox.plain_argument
-        assert sandbox.request({"call": f, "args": [plain(4)], "kwargs": []}) == {"value": 8}
-        assert sandbox.request({"call": f, "args": [], "kwargs": [["x", plain("ab")]]}) == {"value": "abab"}
-        assert sandbox.request({"call": f, "args": [], "kwargs": []}) == {"raised": "TypeError"}
-        assert sandbox.request({"name": "DATA"}) == {"value": (1, 2.5, {"k": {3}}, None)}
-        assert sandbox.request({"name": "print"}) == {"raised": "NameError"}  # builtins are never the model's
+        session = code_exec.Session(sandbox, code_exec.plan_tests(["f"], "").clean_namespace)
+        f = session.ask({"name": "f"})
+        assert f(4) == 8
+        assert f(x="ab") == "abab"
+        with pytest.raises(TypeError):
+            f()
+        assert session.ask({"name": "DATA"}) == (1, 2.5, {"k": {3}}, None)
+        with pytest.raises(NameError):
+            session.ask({"name": "print"})  # builtins are never the model's
     expected = {id(HOOK_ONLY): "process", id(USER_NAMESPACE): "user-namespace"}.get(id(options), "namespaces")
     assert sandbox.isolation == expected
 
@@ -848,7 +850,7 @@ def test_code_extraction():
     assert code_exec.extract_code("```\nx = 1\n```") == "x = 1\n"
 
 
-def test_test_plan_looks_up_only_the_names_the_model_defines():
+def test_test_plan_lists_the_names_each_test_reads_and_does_not_bind():
     plan = code_exec.plan_tests(
         [
             "assert f(1) == 2",
@@ -857,16 +859,18 @@ def test_test_plan_looks_up_only_the_names_the_model_defines():
             "assert all(f(x) == 2 * x for x in range(3))",
             "s = f(3)\nassert s == 6",
             "def check(candidate):\n    import copy\n    assert poly([1], candidate(copy.copy(CONST))) == 0\ncheck(f)",
+            "assert eval('f')(2) == globals()['g'](2)",
         ],
         "def poly(xs, x):\n    return sum(xs)",
     )
-    assert [sorted(test.model_names) for test in plan.tests] == [
+    assert [sorted(test.names) for test in plan.tests] == [
         ["f"],
-        ["f"],
+        ["f", "math"],
         ["Solution"],
+        ["all", "f", "range"],
         ["f"],
-        ["f"],
-        ["CONST", "f"],
+        ["CONST", "f", "poly"],
+        ["eval", "f", "g", "globals"],
     ]
 
 
