@@ -694,7 +694,6 @@ def _audit_hook(
         ("os.chdir", (0,)),
     ),
     write_flags=os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND,
-    fspath=os.fspath,
     stat=os.stat,
     str_type=str,
     bytes_type=bytes,
@@ -713,10 +712,11 @@ def _audit_hook(
     inside."""
 
     # No closures (cells can be reassigned) and no global or builtin looked up at call time: only the defaults.
-    def within(path, roots, relative_ok, fspath=fspath, type_=type, str_type=str, bytes_type=bytes, int_type=int):
-        if type_(path) is int_type:
-            return False  # a descriptor or dir_fd: we cannot tell where it points
-        path = fspath(path)
+    def within(path, roots, relative_ok, type_=type, str_type=str, bytes_type=bytes):
+        # Only text is judged: a descriptor cannot be, and a path-like object answers __fspath__ with code of its
+        # own, once for the call and again for us (a different file each time).
+        if type_(path) is not str_type and type_(path) is not bytes_type:
+            return False
         if type_(path) is bytes_type:
             path = path.decode("utf-8", "surrogateescape")
         if type_(path) is not str_type or ".." in path.split("/"):
@@ -746,6 +746,7 @@ def _audit_hook(
         import_refusal=import_refusal,
         type_=type,
         int_type=int,
+        str_type=str,
         len_=len,
         guarded_code=(),
         base_exception=BaseException,
@@ -753,8 +754,15 @@ def _audit_hook(
         if event.startswith(blocked):
             raise refusal("sandbox: " + event + " is not allowed")
         if event == "import":
-            if args[0] in blocked_imports:  # ImportError: libraries that try ctypes and go without still load
-                raise import_refusal("sandbox: import " + args[0] + " is not allowed")
+            # An extension module's init function is named after the last part of its name, and a copy may sit in
+            # any file: judge the first and last parts of the name and the file's own name.
+            name, filename = args[0], args[1] if len_(args) > 1 else None
+            parts = (name, name.partition(".")[0], name.rpartition(".")[2]) if type_(name) is str_type else ("",)
+            if type_(filename) is str_type:
+                parts += (filename.rpartition("/")[2].partition(".")[0],)
+            for part in parts:
+                if part in blocked_imports:  # ImportError: libraries that try ctypes and go without still load
+                    raise import_refusal("sandbox: import " + part + " is not allowed")
         elif event == "open":
             path, mode, flags = args
             if path is None or type_(path) is int_type:

@@ -205,7 +205,11 @@ class Session:
         reply = self.sandbox.request(request)
         if "raised" in reply:
             raise self._exception(reply["raised"], stop_iteration_allowed=not call)
-        result, *changed = self.codec.decode(reply["value"], origins)
+        try:
+            result, *changed = self.codec.decode(reply["value"], origins)
+        except (ValueError, TypeError, KeyError, IndexError, RecursionError, MemoryError, OverflowError):
+            self.sandbox.abandon()  # a reply the model's code wrote itself, or garbage: nothing more it says counts
+            raise
         for index, new in zip(reply.get("changed", []), changed):
             _copy_back(values[index], new)
         if "done" in reply:
@@ -493,9 +497,41 @@ def _test_names(module: ast.Module) -> list[str]:
             bound.update((alias.asname or alias.name).partition(".")[0] for alias in node.names)
         elif isinstance(node, ast.ExceptHandler) and node.name:
             bound.add(node.name)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.isidentifier():
-            loaded.append(node.value)
+        elif isinstance(node, (ast.Call, ast.Subscript)):
+            loaded += _names_spelled_out(node)
     return list(dict.fromkeys(name for name in loaded if name not in bound))
+
+
+_EVALUATORS = ("eval", "exec")
+_NAMESPACES = ("globals", "locals", "vars")
+
+
+def _names_spelled_out(node: ast.Call | ast.Subscript) -> list[str]:
+    """Names a test reaches through a string: the code given to eval/exec (`eval("f(4)")`), and a key of
+    globals()/locals()/vars() (`globals()["f"]`). Other strings (messages, data) name nothing: a model's code that
+    defines names found in them must not count as reached."""
+    if isinstance(node, ast.Call):
+        called = node.func.id if isinstance(node.func, ast.Name) else None
+        if called not in _EVALUATORS or not node.args:
+            return []
+        text = node.args[0]
+        if not (isinstance(text, ast.Constant) and isinstance(text.value, str) and len(text.value) < 10_000):
+            return []
+        try:
+            module = ast.parse(text.value)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return []
+        return [n.id for n in ast.walk(module) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)]
+    namespace, key = node.value, node.slice
+    if (
+        isinstance(namespace, ast.Call)
+        and isinstance(namespace.func, ast.Name)
+        and namespace.func.id in _NAMESPACES
+        and isinstance(key, ast.Constant)
+        and isinstance(key.value, str)
+    ):
+        return [key.value]
+    return []
 
 
 @functools.lru_cache(maxsize=256)

@@ -148,6 +148,10 @@ class Sandbox:
             self._broken = True
             raise SandboxError("malformed reply")
 
+    def abandon(self) -> None:
+        """Answer no further request: the last reply made no sense, so the conversation can no longer be trusted."""
+        self._broken = True
+
     def _send(self, message: dict) -> None:
         try:
             os.write(self._requests, (json.dumps(message) + "\n").encode())

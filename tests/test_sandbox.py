@@ -860,6 +860,7 @@ def test_test_plan_lists_the_names_each_test_reads_and_does_not_bind():
             "s = f(3)\nassert s == 6",
             "def check(candidate):\n    import copy\n    assert poly([1], candidate(copy.copy(CONST))) == 0\ncheck(f)",
             "assert eval('f')(2) == globals()['g'](2)",
+            "assert eval('h(4)') == 8, 'expected x'\nd = {'k': 1}\nassert d['k'] == 1",
         ],
         "def poly(xs, x):\n    return sum(xs)",
     )
@@ -871,6 +872,7 @@ def test_test_plan_lists_the_names_each_test_reads_and_does_not_bind():
         ["f"],
         ["CONST", "f", "poly"],
         ["eval", "f", "g", "globals"],
+        ["eval", "h"],
     ]
 
 
