@@ -53,6 +53,8 @@ def verify(response: str, ground_truth, **sandbox_options) -> float:
     """`sandbox_options` go to Sandbox (the tests use them to check each layer of defence alone)."""
     spec = parse_ground_truth(ground_truth)
     plan = plan_tests(spec["tests"], spec["setup"])
+    if not plan.tests:
+        return 0.0
     code = extract_code(response, wanted=plan.names)
     try:
         ast.parse(code)
@@ -96,6 +98,8 @@ def check_ground_truth(ground_truth) -> None:
             raise ValueError(
                 f"code ground truth: {name} is not valid Python ({error.msg}, line {error.lineno})"
             ) from None
+    if not plan_tests(spec["tests"], spec["setup"]).tests:
+        raise ValueError("code ground truth: no test uses a name the model's code could define")
 
 
 def extract_code(response: str, wanted=()) -> str:
@@ -475,7 +479,10 @@ def plan_tests(tests: list[str], setup: str) -> Plan:
             module = ast.parse(source)
         except SyntaxError as error:
             raise ValueError(f"test {index} is not valid Python: {error}") from None
-        plan.tests.append(Test(compile(module, f"test{index}", "exec"), _test_names(module)))
+        names = _test_names(module)
+        if all(name in clean_namespace for name in names):
+            continue  # `assert True, "..."`: it names nothing the model's code could define, so it tests nothing
+        plan.tests.append(Test(compile(module, f"test{index}", "exec"), names))
     return plan
 
 

@@ -18,6 +18,7 @@ import importlib
 from collections.abc import Callable
 
 from rewards.arithmetic import evaluate, format_value
+from rewards._sandbox_child import Codec
 from rewards.sandbox import Sandbox, SandboxError
 
 PYTHON_TIMEOUT_S = 3.0
@@ -78,7 +79,11 @@ def python(code: str) -> str:
                 raise SandboxError("timed out")
             if not sandbox.ready:
                 raise ToolError("python: the sandbox could not run the code")
-            output = sandbox.request({"name": "_tool_output"}).get("value")
+            reply = sandbox.request({"name": "_tool_output"})
+            try:
+                output = Codec().decode(reply["value"])[0] if "value" in reply else None
+            except (ValueError, TypeError, KeyError, RecursionError):
+                output = None  # a reply the code wrote itself
     except SandboxError as error:
         if "timed out" in str(error):
             raise ToolError(f"python: timed out after {PYTHON_TIMEOUT_S:g} s") from None
