@@ -192,7 +192,15 @@ def score(cfg: DictConfig, rows: list[dict]) -> tuple[list[dict], dict]:
     """Every generation through the verifier library (sandboxed, with a timeout per generation)."""
     from rewards import VerifierPool
 
-    scoring = [{"dataset": r["dataset"], "ground_truth": r["ground_truth"], "response": r["response"]} for r in rows]
+    scoring = [
+        {
+            "dataset": r["dataset"],
+            "ground_truth": r["ground_truth"],
+            "response": r["response"],
+            "question": r.get("question"),
+        }
+        for r in rows
+    ]
     with VerifierPool(num_workers=cfg.eval.num_workers, timeout_s=cfg.eval.timeout_s) as pool:
         scored = pool.score_rows(scoring)
         stats = dict(pool.stats)

@@ -384,7 +384,8 @@ def _classes_defined(namespace):
 
 
 _OPERATORS = frozenset(
-    "eq ne lt le gt ge add sub mul matmul truediv floordiv mod pow and_ or_ xor lshift rshift neg pos abs invert".split()
+    "eq ne lt le gt ge add sub mul matmul truediv floordiv mod pow and_ or_ xor lshift rshift neg pos abs invert "
+    "contains".split()
 )
 _BATCH = 256  # most items one `next` request returns
 
@@ -429,9 +430,7 @@ class _Answerer:
 
     def exception(self, error):
         kind = type(error)
-        base = next(
-            (c.__name__ for c in kind.__mro__ if getattr(builtins, c.__name__, None) is c), "BaseException"
-        )
+        base = next((c.__name__ for c in kind.__mro__ if getattr(builtins, c.__name__, None) is c), "BaseException")
         setup = next((name for name, cls in self.setup_classes.items() if cls is kind), None)
         try:
             message = str(error)[:10_000]
@@ -828,7 +827,10 @@ class Codec:
     `inside(node)` turns such a node back into an object."""
 
     def __init__(self, classes=None, outside=None, inside=None):
-        import collections, decimal, enum, fractions  # noqa: E401 (the launcher has them loaded already)
+        import collections  # noqa: E401 (the launcher has them loaded already)
+        import decimal
+        import enum
+        import fractions
 
         self.classes = dict(classes or {})
         self._names = {id(cls): name for name, cls in self.classes.items()}
@@ -873,7 +875,11 @@ class Codec:
             return {"odict": self._pairs(value)}
         if kind is collections.defaultdict:
             return {"ddict": [self._factory(value.default_factory), self._pairs(value)]}
-        if isinstance(value, tuple) and kind.__bases__ == (tuple,) and isinstance(getattr(kind, "_fields", None), tuple):
+        if (
+            isinstance(value, tuple)
+            and kind.__bases__ == (tuple,)
+            and isinstance(getattr(kind, "_fields", None), tuple)
+        ):
             fields = [field for field in kind._fields if type(field) is str]
             return {"ntuple": [str(kind.__name__), fields, [self._encode(item) for item in tuple.__iter__(value)]]}
         if kind is self._fractions.Fraction:

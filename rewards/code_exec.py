@@ -249,7 +249,11 @@ class Session:
             else:
                 values = self.codec.decode(record.get("body"))
                 keywords = record.get("keywords") or []
-                if type(keywords) is not list or not all(type(k) is str for k in keywords) or len(keywords) > len(values):
+                if (
+                    type(keywords) is not list
+                    or not all(type(k) is str for k in keywords)
+                    or len(keywords) > len(values)
+                ):
                     raise ValueError("malformed call")
                 positional = values[: len(values) - len(keywords)]
                 value = target(*positional, **dict(zip(keywords, values[len(positional) :])))
@@ -310,7 +314,8 @@ def _copy_back(original, new) -> None:
 
 
 _LENDABLE_BUILTINS = frozenset(
-    "abs all any ascii bin bool bytes callable chr complex dict divmod enumerate filter float format frozenset hash hex "
+    "abs all any ascii bin bool bytes callable chr complex dict divmod enumerate filter float format frozenset hash "
+    "hex "
     "int isinstance issubclass iter len list map max min next oct ord pow range repr reversed round set slice sorted "
     "str sum tuple zip".split()
 )

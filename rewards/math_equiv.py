@@ -8,11 +8,18 @@ math-verify would (without its slow LaTeX parser); otherwise math-verify (LaTeX 
 latex2sympy2_extended: fractions, radicals, expressions, intervals, sets, tuples, equations), plus percentages read
 either as the number or as the number / 100.
 
-An answer must also be *finished*, as far as the truth is: a sum with two like terms (`\frac{2}{5} + \frac{6}{7}`,
-`y + 8 + 7y + 1`), a product or quotient of two numbers (`\frac{2}{3} \\cdot \frac{3}{5}`), or a parenthesised sum
-where the truth has none (`(x+2)(x+3)` for `x^2+5x+6`) is the question restated, not its answer, though sympy finds
-it equal: an RL policy learnt to box the problem's own expression (README, "Real models on a CPU"). Unreduced
-fractions (`\frac{6}{8}` for `\frac{3}{4}`), reordered terms and an expanded form of a factored truth still count.
+An answer must also be *finished*, as far as the truth is: the question restated (`2/3-3/5`, `\binom{5}{2}`, `5!`,
+`\\sqrt{16}`, `\\log_2 8`, `\\gcd(12,18)`, `\\sin\frac{\\pi}{6}`, `\\lfloor 3.5\rfloor`, a sum or an integral,
+`y + 8 + 7y + 1`) is not its answer, though sympy finds it equal: an RL policy learnt to box the problem's own
+expression (README, "Real models on a CPU"). The rule is about meaning, not spelling (`_work_left`): parsed without
+evaluation, the answer still holds operations that evaluating removes (sympy's operation count drops, an applied
+function disappears, a sum/integral/limit/derivative is left to do, or a gcd/lcm/max/min/mod the parser had to
+evaluate), more than the truth does. Compact notation for a number over 15 digits (`2^{100}`, `30!`) is an answer,
+not work left; so are unreduced fractions (`\frac{6}{8}`), unrationalised radicals (`\\sqrt{8}`), and a factored
+or expanded polynomial for the other form. Numbers are read by `rewards.numbers` (scientific notation, repeating
+decimals, thousands separators, Unicode minus signs) and compared exactly: a decimal equals a rational truth only
+when it is exactly that number, and never an irrational one (`3.14159265` is not `\\pi`, `0.5000001` is not `0.5`).
+An inequality chain answers an interval (`1<x\\le 3` is `(1,3]`).
 
 Nothing here has a timeout of its own: math-verify's signal-based ones are switched off (they break outside the
 main thread) because the pool gives every verification a hard timeout. Inputs known to make sympy hang or explode
@@ -28,13 +35,14 @@ import functools
 import hashlib
 import logging
 import re
-from fractions import Fraction
 
 import sympy
+from latex2sympy2_extended import latex2sympy
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
 from math_verify import verify as math_verify
 
-from rewards.answers import ascii_minus, last_boxed
+from rewards.answers import last_boxed
+from rewards.numbers import ascii_signs, read_number
 
 # math-verify warns once that its timeouts are off (on purpose: the pool enforces them) and logs parse failures.
 logging.getLogger("math_verify").setLevel(logging.ERROR)
@@ -44,10 +52,6 @@ _MINERVA = re.compile(r"final answer is\s*(.+?)(?:\.?\s*I hope it is correct|\.?
 _MATH_OPENING = re.compile(r"\$|\\\(|\\\[")
 _BARE_ANSWER_CHARS = 100
 _INTEGER = re.compile(r"^-?\d{1,3}(?:,\d{3})+$|^-?\d+$")
-_NUMBER = re.compile(
-    r"^(-)?(?:(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d*)?|\.\d+)"
-    r"|\\[dt]?frac\{(\d+)\}\{(\d+)\}|(\d+)/(\d+))$"
-)
 _SPACING = re.compile(r"\\[,;:! ]|\\left|\\right|\\displaystyle|\s+")
 # Guards: what we never hand to sympy.
 _MAX_CHARS = 1000
@@ -58,12 +62,29 @@ _COMBINATORIAL = re.compile(r"(?<!\\)!(?!=)|\\[dt]?binom|\\choose|\\Gamma|\\gamm
 _MAX_COMBINATORIAL_DIGITS = 3
 
 
-def verify(response: str, ground_truth) -> float:
+def verify(response: str, ground_truth, question: str | None = None) -> float:
+    """`question`: the problem's text, when the row has it: an answer copied from it is no answer."""
     answer = extract_answer(response)
     if answer is None:
         return 0.0
     truths = ground_truth if isinstance(ground_truth, list) else [ground_truth]
+    if question is not None and restates(question, answer, truths):
+        return 0.0
     return float(any(equivalent(str(truth), answer) for truth in truths))
+
+
+_OPERATION = re.compile(r"[-+*/^()!|]|\\(?:frac|sqrt|cdot|times|div|binom|log|ln|sin|cos|tan|sum|int|gcd|lfloor)")
+
+
+def restates(question: str, answer: str, truths) -> bool:
+    """The answer is an expression with an operation, copied from the question (`Expand (x+2)(x+3).` answered
+    `(x+2)(x+3)`), and not the truth itself: the question's own numbers with its own operators."""
+    key = _canonical(ascii_signs(_strip_dollars(answer)))
+    if len(key) < 3 or not _OPERATION.search(key) or read_number(key) is not None:
+        return False
+    if any(key == _canonical(ascii_signs(_strip_dollars(str(truth)))) for truth in truths):
+        return False
+    return key in _canonical(ascii_signs(question))
 
 
 def extract_answer(response: str) -> str | None:
@@ -136,21 +157,21 @@ def equivalent(truth: str, answer: str) -> bool:
 
 
 def _equivalent(truth: str, answer: str) -> bool:
-    truth, answer = (ascii_minus(_strip_dollars(text)) for text in (truth, answer))
+    truth, answer = (_as_interval(ascii_signs(_strip_dollars(text))) for text in (truth, answer))
     if len(answer) > _MAX_CHARS or len(truth) > _MAX_CHARS:
         return _canonical(truth) == _canonical(answer)  # nothing that long is parsed or analysed
-    if _unfinished(_canonical(answer), _canonical(truth)):
-        return False
     quick = _quick_verdict(_canonical(truth), _canonical(answer))
     if quick is not None:
         return quick
     if _too_costly(truth) or _too_costly(answer):
         return False
+    if _is_decimal(answer) and _irrational(truth):
+        return False  # an approximation, however close, is not the number
     gold, predicted = _parse_cached(truth), _parse_cached(answer)
     if not gold or not predicted:
         return False
     if math_verify(gold, predicted, timeout_seconds=None):
-        return True
+        return _work_left(answer) <= _work_left(truth)
     # A percentage may be meant as its number (gold "50\%", answer "50") or as a fraction (gold "0.5", answer "50\%")
     truth_percent, answer_percent = "%" in truth, "%" in answer
     if truth_percent != answer_percent:
@@ -160,6 +181,75 @@ def _equivalent(truth: str, answer: str) -> bool:
             gold = _percent_as_fraction(gold)
         return bool(predicted and gold) and math_verify(gold, predicted, timeout_seconds=None)
     return False
+
+
+_EVALUATED_WHEN_PARSED = re.compile(r"\\(?:gcd|lcm|max|min|bmod|pmod|mod)\b|\\operatorname\{\s*(?:gcd|lcm)\s*\}")
+_NUMBER_PRODUCT = re.compile(
+    r"(?:\d|\})\s*(?:\\cdot|\\times|\\div|\*|:)\s*(?:\d|\\[dt]?frac)|\(\s*-?[\d.]+\s*\)\s*\(\s*-?[\d.]+\s*\)"
+    r"|\(\s*-?\\[dt]?frac\{\d+\}\{\d+\}\s*\)\s*\(\s*-?\\[dt]?frac\{\d+\}\{\d+\}\s*\)"
+)
+_LEFT_TO_DO = (sympy.Integral, sympy.Sum, sympy.Product, sympy.Limit, sympy.Derivative)
+_LONG_NUMBER_DIGITS = 15
+
+
+@functools.lru_cache(maxsize=8192)
+def _work_left(text: str) -> int:
+    """How much evaluating the expression would still do: 0 for a finished answer (see the module docstring)."""
+    textual = 10 * len(_EVALUATED_WHEN_PARSED.findall(text)) + 10 * len(_NUMBER_PRODUCT.findall(_canonical(text)))
+    if read_number(text) is not None:
+        return 0
+    try:
+        with sympy.evaluate(False):
+            raw = latex2sympy(text)
+        done = latex2sympy(text)
+        if not isinstance(raw, sympy.Basic) or not isinstance(done, sympy.Basic):
+            return textual
+        if raw.has(*_LEFT_TO_DO):
+            return 100
+        done = done.doit()
+        work = max(0, sympy.count_ops(raw) - sympy.count_ops(done)) + max(0, _applied(raw) - _applied(done))
+    except Exception:  # the LaTeX parser and sympy raise anything; what they cannot read is judged by its text
+        return textual
+    work += textual
+    if work and done.is_Rational and max(len(str(abs(done.p))), len(str(done.q))) > _LONG_NUMBER_DIGITS:
+        return 0  # compact notation for a long number (2^{100}, 30!), not work left
+    return work
+
+
+def _applied(expression) -> int:
+    return sum(1 for node in sympy.preorder_traversal(expression) if isinstance(node, sympy.Function))
+
+
+def _is_decimal(text: str) -> bool:
+    return "." in text and read_number(text) is not None
+
+
+def _irrational(text: str) -> bool:
+    """A truth that is a number but no rational one (\\pi, \\frac{\\sqrt{2}}{2}); False when unsure."""
+    if read_number(text) is not None or _too_costly(text):
+        return False
+    try:
+        return any(
+            isinstance(value, sympy.Expr) and value.is_number and value.is_rational is False
+            for value in _parse_cached(text)
+        )
+    except Exception:  # sympy's assumptions raise anything on odd input
+        return False
+
+
+_INEQUALITY = re.compile(
+    r"^(?P<low>[^<>]+?)(?P<left><|\\lt|\\leq?|\u2264)\s*[a-zA-Z]\s*(?P<right><|\\lt|\\leq?|\u2264)(?P<high>[^<>]+)$"
+)
+
+
+def _as_interval(text: str) -> str:
+    """`1<x\\le 3` as the interval it describes, `(1,3]`; anything else unchanged."""
+    match = _INEQUALITY.match(text.strip())
+    if match is None:
+        return text
+    opening = "(" if match["left"] in ("<", "\\lt") else "["
+    closing = ")" if match["right"] in ("<", "\\lt") else "]"
+    return f"{opening}{match['low'].strip()},{match['high'].strip()}{closing}"
 
 
 @functools.lru_cache(maxsize=8192)
@@ -183,78 +273,6 @@ def _canonical(text: str) -> str:
     return _SPACING.sub("", text).replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
 
 
-_NUMERIC_OPERAND = r"(?:\d+(?:\.\d+)?|\\frac\{\d+\}\{\d+\}|\{\d+\})"
-_NUMBER_TIMES_NUMBER = re.compile(_NUMERIC_OPERAND + r"(?:\\cdot|\\times|\\div|\*|:)" + _NUMERIC_OPERAND)
-_COEFFICIENT = re.compile(r"^(?:\d+(?:\.\d+)?|\\frac\{\d+\}\{\d+\})(?:\\cdot|\*)?")
-_OPENING, _CLOSING = "({[", ")}]"
-
-
-def _unfinished(answer: str, truth: str) -> bool:
-    """Is the answer (canonical LaTeX) work left undone that the truth has done? See the module docstring."""
-    answer = answer.rsplit("=", 1)[-1] if re.match(r"^[A-Za-z]=", answer) else answer  # "x=3" answers 3
-    if _NUMBER_TIMES_NUMBER.search(answer) and not _NUMBER_TIMES_NUMBER.search(truth):
-        return True
-    if _has_like_terms(answer) and not _has_like_terms(truth):
-        return True
-    return _has_parenthesised_sum(answer) and not _has_parenthesised_sum(truth)
-
-
-def _has_like_terms(text: str) -> bool:
-    """Two terms of one sum (at any depth of brackets, between commas) that differ only in their number."""
-    for items in _sums(text):
-        keys = [_COEFFICIENT.sub("", term.lstrip("+-")) for term in items]
-        if len(keys) != len(set(keys)):
-            return True
-    return False
-
-
-def _has_parenthesised_sum(text: str) -> bool:
-    return any(len(terms) > 1 for bracket, terms in _groups(text) if bracket == "(")
-
-
-def _sums(text: str) -> list[list[str]]:
-    """The terms of every sum in the text: the top level and the inside of each bracket, split at commas."""
-    return [_terms_of(part) for part in _top_level_split(text, ",")] + [terms for _, terms in _groups(text)]
-
-
-def _groups(text: str) -> list[tuple[str, list[str]]]:
-    """(opening bracket, terms) for every comma-separated part inside every bracketed group, at any depth."""
-    found, stack = [], []
-    for index, char in enumerate(text):
-        if char in _OPENING:
-            stack.append(index)
-        elif char in _CLOSING and stack:
-            start = stack.pop()
-            found += [(text[start], _terms_of(part)) for part in _top_level_split(text[start + 1 : index], ",")]
-    return found
-
-
-def _terms_of(text: str) -> list[str]:
-    """The terms of a sum at the top level: split at + and at a - that follows an operand (not a sign)."""
-    terms = _split_top_level(text, lambda i: text[i] in "+-" and text[i - 1] not in "^_=,+-*/(")
-    return [term for term in terms if term.lstrip("+-")]
-
-
-def _top_level_split(text: str, separator: str) -> list[str]:
-    return [part.removeprefix(separator) for part in _split_top_level(text, lambda i: text[i] == separator)]
-
-
-def _split_top_level(text: str, splits_at) -> list[str]:
-    """`text` cut before every index outside brackets where `splits_at(index)` holds (the cut character starts the
-    next part)."""
-    parts, start, depth = [], 0, 0
-    for index, char in enumerate(text):
-        if char in _OPENING:
-            depth += 1
-        elif char in _CLOSING:
-            depth -= 1
-        elif depth == 0 and index > start and splits_at(index):
-            parts.append(text[start:index])
-            start = index
-    parts.append(text[start:])
-    return parts
-
-
 def _quick_verdict(truth: str, answer: str) -> bool | None:
     """The verdict math-verify would reach, when it is certain without parsing LaTeX (its ANTLR parser costs ~25 ms
     per new expression): equal strings, and numbers or tuples/intervals of numbers. None: ask math-verify."""
@@ -262,14 +280,9 @@ def _quick_verdict(truth: str, answer: str) -> bool | None:
         return True
     if _INTEGER.match(truth) and _INTEGER.match(answer):
         return _integer_key(truth) == _integer_key(answer)
-    gold, predicted = _number(truth), _number(answer)
+    gold, predicted = read_number(truth), read_number(answer)
     if gold is not None and predicted is not None:
-        if gold == predicted:
-            return True
-        if "." not in truth + answer:
-            return False  # exact rationals: math-verify compares them exactly
-        # math-verify rounds to 6 decimals when a float is involved: only a clear difference is certain
-        return False if abs(gold - predicted) >= Fraction(2, 10**6) else None
+        return gold == predicted  # exactly: math-verify's rounding to 6 decimals took 0.5000001 for 0.5
     gold_items, predicted_items = _bracketed(truth), _bracketed(answer)
     if gold_items is None or predicted_items is None:
         return None
@@ -279,22 +292,6 @@ def _quick_verdict(truth: str, answer: str) -> bool | None:
     if False in verdicts:
         return False
     return True if all(verdicts) else None
-
-
-def _number(text: str) -> Fraction | None:
-    """An integer, decimal, a/b or \\frac{a}{b} (with sign), exactly; None for anything else."""
-    match = _NUMBER.match(text)
-    if match is None:
-        return None
-    sign, decimal, numerator, denominator, slash_numerator, slash_denominator = match.groups()
-    try:
-        if decimal is not None:
-            value = Fraction(decimal.replace(",", ""))
-        else:
-            value = Fraction(int(numerator or slash_numerator), int(denominator or slash_denominator))
-    except (ValueError, ZeroDivisionError):
-        return None
-    return -value if sign else value
 
 
 def _bracketed(text: str) -> tuple[str, list[str]] | None:

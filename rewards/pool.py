@@ -133,7 +133,10 @@ class VerifierPool:
                 worker = idle.pop()
                 size = min(self.max_batch, len(pending), math.ceil(len(pending) / (2 * self.num_workers)))
                 batch = [pending.popleft() for _ in range(size)]
-                items = [(i, rows[i]["dataset"], rows[i]["ground_truth"], rows[i]["response"]) for i in batch]
+                items = [
+                    (i, rows[i]["dataset"], rows[i]["ground_truth"], rows[i]["response"], rows[i].get("question"))
+                    for i in batch
+                ]
                 try:
                     worker.conn.send(items)
                 except OSError:  # a dead worker: the batch goes back, a new worker starts

@@ -34,8 +34,9 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from rewards.answers import ascii_minus, last_boxed
+from rewards.answers import last_boxed
 from rewards.arithmetic import evaluate
+from rewards.numbers import ascii_signs
 
 MAX_CHARS = 20_000
 MAX_STEPS = 64
@@ -127,7 +128,7 @@ _GLUED = re.compile(r"[A-Za-z_\\^]")
 
 
 def _normalise(text: str) -> str:
-    text = ascii_minus(text)
+    text = ascii_signs(text)
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)  # 1,000 -> 1000
     for _ in range(4):  # nested \frac
         text = _FRAC.sub(r"((\1)/(\2))", text)

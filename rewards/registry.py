@@ -98,10 +98,18 @@ def row_error(row) -> str | None:
     return None
 
 
-def score_item(dataset, ground_truth, response: str) -> float:
+# Verifiers that also read the row's question (its text, when the row has one): `math` tells the question restated
+# from its answer by it.
+READS_QUESTION = {"math"}
+
+
+def score_item(dataset, ground_truth, response: str, question: str | None = None) -> float:
     """A dataset list means several verifiers (one ground truth each), averaged."""
     if isinstance(dataset, list):
-        return sum(VERIFIERS[name](response, truth) for name, truth in zip(dataset, ground_truth)) / len(dataset)
+        scores = [score_item(name, truth, response, question) for name, truth in zip(dataset, ground_truth)]
+        return sum(scores) / len(dataset)
+    if dataset in READS_QUESTION and isinstance(question, str):
+        return VERIFIERS[dataset](response, ground_truth, question=question)
     return VERIFIERS[dataset](response, ground_truth)
 
 

@@ -1,29 +1,56 @@
 """`string_match` verifier: the response's normalised final answer equals the normalised ground truth.
 
 Final answer: the last `<answer>...</answer>`, else what follows the last "answer is" / "Answer:" on its line, else
-the last `\\boxed{}`, else the whole response. Normalisation (SQuAD's): lower case, punctuation and articles removed,
-whitespace collapsed.
+the last `\\boxed{}`, else the whole response. A number (as `rewards.numbers` reads it: "-4", "3.5", "1/2", "1,000")
+is compared by its exact value; any other text after normalisation: Unicode compatibility forms folded (fullwidth
+letters), lower case, punctuation stripped from the ends of words and abbreviations' dots dropped ("U.S." is
+"us"), articles dropped when other words remain, whitespace collapsed. Unlike SQuAD's normalisation, nothing that
+tells two answers apart is deleted: signs, decimal points, slashes, carets, "+", inner colons stay
+("C++" is not "C", "2:30" is not "230", "x^2" is not "x2").
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
-from rewards.answers import last_boxed, normalize_text
+from rewards.answers import last_boxed
+from rewards.numbers import read_number
 
 _ANSWER_TAGS = re.compile(r"<(/?)answer>", re.I)
 _ANSWER_LINE = re.compile(r"(?:answer is|answer:)\s*(.*)", re.I)
 
 
+_EDGE_PUNCTUATION = ".,!?;:'\"`()[]{}«»“”‘’"
+_ABBREVIATION_DOT = re.compile(r"(?<=\w)\.(?=\w)|(?<=\b\w)\.$")
+_ARTICLES = {"a", "an", "the"}
+
+
 def verify(response: str, ground_truth) -> float:
-    answer = normalize_text(extract_answer(response))
+    answer = normalize(extract_answer(response))
     truths = ground_truth if isinstance(ground_truth, list) else [ground_truth]
-    return float(bool(answer) and any(answer == normalize_text(str(truth)) for truth in truths))
+    return float(answer is not None and any(answer == normalize(str(truth)) for truth in truths))
 
 
-def answer_key(response: str) -> str | None:
+def answer_key(response: str):
     """The normalised final answer, as compared with the truth: what majority voting counts."""
-    return normalize_text(extract_answer(response)) or None
+    return normalize(extract_answer(response))
+
+
+def normalize(text: str):
+    """("number", exact value) or ("text", normalised words); None for an empty answer."""
+    value = read_number(text.strip().rstrip("."))
+    if value is not None:
+        return ("number", value)
+    words = [_ABBREVIATION_DOT.sub("", word.strip(_EDGE_PUNCTUATION)) for word in _folded(text).split()]
+    words = [word for word in words if word]
+    if len(words) > 1:
+        words = [word for word in words if word not in _ARTICLES] or words
+    return ("text", " ".join(words)) if words else None
+
+
+def _folded(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).lower()
 
 
 def extract_answer(response: str) -> str:

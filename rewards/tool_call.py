@@ -22,12 +22,16 @@ Score, with 0 for a wrong final answer (the last assistant message, judged by `a
 
 from __future__ import annotations
 
+import ast
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from rewards.arithmetic import evaluate
+from rewards.numbers import numbers_in
 
 MAX_CALLS = 4
 MAX_TRANSCRIPT_MESSAGES = 64
@@ -114,8 +118,8 @@ def tool_calls(messages: list[dict]) -> list[Call]:
             for raw in message.get("tool_calls") or []:
                 function = raw.get("function") if isinstance(raw, dict) else None
                 name = function.get("name") if isinstance(function, dict) else None
-                arguments = function.get("arguments") if isinstance(function, dict) else None
-                call = Call(str(name), arguments if isinstance(arguments, dict) else {}, None, True)
+                arguments = _arguments(function.get("arguments") if isinstance(function, dict) else None)
+                call = Call(str(name), arguments, None, True)
                 calls.append(call)
                 pending.append(call)
         elif pending:  # tool messages answer the pending calls in order
@@ -149,24 +153,61 @@ def matched_calls(expected: list[dict], calls: list[Call]) -> int:
     return matched
 
 
+def _arguments(raw) -> dict:
+    """A call's arguments: an object, or (OpenAI's wire format) the JSON text of one."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return {}
+    return raw if isinstance(raw, dict) else {}
+
+
 def _equivalent(want: dict, call: Call) -> bool:
     if want["name"] != call.name:
         return False
     if call.name == "calculator":
         return _same_arithmetic(want["arguments"].get("expression"), call.arguments.get("expression"))
-    return json.dumps(want["arguments"], sort_keys=True) == json.dumps(call.arguments, sort_keys=True)
+    if call.name == "python":
+        return _same_program(want["arguments"].get("code"), call.arguments.get("code"))
+    return _same_value(want["arguments"], call.arguments)
 
 
 def _same_arithmetic(expected, given) -> bool:
-    """Same exact value, computed from the same numbers: reordered, re-spaced or re-bracketed, not precomputed."""
+    """Same exact value, computed from the same numbers (8 and 8.0 are one number): reordered, re-spaced or
+    re-bracketed, not precomputed."""
     try:
         same_value = evaluate(expected) == evaluate(given)
     except ValueError:
         return False
-    return same_value and sorted(_NUMBER.findall(expected)) == sorted(_NUMBER.findall(given))
+    return same_value and _operands(expected) == _operands(given)
 
 
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+def _operands(expression: str) -> list[Fraction]:
+    return sorted(abs(value) for _, _, value in numbers_in(expression))
+
+
+def _same_program(expected, given) -> bool:
+    """The same Python program up to layout and comments: their syntax trees are equal."""
+    if not isinstance(expected, str) or not isinstance(given, str):
+        return False
+    try:
+        return ast.dump(ast.parse(expected)) == ast.dump(ast.parse(given))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return expected == given
+
+
+def _same_value(want, given) -> bool:
+    """JSON values equal as values: numbers by exact value (8 is 8.0; a boolean is no number), strings by text."""
+    if isinstance(want, bool) or isinstance(given, bool):
+        return want is given
+    if isinstance(want, (int, float)) and isinstance(given, (int, float)):
+        return Fraction(want) == Fraction(given) if all(map(math.isfinite, (want, given))) else want == given
+    if isinstance(want, dict) and isinstance(given, dict):
+        return want.keys() == given.keys() and all(_same_value(want[k], given[k]) for k in want)
+    if isinstance(want, list) and isinstance(given, list):
+        return len(want) == len(given) and all(_same_value(w, g) for w, g in zip(want, given))
+    return type(want) is type(given) and want == given
 
 
 def _mentions(text: str, result: str) -> bool:

@@ -17,8 +17,8 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
-from rewards.arithmetic import evaluate, format_value
 from rewards._sandbox_child import Codec
+from rewards.arithmetic import evaluate, format_value
 from rewards.sandbox import Sandbox, SandboxError
 
 PYTHON_TIMEOUT_S = 3.0

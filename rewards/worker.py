@@ -39,9 +39,10 @@ def main(fd: int, parent_pid: int) -> None:
             return
         if batch is None:
             return
-        for index, dataset, ground_truth, response in batch:
+        for index, dataset, ground_truth, response, question in batch:
             try:
-                reply = (index, min(1.0, max(0.0, float(score_item(dataset, ground_truth, response)))), None)
+                score = score_item(dataset, ground_truth, response, question=question)
+                reply = (index, min(1.0, max(0.0, float(score))), None)
             except Exception as error:  # malformed ground truth, or a verifier bug: this row's problem only
                 reply = (index, 0.0, f"{type(error).__name__}: {error}"[:_MAX_ERROR_CHARS])
             conn.send(reply)

@@ -249,7 +249,8 @@ class VerifiableReward:
         responses = [
             json.dumps(t) if name == "tool_call" else text for t, name, text in zip(transcripts, dataset, texts)
         ]
-        scores, errors, timeouts = self._verify(responses, dataset, ground_truth, finished)
+        questions = [problem_text(p) for p in prompts]
+        scores, errors, timeouts = self._verify(responses, dataset, ground_truth, finished, questions)
         well_formed = [answer_stated(name, text) for name, text in zip(dataset, texts)]
         steps = [process_score(problem_text(p), t) if self.process_reward else 0.0 for p, t in zip(prompts, texts)]
 
@@ -281,12 +282,12 @@ class VerifiableReward:
             log_extra("finished", finished)
         return rewards
 
-    def _verify(self, texts, datasets, ground_truths, finished) -> tuple[list[float], int, int]:
+    def _verify(self, texts, datasets, ground_truths, finished, questions) -> tuple[list[float], int, int]:
         # A truncated response that will get the penalty anyway is not verified (the pool scores it 0 at once).
         skip = self.nonstop_penalty is not None
         rows = [
-            {"dataset": d, "ground_truth": g, "response": t, "truncated": skip and not done}
-            for d, g, t, done in zip(datasets, ground_truths, texts, finished)
+            {"dataset": d, "ground_truth": g, "response": t, "truncated": skip and not done, "question": q}
+            for d, g, t, done, q in zip(datasets, ground_truths, texts, finished, questions)
         ]
         try:
             scored = self.pool.score_rows(rows)

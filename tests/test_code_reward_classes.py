@@ -304,10 +304,12 @@ PLAIN = st.recursive(
     | st.fractions()
     | st.decimals(allow_nan=False)
     | st.complex_numbers(allow_nan=False),
-    lambda children: st.lists(children, max_size=4)
-    | st.tuples(children, children)
-    | st.dictionaries(st.integers() | st.text(max_size=5), children, max_size=4)
-    | st.frozensets(st.integers(), max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.tuples(children, children)
+        | st.dictionaries(st.integers() | st.text(max_size=5), children, max_size=4)
+        | st.frozensets(st.integers(), max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -432,7 +434,9 @@ def test_stop_iteration_from_the_model_fails_the_test(mode, shape, xs, exception
 
 
 def test_a_generator_of_the_models_still_ends_its_iteration_with_stop_iteration():
-    code = "class Count:\n    def __init__(self, n):\n        self.n = n\n    def __iter__(self):\n        return self\n"
+    code = (
+        "class Count:\n    def __init__(self, n):\n        self.n = n\n    def __iter__(self):\n        return self\n"
+    )
     code += "    def __next__(self):\n        if self.n == 0:\n            raise StopIteration\n        self.n -= 1\n"
     code += "        return self.n\n"
     assert score(code, ["assert list(Count(3)) == [2, 1, 0]", "c = Count(1)\nassert next(c) == 0"], "auto") == 1.0
@@ -542,22 +546,22 @@ def test_generators_and_iterators_cross_both_ways(mode, n, taken):
 
 @MODES
 @SETTINGS
-@given(digits=st.integers(4301, 20_000), numerator=st.integers(-10**6, 10**6), denominator=st.integers(1, 10**6))
+@given(digits=st.integers(4301, 20_000), numerator=st.integers(-(10**6), 10**6), denominator=st.integers(1, 10**6))
 def test_huge_integers_and_exact_numbers_cross(mode, digits, numerator, denominator):
     code = code_of("""
     from decimal import Decimal
     from fractions import Fraction
     def big(d):
         return 10 ** d - 1
-    def ratio(a, b):
+    def rt(a, b):
         return Fraction(a, b)
-    def dec(a, b):
+    def dc(a, b):
         return Decimal(a) / Decimal(b)
     """)
     tests = [
         f"assert big({digits}) == 10 ** {digits} - 1",
-        f"from fractions import Fraction\nassert ratio({numerator}, {denominator}) == Fraction({numerator}, {denominator})",
-        f"from decimal import Decimal\nassert dec({numerator}, {denominator}) == Decimal({numerator}) / Decimal({denominator})",
+        f"from fractions import Fraction as F\nassert rt({numerator}, {denominator}) == F({numerator}, {denominator})",
+        f"from decimal import Decimal as D\nassert dc({numerator}, {denominator}) == D({numerator}) / D({denominator})",
         "assert big(3) == 999",
     ]
     assert score(code, tests, mode) == 1.0
@@ -573,7 +577,7 @@ def test_huge_integers_and_exact_numbers_cross(mode, digits, numerator, denomina
 def test_exceptions_keep_their_builtin_base_and_message(mode, base, custom, message):
     raised = f"Custom({message!r})" if custom else f"{base}({message!r})"
     code = f"class Custom({base}):\n    pass\ndef f(x):\n    if x < 0:\n        raise {raised}\n    return x\n"
-    test = f"try:\n    f(-1)\nexcept {base} as error:\n    assert error.args[0] == {message!r}\nelse:\n    raise AssertionError"
+    test = f"try:\n    f(-1)\nexcept {base} as error:\n    assert error.args[0] == {message!r}\nelse:\n    assert False"
     assert naive_score(code, [test]) == 1.0 or not custom
     assert score(code, [test], mode) == 1.0
     assert score("def f(x):\n    return x\n", [test], mode) == 0.0
@@ -584,7 +588,9 @@ def test_exceptions_of_the_setup_are_the_setups(mode):
     setup = "class InsufficientFunds(Exception):\n    pass\n"
     code = "def withdraw(balance, amount):\n    if amount > balance:\n        raise InsufficientFunds(amount)\n"
     code += "    return balance - amount\n"
-    test = "try:\n    withdraw(1, 5)\nexcept InsufficientFunds as e:\n    assert e.args == (5,)\nelse:\n    assert False"
+    test = (
+        "try:\n    withdraw(1, 5)\nexcept InsufficientFunds as e:\n    assert e.args == (5,)\nelse:\n    assert False"
+    )
     assert score(code, [test, "assert withdraw(5, 1) == 4"], mode, setup=setup) == 1.0
 
 
@@ -650,7 +656,8 @@ def test_objects_of_the_models_classes_compare_print_slice_and_take_attributes(m
     tests = [
         "assert Vector(1, 2) + Vector(3, 4) == Vector(4, 6)",
         "assert Vector(1, 2) != Vector(2, 1) and Vector(1) < Vector(2)",
-        "assert repr(Vector(1, 2)) == 'Vector(1, 2)' and str(Vector(3)) == 'Vector(3)' and f'{Vector(4)}' == 'Vector(4)'",
+        "assert repr(Vector(1, 2)) == 'Vector(1, 2)' and str(Vector(3)) == 'Vector(3)'",
+        "assert f'{Vector(4)}' == 'Vector(4)'",
         "assert Vector(1, 2, 3)[1:] == [2, 3] and len(Vector(1, 2)) == 2",
         "v = Vector(1)\nv.label = 'a'\nassert v.label == 'a'",
         "assert sorted([Vector(2), Vector(1)])[0] == Vector(1)",

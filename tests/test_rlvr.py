@@ -93,16 +93,14 @@ def test_the_format_reward_reads_each_verifiers_own_answer_format():
     assert not answer_stated("gsm8k", "I do not know") and not answer_stated("gsm8k", "3 * 7 = 21.")
     assert not answer_stated("ifeval", "anything")
     # the same definition the verifier reads: a stated answer is what gsm8k scores, before any last-number fallback
-    assert (
-        gsm8k.stated_answer("3 + 4 = 7. The answer is 8, not 7.") == gsm8k.extract_number("... The answer is 8") == "8"
-    )
+    assert gsm8k.stated_answer("3 + 4 = 7. The answer is 8, not 7.") == gsm8k.extract_number("... The answer is 8") == 8
 
 
 def test_hanging_or_crashing_verifier_scores_zero_and_is_counted(pool):
     reward = VerifiableReward(
         pool, verification_reward=10.0, nonstop_penalty=-10.0, format_reward=0.0, eos_token_ids={EOS}
     )
-    hang = json.dumps({"tests": ["assert True"], "timeout_s": 30})  # the sandbox would wait longer than the pool
+    hang = json.dumps({"tests": ["assert f()"], "timeout_s": 30})  # the sandbox would wait longer than the pool
     start = time.monotonic()
     rewards, metrics, _ = call(
         reward,

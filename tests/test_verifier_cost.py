@@ -77,9 +77,11 @@ def test_factorials_binomials_gamma_and_towers_are_not_evaluated(answer):
     assert time.perf_counter() - start < 1.0
 
 
-def test_small_factorials_and_binomials_still_count():
-    assert math_equiv.verify("\\boxed{5!}", "120") == 1.0
-    assert math_equiv.verify("\\boxed{\\binom{5}{2}}", "10") == 1.0
+def test_small_factorials_and_binomials_are_evaluated_and_count_where_the_truth_has_them():
+    assert math_equiv.verify("\\boxed{5!}", "5!") == 1.0
+    assert math_equiv.verify("\\boxed{120}", "5!") == 1.0
+    assert math_equiv.verify("\\boxed{\\binom{5}{2}}", "\\binom{5}{2}") == 1.0
+    assert math_equiv.verify("\\boxed{5!}", "120") == 0.0  # the question restated (rewards/math_equiv.py)
 
 
 def test_the_math_cache_holds_digests_not_answers_and_is_capped(monkeypatch):

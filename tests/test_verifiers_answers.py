@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
+from fractions import Fraction
 
 import pytest
 
 from rewards import VERIFIERS
-from rewards.answers import last_boxed, numbers
+from rewards.answers import last_boxed
 from rewards.math_equiv import extract_answer
+from rewards.math_equiv import verify as math_equiv_verify
+from rewards.numbers import numbers_in
 
 gsm8k, math, string_match = VERIFIERS["gsm8k"], VERIFIERS["math"], VERIFIERS["string_match"]
 
@@ -58,15 +61,8 @@ def test_gsm8k_ground_truth_must_be_a_number():
 
 
 def test_number_and_boxed_extraction():
-    assert numbers("It costs $1,234.50 and -$5, (1,2) 12345, .5 and 42.") == [
-        "1234.50",
-        "-5",
-        "1",
-        "2",
-        "12345",
-        ".5",
-        "42",
-    ]
+    found = [value for _, _, value in numbers_in("It costs $1,234.50 and -$5, (1,2) 12345, .5 and 42.")]
+    assert found == [Fraction("1234.50"), -5, 1, 2, 12345, Fraction(1, 2), 42]
     assert last_boxed(r"so \boxed{\frac{1}{\sqrt{2}}} then \boxed{3}") == "3"
     assert last_boxed(r"so \boxed{\frac{1}{\sqrt{2}}}") == r"\frac{1}{\sqrt{2}}"
     assert last_boxed(r"\boxed 5 done") == "5"
@@ -98,7 +94,6 @@ def test_number_and_boxed_extraction():
         (r"\boxed{\frac{\sqrt{3}}{2}}", r"\frac{1}{2}\sqrt{3}"),
         (r"\boxed{x = 2}", "2"),
         (r"\boxed{10\text{ cm}}", "10"),
-        (r"\boxed{\frac{1}{\frac{1}{2}}}", "2"),
         ("Final Answer: The final answer is $\\frac{3}{4}$. I hope it is correct.", "0.75"),
         ("We get $x = 3$ and then $y = 5$, so the total is $8$.", "8"),
         ("8", "8"),
@@ -138,11 +133,19 @@ RESTATED_QUESTIONS = [
     (r"The final answer is $\boxed{\frac{4}{5} \cdot \frac{5}{6}}$.", r"\frac{2}{3}"),
     (r"$8 \cdot 1 - 1 = 7$. The final answer is $\boxed{8 - 1}$.", "7"),
     (r"The final answer is $\boxed{y + 8 + 7y + 1}$.", "8y+9"),  # "Simplify y + 8 + 7y + 1"
-    (r"The final answer is $\boxed{(x+2)(x+3)}$.", "x^2+5x+6"),  # "Expand (x+2)(x+3)"
     (r"\boxed{2 \times 3}", "6"),
     (r"\boxed{\sqrt{3}+\sqrt{3}}", r"2\sqrt{3}"),
     (r"\boxed{x = 8 - 1}", "7"),
 ]
+
+
+def test_math_refuses_an_expression_copied_from_the_question_and_accepts_the_same_form_otherwise():
+    expand = "Expand $(x+2)(x+3)$."
+    assert math_equiv_verify(r"\boxed{(x+2)(x+3)}", "x^2+5x+6", question=expand) == 0.0
+    assert math_equiv_verify(r"\boxed{x^2+5x+6}", "x^2+5x+6", question=expand) == 1.0
+    roots = "Write the monic quadratic with roots $-2$ and $-3$."
+    assert math_equiv_verify(r"\boxed{(x+2)(x+3)}", "x^2+5x+6", question=roots) == 1.0
+    assert math_equiv_verify(r"\boxed{7}", "7", question="Add $3$ and $4$ to get 7.") == 1.0  # numbers restate nothing
 
 
 @pytest.mark.parametrize("response, truth", RESTATED_QUESTIONS)
@@ -161,6 +164,7 @@ def test_math_refuses_the_question_restated_as_its_answer(response, truth):
         (r"\boxed{\frac{6}{8}}", r"\frac{3}{4}"),  # unreduced, but a number
         (r"\boxed{5x+x^2+6}", "x^2+5x+6"),  # reordered
         (r"\boxed{x^2-4}", "(x-2)(x+2)"),  # expanded form of a factored truth
+        (r"\boxed{(x+2)(x+3)}", "x^2+5x+6"),  # factored form of an expanded one: without the question, an answer
         (r"\boxed{1+\sqrt{2}}", r"\sqrt{2}+1"),  # unlike terms
         (r"\boxed{-\frac{1}{12}}", r"-\frac{1}{12}"),
         (r"\boxed{2x - 3}", "2x-3"),

@@ -1,0 +1,111 @@
+"""One reader for numbers as people and models write them, shared by the gsm8k, math, string_match and tool_call
+verifiers: a form one of them reads, all of them read, and a sign none of them drops.
+
+`read_number(text)` is the exact value (a Fraction) of a text that is one number and nothing else; `numbers_in(text)`
+finds every number in running text. What counts as a number:
+    signs      "-" and "+", and every Unicode minus and dash used as one (U+2010-U+2015, U+2212, U+FE58, U+FE63,
+               U+FF0D): read as nothing they would turn -5 into 5. A dash after a digit or letter is a range or a
+               hyphen ("3–5", "x-5"), not a sign.
+    digits     grouped by thousands with ",", "{,}", "\\,", a thin or no-break space ("1,234", "1{,}234",
+               "1\\,234", "1 234" where the whole text is the number), decimals (".5", "2.50"), repeating decimals
+               ("0.\\overline{3}"), scientific notation ("1.5e3", "1.5 \\times 10^{3}", "1.5×10^3")
+    fractions  "3/4", "\\frac{3}{4}" (and \\dfrac, \\tfrac), "½", mixed numbers ("2½", "2 1/2", "2\\frac{1}{2}")
+    currency   a leading "$", "€", "£"
+Exponents are capped (|e| <= 400) so a value never costs more than a few hundred digits.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+MINUS_SIGNS = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
+_TO_ASCII = str.maketrans({**{sign: "-" for sign in MINUS_SIGNS}, "\uff0b": "+", "\u00d7": "\\times "})
+_VULGAR = {
+    "½": (1, 2), "⅓": (1, 3), "⅔": (2, 3), "¼": (1, 4), "¾": (3, 4), "⅕": (1, 5), "⅖": (2, 5), "⅗": (3, 5),
+    "⅘": (4, 5), "⅙": (1, 6), "⅚": (5, 6), "⅐": (1, 7), "⅛": (1, 8), "⅜": (3, 8), "⅝": (5, 8), "⅞": (7, 8),
+    "⅑": (1, 9), "⅒": (1, 10),
+}  # fmt: skip
+_MAX_EXPONENT = 400
+_GROUP = r"(?:,|\{,\}|\\,|[\u2009\u202f\u00a0])"
+_DIGITS = rf"(?:\d{{1,3}}(?:{_GROUP}\d{{3}})+(?!\d)|\d+)"
+_UNSIGNED = (
+    rf"(?:(?P<whole>{_DIGITS})?\s*(?:(?P<vulgar>[{''.join(_VULGAR)}])"
+    rf"|\\[dt]?frac\{{(?P<fnum>\d+)\}}\{{(?P<fden>\d+)\}})"  # mixed numbers and fractions
+    rf"|(?:(?P<whole2>\d+)\s+)?(?P<num>{_DIGITS})\s*/\s*(?P<den>\d+)(?![\d.])"
+    rf"|(?P<int>{_DIGITS})?(?:\.(?P<frac>\d*)(?:\\overline\{{(?P<repeat>\d+)\}})?)?"
+    rf"(?:\s*(?:[eE](?P<exp>[-+]?\d+)|\s*(?:\\times|\\cdot|\*)\s*10\s*(?:\^|\*\*)\s*\{{?(?P<exp10>[-+]?\d+)\}}?))?)"
+)
+_NUMBER = re.compile(rf"(?P<sign>[-+])?(?P<currency>[$€£])?(?P<sign2>[-+])?{_UNSIGNED}")
+_SIGN_CONTEXT = re.compile(r"[\w.]")
+
+
+def ascii_signs(text: str) -> str:
+    """Every Unicode minus and dash as "-" (and × as \\times): what the other readers here expect."""
+    return text.translate(_TO_ASCII)
+
+
+def read_number(text: str) -> Fraction | None:
+    """The exact value of `text` when it is one number and nothing else (spaces around it aside), else None."""
+    text = ascii_signs(text).strip()
+    if re.fullmatch(r"[-+]?[$€£]?\d{1,3}(?: \d{3})+", text):
+        text = text.replace(" ", "")  # "1 234": a space groups thousands only where the text is the number
+    match = _NUMBER.fullmatch(text)
+    return _value(match) if match else None
+
+
+def numbers_in(text: str) -> list[tuple[int, int, Fraction]]:
+    """(start, end, value) of every number in running text, left to right."""
+    text = ascii_signs(text)
+    found = []
+    for match in _NUMBER.finditer(text):
+        value = _value(match)
+        if value is None:
+            continue
+        start = match.start()
+        if match["sign"] and start > 0 and _SIGN_CONTEXT.match(text[start - 1]):
+            # "3-5", "x-5": a range or a hyphen, not a sign
+            value, start = abs(value) if match["sign"] == "-" and not match["sign2"] else value, start + 1
+        found.append((start, match.end(), value))
+    return found
+
+
+def _value(match: re.Match) -> Fraction | None:
+    if match["vulgar"] or match["fnum"]:
+        part = Fraction(*_VULGAR[match["vulgar"]]) if match["vulgar"] else _fraction(match["fnum"], match["fden"])
+        if part is None:
+            return None
+        value = _integer(match["whole"]) + part if match["whole"] else part
+    elif match["num"]:
+        value = _fraction(_integer(match["num"]), match["den"])
+        if value is None:
+            return None
+        if match["whole2"]:
+            value += _integer(match["whole2"])
+    elif match["int"] is not None or match["frac"]:
+        value = _decimal(match["int"] or "0", match["frac"] or "", match["repeat"] or "")
+        exponent = match["exp"] or match["exp10"]
+        if exponent is not None:
+            if abs(int(exponent)) > _MAX_EXPONENT:
+                return None
+            value *= Fraction(10) ** int(exponent)
+    else:
+        return None
+    negative = (match["sign"] == "-") != (match["sign2"] == "-")
+    return -value if negative else value
+
+
+def _integer(digits) -> int:
+    return int(re.sub(r"\D", "", str(digits)))
+
+
+def _fraction(numerator, denominator) -> Fraction | None:
+    denominator = int(denominator)
+    return Fraction(int(numerator), denominator) if denominator else None
+
+
+def _decimal(whole: str, fraction: str, repeat: str) -> Fraction:
+    value = Fraction(_integer(whole)) + (Fraction(int(fraction), 10 ** len(fraction)) if fraction else 0)
+    if repeat:  # 0.1\overline{6} = 0.1 + 6 / (9 * 10)
+        value += Fraction(int(repeat), (10 ** len(repeat) - 1) * 10 ** len(fraction))
+    return value
