@@ -1,0 +1,305 @@
+"""The answer rewards (math, gsm8k, string_match, tool_call) by class, each class as variants Hypothesis generates:
+the question restated in any form, signs in any dash, numbers in any notation, normalisation that keeps what tells
+answers apart, tool calls judged by value. Each attack is shown to pass what the verifier did before (a plain
+sympy equivalence, SQuAD normalisation, JSON-text comparison)."""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+from fractions import Fraction
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from math_verify import parse
+from math_verify import verify as sympy_equivalence
+
+from rewards import gsm8k, math_equiv, string_match, tool_call
+from rewards.numbers import MINUS_SIGNS, read_number
+from rewards.registry import VERIFIERS
+
+FAST = settings(max_examples=40, deadline=None)
+
+
+def boxed(answer: str) -> str:
+    return f"The final answer is $\\boxed{{{answer}}}$."
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Class 6: the question restated, in forms nobody listed
+
+
+@st.composite
+def restated_question(draw):
+    """(answer that still holds work, the truth it evaluates to), over small random numbers."""
+    a, b = draw(st.integers(2, 9)), draw(st.integers(2, 9))
+    c, d = draw(st.integers(2, 9)), draw(st.integers(2, 9))
+    frac = draw(st.sampled_from(["\\frac", "\\dfrac", "\\tfrac"]))
+    forms = [
+        (f"{frac}{{{a}}}{{{b}}}+{frac}{{{c}}}{{{d}}}", Fraction(a, b) + Fraction(c, d)),
+        (f"{a}/{b}-{c}/{d}", Fraction(a, b) - Fraction(c, d)),
+        (f"\\left({frac}{{{a}}}{{{b}}}\\right)\\left({frac}{{{c}}}{{{d}}}\\right)", Fraction(a * c, b * d)),
+        (f"{a}^{{{c}}}", Fraction(a**c)),
+        (f"\\sqrt{{{a * a}}}", Fraction(a)),
+        (f"\\sqrt[3]{{{a**3}}}", Fraction(a)),
+        (f"\\binom{{{a + c}}}{{{c}}}", Fraction(__import__("math").comb(a + c, c))),
+        (f"{a}!", Fraction(__import__("math").factorial(a))),
+        (f"\\log_{{{a}}} {a**c}", Fraction(c)),
+        (f"\\gcd({a * c}, {a * d})", Fraction(__import__("math").gcd(a * c, a * d))),
+        (f"\\sum_{{k=1}}^{{{a}}} k", Fraction(a * (a + 1), 2)),
+        (f"\\int_0^{{{a}}} x\\,dx", Fraction(a * a, 2)),
+        (f"\\lfloor {a}.{c} \\rfloor", Fraction(a)),
+        (f"\\lceil {a}.{c} \\rceil", Fraction(a + 1)),
+        (f"{a} \\cdot {c} + {d}", Fraction(a * c + d)),
+        (f"{a} \\times {c}", Fraction(a * c)),
+        (f"|{{-{a}}}|", Fraction(a)),
+    ]
+    answer, value = draw(st.sampled_from(forms))
+    truth = str(value.numerator) if value.denominator == 1 else f"\\frac{{{value.numerator}}}{{{value.denominator}}}"
+    return answer, truth
+
+
+@FAST
+@given(case=restated_question())
+def test_an_answer_with_work_left_is_not_an_answer(case):
+    answer, truth = case
+    assert math_equiv.verify(boxed(answer), truth) == 0.0
+
+
+def test_a_plain_sympy_equivalence_accepts_each_restated_form():
+    for answer, truth in [("2/3-3/5", "\\frac{1}{15}"), ("\\binom{5}{2}", "10"), ("\\log_2 8", "3")]:
+        assert sympy_equivalence(parse(f"${truth}$"), parse(f"${answer}$"))
+
+
+TRIG = [("\\sin\\frac{\\pi}{6}", "\\frac{1}{2}"), ("\\cos 0", "1"), ("\\tan\\frac{\\pi}{4}", "1"),
+        ("\\sin\\frac{\\pi}{3}", "\\frac{\\sqrt{3}}{2}"), ("\\cos\\frac{\\pi}{3}", "\\frac{1}{2}")]  # fmt: skip
+
+
+@FAST
+@given(case=st.sampled_from(TRIG))
+def test_trigonometric_values_of_standard_angles_are_work_left(case):
+    answer, truth = case
+    assert math_equiv.verify(boxed(answer), truth) == 0.0
+    assert math_equiv.verify(boxed(truth), truth) == 1.0
+
+
+@FAST
+@given(a=st.integers(1, 30), delta=st.integers(1, 30))
+def test_an_expression_copied_from_the_question_is_refused_and_the_same_form_otherwise_counts(a, delta):
+    b = a + delta  # ((x+1)(x+1) is work left: sympy folds it to (x+1)^2)
+    truth = f"x^2+{a + b}x+{a * b}"
+    factored = f"(x+{a})(x+{b})"
+    assert math_equiv.verify(boxed(factored), truth, question=f"Expand ${factored}$.") == 0.0
+    assert math_equiv.verify(boxed(factored), truth, question=f"Find the monic quadratic with roots {-a}, {-b}.") == 1.0
+    assert math_equiv.verify(boxed(factored), truth) == 1.0  # no question: a factored form is an answer
+    assert math_equiv.verify(boxed(truth), truth, question=f"Expand ${factored}$.") == 1.0
+
+
+@FAST
+@given(
+    mantissa=st.integers(1, 9999),
+    exponent=st.integers(-6, 12),
+    style=st.sampled_from(["{m}e{e}", "{m}E{e}", "{m}\\times10^{{{e}}}", "{m} \\cdot 10^{{{e}}}", "{m}×10^{e}"]),
+)
+def test_scientific_notation_counts_exactly(mantissa, exponent, style):
+    m = Fraction(mantissa, 100)
+    value = m * Fraction(10) ** exponent
+    truth = str(value.numerator) if value.denominator == 1 else f"\\frac{{{value.numerator}}}{{{value.denominator}}}"
+    written = style.format(m=f"{mantissa / 100:.2f}", e=exponent)
+    assert math_equiv.verify(boxed(written), truth) == 1.0
+    assert math_equiv.verify(boxed(style.format(m=f"{mantissa / 100 + 0.01:.2f}", e=exponent)), truth) == 0.0
+
+
+@FAST
+@given(whole=st.integers(0, 9), prefix=st.text("0123456789", max_size=2), period=st.text("0123456789", min_size=1,
+       max_size=3).filter(lambda p: set(p) != {"0"} and set(p) != {"9"}))  # fmt: skip
+def test_repeating_decimals_count_exactly(whole, prefix, period):
+    value = Fraction(
+        int(f"{whole}{prefix}{period}") - int(f"{whole}{prefix}"), (10 ** len(period) - 1) * 10 ** len(prefix)
+    )
+    truth = f"\\frac{{{value.numerator}}}{{{value.denominator}}}"
+    assert math_equiv.verify(boxed(f"{whole}.{prefix}\\overline{{{period}}}"), truth) == 1.0
+
+
+@FAST
+@given(digits=st.integers(1, 9), tail=st.integers(1, 9))
+def test_a_decimal_close_to_the_truth_is_not_the_truth(digits, tail):
+    assert math_equiv.verify(boxed("0.5" + "0" * digits + str(tail)), "0.5") == 0.0
+    pi = "3.14159265358979"[: digits + 2]
+    assert math_equiv.verify(boxed(pi), "\\pi") == 0.0
+    assert math_equiv.verify(boxed("1.41421356"), "\\sqrt{2}") == 0.0
+
+
+def test_math_verify_alone_accepts_the_close_decimals():
+    assert sympy_equivalence(parse("$0.5$"), parse("$0.5000001$"))
+    assert sympy_equivalence(parse("$\\pi$"), parse("$3.14159265$"))
+
+
+@FAST
+@given(low=st.integers(-20, 20), width=st.integers(1, 20), left=st.sampled_from(["<", "\\le", "\\leq", "\\lt"]),
+       right=st.sampled_from(["<", "\\le", "\\leq"]))  # fmt: skip
+def test_an_inequality_chain_answers_its_interval(low, width, left, right):
+    opening = "(" if left in ("<", "\\lt") else "["
+    closing = ")" if right == "<" else "]"
+    truth = f"{opening}{low},{low + width}{closing}"
+    assert math_equiv.verify(boxed(f"{low} {left} x {right} {low + width}"), truth) == 1.0
+    wrong = "[" if opening == "(" else "("
+    assert (
+        math_equiv.verify(boxed(f"{low} {left} x {right} {low + width}"), f"{wrong}{low},{low + width}{closing}") == 0.0
+    )
+
+
+@FAST
+@given(exponent=st.integers(16, 200), base=st.sampled_from([2, 3, 7]))
+def test_compact_notation_for_a_long_number_counts(exponent, base):
+    value = base**exponent
+    if len(str(value)) <= 15:
+        return
+    assert math_equiv.verify(boxed(f"{base}^{{{exponent}}}"), str(value)) == 1.0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Classes 7-8: one reader for signs and number formats
+
+
+@FAST
+@given(sign=st.sampled_from(list(MINUS_SIGNS) + ["-"]), value=st.integers(1, 10**6))
+def test_every_minus_sign_is_minus_in_every_verifier(sign, value):
+    written = f"{sign}{value}"
+    assert gsm8k.verify(f"The answer is {written}.", str(-value)) == 1.0
+    assert gsm8k.verify(f"The answer is {written}.", str(value)) == 0.0
+    assert math_equiv.verify(boxed(written), str(-value)) == 1.0
+    assert math_equiv.verify(boxed(written), str(value)) == 0.0
+    assert string_match.verify(f"<answer>{written}</answer>", str(-value)) == 1.0
+    assert string_match.verify(f"<answer>{written}</answer>", str(value)) == 0.0
+
+
+NUMBER_FORMS = {
+    "thousands": lambda v: f"{v:,}",
+    "latex thousands": lambda v: f"{v:,}".replace(",", "{,}"),
+    "thin space": lambda v: f"{v:,}".replace(",", "\\,"),
+    "unicode thin space": lambda v: f"{v:,}".replace(",", "\u2009"),
+    "dollars": lambda v: f"${v:,}.00",
+}
+
+
+@FAST
+@given(form=st.sampled_from(sorted(NUMBER_FORMS)), value=st.integers(1000, 10**9))
+def test_grouped_numbers_count_in_every_verifier(form, value):
+    written = NUMBER_FORMS[form](value)
+    assert gsm8k.verify(f"The answer is {written}.", str(value)) == 1.0
+    assert gsm8k.verify(f"\\boxed{{{written}}}", str(value)) == 1.0
+    assert string_match.verify(f"<answer>{written}</answer>", str(value)) == 1.0
+    assert read_number(f"{value:,}".replace(",", " ")) == value  # "1 234" where the text is the number
+
+
+@FAST
+@given(whole=st.integers(0, 20), vulgar=st.sampled_from(["½", "¼", "¾", "⅓", "⅔", "⅛"]))
+def test_fractions_and_mixed_numbers_count(whole, vulgar):
+    part = {"½": Fraction(1, 2), "¼": Fraction(1, 4), "¾": Fraction(3, 4), "⅓": Fraction(1, 3), "⅔": Fraction(2, 3),
+            "⅛": Fraction(1, 8)}[vulgar]  # fmt: skip
+    value = whole + part
+    truth = f"{value.numerator}/{value.denominator}"
+    for written in (f"{whole}{vulgar}" if whole else vulgar, f"{whole} {part.numerator}/{part.denominator}"):
+        assert gsm8k.verify(f"The answer is {written}", truth) == 1.0
+    if value.denominator in (2, 4, 8):
+        assert gsm8k.verify(f"The answer is {value.numerator}/{value.denominator}", str(float(value))) == 1.0
+
+
+@FAST
+@given(
+    right=st.integers(1, 500),
+    wrong=st.integers(501, 999),
+    template=st.sampled_from(
+        [
+            "The answer is not {wrong}, but {right}.",
+            "The answer is {right}, not {wrong}.",
+            "The answer is {wrong}. Wait, actually it is {right}.",
+            "The answer is {wrong}. Sorry, I mean {right}.",
+            "The answer is {a} + {b} = {right}.",
+            "The answer is {right} (not {wrong}).",
+        ]
+    ),
+)
+def test_negations_corrections_and_equations_after_the_answer_phrase(right, wrong, template):
+    response = template.format(right=right, wrong=wrong, a=right - 1 if right > 1 else 0, b=1 if right > 1 else right)
+    assert gsm8k.verify(response, str(right)) == 1.0
+    assert gsm8k.verify(response, str(wrong)) == 0.0
+
+
+DISTINCT = [("-4", "4"), ("3.5", "35"), ("1/2", "12"), ("x^2", "x2"), ("C++", "C"), ("2:30", "230"), ("C#", "C"),
+            ("a-b", "ab"), ("+1", "-1")]  # fmt: skip
+
+
+@FAST
+@given(pair=st.sampled_from(DISTINCT), case=st.sampled_from([str.lower, str.upper, str]))
+def test_string_match_keeps_what_tells_answers_apart(pair, case):
+    answer, truth = pair
+    squad = lambda text: " ".join(text.lower().translate(str.maketrans("", "", string.punctuation)).split())  # noqa: E731
+    assert squad(answer) == squad(truth)  # what the SQuAD normalisation made equal
+    assert string_match.verify(f"<answer>{case(answer)}</answer>", truth) == 0.0
+
+
+@FAST
+@given(pair=st.sampled_from([("+1", "1"), ("1.0e0", "1"), ("1,000", "1000"), ("0.50", "1/2"), ("−3", "-3")]))
+def test_string_match_compares_numbers_by_value(pair):
+    assert string_match.verify(f"<answer>{pair[0]}</answer>", pair[1]) == 1.0
+
+
+@FAST
+@given(
+    word=st.sampled_from(["Paris", "the Eiffel Tower", "U.S.A.", "ＡＢＣ", "(B)"]),
+    wrap=st.sampled_from(["{}", "{}.", " {} "]),
+)
+def test_string_match_still_ignores_case_edges_articles_and_width(word, wrap):
+    truth = {"Paris": "paris", "the Eiffel Tower": "Eiffel Tower", "U.S.A.": "USA", "ＡＢＣ": "abc", "(B)": "b"}[word]
+    assert string_match.verify(f"<answer>{wrap.format(word)}</answer>", truth) == 1.0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Class 9: tool calls judged by value
+
+
+def _rollout(arguments, name="calculator", result="4", answer="The answer is 4."):
+    return json.dumps(
+        [
+            {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": name, "arguments": arguments}}]},
+            {"role": "tool", "content": result},
+            {"role": "assistant", "content": answer},
+        ]
+    )
+
+
+@FAST
+@given(
+    spelling=st.sampled_from(["8 - 1 - 3", "8.0 - 1 - 3", "8 - 1.0 - 3.00", "(8-1)-3", " 8-1 -3 "]),
+    as_text=st.booleans(),
+)
+def test_an_honest_calculator_call_counts_however_its_numbers_and_arguments_are_written(spelling, as_text):
+    truth = {"answer": "4", "answer_verifier": "gsm8k", "calls": [{"name": "calculator", "arguments":
+             {"expression": "8 - 1 - 3"}}]}  # fmt: skip
+    arguments = {"expression": spelling}
+    response = _rollout(json.dumps(arguments) if as_text else arguments)
+    assert VERIFIERS["tool_call"](response, truth) == 1.0
+
+
+@FAST
+@given(code=st.sampled_from(["print(2+2)", "print( 2 + 2 )", "print(2 + 2)  # sum", "\nprint(2+2)\n"]))
+def test_an_honest_python_call_counts_whatever_its_layout(code):
+    truth = {"answer": "4", "answer_verifier": "gsm8k", "calls": [{"name": "python", "arguments":
+             {"code": "print(2 + 2)"}}]}  # fmt: skip
+    assert VERIFIERS["tool_call"](_rollout({"code": code}, name="python", result="4\n"), truth) == 1.0
+    assert VERIFIERS["tool_call"](_rollout({"code": "print(4)"}, name="python", result="4\n"), truth) == 0.5
+
+
+def test_tool_arguments_compare_by_value_not_by_json_text():
+    assert tool_call._same_value({"n": 8}, {"n": 8.0}) and json.dumps({"n": 8}) != json.dumps({"n": 8.0})
+    assert not tool_call._same_value({"flag": True}, {"flag": 1})
+    assert not tool_call._same_value({"n": "8"}, {"n": 8})
+
+
+def test_the_old_reader_dropped_the_unicode_dash():
+    """What the gsm8k reader did before (an ASCII-only sign): the en dash was nothing and 5 scored for -5."""
+    old_number = re.compile(r"-?\$?-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
+    assert old_number.findall("The answer is \u20135.") == ["5"]
