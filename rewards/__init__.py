@@ -7,12 +7,14 @@
     answer_stated(name, response) -> bool                the response gives its answer in the verifier's format
     is_truncated(token_ids, eos_token_id, pad_token_id)  completions cut by the length limit (mark them
                                                          "truncated": true and they score 0)
-Verifier names: gsm8k, math, ifeval (strict), ifeval_loose, code, string_match, tool_call. A row's "dataset" may
-be a list (one ground truth each): the scores are averaged.
+    reward_verifier(dataset) -> name                     the verifier RL rewards a dataset's rows with
+Verifier names: gsm8k, math, ifeval (the reference, strict), ifeval_loose, ifeval_strict (the reference AND no
+degenerate satisfaction: RL's IFEval reward), code, string_match, tool_call. A row's "dataset" may be a list (one
+ground truth each): the scores are averaged; a row's optional "question" is read by the math verifier.
 """
 
 from rewards.pool import DEFAULT_TIMEOUT_S, VerifierPool, default_pool, score_row
-from rewards.registry import VERIFIERS, answer_stated, is_truncated, row_truncated
+from rewards.registry import VERIFIERS, answer_stated, is_truncated, reward_verifier, row_truncated
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
@@ -21,6 +23,7 @@ __all__ = [
     "answer_stated",
     "default_pool",
     "is_truncated",
+    "reward_verifier",
     "row_truncated",
     "score_row",
 ]

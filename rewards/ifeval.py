@@ -9,6 +9,12 @@ Keyword arguments that are None are ignored, as in Google's code. Unknown ids or
 The checks follow google-research/instruction_following_eval, with its tokenisation (punkt, nltk's word
 tokenizer: text_utils.py); where they deliberately differ, the README's "IFEval" section lists how and why. Every
 check is linear in the response's length.
+
+`ifeval` is the reference, for evals. As an RL reward the reference is farmable (an empty `[]` is a placeholder,
+`<<.>>` a title, `null` JSON, every constrained answer at once, a forbidden word hidden by a zero-width space):
+`ifeval_strict` (`verify_strict`, the reward of RLVR's IFEval rows) is the reference's verdict AND the instruction
+met in substance (`SUBSTANCE_CHECKS`), on the text as a reader sees it (`revealed`: compatibility forms folded,
+invisible format characters removed, look-alike letters mapped to Latin).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import ast
 import collections
 import json
 import re
+import unicodedata
 
 from rewards import ifeval_tulu
 from rewards.text_utils import count_sentences, count_words, detect_language, word_tokens
@@ -36,6 +43,19 @@ def verify_loose(response: str, ground_truth) -> float:
     follows it (without its first and/or last line, without markdown `*`)."""
     followed = check_instructions(response, ground_truth, loose=True)
     return sum(followed) / len(followed)
+
+
+def verify_strict(response: str, ground_truth) -> float:
+    """The reference's strict verdict AND no degenerate satisfaction, per instruction: the RL reward."""
+    spec = _load(ground_truth)
+    followed = check_instructions(response, spec)
+    if isinstance(spec, dict) and "func_name" in spec:
+        return sum(followed) / len(followed)
+    substance = [
+        verdict and SUBSTANCE_CHECKS.get(instruction_id, lambda text, **_: True)(response, **kwargs)
+        for verdict, (instruction_id, kwargs) in zip(followed, _instructions(spec))
+    ]
+    return sum(substance) / len(substance)
 
 
 def check_instructions(response: str, ground_truth, loose: bool = False) -> list[bool]:
@@ -305,4 +325,108 @@ INSTRUCTIONS = {
     "change_case:english_capital": _english_capital,
     "change_case:english_lowercase": _english_lowercase,
     "punctuation:no_comma": _no_comma,
+}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# ifeval_strict: each instruction met in substance, on the text a reader sees. check(response, **kwargs) -> bool,
+# run only where the reference already says yes.
+
+_INVISIBLE = dict.fromkeys(
+    c
+    for c in [*range(0x10000), *range(0x1D173, 0x1D17B), *range(0xE0000, 0xE0080)]
+    if unicodedata.category(chr(c)) == "Cf"
+)
+_LOOK_ALIKES = str.maketrans(
+    "аеорсухіјѕԁԛԝАВЕКМНОРСТХІЈЅοαεκνρτυχΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
+    "aeopcyxijsdqwABEKMHOPCTXIJSoaeknptuxABEZHIKMNOPTYX",
+)
+_COMMAS = ",\uff0c\ufe50\ufe51\u3001\u060c\u201a\u2e34\u2e32\u2e41\u02cf"
+_WORD = re.compile(r"[^\W\d_]{2,}")
+
+
+def revealed(text: str) -> str:
+    """The text as a reader sees it: NFKC (fullwidth and mathematical letters, the small and fullwidth commas),
+    without invisible format characters (zero-width spaces and joiners, soft hyphens, direction marks), with
+    Cyrillic and Greek look-alikes as the Latin letters they imitate."""
+    return unicodedata.normalize("NFKC", text).translate(_INVISIBLE).translate(_LOOK_ALIKES)
+
+
+def _whole_word(word: str) -> re.Pattern:
+    return re.compile(rf"(?<!\w){re.escape(word.strip())}(?!\w)", re.I)
+
+
+def _has_words(text: str, minimum: int = 1) -> bool:
+    return len(_WORD.findall(text)) >= minimum
+
+
+def _substance_placeholders(response, *, num_placeholders):
+    filled = [m for m in re.findall(r"\[([^\[\]\n]*)\]", response) if re.search(r"[^\W_]", m)]
+    return len(filled) >= num_placeholders
+
+
+def _substance_postscript(response, *, postscript_marker):
+    marker = postscript_marker.strip().lower().rstrip(".")
+    at = response.lower().rfind(marker)
+    return at != -1 and _has_words(response[at + len(marker) :], 2)
+
+
+def _substance_title(response):
+    return any(_has_words(title) for title in re.findall(r"<<([^\n]*?)>>", response))
+
+
+def _substance_sections(response, *, section_spliter, num_sections):
+    sections = re.split(r"\s?" + re.escape(section_spliter.strip()) + r"\s?\d+\s?", response)[1:]
+    return len(sections) >= num_sections and all(_has_words(section) for section in sections)
+
+
+def _substance_constrained(response):
+    return sum(option in response for option in _CONSTRAINED_RESPONSES) == 1
+
+
+def _substance_json(response):
+    text = response.strip()
+    for fence in ("```json", "```Json", "```JSON", "```"):
+        text = text.removeprefix(fence)
+    value = json.loads(text.removesuffix("```").strip())
+    return isinstance(value, (dict, list)) and len(value) > 0
+
+
+def _substance_language(response, *, language):
+    return _has_words(response, 3) and detect_language(response) == language
+
+
+def _substance_case(response):
+    return _has_words(response, 3) and detect_language(response) == "en"
+
+
+SUBSTANCE_CHECKS = {
+    "keywords:existence": lambda response, *, keywords: all(
+        _whole_word(keyword).search(revealed(response)) for keyword in keywords
+    ),
+    "keywords:frequency": lambda response, *, keyword, frequency, relation: _compare(
+        len(_whole_word(keyword).findall(revealed(response))), relation, frequency
+    ),
+    "keywords:forbidden_words": lambda response, *, forbidden_words: (
+        not any(_whole_word(word).search(revealed(response)) for word in forbidden_words)
+    ),
+    "punctuation:no_comma": lambda response: not any(c in _COMMAS for c in revealed(response)),
+    "detectable_content:number_placeholders": _substance_placeholders,
+    "detectable_content:postscript": _substance_postscript,
+    "detectable_format:title": _substance_title,
+    "detectable_format:multiple_sections": _substance_sections,
+    "detectable_format:constrained_response": _substance_constrained,
+    "detectable_format:json_format": _substance_json,
+    "detectable_format:number_highlighted_sections": lambda response, *, num_highlights: (
+        sum(_has_words(h) for h in re.findall(r"\*+([^\n*]+)\*+", response)) >= num_highlights
+    ),
+    "detectable_format:number_bullet_lists": lambda response, *, num_bullets: all(
+        _has_words(line) for line in re.findall(r"^\s*(?:\*[^*]|-).*$", response, re.M)
+    ),
+    "startend:quotation": lambda response: _has_words(response.strip()[1:-1]),
+    "language:response_language": _substance_language,
+    "change_case:english_capital": _substance_case,
+    "change_case:english_lowercase": _substance_case,
+    "length_constraints:number_words": lambda response, **_: _has_words(response),
+    "length_constraints:number_sentences": lambda response, **_: _has_words(response),
 }

@@ -215,11 +215,18 @@ def _final_answer_text(response: str) -> str | None:
     return None
 
 
+_SENTENCE_END = re.compile(r"\.(?=\s|$)|\n")
+
+
 def _without_final_answer(response: str) -> str:
-    """The working: the response up to its final-answer sentence (an equation there is the answer, not a step)."""
+    """The working: the response without its final-answer sentence (an equation there is the answer, not a step).
+    Working written after the answer ("The answer is 16. Here is why: ...") counts like working before it."""
     starts = [match.start() for match in _ANSWER_IS.finditer(response)]
-    boxed_at = response.rfind("\\boxed")
-    return response[: min(starts[-1] if starts else len(response), boxed_at if boxed_at >= 0 else len(response))]
+    markers = [at for at in (starts[-1] if starts else -1, response.rfind("\\boxed")) if at >= 0]
+    if not markers:
+        return response
+    end = _SENTENCE_END.search(response, max(markers))
+    return response[: min(markers)] + "\n" + (response[end.end() :] if end else "")
 
 
 def _answer_numbers(response: str) -> list[Fraction]:

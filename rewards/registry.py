@@ -13,6 +13,7 @@ VERIFIERS = {
     "math": math_equiv.verify,
     "ifeval": ifeval.verify,
     "ifeval_loose": ifeval.verify_loose,
+    "ifeval_strict": ifeval.verify_strict,
     "code": code_exec.verify,
     "string_match": string_match.verify,
 }
@@ -41,6 +42,7 @@ GROUND_TRUTH_CHECKS = {
     "math": _check_text,
     "ifeval": _check_ifeval,
     "ifeval_loose": _check_ifeval,
+    "ifeval_strict": _check_ifeval,
     "code": code_exec.check_ground_truth,
     "string_match": _check_text,
     "tool_call": _check_tool_call,
@@ -96,6 +98,17 @@ def row_error(row) -> str | None:
     ):
         return "a list of datasets needs a list of ground truths of the same length"
     return None
+
+
+# The verifier RL rewards with, where it differs from the one evals report: the reference IFEval is farmable.
+REWARD_VERIFIERS = {"ifeval": "ifeval_strict"}
+
+
+def reward_verifier(dataset):
+    """The verifier(s) that reward a row of `dataset` in RL."""
+    if isinstance(dataset, list):
+        return [REWARD_VERIFIERS.get(name, name) for name in dataset]
+    return REWARD_VERIFIERS.get(dataset, dataset)
 
 
 # Verifiers that also read the row's question (its text, when the row has one): `math` tells the question restated

@@ -28,7 +28,7 @@ from transformers import TrainerCallback
 from trl import GRPOTrainer, RLOOTrainer
 
 from data.loading import describe, load_rlvr
-from rewards import VerifierPool, answer_stated, is_truncated
+from rewards import VerifierPool, answer_stated, is_truncated, reward_verifier
 from rewards.process import problem_text, process_score
 from rewards.tool_call import answer_uses_a_result, final_answer, tool_calls
 from rewards.tools import resolve_tools
@@ -286,7 +286,13 @@ class VerifiableReward:
         # A truncated response that will get the penalty anyway is not verified (the pool scores it 0 at once).
         skip = self.nonstop_penalty is not None
         rows = [
-            {"dataset": d, "ground_truth": g, "response": t, "truncated": skip and not done, "question": q}
+            {
+                "dataset": reward_verifier(d),
+                "ground_truth": g,
+                "response": t,
+                "truncated": skip and not done,
+                "question": q,
+            }
             for d, g, t, done, q in zip(datasets, ground_truths, texts, finished, questions)
         ]
         try:

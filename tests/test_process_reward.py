@@ -115,3 +115,11 @@ def test_the_shipped_chosen_answers_score_above_the_rejected_ones():
     rejected = [process_score(r["prompt"][-1]["content"], r["rejected"][0]["content"]) for r in arithmetic]
     assert sum(chosen) / len(chosen) > sum(rejected) / len(rejected) + 0.3
     assert sum(c < r for c, r in zip(chosen, rejected)) / len(chosen) < 0.02
+
+
+def test_working_written_after_the_final_answer_counts_like_working_before_it():
+    problem = "Tom has 7 bags with 3 apples each and gives away 5. How many are left?"
+    before = process_score(problem, "7 * 3 = 21. 21 - 5 = 16. The answer is 16.")
+    after = process_score(problem, "The answer is 16. Here is why: 7 * 3 = 21, and 21 - 5 = 16.")
+    boxed_first = process_score(problem, "\\boxed{16}\n\nWorking: 7 * 3 = 21. 21 - 5 = 16.")
+    assert before == after == boxed_first == 1.0
