@@ -204,6 +204,24 @@ class Session:
     def ask(self, request: dict, values=(), *, call=False):
         """Send `request` with `values` as its data; the answer's value, or its exception raised here. For a call,
         the arguments it changed are copied back into the test's objects."""
+        return self._exchange(request, values, call)[0]
+
+    def advance(self, handle: int, count: int) -> tuple[list, bool]:
+        """Up to `count` next items of the sandbox iterator `handle`, and whether it is exhausted."""
+        items, reply = self._exchange({"next": handle, "n": count}, (), False)
+        if type(items) is not list:
+            raise TypeError("malformed items")
+        return items, reply.get("done") is True
+
+    def iterator(self, handle: int) -> tuple[Remote, bool]:
+        """A sandbox iterator over object `handle`, and whether it may be read in batches (it is a fresh iterator of
+        a container, not one the code or the test may also advance)."""
+        iterator, reply = self._exchange({"iter": handle}, (), False)
+        if type(iterator) is not Remote:
+            raise TypeError("not an iterator")
+        return iterator, reply.get("batch") is True
+
+    def _exchange(self, request: dict, values, call: bool) -> tuple[object, dict]:
         request = {**request, "body": self.codec.encode(list(values))}
         origins = self.codec.last_objects
         reply = self.sandbox.request(request)
@@ -214,13 +232,12 @@ class Session:
         except (ValueError, TypeError, KeyError, IndexError, RecursionError, MemoryError, OverflowError):
             self.sandbox.abandon()  # a reply the model's code wrote itself, or garbage: nothing more it says counts
             raise
-        for index, new in zip(reply.get("changed", []), changed):
-            _copy_back(values[index], new)
-        if "done" in reply:
-            return result, reply["done"] is True
-        if "batch" in reply:
-            return result, reply["batch"] is True
-        return result
+        indices = reply.get("changed")
+        if call and type(indices) is list:
+            for index, new in zip(indices, changed):
+                if type(index) is int and 0 <= index < len(values):
+                    _copy_back(values[index], new)
+        return result, reply
 
     def _outside(self, value):
         if type(value) is Remote and object.__getattribute__(value, "_session") is self:
@@ -388,14 +405,14 @@ class Remote:
         self._ask({"setitem": None}, [key, value])
 
     def __iter__(self):
-        iterator, batched = self._ask({"iter": None})
-        if type(iterator) is not Remote:
-            raise TypeError("not an iterator")
+        session = object.__getattribute__(self, "_session")
+        iterator, batched = session.iterator(object.__getattribute__(self, "_handle"))
         return _items(iterator, batched)
 
     def __next__(self):
-        items, done = self._ask({"next": None, "n": 1})
-        if type(items) is not list or (done and not items):
+        session = object.__getattribute__(self, "_session")
+        items, done = session.advance(object.__getattribute__(self, "_handle"), 1)
+        if not items:
             raise StopIteration
         return items[0]
 
@@ -458,11 +475,9 @@ def _items(iterator: Remote, batched: bool):
     session = object.__getattribute__(iterator, "_session")
     handle = object.__getattribute__(iterator, "_handle")
     while True:
-        items, done = session.ask({"next": handle, "n": 256 if batched else 1})
-        if type(items) is not list:
-            raise TypeError("malformed items")
+        items, done = session.advance(handle, 256 if batched else 1)
         yield from items
-        if done:
+        if done or not items:
             return
 
 
