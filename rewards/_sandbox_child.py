@@ -846,7 +846,11 @@ class Codec:
         """Encode a list of values into one message body: {"data": [...], "objects": [...]}. `origins` maps id() of
         instances that arrived in a request to their index there, so the sender can update its originals."""
         self._seen, self._objects, self._origins, self.last_objects = {}, [], origins or {}, []
+        self._unfilled = []
         data = [self._encode(value) for value in values]
+        while self._unfilled:  # breadth first: a 100,000-node linked list is a queue here, not a recursion
+            entry, state = self._unfilled.pop()
+            entry[1] = [[name, self._encode(item)] for name, item in dict.items(state) if type(name) is str]
         objects, self._seen, self._objects = self._objects, None, None
         return {"data": data, "objects": objects}
 
@@ -967,7 +971,7 @@ class Codec:
             entry = [self._names[id(kind)], None, self._origins.get(id(value))]
             self._objects.append(entry)
             self.last_objects.append(value)
-            entry[1] = [[name, self._encode(item)] for name, item in dict.items(state) if type(name) is str]
+            self._unfilled.append((entry, dict(state)))
         return {"obj": index}
 
     # -- decoding

@@ -28,11 +28,10 @@ CHILD = str(Path(__file__).with_name("_sandbox_child.py"))
 MAX_REPLY_BYTES = 16 << 20  # a reply longer than this cuts the sandbox off (its remaining tests fail)
 ISOLATION_VARIABLE = "SANDBOX_ISOLATION"  # "process" forces process isolation (tests; machines that refuse namespaces)
 PROCESS_ISOLATION_WARNING = (
-    "code sandbox: no namespaces (not root, and user namespaces are refused on this machine): the model's code runs "
-    "as this user with the host's files in view; only a Python audit hook stands between it and reading them "
-    "(datasets and their answers included) or writing outside its directory (processes, signals and sockets stay "
-    "refused by the kernel). Enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1) or run "
-    "as root."
+    "code sandbox: process isolation ({reason}): the model's code runs as this user with the host's files in view; "
+    "only a Python audit hook stands between it and reading them (datasets and their answers included) or writing "
+    "outside its directory (processes, signals and sockets stay refused by the kernel). Enable unprivileged user "
+    "namespaces (sysctl kernel.unprivileged_userns_clone=1) or run as root."
 )
 
 
@@ -137,16 +136,19 @@ class Sandbox:
         when the sandbox cannot answer."""
         if not self.ready or self._broken:
             raise SandboxError("the sandbox is not running")
-        self._send(request)
-        while True:
-            reply = self._receive()
-            if "callback" in reply and self.on_callback is not None:
-                self._send(self.on_callback(reply))
-                continue
-            if "value" in reply or "raised" in reply:
-                return reply
-            self._broken = True
-            raise SandboxError("malformed reply")
+        try:
+            self._send(request)
+            while True:
+                reply = self._receive()
+                if "callback" in reply and self.on_callback is not None:
+                    self._send(self.on_callback(reply))
+                    continue
+                if "value" in reply or "raised" in reply:
+                    return reply
+                raise SandboxError("malformed reply")
+        except BaseException:
+            self._broken = True  # interrupted halfway (a time limit, an error): its reply would answer the next
+            raise
 
     def abandon(self) -> None:
         """Answer no further request: the last reply made no sense, so the conversation can no longer be trusted."""
@@ -222,8 +224,9 @@ def _warn_once() -> None:
     global _warned
     if not _warned:
         _warned = True
-        forced = f" ({ISOLATION_VARIABLE}=process)" if _isolation_wanted() == "process" else ""
-        print(f"WARNING{forced}: {PROCESS_ISOLATION_WARNING}", file=sys.stderr, flush=True)
+        forced = _isolation_wanted() == "process"
+        reason = f"{ISOLATION_VARIABLE}=process" if forced else "not root, and user namespaces are refused here"
+        print(f"WARNING: {PROCESS_ISOLATION_WARNING.format(reason=reason)}", file=sys.stderr, flush=True)
 
 
 class _Launcher:

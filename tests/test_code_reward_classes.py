@@ -27,6 +27,11 @@ from rewards._sandbox_child import MAX_SAME_HASH, Codec, _audit_hook
 from rewards.sandbox import Sandbox
 
 MODES = pytest.mark.parametrize("mode", ["auto", "process"])
+# Process isolation as root runs the code as nobody; with the interpreter under a 0700 home (pyenv in /root), the
+# standard library modules the launcher has not preloaded are out of that user's reach.
+NOBODY_READS_THE_INTERPRETER = os.geteuid() != 0 or all(
+    os.stat(directory).st_mode & 0o001 for directory in [*Path(sys.base_prefix).parents, Path(sys.base_prefix)]
+)
 SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
@@ -730,3 +735,78 @@ def test_forcing_process_isolation_warns_and_an_unknown_value_fails(capfd, monke
     monkeypatch.setenv("SANDBOX_ISOLATION", "sometimes")
     with pytest.raises(ValueError, match="SANDBOX_ISOLATION='sometimes'"):
         Sandbox("x = 1\n")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The model's own names beside the function under test: helpers and modules stay the verifier's
+
+
+HELPER_SHAPES = {  # a builtin the test uses as a helper -> a test of `f` (doubling) that uses it
+    "abs": "assert abs(f(2) - 4) < 1e-9",
+    "len": "assert len(f([1, 2])) == 4",
+    "sorted": "assert sorted(f([2, 1])) == [1, 1, 2, 2]",
+    "isinstance": "assert isinstance(f(1), int)",
+    "all": "assert all(f(x) == 2 * x for x in range(3))",
+    "round": "assert round(f(1.25), 1) == 2.5",
+    "sum": "assert sum(f([1, 2])) == 6",
+    "set": "assert set(f([1])) == {1}",
+    "int": "assert int(f(3)) == 6",
+    "max": "assert max(f(1), 0) == 2",
+}
+
+
+@MODES
+@SETTINGS
+@given(
+    helper=st.sampled_from(sorted(HELPER_SHAPES)), rigged=st.sampled_from(["lambda *a, **k: True", "lambda *a, **k: 0"])
+)
+def test_a_builtin_the_test_uses_as_a_helper_stays_the_real_one(mode, helper, rigged):
+    test = HELPER_SHAPES[helper]
+    cheat = f"{helper} = {rigged}\ndef f(x):\n    return None\n"
+    assert score(cheat, [test], mode) == 0.0
+    honest = "def f(x):\n    return x * 2 if not isinstance(x, list) else x * 2\n"
+    assert score(honest, [test], mode) == 1.0
+
+
+def test_overriding_helpers_passes_a_naive_grader():
+    cheat = "abs = lambda *a: 0\nisinstance = lambda *a: True\ndef f(x):\n    return 0\n"
+    assert naive_score(cheat, ["assert abs(f(2) - 4) < 1e-9", "assert isinstance(f(1), int)"]) == 1.0
+
+
+@MODES
+@SETTINGS
+@given(alias=st.sampled_from(["np", "numpy", "statistics", "math"]))
+def test_a_module_the_test_uses_unimported_is_the_real_module(mode, alias):
+    check = {"np": "np.allclose", "numpy": "numpy.allclose", "statistics": "statistics.fmean", "math": "math.isclose"}
+    use = {
+        "np": "assert np.allclose(f([1.0, 2.0]), [2.0, 4.0])",
+        "numpy": "assert numpy.allclose(f([1.0, 2.0]), [2.0, 4.0])",
+        "statistics": "assert statistics.fmean(f([1.0, 3.0])) == 4.0",
+        "math": "assert math.isclose(f([1.0])[0], 2.0)",
+    }[alias]
+    rigged = f"class Fake:\n    def __getattr__(self, name):\n        return lambda *a, **k: True\n{alias} = Fake()\n"
+    assert check[alias].split(".")[0] == alias
+    assert score(rigged + "def f(xs):\n    return None\n", [use], mode, timeout_s=10) == 0.0
+    module = {"np": "import numpy as np", "numpy": "import numpy", "statistics": "import statistics",
+              "math": "import math"}[alias]  # fmt: skip
+    if mode == "process" and alias in ("np", "numpy") and not NOBODY_READS_THE_INTERPRETER:
+        return  # as root, process isolation runs the code as nobody, who cannot import numpy's stdlib needs here
+    assert score(f"{module}\ndef f(xs):\n    return [2 * x for x in xs]\n", [use], mode, timeout_s=10) == 1.0
+
+
+@MODES
+def test_a_long_linked_list_crosses_without_recursion(mode):
+    code = "def reverse(head):\n    previous = None\n    while head is not None:\n"
+    code += "        head.next, previous, head = previous, head, head.next\n    return previous\n"
+    test = "values = list(range(20_000))\nassert values_of(reverse(build(values))) == values[::-1]"
+    assert score(code, [test], mode, setup=LINKED_LIST, timeout_s=20) == 1.0
+
+
+@MODES
+def test_a_cycle_the_model_returns_stops_at_the_deadline_not_the_pool(mode):
+    code = "def reverse(head):\n    head.next = head\n    return head\n"
+    start = time.monotonic()
+    assert (
+        score(code, ["assert values_of(reverse(build([1, 2]))) == [2, 1]"], mode, setup=LINKED_LIST, timeout_s=2) == 0
+    )
+    assert time.monotonic() - start < 6
