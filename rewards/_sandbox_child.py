@@ -674,6 +674,9 @@ def _audit_hook(
     ),
     blocked_imports=frozenset(
         {"ctypes", "_ctypes", "_xxsubinterpreters", "_interpreters", "_testcapi", "_testinternalcapi"}
+        # C modules that write files with no audit event: readline's history files, dbm's databases, POSIX
+        # shared memory (/dev/shm)
+        | {"readline", "_gdbm", "_dbm", "_posixshmem"}
     ),
     path_events=(
         ("os.remove", (0,)),
@@ -691,6 +694,9 @@ def _audit_hook(
         ("shutil.copytree", (1,)),
         ("shutil.move", (1,)),
         ("os.chdir", (0,)),
+        ("os.setxattr", (0,)),
+        ("os.removexattr", (0,)),
+        ("sqlite3.connect", (0,)),
     ),
     write_flags=os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND,
     stat=os.stat,
@@ -718,8 +724,8 @@ def _audit_hook(
             return False
         if type_(path) is bytes_type:
             path = path.decode("utf-8", "surrogateescape")
-        if type_(path) is not str_type or ".." in path.split("/"):
-            return False
+        if type_(path) is not str_type or ".." in path.split("/") or path.startswith("file:"):
+            return False  # (sqlite's "file:/..." URIs name any path)
         if not path.startswith("/"):
             return relative_ok
         for root in roots:

@@ -810,3 +810,31 @@ def test_a_cycle_the_model_returns_stops_at_the_deadline_not_the_pool(mode):
         score(code, ["assert values_of(reverse(build([1, 2]))) == [2, 1]"], mode, setup=LINKED_LIST, timeout_s=2) == 0
     )
     assert time.monotonic() - start < 6
+
+
+WRITERS_WITHOUT_OPEN = {  # C code that writes files: no "open" audit event for the hook to judge
+    "readline history": "import readline\nreadline.write_history_file({target!r})",
+    "sqlite database": "import sqlite3\nsqlite3.connect({target!r}).execute('create table t(x)')",
+    "sqlite URI": "import sqlite3\nsqlite3.connect('file:' + {target!r} + '?mode=rwc', uri=True).execute('select 1')",
+    "extended attribute": "import os\nos.setxattr({directory!r}, 'user.pwned', b'1')",
+    "shared memory": "from multiprocessing import shared_memory as m\nm.SharedMemory(name='pwned', create=True, size=64)",
+}
+
+
+@MODES
+@pytest.mark.parametrize("writer", sorted(WRITERS_WITHOUT_OPEN))
+def test_c_code_writes_nothing_outside_the_sandbox(mode, writer, public_dir):
+    target = str(public_dir / "written")
+    attack = WRITERS_WITHOUT_OPEN[writer].format(target=target, directory=str(public_dir))
+    code = f"try:\n{textwrap.indent(attack, '    ')}\nexcept BaseException:\n    pass\ndef f(x):\n    return 2 * x\n"
+    assert score(code, ["assert f(1) == 2"], mode) == 1.0  # the code ran to its end
+    assert os.listdir(public_dir) == []
+    assert not os.listxattr(public_dir)
+    assert not Path("/dev/shm/pwned").exists()
+
+
+def test_the_c_writers_write_where_nothing_stops_them(public_dir):
+    for writer in ("readline history", "sqlite database"):
+        target = public_dir / writer.replace(" ", "_")
+        subprocess.run([sys.executable, "-c", WRITERS_WITHOUT_OPEN[writer].format(target=str(target))], check=True)
+        assert target.exists()
