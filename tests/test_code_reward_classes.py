@@ -817,7 +817,7 @@ WRITERS_WITHOUT_OPEN = {  # C code that writes files: no "open" audit event for 
     "sqlite database": "import sqlite3\nsqlite3.connect({target!r}).execute('create table t(x)')",
     "sqlite URI": "import sqlite3\nsqlite3.connect('file:' + {target!r} + '?mode=rwc', uri=True).execute('select 1')",
     "extended attribute": "import os\nos.setxattr({directory!r}, 'user.pwned', b'1')",
-    "shared memory": "from multiprocessing import shared_memory as m\nm.SharedMemory("pwned", True, 64)",
+    "shared memory": "from multiprocessing import shared_memory as m\nm.SharedMemory('pwned', True, 64)",
 }
 
 
