@@ -822,6 +822,7 @@ def _audit_hook(
 MAX_SAME_HASH = 32
 _BIG_INT = 1 << 60
 _MAX_FRACTION_BITS = 1 << 20
+_MAX_DECIMAL_EXPONENT = 100_000
 _MAX_FIELDS = 256
 _FACTORIES = ("int", "float", "str", "bool", "list", "dict", "set", "tuple", "frozenset", "bytes")
 _ENUM_KINDS = ("Enum", "IntEnum", "StrEnum")
@@ -1057,7 +1058,10 @@ class Codec:
                 raise ValueError("fraction too large")
             return self._fractions.Fraction(numerator, denominator)
         if tag == "decimal" and type(body) is str and len(body) < 10_000:
-            return self._decimal.Decimal(body)
+            value = self._decimal.Decimal(body)
+            if value.is_finite() and abs(value.adjusted()) > _MAX_DECIMAL_EXPONENT:
+                raise ValueError("decimal too large")  # int(Decimal("1e999999999")) would fill the verifier's memory
+            return value
         if tag == "complex" and type(body) is list and len(body) == 2 and all(type(x) is str for x in body):
             return complex(float(body[0]), float(body[1]))
         if tag == "bytes" and type(body) is str:
