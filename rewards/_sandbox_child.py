@@ -19,15 +19,23 @@ FIFOs. Without namespaces ("process" isolation, not root and user namespaces ref
 runner, the code sees the host's file system, only the audit hook guards reads and writes, and the verifier warns.
 
 The verifier's tests never run here: the runner only executes the model's code and then answers requests, one JSON
-line each way, so that nothing in this process — no expected value, no test, no secret — is worth finding:
-    {"name": "f"}                        look up a name the model's code defined
-    {"call": h, "args": [...], "kwargs": [[k, v], ...]}   call object h (args: {"plain": data} or {"handle": h})
-    {"attr": h, "name": "push"} / {"item": h, "key": {"plain": data}} / {"iter": h} / {"len": h}
-and replies {"value": <plain data>} or {"handle": h} (an object that is not plain data stays here) or
-{"raised": "ValueError"}. Before the first request it reports:
+line each way, so that nothing in this process — no expected value, no test, no secret — is worth finding. Data in
+a request or reply is a `Codec` body {"data": [...], "objects": [...]} (below: plain data, setup-class instances,
+{"handle": h} for an object that stays here, {"local": i} for one of the tests' callables or iterators):
+    {"name": "f"}                                     look up a name the model's code defined
+    {"call": h, "body": args and keyword values, "keywords": [k, ...]}   call object h; the reply also carries the
+                                                      arguments the call changed ("changed": their indices)
+    {"attr": h, "name": n} / {"setattr": h, "name": n, "body": [value]} / {"item": h, "body": [key]} /
+    {"setitem": h, "body": [key, value]} / {"iter": h} / {"next": h, "n": k} / {"len": h} / {"str": h, "repr": b} /
+    {"op": "add", "body": [a, b]}                     the operator module's function, on objects of this side only
+and replies {"value": body} or {"raised": {"base", "name", "message", "args", "setup"}}. While answering, the
+runner may itself ask the verifier to call or advance one of the tests' objects: {"callback": i, "body": ...} or
+{"callback": i, "next": true} on the reply channel, answered on the request channel. Before the first request it
+reports:
     {"init": pid}                                     (outer) PID 1's pid, seen from outside
     {"isolation": "namespaces"|"user-namespace"|"process", "workdir": ...}   what could be set up
-    {"ready": true} / {"code_raised": "NameError"}    the model's code ran / raised (SystemExit included)
+    {"ready": true, "names": [...]} / {"code_raised": "NameError"}    the model's code ran, defining these names /
+                                                      raised (SystemExit included)
 """
 
 import builtins
@@ -418,7 +426,8 @@ class _Answerer:
         return self.locals[index]
 
     def serve(self):
-        self.reply({"ready": True})
+        names = [name for name in self.namespace if type(name) is str and not name.startswith("__")]
+        self.reply({"ready": True, "names": names})  # what the code defined comes with the news that it ran
         while True:
             line = self.readline()
             if not line:
@@ -455,10 +464,8 @@ class _Answerer:
         return values, body["data"], {id(shell): i for i, shell in enumerate(self.codec.last_shells)}
 
     def answer(self, request):
-        verb = next(v for v in ("names", "call", "attr", "setattr", "item", "setitem", "iter", "next", "len", "str",
-                                "op", "name") if v in request)  # fmt: skip
-        if verb == "names":
-            return self.value([name for name in self.namespace if type(name) is str and not name.startswith("__")])
+        verb = next(v for v in ("call", "attr", "setattr", "item", "setitem", "iter", "next", "len", "str", "op",
+                                "name") if v in request)  # fmt: skip
         if verb == "name":
             name = request["name"]
             if type(name) is not str or name not in self.namespace:

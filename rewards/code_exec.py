@@ -215,7 +215,6 @@ class Session:
         self.classes = _classes_defined(clean_namespace)
         self.codec = Codec(self.classes, self._outside, self._inside)
         self.lent: list = []  # the tests' callables and iterators the sandbox may call back, by index
-        self._model_names: set[str] | None = None
         sandbox.on_callback = self._callback
 
     @contextlib.contextmanager
@@ -242,10 +241,7 @@ class Session:
             signal.signal(signal.SIGALRM, previous)
 
     def model_names(self) -> set[str]:
-        if self._model_names is None:
-            names = self.ask({"names": True})
-            self._model_names = {name for name in names if type(name) is str} if type(names) is list else set()
-        return self._model_names
+        return self.sandbox.names
 
     def ask(self, request: dict, values=(), *, call=False):
         """Send `request` with `values` as its data; the answer's value, or its exception raised here. For a call,

@@ -11,11 +11,12 @@ actually it is 7") replaces it."""
 
 from __future__ import annotations
 
+import functools
 import re
 from fractions import Fraction
 
 from rewards.answers import last_boxed
-from rewards.numbers import numbers_in, read_number
+from rewards.numbers import last_number, numbers_in, read_number
 
 _ANSWER_IS = re.compile(r"answer\s+is\b|answer\s*:", re.I)
 _CLAUSE_END = re.compile(r"[.!?;](?:\s|$)|\n")
@@ -36,8 +37,7 @@ def extract_number(response: str) -> Fraction | None:
     stated = stated_answer(response)
     if stated is not None or "####" in response:
         return stated
-    found = numbers_in(response)
-    return found[-1][2] if found else None
+    return last_number(response)
 
 
 def stated_answer(response: str) -> Fraction | None:
@@ -94,6 +94,8 @@ def check_ground_truth(truth) -> None:
         raise ValueError(f"gsm8k ground truth must be one number, got {str(truth)[:80]!r}")
 
 
+@functools.lru_cache(maxsize=4096)
 def _truth_number(truth: str) -> Fraction:
+    """(Cached: the ground truth of a prompt comes back for every sample of it.)"""
     check_ground_truth(truth)
     return numbers_in(truth)[0][2]

@@ -171,7 +171,7 @@ def _equivalent(truth: str, answer: str) -> bool:
     if not gold or not predicted:
         return False
     if math_verify(gold, predicted, timeout_seconds=None):
-        return _work_left(answer) <= _work_left(truth)
+        return _same_tokens(truth, answer) or _work_left(answer) <= _work_left(truth)
     # A percentage may be meant as its number (gold "50\%", answer "50") or as a fraction (gold "0.5", answer "50\%")
     truth_percent, answer_percent = "%" in truth, "%" in answer
     if truth_percent != answer_percent:
@@ -201,8 +201,8 @@ def _work_left(text: str) -> int:
     try:
         with sympy.evaluate(False):
             raw = latex2sympy(text)
-        done = latex2sympy(text)
-        if not isinstance(raw, sympy.Basic) or not isinstance(done, sympy.Basic):
+        done = next((item for item in _parse_cached(text) if isinstance(item, sympy.Basic)), None)  # (cached)
+        if not isinstance(raw, sympy.Basic) or done is None:
             return textual
         if raw.has(*_LEFT_TO_DO):
             return 100
@@ -214,6 +214,17 @@ def _work_left(text: str) -> int:
     if work and done.is_Rational and max(len(str(abs(done.p))), len(str(done.q))) > _LONG_NUMBER_DIGITS:
         return 0  # compact notation for a long number (2^{100}, 30!), not work left
     return work
+
+
+_TOKEN = re.compile(r"\\[A-Za-z]+|\d+(?:\.\d+)?|[^\s{}]")
+
+
+def _same_tokens(truth: str, answer: str) -> bool:
+    """The same symbols in another order (`b + ax + x^2` for `x^2 + ax + b`): no more work left than the truth has,
+    known without parsing."""
+    return collections.Counter(_TOKEN.findall(_canonical(truth))) == collections.Counter(
+        _TOKEN.findall(_canonical(answer))
+    )
 
 
 def _applied(expression) -> int:

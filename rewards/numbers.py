@@ -33,10 +33,12 @@ _UNSIGNED = (
     rf"(?:(?P<whole>{_DIGITS})?\s*(?:(?P<vulgar>[{''.join(_VULGAR)}])"
     rf"|\\[dt]?frac\{{(?P<fnum>\d+)\}}\{{(?P<fden>\d+)\}})"  # mixed numbers and fractions
     rf"|(?:(?P<whole2>\d+)\s+)?(?P<num>{_DIGITS})\s*/\s*(?P<den>\d+)(?![\d.])"
-    rf"|(?P<int>{_DIGITS})?(?:\.(?P<frac>\d*)(?:\\overline\{{(?P<repeat>\d+)\}})?)?"
+    rf"|(?=\.?\d)(?P<int>{_DIGITS})?(?:\.(?P<frac>\d*)(?:\\overline\{{(?P<repeat>\d+)\}})?)?"
     rf"(?:\s*(?:[eE](?P<exp>[-+]?\d+)|\s*(?:\\times|\\cdot|\*)\s*10\s*(?:\^|\*\*)\s*\{{?(?P<exp10>[-+]?\d+)\}}?))?)"
 )
-_NUMBER = re.compile(rf"(?P<sign>[-+])?(?P<currency>[$€£])?(?P<sign2>[-+])?{_UNSIGNED}")
+_NUMBER = re.compile(
+    rf"(?=[-+$€£.\d\\{''.join(_VULGAR)}])(?P<sign>[-+])?(?P<currency>[$€£])?(?P<sign2>[-+])?{_UNSIGNED}"
+)  # (the lookahead rejects most positions of running text at their first character)
 _SIGN_CONTEXT = re.compile(r"[\w.]")
 
 
@@ -70,6 +72,22 @@ def numbers_in(text: str) -> list[tuple[int, int, Fraction]]:
     return found
 
 
+_LAST_NUMBER_WINDOW = 256
+
+
+def last_number(text: str) -> Fraction | None:
+    """The value of the last number in running text (what `numbers_in(text)[-1]` gives), reading only the window
+    around the last digit: a long response costs no more than a short one."""
+    end = max(text.rfind(character) for character in "0123456789" + "".join(_VULGAR))
+    if end < 0:
+        return None
+    start = max(0, end - _LAST_NUMBER_WINDOW)
+    while start > 0 and not text[start - 1].isspace():
+        start -= 1  # never cut into the number: widen to the start of a word
+    found = numbers_in(text[start : end + _LAST_NUMBER_WINDOW])
+    return found[-1][2] if found else None
+
+
 def _value(match: re.Match) -> Fraction | None:
     if match["vulgar"] or match["fnum"]:
         part = Fraction(*_VULGAR[match["vulgar"]]) if match["vulgar"] else _fraction(match["fnum"], match["fden"])
@@ -95,8 +113,12 @@ def _value(match: re.Match) -> Fraction | None:
     return -value if negative else value
 
 
+_NON_DIGITS = re.compile(r"\D")
+
+
 def _integer(digits) -> int:
-    return int(re.sub(r"\D", "", str(digits)))
+    digits = str(digits)
+    return int(digits) if digits.isdigit() else int(_NON_DIGITS.sub("", digits))
 
 
 def _fraction(numerator, denominator) -> Fraction | None:
@@ -105,6 +127,8 @@ def _fraction(numerator, denominator) -> Fraction | None:
 
 
 def _decimal(whole: str, fraction: str, repeat: str) -> Fraction:
+    if not fraction and not repeat:
+        return Fraction(_integer(whole))
     value = Fraction(_integer(whole)) + (Fraction(int(fraction), 10 ** len(fraction)) if fraction else 0)
     if repeat:  # 0.1\overline{6} = 0.1 + 6 / (9 * 10)
         value += Fraction(int(repeat), (10 ** len(repeat) - 1) * 10 ** len(fraction))

@@ -62,6 +62,7 @@ class Sandbox:
         self.isolation: str | None = None  # "namespaces", "user-namespace" or "process"
         self.workdir: str | None = None  # the host directory a "process" sandbox worked in (removed afterwards)
         self.code_raised: str | None = None  # exception type name when the model code itself failed
+        self.names: set[str] = set()  # the names the setup and the model's code defined (once ready)
         self.ready = False
         self.timed_out = False
         self._buffer = b""
@@ -127,6 +128,8 @@ class Sandbox:
                     self.code_raised = str(record["code_raised"])
                 elif record.get("ready") is True:
                     self.ready = True
+                    names = record.get("names")
+                    self.names = {n for n in names if type(n) is str} if type(names) is list else set()
         except SandboxError:
             self.ready = False
 

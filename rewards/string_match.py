@@ -11,6 +11,7 @@ tells two answers apart is deleted: signs, decimal points, slashes, carets, "+",
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -37,6 +38,7 @@ def answer_key(response: str):
     return normalize(extract_answer(response))
 
 
+@functools.lru_cache(maxsize=8192)
 def normalize(text: str):
     """("number", exact value) or ("text", normalised words); None for an empty answer."""
     value = read_number(text.strip().rstrip("."))
