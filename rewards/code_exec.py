@@ -117,8 +117,8 @@ def extract_code(response: str, wanted=()) -> str:
         for match in _FENCE.finditer(response)
         if match["language"].lower() in _PYTHON_FENCES
     ]
-    if not blocks:
-        return response
+    if len(blocks) <= 1:
+        return blocks[0] if blocks else response
     chosen = _blocks_defining(blocks, set(wanted))
     if chosen:
         return "\n".join(blocks[index] for index in chosen)
@@ -534,6 +534,12 @@ class Plan:
 
 
 def plan_tests(tests: list[str], setup: str) -> Plan:
+    """The tests compiled, with the names each reads (cached: a prompt's tests come back for each of its samples)."""
+    return _plan(tuple(tests), setup)
+
+
+@functools.lru_cache(maxsize=512)
+def _plan(tests: tuple[str, ...], setup: str) -> Plan:
     clean_namespace = _clean_namespace(setup)
     plan = Plan(tests=[], clean_namespace=clean_namespace)
     for index, source in enumerate(tests):
