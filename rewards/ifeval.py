@@ -393,11 +393,8 @@ def _substance_json(response):
 
 
 def _substance_language(response, *, language):
-    return _has_words(response, 3) and detect_language(response) == language
-
-
-def _substance_case(response):
-    return _has_words(response, 3) and detect_language(response) == "en"
+    # the reference counts a text without letters (langdetect finds nothing in it) as written in any language
+    return _has_words(response)
 
 
 SUBSTANCE_CHECKS = {
@@ -425,8 +422,6 @@ SUBSTANCE_CHECKS = {
     ),
     "startend:quotation": lambda response: _has_words(response.strip()[1:-1]),
     "language:response_language": _substance_language,
-    "change_case:english_capital": _substance_case,
-    "change_case:english_lowercase": _substance_case,
     "length_constraints:number_words": lambda response, **_: _has_words(response),
     "length_constraints:number_sentences": lambda response, **_: _has_words(response),
 }

@@ -188,6 +188,7 @@ _NUMBER_PRODUCT = re.compile(
     r"(?:\d|\})\s*(?:\\cdot|\\times|\\div|\*|:)\s*(?:\d|\\[dt]?frac)|\(\s*-?[\d.]+\s*\)\s*\(\s*-?[\d.]+\s*\)"
     r"|\(\s*-?\\[dt]?frac\{\d+\}\{\d+\}\s*\)\s*\(\s*-?\\[dt]?frac\{\d+\}\{\d+\}\s*\)"
 )
+_DECORATIONS = re.compile(r"\\(?:text|textbf|textrm|mbox|mathrm)\s*\{[^{}]*\}|\^\s*\{?\s*\\circ\s*\}?|\\?%|\\\$|\$")
 _LEFT_TO_DO = (sympy.Integral, sympy.Sum, sympy.Product, sympy.Limit, sympy.Derivative)
 _LONG_NUMBER_DIGITS = 15
 
@@ -198,6 +199,7 @@ def _work_left(text: str) -> int:
     textual = 10 * len(_EVALUATED_WHEN_PARSED.findall(text)) + 10 * len(_NUMBER_PRODUCT.findall(_canonical(text)))
     if read_number(text) is not None:
         return 0
+    text = _DECORATIONS.sub("", text)  # units, degrees, percent and dollar signs: notation, not operations
     try:
         with sympy.evaluate(False):
             raw = latex2sympy(text)
