@@ -41,7 +41,8 @@ import time
 import types
 from dataclasses import dataclass
 
-from rewards._sandbox_child import Codec, _classes_defined
+from rewards._sandbox_child import _classes_defined
+from rewards._sandbox_codec import Codec
 from rewards.sandbox import Sandbox
 
 DEFAULT_TIMEOUT_S = 3.0  # wall clock for the whole sandbox run; keep it below the pool's per-item timeout

@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
-from rewards._sandbox_child import Codec
+from rewards._sandbox_codec import Codec
 from rewards.arithmetic import evaluate, format_value
 from rewards.sandbox import Sandbox, SandboxError
 

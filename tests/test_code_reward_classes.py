@@ -23,7 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rewards import code_exec
-from rewards._sandbox_child import MAX_SAME_HASH, Codec, _audit_hook
+from rewards._sandbox_child import _audit_hook
+from rewards._sandbox_codec import MAX_SAME_HASH, Codec
 from rewards.sandbox import Sandbox
 
 MODES = pytest.mark.parametrize("mode", ["auto", "process"])
@@ -838,3 +839,10 @@ def test_the_c_writers_write_where_nothing_stops_them(public_dir):
         target = public_dir / writer.replace(" ", "_")
         subprocess.run([sys.executable, "-c", WRITERS_WITHOUT_OPEN[writer].format(target=str(target))], check=True)
         assert target.exists()
+
+
+@MODES
+def test_flags_and_mixin_enums_cross_as_the_value_they_hold(mode):
+    code = "import enum\nclass Perm(enum.IntFlag):\n    R = 4\n    W = 2\nclass Tone(str, enum.Enum):\n    LOW = 'low'\n"
+    code += "def perms():\n    return Perm.R | Perm.W\ndef tone():\n    return Tone.LOW\n"
+    assert score(code, ["assert perms() == 6", "assert tone() == 'low'"], mode) == 1.0
