@@ -153,9 +153,7 @@ class Codec:
         return None
 
     def _enum_member(self, value, kind):
-        base = next((name for name in _ENUM_KINDS if getattr(enum, name, None) in kind.__bases__), None)
-        if base is None and kind.__bases__ == (enum.Enum,):
-            base = "Enum"
+        base = next((name for name in _ENUM_KINDS if kind.__bases__ == (getattr(enum, name, None),)), None)
         if base is None:  # a Flag, or a mixin enum: the builtin value it holds, if any, as before enums kept names
             if isinstance(value, int):
                 return self._encode(int.__int__(value))

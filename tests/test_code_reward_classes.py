@@ -843,6 +843,7 @@ def test_the_c_writers_write_where_nothing_stops_them(public_dir):
 
 @MODES
 def test_flags_and_mixin_enums_cross_as_the_value_they_hold(mode):
-    code = "import enum\nclass Perm(enum.IntFlag):\n    R = 4\n    W = 2\nclass Tone(str, enum.Enum):\n    LOW = 'low'\n"
+    code = "import enum\nclass Perm(enum.IntFlag):\n    R = 4\n    W = 2\n"
+    code += "class Tone(str, enum.Enum):\n    LOW = 'low'\n"
     code += "def perms():\n    return Perm.R | Perm.W\ndef tone():\n    return Tone.LOW\n"
     assert score(code, ["assert perms() == 6", "assert tone() == 'low'"], mode) == 1.0
