@@ -409,9 +409,14 @@ def _may_lend(value) -> bool:
     )
 
 
+# Dunder attributes that only describe an object (a test may check a function's name or docstring): data, which
+# crosses typed like any other, never a protocol that C code in this process would act on.
+_DESCRIPTIVE_DUNDERS = frozenset({"__name__", "__qualname__", "__module__", "__doc__", "__annotations__", "__dict__"})
+
+
 class Remote:
-    """An object that lives in the sandbox. It has no truth value, hash or dunder attributes, and no equality, order
-    or arithmetic with the tests' data: only data decides a test."""
+    # An object that lives in the sandbox. It has no truth value, no hash, no dunder attribute but descriptive ones,
+    # and no equality, order or arithmetic with the tests' data: only data decides a test.
 
     __slots__ = ("_session", "_handle")
     __hash__ = None
@@ -432,9 +437,13 @@ class Remote:
         return self._ask({"call": None, "keywords": list(kwargs)}, [*args, *kwargs.values()], call=True)
 
     def __getattr__(self, name):
-        if name.startswith("__") and name.endswith("__"):
+        if name.startswith("__") and name.endswith("__") and name not in _DESCRIPTIVE_DUNDERS:
             raise AttributeError(name)  # protocols (__array_interface__, __fspath__, ...) never reach the model
         return self._ask({"attr": None, "name": name})
+
+    @property
+    def __doc__(self):
+        return self._ask({"attr": None, "name": "__doc__"})
 
     def __setattr__(self, name, value):
         if name.startswith("__") and name.endswith("__"):

@@ -847,3 +847,15 @@ def test_flags_and_mixin_enums_cross_as_the_value_they_hold(mode):
     code += "class Tone(str, enum.Enum):\n    LOW = 'low'\n"
     code += "def perms():\n    return Perm.R | Perm.W\ndef tone():\n    return Tone.LOW\n"
     assert score(code, ["assert perms() == 6", "assert tone() == 'low'"], mode) == 1.0
+
+
+@MODES
+def test_a_functions_name_docstring_and_attributes_are_data_a_test_may_check(mode):
+    code = 'def area(r):\n    """Area of a circle."""\n    return 3 * r * r\nclass P:\n    def __init__(self):\n'
+    code += "        self.x = 1\n"
+    tests = [
+        "assert area.__name__ == 'area'",
+        "assert area.__doc__ == 'Area of a circle.'",
+        "assert vars(P()) == {'x': 1}",
+    ]
+    assert score(code, tests, mode) == 1.0
