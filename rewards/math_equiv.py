@@ -12,8 +12,8 @@ An answer must also be *finished*, as far as the truth is: the question restated
 `\\sqrt{16}`, `\\log_2 8`, `\\gcd(12,18)`, `\\sin\frac{\\pi}{6}`, `\\lfloor 3.5\rfloor`, a sum or an integral,
 `y + 8 + 7y + 1`) is not its answer, though sympy finds it equal: an RL policy learnt to box the problem's own
 expression (README, "Real models on a CPU"). The rule is about meaning, not spelling (`_work_left`): parsed without
-evaluation, the answer still holds operations that evaluating removes (sympy's operation count drops, an applied
-function disappears, a sum/integral/limit/derivative is left to do, or a gcd/lcm/max/min/mod the parser had to
+evaluation, the answer still holds operations that evaluating removes (it is written with more numbers than its
+value needs, an applied function disappears, a sum/integral/limit/derivative is left to do, or a gcd/lcm/max/min/mod the parser had to
 evaluate), more than the truth does. Compact notation for a number over 15 digits (`2^{100}`, `30!`) is an answer,
 not work left; so are unreduced fractions (`\frac{6}{8}`), unrationalised radicals (`\\sqrt{8}`), and a factored
 or expanded polynomial for the other form. Numbers are read by `rewards.numbers` (scientific notation, repeating
@@ -209,7 +209,7 @@ def _work_left(text: str) -> int:
         if raw.has(*_LEFT_TO_DO):
             return 100
         done = done.doit()
-        work = max(0, sympy.count_ops(raw) - sympy.count_ops(done)) + max(0, _applied(raw) - _applied(done))
+        work = max(0, _numbers(raw) - _numbers(done)) + max(0, _applied(raw) - _applied(done))
     except Exception:  # the LaTeX parser and sympy raise anything; what they cannot read is judged by its text
         return textual
     work += textual
@@ -227,6 +227,25 @@ def _same_tokens(truth: str, answer: str) -> bool:
     return collections.Counter(_TOKEN.findall(_canonical(truth))) == collections.Counter(
         _TOKEN.findall(_canonical(answer))
     )
+
+
+def _numbers(expression) -> int:
+    """How many numbers an expression is written with: evaluating an operation on numbers leaves fewer (`2/3-3/5`:
+    two; `1/15`: one). A fraction p/q is one number, and a sign is none."""
+    if expression.is_Number:
+        return 1
+    if expression.is_Pow and expression.exp == -1:
+        return _numbers(expression.base)  # 1/q: the exponent is how division is written, not a number
+    if (
+        expression.is_Mul
+        and len(expression.args) == 2
+        and any(arg.is_Integer for arg in expression.args)
+        and any(arg.is_Pow and arg.exp == -1 and arg.base.is_Integer for arg in expression.args)
+    ):
+        return 1  # p/q as written, unreduced or not
+    if expression.is_Mul:  # a factor -1 is a sign, not a number the answer is written with
+        return sum(_numbers(arg) for arg in expression.args if arg != -1)
+    return sum(_numbers(arg) for arg in expression.args)
 
 
 def _applied(expression) -> int:
