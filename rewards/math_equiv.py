@@ -8,18 +8,19 @@ math-verify would (without its slow LaTeX parser); otherwise math-verify (LaTeX 
 latex2sympy2_extended: fractions, radicals, expressions, intervals, sets, tuples, equations), plus percentages read
 either as the number or as the number / 100.
 
-An answer must also be *finished*, as far as the truth is: the question restated (`2/3-3/5`, `\binom{5}{2}`, `5!`,
-`\\sqrt{16}`, `\\log_2 8`, `\\gcd(12,18)`, `\\sin\frac{\\pi}{6}`, `\\lfloor 3.5\rfloor`, a sum or an integral,
+An answer must also be *finished*, as far as the truth is: the question restated (`2/3-3/5`, `\\binom{5}{2}`, `5!`,
+`\\sqrt{16}`, `\\log_2 8`, `\\gcd(12,18)`, `\\sin\\frac{\\pi}{6}`, `\\lfloor 3.5\\rfloor`, a sum or an integral,
 `y + 8 + 7y + 1`) is not its answer, though sympy finds it equal: an RL policy learnt to box the problem's own
 expression (README, "Real models on a CPU"). The rule is about meaning, not spelling (`_work_left`): parsed without
 evaluation, the answer still holds operations that evaluating removes (it is written with more numbers than its
-value needs, an applied function disappears, a sum/integral/limit/derivative is left to do, or a gcd/lcm/max/min/mod the parser had to
-evaluate), more than the truth does. Compact notation for a number over 15 digits (`2^{100}`, `30!`) is an answer,
-not work left; so are unreduced fractions (`\frac{6}{8}`), unrationalised radicals (`\\sqrt{8}`), and a factored
-or expanded polynomial for the other form. Numbers are read by `rewards.numbers` (scientific notation, repeating
-decimals, thousands separators, Unicode minus signs) and compared exactly: a decimal equals a rational truth only
-when it is exactly that number, and never an irrational one (`3.14159265` is not `\\pi`, `0.5000001` is not `0.5`).
-An inequality chain answers an interval (`1<x\\le 3` is `(1,3]`).
+value needs, an applied function disappears, a sum/integral/limit/derivative is left to do, or a gcd/lcm/max/min/mod
+the parser had to evaluate), more than the truth does. Compact notation for a number over 15 digits (`2^{100}`,
+`30!`) is an answer, not work left; so are unreduced fractions (`\\frac{6}{8}`), unrationalised radicals
+(`\\sqrt{8}`), and a factored or expanded polynomial for the other form. With the row's question, an expression
+copied from it is no answer either (`restates`). Numbers are read by `rewards.numbers` (scientific notation,
+repeating decimals, thousands separators, Unicode minus signs) and compared exactly: a decimal equals a rational
+truth only when it is exactly that number, and never an irrational one (`3.14159265` is not `\\pi`, `0.5000001` is
+not `0.5`). An inequality chain answers an interval (`1<x\\le 3` is `(1,3]`).
 
 Nothing here has a timeout of its own: math-verify's signal-based ones are switched off (they break outside the
 main thread) because the pool gives every verification a hard timeout. Inputs known to make sympy hang or explode
