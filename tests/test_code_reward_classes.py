@@ -265,7 +265,7 @@ COLLIDING = {  # families of values with one hash each
 }  # (floats cannot: at most ~34 finite floats share a hash)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(
     family=st.sampled_from(sorted(COLLIDING)),
     n=st.integers(MAX_SAME_HASH + 1, 3000),
@@ -329,12 +329,14 @@ def test_plain_data_round_trips_with_its_types(value):
 
 
 @MODES
-@settings(max_examples=5, deadline=None)
+@settings(max_examples=3, deadline=None)
 @given(family=st.sampled_from(sorted(COLLIDING)), placement=st.sampled_from(["dict", "set"]))
 def test_a_forged_reply_of_colliding_keys_stalls_no_worker(mode, family, placement):
+    """60,000 colliding keys: about 20 s for a plain dict to build (quadratic: see the test below), far past the
+    sandbox's timeout."""
     code = code_of(f"""
     import json, os
-    keys = [k * (2**61 - 1) for k in range(1, 200_001)]
+    keys = [k * (2**61 - 1) for k in range(1, 60_001)]
     keys = {{
         "int": lambda: keys,
         "negative int": lambda: [-k for k in keys],
@@ -808,9 +810,9 @@ def test_a_cycle_the_model_returns_stops_at_the_deadline_not_the_pool(mode):
     code = "def reverse(head):\n    head.next = head\n    return head\n"
     start = time.monotonic()
     assert (
-        score(code, ["assert values_of(reverse(build([1, 2]))) == [2, 1]"], mode, setup=LINKED_LIST, timeout_s=2) == 0
+        score(code, ["assert values_of(reverse(build([1, 2]))) == [2, 1]"], mode, setup=LINKED_LIST, timeout_s=1) == 0
     )
-    assert time.monotonic() - start < 6
+    assert time.monotonic() - start < 5
 
 
 WRITERS_WITHOUT_OPEN = {  # C code that writes files: no "open" audit event for the hook to judge
