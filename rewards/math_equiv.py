@@ -35,6 +35,7 @@ import collections
 import functools
 import hashlib
 import logging
+import math
 import re
 
 import sympy
@@ -190,6 +191,7 @@ _NUMBER_PRODUCT = re.compile(
     r"|\(\s*-?\\[dt]?frac\{\d+\}\{\d+\}\s*\)\s*\(\s*-?\\[dt]?frac\{\d+\}\{\d+\}\s*\)"
 )
 _DECORATIONS = re.compile(r"\\(?:text|textbf|textrm|mbox|mathrm)\s*\{[^{}]*\}|\^\s*\{?\s*\\circ\s*\}?|\\?%|\\\$|\$")
+_RADICAL = re.compile(r"(-?\d*)\\sqrt\{(\d{1,12})\}")
 _LEFT_TO_DO = (sympy.Integral, sympy.Sum, sympy.Product, sympy.Limit, sympy.Derivative)
 _LONG_NUMBER_DIGITS = 15
 
@@ -200,6 +202,9 @@ def _work_left(text: str) -> int:
     textual = 10 * len(_EVALUATED_WHEN_PARSED.findall(text)) + 10 * len(_NUMBER_PRODUCT.findall(_canonical(text)))
     if read_number(text) is not None:
         return 0
+    radical = _RADICAL.fullmatch(_canonical(text))
+    if radical:  # k√n, the commonest radical answer, without the LaTeX parser: work left only if n is a square
+        return int(math.isqrt(int(radical[2])) ** 2 == int(radical[2]))
     text = _DECORATIONS.sub("", text)  # units, degrees, percent and dollar signs: notation, not operations
     try:
         with sympy.evaluate(False):
