@@ -425,36 +425,33 @@ class Remote:
         object.__setattr__(self, "_session", session)
         object.__setattr__(self, "_handle", handle)
 
-    def _ask(self, request: dict, values=(), **options):
-        key = next(iter(request))
-        return object.__getattribute__(self, "_session").ask(
-            {**request, key: object.__getattribute__(self, "_handle")} if request[key] is None else request,
-            values,
-            **options,
-        )
+    def _ask(self, verb: str, values=(), *, call=False, **fields):
+        """Request `verb` on this object, with `values` as data."""
+        request = {verb: object.__getattribute__(self, "_handle"), **fields}
+        return object.__getattribute__(self, "_session").ask(request, values, call=call)
 
     def __call__(self, *args, **kwargs):
-        return self._ask({"call": None, "keywords": list(kwargs)}, [*args, *kwargs.values()], call=True)
+        return self._ask("call", [*args, *kwargs.values()], call=True, keywords=list(kwargs))
 
     def __getattr__(self, name):
         if name.startswith("__") and name.endswith("__") and name not in _DESCRIPTIVE_DUNDERS:
             raise AttributeError(name)  # protocols (__array_interface__, __fspath__, ...) never reach the model
-        return self._ask({"attr": None, "name": name})
+        return self._ask("attr", name=name)
 
     @property
     def __doc__(self):
-        return self._ask({"attr": None, "name": "__doc__"})
+        return self._ask("attr", name="__doc__")
 
     def __setattr__(self, name, value):
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
-        self._ask({"setattr": None, "name": name}, [value])
+        self._ask("setattr", [value], name=name)
 
     def __getitem__(self, key):
-        return self._ask({"item": None}, [key])
+        return self._ask("item", [key])
 
     def __setitem__(self, key, value):
-        self._ask({"setitem": None}, [key, value])
+        self._ask("setitem", [key, value])
 
     def __iter__(self):
         session = object.__getattribute__(self, "_session")
@@ -469,7 +466,7 @@ class Remote:
         return items[0]
 
     def __len__(self):
-        return self._ask({"len": None})
+        return self._ask("len")
 
     def __str__(self):
         return self._text(False)
@@ -478,7 +475,7 @@ class Remote:
         return self._text(True)
 
     def _text(self, as_repr: bool) -> str:
-        text = self._ask({"str": None, "repr": as_repr})
+        text = self._ask("str", repr=as_repr)
         if type(text) is not str:
             raise TypeError("__str__ returned non-string")
         return text
