@@ -214,9 +214,11 @@ def _postscript(response, *, postscript_marker):
 
 
 def _number_bullet_lists(response, *, num_bullets):
-    stars = re.findall(r"^\s*\*[^\*].*$", response, re.M)
-    dashes = re.findall(r"^\s*-.*$", response, re.M)
-    return len(stars) + len(dashes) == num_bullets
+    return len(_bullets(response)) == num_bullets
+
+
+def _bullets(response) -> list[str]:
+    return re.findall(r"^\s*\*[^\*].*$", response, re.M) + re.findall(r"^\s*-.*$", response, re.M)
 
 
 def _constrained_response(response):
@@ -224,26 +226,38 @@ def _constrained_response(response):
 
 
 def _number_highlighted_sections(response, *, num_highlights):
-    single = [h for h in re.findall(r"\*[^\n\*]*\*", response) if h.strip("*").strip()]
-    double = [h for h in re.findall(r"\*\*[^\n\*]*\*\*", response) if h[2:-2].strip()]
-    return len(single) + len(double) >= num_highlights
+    return sum(1 for highlight in _highlights(response) if highlight.strip()) >= num_highlights
+
+
+def _highlights(response) -> list[str]:
+    """What `*...*` and `**...**` enclose, as the reference finds them."""
+    single = [h.strip("*") for h in re.findall(r"\*[^\n\*]*\*", response)]
+    return single + [h[2:-2] for h in re.findall(r"\*\*[^\n\*]*\*\*", response)]
 
 
 def _multiple_sections(response, *, section_spliter, num_sections):
-    sections = re.split(r"\s?" + re.escape(section_spliter.strip()) + r"\s?\d+\s?", response)
-    return len(sections) - 1 >= num_sections
+    return len(_sections(response, section_spliter)) >= num_sections
+
+
+def _sections(response, splitter) -> list[str]:
+    """The texts after each section header ("SECTION 1", ...)."""
+    return re.split(r"\s?" + re.escape(splitter.strip()) + r"\s?\d+\s?", response)[1:]
 
 
 def _json_format(response):
-    text = response.strip()
-    for fence in ("```json", "```Json", "```JSON", "```"):
-        text = text.removeprefix(fence)
-    text = text.removesuffix("```").strip()
     try:
-        json.loads(text)
+        json.loads(_json_text(response))
     except ValueError:
         return False
     return True
+
+
+def _json_text(response) -> str:
+    """The response without the markdown fence around it."""
+    text = response.strip()
+    for fence in ("```json", "```Json", "```JSON", "```"):
+        text = text.removeprefix(fence)
+    return text.removesuffix("```").strip()
 
 
 def _title(response):
@@ -372,12 +386,22 @@ def _substance_postscript(response, *, postscript_marker):
 
 
 def _substance_title(response):
-    return any(_has_words(title) for title in re.findall(r"<<([^\n]*?)>>", response))
+    """Some `<<...>>` (each `<<` with the nearest `>>` after it on its line) holds words: a linear scan where the
+    lazy pattern `<<([^\n]*?)>>` is quadratic on a line of `<<`."""
+    for line in response.split("\n"):
+        start = line.find("<<")
+        while start != -1:
+            end = line.find(">>", start + 2)
+            if end == -1:
+                break  # no later `<<` of this line has a `>>` after it either
+            if _has_words(line[start + 2 : end]):
+                return True
+            start = line.find("<<", end + 2)
+    return False
 
 
 def _substance_sections(response, *, section_spliter, num_sections):
-    sections = re.split(r"\s?" + re.escape(section_spliter.strip()) + r"\s?\d+\s?", response)[1:]
-    return len(sections) >= num_sections and all(_has_words(section) for section in sections)
+    return all(_has_words(section) for section in _sections(response, section_spliter))
 
 
 def _substance_constrained(response):
@@ -385,10 +409,7 @@ def _substance_constrained(response):
 
 
 def _substance_json(response):
-    text = response.strip()
-    for fence in ("```json", "```Json", "```JSON", "```"):
-        text = text.removeprefix(fence)
-    value = json.loads(text.removesuffix("```").strip())
+    value = json.loads(_json_text(response))
     return isinstance(value, (dict, list)) and len(value) > 0
 
 
@@ -399,13 +420,13 @@ def _substance_language(response, *, language):
 
 SUBSTANCE_CHECKS = {
     "keywords:existence": lambda response, *, keywords: all(
-        _whole_word(keyword).search(revealed(response)) for keyword in keywords
+        _whole_word(keyword).search(text) for text in [revealed(response)] for keyword in keywords
     ),
     "keywords:frequency": lambda response, *, keyword, frequency, relation: _compare(
         len(_whole_word(keyword).findall(revealed(response))), relation, frequency
     ),
     "keywords:forbidden_words": lambda response, *, forbidden_words: (
-        not any(_whole_word(word).search(revealed(response)) for word in forbidden_words)
+        not any(_whole_word(word).search(text) for text in [revealed(response)] for word in forbidden_words)
     ),
     "punctuation:no_comma": lambda response: not any(c in _COMMAS for c in revealed(response)),
     "detectable_content:number_placeholders": _substance_placeholders,
@@ -415,10 +436,10 @@ SUBSTANCE_CHECKS = {
     "detectable_format:constrained_response": _substance_constrained,
     "detectable_format:json_format": _substance_json,
     "detectable_format:number_highlighted_sections": lambda response, *, num_highlights: (
-        sum(_has_words(h) for h in re.findall(r"\*+([^\n*]+)\*+", response)) >= num_highlights
+        sum(_has_words(highlight) for highlight in _highlights(response)) >= num_highlights
     ),
     "detectable_format:number_bullet_lists": lambda response, *, num_bullets: all(
-        _has_words(line) for line in re.findall(r"^\s*(?:\*[^*]|-).*$", response, re.M)
+        _has_words(line) for line in _bullets(response)
     ),
     "startend:quotation": lambda response: _has_words(response.strip()[1:-1]),
     "language:response_language": _substance_language,

@@ -34,7 +34,7 @@ _UNSIGNED = (
     rf"|\\[dt]?frac\{{(?P<fnum>\d+)\}}\{{(?P<fden>\d+)\}})"  # mixed numbers and fractions
     rf"|(?:(?P<whole2>\d+)\s+)?(?P<num>{_DIGITS})\s*/\s*(?P<den>\d+)(?![\d.])"
     rf"|(?=\.?\d)(?P<int>{_DIGITS})?(?:\.(?P<frac>\d*)(?:\\overline\{{(?P<repeat>\d+)\}})?)?"
-    rf"(?:\s*(?:[eE](?P<exp>[-+]?\d+)|\s*(?:\\times|\\cdot|\*)\s*10\s*(?:\^|\*\*)\s*\{{?(?P<exp10>[-+]?\d+)\}}?))?)"
+    rf"(?:[eE](?P<exp>[-+]?\d+)|\s*(?:\\times|\\cdot|\*)\s*10\s*(?:\^|\*\*)\s*\{{?(?P<exp10>[-+]?\d+)\}}?)?)"
 )
 _NUMBER = re.compile(
     rf"(?=[-+$€£.\d\\{''.join(_VULGAR)}])(?P<sign>[-+])?(?P<currency>[$€£])?(?P<sign2>[-+])?{_UNSIGNED}"

@@ -91,3 +91,38 @@ def test_the_math_cache_holds_digests_not_answers_and_is_capped(monkeypatch):
         math_equiv.equivalent("5", f"{index} " + "x" * 100_000)
     assert len(math_equiv._VERDICTS) == 100
     assert all(isinstance(key, bytes) and len(key) == 16 for key in math_equiv._VERDICTS)
+
+
+@pytest.mark.parametrize(
+    "instruction, kwargs, valid, unit, naive_pattern",
+    [
+        ("detectable_format:title", {}, "<<A Title>>\n", "<<", r"<<([^\n]*?)>>"),
+        ("detectable_format:number_highlighted_sections", {"num_highlights": 1}, "*a word*\n", "*", r"\*+([^\n*]+)\*+"),
+    ],
+)
+def test_ifeval_strict_substance_checks_cost_linear_time(instruction, kwargs, valid, unit, naive_pattern):
+    """The strict reward's checks run where the reference already passed: one valid title (or highlight) and a long
+    line that makes a lazy or nested pattern quadratic."""
+    truth = _ifeval(instruction, **kwargs)
+    short = valid + unit * (LONG // 10 // len(unit))
+    naive = _seconds(re.findall, naive_pattern, short)
+    assert naive > 20 * _seconds(score_item, "ifeval_strict", truth, short) + 0.05
+    long = valid + unit * (LONG // len(unit))
+    start = time.perf_counter()
+    assert score_item("ifeval_strict", truth, long) == 1.0
+    assert time.perf_counter() - start < 2.0
+
+
+@pytest.mark.parametrize(
+    "verifier, response",
+    [
+        ("gsm8k", "The answer is 5" + " " * LONG + "apples."),
+        ("string_match", "<answer>5" + "\t" * LONG + "x</answer>"),
+    ],
+)
+def test_a_number_followed_by_a_long_run_of_whitespace_costs_linear_time(verifier, response):
+    """The number reader once looked for an exponent behind two nested `\\s*`: quadratic in the whitespace after
+    every number."""
+    naive = _seconds(re.findall, r"\d(?:\s*(?:e\d|\s*\\times))?", "1" + " " * (LONG // 10))
+    assert naive > 0.05
+    assert _seconds(score_item, verifier, "5", response) < 2.0
