@@ -40,6 +40,7 @@ reports:
 
 import builtins
 import json
+import operator
 import os
 import resource
 import signal
@@ -486,8 +487,6 @@ class _Answerer:
         if verb == "op":
             if request["op"] not in _OPERATORS:
                 raise TypeError("unknown operator")
-            import operator
-
             values, _, _ = self.arguments(request)
             return self.value(getattr(operator, request["op"])(*values))
         target = self.handles[request[verb]]
@@ -743,7 +742,7 @@ def _audit_hook(
             return False
         if type_(path) is bytes_type:
             path = path.decode("utf-8", "surrogateescape")
-        if type_(path) is not str_type or ".." in path.split("/") or path.startswith("file:"):
+        if ".." in path.split("/") or path.startswith("file:"):
             return False  # (sqlite's "file:/..." URIs name any path)
         if not path.startswith("/"):
             return relative_ok

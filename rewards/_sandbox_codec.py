@@ -129,9 +129,7 @@ class Codec:
             if kind is numpy.ndarray and value.dtype.kind in "biufc" and value.size <= 1 << 22:
                 flat = [self._encode(item) for item in value.ravel().tolist()]
                 return {"ndarray": [value.dtype.str, list(value.shape), flat]}
-        if self.outside is None:
-            raise TypeError(f"not plain data: {kind.__name__}")
-        return self.outside(value)
+        return self._fallback(value)
 
     def _pairs(self, mapping):
         return [[self._encode(k), self._encode(v)] for k, v in dict.items(mapping)]

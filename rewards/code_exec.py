@@ -490,32 +490,44 @@ class Remote:
         """An operator between objects of the model's code only: with the tests' data it would let the model's code
         choose the verdict (`abs(f(2) - 4) < 1e-6` with a rigged `__sub__`)."""
         if not all(type(other) is Remote for other in others):
-            raise TypeError("an object of the model's code has no equality, order or arithmetic with plain data")
+            _refuse()
         session = object.__getattribute__(self, "_session")
         return session.ask({"op": operator}, [self, *others])
 
 
-def _binary(operator: str, reflected: bool = False):
-    if reflected:
-        return lambda self, other: Remote._operate(other, operator, self) if type(other) is Remote else _refuse()
+_COMPARISONS = ("eq", "ne", "lt", "le", "gt", "ge")
+_ARITHMETIC = (
+    "add",
+    "sub",
+    "mul",
+    "matmul",
+    "truediv",
+    "floordiv",
+    "mod",
+    "pow",
+    "and",
+    "or",
+    "xor",
+    "lshift",
+    "rshift",
+)
+
+
+def _binary(operator: str):
     return lambda self, other: self._operate(operator, other)
 
 
-def _refuse():
+def _refuse(*_):
+    """A reflected operator (`4 - f(2)`) is reached only with the tests' data on the left."""
     raise TypeError("an object of the model's code has no equality, order or arithmetic with plain data")
 
 
-for _name, _operator in [
-    ("eq", "eq"), ("ne", "ne"), ("lt", "lt"), ("le", "le"), ("gt", "gt"), ("ge", "ge"), ("add", "add"),
-    ("sub", "sub"), ("mul", "mul"), ("matmul", "matmul"), ("truediv", "truediv"), ("floordiv", "floordiv"),
-    ("mod", "mod"), ("pow", "pow"), ("and", "and_"), ("or", "or_"), ("xor", "xor"), ("lshift", "lshift"),
-    ("rshift", "rshift"),
-]:  # fmt: skip
-    setattr(Remote, f"__{_name}__", _binary(_operator))
-    if _name not in ("eq", "ne", "lt", "le", "gt", "ge"):
-        setattr(Remote, f"__r{_name}__", _binary(_operator, reflected=True))
-for _name, _operator in [("neg", "neg"), ("pos", "pos"), ("abs", "abs"), ("invert", "invert")]:
-    setattr(Remote, f"__{_name}__", lambda self, _operator=_operator: self._operate(_operator))
+for _name in _COMPARISONS + _ARITHMETIC:
+    setattr(Remote, f"__{_name}__", _binary(_name + "_" if _name in ("and", "or") else _name))  # operator.and_
+for _name in _ARITHMETIC:
+    setattr(Remote, f"__r{_name}__", _refuse)
+for _name in ("neg", "pos", "abs", "invert"):
+    setattr(Remote, f"__{_name}__", lambda self, _operator=_name: self._operate(_operator))
 
 
 def _items(iterator: Remote, batched: bool):

@@ -89,13 +89,13 @@ def answer_key(response: str) -> Fraction | None:
 
 def check_ground_truth(truth) -> None:
     """Raise ValueError unless the truth is exactly one number."""
-    found = numbers_in(str(truth))
-    if len(found) != 1:
-        raise ValueError(f"gsm8k ground truth must be one number, got {str(truth)[:80]!r}")
+    _truth_number(str(truth))
 
 
 @functools.lru_cache(maxsize=4096)
 def _truth_number(truth: str) -> Fraction:
     """(Cached: the ground truth of a prompt comes back for every sample of it.)"""
-    check_ground_truth(truth)
-    return numbers_in(truth)[0][2]
+    found = numbers_in(truth)
+    if len(found) != 1:
+        raise ValueError(f"gsm8k ground truth must be one number, got {truth[:80]!r}")
+    return found[0][2]

@@ -57,7 +57,8 @@ class Sandbox:
         audit_hook: bool = True,
         user_namespace: bool = False,
     ):
-        namespaces = namespaces and _isolation_wanted() != "process"
+        self._forced = _isolation_wanted() == "process"  # read once: the environment may change meanwhile
+        namespaces = namespaces and not self._forced
         self.deadline = time.monotonic() + timeout_s
         self.isolation: str | None = None  # "namespaces", "user-namespace" or "process"
         self.workdir: str | None = None  # the host directory a "process" sandbox worked in (removed afterwards)
@@ -120,8 +121,8 @@ class Sandbox:
                     self.isolation = str(record["isolation"])
                     workdir = os.path.realpath(str(record["workdir"]))
                     if self.isolation == "process":
-                        if self._namespaces_wanted or _isolation_wanted() == "process":
-                            _warn_once()
+                        if self._namespaces_wanted or self._forced:
+                            _warn_once(self._forced)
                         if _is_sandbox_dir(workdir):
                             self.workdir = workdir
                 elif "code_raised" in record:
@@ -222,12 +223,11 @@ def _isolation_wanted() -> str:
 _warned = False
 
 
-def _warn_once() -> None:
+def _warn_once(forced: bool) -> None:
     """Once per process, on stderr: not a `warnings` warning, which filters may hide."""
     global _warned
     if not _warned:
         _warned = True
-        forced = _isolation_wanted() == "process"
         reason = f"{ISOLATION_VARIABLE}=process" if forced else "not root, and user namespaces are refused here"
         print(f"WARNING: {PROCESS_ISOLATION_WARNING.format(reason=reason)}", file=sys.stderr, flush=True)
 
