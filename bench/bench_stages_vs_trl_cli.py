@@ -23,7 +23,7 @@
                     reference log-probs for the pairs its steps draw, the CLI for all of them
   grpo stage    python -m stages.rlvr ... rlvr.parent=<the same SFT checkpoint> data.rlvr=[{path:
                     'embedded:rlvr_train'}] rlvr.max_steps=N, conf/rlvr/grpo.yaml as it is (its policy and
-                    reference log-prob passes padding-free: stages/rlvr.PaddingFreeLogps)
+                    reference log-prob passes padding-free: stages/rl/logps.PaddingFreeLogps)
        trl_cli  .venv/bin/trl grpo --config <tmp>/grpo.yaml: the same checkpoint, the rows the stage trains on (as
                     data/loading.load_rlvr gives them, written to <tmp>/rlvr.jsonl), the stage's reward
                     (bench/trl_cli_reward.py) and conf/rlvr/grpo.yaml's hyper-parameters (dapo, beta 0.01, epsilon

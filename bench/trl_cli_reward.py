@@ -1,5 +1,5 @@
 """The RLVR stage's reward as a function `trl grpo` can import by name (`reward_funcs:
-[bench.trl_cli_reward.verifiable]`), for bench/bench_stages_vs_trl_cli.py: stages/rlvr.VerifiableReward built from
+[bench.trl_cli_reward.verifiable]`), for bench/bench_stages_vs_trl_cli.py: stages/rl/reward.VerifiableReward built from
 the stage's own options (conf/rlvr/grpo.yaml: 10 x the verifier score, -10 for a response cut off without
 end-of-turn; its verifier workers and timeout), as the stage builds it. The model whose end-of-turn ids count is
 $BENCH_TRL_CLI_MODEL."""
@@ -21,7 +21,7 @@ def verifiable(prompts, completions, completion_ids, dataset, ground_truth, **kw
         from rewards import VerifierPool
         from runtime.config import split_section
         from runtime.generation import eos_token_ids
-        from stages.rlvr import VerifiableReward
+        from stages.rl.reward import VerifiableReward
 
         options, _ = split_section("rlvr", compose([]).rlvr)
         path = os.environ["BENCH_TRL_CLI_MODEL"]

@@ -213,7 +213,7 @@ class RLVROptions:
     # Tools offered in the rollouts (TRL's `tools=`): names in rewards/tools.py (calculator, python) or
     # module:function. Tool results are masked out of the loss; `max_tool_calling_iterations` bounds the calls.
     tools: list[str] = field(default_factory=list)
-    # The policy's and reference's log-prob passes over packed rows instead of padded ones (stages/rlvr.py,
+    # The policy's and reference's log-prob passes over packed rows instead of padded ones (stages/rl/logps.py,
     # PaddingFreeLogps); needs an attention that separates sequences by position ids (varlen_sdpa, flash, sdpa).
     padding_free: bool = False
 

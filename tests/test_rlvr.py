@@ -12,7 +12,8 @@ import pytest
 from helpers import QUICK_RLVR, compose
 
 from rewards import answer_stated, gsm8k
-from stages.rlvr import RewardHackingWatch, VerifiableReward
+from stages.rl.hacking import RewardHackingWatch
+from stages.rl.reward import VerifiableReward
 
 EOS = 1  # the token id our hand-made completions end with
 IFEVAL_TRUTH = json.dumps(
@@ -237,6 +238,7 @@ def test_padding_free_log_probs_and_gradients_equal_trls_padded_ones(sft_run, at
 
     from runtime import layout, models, training
     from stages import rlvr
+    from stages.rl.logps import unpack
 
     cfg = compose(
         [f"runs_dir={sft_run.runs_dir}", "run_name=shared", *QUICK_RLVR, f"model.attn_implementation={attention}"]
@@ -281,5 +283,5 @@ def test_padding_free_log_probs_and_gradients_equal_trls_padded_ones(sft_run, at
     labels[:, :-width] = -100
     with torch.no_grad():  # the same packed row, positions running on across sequences
         naive = model(input_ids=input_ids[keep][None], labels=labels[keep][None], fused_lm_head=True).log_probs
-    naive = rlvr.unpack(naive, keep)[:, -width:]
+    naive = unpack(naive, keep)[:, -width:]
     assert (naive[scored] - padded[0][scored].detach()).abs().max() > 1e-2
