@@ -10,6 +10,13 @@ BIN := $(VENV)/bin
 # GPU nodes: TORCH_SPEC="torch==2.13.0" from PyPI is the CUDA build (see README, "GPU nodes").
 TORCH_SPEC ?= torch==2.13.0
 ARGS ?=
+# Seeds as an axis: SEEDS="42 2 7" runs the target once per seed (runs <run_name>-s42, ...) and, for pipeline, writes
+# runs/<run_name>-seeds/report.md (mean ± sd across seeds, stage-over-stage paired tests): eval/seeds.py.
+SEEDS ?=
+comma := ,
+empty :=
+space := $(empty) $(empty)
+SEEDS_ARG := $(if $(strip $(SEEDS)),'seeds=[$(subst $(space),$(comma),$(strip $(SEEDS)))]')
 # Offline by default (the embedded default needs nothing from the hub); OFFLINE=0 for hub models and datasets.
 OFFLINE ?= 1
 export HF_HUB_OFFLINE := $(OFFLINE)
@@ -51,31 +58,31 @@ tiny: $(INSTALLED)
 	$(BIN)/python -m runtime.tiny $(ARGS)
 
 sft dpo rm rlvr: $(INSTALLED)
-	$(LAUNCH) stages.$@ $(ARGS)
+	$(LAUNCH) stages.$@ $(SEEDS_ARG) $(ARGS)
 
 # One process runs the whole chain (stages.pipeline). With NPROC>1 or DS each training stage runs under accelerate as
 # `make sft|dpo|rlvr` does (DeepSpeed, one process per GPU), then one process evaluates every checkpoint and writes
 # the report.
 pipeline: $(INSTALLED)
 ifeq ($(DISTRIBUTED),)
-	$(BIN)/python -m stages.pipeline $(ARGS)
+	$(BIN)/python -m stages.pipeline $(SEEDS_ARG) $(ARGS)
 else
-	for stage in sft dpo rlvr; do $(LAUNCH) stages.$$stage $(ARGS) || exit 1; done
-	$(BIN)/python -m eval.run $(ARGS)
-	$(BIN)/python -m eval.report $(ARGS)
+	for stage in sft dpo rlvr; do $(LAUNCH) stages.$$stage $(SEEDS_ARG) $(ARGS) || exit 1; done
+	$(BIN)/python -m eval.run $(SEEDS_ARG) $(ARGS)
+	$(BIN)/python -m eval.report $(SEEDS_ARG) $(ARGS)
 endif
 
 eval: $(INSTALLED)
-	$(BIN)/python -m eval.run $(ARGS)
+	$(BIN)/python -m eval.run $(SEEDS_ARG) $(ARGS)
 
 compare: $(INSTALLED)
 	$(BIN)/python -m eval.compare $(RUNS) $(ARGS)
 
 .PHONY: dry-run
 dry-run:
-	@for stage in sft dpo rlvr; do echo "$(LAUNCH) stages.$$stage $(ARGS)"; done
-	@echo "$(BIN)/python -m eval.run $(ARGS)"
-	@echo "$(BIN)/python -m eval.report $(ARGS)"
+	@for stage in sft dpo rlvr; do echo "$(LAUNCH) stages.$$stage $(SEEDS_ARG) $(ARGS)"; done
+	@echo "$(BIN)/python -m eval.run $(SEEDS_ARG) $(ARGS)"
+	@echo "$(BIN)/python -m eval.report $(SEEDS_ARG) $(ARGS)"
 
 # Re-score a file of generations: make score IN=generations.jsonl OUT=scored.jsonl
 score: $(INSTALLED)

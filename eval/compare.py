@@ -16,6 +16,10 @@ from a different parent checkpoint (by content), then every eval score as `score
 marked `*` where it differs from the first run's by more than the combined standard error sqrt(se_a² + se_b²), and
 the wall times. Printed, written to <runs_dir>/compare.md, and with plot= drawn as grouped bars. Any argument that
 is not one of the options above is a run name, as is (sweep runs: `default-dpo.beta:0.1`).
+
+Seed groups (`make pipeline SEEDS="42 2 7"` writes runs/<run>-seeds/): `make compare RUNS="a-seeds b-seeds"` puts
+each group's mean ± sd across seeds side by side and tests every later group against the first, paired over the
+seeds both ran and the prompts both scored (eval/seeds.py names the test).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from eval import seeds
 from runtime import files
 from runtime.config import STAGE_ORDER, flatten
 from runtime.tracking import wandb_api_key_configured
@@ -242,6 +247,16 @@ def main(argv: list[str]) -> int:
         else:
             names.append(arg)  # a run name, `=` and all: sweep runs are named after their overrides
     runs_dir = Path(options["runs_dir"])
+    groups = {name: seeds.load_group(runs_dir, name) for name in names}
+    if names and all(groups.values()):  # seed groups (<run>-seeds): mean ± sd and the paired test over seeds
+        text = seeds.compare_groups(groups)
+        out = Path(options["out"] or runs_dir / "compare.md")
+        files.write_text(out, f"# Seed groups compared ({', '.join(groups)})\n\n{text}")
+        print(text)
+        print(f"[compare] written to {out}")
+        return 0
+    if any(groups.values()):
+        sys.exit("make compare: give only seed groups (<run>-seeds) or only runs, not both")
     runs = local_runs(runs_dir, names or None) if runs_dir.is_dir() else {}
     if options["wandb"] == "on" or (options["wandb"] == "auto" and wandb_api_key_configured()):
         try:

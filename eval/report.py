@@ -1,6 +1,7 @@
 """The run's report: the eval table across stages (with deltas) in report.md and the same numbers in report.png.
 
 python -m eval.report [run_name=...]      (the pipeline calls write_report at the end)
+python -m eval.report "seeds=[42,2,7]"   each seed's report, then the seeds report (eval/seeds.py)
 """
 
 from __future__ import annotations
@@ -208,4 +209,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    cli.stage_main(main)()
+    from eval import seeds
+
+    cli.stage_main(main, over_seeds=seeds.main)()

@@ -12,14 +12,17 @@ from omegaconf import DictConfig
 
 from data.loading import DataError
 from runtime import config, devices
-from runtime.layout import REPO_ROOT, stage_dir
+from runtime.layout import REPO_ROOT, seed_run_name, stage_dir
 
 
-def stage_main(run: Callable[[DictConfig], Any]) -> Callable[[], Any]:
+def stage_main(
+    run: Callable[[DictConfig], Any], over_seeds: Callable[[DictConfig], Any] | None = None
+) -> Callable[[], Any]:
     """Wrap a stage's `run(cfg)` as a Hydra entry point that validates every section before any work.
 
     Under `-m` (a Hydra multirun sweep, e.g. `python -m stages.dpo -m dpo.beta=0.1,0.5`) each job is its own run
-    (see `name_sweep_job`), so `make compare` can put the sweep points side by side."""
+    (see `name_sweep_job`), so `make compare` can put the sweep points side by side. With `seeds=[42,2,7]` it runs
+    once per seed as run <run_name>-s<seed> with seed=<seed>, then `over_seeds(cfg)` (the seeds report)."""
 
     @hydra.main(version_base=None, config_path=str(REPO_ROOT / "conf"), config_name="config")
     def main(cfg: DictConfig) -> Any:
@@ -30,11 +33,26 @@ def stage_main(run: Callable[[DictConfig], Any]) -> Callable[[], Any]:
             sys.exit(f"config error: {error}")
         devices.preflight()  # GPUs torch cannot use: one line, before any work
         try:
-            return run(cfg)
+            if not cfg.seeds:
+                return run(cfg)
+            results = {seed: run(seed_config(cfg, seed)) for seed in cfg.seeds}
+            if over_seeds is not None:
+                over_seeds(cfg)
+            return results
         except DataError as error:  # one line naming the file and line: no traceback through datasets' internals
             sys.exit(f"data error: {error}")
 
     return main
+
+
+def seed_config(cfg: DictConfig, seed: int) -> DictConfig:
+    """The config of one seed's run: seed=<seed> (every section's seed follows it unless set), run <run_name>-s<seed>;
+    parents named by stage are that run's own."""
+    one = cfg.copy()
+    one.seed = seed
+    one.run_name = seed_run_name(cfg.run_name, seed)
+    one.seeds = []
+    return one
 
 
 # Keys that say where or how a run is kept, not what it trains: left out of a sweep job's run name.

@@ -319,6 +319,8 @@ def _build_config_schema() -> type:
             ("run_name", str, field(default="default")),
             ("runs_dir", str, field(default="runs")),
             ("seed", int, field(default=42)),
+            # Seeds as an axis: one run per seed, <run_name>-s<seed>, each with seed=<seed> (runtime/cli.py)
+            ("seeds", list[int], field(default_factory=list)),
             ("overwrite", bool, field(default=False)),  # re-run a stage whose checkpoint is already complete
             ("resume", str, field(default="auto")),  # auto: continue from the newest saved step | never | a path
             ("model", ModelConfig, field(default=MISSING)),
@@ -471,6 +473,8 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError("model.path=embedded:tiny needs model.tiny (the architecture sizes)")
     if "/" in cfg.run_name or cfg.run_name in ("", ".", ".."):
         raise ConfigError(f"run_name={cfg.run_name!r}: must be a plain directory name")
+    if len(set(cfg.seeds)) != len(cfg.seeds):
+        raise ConfigError(f"seeds={list(cfg.seeds)}: a seed appears twice")
 
 
 def _check_attention(name: str | None) -> None:

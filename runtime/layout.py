@@ -3,6 +3,7 @@
 runs/<run_name>/{sft,dpo,rlvr}/   a checkpoint + manifest.json (written last: the stage is complete)
 runs/<run_name>/work/<stage>/     the trainer's intermediate checkpoints, for resuming
 runs/<run_name>/eval/, report.md  the eval suite's results
+runs/<run_name>-s<seed>/          with seeds=[...]: one run per seed, and runs/<run_name>-seeds/ their report
 """
 
 from __future__ import annotations
@@ -17,6 +18,16 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 def run_dir(cfg: DictConfig) -> Path:
     return Path(cfg.runs_dir) / cfg.run_name
+
+
+def seed_run_name(run_name: str, seed: int) -> str:
+    """The run of one seed when seeds are an axis (`seeds=[42,2,7]`)."""
+    return f"{run_name}-s{seed}"
+
+
+def seeds_dir(cfg: DictConfig) -> Path:
+    """The seeds report of `seeds=[...]`: report.md, report.png, seeds.json."""
+    return Path(cfg.runs_dir) / f"{cfg.run_name}-seeds"
 
 
 def stage_dir(cfg: DictConfig, stage: str) -> Path:

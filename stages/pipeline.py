@@ -8,7 +8,8 @@ runs/<run_name>/report.md + report.png -> a table of wall times per step.
 Re-running with the same run_name reuses every stage checkpoint trained from the same parent (by content) with the
 same config, and every eval result of the same checkpoint content and eval settings; a stage whose parent or config
 changed is trained again, and so is everything after it (each step says which and why). `run_name=x` starts a fresh
-run, `overwrite=true` redoes everything.
+run, `overwrite=true` redoes everything. `seeds=[42,2,7]` (make pipeline SEEDS="42 2 7") runs the chain once per
+seed as runs <run_name>-s42, ... and then writes the seeds report (eval/seeds.py).
 
 The stages run in this process, one after the other, through the same `run(cfg)` that `make sft` etc. call: a
 Python process with torch, transformers and TRL imported costs ~15 s of the 2-core budget to start, the embedded
@@ -24,6 +25,7 @@ from omegaconf import DictConfig
 
 from eval import report as eval_report
 from eval import run as eval_run
+from eval import seeds
 from runtime import chat_templates, cli, console, layout, models
 from stages import dpo, rlvr, sft
 
@@ -87,7 +89,7 @@ def release_memory() -> None:
         torch.cuda.empty_cache()
 
 
-main = cli.stage_main(run)
+main = cli.stage_main(run, over_seeds=seeds.main)
 
 if __name__ == "__main__":
     main()
