@@ -216,6 +216,10 @@ class RLVROptions:
     # The policy's and reference's log-prob passes over packed rows instead of padded ones (stages/rl/logps.py,
     # PaddingFreeLogps); needs an attention that separates sequences by position ids (varlen_sdpa, flash, sdpa).
     padding_free: bool = False
+    # Dynamic sampling (stages/rl/sampling.py): groups whose rewards are all equal are dropped and the batch refilled
+    # from further prompts, for at most dynamic_sampling_max_rounds extra generation rounds per batch.
+    dynamic_sampling: bool = False
+    dynamic_sampling_max_rounds: int = 2
 
 
 OPTIONS: dict[str, type] = {"sft": SFTOptions, "dpo": DPOOptions, "rm": RMOptions, "rlvr": RLVROptions}
@@ -457,6 +461,8 @@ def validate(cfg: DictConfig) -> None:
     _check_padding_free(cfg.sft)
     _check_choice("dpo.pairs", cfg.dpo.pairs, PAIR_SOURCES)
     _check_choice("rlvr.reward", cfg.rlvr.reward, RLVR_REWARDS)
+    if cfg.rlvr.dynamic_sampling_max_rounds < 0:
+        raise ConfigError(f"rlvr.dynamic_sampling_max_rounds={cfg.rlvr.dynamic_sampling_max_rounds}: expected >= 0")
     for key in ("rlvr.reward_model", "eval.reward_model"):
         name = OmegaConf.select(cfg, key)
         if name != "rm" and not ("/" in name or Path(name).is_dir()):

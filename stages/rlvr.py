@@ -25,6 +25,7 @@ from runtime.lineage import checkpoint_id
 from stages.rl.hacking import RewardHackingWatch, heldout_evaluator
 from stages.rl.logps import PaddingFreeLogps
 from stages.rl.reward import VerifiableReward
+from stages.rl.sampling import DynamicSampling
 from stages.rl.timing import StepTimes, mean_times
 
 
@@ -74,6 +75,8 @@ def run(cfg: DictConfig) -> str:
             train_dataset=dataset,
             processing_class=tokenizer,
             padding_free=options.padding_free,
+            dynamic_sampling=options.dynamic_sampling,
+            dynamic_sampling_max_rounds=options.dynamic_sampling_max_rounds,
             **({"tools": tools} if tools else {}),
         )
         record.args = trainer.args
@@ -104,11 +107,13 @@ def run(cfg: DictConfig) -> str:
                     "completions/mean_length",
                     "kl",
                     "frac_reward_zero_std",
+                    "dynamic/",
                 ),
             ),
             "verifier_errors": reward.errors,
             "verifier_timeouts": reward.timeouts,
             **mean_times(log),
+            "dynamic_sampling": trainer.dynamic_totals if options.dynamic_sampling else None,
             "heldout": watch.history if watch else None,
             "reward_hacking_warnings": watch.warnings if watch else [],
             **training.training_metrics(trainer, result),
@@ -128,11 +133,11 @@ def run(cfg: DictConfig) -> str:
     return "trained"
 
 
-class GRPOWithTimes(StepTimes, PaddingFreeLogps, GRPOTrainer):
+class GRPOWithTimes(StepTimes, DynamicSampling, PaddingFreeLogps, GRPOTrainer):
     pass
 
 
-class RLOOWithTimes(StepTimes, PaddingFreeLogps, RLOOTrainer):
+class RLOOWithTimes(StepTimes, DynamicSampling, PaddingFreeLogps, RLOOTrainer):
     pass
 
 

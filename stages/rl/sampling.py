@@ -1,0 +1,142 @@
+"""Dynamic sampling (DAPO's, open-instruct's `filter_zero_std_samples`): a group of completions whose rewards are
+all equal has zero advantage and teaches nothing; it is dropped and the batch refilled from further prompts.
+
+generation batch (prompts x num_generations, scored by TRL) -> groups with a nonzero advantage kept -> while fewer
+than the batch holds and rounds are left: generate for as many further prompts as are missing (a seeded shuffle of
+the training set, cycled) and keep their informative groups -> the batch, filled up with uninformative groups if the
+rounds ran out (their advantage is 0) -> the loss. Logged per generation batch: dynamic/filtered_share (groups of
+the batch's own prompts without signal), dynamic/extra_generations, dynamic/rounds, dynamic/filled_share,
+dynamic/time_s.
+
+One process only: with several, a group's completions are spread across processes and the choice would have to be
+made on the gathered batch (refused at start).
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+# Keys of TRL's generation batch (GRPO and RLOO, text only) and how each is padded when batches are merged.
+LEFT_PADDED = ("prompt_ids", "prompt_mask")
+RIGHT_PADDED = (
+    "completion_ids",
+    "completion_mask",
+    "old_per_token_logps",
+    "ref_per_token_logps",
+    "sampling_per_token_logps",
+    "tool_mask",
+)
+PER_ROW = ("advantages", "old_logps")  # old_logps: RLOO's per-sequence sum
+
+
+def informative_groups(advantages: torch.Tensor, group_size: int, tolerance: float = 1e-6) -> list[int]:
+    """Indices of the groups (consecutive runs of `group_size` rows) in which some completion's advantage is not 0."""
+    per_group = advantages.view(-1, group_size).abs().amax(dim=1)
+    return [int(i) for i in torch.nonzero(per_group > tolerance).flatten()]
+
+
+def take_groups(batch: dict, groups: list[int], group_size: int) -> dict:
+    """The rows of `groups`, every per-row tensor of the batch cut the same way."""
+    rows = torch.tensor([g * group_size + i for g in groups for i in range(group_size)], dtype=torch.long)
+    return {key: value[rows] if _per_row(value) else value for key, value in batch.items()}
+
+
+def _per_row(value) -> bool:
+    return isinstance(value, torch.Tensor) and value.dim() > 0
+
+
+def merge_batches(batches: list[dict], pad_token_id: int) -> dict:
+    """One generation batch from several: rows concatenated, prompts left-padded and completions right-padded to the
+    longest, `num_items_in_batch` recounted from the merged loss mask. A key this does not know fails (multimodal
+    and vLLM importance-sampling batches are not merged)."""
+    keys = set(batches[0])
+    unknown = keys - {*LEFT_PADDED, *RIGHT_PADDED, *PER_ROW, "num_items_in_batch"}
+    if unknown:
+        raise RuntimeError(f"rlvr.dynamic_sampling cannot merge generation batches holding {sorted(unknown)}")
+    merged = {}
+    for key in keys - {"num_items_in_batch"}:
+        parts = [batch[key] for batch in batches]
+        if parts[0] is None:
+            merged[key] = None
+            continue
+        if key in PER_ROW:
+            merged[key] = torch.cat(parts)
+            continue
+        width = max(part.size(1) for part in parts)
+        fill = pad_token_id if key.endswith("_ids") else 1 if key == "tool_mask" else 0
+        padded = []
+        for part in parts:
+            extra = part.new_full((part.size(0), width - part.size(1)), fill)
+            padded.append(torch.cat([extra, part] if key in LEFT_PADDED else [part, extra], dim=1))
+        merged[key] = torch.cat(padded)
+    if "num_items_in_batch" in keys:  # GRPO's loss normaliser: the loss tokens of the generation batch
+        mask = merged["completion_mask"]
+        merged["num_items_in_batch"] = (mask * merged["tool_mask"] if "tool_mask" in merged else mask).sum()
+    return merged
+
+
+class DynamicSampling:
+    """Mixin for TRL's GRPO/RLOO trainers (before them in the bases): with `dynamic_sampling=True`, every training
+    generation batch holds only groups with a learning signal, refilled for at most `dynamic_sampling_max_rounds`
+    extra generation rounds. Overrides TRL's private `_generate_and_score_completions` (docs/interfaces.md)."""
+
+    def __init__(self, *args, dynamic_sampling: bool = False, dynamic_sampling_max_rounds: int = 2, **kwargs):
+        self.dynamic_sampling = dynamic_sampling
+        self.dynamic_sampling_max_rounds = dynamic_sampling_max_rounds
+        super().__init__(*args, **kwargs)
+        if dynamic_sampling and self.accelerator.num_processes > 1:
+            raise ValueError("rlvr.dynamic_sampling runs in one process only (a group may span processes)")
+        # over the run, for the manifest: generation batches, their groups without signal, extra completions, seconds
+        self.dynamic_totals = {"batches": 0, "filtered_groups": 0, "groups": 0, "extra_generations": 0, "seconds": 0.0}
+        self._spare_order: list[int] = []  # the refill prompts still to come, a seeded shuffle of the training set
+        self._spare_epoch = 0
+
+    def _generate_and_score_completions(self, inputs):
+        batch = super()._generate_and_score_completions(inputs)
+        if not self.dynamic_sampling or not self.model.training:
+            return batch
+        start = time.perf_counter()
+        size = self.num_generations
+        wanted = len(inputs) // size
+        kept = informative_groups(batch["advantages"], size)
+        parts, found = [take_groups(batch, kept, size)], len(kept)
+        rounds = extra = 0
+        while found < wanted and rounds < self.dynamic_sampling_max_rounds:
+            more_inputs = [row for row in self._spare_prompts(wanted - found) for _ in range(size)]
+            more = super()._generate_and_score_completions(more_inputs)
+            groups = informative_groups(more["advantages"], size)[: wanted - found]
+            parts.append(take_groups(more, groups, size))
+            found += len(groups)
+            rounds += 1
+            extra += len(more_inputs)
+        filler = [g for g in range(wanted) if g not in kept][: wanted - found]
+        if filler:  # out of rounds: the batch keeps its size with groups whose advantage is 0
+            parts.append(take_groups(batch, filler, size))
+        merged = merge_batches([p for p in parts if p["advantages"].numel()], self._tokenizer.pad_token_id)
+        seconds = time.perf_counter() - start
+        metrics = self._metrics["train"]
+        metrics["dynamic/filtered_share"].append(1 - len(kept) / wanted)
+        metrics["dynamic/extra_generations"].append(extra)
+        metrics["dynamic/rounds"].append(rounds)
+        metrics["dynamic/filled_share"].append(len(filler) / wanted)
+        metrics["dynamic/time_s"].append(seconds)
+        totals = self.dynamic_totals
+        totals["batches"] += 1
+        totals["groups"] += wanted
+        totals["filtered_groups"] += wanted - len(kept)
+        totals["extra_generations"] += extra
+        totals["seconds"] += seconds
+        return merged
+
+    def _spare_prompts(self, count: int) -> list[dict]:
+        """The next `count` rows of a seeded shuffle of the training set, reshuffled each time it runs out."""
+        rows = []
+        while len(rows) < count:
+            if not self._spare_order:
+                generator = torch.Generator().manual_seed(self.args.seed + 1 + self._spare_epoch)
+                self._spare_order = torch.randperm(len(self.train_dataset), generator=generator).tolist()
+                self._spare_epoch += 1
+            rows.append(self.train_dataset[self._spare_order.pop()])
+        return rows

@@ -1,0 +1,105 @@
+"""Dynamic sampling: groups whose completions all got the same reward teach nothing and are replaced by groups from
+further prompts; what is merged keeps TRL's padded layout."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from helpers import QUICK_RLVR, compose
+
+from stages.rl.sampling import informative_groups, merge_batches, take_groups
+
+PAD = 0
+
+
+def batch(prompts: list[list[int]], completions: list[list[int]], advantages: list[float]) -> dict:
+    """A generation batch in TRL's layout: prompts left-padded, completions right-padded."""
+    p_width, c_width = max(map(len, prompts)), max(map(len, completions))
+    return {
+        "prompt_ids": torch.tensor([[PAD] * (p_width - len(p)) + p for p in prompts]),
+        "prompt_mask": torch.tensor([[0] * (p_width - len(p)) + [1] * len(p) for p in prompts]),
+        "completion_ids": torch.tensor([c + [PAD] * (c_width - len(c)) for c in completions]),
+        "completion_mask": torch.tensor([[1] * len(c) + [0] * (c_width - len(c)) for c in completions]),
+        "ref_per_token_logps": torch.tensor([[-0.5] * len(c) + [0.0] * (c_width - len(c)) for c in completions]),
+        "advantages": torch.tensor(advantages),
+        "num_items_in_batch": torch.tensor(sum(map(len, completions))),
+    }
+
+
+def test_only_groups_whose_rewards_differ_are_informative():
+    advantages = torch.tensor([0.0, 0.0, 1.0, -1.0, 0.0, 0.0, 1e-9, -1e-9])
+    assert informative_groups(advantages, 2) == [1]
+    assert informative_groups(advantages, 4) == [0]
+
+
+def test_merged_batches_keep_prompts_left_and_completions_right_padded_and_recount_the_loss_tokens():
+    first = batch([[5, 6], [7]], [[8, 9, 10], [11]], [1.0, -1.0])
+    second = batch([[12, 13, 14], [15, 16, 17]], [[18], [19, 20]], [0.5, -0.5])
+    merged = merge_batches([first, second], PAD)
+    assert merged["prompt_ids"].tolist() == [[0, 5, 6], [0, 0, 7], [12, 13, 14], [15, 16, 17]]
+    assert merged["prompt_mask"].tolist() == [[0, 1, 1], [0, 0, 1], [1, 1, 1], [1, 1, 1]]
+    assert merged["completion_ids"].tolist() == [[8, 9, 10], [11, 0, 0], [18, 0, 0], [19, 20, 0]]
+    assert merged["completion_mask"].sum(dim=1).tolist() == [3, 1, 1, 2]
+    assert merged["ref_per_token_logps"][3].tolist() == [-0.5, -0.5, 0.0]
+    assert merged["advantages"].tolist() == [1.0, -1.0, 0.5, -0.5]
+    assert int(merged["num_items_in_batch"]) == 7  # not the 4 + 3 of the parts' own counts summed by accident
+    assert int(take_groups(merged, [1], 2)["completion_mask"].sum()) == 3
+
+
+def test_a_batch_with_fields_it_cannot_merge_fails_clearly():
+    images = {**batch([[5]], [[6]], [1.0]), "pixel_values": torch.zeros(1, 3)}
+    with pytest.raises(RuntimeError, match="pixel_values"):
+        merge_batches([images, images], PAD)
+
+
+def trainer_with_reward(sft_run, reward, dynamic: bool):
+    from datasets import Dataset
+
+    from runtime import layout, models, training
+    from stages import rlvr
+
+    cfg = compose([f"runs_dir={sft_run.runs_dir}", "run_name=shared", *QUICK_RLVR, "rlvr.max_steps=3"])
+    _, args = training.trainer_args(cfg, "rlvr")
+    model, tokenizer = models.load_model_and_tokenizer(cfg, layout.stage_dir(cfg, "sft"), trainable=True)
+    prompts = [{"prompt": [{"role": "user", "content": f"What is {i} + {i}?"}], "kind": i % 2} for i in range(32)]
+    return rlvr.GRPOWithTimes(
+        model=model,
+        reward_funcs=[reward],
+        args=args,
+        train_dataset=Dataset.from_list(prompts),
+        processing_class=tokenizer,
+        dynamic_sampling=dynamic,
+        dynamic_sampling_max_rounds=8,
+    )
+
+
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_with_dynamic_sampling_every_trained_group_carries_a_learning_signal(sft_run, dynamic):
+    """Half the prompts get a constant reward: without dynamic sampling (the naive version) trained groups have zero
+    advantage; with it none has, the extra generations are counted, and training runs."""
+
+    def reward(completions, kind, **_):  # the other half: 0, 1, 0, 1 within each group
+        return [float(i % 2) if k == 0 else 1.0 for i, k in enumerate(kind)]
+
+    reward.__name__ = "half_constant"
+    trainer = trainer_with_reward(sft_run, reward, dynamic)
+    trained = []
+    compute_loss = trainer.compute_loss
+
+    def watching(model, inputs, *args, **kwargs):
+        trained.append(inputs["advantages"].detach().clone())
+        return compute_loss(model, inputs, *args, **kwargs)
+
+    trainer.compute_loss = watching
+    trainer.train()
+    # TRL shuffles the rows of a generation batch before training on them; in an informative group (0, 1, 0, 1) no
+    # completion's advantage is 0, in a constant one every completion's is
+    rows = torch.cat(trained).abs()
+    if not dynamic:
+        assert (rows == 0).any()
+        return
+    totals = trainer.dynamic_totals
+    assert totals["batches"] == 3 and totals["filtered_groups"] > 0 and totals["extra_generations"] > 0
+    assert (rows > 0).all()
+    logged = {k for entry in trainer.state.log_history for k in entry}
+    assert {"dynamic/filtered_share", "dynamic/extra_generations", "dynamic/filled_share"} <= logged
