@@ -220,6 +220,15 @@ class RLVROptions:
     # from further prompts, for at most dynamic_sampling_max_rounds extra generation rounds per batch.
     dynamic_sampling: bool = False
     dynamic_sampling_max_rounds: int = 2
+    # A pass-rate curriculum (stages/rl/curriculum.py): > 0 = sample this many answers per prompt from the starting
+    # policy before training and train only on the prompts it solves sometimes but not always; curriculum_prompts =
+    # how many prompts (seeded shuffle) are probed, 0 = all. Cached by the parent's content id.
+    curriculum_samples: int = 0
+    curriculum_prompts: int = 512
+    # DAPO's soft overlong punishment (TRL's get_soft_overlong_punishment, x verification_reward): 0 at
+    # max_completion_length - overlong_buffer tokens falling to -1 at the limit; 0 = off. With it, nonstop_penalty
+    # null leaves the length to this ramp (DAPO); both apply otherwise.
+    overlong_buffer: int = 0
 
 
 OPTIONS: dict[str, type] = {"sft": SFTOptions, "dpo": DPOOptions, "rm": RMOptions, "rlvr": RLVROptions}
@@ -461,6 +470,12 @@ def validate(cfg: DictConfig) -> None:
     _check_padding_free(cfg.sft)
     _check_choice("dpo.pairs", cfg.dpo.pairs, PAIR_SOURCES)
     _check_choice("rlvr.reward", cfg.rlvr.reward, RLVR_REWARDS)
+    if not 0 <= cfg.rlvr.overlong_buffer < cfg.rlvr.max_completion_length:
+        raise ConfigError(f"rlvr.overlong_buffer={cfg.rlvr.overlong_buffer}: expected 0 <= it < max_completion_length")
+    if cfg.rlvr.curriculum_samples < 0 or cfg.rlvr.curriculum_prompts < 0:
+        raise ConfigError("rlvr.curriculum_samples and rlvr.curriculum_prompts: expected >= 0")
+    if cfg.rlvr.curriculum_samples and cfg.rlvr.tools:
+        raise ConfigError("rlvr.curriculum_samples with rlvr.tools: pass rates are measured without tools; not both")
     if cfg.rlvr.dynamic_sampling_max_rounds < 0:
         raise ConfigError(f"rlvr.dynamic_sampling_max_rounds={cfg.rlvr.dynamic_sampling_max_rounds}: expected >= 0")
     for key in ("rlvr.reward_model", "eval.reward_model"):

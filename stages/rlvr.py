@@ -14,14 +14,18 @@ moved to) or RLOO: both replace the value model with a baseline computed from se
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from omegaconf import DictConfig
 from trl import GRPOTrainer, RLOOTrainer
+from trl.rewards import get_soft_overlong_punishment
 
 from data.loading import describe, load_rlvr
 from rewards import VerifierPool
 from rewards.tools import resolve_tools
 from runtime import checkpoints, cli, console, generation, layout, models, reward_model, tracking, training
 from runtime.lineage import checkpoint_id
+from stages.rl import curriculum
 from stages.rl.hacking import RewardHackingWatch, heldout_evaluator
 from stages.rl.logps import PaddingFreeLogps
 from stages.rl.reward import VerifiableReward
@@ -31,8 +35,11 @@ from stages.rl.timing import StepTimes, mean_times
 
 def run(cfg: DictConfig) -> str:
     options, args = training.trainer_args(cfg, "rlvr")  # the trainer's `args`, and what the manifest records
-    if options.reward != "verifier" and args.reward_weights is None:  # TRL sums [verifier, reward model] with these
-        args.reward_weights = [0.0 if options.reward == "rm" else 1.0, options.rm_weight]
+    if args.reward_weights is None:  # TRL sums [verifier, reward model, overlong penalty] with these
+        uses_rm = options.reward != "verifier"
+        weights = [0.0 if options.reward == "rm" else 1.0] + [options.rm_weight] * uses_rm
+        weights += [options.verification_reward] * bool(options.overlong_buffer)  # DAPO's is on the reward's scale
+        args.reward_weights = weights if len(weights) > 1 else None
     # A reward model that is not there fails first, before a model loads or anything is generated. Trained against,
     # it is a second parent: a checkpoint trained against another one (by content) is not reused.
     rm_path = reward_model.resolve_reward_model(cfg, options.reward_model) if options.reward != "verifier" else None
@@ -51,6 +58,31 @@ def run(cfg: DictConfig) -> str:
     model, tokenizer = models.load_model_and_tokenizer(cfg, parent, trainable=True, tools=bool(tools))
 
     with VerifierPool(num_workers=options.verifier_workers, timeout_s=options.verifier_timeout_s) as pool:
+        selected = None  # what the curriculum kept, for the manifest
+        if options.curriculum_samples:  # prompts the starting policy always or never solves are left out
+            identity = {
+                "parent": record.parent_id,
+                "data": data["fingerprint"],
+                "samples": options.curriculum_samples,
+                "temperature": args.temperature,
+                "max_new_tokens": args.max_completion_length,
+                "prompts": options.curriculum_prompts,
+                "seed": args.seed,
+            }
+            dataset, selected = curriculum.select(
+                dataset,
+                Path(cfg.runs_dir) / "_cache" / "pass_rates",
+                identity,
+                lambda rows: curriculum.pass_rates(
+                    model,
+                    tokenizer,
+                    rows,
+                    pool,
+                    samples=options.curriculum_samples,
+                    temperature=args.temperature,
+                    max_new_tokens=args.max_completion_length,
+                ),
+            )
         reward = VerifiableReward(
             pool,
             verification_reward=options.verification_reward,
@@ -67,6 +99,9 @@ def run(cfg: DictConfig) -> str:
             rm, rm_tokenizer = reward_model.load_reward_model(cfg, rm_path, trainable=False)
             reward_funcs.append(rm)
             processing_classes.append(rm_tokenizer)
+        if options.overlong_buffer:  # DAPO's soft overlong punishment: 0 down to -1 over the last tokens allowed
+            reward_funcs.append(get_soft_overlong_punishment(args.max_completion_length, options.overlong_buffer))
+            processing_classes.append(None)
         trainer = TRAINERS[options.trainer](
             model=model,
             reward_funcs=reward_funcs,
@@ -114,6 +149,7 @@ def run(cfg: DictConfig) -> str:
             "verifier_timeouts": reward.timeouts,
             **mean_times(log),
             "dynamic_sampling": trainer.dynamic_totals if options.dynamic_sampling else None,
+            "curriculum": selected,
             "heldout": watch.history if watch else None,
             "reward_hacking_warnings": watch.warnings if watch else [],
             **training.training_metrics(trainer, result),

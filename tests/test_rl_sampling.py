@@ -12,6 +12,14 @@ from stages.rl.sampling import informative_groups, merge_batches, take_groups
 PAD = 0
 
 
+@pytest.fixture(scope="module")
+def pool():
+    from rewards import VerifierPool
+
+    with VerifierPool(num_workers=1, timeout_s=3.0) as verifier_pool:
+        yield verifier_pool
+
+
 def batch(prompts: list[list[int]], completions: list[list[int]], advantages: list[float]) -> dict:
     """A generation batch in TRL's layout: prompts left-padded, completions right-padded."""
     p_width, c_width = max(map(len, prompts)), max(map(len, completions))
@@ -103,3 +111,76 @@ def test_with_dynamic_sampling_every_trained_group_carries_a_learning_signal(sft
     assert (rows > 0).all()
     logged = {k for entry in trainer.state.log_history for k in entry}
     assert {"dynamic/filtered_share", "dynamic/extra_generations", "dynamic/filled_share"} <= logged
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The pass-rate curriculum
+
+
+def test_the_curriculum_keeps_only_prompts_solved_sometimes_and_caches_the_rates(tmp_path):
+    from datasets import Dataset
+
+    from stages.rl import curriculum
+
+    dataset = Dataset.from_list([{"prompt": [{"role": "user", "content": f"q{i}"}], "i": i} for i in range(8)])
+    identity = {"parent": "p", "data": "d", "samples": 4, "prompts": 0, "seed": 1}
+    measured = []
+
+    def measure(rows):
+        measured.append(len(rows))
+        return [[0.0, 0.25, 1.0, 0.5][row["i"] % 4] for row in rows]
+
+    kept, summary = curriculum.select(dataset, tmp_path, identity, measure)
+    assert kept["i"] == [1, 3, 5, 7]  # never (0) and always (1) solved are out
+    assert (summary["never_solved"], summary["always_solved"], summary["kept"], summary["cached"]) == (2, 2, 4, False)
+    again, summary = curriculum.select(dataset, tmp_path, identity, measure)
+    assert again["i"] == kept["i"] and summary["cached"] and measured == [8]  # measured once
+    _, summary = curriculum.select(dataset, tmp_path, {**identity, "parent": "other"}, measure)
+    assert not summary["cached"] and measured == [8, 8]  # another parent is measured again
+    with pytest.raises(ValueError, match="solved sometimes but not always"):
+        curriculum.select(dataset, tmp_path / "x", identity, lambda rows: [1.0] * len(rows))
+
+
+def test_probed_prompts_are_a_seeded_sample():
+    from stages.rl.curriculum import probe_rows
+
+    assert probe_rows(10, 0, 1) == list(range(10)) and probe_rows(10, 20, 1) == list(range(10))
+    picked = probe_rows(100, 10, 1)
+    assert len(set(picked)) == 10 and picked == probe_rows(100, 10, 1) and picked != probe_rows(100, 10, 2)
+
+
+def test_pass_rates_are_the_share_of_samples_the_verifier_accepts(sft_run, pool):
+    from data.loading import load_rlvr
+    from runtime import layout, models
+    from stages.rl.curriculum import pass_rates
+
+    cfg = compose([f"runs_dir={sft_run.runs_dir}", "run_name=shared", "data.rlvr.0.max_rows=6"])
+    model, tokenizer = models.load_model_and_tokenizer(cfg, layout.stage_dir(cfg, "sft"), trainable=False)
+    rows = list(load_rlvr(cfg.data.rlvr))
+    rates = pass_rates(model, tokenizer, rows, pool, samples=3, temperature=1.0, max_new_tokens=16)
+    assert len(rates) == 6 and all(rate in (0.0, 1 / 3, 2 / 3, 1.0) for rate in rates)
+
+
+def test_an_rlvr_run_with_curriculum_and_overlong_penalty_records_both(sft_run, monkeypatch):
+    from runtime import layout
+    from stages import rlvr
+    from stages.rl import curriculum
+
+    monkeypatch.setattr(curriculum, "pass_rates", lambda model, tok, rows, pool, **_: [0.5, 0.0] * (len(rows) // 2))
+    cfg = compose(
+        [
+            f"runs_dir={sft_run.runs_dir}",
+            "run_name=curriculum",
+            *QUICK_RLVR,
+            f"rlvr.parent={layout.stage_dir(sft_run, 'sft')}",
+            "data.rlvr.0.max_rows=32",
+            "rlvr.curriculum_samples=2",
+            "rlvr.curriculum_prompts=16",
+            "rlvr.overlong_buffer=8",
+        ]
+    )
+    rlvr.run(cfg)
+    metrics = layout.read_manifest(layout.stage_dir(cfg, "rlvr"))["metrics"]
+    assert (metrics["curriculum"]["probed"], metrics["curriculum"]["kept"]) == (16, 8)
+    assert -1.0 <= metrics["rewards/soft_overlong_punishment_reward/mean"] <= 0.0
+    assert layout.read_manifest(layout.stage_dir(cfg, "rlvr"))["config"]["rlvr"]["reward_weights"] == [1.0, 10.0]

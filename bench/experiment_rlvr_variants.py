@@ -1,0 +1,135 @@
+"""RLVR variants on the embedded default over seeds, from each seed's own SFT and DPO checkpoints: what docs/results.md
+("RLVR that earns its place") reports.
+
+    .venv/bin/python bench/experiment_rlvr_variants.py [--seeds 42 2 7] [--from default] [--variants base dynamic ...]
+
+For each seed the run `<from>-s<seed>` (make pipeline SEEDS="42 2 7") supplies SFT and DPO and their eval results;
+each variant copies them into its own runs `rlvr-<variant>-s<seed>` and runs the pipeline there (SFT and DPO are
+reused, RLVR trains with the variant's overrides, every stage is evaluated), which writes the seeds report
+runs/rlvr-<variant>-seeds/ (mean ± sd, RLVR against DPO with the paired test). Every variant trains on the RLVR
+prompts without the validation slice (data.rlvr train[:-150]) and is also scored on that slice
+(conf/eval/validation.yaml), where settings are chosen; the core benchmarks are the held-out result. The table:
+runs/rlvr-variants.md and .json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+HOLD_OUT_VALIDATION = "data.rlvr=[{path:'embedded:rlvr_train',split:'train[:-150]'}]"
+VARIANTS = {
+    "base": [],
+    "dynamic": ["rlvr.dynamic_sampling=true"],
+    "curriculum": ["rlvr.curriculum_samples=4"],
+    "dynamic+curriculum": ["rlvr.dynamic_sampling=true", "rlvr.curriculum_samples=4"],
+    "gspo": ["rlvr.importance_sampling_level=sequence", "rlvr.loss_type=grpo"],
+    "cispo": ["rlvr.loss_type=cispo", "rlvr.epsilon_high=5.0"],
+    "overlong": ["rlvr.overlong_buffer=24", "rlvr.nonstop_penalty=null"],
+}
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def python(*args: str) -> None:
+    subprocess.run([sys.executable, *args], cwd=ROOT, env=ENV, check=True)
+
+
+def prepare(runs: Path, source: str, target: str) -> None:
+    """The seed's SFT and DPO checkpoints and their eval results, copied into the variant's run (reused there)."""
+    if (runs / target).exists():
+        return
+    (runs / target / "eval").mkdir(parents=True)
+    for stage in ("sft", "dpo"):
+        shutil.copytree(runs / source / stage, runs / target / stage)
+    for path in (runs / source / "eval").iterdir():
+        if not path.name.startswith("rlvr"):
+            shutil.copy2(path, runs / target / "eval" / path.name)
+
+
+def validation_score(runs: Path, run: str, stage: str) -> dict:
+    """The stage's checkpoint scored on the validation slice (eval/validation_<stage>.json)."""
+    name = f"validation_{stage}"
+    python(
+        "-m",
+        "eval.run",
+        f"run_name={run}",
+        "eval=validation",
+        f"eval.model={runs / run / stage}",
+        f"eval.name={name}",
+        "logging=none",
+    )
+    return json.loads((runs / run / "eval" / f"{name}.json").read_text())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[42, 2, 7])
+    parser.add_argument("--from", dest="source", default="default")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--runs-dir", default="runs")
+    args = parser.parse_args()
+    runs = ROOT / args.runs_dir
+    table = {}
+    for variant in args.variants:
+        group = f"rlvr-{variant.replace('+', '-')}"
+        for seed in args.seeds:
+            prepare(runs, f"{args.source}-s{seed}", f"{group}-s{seed}")
+        seeds = "seeds=[" + ",".join(map(str, args.seeds)) + "]"
+        start = time.time()
+        overrides = [f"run_name={group}", seeds, HOLD_OUT_VALIDATION, "logging=none", *VARIANTS[variant]]
+        python("-m", "stages.pipeline", *overrides)
+        wall = time.time() - start
+        rows = []
+        for seed in args.seeds:
+            run = f"{group}-s{seed}"
+            dpo, rlvr = validation_score(runs, run, "dpo"), validation_score(runs, run, "rlvr")
+            core = {s: json.loads((runs / run / "eval" / f"{s}.json").read_text())["average"] for s in ("dpo", "rlvr")}
+            manifest = json.loads((runs / run / "rlvr" / "manifest.json").read_text())
+            rows.append(
+                {
+                    "seed": seed,
+                    "validation_dpo": dpo["average"],
+                    "validation_rlvr": rlvr["average"],
+                    "core_dpo": core["dpo"],
+                    "core_rlvr": core["rlvr"],
+                    "rlvr_wall_s": manifest.get("wall_time_s"),
+                }
+            )
+        table[variant] = {"overrides": VARIANTS[variant], "seeds": rows, "pipeline_wall_s": wall}
+        print(json.dumps({variant: table[variant]}, indent=1))
+
+    lines = [
+        "| variant | validation RLVR − DPO (mean ± sd, points) | core RLVR − DPO | core RLVR | RLVR wall (s) |",
+        "|---|---|---|---|---|",
+    ]
+    for variant, entry in table.items():
+
+        def mean_sd(values):
+            values = [100 * v for v in values]
+            return f"{statistics.fmean(values):+.1f} ± {statistics.stdev(values) if len(values) > 1 else 0:.1f}"
+
+        rows = entry["seeds"]
+        lines.append(
+            f"| {variant} | {mean_sd([r['validation_rlvr'] - r['validation_dpo'] for r in rows])} | "
+            f"{mean_sd([r['core_rlvr'] - r['core_dpo'] for r in rows])} | "
+            f"{statistics.fmean(100 * r['core_rlvr'] for r in rows):.1f} | "
+            f"{statistics.fmean(r['rlvr_wall_s'] or 0 for r in rows):.0f} |"
+        )
+    (runs / "rlvr-variants.md").write_text("\n".join(lines) + "\n")
+    (runs / "rlvr-variants.json").write_text(json.dumps(table, indent=1))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
