@@ -119,17 +119,17 @@ def _comparison_rows(runs_a, stage_a, runs_b, stage_b, benchmarks) -> list[str]:
         if not pairs:
             continue
         test = paired_test(pairs)
-        seeds = sorted(set(runs_a) & set(runs_b))
-        deltas = [
-            (_score(runs_b[s], stage_b, name) or 0.0) - (_score(runs_a[s], stage_a, name) or 0.0)
+        seeds = [s for s in runs_a if s in runs_b]  # in the order the group lists them
+        deltas = {
+            s: _score(runs_b[s], stage_b, name) - _score(runs_a[s], stage_a, name)
             for s in seeds
             if _score(runs_a[s], stage_a, name) is not None and _score(runs_b[s], stage_b, name) is not None
-        ]
-        up = sum(delta > 0 for delta in deltas)
+        }
+        up = sum(delta > 0 for delta in deltas.values())
         rows.append(
             f"| {name} | {100 * test['diff']:+.1f} | [{100 * test['low']:+.1f}, {100 * test['high']:+.1f}] | "
             f"{test['p']:.4f}{' *' if test['p'] < 0.05 else ''} | {up}/{len(deltas)} | "
-            + ", ".join(f"{100 * d:+.1f}" for d in deltas)
+            + ", ".join(f"{s}: {100 * d:+.1f}" for s, d in deltas.items())
             + " |"
         )
     return rows
