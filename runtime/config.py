@@ -189,7 +189,7 @@ class RMOptions:
 @dataclass
 class RLVROptions:
     parent: str = "dpo"  # a stage name of this run, "base", or a checkpoint directory
-    trainer: str = "grpo"  # grpo | rloo
+    trainer: str = "grpo"  # grpo | rloo | ppo (a learned value model; stages/rl/ppo.py)
     # What pays: the verifiers (RLVR), the reward model (RLHF; `make rm` first), or both (verifier + rm_weight x RM).
     reward: str = "verifier"
     reward_model: str = "rm"  # "rm" = this run's reward model, or a reward-model checkpoint directory
@@ -229,13 +229,20 @@ class RLVROptions:
     # max_completion_length - overlong_buffer tokens falling to -1 at the limit; 0 = off. With it, nonstop_penalty
     # null leaves the length to this ramp (DAPO); both apply otherwise.
     overlong_buffer: int = 0
+    # trainer=ppo (stages/rl/ppo.py): the value model starts from the policy's parent (policy) or the reward model
+    # named by reward_model (rm); GAE's lambda and gamma; the value loss's clip range; the value optimizer's rate.
+    value_model: str = "policy"
+    value_learning_rate: float = 1.0e-4
+    gae_lambda: float = 0.95
+    gae_gamma: float = 1.0
+    value_clip: float = 0.2
 
 
 OPTIONS: dict[str, type] = {"sft": SFTOptions, "dpo": DPOOptions, "rm": RMOptions, "rlvr": RLVROptions}
 
 # Our options with a fixed set of values, checked by `validate` before any work.
 PAIR_SOURCES = ("offline", "onpolicy")  # data.preference | sampled from the parent, judged by the verifiers
-RLVR_TRAINERS = ("grpo", "rloo")
+RLVR_TRAINERS = ("grpo", "rloo", "ppo")
 RLVR_REWARDS = ("verifier", "rm", "both")
 SCORERS = ("process", "rm")  # best-of-N rankers of the eval suite (eval/scorers.py)
 BENCHMARK_FORMATS = ("rlvr", "gsm8k", "math", "ifeval", "humaneval")  # each read by an adapter in eval/benchmarks.py
@@ -257,7 +264,7 @@ def trainer_config_class(stage: str, options) -> type:
         return trl.RewardConfig
     if options.trainer not in RLVR_TRAINERS:
         raise ConfigError(f"rlvr.trainer={options.trainer!r}: expected one of {', '.join(RLVR_TRAINERS)}")
-    return trl.GRPOConfig if options.trainer == "grpo" else trl.RLOOConfig
+    return trl.RLOOConfig if options.trainer == "rloo" else trl.GRPOConfig  # ppo: GRPO's rollouts and loss
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -470,6 +477,9 @@ def validate(cfg: DictConfig) -> None:
     _check_padding_free(cfg.sft)
     _check_choice("dpo.pairs", cfg.dpo.pairs, PAIR_SOURCES)
     _check_choice("rlvr.reward", cfg.rlvr.reward, RLVR_REWARDS)
+    _check_choice("rlvr.value_model", cfg.rlvr.value_model, ("policy", "rm"))
+    if cfg.rlvr.trainer == "ppo" and cfg.rlvr.dynamic_sampling:
+        raise ConfigError("rlvr.dynamic_sampling with rlvr.trainer=ppo: PPO has no groups to filter")
     if not 0 <= cfg.rlvr.overlong_buffer < cfg.rlvr.max_completion_length:
         raise ConfigError(f"rlvr.overlong_buffer={cfg.rlvr.overlong_buffer}: expected 0 <= it < max_completion_length")
     if cfg.rlvr.curriculum_samples < 0 or cfg.rlvr.curriculum_prompts < 0:

@@ -28,6 +28,7 @@ from runtime.lineage import checkpoint_id
 from stages.rl import curriculum
 from stages.rl.hacking import RewardHackingWatch, heldout_evaluator
 from stages.rl.logps import PaddingFreeLogps
+from stages.rl.ppo import ValueModelPPO, value_model_from
 from stages.rl.reward import VerifiableReward
 from stages.rl.sampling import DynamicSampling
 from stages.rl.timing import StepTimes, mean_times
@@ -110,8 +111,7 @@ def run(cfg: DictConfig) -> str:
             train_dataset=dataset,
             processing_class=tokenizer,
             padding_free=options.padding_free,
-            dynamic_sampling=options.dynamic_sampling,
-            dynamic_sampling_max_rounds=options.dynamic_sampling_max_rounds,
+            **trainer_options(cfg, options, parent),
             **({"tools": tools} if tools else {}),
         )
         record.args = trainer.args
@@ -143,6 +143,7 @@ def run(cfg: DictConfig) -> str:
                     "kl",
                     "frac_reward_zero_std",
                     "dynamic/",
+                    "ppo/",
                 ),
             ),
             "verifier_errors": reward.errors,
@@ -177,7 +178,29 @@ class RLOOWithTimes(StepTimes, DynamicSampling, PaddingFreeLogps, RLOOTrainer):
     pass
 
 
-TRAINERS = {"grpo": GRPOWithTimes, "rloo": RLOOWithTimes}
+class PPOWithValue(StepTimes, ValueModelPPO, PaddingFreeLogps, GRPOTrainer):
+    pass
+
+
+TRAINERS = {"grpo": GRPOWithTimes, "rloo": RLOOWithTimes, "ppo": PPOWithValue}
+
+
+def trainer_options(cfg: DictConfig, options, parent) -> dict:
+    """What the chosen trainer takes beyond TRL's: dynamic sampling for GRPO/RLOO; PPO's value model and GAE."""
+    if options.trainer != "ppo":
+        return {
+            "dynamic_sampling": options.dynamic_sampling,
+            "dynamic_sampling_max_rounds": options.dynamic_sampling_max_rounds,
+        }
+    start = parent if options.value_model == "policy" else reward_model.resolve_reward_model(cfg, options.reward_model)
+    print(f"[rlvr] PPO value model from {start} ({options.value_model})")
+    return {
+        "value_model": value_model_from(start),
+        "value_learning_rate": options.value_learning_rate,
+        "gae_lambda": options.gae_lambda,
+        "gamma": options.gae_gamma,
+        "value_clip": options.value_clip,
+    }
 
 
 def _last_values(log_history: list[dict], prefixes: tuple[str, ...]) -> dict:

@@ -136,7 +136,7 @@ def test_cli_cfg_job_prints_the_resolved_config(tmp_path):
             ["rlvr.heldout_benchmarks=[gsm8k,nope]"],
             "rlvr.heldout_benchmarks='nope': expected one of gsm8k, math, ifeval",
         ),
-        (["rlvr.trainer=ppo"], "rlvr.trainer='ppo': expected one of grpo, rloo"),
+        (["rlvr.trainer=pp"], "rlvr.trainer='pp': expected one of grpo, rloo, ppo"),
         (["eval.stages=[base,sftt]"], "eval.stages='sftt': expected one of base, sft, dpo, rlvr"),
         (
             ["eval.decontamination.action=warning"],
