@@ -130,6 +130,7 @@ def run(cfg: DictConfig) -> str:
         {
             "first_logged_reward": rewards[0] if rewards else None,
             "last_logged_reward": rewards[-1] if rewards else None,
+            "reward_curve": [[entry["step"], entry["reward"]] for entry in log if "reward" in entry],
             **_last_values(
                 log,
                 (
