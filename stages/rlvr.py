@@ -8,8 +8,9 @@ config -> parent model (the run's DPO checkpoint by default) -> RLVR prompts -> 
 GRPOTrainer (rlvr.tools: multi-turn rollouts that call them, the results masked out of the loss; the tool_call
 verifier reads the transcript) -> train -> runs/<run_name>/rlvr/ + manifest.json
 
-Tülu 3 trained this stage with PPO and a value model; TRL 1.16 has no PPO trainer, so we use GRPO (what Tülu 3.1
-moved to) or RLOO: both replace the value model with a baseline computed from several samples per prompt.
+GRPO (what Tülu 3.1 moved to) and RLOO replace a value model with a baseline computed from several samples per
+prompt; `rlvr=ppo` is Tülu 3's PPO with a learned value model (stages/rl/ppo.py), which TRL 1.16 no longer ships.
+What RL recipes share (the reward, timing, log-probs, sampling, the hacking watch) lives in stages/rl/.
 """
 
 from __future__ import annotations
