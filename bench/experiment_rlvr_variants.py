@@ -36,6 +36,9 @@ VARIANTS = {
     "gspo": ["rlvr.importance_sampling_level=sequence", "rlvr.loss_type=grpo"],
     "cispo": ["rlvr.loss_type=cispo", "rlvr.epsilon_high=5.0"],
     "overlong": ["rlvr.overlong_buffer=24", "rlvr.nonstop_penalty=null"],
+    "dynamic-lr6e-5": ["rlvr.dynamic_sampling=true", "rlvr.learning_rate=6e-5"],
+    "dynamic-160steps": ["rlvr.dynamic_sampling=true", "rlvr.max_steps=160"],
+    "ppo": ["rlvr=ppo"],
 }
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
@@ -79,7 +82,8 @@ def main() -> int:
     parser.add_argument("--runs-dir", default="runs")
     args = parser.parse_args()
     runs = ROOT / args.runs_dir
-    table = {}
+    record = runs / "rlvr-variants.json"
+    table = json.loads(record.read_text()) if record.exists() else {}  # earlier invocations' variants stay
     for variant in args.variants:
         group = f"rlvr-{variant.replace('+', '-')}"
         for seed in args.seeds:
@@ -126,7 +130,7 @@ def main() -> int:
             f"{statistics.fmean(r['rlvr_wall_s'] or 0 for r in rows):.0f} |"
         )
     (runs / "rlvr-variants.md").write_text("\n".join(lines) + "\n")
-    (runs / "rlvr-variants.json").write_text(json.dumps(table, indent=1))
+    record.write_text(json.dumps(table, indent=1))
     print("\n".join(lines))
     return 0
 
