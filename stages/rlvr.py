@@ -42,9 +42,12 @@ def run(cfg: DictConfig) -> str:
         weights = [0.0 if options.reward == "rm" else 1.0] + [options.rm_weight] * uses_rm
         weights += [options.verification_reward] * bool(options.overlong_buffer)  # DAPO's is on the reward's scale
         args.reward_weights = weights if len(weights) > 1 else None
-    # A reward model that is not there fails first, before a model loads or anything is generated. Trained against,
-    # it is a second parent: a checkpoint trained against another one (by content) is not reused.
-    rm_path = reward_model.resolve_reward_model(cfg, options.reward_model) if options.reward != "verifier" else None
+    # A reward model that is not there fails first, before a model loads or anything is generated. Trained against
+    # (or PPO's value model started from it), it is a second parent: a checkpoint trained against another one (by
+    # content) is not reused.
+    value_from_rm = options.trainer == "ppo" and options.value_model == "rm"
+    needs_rm = options.reward != "verifier" or value_from_rm
+    rm_path = reward_model.resolve_reward_model(cfg, options.reward_model) if needs_rm else None
     rm_record = {"path": str(rm_path), "id": checkpoint_id(rm_path)} if rm_path else None
     previous = layout.read_manifest(layout.stage_dir(cfg, "rlvr")) or {}
     same_rm = (previous.get("data") or {}).get("reward_model") == rm_record
@@ -97,7 +100,7 @@ def run(cfg: DictConfig) -> str:
         # With a reward model, TRL scores prompt + completion with it and sums the weighted rewards. The verifier
         # reward stays in the list (weight 0 with reward=rm) so that its score is logged beside the RM's.
         reward_funcs, processing_classes = [reward], [None]
-        if rm_path is not None:
+        if options.reward != "verifier":
             rm, rm_tokenizer = reward_model.load_reward_model(cfg, rm_path, trainable=False)
             reward_funcs.append(rm)
             processing_classes.append(rm_tokenizer)
@@ -112,7 +115,7 @@ def run(cfg: DictConfig) -> str:
             train_dataset=dataset,
             processing_class=tokenizer,
             padding_free=options.padding_free,
-            **trainer_options(cfg, options, parent),
+            **trainer_options(options, rm_path if value_from_rm else parent),
             **({"tools": tools} if tools else {}),
         )
         record.args = trainer.args
@@ -187,17 +190,17 @@ class PPOWithValue(StepTimes, ValueModelPPO, PaddingFreeLogps, GRPOTrainer):
 TRAINERS = {"grpo": GRPOWithTimes, "rloo": RLOOWithTimes, "ppo": PPOWithValue}
 
 
-def trainer_options(cfg: DictConfig, options, parent) -> dict:
-    """What the chosen trainer takes beyond TRL's: dynamic sampling for GRPO/RLOO; PPO's value model and GAE."""
+def trainer_options(options, value_start) -> dict:
+    """What the chosen trainer takes beyond TRL's: dynamic sampling for GRPO/RLOO; PPO's value model (started from
+    `value_start`: the policy's parent or the reward model) and GAE."""
     if options.trainer != "ppo":
         return {
             "dynamic_sampling": options.dynamic_sampling,
             "dynamic_sampling_max_rounds": options.dynamic_sampling_max_rounds,
         }
-    start = parent if options.value_model == "policy" else reward_model.resolve_reward_model(cfg, options.reward_model)
-    print(f"[rlvr] PPO value model from {start} ({options.value_model})")
+    print(f"[rlvr] PPO value model from {value_start} ({options.value_model})")
     return {
-        "value_model": value_model_from(start),
+        "value_model": value_model_from(value_start),
         "value_learning_rate": options.value_learning_rate,
         "gae_lambda": options.gae_lambda,
         "gamma": options.gae_gamma,

@@ -148,6 +148,22 @@ def test_an_rl_checkpoint_is_reused_only_against_the_same_reward_model_by_conten
     assert status == "trained" and manifest["data"]["reward_model"]["id"] == layout.read_manifest(path)["id"]
 
 
+def test_ppo_starts_its_value_model_from_the_reward_model_and_keeps_its_trained_head(rm_run):
+    import torch
+
+    from runtime import layout, reward_model
+    from stages.rl.ppo import value_model_from
+
+    path = layout.stage_dir(rm_run, "rm")
+    value = value_model_from(path)
+    scorer, _ = reward_model.load_reward_model(rm_run, path, trainable=False)
+    assert torch.equal(value.score.weight, scorer.score.weight)  # the reward model's head, not a fresh one
+    status, manifest = rl_against(rm_run, path, "rlvr=ppo", "rlvr.num_generations=2", "rlvr.value_model=rm")
+    assert status == "trained" and manifest["data"]["reward_model"]["id"] == layout.read_manifest(path)["id"]
+    assert manifest["config"]["rlvr"]["reward_weights"] is None  # the verifier pays; the reward model only values
+    assert math.isfinite(manifest["metrics"]["ppo/value_loss"])
+
+
 def test_config_rejects_an_unknown_reward_or_scorer_before_any_work():
     from runtime.config import ConfigError, validate
 
