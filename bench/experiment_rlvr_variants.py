@@ -74,12 +74,31 @@ def validation_score(runs: Path, run: str, stage: str) -> dict:
     return json.loads((runs / run / "eval" / f"{name}.json").read_text())
 
 
+def sampled_pass1(runs: Path, run: str, stage: str) -> float:
+    """The stage's checkpoint on the core benchmarks with 4 answers per prompt sampled at T = 1: the mean over
+    benchmarks of pass@1 (the share of samples fully right)."""
+    name = f"sampled_{stage}"
+    python(
+        "-m",
+        "eval.run",
+        f"run_name={run}",
+        f"eval.model={runs / run / stage}",
+        f"eval.name={name}",
+        "eval.temperature=1.0",
+        "eval.num_samples=4",
+        "logging=none",
+    )
+    result = json.loads((runs / run / "eval" / f"{name}.json").read_text())
+    return statistics.fmean(bench["pass_at_k"]["1"] for bench in result["benchmarks"].values())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", nargs="+", type=int, default=[42, 2, 7])
     parser.add_argument("--from", dest="source", default="default")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--runs-dir", default="runs")
+    parser.add_argument("--sampled", action="store_true", help="also sampled pass@1 at T = 1 (4 samples a prompt)")
     args = parser.parse_args()
     runs = ROOT / args.runs_dir
     record = runs / "rlvr-variants.json"
@@ -99,8 +118,13 @@ def main() -> int:
             dpo, rlvr = validation_score(runs, run, "dpo"), validation_score(runs, run, "rlvr")
             core = {s: json.loads((runs / run / "eval" / f"{s}.json").read_text())["average"] for s in ("dpo", "rlvr")}
             manifest = json.loads((runs / run / "rlvr" / "manifest.json").read_text())
+            if args.sampled:
+                sampled = {f"sampled_{s}": sampled_pass1(runs, run, s) for s in ("dpo", "rlvr")}
+            else:
+                sampled = {}
             rows.append(
                 {
+                    **sampled,
                     "seed": seed,
                     "validation_dpo": dpo["average"],
                     "validation_rlvr": rlvr["average"],
@@ -113,22 +137,27 @@ def main() -> int:
         print(json.dumps({variant: table[variant]}, indent=1))
 
     lines = [
-        "| variant | validation RLVR − DPO (mean ± sd, points) | core RLVR − DPO | core RLVR | RLVR wall (s) |",
-        "|---|---|---|---|---|",
+        "| variant | validation RLVR − DPO (mean ± sd, points) | core RLVR − DPO | core RLVR | sampled pass@1 (T = 1) "
+        "RLVR − DPO | RLVR wall (s) |",
+        "|---|---|---|---|---|---|",
     ]
+
+    def mean_sd(values):
+        values = [100 * v for v in values]
+        return f"{statistics.fmean(values):+.1f} ± {statistics.stdev(values) if len(values) > 1 else 0:.1f}"
+
     for variant, entry in table.items():
-
-        def mean_sd(values):
-            values = [100 * v for v in values]
-            return f"{statistics.fmean(values):+.1f} ± {statistics.stdev(values) if len(values) > 1 else 0:.1f}"
-
         rows = entry["seeds"]
-        lines.append(
-            f"| {variant} | {mean_sd([r['validation_rlvr'] - r['validation_dpo'] for r in rows])} | "
-            f"{mean_sd([r['core_rlvr'] - r['core_dpo'] for r in rows])} | "
-            f"{statistics.fmean(100 * r['core_rlvr'] for r in rows):.1f} | "
-            f"{statistics.fmean(r['rlvr_wall_s'] or 0 for r in rows):.0f} |"
-        )
+        sampled = [r["sampled_rlvr"] - r["sampled_dpo"] for r in rows if "sampled_rlvr" in r]
+        cells = [
+            variant,
+            mean_sd([r["validation_rlvr"] - r["validation_dpo"] for r in rows]),
+            mean_sd([r["core_rlvr"] - r["core_dpo"] for r in rows]),
+            f"{statistics.fmean(100 * r['core_rlvr'] for r in rows):.1f}",
+            mean_sd(sampled) if len(sampled) == len(rows) else "–",
+            f"{statistics.fmean(r['rlvr_wall_s'] or 0 for r in rows):.0f}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
     (runs / "rlvr-variants.md").write_text("\n".join(lines) + "\n")
     record.write_text(json.dumps(table, indent=1))
     print("\n".join(lines))
