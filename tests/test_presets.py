@@ -29,20 +29,25 @@ def test_tulu3_8b_trains_sft_and_dpo_with_the_seed_of_its_sft_command(tmp_path):
         assert training.trainer_args(cfg, stage)[1].seed == 123  # docs/tulu3.md: --seed 123
 
 
-def test_smollm2_cpu_keeps_its_validation_slice_out_of_rlvr_training():
+@pytest.mark.parametrize("preset", [[], ["+experiment=smollm2_cpu"]], ids=["default", "smollm2_cpu"])
+def test_the_validation_slice_stays_out_of_rlvr_training(preset):
     from data.loading import load_rlvr
     from eval.benchmarks import load_benchmark
     from runtime import config as config_schema
 
-    cfg = compose(["+experiment=smollm2_cpu", "logging=none"])
+    cfg = compose([*preset, "logging=none"])
     config_schema.validate(cfg)
-    assert cfg.model.name == "smollm2_135m" and cfg.model.training_chat_template == "smollm2.jinja"
     training = {row["prompt"][-1]["content"] for row in load_rlvr(cfg.data.rlvr)}
-    [validation] = compose(["+experiment=smollm2_cpu", "eval=validation"]).eval.benchmarks
+    [validation] = compose([*preset, "eval=validation"]).eval.benchmarks
     held = load_benchmark(validation)
     assert len(training) > 2000 and len(held) == 150
     # the embedded RLVR prompts repeat a few wordings, so compare rows, not texts: the slices are disjoint by position
     assert len(load_rlvr(cfg.data.rlvr)) + len(held) == len(load_rlvr([{"path": "embedded:rlvr_train"}]))
+
+
+def test_smollm2_cpu_trains_smollm2_with_its_training_template():
+    cfg = compose(["+experiment=smollm2_cpu", "logging=none"])
+    assert cfg.model.name == "smollm2_135m" and cfg.model.training_chat_template == "smollm2.jinja"
 
 
 def test_tulu3_8b_reward_model_runs_with_the_values_of_open_instructs_script(tmp_path):
