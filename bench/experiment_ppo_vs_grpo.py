@@ -24,7 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 HOLD_OUT_VALIDATION = "data.rlvr=[{path:'embedded:rlvr_train',split:'train[:-150]'}]"
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-ALGORITHMS = {"grpo": ["rlvr=grpo"], "ppo": ["rlvr=ppo"]}
+# GRPO without dynamic sampling: its refills would generate more than PPO's 32 completions a step
+ALGORITHMS = {"grpo": ["rlvr=grpo", "rlvr.dynamic_sampling=false"], "ppo": ["rlvr=ppo"]}
 
 
 def run_measured(args: list[str]) -> tuple[float, float]:
