@@ -17,6 +17,7 @@ comma := ,
 empty :=
 space := $(empty) $(empty)
 SEEDS_ARG := $(if $(strip $(SEEDS)),'seeds=[$(subst $(space),$(comma),$(strip $(SEEDS)))]')
+RUN_ARGS = $(ARGS)$(if $(SEEDS_ARG), $(SEEDS_ARG))
 # Offline by default (the embedded default needs nothing from the hub); OFFLINE=0 for hub models and datasets.
 OFFLINE ?= 1
 export HF_HUB_OFFLINE := $(OFFLINE)
@@ -58,31 +59,31 @@ tiny: $(INSTALLED)
 	$(BIN)/python -m runtime.tiny $(ARGS)
 
 sft dpo rm rlvr: $(INSTALLED)
-	$(LAUNCH) stages.$@ $(SEEDS_ARG) $(ARGS)
+	$(LAUNCH) stages.$@ $(RUN_ARGS)
 
 # One process runs the whole chain (stages.pipeline). With NPROC>1 or DS each training stage runs under accelerate as
 # `make sft|dpo|rlvr` does (DeepSpeed, one process per GPU), then one process evaluates every checkpoint and writes
 # the report.
 pipeline: $(INSTALLED)
 ifeq ($(DISTRIBUTED),)
-	$(BIN)/python -m stages.pipeline $(SEEDS_ARG) $(ARGS)
+	$(BIN)/python -m stages.pipeline $(RUN_ARGS)
 else
-	for stage in sft dpo rlvr; do $(LAUNCH) stages.$$stage $(SEEDS_ARG) $(ARGS) || exit 1; done
-	$(BIN)/python -m eval.run $(SEEDS_ARG) $(ARGS)
-	$(BIN)/python -m eval.report $(SEEDS_ARG) $(ARGS)
+	for stage in sft dpo rlvr; do $(LAUNCH) stages.$$stage $(RUN_ARGS) || exit 1; done
+	$(BIN)/python -m eval.run $(RUN_ARGS)
+	$(BIN)/python -m eval.report $(RUN_ARGS)
 endif
 
 eval: $(INSTALLED)
-	$(BIN)/python -m eval.run $(SEEDS_ARG) $(ARGS)
+	$(BIN)/python -m eval.run $(RUN_ARGS)
 
 compare: $(INSTALLED)
 	$(BIN)/python -m eval.compare $(RUNS) $(ARGS)
 
 .PHONY: dry-run
 dry-run:
-	@for stage in sft dpo rlvr; do echo "$(LAUNCH) stages.$$stage $(SEEDS_ARG) $(ARGS)"; done
-	@echo "$(BIN)/python -m eval.run $(SEEDS_ARG) $(ARGS)"
-	@echo "$(BIN)/python -m eval.report $(SEEDS_ARG) $(ARGS)"
+	@for stage in sft dpo rlvr; do echo "$(LAUNCH) stages.$$stage $(RUN_ARGS)"; done
+	@echo "$(BIN)/python -m eval.run $(RUN_ARGS)"
+	@echo "$(BIN)/python -m eval.report $(RUN_ARGS)"
 
 # Re-score a file of generations: make score IN=generations.jsonl OUT=scored.jsonl
 score: $(INSTALLED)

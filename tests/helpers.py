@@ -20,8 +20,11 @@ def compose(overrides: list[str] | None = None):
 
 
 # A few GRPO steps of 8 completions (2 prompts x 4) cut at 24 tokens: the mechanics of an RL run, seconds on 2 cores.
+# Without the default's dynamic sampling: a barely trained model gets one reward for a whole group, and every step
+# would generate three times (tests/test_rl_sampling.py tests it; test_pipeline runs the default with it).
 QUICK_RLVR = [
     "logging=none",
+    "rlvr.dynamic_sampling=false",
     "rlvr.max_steps=2",
     "rlvr.logging_steps=1",
     "rlvr.per_device_train_batch_size=8",
