@@ -479,7 +479,9 @@ def validate(cfg: DictConfig) -> None:
     _check_choice("rlvr.reward", cfg.rlvr.reward, RLVR_REWARDS)
     _check_choice("rlvr.value_model", cfg.rlvr.value_model, ("policy", "rm"))
     if cfg.rlvr.trainer == "ppo" and cfg.rlvr.dynamic_sampling:
-        raise ConfigError("rlvr.dynamic_sampling with rlvr.trainer=ppo: PPO has no groups to filter")
+        raise ConfigError(
+            "rlvr.dynamic_sampling with rlvr.trainer=ppo: PPO has no groups to filter (rlvr=ppo turns it off)"
+        )
     if not 0 <= cfg.rlvr.overlong_buffer < cfg.rlvr.max_completion_length:
         raise ConfigError(f"rlvr.overlong_buffer={cfg.rlvr.overlong_buffer}: expected 0 <= it < max_completion_length")
     if cfg.rlvr.curriculum_samples < 0 or cfg.rlvr.curriculum_prompts < 0:
