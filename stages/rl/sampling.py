@@ -8,8 +8,10 @@ rounds ran out (their advantage is 0) -> the loss. Logged per generation batch: 
 the batch's own prompts without signal), dynamic/extra_generations, dynamic/rounds, dynamic/filled_share,
 dynamic/time_s.
 
-One process only: with several, a group's completions are spread across processes and the choice would have to be
-made on the gathered batch (refused at start).
+With several processes each one filters its own groups, which needs every process's generation batch
+(per_device_train_batch_size x steps_per_generation) to hold whole groups (refused at start otherwise: TRL then
+splits groups across processes); the processes agree on the number of refill rounds and their size (the most any of
+them misses), because TRL gathers across processes inside each generation.
 """
 
 from __future__ import annotations
@@ -86,8 +88,13 @@ class DynamicSampling:
         self.dynamic_sampling = dynamic_sampling
         self.dynamic_sampling_max_rounds = dynamic_sampling_max_rounds
         super().__init__(*args, **kwargs)
-        if dynamic_sampling and self.accelerator.num_processes > 1:
-            raise ValueError("rlvr.dynamic_sampling runs in one process only (a group may span processes)")
+        local_batch = self.args.per_device_train_batch_size * self.args.steps_per_generation
+        if dynamic_sampling and self.accelerator.num_processes > 1 and local_batch % self.num_generations:
+            raise ValueError(
+                f"rlvr.dynamic_sampling with {self.accelerator.num_processes} processes: each process's generation "
+                f"batch ({local_batch} = per_device_train_batch_size x steps_per_generation) must hold whole groups "
+                f"of num_generations={self.num_generations}"
+            )
         # over the run, for the manifest: generation batches, their groups without signal, extra completions, seconds
         self.dynamic_totals = {"batches": 0, "filtered_groups": 0, "groups": 0, "extra_generations": 0, "seconds": 0.0}
         self._spare_order: list[int] = []  # the refill prompts still to come, a seeded shuffle of the training set
@@ -103,8 +110,11 @@ class DynamicSampling:
         kept = informative_groups(batch["advantages"], size)
         parts, found = [take_groups(batch, kept, size)], len(kept)
         rounds = extra = 0
-        while found < wanted and rounds < self.dynamic_sampling_max_rounds:
-            more_inputs = [row for row in self._spare_prompts(wanted - found) for _ in range(size)]
+        while rounds < self.dynamic_sampling_max_rounds:
+            missing_anywhere = self._most_missing(wanted - found)  # every process generates as often, as much
+            if not missing_anywhere:
+                break
+            more_inputs = [row for row in self._spare_prompts(missing_anywhere) for _ in range(size)]
             more = super()._generate_and_score_completions(more_inputs)
             groups = informative_groups(more["advantages"], size)[: wanted - found]
             parts.append(take_groups(more, groups, size))
@@ -130,12 +140,19 @@ class DynamicSampling:
         totals["seconds"] += seconds
         return merged
 
+    def _most_missing(self, missing: int) -> int:
+        """The most groups any process still misses (this one's alone in one process)."""
+        if self.accelerator.num_processes == 1:
+            return missing
+        return int(self.accelerator.gather(torch.tensor([missing], device=self.accelerator.device)).max())
+
     def _spare_prompts(self, count: int) -> list[dict]:
         """The next `count` rows of a seeded shuffle of the training set, reshuffled each time it runs out."""
         rows = []
         while len(rows) < count:
             if not self._spare_order:
-                generator = torch.Generator().manual_seed(self.args.seed + 1 + self._spare_epoch)
+                process = self.accelerator.process_index  # each process refills from its own order
+                generator = torch.Generator().manual_seed(self.args.seed + 1 + 1000 * process + self._spare_epoch)
                 self._spare_order = torch.randperm(len(self.train_dataset), generator=generator).tolist()
                 self._spare_epoch += 1
             rows.append(self.train_dataset[self._spare_order.pop()])

@@ -119,6 +119,14 @@ def test_the_reward_model_measures_its_accuracy_once_the_zero3_engine_holds_the_
     assert 0 <= metrics["heldout_pairwise_accuracy_before"] <= 1 and 0 <= metrics["heldout_pairwise_accuracy"] <= 1
 
 
+def test_dynamic_sampling_refills_in_step_on_both_nodes(chain):
+    """The default's dynamic sampling under two processes: each filters its own groups and both refill as often (a
+    process that generated alone would hang the other in TRL's gathers)."""
+    runs_dir, _ = chain
+    totals = manifest(runs_dir, "rlvr")["metrics"]["dynamic_sampling"]
+    assert totals["batches"] == 2 and totals["groups"] == 2 and totals["extra_generations"] > 0
+
+
 def test_only_the_main_process_opens_a_wandb_run(chain):
     runs_dir, _ = chain
     runs = sorted((runs_dir / "multinode" / "wandb").rglob("offline-run-*"))
