@@ -4,7 +4,8 @@ number of generated completions (32 per step, 80 steps), from the same DPO check
     .venv/bin/python bench/experiment_ppo_vs_grpo.py [--seeds 42 2 7] [--from default] [--out docs/ppo_vs_grpo]
 
 Each (algorithm, seed) trains RLVR in a process of its own (`python -m stages.rlvr`, so its peak resident memory is
-its own: os.wait4's ru_maxrss) from runs/<from>-s<seed>/dpo, on the RLVR prompts without the validation slice, into
+its own: bench/measure.run_measured) from runs/<from>-s<seed>/dpo, on the default's RLVR prompts (the validation
+slice left out), into
 runs/ppo-vs-grpo-<algorithm>-s<seed>; then the eval suite scores the checkpoint on the core benchmarks. Written:
 <out>.json (per run: wall time, peak memory, generated tokens, the reward curve, held-out scores) and <out>.png
 (the reward curves, mean over seeds, and the held-out averages). Without the seed runs: a clear message, exit 1.
@@ -18,24 +19,14 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+from measure import OFFLINE_ENV, run_measured  # bench/measure.py: the script directory is on sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
-HOLD_OUT_VALIDATION = "data.rlvr=[{path:'embedded:rlvr_train',split:'train[:-150]'}]"
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+ENV = {**os.environ, **OFFLINE_ENV}
 # GRPO without dynamic sampling: its refills would generate more than PPO's 32 completions a step
 ALGORITHMS = {"grpo": ["rlvr=grpo", "rlvr.dynamic_sampling=false"], "ppo": ["rlvr=ppo"]}
-
-
-def run_measured(args: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak resident MiB) of one child process."""
-    start = time.perf_counter()
-    child = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=ENV)
-    _, status, usage = os.wait4(child.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed: {' '.join(args)}")
-    return time.perf_counter() - start, usage.ru_maxrss / 1024
 
 
 def main() -> int:
@@ -54,9 +45,10 @@ def main() -> int:
     for algorithm, overrides in ALGORITHMS.items():
         for seed in args.seeds:
             run = f"ppo-vs-grpo-{algorithm}-s{seed}"
-            common = [f"run_name={run}", f"seed={seed}", "logging=none", HOLD_OUT_VALIDATION]
+            common = [f"run_name={run}", f"seed={seed}", "logging=none"]
             parent = f"rlvr.parent={runs / f'{args.source}-s{seed}' / 'dpo'}"
-            wall, peak = run_measured(["-m", "stages.rlvr", *common, *overrides, parent])
+            command = [sys.executable, "-m", "stages.rlvr", *common, *overrides, parent]
+            _, wall, peak = run_measured(command, ENV, run)
             subprocess.run(
                 [sys.executable, "-m", "eval.run", *common, "eval.stages=[rlvr]"], cwd=ROOT, env=ENV, check=True
             )

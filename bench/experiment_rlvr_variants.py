@@ -7,7 +7,7 @@ For each seed the run `<from>-s<seed>` (make pipeline SEEDS="42 2 7") supplies S
 each variant copies them into its own runs `rlvr-<variant>-s<seed>` and runs the pipeline there (SFT and DPO are
 reused, RLVR trains with the variant's overrides, every stage is evaluated), which writes the seeds report
 runs/rlvr-<variant>-seeds/ (mean ± sd, RLVR against DPO with the paired test). Every variant trains on the RLVR
-prompts without the validation slice (data.rlvr train[:-150]) and is also scored on that slice
+prompts without the validation slice (the default's data.rlvr, train[:-150]) and is also scored on that slice
 (conf/eval/validation.yaml), where settings are chosen; the core benchmarks are the held-out result. The table:
 runs/rlvr-variants.md and .json.
 """
@@ -24,10 +24,10 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from measure import OFFLINE_ENV  # bench/measure.py: the script directory is on sys.path
 
-HOLD_OUT_VALIDATION = "data.rlvr=[{path:'embedded:rlvr_train',split:'train[:-150]'}]"
+ROOT = Path(__file__).resolve().parent.parent
+
 VARIANTS = {
     "base": [],
     "dynamic": ["rlvr.dynamic_sampling=true"],
@@ -40,7 +40,7 @@ VARIANTS = {
     "dynamic-160steps": ["rlvr.dynamic_sampling=true", "rlvr.max_steps=160"],
     "ppo": ["rlvr=ppo"],
 }
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+ENV = {**os.environ, **OFFLINE_ENV}
 
 
 def python(*args: str) -> None:
@@ -109,7 +109,7 @@ def main() -> int:
             prepare(runs, f"{args.source}-s{seed}", f"{group}-s{seed}")
         seeds = "seeds=[" + ",".join(map(str, args.seeds)) + "]"
         start = time.time()
-        overrides = [f"run_name={group}", seeds, HOLD_OUT_VALIDATION, "logging=none", *VARIANTS[variant]]
+        overrides = [f"run_name={group}", seeds, "logging=none", *VARIANTS[variant]]
         python("-m", "stages.pipeline", *overrides)
         wall = time.time() - start
         rows = []
