@@ -70,7 +70,7 @@ ifeq ($(DISTRIBUTED),)
 else
 	for stage in sft dpo rlvr; do $(LAUNCH) stages.$$stage $(RUN_ARGS) || exit 1; done
 	$(BIN)/python -m eval.run $(RUN_ARGS)
-	$(BIN)/python -m eval.report $(RUN_ARGS)
+	$(BIN)/python -m $(if $(SEEDS_ARG),eval.seeds,eval.report) $(RUN_ARGS)
 endif
 
 eval: $(INSTALLED)
@@ -83,7 +83,7 @@ compare: $(INSTALLED)
 dry-run:
 	@for stage in sft dpo rlvr; do echo "$(LAUNCH) stages.$$stage $(RUN_ARGS)"; done
 	@echo "$(BIN)/python -m eval.run $(RUN_ARGS)"
-	@echo "$(BIN)/python -m eval.report $(RUN_ARGS)"
+	@echo "$(BIN)/python -m $(if $(SEEDS_ARG),eval.seeds,eval.report) $(RUN_ARGS)"
 
 # Re-score a file of generations: make score IN=generations.jsonl OUT=scored.jsonl
 score: $(INSTALLED)

@@ -1,7 +1,7 @@
 """The run's report: the eval table across stages (with deltas) in report.md and the same numbers in report.png.
 
 python -m eval.report [run_name=...]      (the pipeline calls write_report at the end)
-python -m eval.report "seeds=[42,2,7]"   each seed's report, then the seeds report (eval/seeds.py)
+(with seeds=[...]: python -m eval.seeds, each seed's report and then the seeds report)
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from omegaconf import DictConfig
 from runtime import cli, config, files, layout, tracking
 
 
-def load_results(cfg: DictConfig) -> dict[str, dict]:
-    """stage -> eval/<stage>.json, in pipeline order (base, sft, dpo, rlvr), for the stages that have one."""
-    eval_dir = layout.run_dir(cfg) / "eval"
+def load_results(run_dir: Path) -> dict[str, dict]:
+    """stage -> <run_dir>/eval/<stage>.json, in pipeline order (base, sft, dpo, rlvr), for the stages that have one."""
+    eval_dir = run_dir / "eval"
     return {
         stage: json.loads((eval_dir / f"{stage}.json").read_text())
         for stage in config.STAGE_ORDER
@@ -131,7 +131,7 @@ def plot(results: dict[str, dict], curves: dict, path: Path) -> None:
 
 def write_report(cfg: DictConfig, timings: dict[str, str] | None = None) -> tuple[Path, Path]:
     """runs/<run_name>/report.md + report.png from the eval results; also logged to W&B when logging=wandb."""
-    results = load_results(cfg)
+    results = load_results(layout.run_dir(cfg))
     if not results:
         raise SystemExit(f"no eval results in {layout.run_dir(cfg) / 'eval'}: run `make eval` first")
     run = layout.run_dir(cfg)
@@ -209,6 +209,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    from eval import seeds
-
-    cli.stage_main(main, over_seeds=seeds.main)()
+    cli.stage_main(main)()

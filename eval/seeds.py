@@ -2,6 +2,7 @@
 
     make pipeline SEEDS="42 2 7"          (python -m stages.pipeline "seeds=[42,2,7]"): runs <run_name>-s42, ...
     make compare RUNS="default-seeds other-seeds"                      two seed groups, paired over seeds and prompts
+    python -m eval.seeds "seeds=[42,2,7]"   each seed's report (eval/report.py), then the seeds report
 
 runs/<run_name>-s<seed>/eval/<stage>.json and <stage>.generations.jsonl of every seed -> per stage and benchmark the
 mean ± standard deviation across seeds, the per-seed table, and each stage against the one before it with a paired
@@ -25,32 +26,25 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from runtime import config, files, layout
+from eval import report
+from runtime import cli, config, files, layout
 
 TEST_NAME = "paired sign-flip permutation test over (seed, prompt) pairs, two-sided, 10,000 flips"
 FLIPS = 10_000
 
 
 def load_seed_run(run_dir: Path) -> dict[str, dict]:
-    """stage -> {"benchmarks": {name: {"score", "n"}}, "average", "prompts": {(benchmark, id): score}} for the stages
-    of one run that have eval results; a prompt's score is the mean over its samples."""
-    stages = {}
-    for stage in config.STAGE_ORDER:
-        result_path = run_dir / "eval" / f"{stage}.json"
-        if not result_path.exists():
-            continue
-        result = json.loads(result_path.read_text())
+    """stage -> its eval result (eval/report.load_results) plus "prompts": {(benchmark, id): score}, a prompt's score
+    the mean over its samples, for the stages of one run that have eval results."""
+    stages = report.load_results(run_dir)
+    for stage, result in stages.items():
         samples: dict[tuple[str, Any], list[float]] = {}
         generations = run_dir / "eval" / f"{stage}.generations.jsonl"
         if generations.exists():
             for line in generations.read_text().splitlines():
                 row = json.loads(line)
                 samples.setdefault((row["benchmark"], row["id"]), []).append(float(row.get("score") or 0.0))
-        stages[stage] = {
-            "benchmarks": result["benchmarks"],
-            "average": result["average"],
-            "prompts": {key: statistics.fmean(values) for key, values in samples.items()},
-        }
+        result["prompts"] = {key: statistics.fmean(values) for key, values in samples.items()}
     return stages
 
 
@@ -262,3 +256,7 @@ def main(cfg: DictConfig) -> None:
     md, png = write_report(cfg)
     print(md.read_text())
     print(f"wrote {md} and {png}")
+
+
+if __name__ == "__main__":
+    cli.stage_main(report.main, over_seeds=main)()

@@ -121,7 +121,7 @@ def test_the_command_line_runs_every_seed_then_writes_the_seeds_report(tmp_path)
         fake_seed_run(tmp_path / f"demo-s{seed}", {"sft": {"gsm8k": 0.3, "math": 0.2}}, seed)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
     done = subprocess.run(
-        [sys.executable, "-m", "eval.report", f"runs_dir={tmp_path}", "run_name=demo", "seeds=[3,4]", "logging=none"],
+        [sys.executable, "-m", "eval.seeds", f"runs_dir={tmp_path}", "run_name=demo", "seeds=[3,4]", "logging=none"],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
