@@ -69,6 +69,13 @@ def value_model_from(path, dtype=torch.float32):
     return model
 
 
+def sequences(batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(prompt + completion ids, their attention mask, the completion tokens the loss counts) of a generation batch."""
+    input_ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
+    attention_mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
+    return input_ids, attention_mask, batch["completion_mask"] * batch.get("tool_mask", 1)
+
+
 def completion_values(value_model, input_ids, attention_mask, logits_to_keep: int) -> torch.Tensor:
     """V(s_t) for each completion token t: the head's output at the position before it (the state it is chosen in)."""
     position_ids = (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
@@ -109,19 +116,17 @@ class ValueModelPPO:
 
     def _generate_and_score_completions(self, inputs):
         batch = super()._generate_and_score_completions(inputs)
-        input_ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
-        attention_mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
-        width = batch["completion_ids"].size(1)
-        mask = batch["completion_mask"] * batch.get("tool_mask", 1)
+        input_ids, attention_mask, mask = sequences(batch)
+        width = mask.size(1)
         with torch.no_grad():
             if batch.get("old_per_token_logps") is None:  # TRL skips them when the update is on-policy
                 batch["old_per_token_logps"], _, _ = self._get_per_token_logps_and_entropies(
                     self.model, input_ids, attention_mask, width, batch_size=self.args.per_device_train_batch_size
                 )
             old_values = completion_values(self.value_model, input_ids, attention_mask, width) * mask
-        rows = slice(0, input_ids.size(0))  # one process: the gathered rewards are this batch's
+        # one process: TRL's gathered sequence rewards are this batch's
         rewards, kl = token_rewards(
-            self._sequence_rewards[rows].to(old_values.dtype),
+            self._sequence_rewards.to(old_values.dtype),
             batch["old_per_token_logps"],
             batch["ref_per_token_logps"],
             mask,
@@ -130,9 +135,9 @@ class ValueModelPPO:
         advantages, returns = gae(rewards, old_values, mask, self.gamma, self.gae_lambda)
         batch["advantages"] = whiten(advantages, mask)
         batch["returns"], batch["old_values"] = returns, old_values
-        self._metrics["train"]["ppo/kl"].append(float((kl.sum(1)).mean()))
+        self._metrics["train"]["ppo/kl"].append(float(kl.sum(1).mean()))
         self._metrics["train"]["ppo/sequence_reward"].append(float(self._sequence_rewards.mean()))
-        self._metrics["train"]["ppo/value_mean"].append(float((old_values * mask).sum() / mask.sum().clamp(min=1)))
+        self._metrics["train"]["ppo/value_mean"].append(float(old_values.sum() / mask.sum().clamp(min=1)))
         return batch
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -145,10 +150,8 @@ class ValueModelPPO:
         return loss
 
     def _update_value_model(self, inputs) -> None:
-        input_ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
-        attention_mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
-        mask = inputs["completion_mask"] * inputs.get("tool_mask", 1)
-        values = completion_values(self.value_model, input_ids, attention_mask, inputs["completion_ids"].size(1))
+        input_ids, attention_mask, mask = sequences(inputs)
+        values = completion_values(self.value_model, input_ids, attention_mask, mask.size(1))
         loss = clipped_value_loss(values, inputs["old_values"], inputs["returns"], mask, self.value_clip)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.value_model.parameters(), self.args.max_grad_norm or 1.0)
