@@ -23,6 +23,7 @@ On a GPU the per-sequence SDPA calls of `varlen_sdpa` ran 1.5-1.75 s a step on a
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import itertools
 from contextlib import nullcontext
 
@@ -98,8 +99,11 @@ def varlen_attn_kernel():
 
 
 def torch_has_varlen_attention(device) -> bool:
-    """torch.nn.attention.varlen (PyTorch 2.10+) on a GPU its flash kernels support (Ampere and newer)."""
+    """torch.nn.attention.varlen with grouped-query heads (`enable_gqa`: PyTorch 2.13; the 2.10-2.12 kernels take no
+    such argument) on a GPU its flash kernels support (Ampere and newer)."""
     if importlib.util.find_spec("torch.nn.attention.varlen") is None:
+        return False
+    if "enable_gqa" not in inspect.signature(varlen_attn_kernel()).parameters:
         return False
     return torch.cuda.get_device_capability(device) >= (8, 0)
 

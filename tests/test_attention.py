@@ -137,6 +137,21 @@ def test_auto_picks_varlen_sdpa_on_a_cpu_and_a_variable_length_kernel_on_a_gpu(m
     assert attention.resolve("auto", cuda) == "flash_attention_2"
 
 
+def test_auto_leaves_out_a_torch_varlen_kernel_without_grouped_query_heads(monkeypatch):
+    """PyTorch 2.10-2.12's varlen_attn has no `enable_gqa` (read in torch 2.11.0's source, the version a lent H200
+    machine runs): the call would raise TypeError at the first packed row, so `auto` must not choose it there."""
+
+    def kernel_of_torch_2_11(q, k, v, cu_q, cu_k, max_q, max_k, *, return_aux=None, scale=None, window_size=(-1, -1)):
+        raise AssertionError("not called")
+
+    monkeypatch.setattr(attention.torch.cuda, "get_device_capability", lambda device: (9, 0))
+    monkeypatch.setattr(attention, "varlen_attn_kernel", lambda: reference_varlen_kernel)
+    assert attention.torch_has_varlen_attention(torch.device("cuda", 0))
+    monkeypatch.setattr(attention, "varlen_attn_kernel", lambda: kernel_of_torch_2_11)
+    assert not attention.torch_has_varlen_attention(torch.device("cuda", 0))
+    assert attention.resolve("auto", torch.device("cuda", 0)) == attention.NAME
+
+
 def test_every_model_file_chooses_its_attention_per_device():
     from helpers import CONF_DIR
     from omegaconf import OmegaConf
