@@ -83,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
             f"(CUDA build: {torch.version.cuda or 'none'}). Run it on a GPU node; --cpu runs toy sizes here."
         )
         return 0
+    from runtime import devices
+
+    devices.apply_hub_kernels_policy(compose([]))  # as every stage command does (runtime/cli.py)
     sizes = SIZES["gpu" if cuda else "cpu"]
     device = torch.cuda.get_device_name(0) if cuda else "CPU"
     report = {"device": device, "torch": torch.__version__, "sizes": sizes, "sections": {}}

@@ -69,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
             f"(CUDA build: {torch.version.cuda or 'none'}). Run it on a GPU node; --cpu runs the same steps here."
         )
         return 0
+    from runtime import devices
+
+    devices.apply_hub_kernels_policy(compose([]))  # as every stage command does (runtime/cli.py)
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
     measured_peak = matmul_peak_tflops()
     datasheet_peak = next((peak for name, peak in BF16_PEAK_TFLOPS.items() if name in device), None)

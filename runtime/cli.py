@@ -32,6 +32,7 @@ def stage_main(
         except config.ConfigError as error:
             sys.exit(f"config error: {error}")
         devices.preflight()  # GPUs torch cannot use: one line, before any work
+        devices.apply_hub_kernels_policy(cfg)
         try:
             if not cfg.seeds:
                 return run(cfg)

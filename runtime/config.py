@@ -65,6 +65,10 @@ class ModelConfig:
     # auto = the variable-length attention this device runs best (runtime/attention.resolve); or any name
     # transformers knows (sdpa, eager, flash_attention_2) or ours (varlen_sdpa, varlen_flash)
     attn_implementation: Optional[str] = "auto"
+    # transformers (5.25) swaps layers of every model it loads for kernels fetched from Hub repos
+    # (kernels-community/rotary, ...) when it runs on a GPU: code downloaded at run time, and offline (our default) the
+    # first CUDA forward fails (seen on an H200, docs/gpu.md). false = its torch layers; true = let it (online nodes)
+    hub_kernels: bool = False
     trust_remote_code: bool = False
     # The chat template of a model that ships none (a base model): a file in conf/chat_templates/ (or a path), set on
     # the tokenizer as it loads and saved with every checkpoint; None = the model's own

@@ -96,6 +96,13 @@ class PreflightError(SystemExit):
     """GPUs are on this node but torch cannot use them; the message says why and what to do, in one line."""
 
 
+def apply_hub_kernels_policy(cfg: DictConfig) -> None:
+    """model.hub_kernels decides, for every model this process loads (TRL's own reference copies too), whether
+    transformers may replace layers with kernels from the Hub: through USE_HUB_KERNELS, which transformers reads at
+    each load, so a copy TRL loads by path follows the same rule."""
+    os.environ["USE_HUB_KERNELS"] = "YES" if cfg.model.hub_kernels else "NO"
+
+
 def preflight(device_dir: Path | str | None = None) -> None:
     """Refuse to start when NVIDIA GPUs are present but torch cannot use them (a CPU build of torch, a driver too
     old for torch's CUDA build, ...): every stage would otherwise train on the CPU in fp32, silently and for days.

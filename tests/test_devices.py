@@ -121,6 +121,48 @@ def test_every_stage_command_runs_the_preflight(tmp_path):
     assert not list((tmp_path / "default").glob("*sft*"))  # nothing ran (Hydra made only its own log directory)
 
 
+def offline_hub_lookup(model, **kwargs):
+    """transformers' kernelize as it ended offline on an H200: the Hub repo of a CUDA kernel was needed and not cached.
+    On a CPU kernelize finds nothing to fetch, so the stand-in raises wherever it is reached."""
+    raise ValueError("Version 2 of 'kernels-community/rotary' is not available in the local cache and Hugging Face Hub")
+
+
+def test_models_load_with_their_torch_layers_unless_hub_kernels_are_asked_for(sft_run, monkeypatch):
+    import transformers.modeling_utils as modeling_utils
+
+    monkeypatch.setattr(modeling_utils, "kernelize", offline_hub_lookup)
+    monkeypatch.setenv("USE_HUB_KERNELS", "YES")  # restored after the test; transformers' default when unset
+    parent = layout.stage_dir(sft_run, "sft")
+    with pytest.raises(ValueError, match="kernels-community"):  # the naive load: transformers kernelizes it
+        models.load_model_and_tokenizer(sft_run, parent, trainable=True)
+    devices.apply_hub_kernels_policy(sft_run)
+    model, _ = models.load_model_and_tokenizer(sft_run, parent, trainable=True)
+    assert not model.use_kernels
+    devices.apply_hub_kernels_policy(compose(["model.hub_kernels=true"]))
+    with pytest.raises(ValueError, match="kernels-community"):
+        models.load_model_and_tokenizer(sft_run, parent, trainable=True)
+
+
+def test_every_stage_command_sets_the_hub_kernels_policy_before_any_work():
+    code = (
+        "import os, sys\n"
+        "from runtime import cli\n"
+        "sys.argv = ['stage', 'logging=none', *sys.argv[1:]]\n"
+        "cli.stage_main(lambda cfg: print('USE_HUB_KERNELS', os.environ['USE_HUB_KERNELS']))()"
+    )
+    for overrides, expected in (([], "NO"), (["model.hub_kernels=true"], "YES")):
+        result = subprocess.run(
+            [sys.executable, "-c", code, *overrides, "hydra.run.dir=/tmp/hydra-hub-kernels"],
+            cwd=REPO_ROOT,
+            env={**os.environ, "USE_HUB_KERNELS": "MAYBE"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert result.stdout.strip().splitlines()[-1] == f"USE_HUB_KERNELS {expected}"
+
+
 # Validation under a launcher: two processes with the environment `accelerate launch` gives them.
 NAIVE_CHECK = "import trl; trl.GRPOConfig(output_dir='/tmp/x', use_cpu=True, report_to='none')"
 OUR_CHECK = "from helpers import compose; from runtime import config; config.validate(compose([]))"
