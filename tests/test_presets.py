@@ -29,7 +29,11 @@ def test_tulu3_8b_trains_sft_and_dpo_with_the_seed_of_its_sft_command(tmp_path):
         assert training.trainer_args(cfg, stage)[1].seed == 123  # docs/tulu3.md: --seed 123
 
 
-@pytest.mark.parametrize("preset", [[], ["+experiment=smollm2_cpu"]], ids=["default", "smollm2_cpu"])
+@pytest.mark.parametrize(
+    "preset",
+    [[], ["+experiment=smollm2_cpu"], ["+experiment=smollm2_gpu"]],
+    ids=["default", "smollm2_cpu", "smollm2_gpu"],
+)
 def test_the_validation_slice_stays_out_of_rlvr_training(preset):
     from data.loading import load_rlvr
     from eval.benchmarks import load_benchmark
@@ -48,6 +52,23 @@ def test_the_validation_slice_stays_out_of_rlvr_training(preset):
 def test_smollm2_cpu_trains_smollm2_with_its_training_template():
     cfg = compose(["+experiment=smollm2_cpu", "logging=none"])
     assert cfg.model.name == "smollm2_135m" and cfg.model.training_chat_template == "smollm2.jinja"
+
+
+def test_smollm2_gpu_trains_sft_and_dpo_as_smollm2_cpu_and_rlvr_200_steps_of_16_prompts_by_8(tmp_path):
+    gpu, cpu = (
+        compose([f"+experiment={p}", "logging=none", f"runs_dir={tmp_path}"]) for p in ("smollm2_gpu", "smollm2_cpu")
+    )
+    same = ("learning_rate", "per_device_train_batch_size", "max_steps", "num_train_epochs", "max_length", "seed")
+    for stage in ("sft", "dpo"):
+        gpu_args, cpu_args = training.trainer_args(gpu, stage)[1], training.trainer_args(cpu, stage)[1]
+        assert {key: getattr(gpu_args, key) for key in same} == {key: getattr(cpu_args, key) for key in same}
+    _, rlvr = training.trainer_args(gpu, "rlvr")
+    assert (rlvr.max_steps, rlvr.per_device_train_batch_size // rlvr.num_generations, rlvr.num_generations) == (
+        200,
+        16,
+        8,
+    )
+    assert gpu.eval.max_rows is None and gpu.model.name == "smollm2_135m"
 
 
 def test_tulu3_8b_reward_model_runs_with_the_values_of_open_instructs_script(tmp_path):
