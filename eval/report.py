@@ -13,14 +13,17 @@ from omegaconf import DictConfig
 
 from runtime import cli, config, files, layout, tracking
 
+SAMPLED = ".sampled"  # eval/<stage>.sampled.json: the checkpoint's answers sampled at T = 1 (eval.sampled_pass1)
 
-def load_results(run_dir: Path) -> dict[str, dict]:
-    """stage -> <run_dir>/eval/<stage>.json, in pipeline order (base, sft, dpo, rlvr), for the stages that have one."""
+
+def load_results(run_dir: Path, suffix: str = "") -> dict[str, dict]:
+    """stage -> <run_dir>/eval/<stage><suffix>.json, in pipeline order (base, sft, dpo, rlvr), for the stages that
+    have one; suffix ".sampled" (eval/run.py's SAMPLED) reads the sampled pass@1 results."""
     eval_dir = run_dir / "eval"
     return {
-        stage: json.loads((eval_dir / f"{stage}.json").read_text())
+        stage: json.loads((eval_dir / f"{stage}{suffix}.json").read_text())
         for stage in config.STAGE_ORDER
-        if (eval_dir / f"{stage}.json").exists()
+        if (eval_dir / f"{stage}{suffix}.json").exists()
     }
 
 
@@ -155,6 +158,16 @@ def write_report(cfg: DictConfig, timings: dict[str, str] | None = None) -> tupl
             for stage, r in results.items()
         ),
     ]
+    sampled_results = load_results(run, SAMPLED)
+    if sampled_results:
+        samples = next(iter(sampled_results.values()))["generation"]["num_samples"]
+        parts += [
+            "",
+            f"Sampled pass@1 (%): {samples} answers per prompt at temperature 1 (eval.sampled_pass1), the share "
+            "right ± standard error over prompts (change from the previous stage).",
+            "",
+            markdown_table(sampled_results),
+        ]
     if curves:
         parts += [
             "",

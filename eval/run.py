@@ -27,6 +27,7 @@ from transformers import set_seed
 
 from eval import decontam, scorers
 from eval.benchmarks import load_benchmark
+from eval.report import SAMPLED
 from rewards.registry import ANSWER_KEYS
 from rewards.tool_call import answer_uses_a_result
 from rewards.tools import resolve_tools
@@ -47,7 +48,11 @@ def run(cfg: DictConfig) -> dict[str, dict]:
             else:
                 print(f"[eval] {stage}: no complete checkpoint in {layout.stage_dir(cfg, stage)}; not evaluated")
     benchmarks = load_benchmarks(cfg)
-    return {stage: evaluate(cfg, stage, path, benchmarks) for stage, path in targets.items()}
+    results = {}
+    for stage, path in targets.items():
+        results[stage] = evaluate(cfg, stage, path, benchmarks)
+        evaluate_sampled(cfg, stage, path, benchmarks)
+    return results
 
 
 def load_benchmarks(cfg: DictConfig, capped: bool = True) -> dict[str, list[dict]]:
@@ -157,6 +162,21 @@ def evaluate(
     log_to_wandb(cfg, stage, result, scored)
     print_result(result)
     return result
+
+
+def evaluate_sampled(
+    cfg: DictConfig, stage: str, path: str | Path | None = None, benchmarks: dict[str, list[dict]] | None = None
+) -> dict | None:
+    """With eval.sampled_pass1 = k > 0, the checkpoint once more with k answers per prompt sampled at T = 1, written
+    as eval/<stage>.sampled.json: its scores are pass@1, the share of samples right. Greedy decoding can hide a
+    change in how often the policy is right when it samples, which is what RL trains; None when off."""
+    if not cfg.eval.sampled_pass1:
+        return None
+    sampled = cfg.copy()
+    sampled.eval.temperature = 1.0
+    sampled.eval.num_samples = cfg.eval.sampled_pass1
+    sampled.eval.scorers = []  # pass@1 only: no best-of-N ranking of the samples
+    return evaluate(sampled, stage + SAMPLED, path or checkpoint_path(cfg, stage), benchmarks)
 
 
 def offered_tools(cfg: DictConfig) -> dict[str, list]:
@@ -352,7 +372,7 @@ def decontamination(cfg: DictConfig) -> dict:
 def _result_key(cfg: DictConfig, path) -> str:
     """What a result depends on: the checkpoint's content (lineage.checkpoint_id) and the eval settings."""
     settings = OmegaConf.to_container(cfg.eval, resolve=True)
-    for key in ("model", "name", "stages", "num_workers", "scorers", "reward_model"):
+    for key in ("model", "name", "stages", "num_workers", "scorers", "reward_model", "sampled_pass1"):
         settings.pop(key)
     return _hash(
         {"checkpoint": checkpoint_id(path, cfg.model.revision), "eval": settings, "scorers": scorers.resolve(cfg)}

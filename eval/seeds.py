@@ -33,13 +33,14 @@ TEST_NAME = "paired sign-flip permutation test over (seed, prompt) pairs, two-si
 FLIPS = 10_000
 
 
-def load_seed_run(run_dir: Path) -> dict[str, dict]:
-    """stage -> its eval result (eval/report.load_results) plus "prompts": {(benchmark, id): score}, a prompt's score
-    the mean over its samples, for the stages of one run that have eval results."""
-    stages = report.load_results(run_dir)
+def load_seed_run(run_dir: Path, suffix: str = "") -> dict[str, dict]:
+    """stage -> its eval result (eval/report.load_results; suffix report.SAMPLED: the sampled pass@1 results) plus
+    "prompts": {(benchmark, id): score}, a prompt's score the mean over its samples, for the stages of one run that
+    have eval results."""
+    stages = report.load_results(run_dir, suffix)
     for stage, result in stages.items():
         samples: dict[tuple[str, Any], list[float]] = {}
-        generations = run_dir / "eval" / f"{stage}.generations.jsonl"
+        generations = run_dir / "eval" / f"{stage}{suffix}.generations.jsonl"
         if generations.exists():
             for line in generations.read_text().splitlines():
                 row = json.loads(line)
@@ -135,6 +136,27 @@ COMPARISON_HEADER = [
 ]
 
 
+def _mean_table(runs: dict[int, dict], seeds: list[int], stages: list[str], benchmarks: list[str]) -> list[str]:
+    lines = ["| benchmark | " + " | ".join(stages) + " |", "|---|" + "---|" * len(stages)]
+    for name in benchmarks:
+        cells = []
+        for stage in stages:
+            values = [v for v in (_score(runs[s], stage, name) for s in seeds) if v is not None]
+            mean, sd = _mean_sd([100 * v for v in values]) if values else (None, None)
+            cells.append(f"{mean:.1f} ± {sd:.1f}" if values else "–")
+        lines.append(f"| {'**average**' if name == 'average' else name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _stage_comparisons(runs: dict[int, dict], stages: list[str], benchmarks: list[str]) -> list[str]:
+    lines = []
+    for before, after in zip(stages, stages[1:]):
+        rows = _comparison_rows(runs, before, runs, after, benchmarks)
+        if rows:
+            lines += ["", f"{after} against {before} ({TEST_NAME}; * = p < 0.05):", "", *COMPARISON_HEADER, *rows]
+    return lines
+
+
 def write_report(cfg: DictConfig) -> tuple[Path, Path]:
     """runs/<run_name>-seeds/report.md, report.png and seeds.json from the seed runs of `cfg.seeds`."""
     seeds = list(cfg.seeds)
@@ -153,28 +175,34 @@ def write_report(cfg: DictConfig) -> tuple[Path, Path]:
         "",
         "Held-out benchmark scores (%) after each stage: mean ± standard deviation across seeds.",
         "",
-        "| benchmark | " + " | ".join(stages) + " |",
-        "|---|" + "---|" * len(stages),
+        *_mean_table(runs, seeds, stages, benchmarks),
+        "",
+        "![scores across stages and seeds](report.png)",
+        "",
+        "Per seed (%):",
+        "",
+        "| seed | stage | " + " | ".join(benchmarks) + " |",
+        "|---|---|" + "---|" * len(benchmarks),
     ]
-    for name in benchmarks:
-        cells = []
-        for stage in stages:
-            values = [v for v in (_score(runs[s], stage, name) for s in seeds) if v is not None]
-            mean, sd = _mean_sd([100 * v for v in values]) if values else (None, None)
-            cells.append(f"{mean:.1f} ± {sd:.1f}" if values else "–")
-        lines.append(f"| {'**average**' if name == 'average' else name} | " + " | ".join(cells) + " |")
-    lines += ["", "![scores across stages and seeds](report.png)", "", "Per seed (%):", ""]
-    lines += ["| seed | stage | " + " | ".join(benchmarks) + " |", "|---|---|" + "---|" * len(benchmarks)]
     for seed in seeds:
         for stage in stages:
             cells = [_score(runs[seed], stage, name) for name in benchmarks]
             lines.append(
                 f"| {seed} | {stage} | " + " | ".join("–" if v is None else f"{100 * v:.1f}" for v in cells) + " |"
             )
-    for before, after in zip(stages, stages[1:]):
-        rows = _comparison_rows(runs, before, runs, after, benchmarks)
-        if rows:
-            lines += ["", f"{after} against {before} ({TEST_NAME}; * = p < 0.05):", "", *COMPARISON_HEADER, *rows]
+    lines += _stage_comparisons(runs, stages, benchmarks)
+    sampled = {seed: load_seed_run(Path(cfg.runs_dir) / name, report.SAMPLED) for seed, name in names.items()}
+    if any(sampled.values()):
+        samples = next(r for run in sampled.values() for r in run.values())["generation"]["num_samples"]
+        lines += [
+            "",
+            f"## Sampled pass@1: {samples} answers per prompt at temperature 1 (eval.sampled_pass1)",
+            "",
+            "The share of sampled answers right (%): mean ± standard deviation across seeds.",
+            "",
+            *_mean_table(sampled, seeds, stages, benchmarks),
+            *_stage_comparisons(sampled, stages, benchmarks),
+        ]
     lines += ["", "Runs: " + ", ".join(f"`{name}`" for name in names.values())]
     files.write_text(md, "\n".join(lines) + "\n")
     plot(runs, stages, benchmarks, png)

@@ -145,6 +145,9 @@ class EvalConfig:
     max_new_tokens: int = 128
     temperature: float = 0.0  # 0 = greedy
     num_samples: int = 1  # generations per prompt (the score is their mean: pass@1)
+    # > 0: each checkpoint is scored a second time with this many answers per prompt sampled at T = 1
+    # (eval/<stage>.sampled.json): pass@1 beside the greedy score, in the report and the seeds report
+    sampled_pass1: int = 0
     # Best-of-N rankers of the samples (eval/scorers.py): process | rm; None = process, and rm when the run has one
     scorers: Optional[list[str]] = None
     reward_model: str = "rm"  # the rm scorer's model: "rm" = this run's (`make rm`), or a checkpoint directory
@@ -575,6 +578,8 @@ def _check_benchmarks(cfg: DictConfig) -> None:
     for name in cfg.eval.scorers or ():
         _check_choice("eval.scorers", name, SCORERS)
     _check_choice("eval.decontamination.action", cfg.eval.decontamination.action, DECONTAMINATION_ACTIONS)
+    if cfg.eval.sampled_pass1 < 0:
+        raise ConfigError(f"eval.sampled_pass1={cfg.eval.sampled_pass1}: expected 0 (off) or a number of samples")
     for name in cfg.rlvr.heldout_benchmarks:
         _check_choice("rlvr.heldout_benchmarks", name, names)
 

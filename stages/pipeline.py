@@ -9,7 +9,8 @@ Re-running with the same run_name reuses every stage checkpoint trained from the
 same config, and every eval result of the same checkpoint content and eval settings; a stage whose parent or config
 changed is trained again, and so is everything after it (each step says which and why). `run_name=x` starts a fresh
 run, `overwrite=true` redoes everything. `seeds=[42,2,7]` (make pipeline SEEDS="42 2 7") runs the chain once per
-seed as runs <run_name>-s42, ... and then writes the seeds report (eval/seeds.py).
+seed as runs <run_name>-s42, ... and then writes the seeds report (eval/seeds.py). `eval.sampled_pass1=4` adds, after
+each eval, one of 4 answers a prompt sampled at T = 1 (eval/<stage>.sampled.json), reported beside the greedy one.
 
 The stages run in this process, one after the other, through the same `run(cfg)` that `make sft` etc. call: a
 Python process with torch, transformers and TRL imported costs ~15 s of the 2-core budget to start, the embedded
@@ -66,6 +67,10 @@ def run(cfg: DictConfig) -> dict[str, dict]:
         reused = eval_run.up_to_date(cfg, stage) is not None
         results[stage] = eval_run.evaluate(cfg, stage, benchmarks=benchmarks)
         timed(f"eval {stage}", "reused: result exists for this checkpoint" if reused else "", t)
+        if cfg.eval.sampled_pass1:
+            t = time.time()
+            eval_run.evaluate_sampled(cfg, stage, benchmarks=benchmarks)
+            timed(f"eval {stage} sampled", "", t)
         release_memory()
 
     t = time.time()

@@ -143,6 +143,7 @@ def test_cli_cfg_job_prints_the_resolved_config(tmp_path):
             "eval.decontamination.action='warning': expected one of error, warn, off",
         ),
         (["eval.benchmarks.0.format=gsm9k"], "eval.benchmarks[gsm8k].format='gsm9k'"),
+        (["eval.sampled_pass1=-4"], "eval.sampled_pass1=-4: expected 0 (off) or a number of samples"),
         (["sft.max_length=96"], "sft.padding_free=true with sft.max_length=96"),
     ],
 )

@@ -176,6 +176,44 @@ def test_eval_of_a_tiny_checkpoint_writes_json_and_generations(runs_dir, capsys)
     assert again["tiny"] == result and "up to date" in capsys.readouterr().out
 
 
+def test_sampled_pass1_scores_each_checkpoint_again_at_temperature_1_beside_its_greedy_result(runs_dir):
+    from eval import report
+    from eval import run as eval_run
+    from runtime import models
+
+    cfg = compose(
+        [
+            f"runs_dir={runs_dir}",
+            "run_name=sampledtest",
+            "logging=none",
+            "eval.max_rows=3",
+            "eval.max_new_tokens=12",
+            "eval.batch_size=4",
+            "eval.num_workers=1",
+        ]
+    )
+    cfg.eval.model, cfg.eval.name = str(models.base_model_path(cfg)), "base"
+    greedy = eval_run.run(cfg)["base"]
+    cfg.eval.sampled_pass1 = 3
+    assert eval_run.run(cfg)["base"] == greedy  # the greedy result does not depend on the option: reused
+
+    eval_dir = runs_dir / "sampledtest" / "eval"
+    sampled = json.loads((eval_dir / "base.sampled.json").read_text())
+    assert sampled["generation"] == {"max_new_tokens": 12, "temperature": 1.0, "num_samples": 3}
+    assert sampled["scorers"] == [] and sampled["model"] == greedy["model"]
+    rows = [json.loads(line) for line in (eval_dir / "base.sampled.generations.jsonl").read_text().splitlines()]
+    assert len(rows) == 3 * 3 * len(sampled["benchmarks"])  # 3 prompts a benchmark, 3 samples each
+    greedy_rows = [json.loads(line) for line in (eval_dir / "base.generations.jsonl").read_text().splitlines()]
+    answer = {(r["benchmark"], r["id"]): r["response"] for r in greedy_rows}
+    assert any(r["response"] != answer[(r["benchmark"], r["id"])] for r in rows)  # sampled, not greedy again
+    for name, bench in sampled["benchmarks"].items():  # the score: the mean over prompts of the mean over samples
+        mine = [r["score"] for r in rows if r["benchmark"] == name]
+        assert bench["score"] == pytest.approx(sum(mine) / len(mine))
+    assert report.load_results(runs_dir / "sampledtest", report.SAMPLED) == {"base": sampled}
+    md, _ = report.write_report(cfg)
+    assert "Sampled pass@1 (%): 3 answers per prompt at temperature 1" in md.read_text()
+
+
 def test_pass_at_k_is_the_share_of_k_sample_subsets_with_a_right_answer():
     """The unbiased estimator against counting: for each prompt, the share of its k-subsets of samples that hold a
     fully right answer (a partial score, e.g. half an IFEval prompt's instructions, is not a pass)."""

@@ -15,15 +15,17 @@ from pathlib import Path
 import pytest
 from helpers import REPO_ROOT, compose
 
-from eval import compare, seeds
+from eval import compare, report, seeds
 from runtime import cli, config, files
 
 BENCHMARKS = ("gsm8k", "math")
 
 
-def fake_seed_run(run_dir: Path, accuracy: dict[str, dict[str, float]], seed: int, n: int = 200) -> None:
-    """A run's eval results as the eval suite leaves them: eval/<stage>.json and the per-prompt generations, each
-    prompt right with the stage's accuracy for that benchmark (drawn with the seed)."""
+def fake_seed_run(
+    run_dir: Path, accuracy: dict[str, dict[str, float]], seed: int, n: int = 200, suffix: str = ""
+) -> None:
+    """A run's eval results as the eval suite leaves them: eval/<stage><suffix>.json and the per-prompt generations,
+    each prompt right with the stage's accuracy for that benchmark (drawn with the seed)."""
     rng = random.Random(seed)
     for stage, per_benchmark in accuracy.items():
         rows, benchmarks = [], {}
@@ -33,8 +35,9 @@ def fake_seed_run(run_dir: Path, accuracy: dict[str, dict[str, float]], seed: in
             benchmarks[bench] = {"score": sum(scores) / n, "n": n, "stderr": 0.03}
         average = sum(b["score"] for b in benchmarks.values()) / len(benchmarks)
         result = {"stage": stage, "model": "x", "benchmarks": benchmarks, "average": average}
-        files.write_json(run_dir / "eval" / f"{stage}.json", result)
-        files.write_jsonl(run_dir / "eval" / f"{stage}.generations.jsonl", rows)
+        result["generation"] = {"temperature": 1.0 if suffix else 0.0, "num_samples": 4 if suffix else 1}
+        files.write_json(run_dir / "eval" / f"{stage}{suffix}.json", result)
+        files.write_jsonl(run_dir / "eval" / f"{stage}{suffix}.generations.jsonl", rows)
 
 
 def test_a_clear_gain_is_significant_and_no_change_is_not():
@@ -89,6 +92,25 @@ def test_seeds_report_gives_mean_and_sd_across_seeds_and_tests_each_stage_agains
     assert "3/3" in rows["gsm8k"]
     assert not rows["math"].split("|")[4].strip().endswith("*")  # math did not change: not significant
     assert json.loads((tmp_path / "demo-seeds" / "seeds.json").read_text())["runs"] == ["demo-s1", "demo-s2", "demo-s3"]
+
+
+def test_seeds_report_sets_sampled_pass1_beside_greedy_when_the_runs_have_it(tmp_path):
+    greedy = {"sft": {"gsm8k": 0.5, "math": 0.2}, "dpo": {"gsm8k": 0.5, "math": 0.2}}  # greedy: no change
+    sampled = {"sft": {"gsm8k": 0.3, "math": 0.1}, "dpo": {"gsm8k": 0.6, "math": 0.1}}  # sampled: +30 on gsm8k
+    for seed in (1, 2, 3):
+        fake_seed_run(tmp_path / f"demo-s{seed}", greedy, seed)
+    cfg = compose([f"runs_dir={tmp_path}", "run_name=demo", "seeds=[1,2,3]"])
+    assert "Sampled pass@1" not in seeds.write_report(cfg)[0].read_text()  # no sampled results: no section
+    for seed in (1, 2, 3):
+        fake_seed_run(tmp_path / f"demo-s{seed}", sampled, seed + 10, suffix=report.SAMPLED)
+    greedy_part, sampled_part = seeds.write_report(cfg)[0].read_text().split("## Sampled pass@1")
+    assert sampled_part.startswith(": 4 answers per prompt at temperature 1")
+
+    def gsm8k_row(text):
+        return next(line for line in text.splitlines() if line.startswith("| gsm8k |") and line.count("|") == 7)
+
+    assert not gsm8k_row(greedy_part).split("|")[4].strip().endswith("*")
+    assert gsm8k_row(sampled_part).split("|")[4].strip().endswith("*") and "3/3" in gsm8k_row(sampled_part)
 
 
 def test_compare_tests_two_seed_groups_paired_over_seeds_and_prompts(tmp_path):
