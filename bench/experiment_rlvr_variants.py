@@ -28,17 +28,30 @@ from measure import OFFLINE_ENV  # bench/measure.py: the script directory is on 
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# GRPO as conf/rlvr/grpo.yaml had it before dynamic sampling became its default: the variants measured against it
+STATIC = ["rlvr.dynamic_sampling=false"]
 VARIANTS = {
-    "base": [],
+    "base": STATIC,
     "dynamic": ["rlvr.dynamic_sampling=true"],
-    "curriculum": ["rlvr.curriculum_samples=4"],
+    "curriculum": [*STATIC, "rlvr.curriculum_samples=4"],
     "dynamic+curriculum": ["rlvr.dynamic_sampling=true", "rlvr.curriculum_samples=4"],
-    "gspo": ["rlvr.importance_sampling_level=sequence", "rlvr.loss_type=grpo"],
-    "cispo": ["rlvr.loss_type=cispo", "rlvr.epsilon_high=5.0"],
-    "overlong": ["rlvr.overlong_buffer=24", "rlvr.nonstop_penalty=null"],
+    "gspo": [*STATIC, "rlvr.importance_sampling_level=sequence", "rlvr.loss_type=grpo"],
+    "cispo": [*STATIC, "rlvr.loss_type=cispo", "rlvr.epsilon_high=5.0"],
+    "overlong": [*STATIC, "rlvr.overlong_buffer=24", "rlvr.nonstop_penalty=null"],
     "dynamic-lr6e-5": ["rlvr.dynamic_sampling=true", "rlvr.learning_rate=6e-5"],
     "dynamic-160steps": ["rlvr.dynamic_sampling=true", "rlvr.max_steps=160"],
     "ppo": ["rlvr=ppo"],
+    # two updates per generation batch: the policy has moved by the second, so the ratio is no longer 1 and GSPO's
+    # sequence-level ratio and CISPO's clipped weight differ from GRPO's token ratio (on-policy all three are equal)
+    "base-2updates": [*STATIC, "rlvr.num_iterations=2"],
+    "gspo-2updates": [
+        *STATIC,
+        "rlvr.importance_sampling_level=sequence",
+        "rlvr.loss_type=grpo",
+        "rlvr.num_iterations=2",
+    ],
+    "cispo-2updates": [*STATIC, "rlvr.loss_type=cispo", "rlvr.epsilon_high=5.0", "rlvr.num_iterations=2"],
+    "dynamic-T0.7": ["rlvr.dynamic_sampling=true", "rlvr.temperature=0.7"],
 }
 ENV = {**os.environ, **OFFLINE_ENV}
 
