@@ -19,7 +19,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from data.loading import content_digests
-from runtime.config import flatten, shared_config
+from runtime.config import flatten, schema_defaults, shared_config
 from runtime.files import discard, move_into_place, staging_path, write_json, write_jsonl
 from runtime.layout import read_manifest, stage_dir
 from runtime.lineage import checkpoint_id, content_hash, directory_hash, environment, git_commit
@@ -126,13 +126,18 @@ class StageRecord:
                 f"now {self.parent}, id {self.parent_id}); training again"
             )
             return False
+        added = []
         if manifest.get("config_hash") != config_hash:
             old = flatten(training_identity(manifest.get("config") or {}, self.stage, self.data_key))
             new = flatten(training_identity(self.config(), self.stage, self.data_key))
+            defaults = flatten(training_identity(schema_defaults(), self.stage, self.data_key))
+            # a key the checkpoint's record lacks, now at its schema default: added since, with the behaviour the
+            # checkpoint was trained with (an upgrade adding keys does not retrain every stage)
+            added = [k for k in new.keys() - old.keys() if k in defaults and new[k] == defaults[k]]
             changed = [
                 f"{k}: {old.get(k, '—')} -> {new.get(k, '—')}"
                 for k in sorted(old.keys() | new.keys())
-                if old.get(k, "—") != new.get(k, "—")
+                if old.get(k, "—") != new.get(k, "—") and k not in added
             ]
             was = (manifest.get("data") or {}).get("content")
             changed += [
@@ -140,14 +145,16 @@ class StageRecord:
                 for i, (before, now) in enumerate(zip(was or [], self.data_digests))
                 if before != now
             ]
-            print(
-                f"{tag} was trained with another config ({'; '.join(changed[:5]) or 'config hash differs'}); "
-                "training again"
-            )
-            return False
+            if changed or not added:
+                print(
+                    f"{tag} was trained with another config ({'; '.join(changed[:5]) or 'config hash differs'}); "
+                    "training again"
+                )
+                return False
         print(
-            f"{tag} is complete, with the same parent (id {self.parent_id}) and config (hash {config_hash}); "
-            "reusing it (overwrite=true trains it again)"
+            f"{tag} is complete, with the same parent (id {self.parent_id}) and config (hash {manifest['config_hash']}"
+            + (f"; keys added since, at their defaults: {', '.join(sorted(added))}" if added else "")
+            + "); reusing it (overwrite=true trains it again)"
         )
         return True
 

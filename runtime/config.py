@@ -611,6 +611,16 @@ def shared_config(cfg: DictConfig) -> dict:
     return {key: value for key, value in resolved.items() if key not in SECTIONS}
 
 
+def schema_defaults() -> dict:
+    """Every key's default in the schema as a plain dict (the model section's from ModelConfig; required keys read
+    "???"): what a key added later stands for in a record written before it existed, when it was added with the
+    behaviour it replaced as its default."""
+    defaults = OmegaConf.to_container(OmegaConf.structured(Config), resolve=False, throw_on_missing=False)
+    defaults = {key: value for key, value in defaults.items() if value != "???"}  # a whole section given by a group
+    defaults["model"] = OmegaConf.to_container(OmegaConf.structured(ModelConfig), throw_on_missing=False)
+    return defaults
+
+
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     """{"sft": {"learning_rate": 1}} -> {"sft.learning_rate": 1}; lists of dicts get their index in the key."""
     if isinstance(tree, dict):

@@ -103,6 +103,31 @@ def test_a_checkpoint_is_reused_only_for_the_same_parent_content_and_config(tmp_
     assert "(dpo.beta: 5.0 -> 0.5)" in capsys.readouterr().out
 
 
+def test_a_key_added_since_a_checkpoint_was_trained_retrains_it_only_when_set_off_its_default(tmp_path, capsys):
+    """A checkpoint from before `model.hub_kernels` existed (its record lacks the key, so its config hash differs):
+    reused while the key keeps the default that reproduces what it was trained with, trained again when not. Before,
+    every key the toolkit added retrained every stage of every run."""
+    from runtime import files
+
+    cfg = compose([f"runs_dir={tmp_path}", "run_name=upgraded", "logging=none", *TINY_SFT])
+    assert sft.run(cfg) == "trained"
+    path = layout.stage_dir(cfg, "sft") / "manifest.json"
+    manifest = json.loads(path.read_text())
+    del manifest["config"]["model"]["hub_kernels"]
+    manifest["config_hash"] = "from-before-the-key"
+    files.write_json(path, manifest)
+    capsys.readouterr()
+    assert sft.run(cfg) == "reused"
+    assert "keys added since, at their defaults: model.hub_kernels" in capsys.readouterr().out
+    assert (
+        sft.run(
+            compose([f"runs_dir={tmp_path}", "run_name=upgraded", "logging=none", *TINY_SFT, "model.hub_kernels=true"])
+        )
+        == "trained"
+    )
+    assert "(model.hub_kernels: — -> True)" in capsys.readouterr().out
+
+
 def test_a_data_file_edited_in_place_is_other_data_and_is_trained_on_again(tmp_path, capsys):
     """The same path, other rows: the checkpoint trained on the old file is not reused (a path-only identity reused
     it, and the run's results silently came from the old data)."""
