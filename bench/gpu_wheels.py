@@ -10,7 +10,8 @@ venv runs) is several times that.
 What goes: the runtime requirements of this project (pyproject.toml's dependencies, followed through every installed
 package's own requirements, extras aside) at the versions installed here, minus torch and what comes with it, minus
 the packages the bench never imports (--skip; default wandb and deepspeed: the bench logs nowhere and runs one
-process), minus what the target's freeze already holds at the same version. A package PyPI has only as source is
+process), minus what the target's freeze already holds at a version every requirement on it accepts (an H200
+image's freeze: bench/configs/h200_freeze.txt). A package PyPI has only as source is
 built into a wheel here. More than --limit-mib is an error naming the largest wheels.
 """
 
@@ -45,14 +46,17 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def runtime_closure(skip: set[str]) -> dict[str, str]:
-    """{package: installed version} of every package the project's dependencies need, transitively."""
+def runtime_closure(skip: set[str], specifiers: dict[str, list] | None = None) -> dict[str, str]:
+    """{package: installed version} of every package the project's dependencies need, transitively; `specifiers`,
+    if given, collects {package: [the version specifier of each requirement on it]}."""
     declared = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     needed: dict[str, str] = {}
     pending = [Requirement(spec) for spec in declared]
     while pending:
         requirement = pending.pop()
         name = canonical(requirement.name)
+        if specifiers is not None:
+            specifiers.setdefault(name, []).append(requirement.specifier)
         if name in needed or name in skip or ALREADY_WITH_TORCH.match(name):
             continue
         distribution = importlib.metadata.distribution(requirement.name)
@@ -62,6 +66,14 @@ def runtime_closure(skip: set[str]) -> dict[str, str]:
             if dependency.marker is None or dependency.marker.evaluate({"extra": ""}):
                 pending.append(dependency)
     return needed
+
+
+def usable_there(name: str, version: str | None, specifiers: dict[str, list]) -> bool:
+    """The target holds `name` at a version every requirement on it accepts (the closure's own, read from the
+    versions installed here): it need not travel, even at another version than ours."""
+    if version is None:
+        return False
+    return all(spec.contains(version, prereleases=True) for spec in specifiers.get(name, []))
 
 
 def target_packages(freeze: Path | None) -> dict[str, str]:
@@ -85,9 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="list what would be carried; download nothing")
     args = parser.parse_args(argv)
 
-    needed = runtime_closure({canonical(name) for name in args.skip.split(",") if name})
+    specifiers: dict[str, list] = {}
+    needed = runtime_closure({canonical(name) for name in args.skip.split(",") if name}, specifiers)
     there = target_packages(args.target_freeze)
-    carry = {name: version for name, version in needed.items() if there.get(name) != version}
+    carry = {name: version for name, version in needed.items() if not usable_there(name, there.get(name), specifiers)}
     on_target = len(needed) - len(carry)
     print(f"gpu-wheels: {len(needed)} packages needed, {on_target} already on the target, {len(carry)} to carry")
     if args.dry_run:
