@@ -3,11 +3,16 @@ further prompts; what is merged keeps TRL's padded layout."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 from helpers import QUICK_RLVR, compose
+from hypothesis import given
+from hypothesis import strategies as st
 
-from stages.rl.sampling import informative_groups, merge_batches, take_groups
+from stages.rl.sampling import SpareOrder, informative_groups, merge_batches, take_groups
 
 PAD = 0
 
@@ -60,15 +65,19 @@ def test_a_batch_with_fields_it_cannot_merge_fails_clearly():
         merge_batches([images, images], PAD)
 
 
-def trainer_with_reward(sft_run, reward, dynamic: bool):
+def half_constant(completions, kind, **_):  # half the prompts 0, 1, 0, 1 within each group; the other half 1
+    return [float(i % 2) if k == 0 else 1.0 for i, k in enumerate(kind)]
+
+
+def trainer_with_reward(sft_run, reward, dynamic: bool, overrides: tuple[str, ...] = (), run_name: str = "shared"):
     from datasets import Dataset
 
     from runtime import layout, models, training
     from stages import rlvr
 
-    cfg = compose([f"runs_dir={sft_run.runs_dir}", "run_name=shared", *QUICK_RLVR, "rlvr.max_steps=3"])
+    cfg = compose([f"runs_dir={sft_run.runs_dir}", f"run_name={run_name}", *QUICK_RLVR, "rlvr.max_steps=3", *overrides])
     _, args = training.trainer_args(cfg, "rlvr")
-    model, tokenizer = models.load_model_and_tokenizer(cfg, layout.stage_dir(cfg, "sft"), trainable=True)
+    model, tokenizer = models.load_model_and_tokenizer(cfg, layout.stage_dir(sft_run, "sft"), trainable=True)
     prompts = [{"prompt": [{"role": "user", "content": f"What is {i} + {i}?"}], "kind": i % 2} for i in range(32)]
     return rlvr.GRPOWithTimes(
         model=model,
@@ -86,11 +95,7 @@ def test_with_dynamic_sampling_every_trained_group_carries_a_learning_signal(sft
     """Half the prompts get a constant reward: without dynamic sampling (the naive version) trained groups have zero
     advantage; with it none has, the extra generations are counted, and training runs."""
 
-    def reward(completions, kind, **_):  # the other half: 0, 1, 0, 1 within each group
-        return [float(i % 2) if k == 0 else 1.0 for i, k in enumerate(kind)]
-
-    reward.__name__ = "half_constant"
-    trainer = trainer_with_reward(sft_run, reward, dynamic)
+    trainer = trainer_with_reward(sft_run, half_constant, dynamic)
     trained = []
     compute_loss = trainer.compute_loss
 
@@ -111,6 +116,53 @@ def test_with_dynamic_sampling_every_trained_group_carries_a_learning_signal(sft
     assert (rows > 0).all()
     logged = {k for entry in trainer.state.log_history for k in entry}
     assert {"dynamic/filtered_share", "dynamic/extra_generations", "dynamic/filled_share"} <= logged
+
+
+@given(
+    takes=st.lists(st.integers(0, 70), min_size=1, max_size=12),
+    size=st.integers(1, 40),
+    cut=st.integers(0, 12),
+)
+def test_a_spare_order_restored_from_its_count_hands_out_what_the_uninterrupted_one_does(takes, size, cut):
+    whole = SpareOrder(size, seed=3)
+    expected = [whole.take(count) for count in takes]
+    before = SpareOrder(size, seed=3)
+    handed = [before.take(count) for count in takes[:cut]]
+    resumed = SpareOrder(size, seed=3, taken=before.taken)  # all a checkpoint keeps of it
+    handed += [resumed.take(count) for count in takes[cut:]]
+    assert handed == expected and resumed.taken == whole.taken == sum(takes)
+
+
+def test_a_resumed_run_refills_from_where_its_checkpoint_left_off(sft_run, tmp_path):
+    """An uninterrupted 3-step run against one resumed from its step-1 checkpoint: the same refill prompts taken and
+    the same totals at step 3. Resumed from a copy without the state file (what the naive version kept), the order
+    restarts and the totals forget step 1."""
+    import shutil
+
+    from stages.rl.sampling import STATE_FILE
+
+    saving = ("rlvr.save_strategy=steps", "rlvr.save_steps=1")
+    whole = trainer_with_reward(sft_run, half_constant, True, saving, run_name="resume-whole")
+    whole.train()
+    saved = Path(whole.args.output_dir)
+    state = {step: json.loads((saved / f"checkpoint-{step}" / STATE_FILE).read_text()) for step in (1, 3)}
+    assert state[1]["totals"]["batches"] == 1 and state[3]["totals"]["batches"] == 3
+    assert 0 < state[1]["spare_taken"] < state[3]["spare_taken"]
+
+    def resumed_from(checkpoint, name):
+        trainer = trainer_with_reward(sft_run, half_constant, True, saving, run_name=name)
+        trainer.train(resume_from_checkpoint=str(checkpoint))
+        return json.loads((Path(trainer.args.output_dir) / "checkpoint-3" / STATE_FILE).read_text())
+
+    def without_time(saved):
+        return {**saved, "totals": {k: v for k, v in saved["totals"].items() if k != "seconds"}}
+
+    assert without_time(resumed_from(saved / "checkpoint-1", "resume-restored")) == without_time(state[3])
+    bare = tmp_path / "bare-checkpoint-1"
+    shutil.copytree(saved / "checkpoint-1", bare)
+    (bare / STATE_FILE).unlink()
+    naive = resumed_from(bare, "resume-naive")
+    assert naive["totals"]["batches"] == 2 and naive["spare_taken"] < state[3]["spare_taken"]
 
 
 # --------------------------------------------------------------------------------------------------------------

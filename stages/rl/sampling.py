@@ -6,7 +6,8 @@ than the batch holds and rounds are left: generate for as many further prompts a
 the training set, cycled) and keep their informative groups -> the batch, filled up with uninformative groups if the
 rounds ran out (their advantage is 0) -> the loss. Logged per generation batch: dynamic/filtered_share (groups of
 the batch's own prompts without signal), dynamic/extra_generations, dynamic/rounds, dynamic/filled_share,
-dynamic/time_s.
+dynamic/time_s. Each intermediate checkpoint holds `dynamic_sampling.json` (how many refill prompts were taken, the
+totals so far), so a resumed run refills with the prompts the uninterrupted one would have used.
 
 With several processes each one filters its own groups, which needs every process's generation batch
 (per_device_train_batch_size x steps_per_generation) to hold whole groups (refused at start otherwise: TRL then
@@ -16,9 +17,16 @@ them misses), because TRL gathers across processes inside each generation.
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import torch
+from transformers import TrainerCallback
+
+from runtime.files import write_json
+
+STATE_FILE = "dynamic_sampling.json"  # in each checkpoint-N of the work directory
 
 # Keys of TRL's generation batch (GRPO and RLOO, text only) and how each is padded when batches are merged.
 LEFT_PADDED = ("prompt_ids", "prompt_mask")
@@ -79,6 +87,29 @@ def merge_batches(batches: list[dict], pad_token_id: int) -> dict:
     return merged
 
 
+class SpareOrder:
+    """The refill prompts: a seeded shuffle of the training set's indices, reshuffled with the next seed each time it
+    runs out. How many were taken is its whole state: `SpareOrder(size, seed, taken=n)` continues where one that had
+    handed out n left off."""
+
+    def __init__(self, size: int, seed: int, taken: int = 0):
+        self.size, self.seed, self.taken = size, seed, 0
+        self._order: list[int] = []
+        self._epoch = 0
+        self.take(taken)
+
+    def take(self, count: int) -> list[int]:
+        indices = []
+        while len(indices) < count:
+            if not self._order:
+                generator = torch.Generator().manual_seed(self.seed + self._epoch)
+                self._order = torch.randperm(self.size, generator=generator).tolist()
+                self._epoch += 1
+            indices.append(self._order.pop())
+        self.taken += count
+        return indices
+
+
 class DynamicSampling:
     """Mixin for TRL's GRPO/RLOO trainers (before them in the bases): with `dynamic_sampling=True`, every training
     generation batch holds only groups with a learning signal, refilled for at most `dynamic_sampling_max_rounds`
@@ -97,8 +128,22 @@ class DynamicSampling:
             )
         # over the run, for the manifest: generation batches, their groups without signal, extra completions, seconds
         self.dynamic_totals = {"batches": 0, "filtered_groups": 0, "groups": 0, "extra_generations": 0, "seconds": 0.0}
-        self._spare_order: list[int] = []  # the refill prompts still to come, a seeded shuffle of the training set
-        self._spare_epoch = 0
+        # each process refills from its own order; every process takes as many prompts, so one count restores all
+        self._spare = SpareOrder(len(self.train_dataset), self.args.seed + 1 + 1000 * self.accelerator.process_index)
+        if dynamic_sampling:
+            self.add_callback(SaveDynamicSamplingState(self))
+
+    def train(self, resume_from_checkpoint=None, *args, **kwargs):
+        """Trainer.train, after restoring the refill order and the totals from the checkpoint resumed from."""
+        saved = Path(resume_from_checkpoint) / STATE_FILE if isinstance(resume_from_checkpoint, str) else None
+        if self.dynamic_sampling and saved is not None:
+            if saved.exists():
+                state = json.loads(saved.read_text())
+                self._spare = SpareOrder(self._spare.size, self._spare.seed, taken=state["spare_taken"])
+                self.dynamic_totals = state["totals"]
+            else:  # a checkpoint killed between the Trainer's files and ours
+                print(f"[rlvr] {saved} is missing: dynamic sampling refills from the start of its order")
+        return super().train(resume_from_checkpoint, *args, **kwargs)
 
     def _generate_and_score_completions(self, inputs):
         batch = super()._generate_and_score_completions(inputs)
@@ -147,13 +192,19 @@ class DynamicSampling:
         return int(self.accelerator.gather(torch.tensor([missing], device=self.accelerator.device)).max())
 
     def _spare_prompts(self, count: int) -> list[dict]:
-        """The next `count` rows of a seeded shuffle of the training set, reshuffled each time it runs out."""
-        rows = []
-        while len(rows) < count:
-            if not self._spare_order:
-                process = self.accelerator.process_index  # each process refills from its own order
-                generator = torch.Generator().manual_seed(self.args.seed + 1 + 1000 * process + self._spare_epoch)
-                self._spare_order = torch.randperm(len(self.train_dataset), generator=generator).tolist()
-                self._spare_epoch += 1
-            rows.append(self.train_dataset[self._spare_order.pop()])
-        return rows
+        """The next `count` rows of the refill order (SpareOrder)."""
+        return [self.train_dataset[index] for index in self._spare.take(count)]
+
+
+class SaveDynamicSamplingState(TrainerCallback):
+    """Writes STATE_FILE into each intermediate checkpoint as it is saved (the main process; the count is the same on
+    every process)."""
+
+    def __init__(self, trainer):
+        self.trainer = trainer
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            payload = {"spare_taken": self.trainer._spare.taken, "totals": self.trainer.dynamic_totals}
+            write_json(checkpoint / STATE_FILE, payload)
