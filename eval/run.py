@@ -8,7 +8,8 @@
 config -> benchmarks -> decontamination against the run's training data -> per checkpoint: batched generation (a
 benchmark offered tools, `eval.tools`: the multi-turn tool loop of runtime/generation.py) -> verifiers ->
 runs/<run_name>/eval/<stage>.json (scores, n, standard errors) + <stage>.generations.jsonl (every generation with
-its score: `python -m eval.score` re-scores it).
+its score: `python -m eval.score` re-scores it); with eval.sampled_pass1=k the same again for k answers a prompt
+sampled at T = 1, as <stage>.sampled.json + .sampled.generations.jsonl.
 """
 
 from __future__ import annotations
