@@ -166,6 +166,40 @@ def test_two_process_zero2_dpo_matches_single_process(zero2_sft):
     assert manifest["status"] == "complete" and manifest["launch"]["num_processes"] == 2
 
 
+@pytest.mark.slow
+def test_two_process_zero2_ppo_trains_its_value_model_and_checkpoints_it(zero2_sft):
+    """`rlvr=ppo` in 2 processes under ZeRO-2: the value model replicated under DDP (its update in two processes is
+    one process's on the whole batch: tests/test_ppo.py), saved with each checkpoint."""
+    from safetensors.torch import load_file
+
+    runs_dir = zero2_sft
+    ppo = [
+        f"runs_dir={runs_dir}",
+        "run_name=zero2-ppo",
+        f"rlvr.parent={runs_dir / 'zero2' / 'sft'}",
+        "rlvr=ppo",
+        "logging=none",
+        "rlvr.max_steps=2",
+        "rlvr.logging_steps=1",
+        "rlvr.per_device_train_batch_size=4",
+        "rlvr.num_generations=2",
+        "rlvr.max_completion_length=16",
+        "rlvr.log_completions=false",
+        "rlvr.save_strategy=steps",
+        "rlvr.save_steps=2",
+        "data.rlvr.0.max_rows=32",
+    ]
+    launch("rlvr", ppo)
+    manifest = json.loads((runs_dir / "zero2-ppo" / "rlvr" / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["launch"]["num_processes"] == 2
+    assert manifest["metrics"]["global_step"] == 2
+    for key in ("ppo/value_loss", "ppo/kl", "ppo/value_mean"):
+        assert torch.isfinite(torch.tensor(manifest["metrics"][key])), key
+    saved = runs_dir / "zero2-ppo" / "work" / "rlvr" / "checkpoint-2" / "value_model"
+    weights = load_file(saved / "model.safetensors")
+    assert "score.weight" in weights and (saved / "optimizer.pt").exists()
+
+
 def test_make_pipeline_under_nproc_or_ds_launches_each_stage_then_evaluates_in_one_process():
     plan = subprocess.run(
         ["make", "-s", "-n", "pipeline", "NPROC=2", "DS=zero2", "ARGS=run_name=x"],

@@ -1,9 +1,12 @@
 """`rlvr=ppo`: PPO with a learned value model over TRL's GRPO rollouts — GAE, the KL penalty in the reward, the
-clipped value loss — and a run that trains both the policy and the value model."""
+clipped value loss —, a run that trains both the policy and the value model, the value model's update in two
+processes (as one process of the whole batch), and a resume that continues the value model."""
 
 from __future__ import annotations
 
 import math
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -116,3 +119,169 @@ def test_the_value_model_learns_the_return(sft_run):
     losses = [entry["ppo/value_loss"] for entry in trainer.state.log_history if "ppo/value_loss" in entry]
     assert len(estimates) == 6 and estimates[-1] > estimates[0] + 1.0
     assert losses[-1] < losses[0]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Several processes: DDP over the value model, the loss and the whitening over every process's tokens
+
+PROCESSES = 2
+
+
+def tiny_value_model():
+    from transformers import LlamaConfig, LlamaForTokenClassification
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        num_labels=1,
+        pad_token_id=0,
+    )
+    return LlamaForTokenClassification(config).eval()  # as from_pretrained leaves it: no dropout
+
+
+def rollouts() -> dict:
+    """4 rollouts whose completions have 5, 1, 3 and 4 tokens: the two processes' halves hold 6 and 7 tokens."""
+    generator = torch.Generator().manual_seed(1)
+    completion_mask = torch.tensor([[1, 1, 1, 1, 1], [1, 0, 0, 0, 0], [1, 1, 1, 0, 0], [1, 1, 1, 1, 0]])
+    return {
+        "prompt_ids": torch.randint(1, 64, (4, 3), generator=generator),
+        "prompt_mask": torch.ones(4, 3, dtype=torch.long),
+        "completion_ids": torch.randint(1, 64, (4, 5), generator=generator),
+        "completion_mask": completion_mask,
+        "returns": torch.randn(4, 5, generator=generator) * completion_mask,
+        "old_values": torch.randn(4, 5, generator=generator) * 0.1 * completion_mask,
+        "advantages": torch.randn(4, 5, generator=generator) * 3 + 1,
+    }
+
+
+def value_updates(model, batch: dict, total, processes: int) -> torch.nn.Module:
+    """Three value updates on `batch`, the model wrapped for `processes` processes; returns the trained module."""
+    from stages.rl.ppo import replicated, unwrapped, value_step
+
+    model = replicated(model, torch.device("cpu"), processes)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    for _ in range(3):
+        value_step(model, optimizer, batch, clip=0.2, max_grad_norm=1.0, total=total)
+    return unwrapped(model)
+
+
+def process_half(rank: int, rendezvous: str, out: str, naive: bool) -> None:
+    """One of two gloo processes: its half of the rollouts; writes its value model and whitened advantages."""
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=PROCESSES)
+    try:
+
+        def all_processes(tensor):
+            dist.all_reduce(tensor)
+            return tensor
+
+        half = {key: value[2 * rank : 2 * rank + 2] for key, value in rollouts().items()}
+        if naive:  # each process trains its own replica on its own rows, normalised by its own tokens
+            model = value_updates(tiny_value_model(), half, total=lambda tensor: tensor, processes=1)
+            advantages = whiten(half["advantages"], half["completion_mask"])
+        else:
+            model = value_updates(tiny_value_model(), half, total=all_processes, processes=PROCESSES)
+            advantages = whiten(half["advantages"], half["completion_mask"], total=all_processes)
+        torch.save({"weights": model.state_dict(), "advantages": advantages}, f"{out}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def in_two_processes(tmp_path: Path, naive: bool) -> list[dict]:
+    import torch.multiprocessing as mp
+
+    out = tmp_path / ("naive" if naive else "ddp")
+    out.mkdir()
+    mp.spawn(process_half, args=(str(tmp_path / f"rendezvous-{out.name}"), str(out), naive), nprocs=PROCESSES)
+    return [torch.load(out / f"rank{rank}.pt") for rank in range(PROCESSES)]
+
+
+def largest_difference(first: dict, second: dict) -> float:
+    return max((first[key] - second[key]).abs().max().item() for key in first)
+
+
+def test_two_processes_update_the_value_model_as_one_process_of_the_whole_batch(tmp_path):
+    """Halves of 6 and 7 tokens: DDP's mean of the two gradients, each normalised by the mean tokens per process, is
+    the whole batch's gradient. Without it (what ran before: one replica per process, each on its own rows) the
+    replicas part ways and neither is the one-process model."""
+    batch = rollouts()
+    whole = value_updates(tiny_value_model(), batch, total=lambda tensor: tensor, processes=1).state_dict()
+    whole_advantages = whiten(batch["advantages"], batch["completion_mask"])
+    ranks = in_two_processes(tmp_path, naive=False)
+    for rank, result in enumerate(ranks):
+        assert largest_difference(result["weights"], whole) < 1e-5
+        assert torch.allclose(result["advantages"], whole_advantages[2 * rank : 2 * rank + 2], atol=1e-6)
+    naive = in_two_processes(tmp_path, naive=True)
+    assert largest_difference(naive[0]["weights"], naive[1]["weights"]) > 1e-3
+    assert all(largest_difference(result["weights"], whole) > 1e-3 for result in naive)
+    assert not torch.allclose(naive[0]["advantages"], whole_advantages[:2], atol=1e-3)
+
+
+def test_ppo_refuses_zero3_before_loading_its_value_model(sft_run, monkeypatch):
+    """ZeRO-3's from_pretrained would partition the value model, which DDP cannot train."""
+    from runtime import layout
+    from stages.rl.ppo import value_model_from
+
+    monkeypatch.setattr("transformers.integrations.is_deepspeed_zero3_enabled", lambda: True)
+    with pytest.raises(ValueError, match="ZeRO-3: its value model is replicated; use DS=zero2"):
+        value_model_from(layout.stage_dir(sft_run, "sft"))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Resume: each checkpoint carries the value model and its optimizer
+
+
+def test_a_resumed_ppo_run_continues_its_value_model(sft_run, tmp_path):
+    """An uninterrupted 2-step run against one resumed from its step-1 checkpoint: the same value model at step 2.
+    The value model moved in step 1, so one restarted from its initial weights (what resuming did before) would not
+    be the same; a checkpoint without the value model is refused, naming the directory."""
+    from safetensors.torch import load_file
+
+    from runtime import layout
+    from stages import rlvr
+    from stages.rl.ppo import value_model_from
+
+    def run(name, resume=None):
+        cfg = compose(
+            [
+                f"runs_dir={sft_run.runs_dir}",
+                f"run_name={name}",
+                "rlvr=ppo",
+                *QUICK_RLVR,
+                "rlvr.num_generations=2",
+                "rlvr.save_strategy=steps",
+                "rlvr.save_steps=1",
+                f"rlvr.parent={layout.stage_dir(sft_run, 'sft')}",
+                "data.rlvr.0.max_rows=32",
+                *([f"resume={resume}"] if resume else []),
+            ]
+        )
+        rlvr.run(cfg)
+        return cfg, Path(cfg.runs_dir) / name / "work" / "rlvr"
+
+    def value_weights(checkpoint):
+        return load_file(checkpoint / "value_model" / "model.safetensors")
+
+    _, whole = run("ppo-whole")
+    step1, step2 = value_weights(whole / "checkpoint-1"), value_weights(whole / "checkpoint-2")
+    start = value_model_from(layout.stage_dir(sft_run, "sft")).state_dict()
+    assert largest_difference(step1, {key: start[key] for key in step1}) > 1e-4  # step 1 trained it
+    assert (whole / "checkpoint-1" / "value_model" / "optimizer.pt").exists()
+
+    cfg, resumed = run("ppo-resumed", resume=whole / "checkpoint-1")
+    assert largest_difference(value_weights(resumed / "checkpoint-2"), step2) < 1e-5
+    manifest = layout.read_manifest(layout.stage_dir(cfg, "rlvr"))
+    assert manifest["metrics"]["resumed_from_step"] == 1
+
+    bare = tmp_path / "checkpoint-1"
+    shutil.copytree(whole / "checkpoint-1", bare)
+    shutil.rmtree(bare / "value_model")
+    with pytest.raises(FileNotFoundError, match=f"{bare}/value_model is missing: PPO cannot resume"):
+        run("ppo-bare", resume=bare)

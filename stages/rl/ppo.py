@@ -3,20 +3,37 @@
 generation batch (TRL: sampling, the verifiable reward, the reference's log-probs) -> the policy's log-probs at
 sampling time -> per-token rewards: -kl_coef x (log pi - log pi_ref) on every completion token and the sequence's
 reward on its last (Tülu 3 / InstructGPT's KL penalty in the reward) -> the value model's V(s_t) -> GAE (gamma,
-lambda) -> advantages (whitened over the batch's tokens) and returns -> the policy's clipped surrogate (TRL's loss
-with per-token advantages, its own KL term off) and the value model's clipped value loss, each with its optimizer.
+lambda) -> advantages (whitened over the tokens of every process) and returns -> the policy's clipped surrogate
+(TRL's loss with per-token advantages, its own KL term off) and the value model's clipped value loss, each with its
+optimizer.
 
 The value model is a token-classification head of one output on a causal LM's transformer (`value_model_from`):
 `policy` starts it from the policy's parent with a fresh head; `rm` from the run's reward model, whose head already
 scores answers (Tülu 3 found a general reward model the best start; our default pipeline trains none). Groups play
 no part: TRL needs 2 samples per prompt, each is its own rollout.
 
-One process: the value model and its optimizer are not wrapped by accelerate/DeepSpeed (refused at start otherwise).
+In several processes (accelerate, DDP or DeepSpeed for the policy) each process holds a whole replica of the value
+model, wrapped in torch's DistributedDataParallel, which averages its gradients; the value loss is normalised by the
+tokens of all processes and the advantages are whitened over all of them, so N processes of batch B update as one of
+N x B. ZeRO does not shard it: its weights and AdamW state are in full on every device. Each checkpoint carries it
+and its optimizer (`value_model/`), and a resumed run continues from them.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
+
 import torch
+from torch.nn.parallel import DistributedDataParallel
+from transformers import TrainerCallback
+
+VALUE_DIR = "value_model"  # in each intermediate checkpoint: the value model's weights and its optimizer's state
+
+
+def _in_one_process(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor
 
 
 def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float, lam: float):
@@ -34,12 +51,16 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: 
     return advantages, (advantages + values) * mask
 
 
-def whiten(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Zero mean, unit variance over the masked entries; 0 elsewhere."""
-    chosen = values[mask.bool()]
-    if chosen.numel() < 2:
+def whiten(values: torch.Tensor, mask: torch.Tensor, total=_in_one_process) -> torch.Tensor:
+    """Zero mean, unit (sample) variance over the masked entries of every process; 0 elsewhere. `total` sums a tensor
+    over the processes (the identity in one)."""
+    live = mask.bool()
+    count, sum_ = total(torch.stack([live.sum().to(values.dtype), values[live].sum()]))
+    if count < 2:
         return values * mask
-    return (values - chosen.mean()) / (chosen.std() + 1e-8) * mask
+    mean = sum_ / count
+    variance = total((values[live] - mean).pow(2).sum()) / (count - 1)  # two passes: no cancellation
+    return (values - mean) / (variance.sqrt() + 1e-8) * mask
 
 
 def token_rewards(sequence_rewards, logps, ref_logps, mask, kl_coef: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,18 +73,23 @@ def token_rewards(sequence_rewards, logps, ref_logps, mask, kl_coef: float) -> t
     return rewards, kl
 
 
-def clipped_value_loss(values, old_values, returns, mask, clip: float) -> torch.Tensor:
-    """PPO's value loss: 0.5 x max((V - R)^2, (clip(V, V_old +- clip) - R)^2), averaged over the masked tokens."""
+def clipped_value_loss(values, old_values, returns, mask, clip: float, tokens=None) -> torch.Tensor:
+    """PPO's value loss: 0.5 x max((V - R)^2, (clip(V, V_old +- clip) - R)^2), summed over the masked tokens and
+    divided by `tokens` (default: their number)."""
     clipped = old_values + (values - old_values).clamp(-clip, clip)
     loss = torch.max((values - returns) ** 2, (clipped - returns) ** 2)
-    return 0.5 * (loss * mask).sum() / mask.sum().clamp(min=1)
+    tokens = mask.sum() if tokens is None else tokens
+    return 0.5 * (loss * mask).sum() / tokens.clamp(min=1)
 
 
 def value_model_from(path, dtype=torch.float32):
     """A per-token value model: the checkpoint's transformer with a one-output token-classification head (a
     reward model's own `score` head is kept; a causal LM's gets a new one)."""
     from transformers import AutoModelForTokenClassification
+    from transformers.integrations import is_deepspeed_zero3_enabled
 
+    if is_deepspeed_zero3_enabled():  # from_pretrained would partition it, and DDP cannot train a partitioned model
+        raise ValueError("rlvr.trainer=ppo under DeepSpeed ZeRO-3: its value model is replicated; use DS=zero2 or none")
     model = AutoModelForTokenClassification.from_pretrained(str(path), num_labels=1, dtype=dtype)
     model.config.pad_token_id = model.config.pad_token_id or 0
     return model
@@ -83,6 +109,65 @@ def completion_values(value_model, input_ids, attention_mask, logits_to_keep: in
     return out.logits.squeeze(-1)[:, -logits_to_keep - 1 : -1]
 
 
+def replicated(value_model, device, num_processes: int):
+    """The value model on `device`; in several processes wrapped in DDP, which starts every replica from process 0's
+    weights and averages the gradients of each backward (whatever accelerate or DeepSpeed do with the policy)."""
+    value_model = value_model.to(device)
+    if num_processes == 1:
+        return value_model
+    return DistributedDataParallel(value_model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def unwrapped(value_model):
+    return value_model.module if isinstance(value_model, DistributedDataParallel) else value_model
+
+
+def value_step(value_model, optimizer, batch: dict, clip: float, max_grad_norm: float, total=_in_one_process):
+    """One update of the value model on a micro-batch; returns its loss. The loss is divided by the mean number of
+    loss tokens per process, so that DDP's average of the processes' gradients is the gradient of the loss over all
+    their tokens: N processes of B rows step as one process of N x B."""
+    input_ids, attention_mask, mask = sequences(batch)
+    processes = total(torch.ones((), device=mask.device))
+    tokens = total(mask.sum().to(torch.float32)) / processes
+    values = completion_values(value_model, input_ids, attention_mask, mask.size(1))
+    loss = clipped_value_loss(values, batch["old_values"], batch["returns"], mask, clip, tokens=tokens)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(value_model.parameters(), max_grad_norm)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return float(loss.detach())
+
+
+def save_value_state(value_model, optimizer, directory: Path) -> None:
+    """The weights and the optimizer's state, written whole or not at all (a sibling directory renamed into place)."""
+    partial = directory.with_name(f".{directory.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    unwrapped(value_model).save_pretrained(partial)
+    torch.save(optimizer.state_dict(), partial / "optimizer.pt")
+    shutil.rmtree(directory, ignore_errors=True)
+    os.replace(partial, directory)
+
+
+def load_value_state(value_model, optimizer, directory: Path) -> None:
+    from safetensors.torch import load_file
+
+    unwrapped(value_model).load_state_dict(load_file(directory / "model.safetensors"))
+    optimizer.load_state_dict(torch.load(directory / "optimizer.pt", map_location="cpu", weights_only=True))
+
+
+class SaveValueState(TrainerCallback):
+    """Writes the value model and its optimizer into each intermediate checkpoint as it is saved (the main process;
+    the replicas are equal)."""
+
+    def __init__(self, trainer):
+        self.trainer = trainer
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            save_value_state(self.trainer.value_model, self.trainer.value_optimizer, checkpoint / VALUE_DIR)
+
+
 class ValueModelPPO:
     """Mixin for TRL's GRPOTrainer (before it in the bases): PPO's advantages and value model. `args.beta` is the KL
     coefficient, paid in the reward rather than the loss. Overrides TRL's private `_calculate_rewards` (to keep the
@@ -99,45 +184,58 @@ class ValueModelPPO:
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
-        if self.accelerator.num_processes > 1:
-            raise ValueError("rlvr.trainer=ppo runs in one process (its value model is not distributed)")
         if self.beta == 0.0:
             raise ValueError("rlvr.trainer=ppo needs rlvr.beta > 0: the KL penalty in the reward needs the reference")
-        self.value_model = value_model.to(self.accelerator.device)
+        self.value_model = replicated(value_model, self.accelerator.device, self.accelerator.num_processes)
         self.value_optimizer = torch.optim.AdamW(self.value_model.parameters(), lr=value_learning_rate)
         self.gae_lambda, self.gamma, self.value_clip = gae_lambda, gamma, value_clip
         self._sequence_rewards = None
+        self.add_callback(SaveValueState(self))
+
+    def _all_processes(self, tensor: torch.Tensor) -> torch.Tensor:
+        return self.accelerator.reduce(tensor, reduction="sum") if self.accelerator.num_processes > 1 else tensor
+
+    def train(self, resume_from_checkpoint=None, *args, **kwargs):
+        """Trainer.train, after restoring the value model and its optimizer from the checkpoint resumed from."""
+        if isinstance(resume_from_checkpoint, str):
+            saved = Path(resume_from_checkpoint) / VALUE_DIR
+            if not saved.exists():  # a run stopped between the Trainer's files and ours
+                raise FileNotFoundError(
+                    f"{saved} is missing: PPO cannot resume without its value model; resume=<an earlier checkpoint> "
+                    "or resume=never (start over)"
+                )
+            load_value_state(self.value_model, self.value_optimizer, saved)
+        return super().train(resume_from_checkpoint, *args, **kwargs)
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         per_function = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
         weights = self.reward_weights.to(per_function.device).unsqueeze(0)
-        self._sequence_rewards = (per_function * weights).nansum(dim=1)
+        self._sequence_rewards = (per_function * weights).nansum(dim=1)  # every process's rows, gathered by TRL
         return per_function
 
     def _generate_and_score_completions(self, inputs):
         batch = super()._generate_and_score_completions(inputs)
         input_ids, attention_mask, mask = sequences(batch)
-        width = mask.size(1)
+        rows, width = mask.shape
         with torch.no_grad():
             if batch.get("old_per_token_logps") is None:  # TRL skips them when the update is on-policy
                 batch["old_per_token_logps"], _, _ = self._get_per_token_logps_and_entropies(
                     self.model, input_ids, attention_mask, width, batch_size=self.args.per_device_train_batch_size
                 )
             old_values = completion_values(self.value_model, input_ids, attention_mask, width) * mask
-        # one process: TRL's gathered sequence rewards are this batch's
+        start = self.accelerator.process_index * rows  # this process's rows of the gathered rewards, as TRL slices
+        sequence_rewards = self._sequence_rewards[start : start + rows].to(old_values.dtype)
         rewards, kl = token_rewards(
-            self._sequence_rewards.to(old_values.dtype),
-            batch["old_per_token_logps"],
-            batch["ref_per_token_logps"],
-            mask,
-            self.beta,
+            sequence_rewards, batch["old_per_token_logps"], batch["ref_per_token_logps"], mask, self.beta
         )
         advantages, returns = gae(rewards, old_values, mask, self.gamma, self.gae_lambda)
-        batch["advantages"] = whiten(advantages, mask)
+        batch["advantages"] = whiten(advantages, mask, total=self._all_processes)
         batch["returns"], batch["old_values"] = returns, old_values
-        self._metrics["train"]["ppo/kl"].append(float(kl.sum(1).mean()))
+        sums = torch.stack([kl.sum(), old_values.sum(), mask.sum().to(kl.dtype)])
+        kl_sum, value_sum, tokens = self._all_processes(sums)
+        self._metrics["train"]["ppo/kl"].append(float(kl_sum / len(self._sequence_rewards)))  # per sequence
         self._metrics["train"]["ppo/sequence_reward"].append(float(self._sequence_rewards.mean()))
-        self._metrics["train"]["ppo/value_mean"].append(float(old_values.sum() / mask.sum().clamp(min=1)))
+        self._metrics["train"]["ppo/value_mean"].append(float(value_sum / tokens.clamp(min=1)))
         return batch
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -146,15 +244,13 @@ class ValueModelPPO:
             loss = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         finally:
             self.beta = kl_coef
-        self._update_value_model(inputs)
+        value_loss = value_step(
+            self.value_model,
+            self.value_optimizer,
+            inputs,
+            self.value_clip,
+            self.args.max_grad_norm or 1.0,
+            total=self._all_processes,
+        )
+        self._metrics["train"]["ppo/value_loss"].append(value_loss)
         return loss
-
-    def _update_value_model(self, inputs) -> None:
-        input_ids, attention_mask, mask = sequences(inputs)
-        values = completion_values(self.value_model, input_ids, attention_mask, mask.size(1))
-        loss = clipped_value_loss(values, inputs["old_values"], inputs["returns"], mask, self.value_clip)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.value_model.parameters(), self.args.max_grad_norm or 1.0)
-        self.value_optimizer.step()
-        self.value_optimizer.zero_grad(set_to_none=True)
-        self._metrics["train"]["ppo/value_loss"].append(float(loss.detach()))
