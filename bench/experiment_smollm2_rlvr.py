@@ -1,0 +1,123 @@
+"""RLVR settings for SmolLM2-135M-Instruct on a CPU (`+experiment=smollm2_cpu`), chosen on the validation slice: what
+docs/results.md ("Real models on a CPU") reports.
+
+    .venv/bin/python bench/experiment_smollm2_rlvr.py [--variants lr3e-6 lr1e-5 ...] [--steps 60] [--every 20]
+
+The run `smollm2_cpu` (make pipeline ARGS="+experiment=smollm2_cpu", or its SFT and DPO stages) supplies the DPO
+checkpoint. Each variant trains RLVR from it in its own run `smollm2-rlvr-<variant>` (the preset's RLVR with the
+variant's overrides, `--steps` steps, a checkpoint every `--every`), and every checkpoint, the DPO one first, is
+scored on the validation slice (conf/eval/validation.yaml: the last 150 RLVR prompts, which the preset does not train
+on), whole and per family. The learning rate schedule is constant, so the checkpoint at step N is what a run of N
+steps gives. The held-out benchmarks are not looked at here. The table: runs/smollm2-rlvr-variants.md and .json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from measure import OFFLINE_ENV  # bench/measure.py: the script directory is on sys.path
+
+ROOT = Path(__file__).resolve().parent.parent
+PRESET = ["+experiment=smollm2_cpu", "logging=none"]
+VARIANTS = {
+    "lr3e-6": ["rlvr.learning_rate=3e-6"],  # the preset's, as its first results were measured
+    "lr1e-5": ["rlvr.learning_rate=1e-5"],
+    "lr1e-5-dynamic": ["rlvr.learning_rate=1e-5", "rlvr.dynamic_sampling=true"],
+    "lr1e-5-kl": ["rlvr.learning_rate=1e-5", "rlvr.beta=0.01"],
+}
+ENV = {**os.environ, **OFFLINE_ENV}
+
+
+def python(*args: str) -> None:
+    subprocess.run([sys.executable, *args], cwd=ROOT, env=ENV, check=True)
+
+
+def validation(runs: Path, run: str, checkpoint: Path, name: str) -> dict:
+    """The checkpoint on the validation slice: the score (mean over rows), its standard error, and per family."""
+    python(
+        "-m",
+        "eval.run",
+        *PRESET,
+        f"run_name={run}",
+        "eval=validation",
+        "eval.max_rows=null",  # all 150 rows (the preset scores 100 of each benchmark)
+        f"eval.model={checkpoint}",
+        f"eval.name={name}",
+    )
+    result = json.loads((runs / run / "eval" / f"{name}.json").read_text())["benchmarks"]["validation"]
+    families = defaultdict(list)
+    with open(runs / run / "eval" / f"{name}.generations.jsonl") as rows:
+        for line in rows:
+            row = json.loads(line)
+            families[row["dataset"]].append(float(row["score"]))
+    return {
+        "score": result["score"],
+        "stderr": result["stderr"],
+        **{family: statistics.fmean(scores) for family, scores in sorted(families.items())},
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--every", type=int, default=20)
+    parser.add_argument("--source", default="smollm2_cpu", help="the run whose DPO checkpoint RLVR starts from")
+    parser.add_argument("--runs-dir", default="runs")
+    args = parser.parse_args()
+    runs = ROOT / args.runs_dir
+    parent = runs / args.source / "dpo"
+    record = runs / "smollm2-rlvr-variants.json"
+    table = json.loads(record.read_text()) if record.exists() else {}  # earlier invocations' variants stay
+    if "dpo" not in table:
+        table["dpo"] = {"overrides": [], "steps": {"0": validation(runs, args.source, parent, "validation_dpo")}}
+    for variant in args.variants:
+        run = f"smollm2-rlvr-{variant}"
+        start = time.time()
+        python(
+            "-m",
+            "stages.rlvr",
+            *PRESET,
+            f"run_name={run}",
+            f"rlvr.parent={parent}",
+            f"rlvr.max_steps={args.steps}",
+            "rlvr.save_strategy=steps",
+            f"rlvr.save_steps={args.every}",
+            *VARIANTS[variant],
+        )
+        wall = time.time() - start
+        scores = {}
+        for step in range(args.every, args.steps + 1, args.every):
+            checkpoint = runs / run / "work" / "rlvr" / f"checkpoint-{step}"
+            scores[str(step)] = validation(runs, run, checkpoint, f"validation_step{step}")
+        table[variant] = {"overrides": VARIANTS[variant], "steps": scores, "rlvr_wall_s": wall}
+        print(json.dumps({variant: table[variant]}, indent=1))
+        record.write_text(json.dumps(table, indent=1))
+
+    families = sorted({key for entry in table.values() for s in entry["steps"].values() for key in s} - {"score"})
+    families.remove("stderr")
+    lines = [
+        "| variant | step | validation (± se) | " + " | ".join(families) + " | RLVR wall (s) |",
+        "|---|---|---|" + "---|" * len(families) + "---|",
+    ]
+    for variant, entry in table.items():
+        for step, s in entry["steps"].items():
+            cells = [variant, step, f"{100 * s['score']:.1f} ± {100 * s['stderr']:.1f}"]
+            cells += [f"{100 * s[family]:.1f}" if family in s else "–" for family in families]
+            cells.append(f"{entry['rlvr_wall_s']:.0f}" if "rlvr_wall_s" in entry else "")
+            lines.append("| " + " | ".join(cells) + " |")
+    (runs / "smollm2-rlvr-variants.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
