@@ -29,6 +29,7 @@ from transformers import set_seed
 from eval import decontam, scorers
 from eval.benchmarks import load_benchmark
 from eval.report import SAMPLED
+from rewards.identity import verifier_code_id
 from rewards.registry import ANSWER_KEYS
 from rewards.tool_call import answer_uses_a_result
 from rewards.tools import resolve_tools
@@ -154,6 +155,7 @@ def evaluate(
             "flagged": contamination.get("flagged", []),
         },
         "verifier": verifier_stats,
+        "verifier_code_id": verifier_code_id(),  # scored by this source of rewards/ and these library versions
         "ran_on": ran_on,
         "generation_s": round(generation_s, 1),
         "wall_time_s": round(time.time() - start, 1),
@@ -371,12 +373,18 @@ def decontamination(cfg: DictConfig) -> dict:
 
 
 def _result_key(cfg: DictConfig, path) -> str:
-    """What a result depends on: the checkpoint's content (lineage.checkpoint_id) and the eval settings."""
+    """What a result depends on: the checkpoint's content (lineage.checkpoint_id), the eval settings and the
+    verifiers that score it (rewards/identity.py)."""
     settings = OmegaConf.to_container(cfg.eval, resolve=True)
     for key in ("model", "name", "stages", "num_workers", "scorers", "reward_model", "sampled_pass1"):
         settings.pop(key)
     return _hash(
-        {"checkpoint": checkpoint_id(path, cfg.model.revision), "eval": settings, "scorers": scorers.resolve(cfg)}
+        {
+            "checkpoint": checkpoint_id(path, cfg.model.revision),
+            "eval": settings,
+            "scorers": scorers.resolve(cfg),
+            "verifiers": verifier_code_id(),
+        }
     )
 
 

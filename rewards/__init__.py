@@ -8,6 +8,8 @@
     is_truncated(token_ids, eos_token_id, pad_token_id)  completions cut by the length limit (mark them
                                                          "truncated": true and they score 0)
     reward_verifier(dataset) -> name                     the verifier RL rewards a dataset's rows with
+    identity.verifier_code_id() -> str                   this package's source and scoring libraries, hashed: what
+                                                         checkpoints trained on the verifiers and eval results key on
 Verifier names: gsm8k, math, ifeval (the reference, strict), ifeval_loose, ifeval_strict (the reference AND no
 degenerate satisfaction: RL's IFEval reward), code, string_match, tool_call. A row's "dataset" may be a list (one
 ground truth each): the scores are averaged; a row's optional "question" is read by the math verifier.

@@ -19,6 +19,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from data.loading import content_digests
+from rewards.identity import verifier_code_id
 from runtime.config import flatten, schema_defaults, shared_config
 from runtime.files import discard, move_into_place, staging_path, write_json, write_jsonl
 from runtime.layout import read_manifest, stage_dir
@@ -72,6 +73,8 @@ class StageRecord:
     def __post_init__(self):
         self.parent_id = checkpoint_id(self.parent, self.cfg.model.revision)
         self.data_digests = content_digests(self.cfg.data[self.data_key])
+        # Stages on the RLVR prompts train on what the verifiers say of them (RLVR's reward, on-policy DPO's pairs)
+        self.verifiers = verifier_code_id() if self.data_key == "rlvr" else None
 
     def config(self) -> dict:
         """The resolved config as it ran: the shared sections, and for this stage our options plus every argument
@@ -93,7 +96,10 @@ class StageRecord:
     def config_hash(self) -> str:
         # The data's content belongs to the identity too: a file edited in place is other data.
         identity = training_identity(self.config(), self.stage, self.data_key)
-        return content_hash({**identity, "content": self.data_digests})
+        return content_hash({**identity, "content": self.data_digests, **self._verifier_identity()})
+
+    def _verifier_identity(self) -> dict:
+        return {"verifiers": self.verifiers} if self.verifiers else {}
 
     def manifest(self, status: str) -> dict:
         return {
@@ -103,7 +109,7 @@ class StageRecord:
             "parent_id": self.parent_id,
             "config_hash": self.config_hash(),
             "config": self.config(),
-            "data": {**self.data, "content": self.data_digests},
+            "data": {**self.data, "content": self.data_digests, **self._verifier_identity()},
             "git_commit": git_commit(),
             "environment": environment(),
             "started_at": self.started_at,
@@ -145,6 +151,9 @@ class StageRecord:
                 for i, (before, now) in enumerate(zip(was or [], self.data_digests))
                 if before != now
             ]
+            verifiers = (manifest.get("data") or {}).get("verifiers")
+            if verifiers != self.verifiers:  # rewards/identity.py: their source or a scoring library changed
+                changed.append(f"verifier code: {verifiers or '—'} -> {self.verifiers or '—'}")
             if changed or not added:
                 print(
                     f"{tag} was trained with another config ({'; '.join(changed[:5]) or 'config hash differs'}); "

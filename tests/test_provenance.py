@@ -147,6 +147,55 @@ def test_a_data_file_edited_in_place_is_other_data_and_is_trained_on_again(tmp_p
     assert f"data.sft.0 content: {recorded} -> " in capsys.readouterr().out
 
 
+def test_the_verifier_identity_follows_every_source_byte_and_each_scoring_librarys_version(tmp_path, monkeypatch):
+    import shutil
+    from importlib import metadata
+
+    import rewards
+    from rewards.identity import source_and_libraries_id, verifier_code_id
+
+    copy = tmp_path / "rewards"
+    shutil.copytree(Path(rewards.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    assert source_and_libraries_id(copy) == verifier_code_id()  # names and bytes, not where it is installed
+    source = copy / "gsm8k.py"
+    source.write_text(source.read_text() + "\n")
+    edited = source_and_libraries_id(copy)
+    assert edited != verifier_code_id()
+    real_version = metadata.version
+    monkeypatch.setattr(metadata, "version", lambda name: "0.0" if name == "math-verify" else real_version(name))
+    assert source_and_libraries_id(copy) != edited
+
+
+def test_a_verifier_changed_since_an_rl_checkpoint_retrains_it_and_scores_its_evals_again(
+    tmp_path, capsys, monkeypatch
+):
+    """RLVR trains on what the verifiers say, so the same config against other verifier code is another reward: the
+    checkpoint is trained again and eval results are scored again (before, both were reused across a verifier fix).
+    SFT, which no verifier scores, is still reused."""
+    from eval import run as eval_run
+    from rewards.identity import verifier_code_id
+    from runtime import checkpoints
+
+    quick_eval = ["eval.max_rows=2", "eval.max_new_tokens=4", "eval.num_workers=1", "eval.decontamination.action=off"]
+    cfg = compose(
+        [f"runs_dir={tmp_path}", "run_name=fixed", "logging=none", "rlvr.parent=sft", *TINY_SFT, *TINY_RL, *quick_eval]
+    )
+    assert sft.run(cfg) == "trained" and rlvr.run(cfg) == "trained"
+    eval_run.evaluate(cfg, "rlvr")
+    recorded = layout.read_manifest(layout.stage_dir(cfg, "rlvr"))["data"]["verifiers"]
+    assert recorded == verifier_code_id()
+    assert json.loads((layout.run_dir(cfg) / "eval" / "rlvr.json").read_text())["verifier_code_id"] == recorded
+    assert rlvr.run(cfg) == "reused" and eval_run.up_to_date(cfg, "rlvr") is not None
+
+    monkeypatch.setattr(checkpoints, "verifier_code_id", lambda: "a-fixed-verifier")
+    monkeypatch.setattr(eval_run, "verifier_code_id", lambda: "a-fixed-verifier")
+    capsys.readouterr()
+    assert sft.run(cfg) == "reused"
+    assert eval_run.up_to_date(cfg, "rlvr") is None
+    assert rlvr.run(cfg) == "trained"
+    assert f"(verifier code: {recorded} -> a-fixed-verifier)" in capsys.readouterr().out
+
+
 def test_onpolicy_pairs_are_published_with_both_scores(sft_run, tmp_path):
     cfg = compose(
         [
