@@ -52,7 +52,7 @@ LAUNCH := $(if $(DISTRIBUTED),$(BIN)/accelerate launch --num_processes $(NPROC) 
 	--mixed_precision $(MIXED_PRECISION) --dynamo_backend no \
 	$(if $(DS),--use_deepspeed --deepspeed_config_file conf/deepspeed/$(DS).json) -m,$(BIN)/python -m)
 
-.PHONY: setup tiny sft dpo rm rlvr eval pipeline compare score test bench gpu-check gpu-bench gpu-wheels wheels vllm-resolve multinode-check clean
+.PHONY: setup tiny sft dpo rm rlvr eval pipeline compare score test test-slow bench gpu-check gpu-bench gpu-wheels wheels vllm-resolve multinode-check clean
 setup: $(INSTALLED)
 
 tiny: $(INSTALLED)
@@ -92,12 +92,16 @@ score: $(INSTALLED)
 # The linter and the formatter first (seconds; pyproject.toml [tool.ruff]): `$(BIN)/ruff format .` fixes the formatting.
 # Two pytest-xdist workers of one torch thread each (tests/conftest.py), a test file per worker (its module fixtures
 # built once): 3m42s against 5m47s in one process on our 2 cores, as many tests wait on subprocesses and timeouts.
-# PYTEST_ARGS= runs them in one process.
+# PYTEST_ARGS= runs them in one process. `make test` is the fast tier; the multi-minute integration tests (marked
+# `slow`: several processes, real models, whole sweeps) are `make test-slow`, and CI (.ci/run) runs both.
 PYTEST_ARGS ?= -n 2 --dist loadfile
 test: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests -m "not slow" $(PYTEST_ARGS)
+
+test-slow: $(INSTALLED)
+	$(BIN)/python -m pytest tests -m slow $(PYTEST_ARGS)
 
 bench: $(INSTALLED)
 	for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done

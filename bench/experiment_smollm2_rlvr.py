@@ -48,7 +48,6 @@ def validation(runs: Path, run: str, checkpoint: Path, name: str) -> dict:
         *PRESET,
         f"run_name={run}",
         "eval=validation",
-        "eval.max_rows=null",  # all 150 rows (the preset scores 100 of each benchmark)
         f"eval.model={checkpoint}",
         f"eval.name={name}",
     )

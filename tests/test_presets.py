@@ -54,6 +54,22 @@ def test_smollm2_cpu_trains_smollm2_with_its_training_template():
     assert cfg.model.name == "smollm2_135m" and cfg.model.training_chat_template == "smollm2.jinja"
 
 
+def test_smollm2_cpu_scores_gsm8k_on_all_its_prompts_and_the_others_on_100_and_validation_stays_whole():
+    from eval.benchmarks import load_benchmark
+
+    cfg = compose(["+experiment=smollm2_cpu", "logging=none"])
+    sizes = {bench.name: len(load_benchmark(bench, cfg.eval.max_rows)) for bench in cfg.eval.benchmarks}
+    assert sizes == {"gsm8k": 300, "math": 100, "ifeval": 100}
+    [validation] = compose(["+experiment=smollm2_cpu", "eval=validation"]).eval.benchmarks
+    assert len(load_benchmark(validation)) == 150
+    gpu = compose(["+experiment=smollm2_gpu", "logging=none"])
+    assert {bench.name: len(load_benchmark(bench, gpu.eval.max_rows)) for bench in gpu.eval.benchmarks} == {
+        "gsm8k": 300,
+        "math": 300,
+        "ifeval": 300,
+    }
+
+
 def test_smollm2_gpu_trains_sft_and_dpo_as_smollm2_cpu_and_rlvr_200_steps_of_16_prompts_by_8(tmp_path):
     gpu, cpu = (
         compose([f"+experiment={p}", "logging=none", f"runs_dir={tmp_path}"]) for p in ("smollm2_gpu", "smollm2_cpu")
