@@ -101,8 +101,8 @@ def main() -> int:
         print(json.dumps({variant: table[variant]}, indent=1))
         record.write_text(json.dumps(table, indent=1))
 
-    families = sorted({key for entry in table.values() for s in entry["steps"].values() for key in s} - {"score"})
-    families.remove("stderr")
+    scored = {key for entry in table.values() for s in entry["steps"].values() for key in s}
+    families = sorted(scored - {"score", "stderr"})
     lines = [
         "| variant | step | validation (± se) | " + " | ".join(families) + " | RLVR wall (s) |",
         "|---|---|---|" + "---|" * len(families) + "---|",

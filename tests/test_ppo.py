@@ -166,7 +166,7 @@ def value_updates(model, batch: dict, total, processes: int) -> torch.nn.Module:
     model = replicated(model, torch.device("cpu"), processes)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     for _ in range(3):
-        value_step(model, optimizer, batch, clip=0.2, max_grad_norm=1.0, total=total)
+        value_step(model, optimizer, batch, clip=0.2, max_grad_norm=1.0, processes=processes, total=total)
     return unwrapped(model)
 
 

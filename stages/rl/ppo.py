@@ -21,13 +21,13 @@ and its optimizer (`value_model/`), and a resumed run continues from them.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from transformers import TrainerCallback
+
+from runtime import files
+from stages.rl.checkpoint_state import WriteIntoEachCheckpoint
 
 VALUE_DIR = "value_model"  # in each intermediate checkpoint: the value model's weights and its optimizer's state
 
@@ -122,12 +122,13 @@ def unwrapped(value_model):
     return value_model.module if isinstance(value_model, DistributedDataParallel) else value_model
 
 
-def value_step(value_model, optimizer, batch: dict, clip: float, max_grad_norm: float, total=_in_one_process):
-    """One update of the value model on a micro-batch; returns its loss. The loss is divided by the mean number of
-    loss tokens per process, so that DDP's average of the processes' gradients is the gradient of the loss over all
-    their tokens: N processes of B rows step as one process of N x B."""
+def value_step(
+    value_model, optimizer, batch: dict, clip: float, max_grad_norm: float, processes: int = 1, total=_in_one_process
+):
+    """One update of the value model on a micro-batch of one of `processes` processes; returns its loss. The loss is
+    divided by the mean number of loss tokens per process, so that DDP's average of the processes' gradients is the
+    gradient of the loss over all their tokens: N processes of B rows step as one process of N x B."""
     input_ids, attention_mask, mask = sequences(batch)
-    processes = total(torch.ones((), device=mask.device))
     tokens = total(mask.sum().to(torch.float32)) / processes
     values = completion_values(value_model, input_ids, attention_mask, mask.size(1))
     loss = clipped_value_loss(values, batch["old_values"], batch["returns"], mask, clip, tokens=tokens)
@@ -139,13 +140,10 @@ def value_step(value_model, optimizer, batch: dict, clip: float, max_grad_norm: 
 
 
 def save_value_state(value_model, optimizer, directory: Path) -> None:
-    """The weights and the optimizer's state, written whole or not at all (a sibling directory renamed into place)."""
-    partial = directory.with_name(f".{directory.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    unwrapped(value_model).save_pretrained(partial)
-    torch.save(optimizer.state_dict(), partial / "optimizer.pt")
-    shutil.rmtree(directory, ignore_errors=True)
-    os.replace(partial, directory)
+    """The weights and the optimizer's state, written whole or not at all (runtime/files.atomic)."""
+    with files.atomic(directory) as staging:
+        unwrapped(value_model).save_pretrained(staging)
+        torch.save(optimizer.state_dict(), staging / "optimizer.pt")
 
 
 def load_value_state(value_model, optimizer, directory: Path) -> None:
@@ -153,19 +151,6 @@ def load_value_state(value_model, optimizer, directory: Path) -> None:
 
     unwrapped(value_model).load_state_dict(load_file(directory / "model.safetensors"))
     optimizer.load_state_dict(torch.load(directory / "optimizer.pt", map_location="cpu", weights_only=True))
-
-
-class SaveValueState(TrainerCallback):
-    """Writes the value model and its optimizer into each intermediate checkpoint as it is saved (the main process;
-    the replicas are equal)."""
-
-    def __init__(self, trainer):
-        self.trainer = trainer
-
-    def on_save(self, args, state, control, **kwargs):
-        if state.is_world_process_zero:
-            checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            save_value_state(self.trainer.value_model, self.trainer.value_optimizer, checkpoint / VALUE_DIR)
 
 
 class ValueModelPPO:
@@ -190,7 +175,10 @@ class ValueModelPPO:
         self.value_optimizer = torch.optim.AdamW(self.value_model.parameters(), lr=value_learning_rate)
         self.gae_lambda, self.gamma, self.value_clip = gae_lambda, gamma, value_clip
         self._sequence_rewards = None
-        self.add_callback(SaveValueState(self))
+        self.add_callback(WriteIntoEachCheckpoint(self._save_value_state))
+
+    def _save_value_state(self, checkpoint: Path) -> None:
+        save_value_state(self.value_model, self.value_optimizer, checkpoint / VALUE_DIR)  # the replicas are equal
 
     def _all_processes(self, tensor: torch.Tensor) -> torch.Tensor:
         return self.accelerator.reduce(tensor, reduction="sum") if self.accelerator.num_processes > 1 else tensor
@@ -250,6 +238,7 @@ class ValueModelPPO:
             inputs,
             self.value_clip,
             self.args.max_grad_norm or 1.0,
+            processes=self.accelerator.num_processes,
             total=self._all_processes,
         )
         self._metrics["train"]["ppo/value_loss"].append(value_loss)

@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import TrainerCallback
 
 from runtime.files import write_json
+from stages.rl.checkpoint_state import WriteIntoEachCheckpoint
 
 STATE_FILE = "dynamic_sampling.json"  # in each checkpoint-N of the work directory
 
@@ -131,7 +131,11 @@ class DynamicSampling:
         # each process refills from its own order; every process takes as many prompts, so one count restores all
         self._spare = SpareOrder(len(self.train_dataset), self.args.seed + 1 + 1000 * self.accelerator.process_index)
         if dynamic_sampling:
-            self.add_callback(SaveDynamicSamplingState(self))
+            self.add_callback(WriteIntoEachCheckpoint(self._save_state))
+
+    def _save_state(self, checkpoint: Path) -> None:
+        """STATE_FILE: the refill prompts taken and the totals (the count is the same on every process)."""
+        write_json(checkpoint / STATE_FILE, {"spare_taken": self._spare.taken, "totals": self.dynamic_totals})
 
     def train(self, resume_from_checkpoint=None, *args, **kwargs):
         """Trainer.train, after restoring the refill order and the totals from the checkpoint resumed from."""
@@ -194,17 +198,3 @@ class DynamicSampling:
     def _spare_prompts(self, count: int) -> list[dict]:
         """The next `count` rows of the refill order (SpareOrder)."""
         return [self.train_dataset[index] for index in self._spare.take(count)]
-
-
-class SaveDynamicSamplingState(TrainerCallback):
-    """Writes STATE_FILE into each intermediate checkpoint as it is saved (the main process; the count is the same on
-    every process)."""
-
-    def __init__(self, trainer):
-        self.trainer = trainer
-
-    def on_save(self, args, state, control, **kwargs):
-        if state.is_world_process_zero:
-            checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            payload = {"spare_taken": self.trainer._spare.taken, "totals": self.trainer.dynamic_totals}
-            write_json(checkpoint / STATE_FILE, payload)
