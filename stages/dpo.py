@@ -2,9 +2,10 @@
 
     python -m stages.dpo [key=value ...]        (or: make dpo ARGS="...")
 
-config -> preference pairs (dpo.pairs=onpolicy: sampled from the parent and judged by the verifiers; offline: the
-data.preference sources) -> parent model + tokenizer -> DPOTrainer, whose reference log-probs come from an on-disk
-cache -> train -> runs/<run_name>/dpo/ + manifest.json
+config -> preference pairs (offline: the data.preference sources; onpolicy: sampled from the parent and judged by
+the verifiers; judge: sampled from the parent and judged by an LM against a constitution, runtime/judge.py) -> parent
+model + tokenizer -> DPOTrainer, whose reference log-probs come from an on-disk cache -> train ->
+runs/<run_name>/dpo/ + manifest.json (+ onpolicy_pairs.jsonl / judge_pairs.jsonl: every pair with its scores)
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ from omegaconf import DictConfig
 from trl import DPOTrainer
 
 from data.loading import PREFERENCE_FEATURES, DataError, describe, fingerprint, load_preference, load_rlvr
-from runtime import checkpoints, cli, console, devices, files, generation, models, tracking, training
+from runtime import checkpoints, cli, console, devices, files, generation, judge, models, tracking, training
 
 
 def run(cfg: DictConfig) -> str:
     options, args = training.trainer_args(cfg, "dpo")  # the trainer's `args`, and what the manifest records
     data_key = "preference" if options.pairs == "offline" else "rlvr"
-    if checkpoints.reuse_checkpoint(cfg, "dpo", options, args, data_key=data_key):
+    # The judge's constitution is parsed (and its model resolved) before anything else: a bad file fails here
+    judge_id = judge.judge_identity(cfg) if options.pairs == "judge" else None
+    if checkpoints.reuse_checkpoint(cfg, "dpo", options, args, data_key=data_key, judge=judge_id):
         return "reused"
 
     # Data first: a malformed row (missing field, chosen/rejected with different prompts) fails here, before a model
@@ -38,21 +41,33 @@ def run(cfg: DictConfig) -> str:
     else:
         prompts, data = load_rlvr(cfg.data.rlvr), {}  # described once the pairs are sampled
     parent = models.resolve_parent(cfg, options.parent)
-    record = checkpoints.StageRecord(cfg, "dpo", options, args, parent=parent, data_key=data_key, data=data)
+    record = checkpoints.StageRecord(
+        cfg, "dpo", options, args, parent=parent, data_key=data_key, data=data, judge=judge_id
+    )
+    # An endpoint judge is reached, a local one loaded, before the parent samples: an unreachable server costs nothing
+    rater = judge.build_judge(cfg) if options.pairs == "judge" else None
     model, tokenizer = models.load_model_and_tokenizer(cfg, parent, trainable=True)
 
-    if options.pairs == "onpolicy":
+    if options.pairs != "offline":
+        started = time.time()
         with devices.autocast(cfg):  # the fp32 trainable weights sample in the compute precision, as they train
-            dataset, pair_rows, pair_stats = sample_onpolicy_pairs(model, tokenizer, prompts, options, seed=args.seed)
+            if rater is None:
+                dataset, pair_rows, pair_stats = sample_onpolicy_pairs(model, tokenizer, prompts, options, args.seed)
+            else:
+                dataset, pair_rows, pair_stats = sample_judged_pairs(
+                    model, tokenizer, prompts, options, args.seed, rater
+                )
+        pairs_file = ONPOLICY_PAIRS_FILE if rater is None else JUDGE_PAIRS_FILE
         record.data = {
-            "pairs": "onpolicy",
+            "pairs": options.pairs,
             "prompt_sources": describe(cfg.data.rlvr, prompts)["sources"],
             "rows": len(dataset),
             "fingerprint": fingerprint(dataset),
-            "pairs_file": ONPOLICY_PAIRS_FILE,
+            "pairs_file": pairs_file,
         }
-        record.artifacts[ONPOLICY_PAIRS_FILE] = pair_rows
-        record.metrics.update(pair_stats)
+        record.artifacts[pairs_file] = pair_rows
+        record.metrics.update({**pair_stats, f"{options.pairs}_pairs_time_s": round(time.time() - started, 1)})
+        del rater  # a local judge's weights are freed before training
 
     trainer = build_trainer(cfg, options, args, model, tokenizer, dataset, reference_id=record.parent_id)
     record.args = trainer.args
@@ -75,6 +90,7 @@ def run(cfg: DictConfig) -> str:
 
 
 ONPOLICY_PAIRS_FILE = "onpolicy_pairs.jsonl"  # published with the checkpoint: every pair with both scores
+JUDGE_PAIRS_FILE = "judge_pairs.jsonl"  # every pair with the judge's verdicts and replies, and the verifiers' scores
 REWARD_METRICS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies")
 
 
@@ -269,10 +285,26 @@ def sample_onpolicy_pairs(model, tokenizer, prompts, options, seed: int):
     the best and the worst response of each prompt with a clear winner as chosen/rejected.
 
     Returns (the training pairs, the same pairs with their verifier, ground truth and both scores, statistics)."""
-    from datasets import Dataset
-    from transformers import set_seed
+    prompts, samples = sample_responses(model, tokenizer, prompts, options, seed)
+    scores = verifier_scores(prompts, samples)
+    pairs, stats = build_onpolicy_pairs(
+        prompts["prompt"], [[sample.text for sample in group] for group in samples], scores
+    )
+    print(f"[dpo] on-policy pairs: {stats}")
+    saved = [
+        {
+            **pair,
+            "verifier": prompts[pair["prompt_index"]]["dataset"],
+            "ground_truth": prompts[pair["prompt_index"]]["ground_truth"],
+        }
+        for pair in pairs
+    ]
+    return training_pairs(pairs, stats), saved, stats
 
-    from rewards import VerifierPool
+
+def sample_responses(model, tokenizer, prompts, options, seed: int):
+    """`onpolicy_prompts` of the prompts (seeded shuffle) and `onpolicy_samples` responses to each from the parent."""
+    from transformers import set_seed
 
     if options.onpolicy_prompts:
         prompts = prompts.shuffle(seed=seed).select(range(min(options.onpolicy_prompts, len(prompts))))
@@ -286,8 +318,15 @@ def sample_onpolicy_pairs(model, tokenizer, prompts, options, seed: int):
         num_samples=options.onpolicy_samples,
         desc="sampling on-policy responses",
     )
-    # A response cut off at max_new_tokens scores 0 (the verifiers' `truncated` rule): it can be rejected, never
-    # chosen -- the chat template would close it with an end-of-turn the model never produced.
+    return prompts, samples
+
+
+def verifier_scores(prompts, samples) -> list[list[float]]:
+    """Each sample's verifier score. A response cut off at max_new_tokens scores 0 (the verifiers' `truncated`
+    rule): it can be rejected, never chosen -- the chat template would close it with an end-of-turn the model never
+    produced."""
+    from rewards import VerifierPool
+
     rows = [
         {"dataset": verifier, "ground_truth": truth, "response": sample.text, "truncated": not sample.finished}
         for verifier, truth, group in zip(prompts["dataset"], prompts["ground_truth"], samples, strict=True)
@@ -295,29 +334,138 @@ def sample_onpolicy_pairs(model, tokenizer, prompts, options, seed: int):
     ]
     with VerifierPool() as pool:
         scored = pool.score_rows(rows)
-    k = options.onpolicy_samples
-    scores = [[row["score"] for row in scored[i * k : (i + 1) * k]] for i in range(len(prompts))]
-    pairs, stats = build_onpolicy_pairs(
-        prompts["prompt"], [[sample.text for sample in group] for group in samples], scores
-    )
-    print(f"[dpo] on-policy pairs: {stats}")
+    k = len(samples[0]) if samples else 0
+    return [[row["score"] for row in scored[i * k : (i + 1) * k]] for i in range(len(samples))]
+
+
+def training_pairs(pairs: list[dict], stats: dict):
+    from datasets import Dataset
+
     if not pairs:
         raise DataError(
-            f"no on-policy pair has a clear winner and loser ({stats}); sample more responses per "
+            f"no sampled pair has a clear winner and loser ({stats}); sample more responses per "
             "prompt (dpo.onpolicy_samples), raise dpo.onpolicy_temperature, or use dpo.pairs=offline"
         )
-    dataset = Dataset.from_list(
+    return Dataset.from_list(
         [{key: pair[key] for key in PREFERENCE_FEATURES} for pair in pairs], features=PREFERENCE_FEATURES
     )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Judged pairs: the parent's own samples, judged by an LM against a constitution (Tülu 3's preference data was rated
+# by an LM judge; RLAIF). The verifiers score the same samples, so the judge's agreement with them is on record.
+
+
+def sample_judged_pairs(model, tokenizer, prompts, options, seed: int, rater: judge.Judge):
+    """Sample as `sample_onpolicy_pairs` does, then let the judge decide: pairwise, every two samples of a prompt
+    in both orders, a sample's score = the comparisons it won (a tie or a skipped judgement wins nothing);
+    pointwise, its rating. chosen = the highest score, rejected = the lowest; a prompt whose samples all score the
+    same is a tie, dropped. A response cut off at max_new_tokens scores below every other (it can be rejected, never
+    chosen, as with the verifiers)."""
+    prompts, samples = sample_responses(model, tokenizer, prompts, options, seed)
+    truth = verifier_scores(prompts, samples)
+    requests = [turns[-1]["content"] for turns in prompts["prompt"]]
+    texts = [[sample.text for sample in group] for group in samples]
+    finished = [[sample.finished for sample in group] for group in samples]
+    if rater.mode == "pairwise":
+        scores, judgements, counts = _pairwise_scores(rater, requests, texts)
+    else:
+        scores, judgements, counts = _pointwise_scores(rater, requests, texts)
+    scores = [
+        [score if done else -1.0 for score, done in zip(group, done_flags, strict=True)]
+        for group, done_flags in zip(scores, finished, strict=True)
+    ]
+    pairs, stats = build_onpolicy_pairs(prompts["prompt"], texts, scores)
+    told_apart = [
+        (truth[p["prompt_index"]][p["chosen_index"]], truth[p["prompt_index"]][p["rejected_index"]]) for p in pairs
+    ]
+    agreeing = [chosen > rejected for chosen, rejected in told_apart if chosen != rejected]
+    summary = {
+        "judge_prompts": len(requests),
+        "judge_pairs": len(pairs),
+        "judge_prompt_ties": stats["onpolicy_ties"],
+        **counts,
+        **rater.backend.counts(),  # judgements skipped: too long for a local judge, failed requests to an endpoint
+        # among kept pairs whose two responses the verifiers tell apart: the share where the judge chose the right one
+        "judge_verifier_agreement": sum(agreeing) / len(agreeing) if agreeing else None,
+        "judge_verifier_decided_pairs": len(agreeing),
+    }
+    print(f"[dpo] judged pairs: {summary}")
     saved = [
         {
             **pair,
+            "responses": texts[pair["prompt_index"]],
+            "judge_scores": scores[pair["prompt_index"]],
+            "judgements": judgements[pair["prompt_index"]],
             "verifier": prompts[pair["prompt_index"]]["dataset"],
             "ground_truth": prompts[pair["prompt_index"]]["ground_truth"],
+            "verifier_scores": truth[pair["prompt_index"]],
         }
         for pair in pairs
     ]
-    return dataset, saved, stats
+    return training_pairs(pairs, summary), saved, summary
+
+
+def _pairwise_scores(rater: judge.Judge, requests: list[str], texts: list[list[str]]):
+    """Every two samples of each prompt judged in both orders; a sample's score is the comparisons it won."""
+    import itertools
+
+    # two samples with the same text carry no preference: not judged
+    jobs = [
+        (i, a, b)
+        for i, group in enumerate(texts)
+        for a, b in itertools.combinations(range(len(group)), 2)
+        if group[a] != group[b]
+    ]
+    results = rater.compare(
+        [requests[i] for i, _, _ in jobs], [texts[i][a] for i, a, _ in jobs], [texts[i][b] for i, _, b in jobs]
+    )
+    scores = [[0.0] * len(group) for group in texts]
+    judgements = [[] for _ in texts]
+    counts = Counter()
+    for (i, a, b), result in zip(jobs, results, strict=True):
+        winner = result.winner
+        counts["judge_comparisons"] += 1
+        counts["judge_skipped"] += winner is None  # a reply without a verdict
+        counts["judge_ties"] += winner == "tie"
+        counts["judge_position_bound"] += bool(result.position_bound)  # the same label in both orders
+        if winner in (0, 1):
+            scores[i][(a, b)[winner]] += 1
+        judgements[i].append(
+            {
+                "responses": [a, b],  # shown as A then B, and as B then A
+                "replies": [result.in_order.text, result.swapped.text],
+                "verdicts": [result.in_order.label, result.swapped.label],
+                "probabilities": [result.in_order.probabilities, result.swapped.probabilities],
+                "first_preferred": result.first_preferred,
+                "winner": winner,
+            }
+        )
+    return scores, judgements, dict(counts)
+
+
+def _pointwise_scores(rater: judge.Judge, requests: list[str], texts: list[list[str]]):
+    """Each distinct sample of a prompt rated once (two copies of one answer get one rating, so they tie, whatever
+    the batch's rounding)."""
+    distinct = sorted({(i, text) for i, group in enumerate(texts) for text in group})
+    ratings = dict(zip(distinct, rater.rate([requests[i] for i, _ in distinct], [t for _, t in distinct]), strict=True))
+    scores = [[0.0] * len(group) for group in texts]
+    judgements = [[] for _ in texts]
+    for i, group in enumerate(texts):
+        for j, text in enumerate(group):
+            rating = ratings[(i, text)]
+            # a rating the judge did not give scores below every rating (never chosen)
+            scores[i][j] = rating.score if rating.score is not None else 0.0
+            judgements[i].append(
+                {
+                    "response": j,
+                    "rating": rating.score,
+                    "reply": rating.reply.text,
+                    "probabilities": rating.reply.probabilities,
+                }
+            )
+    counts = {"judge_ratings": len(distinct), "judge_skipped": sum(r.score is None for r in ratings.values())}
+    return scores, judgements, counts
 
 
 def build_onpolicy_pairs(prompts: list, samples: list[list[str]], scores: list[list[float]]) -> tuple[list[dict], dict]:
@@ -344,6 +492,8 @@ def build_onpolicy_pairs(prompts: list, samples: list[list[str]], scores: list[l
                 "chosen_score": marks[best],
                 "rejected_score": marks[worst],
                 "prompt_index": index,
+                "chosen_index": best,
+                "rejected_index": worst,
             }
         )
     summary = {

@@ -4,7 +4,8 @@
     python -m stages.rlvr [key=value ...]        (or: make rlvr ARGS="...")
 
 config -> parent model (the run's DPO checkpoint by default) -> RLVR prompts -> reward = verifier score x 10
-(+ process_reward x the step checker's score; rlvr.reward=rm|both: the reward model's score, TRL's reward_funcs) ->
+(+ process_reward x the step checker's score; rlvr.reward=rm|both: the reward model's score, TRL's reward_funcs;
+rlvr.reward=judge: an LM judge's rating against a constitution, RLAIF, stages/rl/judge_reward.py) ->
 GRPOTrainer (rlvr.tools: multi-turn rollouts that call them, the results masked out of the loss; the tool_call
 verifier reads the transcript) -> train -> runs/<run_name>/rlvr/ + manifest.json
 
@@ -24,10 +25,11 @@ from trl.rewards import get_soft_overlong_punishment
 from data.loading import describe, load_rlvr
 from rewards import VerifierPool
 from rewards.tools import resolve_tools
-from runtime import checkpoints, cli, console, generation, layout, models, reward_model, tracking, training
+from runtime import checkpoints, cli, console, generation, judge, layout, models, reward_model, tracking, training
 from runtime.lineage import checkpoint_id
 from stages.rl import curriculum
 from stages.rl.hacking import RewardHackingWatch, heldout_evaluator
+from stages.rl.judge_reward import JudgeReward
 from stages.rl.logps import PaddingFreeLogps
 from stages.rl.ppo import ValueModelPPO, value_model_from
 from stages.rl.reward import VerifiableReward
@@ -37,28 +39,34 @@ from stages.rl.timing import StepTimes, mean_times
 
 def run(cfg: DictConfig) -> str:
     options, args = training.trainer_args(cfg, "rlvr")  # the trainer's `args`, and what the manifest records
-    if args.reward_weights is None:  # TRL sums [verifier, reward model, overlong penalty] with these
-        uses_rm = options.reward != "verifier"
-        weights = [0.0 if options.reward == "rm" else 1.0] + [options.rm_weight] * uses_rm
+    if args.reward_weights is None:  # TRL sums [verifier, reward model or judge, overlong penalty] with these
+        weights = [1.0 if options.reward in ("verifier", "both") else 0.0]  # at 0 the verifiers are still logged
+        weights += [options.rm_weight] if options.reward in ("rm", "both") else []
+        weights += [options.verification_reward] if options.reward == "judge" else []  # its 0..1 on their scale
         weights += [options.verification_reward] * bool(options.overlong_buffer)  # DAPO's is on the reward's scale
         args.reward_weights = weights if len(weights) > 1 else None
     # A reward model that is not there fails first, before a model loads or anything is generated. Trained against
     # (or PPO's value model started from it), it is a second parent: a checkpoint trained against another one (by
     # content) is not reused.
     value_from_rm = options.trainer == "ppo" and options.value_model == "rm"
-    needs_rm = options.reward != "verifier" or value_from_rm
+    needs_rm = options.reward in ("rm", "both") or value_from_rm
     rm_path = reward_model.resolve_reward_model(cfg, options.reward_model) if needs_rm else None
     rm_record = {"path": str(rm_path), "id": checkpoint_id(rm_path)} if rm_path else None
     previous = layout.read_manifest(layout.stage_dir(cfg, "rlvr")) or {}
     same_rm = (previous.get("data") or {}).get("reward_model") == rm_record
-    if same_rm and checkpoints.reuse_checkpoint(cfg, "rlvr", options, args, data_key="rlvr"):
+    # RLAIF: the judge's constitution is parsed and its model resolved before anything else; it is part of the identity
+    judge_id = judge.judge_identity(cfg) if options.reward == "judge" else None
+    if same_rm and checkpoints.reuse_checkpoint(cfg, "rlvr", options, args, data_key="rlvr", judge=judge_id):
         return "reused"
 
     # Data first: a malformed row or an unknown verifier fails here, before a model is loaded.
     dataset = load_rlvr(cfg.data.rlvr)
     parent = models.resolve_parent(cfg, options.parent)
     data = describe(cfg.data.rlvr, dataset) | ({"reward_model": rm_record} if rm_record else {})
-    record = checkpoints.StageRecord(cfg, "rlvr", options, args, parent=parent, data_key="rlvr", data=data)
+    record = checkpoints.StageRecord(
+        cfg, "rlvr", options, args, parent=parent, data_key="rlvr", data=data, judge=judge_id
+    )
+    rater = judge.build_judge(cfg) if judge_id else None  # an endpoint is reached before the policy loads
     tools = resolve_tools(options.tools)  # offered in the rollouts: TRL runs the calls and masks their results
     model, tokenizer = models.load_model_and_tokenizer(cfg, parent, trainable=True, tools=bool(tools))
 
@@ -100,10 +108,20 @@ def run(cfg: DictConfig) -> str:
         # With a reward model, TRL scores prompt + completion with it and sums the weighted rewards. The verifier
         # reward stays in the list (weight 0 with reward=rm) so that its score is logged beside the RM's.
         reward_funcs, processing_classes = [reward], [None]
-        if options.reward != "verifier":
+        if options.reward in ("rm", "both"):
             rm, rm_tokenizer = reward_model.load_reward_model(cfg, rm_path, trainable=False)
             reward_funcs.append(rm)
             processing_classes.append(rm_tokenizer)
+        judge_reward = None
+        if rater is not None:
+            judge_reward = JudgeReward(
+                rater,
+                nonstop_penalty=options.nonstop_penalty,
+                weight=options.verification_reward,
+                eos_token_ids=generation.eos_token_ids(model, tokenizer),
+            )
+            reward_funcs.append(judge_reward)
+            processing_classes.append(None)
         if options.overlong_buffer:  # DAPO's soft overlong punishment: 0 down to -1 over the last tokens allowed
             reward_funcs.append(get_soft_overlong_punishment(args.max_completion_length, options.overlong_buffer))
             processing_classes.append(None)
@@ -141,6 +159,7 @@ def run(cfg: DictConfig) -> str:
                     "verifier/",
                     "rewards/",  # TRL's mean/std per reward function (verifiable; rm with a reward model)
                     "process/",
+                    "judge/",
                     "hacking/",
                     "tools/",
                     "completions/clipped_ratio",
@@ -153,6 +172,7 @@ def run(cfg: DictConfig) -> str:
             ),
             "verifier_errors": reward.errors,
             "verifier_timeouts": reward.timeouts,
+            "judge_skipped": judge_reward.skipped if judge_reward else None,
             **mean_times(log),
             "dynamic_sampling": trainer.dynamic_totals if options.dynamic_sampling else None,
             "curriculum": selected,

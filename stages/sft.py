@@ -2,9 +2,11 @@
 
     python -m stages.sft [key=value ...]        (or: make sft ARGS="...")
 
-config -> training chat template (runtime/chat_templates.py) -> SFT data -> parent model + tokenizer -> SFTTrainer
-(tokenizing and training with the training template; with `sft.full_logits_loss`, FullLogitsSFTTrainer) -> train ->
-runs/<run_name>/sft/ + manifest.json, with the model's own chat template
+config -> training chat template (runtime/chat_templates.py) -> SFT data -> parent model + tokenizer (with
+`sft.constitutional`: the parent answers, critiques and revises the data's prompts against judge.constitution, and the
+revisions are the data, runtime/constitutional.py) -> SFTTrainer (tokenizing and training with the training template;
+with `sft.full_logits_loss`, FullLogitsSFTTrainer) -> train -> runs/<run_name>/sft/ + manifest.json, with the model's
+own chat template (+ revisions.jsonl)
 """
 
 from __future__ import annotations
@@ -16,13 +18,28 @@ from omegaconf import DictConfig
 from transformers import Trainer
 from trl import SFTTrainer
 
-from data.loading import describe, load_sft
-from runtime import chat_templates, checkpoints, cli, console, models, tracking, training
+from data.loading import SFT_FEATURES, describe, fingerprint, load_sft
+from runtime import (
+    chat_templates,
+    checkpoints,
+    cli,
+    console,
+    constitutional,
+    devices,
+    judge,
+    models,
+    tracking,
+    training,
+)
+from runtime.lineage import content_hash
 
 
 def run(cfg: DictConfig) -> str:
     options, args = training.trainer_args(cfg, "sft")  # the trainer's `args`, and what the manifest records
-    if checkpoints.reuse_checkpoint(cfg, "sft", options, args, data_key="sft"):
+    # Constitutional AI: the constitution is parsed before anything else, and its text is part of the identity
+    principles = judge.load_constitution(cfg.judge.constitution) if options.constitutional else None
+    critic = {"constitution": f"{principles.name}:{content_hash(principles.text)}"} if principles else None
+    if checkpoints.reuse_checkpoint(cfg, "sft", options, args, data_key="sft", judge=critic):
         return "reused"
     # A chat template that assistant-only loss cannot mask fails here, before a GGUF is converted or weights load.
     check_training_template(cfg, options.parent)
@@ -31,9 +48,11 @@ def run(cfg: DictConfig) -> str:
     dataset = load_sft(cfg.data.sft)
     parent = models.resolve_parent(cfg, options.parent)
     record = checkpoints.StageRecord(
-        cfg, "sft", options, args, parent=parent, data_key="sft", data=describe(cfg.data.sft, dataset)
+        cfg, "sft", options, args, parent=parent, data_key="sft", data=describe(cfg.data.sft, dataset), judge=critic
     )
     model, tokenizer = models.load_model_and_tokenizer(cfg, parent, trainable=True)
+    if principles is not None:
+        dataset = revised_data(cfg, options, args, record, model, tokenizer, dataset, principles)
 
     template = chat_templates.for_training(tokenizer, cfg.model) if args.assistant_only_loss else nullcontext()
     with template:  # the checkpoint below keeps the model's own template
@@ -51,6 +70,41 @@ def run(cfg: DictConfig) -> str:
         {"parent": str(parent), "examples": len(dataset), **record.metrics},
     )
     return "trained"
+
+
+REVISIONS_FILE = "revisions.jsonl"  # sft.constitutional: every prompt's answer, principle, critique and revision
+
+
+def revised_data(cfg, options, args, record, model, tokenizer, dataset, principles):
+    """Constitutional AI's supervised data: the parent's revisions of its own answers to a seeded sample of the
+    data's prompts, each against a principle drawn from the constitution."""
+    from datasets import Dataset
+
+    if options.constitutional_prompts:
+        dataset = dataset.shuffle(seed=args.seed).select(range(min(options.constitutional_prompts, len(dataset))))
+    with devices.autocast(cfg):  # the fp32 trainable weights generate in the compute precision, as they train
+        rows, revisions, stats = constitutional.revise(
+            model,
+            tokenizer,
+            dataset["messages"],
+            principles,
+            max_new_tokens=options.constitutional_max_new_tokens,
+            seed=args.seed,
+        )
+    print(f"[sft] constitutional revisions: {stats}")
+    if not rows:
+        raise SystemExit(f"sft.constitutional: no usable revision ({stats}); raise sft.constitutional_max_new_tokens")
+    revised = Dataset.from_list(rows, features=SFT_FEATURES)
+    record.data = {
+        "sft": "constitutional",
+        "prompt_sources": record.data["sources"],
+        "rows": len(revised),
+        "fingerprint": fingerprint(revised),
+        "revisions_file": REVISIONS_FILE,
+    }
+    record.artifacts[REVISIONS_FILE] = revisions
+    record.metrics.update(stats)
+    return revised
 
 
 class FullLogitsSFTTrainer(SFTTrainer):

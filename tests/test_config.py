@@ -127,7 +127,16 @@ def test_cli_cfg_job_prints_the_resolved_config(tmp_path):
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["dpo.pairs=onpolicyy"], "dpo.pairs='onpolicyy': expected one of offline, onpolicy (did you mean onpolicy?)"),
+        (
+            ["dpo.pairs=onpolicyy"],
+            "dpo.pairs='onpolicyy': expected one of offline, onpolicy, judge (did you mean onpolicy?)",
+        ),
+        (
+            ["judge.backend=endpont"],
+            "judge.backend='endpont': expected one of local, endpoint (did you mean endpoint?)",
+        ),
+        (["judge.mode=pairs"], "judge.mode='pairs': expected one of pairwise, pointwise (did you mean pairwise?)"),
+        (["judge=endpoint", "judge.model=m", "judge.base_url=localhost:8000"], "judge.base_url='localhost:8000': an"),
         (["model.attn_implementation=flash_atention_2"], "(did you mean flash_attention_2?)"),
         (["model.dtype=bf16"], "model.dtype='bf16': expected one of auto, float32, bfloat16, float16"),
         (["rlvr.parent=dpoo"], "rlvr.parent='dpoo': expected one of base, sft, dpo"),

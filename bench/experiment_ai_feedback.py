@@ -1,0 +1,138 @@
+"""AI feedback on the embedded default, against the verifiers (docs/results.md, "AI feedback"):
+
+    .venv/bin/python bench/experiment_ai_feedback.py [--run default] [--judge-overrides ...]
+
+needs runs/<run>/{sft,dpo,rlvr} (`make pipeline`); each step in its own process, reused when already there:
+
+  1. DPO pairs          from the run's SFT checkpoint, the same DPO settings: the shipped pairs (the run's own dpo),
+                        pairs judged by the verifiers (dpo.pairs=onpolicy) and pairs judged by the LM judge
+                        (dpo.pairs=judge, conf/judge/smollm2.yaml); held-out scores, pair counts, the judge's
+                        agreement with the verifiers on its own pairs, the time the pairs took
+  2. RLAIF vs RLVR      from the run's DPO checkpoint, the run's RLVR settings: rlvr.reward=judge against the run's own
+                        rlvr (reward = the verifiers); held-out scores, reward curves, the verifiers' reward logged
+                        at weight 0 beside the judge's (the hacking signal: the judge's reward rising while the
+                        verifiers' falls)
+  3. Constitutional AI  from the run's SFT checkpoint: sft.constitutional=true (answer, critique, revise, SFT on the
+                        revisions); held-out scores against the SFT checkpoint's
+
+Writes docs/ai_feedback.json and prints the tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from measure import OFFLINE_ENV, REPO_ROOT, run_measured  # bench/measure.py: the script directory is on sys.path
+
+BENCHMARKS = ("gsm8k", "math", "ifeval")
+
+
+def stage(module: str, run_name: str, *overrides: str) -> float:
+    env = {**os.environ, **OFFLINE_ENV}
+    command = [sys.executable, "-m", module, f"run_name={run_name}", "logging=none", *overrides]
+    print(f"[experiment] {' '.join(command[2:])}", flush=True)
+    _, wall, _ = run_measured(command, env, run_name)
+    print(f"[experiment] {run_name}: {wall:.0f}s", flush=True)
+    return wall
+
+
+def scores(run_name: str, stage_name: str) -> dict[str, float]:
+    result = json.loads((REPO_ROOT / "runs" / run_name / "eval" / f"{stage_name}.json").read_text())
+    return {name: result["benchmarks"][name]["score"] for name in BENCHMARKS} | {"average": result["average"]}
+
+
+def manifest(run_name: str, stage_name: str) -> dict:
+    return json.loads((REPO_ROOT / "runs" / run_name / stage_name / "manifest.json").read_text())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", default="default")
+    parser.add_argument("--sections", default="dpo,rl,cai")
+    parser.add_argument("--judge-overrides", nargs="*", default=[], help="e.g. judge.mode=pointwise")
+    args = parser.parse_args()
+    run, runs = args.run, REPO_ROOT / "runs"
+    for needed in ("sft", "dpo", "rlvr"):
+        if not (runs / run / needed / "manifest.json").exists():
+            sys.exit(f"runs/{run}/{needed} is missing: run `make pipeline` (run_name={run}) first")
+    out_path = REPO_ROOT / "docs" / "ai_feedback.json"
+    out = json.loads(out_path.read_text()) if out_path.exists() else {}
+    out["run"] = run
+    sections = args.sections.split(",")
+    stage("eval.run", run, "eval.stages=[sft,dpo,rlvr]")
+
+    if "dpo" in sections:
+        out["dpo"] = {"shipped pairs (the run's dpo)": {"scores": scores(run, "dpo")}}
+        for pairs in ("onpolicy", "judge"):
+            name = f"{run}-dpo-{pairs}"
+            wall = stage(
+                "stages.dpo", name, f"dpo.parent={runs / run / 'sft'}", f"dpo.pairs={pairs}", *args.judge_overrides
+            )
+            stage("eval.run", name, "eval.stages=[dpo]")
+            metrics = manifest(name, "dpo")["metrics"]
+            out["dpo"][f"{pairs} pairs"] = {
+                "scores": scores(name, "dpo"),
+                "stage_wall_s": round(wall),
+                "metrics": {k: v for k, v in metrics.items() if k.startswith(("judge", "onpolicy", "train_"))},
+            }
+
+    if "rl" in sections:
+        name = f"{run}-rlaif"
+        wall = stage(
+            "stages.rlvr",
+            name,
+            f"rlvr.parent={runs / run / 'dpo'}",
+            "rlvr.reward=judge",
+            "rlvr.log_completions=false",
+            *args.judge_overrides,
+        )
+        stage("eval.run", name, "eval.stages=[rlvr]")
+        out["rl"] = {
+            "dpo (start)": {"scores": scores(run, "dpo")},
+            "verifier (the run's rlvr)": {"scores": scores(run, "rlvr"), "metrics": rl_metrics(manifest(run, "rlvr"))},
+            "judge (RLAIF)": {
+                "scores": scores(name, "rlvr"),
+                "stage_wall_s": round(wall),
+                "metrics": rl_metrics(manifest(name, "rlvr")),
+            },
+        }
+
+    if "cai" in sections:
+        name = f"{run}-cai"
+        wall = stage(
+            "stages.sft",
+            name,
+            f"sft.parent={runs / run / 'sft'}",
+            "sft.constitutional=true",
+            "sft.num_train_epochs=1",
+            *args.judge_overrides,
+        )
+        stage("eval.run", name, "eval.stages=[sft]")
+        metrics = manifest(name, "sft")["metrics"]
+        out["cai"] = {
+            "sft (start)": {"scores": scores(run, "sft")},
+            "constitutional sft": {
+                "scores": scores(name, "sft"),
+                "stage_wall_s": round(wall),
+                "metrics": {k: v for k, v in metrics.items() if k.startswith(("constitutional", "train_"))},
+            },
+        }
+
+    out_path.write_text(json.dumps(out, indent=2) + "\n")
+    print(json.dumps(out, indent=2))
+
+
+def rl_metrics(record: dict) -> dict:
+    metrics = record["metrics"]
+    kept = ("rewards/", "judge/", "verifier/", "train_runtime_s", "reward_curve", "judge_skipped")
+    return {k: v for k, v in metrics.items() if k.startswith(kept)}
+
+
+if __name__ == "__main__":
+    start = time.time()
+    main()
+    print(f"[experiment] total {time.time() - start:.0f}s")

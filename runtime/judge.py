@@ -1,0 +1,543 @@
+"""An LM judge: a language model rates responses against written principles (RLAIF's rater, Constitutional AI's
+critic, Tülu 3's LLM-judged preference data).
+
+    conf/judge/<name>.yaml (which model, where it runs, pairwise or pointwise)
+    conf/constitution/<name>.yaml (the principles, and one worked judgement shown before every request)
+      -> Judge: one chat conversation per judgement (the worked example first) ->
+           a local causal LM: an optional greedy rationale, then "Verdict:" / "Rating:" appended and the verdict read
+             from the next-token probabilities of the labels (A/B; 1..5)
+           an OpenAI-compatible endpoint (vLLM, llama.cpp, `transformers serve`, a hosted API): its greedy reply, the
+             verdict read from the reply's last "Verdict: A|B" / "Rating: N"; a reply without one is a counted skip
+      -> pairwise: every pair judged in both orders, the preference averaged over the two (position bias cancels)
+
+TRL 1.16 no longer ships judge classes (trl.judges was removed with the online DPO trainer's move to experimental),
+so the protocol is ours; the endpoint client is the `openai` package, which speaks to any of those servers."""
+
+from __future__ import annotations
+
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from runtime.config import STAGE_ORDER
+from runtime.layout import REPO_ROOT
+
+CONSTITUTIONS_DIR = REPO_ROOT / "conf" / "constitution"
+LABELS = ("A", "B")
+# UltraFeedback's 1-5 scale (Tülu 3's ratings are on it); one digit is one token in every tokenizer we use, so a local
+# judge's rating is read from the next-token probabilities of the five digits
+RATING_RANGE = (1, 5)
+RATINGS = tuple(str(r) for r in range(RATING_RANGE[0], RATING_RANGE[1] + 1))
+VERDICT_CUE, RATING_CUE = "Verdict:", "Rating:"
+# Preferences this close to even are ties: the same pair in two batches differs by float rounding alone (~1e-7)
+TIE_TOLERANCE = 1e-3
+
+
+class JudgeError(SystemExit):
+    """The judge cannot run (an unreachable endpoint, a constitution that does not parse): one line, before work."""
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The constitution: principles in plain text, and a worked judgement.
+
+
+@dataclass(frozen=True)
+class Example:
+    """A worked judgement, shown to the judge as earlier exchanges before every request."""
+
+    request: str
+    responses: tuple[str, str]
+    ratings: tuple[int, int]  # pointwise: each response's rating (they differ: the higher one is the better)
+    rationales: tuple[str, str]  # pointwise: why each got its rating
+    comparison: str  # pairwise: why the better one is better
+
+    @property
+    def better(self) -> int:
+        return 0 if self.ratings[0] > self.ratings[1] else 1
+
+
+@dataclass(frozen=True)
+class Constitution:
+    name: str
+    principles: tuple[str, ...]
+    example: Example
+    text: str = field(repr=False)  # the file as read: part of the judged data's identity
+
+
+EXAMPLE_KEYS = ("request", "responses", "ratings", "rationales", "comparison")
+
+
+def load_constitution(name: str) -> Constitution:
+    """conf/constitution/<name>.yaml, or a path; every problem is one line naming the file and the key."""
+    candidates = [CONSTITUTIONS_DIR / f"{name}.yaml", Path(name).expanduser(), REPO_ROOT / name]
+    path = next((c for c in candidates if c.is_file()), None)
+    if path is None:
+        known = ", ".join(sorted(p.stem for p in CONSTITUTIONS_DIR.glob("*.yaml")))
+        raise JudgeError(f"judge.constitution={name!r}: no such file (conf/constitution/ has {known})")
+    text = path.read_text("utf-8")
+    try:
+        raw = OmegaConf.to_container(OmegaConf.create(text))
+    except Exception as error:  # noqa: BLE001 -- any YAML error: one line naming the file
+        first_line = str(error).strip().splitlines()[0]
+        raise JudgeError(f"{path}: not valid YAML ({type(error).__name__}: {first_line})") from None
+
+    def fail(key: str, expected: str):
+        raise JudgeError(f"{path}: {key}: expected {expected}")
+
+    def texts(value, count=None) -> bool:
+        return (
+            isinstance(value, list)
+            and bool(value)
+            and (count is None or len(value) == count)
+            and all(isinstance(v, str) and v.strip() for v in value)
+        )
+
+    if not isinstance(raw, dict):
+        fail("(top level)", "a mapping with principles and example")
+    unknown = set(raw) - {"principles", "example"}
+    if unknown:
+        fail(", ".join(sorted(unknown)), "no other keys than principles and example")
+    if not texts(raw.get("principles")):
+        fail("principles", "a non-empty list of non-empty strings")
+    example = raw.get("example")
+    if not isinstance(example, dict) or set(example) != set(EXAMPLE_KEYS):
+        fail("example", f"a mapping with exactly these keys: {', '.join(EXAMPLE_KEYS)}")
+    low, high = RATING_RANGE
+    for key, check, expected in (
+        ("request", lambda v: isinstance(v, str) and v.strip(), "a non-empty string"),
+        ("responses", lambda v: texts(v, 2), "2 non-empty strings"),
+        (
+            "ratings",
+            lambda v: isinstance(v, list) and len(v) == 2 and all(_valid_rating(r) for r in v) and v[0] != v[1],
+            f"2 different whole ratings {low}..{high}",
+        ),
+        ("rationales", lambda v: texts(v, 2), "2 non-empty strings"),
+        ("comparison", lambda v: isinstance(v, str) and v.strip(), "a non-empty string"),
+    ):
+        if not check(example[key]):
+            fail(f"example.{key}", expected)
+    return Constitution(
+        name=path.stem,
+        principles=tuple(p.strip() for p in raw["principles"]),
+        example=Example(
+            request=example["request"],
+            responses=tuple(example["responses"]),
+            ratings=tuple(example["ratings"]),
+            rationales=tuple(r.strip() for r in example["rationales"]),
+            comparison=example["comparison"].strip(),
+        ),
+        text=text,
+    )
+
+
+def _valid_rating(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and RATING_RANGE[0] <= value <= RATING_RANGE[1]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Prompts and verdicts.
+
+
+def pairwise_request(constitution: Constitution, request: str, first: str, second: str) -> str:
+    principles = "\n".join(f"- {p}" for p in constitution.principles)
+    return (
+        f"Judge two responses to a user's request against these principles:\n{principles}\n\n"
+        f"Request:\n{request}\n\nResponse A:\n{first}\n\nResponse B:\n{second}\n\n"
+        f'Which response follows the principles better? Explain in one sentence, then end with "{VERDICT_CUE} A" or '
+        f'"{VERDICT_CUE} B".'
+    )
+
+
+def pointwise_request(constitution: Constitution, request: str, response: str) -> str:
+    principles = "\n".join(f"- {p}" for p in constitution.principles)
+    low, high = RATING_RANGE
+    return (
+        f"Rate a response to a user's request against these principles:\n{principles}\n\n"
+        f"Request:\n{request}\n\nResponse:\n{response}\n\n"
+        "How well does it follow the principles? Explain in one sentence, then end with "
+        f'"{RATING_CUE} N", N from {low} (worst) to {high} (best).'
+    )
+
+
+def pairwise_conversation(constitution: Constitution, request: str, first: str, second: str) -> list[dict]:
+    """The worked example as an earlier exchange (a small judge copies the reply's form from it), then the pair."""
+    ex = constitution.example
+    return [
+        {"role": "user", "content": pairwise_request(constitution, ex.request, *ex.responses)},
+        {"role": "assistant", "content": f"{ex.comparison} {VERDICT_CUE} {LABELS[ex.better]}"},
+        {"role": "user", "content": pairwise_request(constitution, request, first, second)},
+    ]
+
+
+def pointwise_conversation(constitution: Constitution, request: str, response: str) -> list[dict]:
+    """Both example responses rated as earlier exchanges (one good, one poor: two points of the scale), then the
+    response."""
+    ex = constitution.example
+    turns = []
+    for shown, rating, rationale in zip(ex.responses, ex.ratings, ex.rationales, strict=True):
+        turns += [
+            {"role": "user", "content": pointwise_request(constitution, ex.request, shown)},
+            {"role": "assistant", "content": f"{rationale} {RATING_CUE} {rating}"},
+        ]
+    return [*turns, {"role": "user", "content": pointwise_request(constitution, request, response)}]
+
+
+def read_label(reply: str | None, cue: str, labels: tuple[str, ...]) -> str | None:
+    """The label after the reply's last `cue` (`Verdict: B`, `Rating: **4**`, `verdict = "A"`), when it is one of
+    `labels`; None otherwise. The last one wins: a judge that reasons aloud may name several before it decides."""
+    pattern = re.compile(
+        rf"{re.escape(cue.rstrip(':'))}\s*[:=]\s*[\*\[\(\"'\s]*(?:response\s+)?([A-Za-z0-9]+)", re.IGNORECASE
+    )
+    found = pattern.findall(reply or "")
+    if not found:
+        return None
+    label = found[-1].upper() if found[-1].upper() in labels else found[-1]
+    return label if label in labels else None
+
+
+@dataclass
+class Reply:
+    """One judgement: the reply's text (the rationale and the verdict as shown), the label it gave (None: the reply
+    named none, a counted skip) and, from a local judge, the probability of each label after the cue."""
+
+    text: str | None
+    label: str | None
+    probabilities: dict[str, float] | None = None
+
+
+@dataclass
+class PairJudgement:
+    """One pair judged in both orders: `in_order` shows the first response as A, `swapped` shows it as B."""
+
+    in_order: Reply
+    swapped: Reply
+
+    @property
+    def first_preferred(self) -> float | None:
+        """How much the judge prefers the first response, 0..1, with the position's pull cancelled by averaging
+        the two orders (Wang et al. 2023, "Large Language Models are not Fair Evaluators": balanced position
+        calibration). From label probabilities (a local judge) the mean of P(first) over the orders; from labels
+        alone 1 or 0 when both orders name the same response, 0.5 when each names the one in the same place.
+        None: a reply named no label (skipped)."""
+        if self.in_order.probabilities and self.swapped.probabilities:
+            return (self.in_order.probabilities["A"] + self.swapped.probabilities["B"]) / 2
+        if self.in_order.label is None or self.swapped.label is None:
+            return None
+        return ((self.in_order.label == "A") + (self.swapped.label == "B")) / 2
+
+    @property
+    def winner(self):
+        """0 (the first response), 1 (the second), "tie" or None (skipped)."""
+        preferred = self.first_preferred
+        if preferred is None:
+            return None
+        if abs(preferred - 0.5) <= TIE_TOLERANCE:
+            return "tie"
+        return 0 if preferred > 0.5 else 1
+
+    @property
+    def position_bound(self) -> bool | None:
+        """The judge's most likely label was the same in both orders: it followed the place, not the response."""
+        if self.in_order.label is None or self.swapped.label is None:
+            return None
+        return self.in_order.label == self.swapped.label
+
+
+@dataclass
+class Rating:
+    reply: Reply
+
+    @property
+    def score(self) -> float | None:
+        """The rating; from a local judge its expectation under the label probabilities (G-Eval's probability-weighted
+        score, Liu et al. 2023), which separates responses a most-likely digit would tie. None: skipped."""
+        if self.reply.probabilities:
+            return sum(int(label) * p for label, p in self.reply.probabilities.items())
+        return None if self.reply.label is None else float(self.reply.label)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Where the judge runs.
+
+
+class LocalBackend:
+    """A causal LM loaded in this process (any checkpoint; offline, SmolLM2-135M-Instruct from the installed GGUF).
+    It may explain first (greedy, up to max_new_tokens; 0 = no rationale); its verdict is then read from the
+    next-token probabilities of the labels after the cue appended to its reply, so a small model that will not
+    write the format still gives one, and no judgement is skipped."""
+
+    def __init__(self, cfg: DictConfig, path: Path | str, max_new_tokens: int, batch_size: int):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from runtime import devices
+
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path))
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model = AutoModelForCausalLM.from_pretrained(
+            str(path),
+            dtype=devices.weights_dtype(cfg, trainable=False),
+            # torch's SDPA with an explicit mask: the verdict pass continues a cached prefix over left-padded rows
+            attn_implementation="sdpa",
+        )
+        devices.place(self.model)
+        self.model.eval()
+        self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
+        self.path = path
+        self.too_long = 0  # judgements skipped because they did not fit the judge's context, since the start
+
+    def rationales(self, conversations: list[list[dict]], desc: str) -> list[str]:
+        from runtime.generation import generate
+
+        outputs = generate(
+            self.model,
+            self.tokenizer,
+            conversations,
+            max_new_tokens=self.max_new_tokens,
+            batch_size=self.batch_size,
+            desc=desc,
+        )
+        return [group[0].text.strip() for group in outputs]
+
+    def judge(self, conversations: list[list[dict]], cue: str, labels: tuple[str, ...], desc: str) -> list[Reply]:
+        rationales = self.rationales(conversations, desc) if self.max_new_tokens else [""] * len(conversations)
+        replies = [f"{rationale} {cue}".strip() for rationale in rationales]
+        texts = [
+            self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True) + reply
+            for conversation, reply in zip(conversations, replies, strict=True)
+        ]
+        # A judgement longer than the judge's context would be read past its trained positions: skipped, counted
+        fits = [i for i, text in enumerate(texts) if self.fits(text)]
+        self.too_long += len(texts) - len(fits)
+        label_ids = [self._first_token_ids(label) for label in labels]
+        probabilities = dict(zip(fits, self.label_probabilities([texts[i] for i in fits], label_ids, desc)))
+        results = []
+        for i, reply in enumerate(replies):
+            if i not in probabilities:
+                results.append(Reply(None, None))
+                continue
+            probs = probabilities[i]
+            label = labels[max(range(len(labels)), key=probs.__getitem__)]
+            results.append(Reply(f"{reply} {label}", label, dict(zip(labels, probs, strict=True))))
+        return results
+
+    def counts(self) -> dict:
+        return {"judge_too_long": self.too_long}
+
+    def fits(self, text: str) -> bool:
+        context = getattr(self.model.config, "max_position_embeddings", None)
+        return context is None or len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) < context
+
+    def check(self, constitution: Constitution) -> None:
+        """The opening every judgement repeats (the worked example, the principles) fits the judge's context."""
+        empty = pointwise_conversation(constitution, "", "")
+        text = self.tokenizer.apply_chat_template(empty, tokenize=False, add_generation_prompt=True)
+        if not self.fits(text + RATING_CUE):
+            raise JudgeError(
+                f"judge.model={self.path}: its context ({self.model.config.max_position_embeddings} positions) does "
+                f"not hold the judgement's opening for constitution {constitution.name} (the worked example and the "
+                "principles); use a judge with a longer context or a shorter constitution"
+            )
+
+    def label_probabilities(self, texts: list[str], label_ids: list[list[int]], desc: str) -> list[list[float]]:
+        """For each text, the next token's probability mass on each label's tokens, normalised over the labels.
+
+        Every judgement repeats the same opening (the worked example, the principles; ~2/3 of its tokens): it runs
+        once, and each batch continues from its keys and values."""
+        import copy
+        import inspect
+
+        import torch
+        from tqdm.auto import tqdm
+
+        token_ids = [self.tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+        shared = shared_prefix_length(token_ids)
+        device = self.model.device
+        # transformers renamed the argument past_key_values -> cache (the old name warns, and goes in 5.40)
+        cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        with torch.no_grad():
+            opened = self.model(torch.tensor([token_ids[0][:shared]], device=device), use_cache=True)
+        prefix = getattr(opened, cache_arg)
+        probabilities = []
+        if not texts:
+            return probabilities
+        for start in tqdm(range(0, len(texts), self.batch_size), desc=f"{desc}: verdicts", leave=False):
+            rests = [ids[shared:] for ids in token_ids[start : start + self.batch_size]]
+            width = max(map(len, rests))
+            pad = self.tokenizer.pad_token_id
+            # left-padded: every row's last token is the cue's, read at position -1
+            suffix = torch.tensor([[pad] * (width - len(r)) + r for r in rests], device=device)
+            real = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rests], device=device)
+            cache = copy.deepcopy(prefix)
+            cache.batch_repeat_interleave(len(rests))
+            with torch.no_grad():
+                logits = self.model(
+                    input_ids=suffix,
+                    attention_mask=torch.cat(
+                        [torch.ones(len(rests), shared, dtype=real.dtype, device=device), real], 1
+                    ),
+                    position_ids=shared + (real.cumsum(-1) - 1).clamp(min=0),
+                    **{cache_arg: cache},
+                    logits_to_keep=1,
+                ).logits[:, -1]
+            last = logits.float().softmax(-1)
+            mass = torch.stack([last[:, ids].sum(-1) for ids in label_ids], dim=-1)
+            probabilities.extend((mass / mass.sum(-1, keepdim=True)).tolist())
+        return probabilities
+
+    def _first_token_ids(self, label: str) -> list[int]:
+        """The tokens a label can start with after the cue: with and without a leading space."""
+        ids = {self.tokenizer.encode(text, add_special_tokens=False)[0] for text in (f" {label}", label)}
+        return sorted(ids)
+
+
+def shared_prefix_length(sequences: list[list[int]]) -> int:
+    """How many leading tokens every sequence shares, leaving each at least one of its own."""
+    shortest = min(map(len, sequences))
+    length = 0
+    while length < shortest - 1 and all(seq[length] == sequences[0][length] for seq in sequences):
+        length += 1
+    return length
+
+
+class EndpointBackend:
+    """An OpenAI-compatible chat-completions server, replying greedily; the verdict is read from the reply's text
+    (a reply that names none is a counted skip). Reached before any work (`check`): an unreachable server or a model
+    it does not serve is one line. A request that still fails after the client's retries is a skip, counted."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key_env: str,
+        max_new_tokens: int,
+        concurrency: int,
+        timeout_s: float,
+        max_retries: int,
+    ):
+        import openai
+
+        self.client = openai.OpenAI(
+            base_url=base_url,
+            api_key=os.environ.get(api_key_env) or "none",  # local servers take any key
+            timeout=timeout_s,
+            max_retries=max_retries,
+        )
+        self.base_url, self.model = base_url, model
+        self.max_new_tokens, self.concurrency = max_new_tokens, concurrency
+        self.errors = 0
+
+    def check(self) -> None:
+        try:
+            served = [m.id for m in self.client.models.list()]
+        except Exception as error:  # noqa: BLE001 -- connection refused, DNS, 401, timeout: one line
+            detail = str(error).splitlines()[0] if str(error) else "no detail"
+            raise JudgeError(
+                f"judge.base_url={self.base_url}: the endpoint cannot be reached ({type(error).__name__}: {detail})"
+            ) from None
+        if served and self.model not in served:
+            raise JudgeError(f"judge.model={self.model!r}: {self.base_url} serves {', '.join(served)}")
+
+    def counts(self) -> dict:
+        return {"judge_request_errors": self.errors}
+
+    def _one(self, messages: list[dict]) -> str | None:
+        try:
+            response = self.client.chat.completions.create(
+                model=self.model, messages=messages, max_tokens=self.max_new_tokens, temperature=0.0
+            )
+        except Exception as error:  # noqa: BLE001 -- counted and logged; the run goes on without this judgement
+            self.errors += 1
+            print(f"[judge] request failed after retries, skipped: {type(error).__name__}: {error}")
+            return None
+        return response.choices[0].message.content
+
+    def texts(self, conversations: list[list[dict]], desc: str) -> list[str | None]:
+        from tqdm.auto import tqdm
+
+        with ThreadPoolExecutor(self.concurrency) as pool:
+            return list(tqdm(pool.map(self._one, conversations), total=len(conversations), desc=desc, leave=False))
+
+    def judge(self, conversations: list[list[dict]], cue: str, labels: tuple[str, ...], desc: str) -> list[Reply]:
+        return [Reply(text, read_label(text, cue, labels)) for text in self.texts(conversations, desc)]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The judge.
+
+
+class Judge:
+    def __init__(self, backend, constitution: Constitution, mode: str):
+        self.backend, self.constitution, self.mode = backend, constitution, mode
+
+    def compare(self, requests: list[str], first: list[str], second: list[str]) -> list[PairJudgement]:
+        """Each (request, first, second) judged twice: first shown as A, then second shown as A."""
+        conversations = [
+            pairwise_conversation(self.constitution, request, a, b)
+            for request, x, y in zip(requests, first, second, strict=True)
+            for a, b in ((x, y), (y, x))
+        ]
+        replies = self.backend.judge(conversations, VERDICT_CUE, LABELS, desc="judging pairs (both orders)")
+        return [PairJudgement(replies[i], replies[i + 1]) for i in range(0, len(replies), 2)]
+
+    def rate(self, requests: list[str], responses: list[str]) -> list[Rating]:
+        conversations = [
+            pointwise_conversation(self.constitution, request, response)
+            for request, response in zip(requests, responses, strict=True)
+        ]
+        return [Rating(r) for r in self.backend.judge(conversations, RATING_CUE, RATINGS, desc="rating responses")]
+
+
+def resolve_judge_model(cfg: DictConfig) -> Path | str:
+    """judge.model for a local judge as something from_pretrained reads: a stage of this run, the GGUF inside a
+    package or directory (converted once), or a checkpoint directory / hub id."""
+    from runtime import models
+
+    judge = cfg.judge
+    if judge.model in STAGE_ORDER:
+        return models.resolve_parent(cfg, judge.model)
+    if judge.gguf_file:
+        return models.ensure_gguf_converted(judge.model, judge.gguf_file)
+    return judge.model
+
+
+def judge_identity(cfg: DictConfig) -> dict:
+    """What decides a judge's verdicts: its model by content (a local one) or by server and name, the constitution's
+    text, the mode and the reply length. Stages whose data it judged record it and are redone when it changes."""
+    from runtime.lineage import checkpoint_id, content_hash
+
+    judge = cfg.judge
+    constitution = load_constitution(judge.constitution)
+    model = checkpoint_id(resolve_judge_model(cfg)) if judge.backend == "local" else f"{judge.base_url} {judge.model}"
+    return {
+        "backend": judge.backend,
+        "model": model,
+        "mode": judge.mode,
+        "max_new_tokens": judge.max_new_tokens,
+        "constitution": f"{constitution.name}:{content_hash(constitution.text)}",
+    }
+
+
+def build_judge(cfg: DictConfig) -> Judge:
+    """The configured judge, checked (constitution parsed, endpoint reached, model loaded) before it judges."""
+    judge = cfg.judge
+    constitution = load_constitution(judge.constitution)
+    if judge.backend == "endpoint":
+        backend = EndpointBackend(
+            judge.base_url,
+            judge.model,
+            judge.api_key_env,
+            judge.max_new_tokens,
+            judge.batch_size,
+            judge.timeout_s,
+            judge.max_retries,
+        )
+        backend.check()
+    else:
+        backend = LocalBackend(cfg, resolve_judge_model(cfg), judge.max_new_tokens, judge.batch_size)
+        backend.check(constitution)
+    return Judge(backend, constitution, judge.mode)

