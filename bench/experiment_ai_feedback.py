@@ -12,8 +12,9 @@ needs runs/<run>/{sft,dpo,rlvr} (`make pipeline`); each step in its own process,
                         rlvr (reward = the verifiers); held-out scores, reward curves, the verifiers' reward logged
                         at weight 0 beside the judge's (the hacking signal: the judge's reward rising while the
                         verifiers' falls)
-  3. Constitutional AI  from the run's SFT checkpoint: sft.constitutional=true (answer, critique, revise, SFT on the
-                        revisions); held-out scores against the SFT checkpoint's
+  3. Constitutional AI  on SmolLM2-135M-Instruct (+experiment=smollm2_cpu, run --cai-run): from the base model,
+                        sft.constitutional=true (answer, critique, revise, SFT on the revisions) against that run's
+                        base and SFT checkpoints; the tiny model cannot write a revision (its revisions come out empty)
 
 Writes docs/ai_feedback.json and prints the tables.
 """
@@ -22,22 +23,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 
-from measure import OFFLINE_ENV, REPO_ROOT, run_measured  # bench/measure.py: the script directory is on sys.path
+from measure import REPO_ROOT, run_stage  # bench/measure.py: the script directory is on sys.path
 
 BENCHMARKS = ("gsm8k", "math", "ifeval")
-
-
-def stage(module: str, run_name: str, *overrides: str) -> float:
-    env = {**os.environ, **OFFLINE_ENV}
-    command = [sys.executable, "-m", module, f"run_name={run_name}", "logging=none", *overrides]
-    print(f"[experiment] {' '.join(command[2:])}", flush=True)
-    _, wall, _ = run_measured(command, env, run_name)
-    print(f"[experiment] {run_name}: {wall:.0f}s", flush=True)
-    return wall
 
 
 def scores(run_name: str, stage_name: str) -> dict[str, float]:
@@ -53,26 +44,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", default="default")
     parser.add_argument("--sections", default="dpo,rl,cai")
-    parser.add_argument("--judge-overrides", nargs="*", default=[], help="e.g. judge.mode=pointwise")
+    parser.add_argument("--judge-overrides", nargs="*", default=[], help="e.g. judge.mode=pairwise")
+    parser.add_argument("--cai-run", default="smollm2_cpu", help="a +experiment=smollm2_cpu run with base and sft")
+    parser.add_argument("--cai-prompts", type=int, default=64)
     args = parser.parse_args()
     run, runs = args.run, REPO_ROOT / "runs"
     for needed in ("sft", "dpo", "rlvr"):
         if not (runs / run / needed / "manifest.json").exists():
             sys.exit(f"runs/{run}/{needed} is missing: run `make pipeline` (run_name={run}) first")
+    smol = ["+experiment=smollm2_cpu"]
     out_path = REPO_ROOT / "docs" / "ai_feedback.json"
     out = json.loads(out_path.read_text()) if out_path.exists() else {}
     out["run"] = run
     sections = args.sections.split(",")
-    stage("eval.run", run, "eval.stages=[sft,dpo,rlvr]")
+    if "dpo" in sections or "rl" in sections:
+        run_stage("eval.run", run, "eval.stages=[sft,dpo,rlvr]")
 
     if "dpo" in sections:
         out["dpo"] = {"shipped pairs (the run's dpo)": {"scores": scores(run, "dpo")}}
         for pairs in ("onpolicy", "judge"):
             name = f"{run}-dpo-{pairs}"
-            wall = stage(
+            wall = run_stage(
                 "stages.dpo", name, f"dpo.parent={runs / run / 'sft'}", f"dpo.pairs={pairs}", *args.judge_overrides
             )
-            stage("eval.run", name, "eval.stages=[dpo]")
+            run_stage("eval.run", name, "eval.stages=[dpo]")
             metrics = manifest(name, "dpo")["metrics"]
             out["dpo"][f"{pairs} pairs"] = {
                 "scores": scores(name, "dpo"),
@@ -82,7 +77,7 @@ def main() -> None:
 
     if "rl" in sections:
         name = f"{run}-rlaif"
-        wall = stage(
+        wall = run_stage(
             "stages.rlvr",
             name,
             f"rlvr.parent={runs / run / 'dpo'}",
@@ -90,7 +85,7 @@ def main() -> None:
             "rlvr.log_completions=false",
             *args.judge_overrides,
         )
-        stage("eval.run", name, "eval.stages=[rlvr]")
+        run_stage("eval.run", name, "eval.stages=[rlvr]")
         out["rl"] = {
             "dpo (start)": {"scores": scores(run, "dpo")},
             "verifier (the run's rlvr)": {"scores": scores(run, "rlvr"), "metrics": rl_metrics(manifest(run, "rlvr"))},
@@ -102,19 +97,21 @@ def main() -> None:
         }
 
     if "cai" in sections:
-        name = f"{run}-cai"
-        wall = stage(
+        name = f"{args.cai_run}-cai"
+        run_stage("eval.run", args.cai_run, *smol, "eval.stages=[base,sft]")
+        wall = run_stage(
             "stages.sft",
             name,
-            f"sft.parent={runs / run / 'sft'}",
+            *smol,
             "sft.constitutional=true",
-            "sft.num_train_epochs=1",
+            f"sft.constitutional_prompts={args.cai_prompts}",
             *args.judge_overrides,
         )
-        stage("eval.run", name, "eval.stages=[sft]")
+        run_stage("eval.run", name, *smol, "eval.stages=[sft]")
         metrics = manifest(name, "sft")["metrics"]
         out["cai"] = {
-            "sft (start)": {"scores": scores(run, "sft")},
+            "base (start)": {"scores": scores(args.cai_run, "base")},
+            "sft (the preset's, on 480 shipped rows)": {"scores": scores(args.cai_run, "sft")},
             "constitutional sft": {
                 "scores": scores(name, "sft"),
                 "stage_wall_s": round(wall),

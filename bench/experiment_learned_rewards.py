@@ -23,27 +23,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
-from measure import OFFLINE_ENV, REPO_ROOT, run_measured  # bench/measure.py: the script directory is on sys.path
+from measure import REPO_ROOT, run_stage  # bench/measure.py: the script directory is on sys.path
 
 sys.path.insert(0, str(REPO_ROOT))
 DOCS = REPO_ROOT / "docs"
 BENCHMARKS = ("gsm8k", "math", "ifeval")
 LONG_BETAS = (0.01, 0.1)
 PROCESS_WEIGHT = 2.0
-
-
-def stage(module: str, run_name: str, *overrides: str, label: str) -> float:
-    env = {**os.environ, **OFFLINE_ENV}
-    command = [sys.executable, "-m", module, f"run_name={run_name}", "logging=none", *overrides]
-    print(f"[experiment] {label}: {' '.join(command[2:])}", flush=True)
-    _, wall, _ = run_measured(command, env, label)
-    print(f"[experiment] {label}: {wall:.0f}s", flush=True)
-    return wall
 
 
 def scores(run_name: str, stage_name: str = "rlvr") -> dict[str, float]:
@@ -61,10 +51,10 @@ def rl_from(parent: str, run: str, name: str, steps: int, *overrides: str) -> di
     parents = [f"rlvr.parent={runs / run / parent}"]
     if any(o.startswith("rlvr.reward=") for o in overrides):
         parents.append(f"rlvr.reward_model={runs / run / 'rm'}")
-    stage(
+    run_stage(
         "stages.rlvr", name, *parents, f"rlvr.max_steps={steps}", "rlvr.log_completions=false", *overrides, label=name
     )
-    stage("eval.run", name, "eval.stages=[rlvr]", label=f"eval {name}")
+    run_stage("eval.run", name, "eval.stages=[rlvr]", label=f"eval {name}")
     metrics = manifest(name, "rlvr")["metrics"]
     return {"scores": scores(name), "train_runtime_s": round(metrics["train_runtime_s"]), "metrics": metrics}
 
@@ -83,7 +73,7 @@ def main() -> None:
     out: dict = {"run": run, "steps": args.steps, "long_steps": args.long_steps}
 
     # 1. The reward model.
-    stage("stages.rm", run, label="rm")
+    run_stage("stages.rm", run, label="rm")
     rm = manifest(run, "rm")["metrics"]
     kept = ("heldout_pairs", "heldout_pairwise_accuracy_before", "heldout_pairwise_accuracy", "train_runtime_s")
     out["rm"] = {key: rm[key] for key in kept}
@@ -95,7 +85,7 @@ def main() -> None:
         link = sampled / name
         if not link.exists():
             link.symlink_to(REPO_ROOT / "runs" / run / name, target_is_directory=True)
-    stage(
+    run_stage(
         "eval.run",
         sampled.name,
         "eval.stages=[sft,dpo,rlvr]",
@@ -112,7 +102,7 @@ def main() -> None:
     }
 
     # 3. RLHF vs RLVR from the same DPO checkpoint (the run's own rlvr is the verifier-reward run).
-    stage("eval.run", run, "eval.stages=[dpo,rlvr]", label="eval of the run")
+    run_stage("eval.run", run, "eval.stages=[dpo,rlvr]", label="eval of the run")
     out["rl"] = {"dpo (start)": {"scores": scores(run, "dpo")}, "verifier (the run's rlvr)": {"scores": scores(run)}}
     out["rl"]["rm"] = rl_from("dpo", run, f"{run}-rl-rm", args.steps, "rlvr.reward=rm")
     out["rl"]["both"] = rl_from("dpo", run, f"{run}-rl-both", args.steps, "rlvr.reward=both")

@@ -1,5 +1,6 @@
 """Shared by the benchmark scripts: the offline, quiet environment they run in, running one command as a child
-process measured from outside, and the config a stage would see for a command line (in-process benchmarks)."""
+process measured from outside (a stage: `run_stage`), and the config a stage would see for a command line
+(in-process benchmarks)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,17 @@ def run_measured(command: list[str], env: dict, label: str) -> tuple[str, float,
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"{label} failed:\n{output[-4000:]}")
     return output, wall, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+
+
+def run_stage(module: str, run_name: str, *overrides: str, label: str | None = None) -> float:
+    """`python -m <module> run_name=<run_name> logging=none <overrides>` offline, measured; its wall seconds."""
+    label = label or run_name
+    env = {**os.environ, **OFFLINE_ENV}
+    command = [sys.executable, "-m", module, f"run_name={run_name}", "logging=none", *overrides]
+    print(f"[experiment] {label}: {' '.join(command[2:])}", flush=True)
+    _, wall, _ = run_measured(command, env, label)
+    print(f"[experiment] {label}: {wall:.0f}s", flush=True)
+    return wall
 
 
 def compose(overrides: list[str]):

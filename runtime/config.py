@@ -28,6 +28,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import II, MISSING, DictConfig, OmegaConf
 
 from rewards.tools import resolve_tools
+from runtime.constitution import ConstitutionError, load_constitution
 from runtime.devices import PRECISIONS
 
 
@@ -537,7 +538,7 @@ def validate(cfg: DictConfig) -> None:
     if not 0 <= cfg.rm.heldout_share < 1:
         raise ConfigError(f"rm.heldout_share={cfg.rm.heldout_share}: expected 0 <= share < 1")
     _check_benchmarks(cfg)
-    _check_judge(cfg.judge)
+    _check_judge(cfg)
     _check_tools(cfg)
     _check_choice("model.dtype", cfg.model.dtype, PRECISIONS)
     _check_attention(cfg.model.attn_implementation)
@@ -618,7 +619,15 @@ def _check_benchmarks(cfg: DictConfig) -> None:
         _check_choice("rlvr.heldout_benchmarks", name, names)
 
 
-def _check_judge(judge: DictConfig) -> None:
+def _check_judge(cfg: DictConfig) -> None:
+    """The judge section's values; and its constitution, parsed, when a stage of this command may use it (a file
+    that does not parse fails here, not after SFT has trained)."""
+    judge = cfg.judge
+    if cfg.dpo.pairs == "judge" or cfg.rlvr.reward == "judge" or cfg.sft.constitutional:
+        try:
+            load_constitution(judge.constitution)
+        except ConstitutionError as error:
+            raise ConfigError(str(error)) from None
     _check_choice("judge.backend", judge.backend, JUDGE_BACKENDS)
     _check_choice("judge.mode", judge.mode, JUDGE_MODES)
     if judge.backend == "endpoint" and not (judge.base_url or "").startswith(("http://", "https://")):

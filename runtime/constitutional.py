@@ -16,8 +16,8 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+from runtime.constitution import Constitution
 from runtime.generation import generate
-from runtime.judge import Constitution
 
 CRITIQUE_REQUEST = "Critique your last response against this principle: {principle} Name what it does not follow."
 REVISION_REQUEST = (

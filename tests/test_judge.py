@@ -17,6 +17,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from runtime import judge, layout, models
+from runtime.constitution import CONSTITUTIONS_DIR, ConstitutionError, load_constitution
 from runtime.judge import PairJudgement, Reply
 from runtime.lineage import checkpoint_id
 from stages import dpo
@@ -26,10 +27,10 @@ from stages import dpo
 
 
 def test_every_shipped_constitution_loads_with_its_principles_and_example():
-    names = sorted(p.stem for p in judge.CONSTITUTIONS_DIR.glob("*.yaml"))
+    names = sorted(p.stem for p in CONSTITUTIONS_DIR.glob("*.yaml"))
     assert "tulu3_aspects" in names
     for name in names:
-        constitution = judge.load_constitution(name)
+        constitution = load_constitution(name)
         assert constitution.principles and constitution.example.ratings[0] != constitution.example.ratings[1]
 
 
@@ -62,19 +63,19 @@ example:
 def test_a_constitution_that_does_not_parse_is_one_line_naming_the_file_and_key(tmp_path, text, message):
     path = tmp_path / "mine.yaml"
     path.write_text(text)
-    with pytest.raises(judge.JudgeError) as caught:
-        judge.load_constitution(str(path))
+    with pytest.raises(ConstitutionError) as caught:
+        load_constitution(str(path))
     error = str(caught.value)
     assert message in error and str(path) in error and "\n" not in error
 
 
 def test_an_unknown_constitution_name_lists_the_shipped_ones():
-    with pytest.raises(judge.JudgeError, match=r"judge.constitution='nope': no such file .*tulu3_aspects"):
-        judge.load_constitution("nope")
+    with pytest.raises(ConstitutionError, match=r"judge.constitution='nope': no such file .*tulu3_aspects"):
+        load_constitution("nope")
 
 
 def test_the_worked_example_comes_first_and_the_request_last():
-    constitution = judge.load_constitution("tulu3_aspects")
+    constitution = load_constitution("tulu3_aspects")
     pair = judge.pairwise_conversation(constitution, "Q?", "first", "second")
     assert [t["role"] for t in pair] == ["user", "assistant", "user"]
     assert pair[1]["content"].endswith("Verdict: B")  # the example's better response is its second
@@ -209,7 +210,7 @@ def test_the_endpoint_judge_replies_as_the_same_checkpoint_does_locally(served_c
     """The replies come through the HTTP API of a real server and are the model's own: greedy text equal to the
     local backend's over the same checkpoint; verdicts are read from them, and a reply naming none is a skip."""
     checkpoint, base_url = served_checkpoint
-    constitution = judge.load_constitution("tulu3_aspects")
+    constitution = load_constitution("tulu3_aspects")
     conversations = [
         judge.pairwise_conversation(constitution, "What is 2 + 3?", "The answer is 5.", "The answer is 6."),
         judge.pointwise_conversation(constitution, "Name a colour.", "Blue."),
@@ -305,7 +306,7 @@ def test_judged_pairs_are_published_with_verdicts_and_the_verifiers_scores(sft_r
     assert dpo.run(cfg) == "reused"
     other = tmp_path / "other.yaml"
     other.write_text(
-        judge.load_constitution("tulu3_aspects").text.replace("the response answers", "the response answers briefly")
+        load_constitution("tulu3_aspects").text.replace("the response answers", "the response answers briefly")
     )
     assert dpo.run(judged_dpo(sft_run, tmp_path, "judge.mode=pairwise", f"judge.constitution={other}")) == "trained"
     assert "judge: {" in capsys.readouterr().out
@@ -355,7 +356,7 @@ def test_the_judge_reward_maps_ratings_onto_the_verifiers_scale_and_penalises_ra
                 Reply("", "5", {"5": 1.0}),
             ]
         ),
-        judge.load_constitution("tulu3_aspects"),
+        load_constitution("tulu3_aspects"),
         "pointwise",
     )
     reward = JudgeReward(rater, nonstop_penalty=-10.0, weight=10.0, eos_token_ids={eos})
@@ -404,7 +405,7 @@ def test_the_verdict_pass_over_a_cached_opening_gives_each_texts_own_probabiliti
 
     checkpoint = layout.stage_dir(sft_run, "sft")
     backend = judge.LocalBackend(sft_run, checkpoint, max_new_tokens=0, batch_size=3)
-    constitution = judge.load_constitution("tulu3_aspects")
+    constitution = load_constitution("tulu3_aspects")
     answers = ["5", "The answer is 5.", "It is six, I think, because 2 + 3 = 6. The answer is 6.", "7", "", "5"]
     texts = [
         backend.tokenizer.apply_chat_template(
@@ -455,7 +456,7 @@ def test_constitutional_sft_trains_on_the_parents_revisions_and_publishes_each_s
     checkpoint = layout.stage_dir(cfg, "sft")
     manifest = layout.read_manifest(checkpoint)
     records = [json.loads(line) for line in (checkpoint / sft.REVISIONS_FILE).read_text().splitlines()]
-    principles = judge.load_constitution("tulu3_aspects").principles
+    principles = load_constitution("tulu3_aspects").principles
     assert len(records) == manifest["metrics"]["constitutional_prompts"] == 8
     assert manifest["data"]["rows"] == manifest["metrics"]["constitutional_rows"] == sum(r["kept"] for r in records)
     assert manifest["data"]["judge"]["constitution"].startswith("tulu3_aspects:")
@@ -465,7 +466,7 @@ def test_constitutional_sft_trains_on_the_parents_revisions_and_publishes_each_s
     assert manifest["metrics"]["train_loss"] is not None
     capsys.readouterr()
     other = tmp_path / "other.yaml"
-    other.write_text(judge.load_constitution("tulu3_aspects").text.replace("Honesty:", "Candour:"))
+    other.write_text(load_constitution("tulu3_aspects").text.replace("Honesty:", "Candour:"))
     assert sft.run(compose([*overrides, f"judge.constitution={other}"])) == "trained"
     assert "judge: {" in capsys.readouterr().out
 
@@ -498,3 +499,14 @@ def test_a_judgement_longer_than_the_judges_context_is_a_counted_skip():
     ratings = rater.rate(["Q?", "Q?"], ["Fine.", "word " * context])
     assert ratings[0].score is not None and ratings[1].score is None
     assert rater.backend.counts() == {"judge_too_long": 1}
+
+
+def test_a_pipeline_whose_judge_constitution_does_not_parse_fails_at_validation(tmp_path):
+    from runtime import config
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("principles: [unclosed")
+    config.validate(compose([f"judge.constitution={broken}"]))  # no stage of this command uses the judge
+    for uses_the_judge in ("dpo.pairs=judge", "rlvr.reward=judge", "sft.constitutional=true"):
+        with pytest.raises(config.ConfigError, match=rf"{broken}: not valid YAML"):
+            config.validate(compose([f"judge.constitution={broken}", uses_the_judge]))

@@ -16,7 +16,8 @@ import time
 from rewards import is_truncated
 from rewards.process import problem_text
 from rewards.tool_call import final_answer
-from runtime.judge import RATING_RANGE, Judge
+from runtime.constitution import RATING_RANGE
+from runtime.judge import Judge
 
 
 class JudgeReward:
