@@ -16,7 +16,8 @@ needs runs/<run>/{sft,dpo,rlvr} (`make pipeline`); each step in its own process,
                         sft.constitutional=true (answer, critique, revise, SFT on the revisions) against that run's
                         base and SFT checkpoints; the tiny model cannot write a revision (its revisions come out empty)
 
-Writes docs/ai_feedback.json and prints the tables.
+Writes docs/ai_feedback.json (--out; sections run again replace theirs) and prints the tables. Other seeds:
+--run default-s2 --sections dpo --out docs/ai_feedback_s2.json
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 from measure import REPO_ROOT, run_stage  # bench/measure.py: the script directory is on sys.path
 
@@ -45,6 +47,7 @@ def main() -> None:
     parser.add_argument("--run", default="default")
     parser.add_argument("--sections", default="dpo,rl,cai")
     parser.add_argument("--judge-overrides", nargs="*", default=[], help="e.g. judge.mode=pairwise")
+    parser.add_argument("--out", default=str(REPO_ROOT / "docs" / "ai_feedback.json"))
     parser.add_argument("--cai-run", default="smollm2_cpu", help="a +experiment=smollm2_cpu run with base and sft")
     parser.add_argument("--cai-prompts", type=int, default=64)
     args = parser.parse_args()
@@ -53,7 +56,7 @@ def main() -> None:
         if not (runs / run / needed / "manifest.json").exists():
             sys.exit(f"runs/{run}/{needed} is missing: run `make pipeline` (run_name={run}) first")
     smol = ["+experiment=smollm2_cpu"]
-    out_path = REPO_ROOT / "docs" / "ai_feedback.json"
+    out_path = Path(args.out)
     out = json.loads(out_path.read_text()) if out_path.exists() else {}
     out["run"] = run
     sections = args.sections.split(",")

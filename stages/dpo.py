@@ -3,8 +3,8 @@
     python -m stages.dpo [key=value ...]        (or: make dpo ARGS="...")
 
 config -> preference pairs (offline: the data.preference sources; onpolicy: sampled from the parent and judged by
-the verifiers; judge: sampled from the parent and judged by an LM against a constitution, runtime/judge.py) -> parent
-model + tokenizer -> DPOTrainer, whose reference log-probs come from an on-disk cache -> train ->
+the verifiers; judge: sampled from the parent and judged by an LM against a constitution; stages/sampled_pairs.py) ->
+parent model + tokenizer -> DPOTrainer, whose reference log-probs come from an on-disk cache -> train ->
 runs/<run_name>/dpo/ + manifest.json (+ onpolicy_pairs.jsonl / judge_pairs.jsonl: every pair with its scores)
 """
 
@@ -14,15 +14,15 @@ import hashlib
 import json
 import math
 import time
-from collections import Counter
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig
 from trl import DPOTrainer
 
-from data.loading import PREFERENCE_FEATURES, DataError, describe, fingerprint, load_preference, load_rlvr
-from runtime import checkpoints, cli, console, devices, files, generation, judge, models, tracking, training
+from data.loading import describe, fingerprint, load_preference, load_rlvr
+from runtime import checkpoints, cli, console, devices, files, judge, models, tracking, training
+from stages import sampled_pairs
 
 
 def run(cfg: DictConfig) -> str:
@@ -52,12 +52,11 @@ def run(cfg: DictConfig) -> str:
         started = time.time()
         with devices.autocast(cfg):  # the fp32 trainable weights sample in the compute precision, as they train
             if rater is None:
-                dataset, pair_rows, pair_stats = sample_onpolicy_pairs(model, tokenizer, prompts, options, args.seed)
+                sampled = sampled_pairs.sample_onpolicy_pairs(model, tokenizer, prompts, options, args.seed)
             else:
-                dataset, pair_rows, pair_stats = sample_judged_pairs(
-                    model, tokenizer, prompts, options, args.seed, rater
-                )
-        pairs_file = ONPOLICY_PAIRS_FILE if rater is None else JUDGE_PAIRS_FILE
+                sampled = sampled_pairs.sample_judged_pairs(model, tokenizer, prompts, options, args.seed, rater)
+        dataset, pair_rows, pair_stats = sampled
+        pairs_file = sampled_pairs.ONPOLICY_PAIRS_FILE if rater is None else sampled_pairs.JUDGE_PAIRS_FILE
         record.data = {
             "pairs": options.pairs,
             "prompt_sources": describe(cfg.data.rlvr, prompts)["sources"],
@@ -89,8 +88,6 @@ def run(cfg: DictConfig) -> str:
     return "trained"
 
 
-ONPOLICY_PAIRS_FILE = "onpolicy_pairs.jsonl"  # published with the checkpoint: every pair with both scores
-JUDGE_PAIRS_FILE = "judge_pairs.jsonl"  # every pair with the judge's verdicts and replies, and the verifiers' scores
 REWARD_METRICS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies")
 
 
@@ -274,237 +271,6 @@ def token_fingerprint(dataset, columns: tuple[str, ...]) -> str:
             h.update(ids.value_lengths().to_numpy(zero_copy_only=False).tobytes())
             h.update(ids.flatten().to_numpy(zero_copy_only=False).astype("int64").tobytes())
     return h.hexdigest()[:20]
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# On-policy pairs: the parent's own samples, judged by the verifiers (Tülu 3 built its preference data on-policy too)
-
-
-def sample_onpolicy_pairs(model, tokenizer, prompts, options, seed: int):
-    """Sample `onpolicy_samples` responses per prompt from the parent, score them with the verifiers and keep
-    the best and the worst response of each prompt with a clear winner as chosen/rejected.
-
-    Returns (the training pairs, the same pairs with their verifier, ground truth and both scores, statistics)."""
-    prompts, samples = sample_responses(model, tokenizer, prompts, options, seed)
-    scores = verifier_scores(prompts, samples)
-    pairs, stats = build_onpolicy_pairs(
-        prompts["prompt"], [[sample.text for sample in group] for group in samples], scores
-    )
-    print(f"[dpo] on-policy pairs: {stats}")
-    saved = [
-        {
-            **pair,
-            "verifier": prompts[pair["prompt_index"]]["dataset"],
-            "ground_truth": prompts[pair["prompt_index"]]["ground_truth"],
-        }
-        for pair in pairs
-    ]
-    return training_pairs(pairs, stats), saved, stats
-
-
-def sample_responses(model, tokenizer, prompts, options, seed: int):
-    """`onpolicy_prompts` of the prompts (seeded shuffle) and `onpolicy_samples` responses to each from the parent."""
-    from transformers import set_seed
-
-    if options.onpolicy_prompts:
-        prompts = prompts.shuffle(seed=seed).select(range(min(options.onpolicy_prompts, len(prompts))))
-    set_seed(seed)  # the same parent and seed give the same pairs, so the reference log-probs cache can hit
-    samples = generation.generate(
-        model,
-        tokenizer,
-        prompts["prompt"],
-        max_new_tokens=options.onpolicy_max_new_tokens,
-        temperature=options.onpolicy_temperature,
-        num_samples=options.onpolicy_samples,
-        desc="sampling on-policy responses",
-    )
-    return prompts, samples
-
-
-def verifier_scores(prompts, samples) -> list[list[float]]:
-    """Each sample's verifier score. A response cut off at max_new_tokens scores 0 (the verifiers' `truncated`
-    rule): it can be rejected, never chosen -- the chat template would close it with an end-of-turn the model never
-    produced."""
-    from rewards import VerifierPool
-
-    rows = [
-        {"dataset": verifier, "ground_truth": truth, "response": sample.text, "truncated": not sample.finished}
-        for verifier, truth, group in zip(prompts["dataset"], prompts["ground_truth"], samples, strict=True)
-        for sample in group
-    ]
-    with VerifierPool() as pool:
-        scored = pool.score_rows(rows)
-    k = len(samples[0]) if samples else 0
-    return [[row["score"] for row in scored[i * k : (i + 1) * k]] for i in range(len(samples))]
-
-
-def training_pairs(pairs: list[dict], stats: dict):
-    from datasets import Dataset
-
-    if not pairs:
-        raise DataError(
-            f"no sampled pair has a clear winner and loser ({stats}); sample more responses per "
-            "prompt (dpo.onpolicy_samples), raise dpo.onpolicy_temperature, or use dpo.pairs=offline"
-        )
-    return Dataset.from_list(
-        [{key: pair[key] for key in PREFERENCE_FEATURES} for pair in pairs], features=PREFERENCE_FEATURES
-    )
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Judged pairs: the parent's own samples, judged by an LM against a constitution (Tülu 3's preference data was rated
-# by an LM judge; RLAIF). The verifiers score the same samples, so the judge's agreement with them is on record.
-
-
-def sample_judged_pairs(model, tokenizer, prompts, options, seed: int, rater: judge.Judge):
-    """Sample as `sample_onpolicy_pairs` does, then let the judge decide: pairwise, every two samples of a prompt
-    in both orders, a sample's score = the comparisons it won (a tie or a skipped judgement wins nothing);
-    pointwise, its rating. chosen = the highest score, rejected = the lowest; a prompt whose samples all score the
-    same is a tie, dropped. A response cut off at max_new_tokens scores below every other (it can be rejected, never
-    chosen, as with the verifiers)."""
-    prompts, samples = sample_responses(model, tokenizer, prompts, options, seed)
-    truth = verifier_scores(prompts, samples)
-    requests = [turns[-1]["content"] for turns in prompts["prompt"]]
-    texts = [[sample.text for sample in group] for group in samples]
-    finished = [[sample.finished for sample in group] for group in samples]
-    if rater.mode == "pairwise":
-        scores, judgements, counts = _pairwise_scores(rater, requests, texts)
-    else:
-        scores, judgements, counts = _pointwise_scores(rater, requests, texts)
-    scores = [
-        [score if done else -1.0 for score, done in zip(group, done_flags, strict=True)]
-        for group, done_flags in zip(scores, finished, strict=True)
-    ]
-    pairs, stats = build_onpolicy_pairs(prompts["prompt"], texts, scores)
-    told_apart = [
-        (truth[p["prompt_index"]][p["chosen_index"]], truth[p["prompt_index"]][p["rejected_index"]]) for p in pairs
-    ]
-    agreeing = [chosen > rejected for chosen, rejected in told_apart if chosen != rejected]
-    summary = {
-        "judge_prompts": len(requests),
-        "judge_pairs": len(pairs),
-        "judge_prompt_ties": stats["onpolicy_ties"],
-        **counts,
-        **rater.backend.counts(),  # judgements skipped: too long for a local judge, failed requests to an endpoint
-        # among kept pairs whose two responses the verifiers tell apart: the share where the judge chose the right one
-        "judge_verifier_agreement": sum(agreeing) / len(agreeing) if agreeing else None,
-        "judge_verifier_decided_pairs": len(agreeing),
-    }
-    print(f"[dpo] judged pairs: {summary}")
-    saved = [
-        {
-            **pair,
-            "responses": texts[pair["prompt_index"]],
-            "judge_scores": scores[pair["prompt_index"]],
-            "judgements": judgements[pair["prompt_index"]],
-            "verifier": prompts[pair["prompt_index"]]["dataset"],
-            "ground_truth": prompts[pair["prompt_index"]]["ground_truth"],
-            "verifier_scores": truth[pair["prompt_index"]],
-        }
-        for pair in pairs
-    ]
-    return training_pairs(pairs, summary), saved, summary
-
-
-def _pairwise_scores(rater: judge.Judge, requests: list[str], texts: list[list[str]]):
-    """Every two samples of each prompt judged in both orders; a sample's score is the comparisons it won."""
-    import itertools
-
-    # two samples with the same text carry no preference: not judged
-    jobs = [
-        (i, a, b)
-        for i, group in enumerate(texts)
-        for a, b in itertools.combinations(range(len(group)), 2)
-        if group[a] != group[b]
-    ]
-    results = rater.compare(
-        [requests[i] for i, _, _ in jobs], [texts[i][a] for i, a, _ in jobs], [texts[i][b] for i, _, b in jobs]
-    )
-    scores = [[0.0] * len(group) for group in texts]
-    judgements = [[] for _ in texts]
-    counts = Counter()
-    for (i, a, b), result in zip(jobs, results, strict=True):
-        winner = result.winner
-        counts["judge_comparisons"] += 1
-        counts["judge_skipped"] += winner is None  # a reply without a verdict
-        counts["judge_ties"] += winner == "tie"
-        counts["judge_position_bound"] += bool(result.position_bound)  # the same label in both orders
-        if winner in (0, 1):
-            scores[i][(a, b)[winner]] += 1
-        judgements[i].append(
-            {
-                "responses": [a, b],  # shown as A then B, and as B then A
-                "replies": [result.in_order.text, result.swapped.text],
-                "verdicts": [result.in_order.label, result.swapped.label],
-                "probabilities": [result.in_order.probabilities, result.swapped.probabilities],
-                "first_preferred": result.first_preferred,
-                "winner": winner,
-            }
-        )
-    return scores, judgements, dict(counts)
-
-
-def _pointwise_scores(rater: judge.Judge, requests: list[str], texts: list[list[str]]):
-    """Each distinct sample of a prompt rated once (two copies of one answer get one rating, so they tie, whatever
-    the batch's rounding)."""
-    distinct = sorted({(i, text) for i, group in enumerate(texts) for text in group})
-    ratings = dict(zip(distinct, rater.rate([requests[i] for i, _ in distinct], [t for _, t in distinct]), strict=True))
-    scores = [[0.0] * len(group) for group in texts]
-    judgements = [[] for _ in texts]
-    for i, group in enumerate(texts):
-        for j, text in enumerate(group):
-            rating = ratings[(i, text)]
-            # a rating the judge did not give scores below every rating (never chosen)
-            scores[i][j] = rating.score if rating.score is not None else 0.0
-            judgements[i].append(
-                {
-                    "response": j,
-                    "rating": rating.score,
-                    "reply": rating.reply.text,
-                    "probabilities": rating.reply.probabilities,
-                }
-            )
-    counts = {"judge_ratings": len(distinct), "judge_skipped": sum(r.score is None for r in ratings.values())}
-    return scores, judgements, counts
-
-
-def build_onpolicy_pairs(prompts: list, samples: list[list[str]], scores: list[list[float]]) -> tuple[list[dict], dict]:
-    """Per prompt: chosen = the highest-scoring response, rejected = the lowest (first of equals, in sample order),
-    with both scores and the prompt's index.
-
-    A prompt whose responses all score the same (all right or all wrong) carries no preference: skipped and counted
-    as a tie."""
-    pairs, stats = [], Counter()
-    all_scores = [s for group in scores for s in group]
-    for index, (prompt, texts, marks) in enumerate(zip(prompts, samples, scores, strict=True)):
-        if max(marks) == min(marks):
-            stats["ties"] += 1
-            continue
-        best = max(range(len(texts)), key=lambda j: marks[j])
-        worst = min(range(len(texts)), key=lambda j: marks[j])
-        stats["chosen_score_sum"] += marks[best]
-        stats["rejected_score_sum"] += marks[worst]
-        pairs.append(
-            {
-                "prompt": list(prompt),
-                "chosen": [{"role": "assistant", "content": texts[best]}],
-                "rejected": [{"role": "assistant", "content": texts[worst]}],
-                "chosen_score": marks[best],
-                "rejected_score": marks[worst],
-                "prompt_index": index,
-                "chosen_index": best,
-                "rejected_index": worst,
-            }
-        )
-    summary = {
-        "onpolicy_prompts": len(prompts),
-        "onpolicy_pairs": len(pairs),
-        "onpolicy_ties": stats["ties"],
-        "onpolicy_sample_score": sum(all_scores) / len(all_scores) if all_scores else None,
-        "onpolicy_chosen_score": stats["chosen_score_sum"] / len(pairs) if pairs else None,
-        "onpolicy_rejected_score": stats["rejected_score_sum"] / len(pairs) if pairs else None,
-    }
-    return pairs, summary
 
 
 main = cli.stage_main(run)

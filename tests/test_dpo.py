@@ -15,7 +15,7 @@ from helpers import compose
 from data.loading import DataError, load_preference
 from runtime import layout, models, training
 from runtime.lineage import checkpoint_id
-from stages import dpo
+from stages import dpo, sampled_pairs
 
 PAIRS = [  # completions of different lengths, so the length normalisation changes the loss
     {
@@ -271,7 +271,7 @@ def test_onpolicy_pairs_pick_best_and_worst_and_skip_ties():
     fake_score = {"right": 1.0, "right again": 1.0, "full": 1.0, "half": 0.5}
     scores = [[fake_score.get(text, 0.0) for text in group] for group in samples]
 
-    pairs, stats = dpo.build_onpolicy_pairs(prompts, samples, scores)
+    pairs, stats = sampled_pairs.build_onpolicy_pairs(prompts, samples, scores)
 
     chosen_rejected = [
         (p["prompt"][0]["content"], p["chosen"][0]["content"], p["rejected"][0]["content"]) for p in pairs

@@ -20,7 +20,7 @@ from runtime import judge, layout, models
 from runtime.constitution import CONSTITUTIONS_DIR, ConstitutionError, load_constitution
 from runtime.judge import PairJudgement, Reply
 from runtime.lineage import checkpoint_id
-from stages import dpo
+from stages import dpo, sampled_pairs
 
 # ----------------------------------------------------------------------------------------------------------------
 # Constitutions
@@ -286,7 +286,7 @@ def test_judged_pairs_are_published_with_verdicts_and_the_verifiers_scores(sft_r
     assert dpo.run(cfg) == "trained"
     checkpoint = layout.stage_dir(cfg, "dpo")
     manifest = layout.read_manifest(checkpoint)
-    rows = [json.loads(line) for line in (checkpoint / dpo.JUDGE_PAIRS_FILE).read_text().splitlines()]
+    rows = [json.loads(line) for line in (checkpoint / sampled_pairs.JUDGE_PAIRS_FILE).read_text().splitlines()]
     assert manifest["data"]["pairs"] == "judge" and len(rows) == manifest["data"]["rows"] > 0
     assert manifest["data"]["judge"]["constitution"].startswith("tulu3_aspects:")
     metrics = manifest["metrics"]
@@ -316,7 +316,7 @@ def test_pointwise_judged_pairs_choose_the_higher_rating(sft_run, tmp_path):
     cfg = judged_dpo(sft_run, tmp_path, "judge.mode=pointwise", "run_name=pointwise")
     dpo.run(cfg)
     checkpoint = layout.stage_dir(cfg, "dpo")
-    rows = [json.loads(line) for line in (checkpoint / dpo.JUDGE_PAIRS_FILE).read_text().splitlines()]
+    rows = [json.loads(line) for line in (checkpoint / sampled_pairs.JUDGE_PAIRS_FILE).read_text().splitlines()]
     assert rows
     for row in rows:
         ratings = [j["rating"] for j in row["judgements"]]

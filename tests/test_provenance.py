@@ -15,7 +15,7 @@ import trl
 from helpers import compose
 
 from runtime import config, layout
-from stages import dpo, rlvr, sft
+from stages import dpo, rlvr, sampled_pairs, sft
 
 TINY_SFT = [
     "sft.max_steps=2",
@@ -214,8 +214,11 @@ def test_onpolicy_pairs_are_published_with_both_scores(sft_run, tmp_path):
     dpo.run(cfg)
     checkpoint = layout.stage_dir(cfg, "dpo")
     manifest = layout.read_manifest(checkpoint)
-    rows = [json.loads(line) for line in (checkpoint / dpo.ONPOLICY_PAIRS_FILE).read_text().splitlines()]
-    assert manifest["data"]["pairs_file"] == dpo.ONPOLICY_PAIRS_FILE and len(rows) == manifest["data"]["rows"] > 0
+    rows = [json.loads(line) for line in (checkpoint / sampled_pairs.ONPOLICY_PAIRS_FILE).read_text().splitlines()]
+    assert (
+        manifest["data"]["pairs_file"] == sampled_pairs.ONPOLICY_PAIRS_FILE
+        and len(rows) == manifest["data"]["rows"] > 0
+    )
     for row in rows:
         assert row["chosen_score"] > row["rejected_score"]
         assert row["verifier"] in ("gsm8k", "math", "ifeval") and row["ground_truth"]
