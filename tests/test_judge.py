@@ -1,5 +1,8 @@
 """The LM judge (runtime/judge.py): constitutions, reading verdicts, the position-bias defence, the endpoint path
-against a real OpenAI-compatible server, and `dpo.pairs=judge` end to end."""
+against a real OpenAI-compatible server, and `dpo.pairs=judge`, RLAIF and Constitutional SFT end to end.
+
+The tests that load SmolLM2-135M-Instruct (the default judge: its conversion from the GGUF alone takes ~1 min on a
+fresh machine) are in the slow tier, which CI runs after the fast one."""
 
 from __future__ import annotations
 
@@ -312,6 +315,7 @@ def test_judged_pairs_are_published_with_verdicts_and_the_verifiers_scores(sft_r
     assert "judge: {" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_pointwise_judged_pairs_choose_the_higher_rating(sft_run, tmp_path):
     cfg = judged_dpo(sft_run, tmp_path, "judge.mode=pointwise", "run_name=pointwise")
     dpo.run(cfg)
@@ -372,6 +376,7 @@ def test_the_judge_reward_maps_ratings_onto_the_verifiers_scale_and_penalises_ra
     assert logged["judge/rating"] == pytest.approx((5 + 1 + 3 + 5) / 4)
 
 
+@pytest.mark.slow
 def test_an_rlaif_run_pays_the_judge_and_logs_the_verifiers_at_weight_zero(sft_run, tmp_path):
     from helpers import QUICK_RLVR
 
@@ -492,6 +497,7 @@ def test_a_local_judge_whose_context_cannot_hold_the_opening_is_refused_before_i
     assert "its context (256 positions) does not hold" in str(caught.value) and "\n" not in str(caught.value)
 
 
+@pytest.mark.slow
 def test_a_judgement_longer_than_the_judges_context_is_a_counted_skip():
     cfg = compose(["logging=none"])
     rater = judge.build_judge(cfg)
