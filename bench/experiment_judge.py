@@ -52,8 +52,8 @@ def main() -> None:
     from transformers import set_seed
 
     from data.loading import load_rlvr
-    from rewards import VerifierPool
     from runtime import generation, judge, models
+    from stages.sampled_pairs import verifier_scores
 
     with initialize_config_dir(str(REPO_ROOT / "conf"), version_base=None):
         cfg = compose("config", overrides=[f"run_name={options.run}", "logging=none", *options.overrides])
@@ -62,26 +62,13 @@ def main() -> None:
     prompts = prompts.shuffle(seed=0).select(range(options.prompts))
     requests = [turns[-1]["content"] for turns in prompts["prompt"]]
 
-    def verify(texts: list[list[str]], finished: list[list[bool]]) -> list[list[float]]:
-        rows = [
-            {"dataset": verifier, "ground_truth": truth, "response": text, "truncated": not done}
-            for verifier, truth, group, done_group in zip(
-                prompts["dataset"], prompts["ground_truth"], texts, finished, strict=True
-            )
-            for text, done in zip(group, done_group, strict=True)
-        ]
-        with VerifierPool() as pool:
-            scored = pool.score_rows(rows)
-        k = len(texts[0])
-        return [[row["score"] for row in scored[i * k : (i + 1) * k]] for i in range(len(texts))]
-
     policy, tokenizer = models.load_model_and_tokenizer(cfg, models.resolve_parent(cfg, "dpo"), trainable=False)
     set_seed(0)
     samples = generation.generate(
         policy, tokenizer, prompts["prompt"], max_new_tokens=96, temperature=1.0, num_samples=4, desc="sampling"
     )
     texts = [[s.text for s in group] for group in samples]
-    scores = verify(texts, [[s.finished for s in group] for group in samples])
+    scores = verifier_scores(prompts, samples)
     greedy = generation.generate(policy, tokenizer, prompts["prompt"], max_new_tokens=96, desc="policy, greedy")
     del policy
     sections = options.sections.split(",")
@@ -97,8 +84,8 @@ def main() -> None:
         write(out, report, started)
         return
     own = judge_answers(rater, cfg, prompts["prompt"])  # the judge model's own greedy answers
-    own_scores = verify([[g[0].text] for g in own], [[g[0].finished] for g in own])
-    policy_scores = verify([[g[0].text] for g in greedy], [[g[0].finished] for g in greedy])
+    own_scores = verifier_scores(prompts, own)
+    policy_scores = verifier_scores(prompts, greedy)
 
     rng = random.Random(0)
     truth_pairs, length_pairs = [], []

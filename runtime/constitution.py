@@ -14,6 +14,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from runtime.layout import REPO_ROOT
+from runtime.lineage import content_hash
 
 CONSTITUTIONS_DIR = REPO_ROOT / "conf" / "constitution"
 # UltraFeedback's 1-5 scale, which Tülu 3's ratings are on
@@ -45,6 +46,11 @@ class Constitution:
     principles: tuple[str, ...]
     example: Example
     text: str = field(repr=False)  # the file as read: part of the judged data's identity
+
+    @property
+    def identity(self) -> str:
+        """`name:sha256` of the text: what a stage trained on its judgements or revisions records."""
+        return f"{self.name}:{content_hash(self.text)}"
 
 
 EXAMPLE_KEYS = ("request", "responses", "ratings", "rationales", "comparison")

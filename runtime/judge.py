@@ -207,15 +207,18 @@ class LocalBackend:
     def judge(self, conversations: list[list[dict]], cue: str, labels: tuple[str, ...], desc: str) -> list[Reply]:
         rationales = self.rationales(conversations, desc) if self.max_new_tokens else [""] * len(conversations)
         replies = [f"{rationale} {cue}".strip() for rationale in rationales]
-        texts = [
-            self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True) + reply
+        token_ids = [
+            self.tokenizer(
+                self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True) + reply,
+                add_special_tokens=False,
+            )["input_ids"]
             for conversation, reply in zip(conversations, replies, strict=True)
         ]
         # A judgement longer than the judge's context would be read past its trained positions: skipped, counted
-        fits = [i for i, text in enumerate(texts) if self.fits(text)]
-        self.too_long += len(texts) - len(fits)
+        fits = [i for i, ids in enumerate(token_ids) if self.fits(len(ids))]
+        self.too_long += len(token_ids) - len(fits)
         label_ids = [self._first_token_ids(label) for label in labels]
-        probabilities = dict(zip(fits, self.label_probabilities([texts[i] for i in fits], label_ids, desc)))
+        probabilities = dict(zip(fits, self.label_probabilities([token_ids[i] for i in fits], label_ids, desc)))
         results = []
         for i, reply in enumerate(replies):
             if i not in probabilities:
@@ -229,23 +232,26 @@ class LocalBackend:
     def counts(self) -> dict:
         return {"judge_too_long": self.too_long}
 
-    def fits(self, text: str) -> bool:
+    def fits(self, num_tokens: int) -> bool:
         context = getattr(self.model.config, "max_position_embeddings", None)
-        return context is None or len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) < context
+        return context is None or num_tokens < context
 
     def check(self, constitution: Constitution) -> None:
         """The opening every judgement repeats (the worked example, the principles) fits the judge's context."""
         empty = pointwise_conversation(constitution, "", "")
-        text = self.tokenizer.apply_chat_template(empty, tokenize=False, add_generation_prompt=True)
-        if not self.fits(text + RATING_CUE):
+        text = self.tokenizer.apply_chat_template(empty, tokenize=False, add_generation_prompt=True) + RATING_CUE
+        if not self.fits(len(self.tokenizer(text, add_special_tokens=False)["input_ids"])):
             raise JudgeError(
                 f"judge.model={self.path}: its context ({self.model.config.max_position_embeddings} positions) does "
                 f"not hold the judgement's opening for constitution {constitution.name} (the worked example and the "
                 "principles); use a judge with a longer context or a shorter constitution"
             )
 
-    def label_probabilities(self, texts: list[str], label_ids: list[list[int]], desc: str) -> list[list[float]]:
-        """For each text, the next token's probability mass on each label's tokens, normalised over the labels.
+    def label_probabilities(
+        self, token_ids: list[list[int]], label_ids: list[list[int]], desc: str
+    ) -> list[list[float]]:
+        """For each tokenised text, the next token's probability mass on each label's tokens, normalised over the
+        labels.
 
         Every judgement repeats the same opening (the worked example, the principles; ~2/3 of its tokens): it runs
         once, and each batch continues from its keys and values."""
@@ -255,7 +261,9 @@ class LocalBackend:
         import torch
         from tqdm.auto import tqdm
 
-        token_ids = [self.tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+        probabilities = []
+        if not token_ids:  # every judgement was too long
+            return probabilities
         shared = shared_prefix_length(token_ids)
         device = self.model.device
         # transformers renamed the argument past_key_values -> cache (the old name warns, and goes in 5.40)
@@ -263,10 +271,7 @@ class LocalBackend:
         with torch.no_grad():
             opened = self.model(torch.tensor([token_ids[0][:shared]], device=device), use_cache=True)
         prefix = getattr(opened, cache_arg)
-        probabilities = []
-        if not texts:
-            return probabilities
-        for start in tqdm(range(0, len(texts), self.batch_size), desc=f"{desc}: verdicts", leave=False):
+        for start in tqdm(range(0, len(token_ids), self.batch_size), desc=f"{desc}: verdicts", leave=False):
             rests = [ids[shared:] for ids in token_ids[start : start + self.batch_size]]
             width = max(map(len, rests))
             pad = self.tokenizer.pad_token_id
@@ -409,7 +414,7 @@ def resolve_judge_model(cfg: DictConfig) -> Path | str:
 def judge_identity(cfg: DictConfig) -> dict:
     """What decides a judge's verdicts: its model by content (a local one) or by server and name, the constitution's
     text, the mode and the reply length. Stages whose data it judged record it and are redone when it changes."""
-    from runtime.lineage import checkpoint_id, content_hash
+    from runtime.lineage import checkpoint_id
 
     judge = cfg.judge
     constitution = load_constitution(judge.constitution)
@@ -419,7 +424,7 @@ def judge_identity(cfg: DictConfig) -> dict:
         "model": model,
         "mode": judge.mode,
         "max_new_tokens": judge.max_new_tokens,
-        "constitution": f"{constitution.name}:{content_hash(constitution.text)}",
+        "constitution": constitution.identity,
     }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import Counter
 
 from data.loading import PREFERENCE_FEATURES, DataError
+from rewards.process import problem_text
 from runtime import generation, judge
 
 ONPOLICY_PAIRS_FILE = "onpolicy_pairs.jsonl"  # published with the checkpoint: every pair with both scores
@@ -108,7 +109,7 @@ def sample_judged_pairs(model, tokenizer, prompts, options, seed: int, rater: ju
     chosen, as with the verifiers)."""
     prompts, samples = sample_responses(model, tokenizer, prompts, options, seed)
     truth = verifier_scores(prompts, samples)
-    requests = [turns[-1]["content"] for turns in prompts["prompt"]]
+    requests = [problem_text(turns) for turns in prompts["prompt"]]
     texts = [[sample.text for sample in group] for group in samples]
     finished = [[sample.finished for sample in group] for group in samples]
     if rater.mode == "pairwise":

@@ -21,14 +21,13 @@ from trl import SFTTrainer
 from data.loading import SFT_FEATURES, describe, fingerprint, load_sft
 from runtime import chat_templates, checkpoints, cli, console, constitutional, devices, models, tracking, training
 from runtime.constitution import load_constitution
-from runtime.lineage import content_hash
 
 
 def run(cfg: DictConfig) -> str:
     options, args = training.trainer_args(cfg, "sft")  # the trainer's `args`, and what the manifest records
     # Constitutional AI: the constitution is parsed before anything else, and its text is part of the identity
     principles = load_constitution(cfg.judge.constitution) if options.constitutional else None
-    critic = {"constitution": f"{principles.name}:{content_hash(principles.text)}"} if principles else None
+    critic = {"constitution": principles.identity} if principles else None
     if checkpoints.reuse_checkpoint(cfg, "sft", options, args, data_key="sft", judge=critic):
         return "reused"
     # A chat template that assistant-only loss cannot mask fails here, before a GGUF is converted or weights load.
