@@ -7,17 +7,22 @@ then trains on the revisions (`sft.constitutional=true`, stages/sft.py).
     draws one per revision) -> "critique" turn -> the parent's critique -> "revision" turn -> the parent's revision
     -> SFT rows {"messages": [prompt turns..., assistant: revision]}; every step published as revisions.jsonl
 
-A revision that is empty or cut off at the length limit is dropped and counted (a truncated row would teach the model
-to stop mid-sentence); the answer, critique and revision of every prompt are kept in the file all the same.
+A revision that is empty, cut off at the length limit (a truncated row would teach the model to stop mid-sentence), or
+that restates its critique instead of revising the answer (a small model writes "The response does not follow the
+instructions." and repeats it as the rewrite: SFT on such rows taught SmolLM2-135M to answer everything that way) is
+dropped and counted; the answer, critique and revision of every prompt are kept in the file all the same.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
+from pathlib import Path
 
 from runtime.constitution import Constitution
 from runtime.generation import generate
+from runtime.lineage import content_hash
 
 CRITIQUE_REQUEST = "Critique your last response against this principle: {principle} Name what it does not follow."
 REVISION_REQUEST = (
@@ -25,10 +30,26 @@ REVISION_REQUEST = (
 )
 
 
+def code_id() -> str:
+    """This module's source: the requests' wording and the revisions' filter decide the SFT rows."""
+    return content_hash(Path(__file__).read_text("utf-8"))
+
+
 def prompt_turns(messages: list[dict]) -> list[dict]:
     """The conversation up to its first assistant turn: what the model is asked."""
     first_answer = next((i for i, m in enumerate(messages) if m["role"] == "assistant"), len(messages))
     return [{"role": m["role"], "content": m["content"]} for m in messages[:first_answer]]
+
+
+def word_overlap(text: str, other: str) -> float:
+    """The share of `text`'s distinct words that `other` also has (0 when `text` has none)."""
+    words = set(re.findall(r"\w+", text.lower()))
+    return len(words & set(re.findall(r"\w+", other.lower()))) / len(words) if words else 0.0
+
+
+def restates_critique(revision: str, critique: str, answer: str) -> bool:
+    """The revision's words come more from the critique than from the answer it should have rewritten."""
+    return word_overlap(revision, critique) > word_overlap(revision, answer)
 
 
 def revise(model, tokenizer, rows: list[list[dict]], constitution: Constitution, *, max_new_tokens: int, seed: int):
@@ -68,9 +89,11 @@ def revise(model, tokenizer, rows: list[list[dict]], constitution: Constitution,
         prompts, principles, answers, critiques, revisions, strict=True
     ):
         text = revision.text.strip()
-        usable = bool(text) and revision.finished
+        restated = bool(text) and revision.finished and restates_critique(text, critique.text, answer.text)
+        usable = bool(text) and revision.finished and not restated
         counts["revision_empty"] += not text
         counts["revision_truncated"] += bool(text) and not revision.finished
+        counts["revision_restates_critique"] += restated
         counts["revision_unchanged"] += usable and text == answer.text.strip()
         if usable:
             kept.append({"messages": [*prompt, {"role": "assistant", "content": text}]})

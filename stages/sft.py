@@ -25,9 +25,10 @@ from runtime.constitution import load_constitution
 
 def run(cfg: DictConfig) -> str:
     options, args = training.trainer_args(cfg, "sft")  # the trainer's `args`, and what the manifest records
-    # Constitutional AI: the constitution is parsed before anything else, and its text is part of the identity
+    # Constitutional AI: the constitution is parsed before anything else; its text and the code that asks for and
+    # filters the revisions are part of the identity
     principles = load_constitution(cfg.judge.constitution) if options.constitutional else None
-    critic = {"constitution": principles.identity} if principles else None
+    critic = {"constitution": principles.identity, "code": constitutional.code_id()} if principles else None
     if checkpoints.reuse_checkpoint(cfg, "sft", options, args, data_key="sft", judge=critic):
         return "reused"
     # A chat template that assistant-only loss cannot mask fails here, before a GGUF is converted or weights load.

@@ -547,14 +547,32 @@ def test_the_verdict_pass_over_a_cached_opening_gives_each_texts_own_probabiliti
 
 @pytest.mark.slow
 def test_constitutional_sft_trains_on_the_parents_revisions_and_publishes_each_step(tmp_path, capsys):
-    """From SmolLM2-135M-Instruct, which can follow a revision request (the tiny model's revisions come out empty)."""
+    """From SmolLM2-135M-Instruct, which can follow a revision request (the tiny model's revisions come out empty), on
+    short writing prompts, where its revisions keep its answer's words rather than restating its critique."""
     from stages import sft
 
+    prompts = tmp_path / "prompts.jsonl"
+    topics = ["the moon", "a mountain", "the sea", "a forest", "the rain", "a city", "the wind", "an island"]
+    prompts.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "messages": [
+                        {"role": "user", "content": f"Write one sentence about {topic}."},
+                        {"role": "assistant", "content": f"I like {topic}."},  # the data's answer, not used
+                    ]
+                }
+            )
+            + "\n"
+            for topic in topics
+        )
+    )
     overrides = [
         f"runs_dir={tmp_path}",
         "run_name=cai",
         "logging=none",
         "model=smollm2_135m",
+        f"data.sft=[{{path: {prompts}}}]",
         "sft.constitutional=true",
         "sft.constitutional_prompts=8",
         "sft.constitutional_max_new_tokens=48",
@@ -583,6 +601,40 @@ def test_constitutional_sft_trains_on_the_parents_revisions_and_publishes_each_s
     other.write_text(load_constitution("tulu3_aspects").text.replace("Honesty:", "Candour:"))
     assert sft.run(compose([*overrides, f"judge.constitution={other}"])) == "trained"
     assert "judge: {" in capsys.readouterr().out
+
+
+# SmolLM2-135M's revisions (runs of `bench/experiment_ai_feedback.py --sections cai`): all three were kept before the
+# filter, and SFT on 63 such rows taught it to answer every question with a critique (gsm8k and math fell to 0)
+RESTATED = [
+    ("Simplify $\\frac{5}{10}$: 5/10 = 1/10.", "Honesty: the response does not claim more certainty than it has.",
+     "Honesty: the response does not claim more certainty than it has."),
+    ("Ella has 5 - 2 = 2 apples left. #### 2", "The response does not follow the instructions provided.",
+     "The response does not follow the instructions provided."),
+    ("To evaluate $4y - 7$, we need to isolate the variable $y$.",
+     "This response is not helpful. It does not provide any assistance or support.",
+     "This response is not helpful. It is not helpful."),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("answer, critique, revision", RESTATED)
+def test_a_revision_that_restates_its_critique_is_not_a_revision(answer, critique, revision):
+    from runtime.constitutional import restates_critique
+
+    assert restates_critique(revision, critique, answer)
+    assert not restates_critique("Ella has 5 - 2 = 3 apples left. #### 3", critique, answer)
+
+
+sentences = st.lists(st.sampled_from(["the", "response", "is", "wrong", "7", "apples", "Tom", "has", "x"]), max_size=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(answer=sentences.map(" ".join), critique=sentences.map(" ".join))
+def test_a_revision_that_keeps_the_answers_words_is_kept_and_one_that_copies_the_critique_is_dropped(answer, critique):
+    from runtime.constitutional import restates_critique, word_overlap
+
+    assert not restates_critique(answer, critique, answer)
+    assume(critique and word_overlap(critique, answer) < 1)  # the critique says something the answer does not
+    assert restates_critique(critique, critique, answer)
 
 
 def test_the_prompt_is_everything_before_the_first_answer():
