@@ -12,7 +12,11 @@ needs runs/<run>/{sft,dpo,rlvr} (`make pipeline`); each step in its own process,
                         rlvr (reward = the verifiers); held-out scores, reward curves, the verifiers' reward logged
                         at weight 0 beside the judge's (the hacking signal: the judge's reward rising while the
                         verifiers' falls)
-  3. Constitutional AI  on SmolLM2-135M-Instruct (+experiment=smollm2_cpu, run --cai-run): from the base model,
+  3. conflict          RLAIF as in 2, under conf/constitution/capitals.yaml (one principle: write in capitals) against
+                        2's (tulu3_aspects): on the held-out IFEval prompts that ask for lowercase, the share of
+                        answers in lowercase; on every IFEval prompt, the share in capitals (which one won, the
+                        verifiable instruction or the principle, once trained on)
+  4. Constitutional AI  on SmolLM2-135M-Instruct (+experiment=smollm2_cpu, run --cai-run): from the base model,
                         sft.constitutional=true (answer, critique, revise, SFT on the revisions) against that run's
                         base and SFT checkpoints; the tiny model cannot write a revision (its revisions come out empty)
 
@@ -45,7 +49,7 @@ def manifest(run_name: str, stage_name: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", default="default")
-    parser.add_argument("--sections", default="dpo,rl,cai")
+    parser.add_argument("--sections", default="dpo,rl,conflict,cai")
     parser.add_argument("--judge-overrides", nargs="*", default=[], help="e.g. judge.mode=pairwise")
     parser.add_argument("--out", default=str(REPO_ROOT / "docs" / "ai_feedback.json"))
     parser.add_argument("--cai-run", default="smollm2_cpu", help="a +experiment=smollm2_cpu run with base and sft")
@@ -99,6 +103,27 @@ def main() -> None:
             },
         }
 
+    if "conflict" in sections:
+        out["conflict"] = {}
+        for constitution in ("tulu3_aspects", "capitals"):
+            name = f"{run}-rlaif" if constitution == "tulu3_aspects" else f"{run}-rlaif-{constitution}"
+            run_stage(
+                "stages.rlvr",
+                name,
+                f"rlvr.parent={runs / run / 'dpo'}",
+                "rlvr.reward=judge",
+                "rlvr.log_completions=false",
+                f"judge.constitution={constitution}",
+                *args.judge_overrides,
+            )
+            run_stage("eval.run", name, "eval.stages=[rlvr]")
+            out["conflict"][f"RLAIF under {constitution}"] = {
+                "scores": scores(name, "rlvr"),
+                "case": letter_case(name, "rlvr"),
+                "metrics": rl_metrics(manifest(name, "rlvr")),
+            }
+        out["conflict"]["dpo (start)"] = {"scores": scores(run, "dpo"), "case": letter_case(run, "dpo")}
+
     if "cai" in sections:
         name = f"{args.cai_run}-cai"
         run_stage("eval.run", args.cai_run, *smol, "eval.stages=[base,sft]")
@@ -124,6 +149,21 @@ def main() -> None:
 
     out_path.write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))
+
+
+def letter_case(run_name: str, stage_name: str) -> dict:
+    """From the eval's IFEval answers: the share in lowercase where the prompt asks for it, the share in capitals over
+    all of them."""
+    path = REPO_ROOT / "runs" / run_name / "eval" / f"{stage_name}.generations.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    ifeval = [r for r in rows if r["benchmark"] == "ifeval" and any(c.isalpha() for c in r["response"])]
+    asked = [r for r in ifeval if "change_case:english_lowercase" in r["ground_truth"]]
+    return {
+        "lowercase_asked": len(asked),
+        "lowercase_when_asked": round(sum(r["response"] == r["response"].lower() for r in asked) / len(asked), 3),
+        "ifeval_answers": len(ifeval),
+        "capitals_share": round(sum(r["response"] == r["response"].upper() for r in ifeval) / len(ifeval), 3),
+    }
 
 
 def rl_metrics(record: dict) -> dict:
