@@ -4,7 +4,8 @@ preference data).
     conf/judge/<name>.yaml (which model, where it runs, pairwise or pointwise)
     conf/constitution/<name>.yaml (runtime/constitution.py: the principles, and one worked judgement shown before every
     request)
-      -> Judge: one chat conversation per judgement (the worked example first) ->
+      -> Judge: one chat conversation per judgement (the worked example first; the request and every response fenced
+         and their control tokens broken up: untrusted text cannot write the prompt's structure) ->
            a local causal LM: an optional greedy rationale, then "Verdict:" / "Rating:" appended and the verdict read
              from the next-token probabilities of the labels (A/B; 1..5)
            an OpenAI-compatible endpoint (vLLM, llama.cpp, `transformers serve`, a hosted API): its greedy reply, the
