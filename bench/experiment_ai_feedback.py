@@ -21,7 +21,13 @@ needs runs/<run>/{sft,dpo,rlvr} (`make pipeline`); each step in its own process,
                         base and SFT checkpoints; the tiny model cannot write a revision (its revisions come out empty)
 
 Writes docs/ai_feedback.json (--out; sections run again replace theirs) and prints the tables. Other seeds:
---run default-s2 --sections dpo --out docs/ai_feedback_s2.json
+--run default-s2 --sections dpo --out docs/ai_feedback_s2.json. Over seeds, once each seed's dpo and rl sections ran:
+
+    .venv/bin/python bench/experiment_ai_feedback.py --seeds default default-s2 default-s7
+
+writes docs/ai_feedback_seeds.json: per arm the mean ± sd over seeds of each benchmark and the share of gsm8k answers
+that are a bare "The answer is N." (no working), and the paired tests over (seed, prompt) (eval/seeds.paired_test)
+of the judge's arms against the verifiers' and the shipped pairs.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ import time
 from pathlib import Path
 
 from measure import REPO_ROOT, run_stage  # bench/measure.py: the script directory is on sys.path
+
+sys.path.insert(0, str(REPO_ROOT))  # eval.seeds, for the paired tests over seeds
 
 BENCHMARKS = ("gsm8k", "math", "ifeval")
 
@@ -54,7 +62,11 @@ def main() -> None:
     parser.add_argument("--out", default=str(REPO_ROOT / "docs" / "ai_feedback.json"))
     parser.add_argument("--cai-run", default="smollm2_cpu", help="a +experiment=smollm2_cpu run with base and sft")
     parser.add_argument("--cai-prompts", type=int, default=64)
+    parser.add_argument("--seeds", nargs="*", help="the runs of seeds 42, 2, 7, ...: summarise them, run nothing")
     args = parser.parse_args()
+    if args.seeds:
+        summarise_seeds(args.seeds, REPO_ROOT / "docs" / "ai_feedback_seeds.json")
+        return
     run, runs = args.run, REPO_ROOT / "runs"
     for needed in ("sft", "dpo", "rlvr"):
         if not (runs / run / needed / "manifest.json").exists():
@@ -149,6 +161,67 @@ def main() -> None:
 
     out_path.write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))
+
+
+# arm -> (the run's suffix, its stage): every seed's run has them after the dpo and rl sections
+ARMS = {
+    "dpo, shipped pairs": ("", "dpo"),
+    "dpo, verifier-judged pairs": ("-dpo-onpolicy", "dpo"),
+    "dpo, LM-judged pairs": ("-dpo-judge", "dpo"),
+    "rlvr (verifiers)": ("", "rlvr"),
+    "rlaif (judge)": ("-rlaif", "rlvr"),
+}
+COMPARISONS = [
+    ("dpo, shipped pairs", "dpo, LM-judged pairs"),
+    ("dpo, verifier-judged pairs", "dpo, LM-judged pairs"),
+    ("dpo, shipped pairs", "dpo, verifier-judged pairs"),
+    ("rlvr (verifiers)", "rlaif (judge)"),
+    ("dpo, shipped pairs", "rlaif (judge)"),
+]
+
+
+def summarise_seeds(seed_runs: list[str], out_path: Path) -> None:
+    import statistics
+
+    from eval.seeds import load_seed_run, paired_test, prompt_pairs
+
+    runs = REPO_ROOT / "runs"
+    loaded = {
+        arm: {k: load_seed_run(runs / f"{run}{suffix}") for k, run in enumerate(seed_runs)}
+        for arm, (suffix, _) in ARMS.items()
+    }
+    out = {"seed_runs": seed_runs, "arms": {}, "paired": {}}
+    for arm, (suffix, stage) in ARMS.items():
+        per_seed = [scores(f"{run}{suffix}", stage) for run in seed_runs]
+        bare = [bare_answer_share(f"{run}{suffix}", stage) for run in seed_runs]
+        out["arms"][arm] = {
+            name: [
+                round(100 * statistics.fmean(v), 1),
+                round(100 * statistics.stdev(v), 1),
+                [round(100 * x, 1) for x in v],
+            ]
+            for name in (*BENCHMARKS, "average")
+            for v in [[seed[name] for seed in per_seed]]
+        } | {"gsm8k_bare_answer_share": bare}
+    for a, b in COMPARISONS:
+        stage_a, stage_b = ARMS[a][1], ARMS[b][1]
+        result = {}
+        for benchmark in (None, *BENCHMARKS):
+            test = paired_test(prompt_pairs(loaded[a], stage_a, loaded[b], stage_b, benchmark))
+            result[benchmark or "average"] = {
+                k: round(100 * v, 1) if k != "p" else round(v, 4) for k, v in test.items()
+            }
+        out["paired"][f"{b} - {a}"] = result
+    out_path.write_text(json.dumps(out, indent=2) + "\n")
+    print(json.dumps(out, indent=2))
+
+
+def bare_answer_share(run_name: str, stage_name: str) -> float:
+    """The share of gsm8k answers that are only "The answer is N." (the form the SmolLM2 judge rates highest)."""
+    path = REPO_ROOT / "runs" / run_name / "eval" / f"{stage_name}.generations.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    gsm8k = [r["response"].strip() for r in rows if r["benchmark"] == "gsm8k"]
+    return round(sum(text.startswith("The answer is") for text in gsm8k) / len(gsm8k), 3)
 
 
 def letter_case(run_name: str, stage_name: str) -> dict:

@@ -77,7 +77,7 @@ def paired_test(pairs: list[tuple[str, float, float]], seed: int = 0) -> dict[st
     return {"diff": observed, "low": observed - half, "high": observed + half, "p": (extreme + 1) / (FLIPS + 1)}
 
 
-def _pairs(runs_a: dict[int, dict], stage_a: str, runs_b: dict[int, dict], stage_b: str, benchmark: str | None):
+def prompt_pairs(runs_a: dict[int, dict], stage_a: str, runs_b: dict[int, dict], stage_b: str, benchmark: str | None):
     """(benchmark, score A, score B) for every prompt both scored, over the seeds both have."""
     pairs = []
     for seed in sorted(set(runs_a) & set(runs_b)):
@@ -110,7 +110,7 @@ def _benchmarks(runs: dict[int, dict]) -> list[str]:
 def _comparison_rows(runs_a, stage_a, runs_b, stage_b, benchmarks) -> list[str]:
     rows = []
     for name in benchmarks:
-        pairs = _pairs(runs_a, stage_a, runs_b, stage_b, None if name == "average" else name)
+        pairs = prompt_pairs(runs_a, stage_a, runs_b, stage_b, None if name == "average" else name)
         if not pairs:
             continue
         test = paired_test(pairs)
