@@ -94,17 +94,23 @@ def main() -> None:
                 "metrics": {k: v for k, v in metrics.items() if k.startswith(("judge", "onpolicy", "train_"))},
             }
 
-    if "rl" in sections:
-        name = f"{run}-rlaif"
+    def rlaif(name: str, *overrides: str) -> float:
+        """RLAIF from the run's DPO checkpoint, then its eval; the stage's wall time."""
         wall = run_stage(
             "stages.rlvr",
             name,
             f"rlvr.parent={runs / run / 'dpo'}",
             "rlvr.reward=judge",
             "rlvr.log_completions=false",
+            *overrides,
             *args.judge_overrides,
         )
         run_stage("eval.run", name, "eval.stages=[rlvr]")
+        return wall
+
+    if "rl" in sections:
+        name = f"{run}-rlaif"
+        wall = rlaif(name)
         out["rl"] = {
             "dpo (start)": {"scores": scores(run, "dpo")},
             "verifier (the run's rlvr)": {"scores": scores(run, "rlvr"), "metrics": rl_metrics(manifest(run, "rlvr"))},
@@ -119,16 +125,7 @@ def main() -> None:
         out["conflict"] = {}
         for constitution in ("tulu3_aspects", "capitals"):
             name = f"{run}-rlaif" if constitution == "tulu3_aspects" else f"{run}-rlaif-{constitution}"
-            run_stage(
-                "stages.rlvr",
-                name,
-                f"rlvr.parent={runs / run / 'dpo'}",
-                "rlvr.reward=judge",
-                "rlvr.log_completions=false",
-                f"judge.constitution={constitution}",
-                *args.judge_overrides,
-            )
-            run_stage("eval.run", name, "eval.stages=[rlvr]")
+            rlaif(name, f"judge.constitution={constitution}")
             out["conflict"][f"RLAIF under {constitution}"] = {
                 "scores": scores(name, "rlvr"),
                 "case": letter_case(name, "rlvr"),
@@ -216,19 +213,21 @@ def summarise_seeds(seed_runs: list[str], out_path: Path) -> None:
     print(json.dumps(out, indent=2))
 
 
+def eval_answers(run_name: str, stage_name: str) -> list[dict]:
+    path = REPO_ROOT / "runs" / run_name / "eval" / f"{stage_name}.generations.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
 def bare_answer_share(run_name: str, stage_name: str) -> float:
     """The share of gsm8k answers that are only "The answer is N." (the form the SmolLM2 judge rates highest)."""
-    path = REPO_ROOT / "runs" / run_name / "eval" / f"{stage_name}.generations.jsonl"
-    rows = [json.loads(line) for line in path.read_text().splitlines()]
-    gsm8k = [r["response"].strip() for r in rows if r["benchmark"] == "gsm8k"]
+    gsm8k = [r["response"].strip() for r in eval_answers(run_name, stage_name) if r["benchmark"] == "gsm8k"]
     return round(sum(text.startswith("The answer is") for text in gsm8k) / len(gsm8k), 3)
 
 
 def letter_case(run_name: str, stage_name: str) -> dict:
     """From the eval's IFEval answers: the share in lowercase where the prompt asks for it, the share in capitals over
     all of them."""
-    path = REPO_ROOT / "runs" / run_name / "eval" / f"{stage_name}.generations.jsonl"
-    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    rows = eval_answers(run_name, stage_name)
     ifeval = [r for r in rows if r["benchmark"] == "ifeval" and any(c.isalpha() for c in r["response"])]
     asked = [r for r in ifeval if "change_case:english_lowercase" in r["ground_truth"]]
     return {

@@ -63,8 +63,8 @@ def main() -> None:
     with initialize_config_dir(str(REPO_ROOT / "conf"), version_base=None):
         cfg = compose("config", overrides=[f"run_name={options.run}", "logging=none", *options.overrides])
     started = time.time()
-    prompts = load_rlvr([{"path": "embedded:rlvr_train", "split": "train[:-150]"}])
-    prompts = prompts.shuffle(seed=0).select(range(options.prompts))
+    training = load_rlvr([{"path": "embedded:rlvr_train", "split": "train[:-150]"}])
+    prompts = training.shuffle(seed=0).select(range(options.prompts))
     requests = [turns[-1]["content"] for turns in prompts["prompt"]]
 
     policy, tokenizer = models.load_model_and_tokenizer(cfg, models.resolve_parent(cfg, "dpo"), trainable=False)
@@ -75,7 +75,7 @@ def main() -> None:
     texts = [[s.text for s in group] for group in samples]
     scores = verifier_scores(prompts, samples)
     greedy = generation.generate(policy, tokenizer, prompts["prompt"], max_new_tokens=96, desc="policy, greedy")
-    asked_lowercase = every_prompt_asking_lowercase()
+    asked_lowercase = training.filter(lambda row: "change_case:english_lowercase" in row["ground_truth"])
     lowercase_greedy = generation.generate(
         policy, tokenizer, asked_lowercase["prompt"], max_new_tokens=96, desc="policy, greedy (lowercase asked)"
     )
@@ -150,13 +150,6 @@ def write(out: Path, report: dict, started: float) -> None:
     report["wall_s"] = round(time.time() - started, 1)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
-
-
-def every_prompt_asking_lowercase():
-    from data.loading import load_rlvr
-
-    prompts = load_rlvr([{"path": "embedded:rlvr_train", "split": "train[:-150]"}])
-    return prompts.filter(lambda row: "change_case:english_lowercase" in row["ground_truth"])
 
 
 def conflict(cfg, rater, prompts, greedy) -> dict:

@@ -18,11 +18,10 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
-from pathlib import Path
 
 from runtime.constitution import Constitution
 from runtime.generation import generate
-from runtime.lineage import content_hash
+from runtime.lineage import source_id
 
 CRITIQUE_REQUEST = "Critique your last response against this principle: {principle} Name what it does not follow."
 REVISION_REQUEST = (
@@ -32,7 +31,7 @@ REVISION_REQUEST = (
 
 def code_id() -> str:
     """This module's source: the requests' wording and the revisions' filter decide the SFT rows."""
-    return content_hash(Path(__file__).read_text("utf-8"))
+    return source_id(__file__)
 
 
 def prompt_turns(messages: list[dict]) -> list[dict]:

@@ -17,6 +17,7 @@ so the protocol is ours; the endpoint client is the `openai` package, which spea
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -55,12 +56,18 @@ CONTROL_TOKEN_SHAPES = r"<\|[^<>|\s]{1,64}\|>|</?s>|\[/?INST\]|<</?SYS>>|<(?:sta
 ZERO_WIDTH_SPACE = "\u200b"
 
 
+@functools.lru_cache(maxsize=8)
+def control_token_pattern(control_tokens: tuple[str, ...]) -> re.Pattern:
+    """The shapes and a tokenizer's own special tokens, longest first: built once per judge, not once per text."""
+    literal = sorted((t for t in control_tokens if len(t) > 1), key=len, reverse=True)
+    return re.compile("|".join([CONTROL_TOKEN_SHAPES, *map(re.escape, literal)]))
+
+
 def defuse(text: str, control_tokens: tuple[str, ...] = ()) -> str:
     """`text` with a zero-width space after the first character of every control token in it: the judge's tokenizer
     reads it as plain characters, never as the token that ends a turn or opens one. (A one-character special token
     cannot be broken up this way and is left alone.)"""
-    literal = sorted((t for t in control_tokens if len(t) > 1), key=len, reverse=True)
-    pattern = re.compile("|".join([CONTROL_TOKEN_SHAPES, *map(re.escape, literal)]))
+    pattern = control_token_pattern(control_tokens)
 
     def broken(match: re.Match) -> str:
         return match.group()[0] + ZERO_WIDTH_SPACE + match.group()[1:]
@@ -270,11 +277,7 @@ class LocalBackend:
         lead, label_ids = self.label_tokens(labels)
         replies = [f"{rationale} {cue}".strip() + lead for rationale in rationales]
         token_ids = [
-            self.tokenizer(
-                self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True) + reply,
-                add_special_tokens=False,
-            )["input_ids"]
-            for conversation, reply in zip(conversations, replies, strict=True)
+            self.token_ids(conversation, reply) for conversation, reply in zip(conversations, replies, strict=True)
         ]
         # A judgement longer than the judge's context would be read past its trained positions: skipped, counted
         fits = [i for i, ids in enumerate(token_ids) if self.fits(len(ids))]
@@ -293,15 +296,18 @@ class LocalBackend:
     def counts(self) -> dict:
         return {"judge_too_long": self.too_long}
 
+    def token_ids(self, conversation: list[dict], reply: str) -> list[int]:
+        """The conversation in the judge's chat template, its reply begun with `reply`."""
+        text = self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True) + reply
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
     def fits(self, num_tokens: int) -> bool:
         context = getattr(self.model.config, "max_position_embeddings", None)
         return context is None or num_tokens < context
 
     def check(self, constitution: Constitution) -> None:
         """The opening every judgement repeats (the worked example, the principles) fits the judge's context."""
-        empty = pointwise_conversation(constitution, "", "")
-        text = self.tokenizer.apply_chat_template(empty, tokenize=False, add_generation_prompt=True) + RATING_CUE
-        if not self.fits(len(self.tokenizer(text, add_special_tokens=False)["input_ids"])):
+        if not self.fits(len(self.token_ids(pointwise_conversation(constitution, "", ""), RATING_CUE))):
             raise JudgeError(
                 f"judge.model={self.path}: its context ({self.model.config.max_position_embeddings} positions) does "
                 f"not hold the judgement's opening for constitution {constitution.name} (the worked example and the "
@@ -488,7 +494,7 @@ def judge_identity(cfg: DictConfig) -> dict:
     """What decides a judge's verdicts: its model by content (a local one) or by server and name, the constitution's
     text, this module's source (the prompt's wording and quoting, how a verdict is read), the mode and the reply
     length. Stages whose data it judged record it and are redone when it changes."""
-    from runtime.lineage import checkpoint_id, content_hash
+    from runtime.lineage import checkpoint_id, source_id
 
     judge = cfg.judge
     constitution = load_constitution(judge.constitution)
@@ -499,7 +505,7 @@ def judge_identity(cfg: DictConfig) -> dict:
         "mode": judge.mode,
         "max_new_tokens": judge.max_new_tokens,
         "constitution": constitution.identity,
-        "code": content_hash(Path(__file__).read_text("utf-8")),
+        "code": source_id(__file__),
     }
 
 

@@ -20,6 +20,12 @@ def content_hash(payload: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
+def source_id(path: Path | str) -> str:
+    """A source file by content: the stages whose data its code decides record it (the judge, the constitutional
+    revisions)."""
+    return content_hash(Path(path).read_text("utf-8"))
+
+
 def checkpoint_id(path: Path | str, revision: str | None = None) -> str:
     """A checkpoint by content: its manifest's `id` when a stage published it, else the hash of its files (a base
     model directory), else, for a hub id, `<repo>@<commit>` of the copy in the local cache."""
