@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = REPO_ROOT / "conf"
+
+# `make test-timing` sets it: the tests marked `timing` run there again, one at a time on an idle machine
+STRICT_DEADLINES = os.environ.get("STRICT_DEADLINES") == "1"
+
+
+def assert_within(seconds: float, deadline_s: float) -> None:
+    """A wall-clock deadline (a hang cut short, a kill in time), for tests marked `timing`. Exact where `make
+    test-timing` runs them alone; ten times looser in `make test`, whose parallel workers a loaded machine slows but
+    where a hang (an attack's `sleep(3600)`, a pool that waits on the sandbox's 30 s) still fails."""
+    limit = deadline_s if STRICT_DEADLINES else 10 * deadline_s
+    assert seconds < limit, f"took {seconds:.1f} s: the deadline is {limit:g} s"
 
 
 def compose(overrides: list[str] | None = None):

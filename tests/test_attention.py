@@ -18,7 +18,7 @@ LENGTHS = (7, 12, 3, 9)
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory):
     """The embedded model twice: with varlen_sdpa and with transformers' sdpa (random weights: nothing is learnt)."""
-    checkpoint = ensure_tiny_model(compose().model.tiny, seed=42, cache_dir=tmp_path_factory.mktemp("tiny"))
+    checkpoint = ensure_tiny_model(compose().model.tiny, cache_dir=tmp_path_factory.mktemp("tiny"))
     loaded = {}
     for name in (attention.NAME, "sdpa"):
         model, _ = models.load_model_and_tokenizer(

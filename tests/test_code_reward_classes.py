@@ -19,6 +19,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from helpers import assert_within
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -282,10 +283,10 @@ def test_the_decoder_refuses_colliding_keys_in_any_container(family, n, containe
         "Counter": lambda: collections.Counter(dict.fromkeys(keys, 1)),
     }[container]()
     body = Codec().encode([value])
-    start = time.monotonic()
+    start = time.process_time()  # CPU time: what the attack costs, which another job's load does not inflate
     with pytest.raises(ValueError, match="collide"):
         Codec().decode(body)
-    assert time.monotonic() - start < 0.5
+    assert time.process_time() - start < 0.5
 
 
 def test_colliding_keys_cost_a_plain_dict_quadratic_time():
@@ -293,9 +294,9 @@ def test_colliding_keys_cost_a_plain_dict_quadratic_time():
     timings = []
     for n in (2500, 10_000):
         keys = COLLIDING["int"](n)
-        start = time.monotonic()
+        start = time.process_time()
         dict.fromkeys(keys)
-        timings.append(time.monotonic() - start)
+        timings.append(time.process_time() - start)
     assert timings[1] > 6 * timings[0]
 
 
@@ -328,6 +329,7 @@ def test_plain_data_round_trips_with_its_types(value):
     assert type(decoded) is type(value)
 
 
+@pytest.mark.timing
 @MODES
 @settings(max_examples=3, deadline=None)
 @given(family=st.sampled_from(sorted(COLLIDING)), placement=st.sampled_from(["dict", "set"]))
@@ -357,7 +359,7 @@ def test_a_forged_reply_of_colliding_keys_stalls_no_worker(mode, family, placeme
     """)
     start = time.monotonic()
     assert score(code, ["assert f(1) == 2", "assert f(2) == 4"], mode, timeout_s=20) < 1.0
-    assert time.monotonic() - start < 10
+    assert_within(time.monotonic() - start, 10)
 
 
 PROTOCOL_DUNDERS = [
@@ -805,6 +807,7 @@ def test_a_long_linked_list_crosses_without_recursion(mode):
     assert score(code, [test], mode, setup=LINKED_LIST, timeout_s=20) == 1.0
 
 
+@pytest.mark.timing
 @MODES
 def test_a_cycle_the_model_returns_stops_at_the_deadline_not_the_pool(mode):
     code = "def reverse(head):\n    head.next = head\n    return head\n"
@@ -812,7 +815,7 @@ def test_a_cycle_the_model_returns_stops_at_the_deadline_not_the_pool(mode):
     assert (
         score(code, ["assert values_of(reverse(build([1, 2]))) == [2, 1]"], mode, setup=LINKED_LIST, timeout_s=1) == 0
     )
-    assert time.monotonic() - start < 5
+    assert_within(time.monotonic() - start, 5)
 
 
 WRITERS_WITHOUT_OPEN = {  # C code that writes files: no "open" audit event for the hook to judge

@@ -81,21 +81,21 @@ def test_an_answer_listing_many_numbers_does_not_make_every_step_used():
 
 def test_hostile_arithmetic_is_bounded_in_time_and_never_raises():
     hostile = "2 ^ 99999999 = 1. " + "(" * 5000 + "1" + ")" * 5000 + " + 1 = 2. " + "1/0 = 1. " + "9" * 5000 + " = 1. "
-    start = time.perf_counter()
+    start = time.process_time()
     assert 0.0 <= process_score(PROBLEM, hostile * 40) <= 1.0
-    assert time.perf_counter() - start < 2.0
+    assert time.process_time() - start < 2.0
 
 
 def test_a_long_run_of_digits_costs_linear_time_where_a_nested_regex_backtracks_cubically():
     import re
 
     naive_chain = re.compile(r"[\d\s.+\-*/^()]*\d[\d\s.+\-*/^()]*(?:=[\d\s.+\-*/^()]*\d[\d\s.+\-*/^()]*)+")
-    start = time.perf_counter()
+    start = time.process_time()
     naive_chain.findall("1" * 600 + " x = 2")  # how the chains were first read
-    naive = time.perf_counter() - start
-    start = time.perf_counter()
+    naive = time.process_time() - start
+    start = time.process_time()
     process_score(PROBLEM, "1" * 20_000 + " x = 2. " + "1=" * 5_000 + " The answer is 9.")
-    ours = time.perf_counter() - start
+    ours = time.process_time() - start
     assert ours < 0.5 and naive > 0.1, (ours, naive)
 
 

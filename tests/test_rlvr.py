@@ -9,7 +9,7 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from helpers import QUICK_RLVR, compose
+from helpers import QUICK_RLVR, assert_within, compose
 
 from rewards import answer_stated, gsm8k
 from stages.rl.hacking import RewardHackingWatch
@@ -97,6 +97,7 @@ def test_the_format_reward_reads_each_verifiers_own_answer_format():
     assert gsm8k.stated_answer("3 + 4 = 7. The answer is 8, not 7.") == gsm8k.extract_number("... The answer is 8") == 8
 
 
+@pytest.mark.timing
 def test_hanging_or_crashing_verifier_scores_zero_and_is_counted(pool):
     reward = VerifiableReward(
         pool, verification_reward=10.0, nonstop_penalty=-10.0, format_reward=0.0, eos_token_ids={EOS}
@@ -111,7 +112,7 @@ def test_hanging_or_crashing_verifier_scores_zero_and_is_counted(pool):
             ("gsm8k", "4", "The answer is 4.", True),  # the rest of the batch is scored as usual
         ],
     )
-    assert time.monotonic() - start < 20  # the pool's 3 s, not the sandbox's 30 s
+    assert_within(time.monotonic() - start, 20)  # the pool's 3 s, not the sandbox's 30 s
     assert rewards == pytest.approx([0.0, 0.0, 10.0])
     assert (reward.timeouts, reward.errors) == (1, 1)
     assert (metrics["verifier/timeouts_total"], metrics["verifier/errors_total"]) == (1, 1)

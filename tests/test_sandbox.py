@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import assert_within
 
 from rewards import code_exec
 from rewards._sandbox_child import NOBODY, _audit_hook
@@ -183,29 +184,33 @@ def test_setup_and_statement_tests_and_classes():
     assert score(code, tests, setup="from typing import List")[0] == pytest.approx(2 / 3)
 
 
+@pytest.mark.timing
 def test_tests_that_hang_after_others_passed_keep_the_passes():
     code = "def f(x):\n    while x > 5:\n        pass\n    return 2 * x\n"
     result, seconds = score(code, ["assert f(1) == 2", "assert f(9) == 18"], timeout_s=1.0)
     assert result == 0.5
-    assert seconds < 3
+    assert_within(seconds, 3)
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # The attacks
 
 
+@pytest.mark.timing
 def test_infinite_loop_times_out():
     result, seconds = score("while True:\n    pass\n" + DOUBLE, DOUBLE_TESTS, timeout_s=1.0)
     assert result == 0.0
-    assert seconds < 3
+    assert_within(seconds, 3)
 
 
+@pytest.mark.timing
 def test_sleeping_forever_times_out():
     result, seconds = score("import time\ntime.sleep(3600)\n" + DOUBLE, DOUBLE_TESTS, timeout_s=1.0)
     assert result == 0.0
-    assert seconds < 3
+    assert_within(seconds, 3)
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("options", [FULL, KERNEL_ONLY], ids=["all-defences", "kernel-only"])
 def test_fork_bomb(options):
     if not IS_ROOT:
@@ -223,9 +228,10 @@ def test_fork_bomb(options):
     )
     result, seconds = score(code, DOUBLE_TESTS, timeout_s=1.5, **options)
     assert result == 0.0
-    assert seconds < 4
+    assert_within(seconds, 4)
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("options", LAYERS)
 def test_daemonised_process_does_not_survive(options):
     """Correct code that leaves a detached process behind: the tests pass, the process must still die."""
@@ -247,15 +253,16 @@ def test_daemonised_process_does_not_survive(options):
     )
     result, seconds = score(code, DOUBLE_TESTS, **options)
     assert result == 1.0
-    assert seconds < 3
+    assert_within(seconds, 3)
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("options", [FULL, KERNEL_ONLY], ids=["all-defences", "kernel-only"])
 @pytest.mark.parametrize("bomb", ["x = bytearray(50 * 2**30)", "x = []\nwhile True:\n    x.append(' ' * 2**24)"])
 def test_memory_bomb(bomb, options):
     result, seconds = score(bomb + "\n" + DOUBLE, DOUBLE_TESTS, timeout_s=3.0, **options)
     assert result == 0.0
-    assert seconds < 5
+    assert_within(seconds, 5)
 
 
 def test_memory_is_capped():
@@ -273,13 +280,14 @@ def test_memory_is_capped():
     assert score(code, ["assert 0 < f() <= 1024"], timeout_s=5.0)[0] == 1.0  # the 1 GiB cap held
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("exit_call", ["import sys\nsys.exit(0)", "import os\nos._exit(0)", "raise SystemExit"])
 def test_exiting_before_the_tests(exit_call):
     code = "def f(x):\n    return 0\n" + exit_call + "\n"
     assert naive_score(code, DOUBLE_TESTS) == 1.0
     result, seconds = score(code, DOUBLE_TESTS)
     assert result == 0.0
-    assert seconds < 3
+    assert_within(seconds, 3)
 
 
 def test_exiting_from_inside_the_tested_function():
@@ -561,10 +569,12 @@ def test_objects_that_are_not_plain_data_stay_in_the_sandbox_and_only_their_plai
     assert score(code, ["assert g(1)", "assert g(1) == 2", "assert not (g(1) != 2)", "assert f(1) == [2]"])[0] == 0.0
 
 
-def test_code_that_does_not_parse_scores_zero_without_a_sandbox():
-    start = time.monotonic()
+def test_code_that_does_not_parse_scores_zero_without_a_sandbox(monkeypatch):
+    def no_sandbox(*args, **kwargs):
+        raise AssertionError("a sandbox was started for code that cannot run")
+
+    monkeypatch.setattr(code_exec, "Sandbox", no_sandbox)
     assert code_exec.verify("def f(x) return x", {"tests": ["assert f(1) == 1"]}) == 0.0
-    assert time.monotonic() - start < 0.5
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -37,7 +37,30 @@ MANIFEST_FIELDS = {
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
-    return ensure_tiny_model(compose().model.tiny, seed=42, cache_dir=tmp_path_factory.mktemp("tiny"))
+    return ensure_tiny_model(compose().model.tiny, cache_dir=tmp_path_factory.mktemp("tiny"))
+
+
+def test_the_run_seed_does_not_draw_the_base_model_and_init_seed_does(tiny_checkpoint):
+    """Seeds vary the post-training of one given base model, as they would a hub checkpoint's: `seed` leaves the
+    embedded default's weights alone; `model.tiny.init_seed` (or `=${seed}`: one per run) draws another."""
+    from transformers import AutoTokenizer
+
+    from runtime import tiny
+
+    arch = compose(["seed=2"]).model.tiny
+    assert tiny.cache_key(arch) == tiny.cache_key(compose(["seed=7"]).model.tiny)
+    assert tiny.cache_key(arch) != tiny.cache_key(compose(["model.tiny.init_seed=3"]).model.tiny)
+    assert compose(["model.tiny.init_seed=${seed}", "seed=7"]).model.tiny.init_seed == 7
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint)
+    given = torch.nn.utils.parameters_to_vector(tiny.build_model(arch, tokenizer).parameters())
+    again = torch.nn.utils.parameters_to_vector(
+        tiny.build_model(compose(["seed=7"]).model.tiny, tokenizer).parameters()
+    )
+    other = compose(["model.tiny.init_seed=3"]).model.tiny
+    drawn = torch.nn.utils.parameters_to_vector(tiny.build_model(other, tokenizer).parameters())
+    assert torch.equal(given, again)
+    assert not torch.allclose(given, drawn)
 
 
 def _sft_trainer(tiny_checkpoint, tmp_path, rows, *overrides, trainer_cls=None):

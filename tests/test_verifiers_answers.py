@@ -201,9 +201,9 @@ def test_math_extraction_order():
     ],
 )
 def test_math_adversarial_answers_finish_fast(answer):
-    start = time.monotonic()
+    start = time.process_time()  # CPU time: what the attack costs, which another job's load does not inflate
     assert math(rf"\boxed{{{answer}}}", "3") == 0.0
-    assert time.monotonic() - start < 2.0
+    assert time.process_time() - start < 2.0
 
 
 def test_math_works_outside_the_main_thread():

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import assert_within
 
 from rewards import VerifierPool, is_truncated, score_row
 from rewards import pool as pool_module
@@ -117,12 +118,13 @@ def _sandbox_processes() -> list[int]:
     return [int(pid) for pid in out.split()]
 
 
+@pytest.mark.timing
 def test_an_overrunning_item_times_out_and_the_rest_still_score(pool):
     before, sandboxes_before = dict(pool.stats), set(_sandbox_processes())
     rows = mixed_rows() + [{"dataset": "code", "ground_truth": SLOW_CODE_TRUTH, "response": HANG}] + mixed_rows()
     start = time.monotonic()
     results = pool.score_rows(rows)
-    assert time.monotonic() - start < 3.0 + 8  # the pool's timeout, plus scoring the others and a restart
+    assert_within(time.monotonic() - start, 3.0 + 8)  # the pool's timeout, plus scoring the others and a restart
     hung = results[len(mixed_rows())]
     assert hung["score"] == 0.0 and hung["timed_out"] is True and "error" not in hung
     assert [result["score"] for result in results if not result.get("timed_out")] == EXPECTED_SCORES * 2
