@@ -71,7 +71,7 @@ def tiny_model_path() -> Path:
     from runtime.tiny import ensure_tiny_model
 
     cfg = compose([])
-    return ensure_tiny_model(cfg.model.tiny, seed=cfg.seed)
+    return ensure_tiny_model(cfg.model.tiny)
 
 
 def cli_config(stage: str, model: Path, data: Path, output_dir: Path, steps: int) -> dict:

@@ -52,6 +52,9 @@ class TinyArchitecture:
     num_key_value_heads: int = 4
     max_position_embeddings: int = 256
     tie_word_embeddings: bool = True
+    # The base model's own seed, apart from the run's `seed`: a base model is given, not drawn by the post-training
+    # seed, as a hub checkpoint is (`model.tiny.init_seed=${seed}` draws one per run, as before issue 36)
+    init_seed: int = 42
 
 
 @dataclass

@@ -37,7 +37,7 @@ def resolve_parent(cfg: DictConfig, parent: str) -> Path | str:
 def base_model_path(cfg: DictConfig) -> Path | str:
     """model.path as something from_pretrained can load; the embedded default and GGUF files are built on demand."""
     if cfg.model.path == "embedded:tiny":
-        return tiny.ensure_tiny_model(cfg.model.tiny, seed=cfg.seed)
+        return tiny.ensure_tiny_model(cfg.model.tiny)
     if cfg.model.gguf_file:
         return ensure_gguf_converted(cfg.model.path, cfg.model.gguf_file)
     return cfg.model.path

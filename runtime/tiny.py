@@ -3,7 +3,8 @@
 No weights can be downloaded on an offline machine, so the base model is random-initialised from the sizes in
 `conf/model/tiny.yaml`, and its tokenizer is trained deterministically on the shipped SFT data. The result is an
 ordinary Hugging Face checkpoint directory (safetensors + PreTrainedTokenizerFast with a chat template), cached under
-`.cache/tiny/<hash>/` where the hash covers the sizes, the seed and the corpus, so it is built once.
+`.cache/tiny/<hash>/` where the hash covers the sizes, `init_seed` and the corpus, so it is built once. The run's
+`seed` does not draw it: seeds vary the post-training of one base model, as they would a hub checkpoint's.
 
     python -m runtime.tiny     # (make tiny) build or find the default of conf/model/tiny.yaml
 """
@@ -105,7 +106,7 @@ def build_tokenizer(texts: list[str], vocab_size: int):
     )
 
 
-def build_model(arch, tokenizer, seed: int):
+def build_model(arch, tokenizer):
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
@@ -123,7 +124,7 @@ def build_model(arch, tokenizer, seed: int):
         pad_token_id=tokenizer.pad_token_id,
         dtype="float32",
     )
-    torch.manual_seed(seed)
+    torch.manual_seed(arch.init_seed)
     model = LlamaForCausalLM(config)
     model.generation_config = GenerationConfig(
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, do_sample=False, max_new_tokens=96
@@ -131,10 +132,10 @@ def build_model(arch, tokenizer, seed: int):
     return model
 
 
-def cache_key(arch, seed: int, corpus: Path = CORPUS) -> str:
+def cache_key(arch, corpus: Path = CORPUS) -> str:
     digest = hashlib.sha256()
     digest.update(json.dumps(_as_dict(arch), sort_keys=True).encode())
-    digest.update(f"seed={seed};builder={BUILDER_VERSION}".encode())
+    digest.update(f"builder={BUILDER_VERSION}".encode())
     digest.update(corpus.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -145,13 +146,13 @@ def _as_dict(arch) -> dict:
     return dataclasses.asdict(arch) if dataclasses.is_dataclass(arch) else OmegaConf.to_container(arch, resolve=True)
 
 
-def ensure_tiny_model(arch, seed: int = 42, cache_dir: Path = CACHE_DIR) -> Path:
+def ensure_tiny_model(arch, cache_dir: Path = CACHE_DIR) -> Path:
     """Return the checkpoint directory of the embedded default, building it once (atomically) if missing."""
-    target = Path(cache_dir) / cache_key(arch, seed)
+    target = Path(cache_dir) / cache_key(arch)
     if (target / "config.json").exists():
         return target
     tokenizer = build_tokenizer(corpus_texts(), arch.vocab_size)
-    model = build_model(arch, tokenizer, seed)
+    model = build_model(arch, tokenizer)
     save_checkpoint(model, tokenizer, target)  # parallel test workers may build it at once: the first wins
     params = sum(p.numel() for p in model.parameters())
     print(f"[tiny] built the embedded default: {params / 1e6:.2f}M parameters, vocab {len(tokenizer)} -> {target}")
@@ -159,7 +160,7 @@ def ensure_tiny_model(arch, seed: int = 42, cache_dir: Path = CACHE_DIR) -> Path
 
 
 def main(cfg) -> None:
-    print(ensure_tiny_model(cfg.model.tiny, seed=cfg.seed))
+    print(ensure_tiny_model(cfg.model.tiny))
 
 
 if __name__ == "__main__":
