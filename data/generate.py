@@ -4,9 +4,10 @@ The embedded default trains a few-million-parameter model from scratch on CPU, s
 built to be *learnable* from a few thousand short examples yet not saturated after SFT:
 
 * ``gsm8k``  -- one- and two-step word arithmetic with small numbers, a fixed bank of names/objects and one
-  response template ("... 7 + 5 = 12. The answer is 12."). Half of the SFT demonstrations (TERSE_SHARE) give the
-  bare answer instead ("The answer is 12."), as real SFT mixtures mix worked and bare answers; and half of the
-  rejected preference answers are bare wrong answers.
+  response template ("... 7 + 5 = 12. The answer is 12."). A quarter of the SFT demonstrations (TERSE_SHARE) give
+  the bare answer instead ("The answer is 12."), as real SFT mixtures mix worked and bare answers; and a quarter of
+  the rejected preference answers are bare wrong answers. (Half, before issue 36: the SFT model then put P ~ 0.5 on
+  the bare form for every problem, and greedy decoding chose the form by noise; docs/results.md, "A steady default".)
 * ``math``   -- fraction arithmetic, linear equations, expanding/simplifying small polynomials; responses end
   in "The final answer is $\\boxed{...}$." and ground truths are canonical LaTeX, so equivalent but
   non-canonical answers (``\\frac{6}{8}``, ``5x+x^2+6``) need an equivalence checker. 70% of the SFT
@@ -76,7 +77,9 @@ N_EVAL = 300
 N_DRILL = 6000  # arithmetic drill rows, DRILL_FACTS facts each
 DRILL_FACTS = 8
 DRILL_PROMPT = "Write out some arithmetic facts."
-TERSE_SHARE = 0.5  # share of gsm8k SFT answers that give the bare answer without the working (see build())
+# share of gsm8k SFT answers that give the bare answer without the working (see build()); kept away from 0.5, where
+# the SFT model's greedy choice of form is a coin flip that rounding decides (docs/results.md, "A steady default")
+TERSE_SHARE = 0.25
 PLAIN_SHARE = 0.3  # share of ifeval SFT answers that answer the request but ignore its instructions (see build())
 COMPACT_SHARE = 0.7  # share of math SFT answers worked in compact LaTeX, not as drill facts (see build())
 
