@@ -84,7 +84,7 @@ def test_compare_two_runs_shows_only_differences_then_scores_with_errors_and_tim
     fake_run(
         tmp_path,
         "lr_high",
-        ["sft.learning_rate=3e-3", "seed=7"],
+        ["sft.learning_rate=3e-3", "seed=7", "model.tiny.init_seed=7"],
         {"gsm8k": 0.3, "math": 0.41},
         wall=59.5,
         kernels="AVX2",
@@ -95,9 +95,10 @@ def test_compare_two_runs_shows_only_differences_then_scores_with_errors_and_tim
     assert rows["`seed`"] == ["42", "7"]
     assert rows["`sft.seed`"] == ["42", "7"]  # the top-level seed flowed into the section: what the trainer ran
     differences = [label for label in rows if label.startswith("`")]
-    # seed 7 builds another random base model: SFT started from other weights, a difference of its own
+    # init_seed 7 builds another random base model: SFT started from other weights, a difference of its own
     assert sorted(differences) == [
         "`environment.cpu_capability`",
+        "`model.tiny.init_seed`",
         "`seed`",
         "`sft.learning_rate`",
         "`sft.seed`",
