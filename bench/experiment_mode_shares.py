@@ -10,7 +10,7 @@ math, answers in compact LaTeX against answers worked as drill facts. An SFT mix
 problems bare teaches P(bare) ~ s on every prompt (the rows draw the form at random, not by the problem), so at
 s = 0.5 greedy decoding picks the form by whatever small difference a seed or a CPU's rounding leaves.
 
-Reads runs/<run>/sft (the checkpoint), data/embedded/rlvr_train.jsonl and runs/<run>/eval/*.generations.jsonl (`make
+Reads runs/<run>/sft (the checkpoint), the validation slice and runs/<run>/eval/*.generations.jsonl (`make
 pipeline`); prints a table and writes the figures as JSON.
 """
 
@@ -18,11 +18,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from measure import REPO_ROOT, compose  # bench/measure.py: the script directory is on sys.path
+
+sys.path.insert(0, str(REPO_ROOT))  # data.loading
 BARE_START = "The answer"
-VALIDATION = REPO_ROOT / "data" / "embedded" / "rlvr_train.jsonl"  # its last 150 rows: the validation slice
+
+
+def validation_word_problems() -> list[list[dict]]:
+    """The gsm8k prompts of the validation slice, as conf/eval/validation.yaml defines it."""
+    from data.loading import load_rlvr
+
+    (slice_,) = compose(["eval=validation"]).eval.benchmarks
+    return [
+        row["prompt"] for row in load_rlvr([{"path": slice_.path, "split": slice_.split}]) if row["dataset"] == "gsm8k"
+    ]
 
 
 def first_token_bare_probability(checkpoint: Path, prompts: list[list[dict]]) -> list[float]:
@@ -66,8 +78,7 @@ def main() -> None:
     parser.add_argument("runs", nargs="+")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "mode_shares.json")
     args = parser.parse_args()
-    validation = [json.loads(line) for line in VALIDATION.read_text().splitlines()][-150:]
-    prompts = [row["messages"] for row in validation if row["dataset"] == "gsm8k"]
+    prompts = validation_word_problems()
     results = {}
     for run in args.runs:
         run_dir = REPO_ROOT / "runs" / run
