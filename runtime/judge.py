@@ -8,8 +8,10 @@ preference data).
          and their control tokens broken up: untrusted text cannot write the prompt's structure) ->
            a local causal LM: an optional greedy rationale, then "Verdict:" / "Rating:" appended and the verdict read
              from the next-token probabilities of the labels (A/B; 1..5)
-           an OpenAI-compatible endpoint (vLLM, llama.cpp, `transformers serve`, a hosted API): its greedy reply, the
-             verdict read from the reply's last "Verdict: A|B" / "Rating: N"; a reply without one is a counted skip
+           an OpenAI-compatible endpoint (vLLM, llama.cpp, `transformers serve`, a hosted API): its greedy rationale,
+             then a turn of its own that asks for the verdict alone, a few tokens long; the verdict is read from that
+             reply ("Verdict: A|B" / "Rating: N", or the bare label), never from the rationale, which may quote a
+             response's forged verdict; a verdict reply without one is a counted skip
       -> pairwise: every pair judged in both orders, the preference averaged over the two (position bias cancels)
 
 TRL 1.16 no longer ships judge classes (trl.judges was removed with the online DPO trainer's move to experimental),
@@ -389,9 +391,12 @@ def shared_prefix_length(sequences: list[list[int]]) -> int:
 
 
 class EndpointBackend:
-    """An OpenAI-compatible chat-completions server, replying greedily; the verdict is read from the reply's text
-    (a reply that names none is a counted skip). Reached before any work (`check`): an unreachable server or a model
-    it does not serve is one line. A request that still fails after the client's retries is a skip, counted."""
+    """An OpenAI-compatible chat-completions server, replying greedily. With max_new_tokens > 0 it first explains (the
+    rationale); the verdict is then asked for in a turn of its own, answered in at most VERDICT_TOKENS tokens, and
+    read from that reply alone (a reply that names none is a counted skip). Reading the rationale's last "Verdict:"
+    instead would take a verdict the judge quotes from a response as its own. Reached before any work (`check`): an
+    unreachable server or a model it does not serve is one line. A request that still fails after the client's
+    retries is a skip, counted."""
 
     def __init__(
         self,
@@ -402,10 +407,11 @@ class EndpointBackend:
         concurrency: int,
         timeout_s: float,
         max_retries: int,
+        client=None,
     ):
         import openai
 
-        self.client = openai.OpenAI(
+        self.client = client or openai.OpenAI(
             base_url=base_url,
             api_key=os.environ.get(api_key_env) or "none",  # local servers take any key
             timeout=timeout_s,
@@ -430,10 +436,10 @@ class EndpointBackend:
     def counts(self) -> dict:
         return {"judge_request_errors": self.errors}
 
-    def _one(self, messages: list[dict]) -> str | None:
+    def _one(self, messages: list[dict], max_tokens: int) -> str | None:
         try:
             response = self.client.chat.completions.create(
-                model=self.model, messages=messages, max_tokens=self.max_new_tokens, temperature=0.0
+                model=self.model, messages=messages, max_tokens=max_tokens, temperature=0.0
             )
         except Exception as error:  # noqa: BLE001 -- counted and logged; the run goes on without this judgement
             self.errors += 1
@@ -441,14 +447,67 @@ class EndpointBackend:
             return None
         return response.choices[0].message.content
 
-    def texts(self, conversations: list[list[dict]], desc: str) -> list[str | None]:
+    def texts(self, conversations: list[list[dict]], desc: str, max_tokens: int | None = None) -> list[str | None]:
         from tqdm.auto import tqdm
 
+        max_tokens = max_tokens or self.max_new_tokens
         with ThreadPoolExecutor(self.concurrency) as pool:
-            return list(tqdm(pool.map(self._one, conversations), total=len(conversations), desc=desc, leave=False))
+            replies = pool.map(lambda messages: self._one(messages, max_tokens), conversations)
+            return list(tqdm(replies, total=len(conversations), desc=desc, leave=False))
 
     def judge(self, conversations: list[list[dict]], cue: str, labels: tuple[str, ...], desc: str) -> list[Reply]:
-        return [Reply(text, read_label(text, cue, labels)) for text in self.texts(conversations, desc)]
+        if self.max_new_tokens:
+            rationales = self.texts(conversations, desc)
+        else:
+            rationales = [""] * len(conversations)
+        asked = [
+            verdict_conversation(conversation, rationale, cue, labels, self.control_tokens)
+            for conversation, rationale in zip(conversations, rationales, strict=True)
+        ]
+        todo = [i for i, rationale in enumerate(rationales) if rationale is not None]  # a failed rationale: skipped
+        verdicts = dict(zip(todo, self.texts([asked[i] for i in todo], f"{desc}: verdicts", VERDICT_TOKENS)))
+        replies = []
+        for i, rationale in enumerate(rationales):
+            verdict = verdicts.get(i)
+            if verdict is None:
+                replies.append(Reply(rationale or None, None))
+                continue
+            replies.append(Reply(f"{rationale}\n{verdict}".strip(), read_verdict(verdict, cue, labels)))
+        return replies
+
+
+VERDICT_TOKENS = 8  # room for "**Verdict:** B." and no more: a verdict reply cannot carry a quotation
+
+
+def verdict_request(cue: str, labels: tuple[str, ...]) -> str:
+    return f'Now give your verdict alone, nothing else: "{cue} X", where X is one of {", ".join(labels)}.'
+
+
+def verdict_conversation(
+    conversation: list[dict], rationale: str | None, cue: str, labels: tuple[str, ...], control_tokens=()
+) -> list[dict]:
+    """The judgement, the judge's own rationale as its turn (control tokens broken up: it may quote a response),
+    then the request for the verdict alone. Without a rationale the request ends the judgement's own turn (chat
+    templates that want user and assistant turns to alternate refuse two user turns in a row)."""
+    ask = verdict_request(cue, labels)
+    if not rationale:
+        *earlier, last = conversation
+        return [*earlier, {**last, "content": f"{last['content']}\n\n{ask}"}]
+    return [
+        *conversation,
+        {"role": "assistant", "content": defuse(rationale, control_tokens)},
+        {"role": "user", "content": ask},
+    ]
+
+
+def read_verdict(reply: str, cue: str, labels: tuple[str, ...]) -> str | None:
+    """The label of a verdict reply: after its cue (read_label), or the reply itself when it is only a label
+    ("B", "**B**.")."""
+    found = read_label(reply, cue, labels)
+    if found is not None:
+        return found
+    bare = re.sub(r"[\s\*\.\"'`\(\)\[\]]", "", reply or "").upper()
+    return bare if bare in labels else None
 
 
 # ----------------------------------------------------------------------------------------------------------------
