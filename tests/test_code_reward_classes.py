@@ -51,7 +51,13 @@ def isolation(mode: str):
             os.environ["SANDBOX_ISOLATION"] = saved
 
 
-def score(code: str, tests: list[str], mode: str, setup: str = "", timeout_s: float = 3.0) -> float:
+# Wall-clock limit of a scored run: long enough that legitimate code is not cut off on a loaded machine (with 3 s, the
+# reward's default, a legitimate generator test scored 0 in `make test` and 1 on Hypothesis's retry); the attacks
+# here are stopped by what they are, not by running out of time. The tests of the limit itself pass their own.
+SCORE_TIMEOUT_S = 20.0
+
+
+def score(code: str, tests: list[str], mode: str, setup: str = "", timeout_s: float = SCORE_TIMEOUT_S) -> float:
     with isolation(mode):
         return code_exec.verify(f"```python\n{code}\n```", {"tests": tests, "setup": setup, "timeout_s": timeout_s})
 
