@@ -14,6 +14,12 @@ benchmarks, each benchmark weighs the same, as in the reports); its null distrib
 of every unit's difference at random (a two-sided sign-flip permutation test, 10,000 flips, seeded). A seed's
 prompts are not independent of each other, so the p-value says whether the difference holds over these prompts and
 these seeds; `seeds up` says whether every seed agrees.
+
+The prompt-level test holds each seed's training fixed; a change that only alters float rounding draws every training
+again and moves scores by the spread across seeds, which that test then calls significant. `p over seeds` counts that
+noise: the seed is the unit, the statistic the mean of the per-seed changes, its null distribution every sign pattern
+of those changes (exact, `seed_level_p`). With n seeds it cannot go below 2 / 2^n (0.25 for three): three seeds can
+show a change holds over these prompts, not that it would survive another draw of the training.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from runtime import cli, config, files, layout
 
 TEST_NAME = "paired sign-flip permutation test over (seed, prompt) pairs, two-sided, 10,000 flips"
 FLIPS = 10_000
+SEED_TEST_NAME = "p over seeds: exact sign-flip test of the per-seed changes, at best 2 / 2^seeds"
 
 
 def load_seed_run(run_dir: Path, suffix: str = "") -> dict[str, dict]:
@@ -75,6 +82,17 @@ def paired_test(pairs: list[tuple[str, float, float]], seed: int = 0) -> dict[st
             variance += float((weights[mine] ** 2).sum() * np.var(diffs[mine], ddof=1))
     half = 1.96 * math.sqrt(variance)
     return {"diff": observed, "low": observed - half, "high": observed + half, "p": (extreme + 1) / (FLIPS + 1)}
+
+
+def seed_level_p(changes: list[float]) -> float:
+    """Two-sided p of the exact sign-flip test over per-seed changes: the share of the 2^n sign patterns whose mean
+    is at least as far from 0 as the observed one (all-zero changes: 1)."""
+    import itertools
+
+    observed = abs(sum(changes))
+    patterns = list(itertools.product((-1.0, 1.0), repeat=len(changes)))
+    extreme = sum(abs(sum(s * c for s, c in zip(signs, changes))) >= observed - 1e-12 for signs in patterns)
+    return extreme / len(patterns)
 
 
 def prompt_pairs(runs_a: dict[int, dict], stage_a: str, runs_b: dict[int, dict], stage_b: str, benchmark: str | None):
@@ -123,16 +141,15 @@ def _comparison_rows(runs_a, stage_a, runs_b, stage_b, benchmarks) -> list[str]:
         up = sum(delta > 0 for delta in deltas.values())
         rows.append(
             f"| {name} | {100 * test['diff']:+.1f} | [{100 * test['low']:+.1f}, {100 * test['high']:+.1f}] | "
-            f"{test['p']:.4f}{' *' if test['p'] < 0.05 else ''} | {up}/{len(deltas)} | "
-            + ", ".join(f"{s}: {100 * d:+.1f}" for s, d in deltas.items())
-            + " |"
+            f"{test['p']:.4f}{' *' if test['p'] < 0.05 else ''} | {seed_level_p(list(deltas.values())):.2f} | "
+            f"{up}/{len(deltas)} | " + ", ".join(f"{s}: {100 * d:+.1f}" for s, d in deltas.items()) + " |"
         )
     return rows
 
 
 COMPARISON_HEADER = [
-    "| benchmark | mean change (points) | 95% interval | p | seeds up | change per seed |",
-    "|---|---|---|---|---|---|",
+    "| benchmark | mean change (points) | 95% interval | p | p over seeds | seeds up | change per seed |",
+    "|---|---|---|---|---|---|---|",
 ]
 
 
@@ -153,7 +170,13 @@ def _stage_comparisons(runs: dict[int, dict], stages: list[str], benchmarks: lis
     for before, after in zip(stages, stages[1:]):
         rows = _comparison_rows(runs, before, runs, after, benchmarks)
         if rows:
-            lines += ["", f"{after} against {before} ({TEST_NAME}; * = p < 0.05):", "", *COMPARISON_HEADER, *rows]
+            lines += [
+                "",
+                f"{after} against {before} ({TEST_NAME}; * = p < 0.05; {SEED_TEST_NAME}):",
+                "",
+                *COMPARISON_HEADER,
+                *rows,
+            ]
     return lines
 
 
@@ -272,7 +295,7 @@ def compare_groups(groups: dict[str, dict[int, dict]]) -> str:
                 lines += [
                     "",
                     f"{other} against {names[0]}, {stage} (seeds {', '.join(map(str, shared))}; {TEST_NAME}; "
-                    "* = p < 0.05):",
+                    f"* = p < 0.05; {SEED_TEST_NAME}):",
                     "",
                     *COMPARISON_HEADER,
                     *rows,

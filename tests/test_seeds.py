@@ -51,6 +51,33 @@ def test_a_clear_gain_is_significant_and_no_change_is_not():
     assert result["diff"] == pytest.approx(sum(b - a for _, a, b in gain) / len(gain))
 
 
+@pytest.mark.parametrize(
+    "changes, p",
+    [
+        ([0.01, 0.02, 0.03], 0.25),  # every seed up: the best three seeds can do
+        ([0.05, -0.01, 0.02], 0.5),  # |sum| >= 0.06 for 4 of the 8 sign patterns
+        ([0.0, 0.0, 0.0], 1.0),
+        ([0.01] * 5, 2 / 32),
+    ],
+)
+def test_the_seed_level_test_is_exact_over_sign_patterns_and_three_seeds_cannot_go_below_a_quarter(changes, p):
+    assert seeds.seed_level_p(changes) == pytest.approx(p)
+
+
+def test_a_rounding_sized_change_can_pass_the_prompt_test_and_not_the_seed_test(tmp_path):
+    """Each seed's change is a fresh draw (here +-6 points on gsm8k, mean +2): over 200 prompts a seed, the prompt-level
+    test calls it significant; the seed-level test, whose unit is the seed, does not."""
+    for group, shifts in (("a", (0.0, 0.0, 0.0)), ("b", (0.08, -0.04, 0.02))):
+        for seed, shift in zip((1, 2, 3), shifts):
+            fake_seed_run(tmp_path / f"{group}-s{seed}", {"rlvr": {"gsm8k": 0.5 + shift, "math": 0.3}}, seed)
+        seeds.write_report(compose([f"runs_dir={tmp_path}", f"run_name={group}", "seeds=[1,2,3]"]))
+    text = seeds.compare_groups({name: seeds.load_group(tmp_path, name) for name in ("a-seeds", "b-seeds")})
+    assert seeds.SEED_TEST_NAME in text
+    gsm8k = next(line for line in text.splitlines() if line.startswith("| gsm8k | +"))
+    cells = [cell.strip() for cell in gsm8k.split("|")]
+    assert float(cells[4].rstrip(" *")) < 0.05 < float(cells[5])
+
+
 def test_the_paired_test_weighs_each_benchmark_equally_as_the_average_does():
     # 100 gsm8k prompts gain 1 point each, 10 math prompts lose 1: the average changes by (1 - 1) / 2 = 0
     pairs = [("gsm8k", 0.0, 1.0)] * 100 + [("math", 1.0, 0.0)] * 10
@@ -87,7 +114,7 @@ def test_seeds_report_gives_mean_and_sd_across_seeds_and_tests_each_stage_agains
     mean, sd = sum(values) / 3, (sum((v - sum(values) / 3) ** 2 for v in values) / 2) ** 0.5
     assert f"| gsm8k | {mean:.1f} ± {sd:.1f} |" in text
     assert seeds.TEST_NAME in text
-    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.count("|") == 7}
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.count("|") == 8}
     assert rows["gsm8k"].split("|")[4].strip().endswith("*")  # dpo's +30 points on gsm8k: significant
     assert "3/3" in rows["gsm8k"]
     assert not rows["math"].split("|")[4].strip().endswith("*")  # math did not change: not significant
@@ -107,7 +134,7 @@ def test_seeds_report_sets_sampled_pass1_beside_greedy_when_the_runs_have_it(tmp
     assert sampled_part.startswith(": 4 answers per prompt at temperature 1")
 
     def gsm8k_row(text):
-        return next(line for line in text.splitlines() if line.startswith("| gsm8k |") and line.count("|") == 7)
+        return next(line for line in text.splitlines() if line.startswith("| gsm8k |") and line.count("|") == 8)
 
     assert not gsm8k_row(greedy_part).split("|")[4].strip().endswith("*")
     assert gsm8k_row(sampled_part).split("|")[4].strip().endswith("*") and "3/3" in gsm8k_row(sampled_part)
