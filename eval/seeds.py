@@ -90,9 +90,9 @@ def seed_level_p(changes: list[float]) -> float:
     import itertools
 
     observed = abs(sum(changes))
-    patterns = list(itertools.product((-1.0, 1.0), repeat=len(changes)))
+    patterns = itertools.product((-1.0, 1.0), repeat=len(changes))
     extreme = sum(abs(sum(s * c for s, c in zip(signs, changes))) >= observed - 1e-12 for signs in patterns)
-    return extreme / len(patterns)
+    return extreme / 2 ** len(changes)
 
 
 def prompt_pairs(runs_a: dict[int, dict], stage_a: str, runs_b: dict[int, dict], stage_b: str, benchmark: str | None):

@@ -460,12 +460,9 @@ class EndpointBackend:
             rationales = self.texts(conversations, desc)
         else:
             rationales = [""] * len(conversations)
-        asked = [
-            verdict_conversation(conversation, rationale, cue, labels, self.control_tokens)
-            for conversation, rationale in zip(conversations, rationales, strict=True)
-        ]
         todo = [i for i, rationale in enumerate(rationales) if rationale is not None]  # a failed rationale: skipped
-        verdicts = dict(zip(todo, self.texts([asked[i] for i in todo], f"{desc}: verdicts", VERDICT_TOKENS)))
+        asked = [verdict_conversation(conversations[i], rationales[i], cue, labels, self.control_tokens) for i in todo]
+        verdicts = dict(zip(todo, self.texts(asked, f"{desc}: verdicts", VERDICT_TOKENS)))
         replies = []
         for i, rationale in enumerate(rationales):
             verdict = verdicts.get(i)
