@@ -13,8 +13,9 @@ check is linear in the response's length.
 `ifeval` is the reference, for evals. As an RL reward the reference is farmable (an empty `[]` is a placeholder,
 `<<.>>` a title, `null` JSON, every constrained answer at once, a forbidden word hidden by a zero-width space):
 `ifeval_strict` (`verify_strict`, the reward of RLVR's IFEval rows) is the reference's verdict AND the instruction
-met in substance (`SUBSTANCE_CHECKS`), on the text as a reader sees it (`revealed`: compatibility forms folded,
-invisible format characters removed, look-alike letters mapped to Latin).
+met on the text as a reader sees it (`revealed`: compatibility forms folded, invisible format characters removed,
+look-alike letters mapped to Latin) and met in substance (`SUBSTANCE_CHECKS`; `TULU_SUBSTANCE_CHECKS` for Tülu 3's
+rows).
 """
 
 from __future__ import annotations
@@ -49,10 +50,11 @@ def verify_strict(response: str, ground_truth) -> float:
     """The reference's strict verdict AND no degenerate satisfaction, per instruction: the RL reward."""
     spec = _load(ground_truth)
     followed = check_instructions(response, spec)
-    if isinstance(spec, dict) and "func_name" in spec:
-        return sum(followed) / len(followed)
+    if isinstance(spec, dict) and "func_name" in spec:  # Tülu 3's checks read the stripped response
+        met = _met_in_substance(ifeval_tulu.CHECKS, TULU_SUBSTANCE_CHECKS, response.strip(), *_tulu_instruction(spec))
+        return float(followed[0] and met)
     substance = [
-        verdict and SUBSTANCE_CHECKS.get(instruction_id, lambda text, **_: True)(response, **kwargs)
+        verdict and _met_in_substance(INSTRUCTIONS, SUBSTANCE_CHECKS, response, instruction_id, kwargs)
         for verdict, (instruction_id, kwargs) in zip(followed, _instructions(spec))
     ]
     return sum(substance) / len(substance)
@@ -343,8 +345,34 @@ INSTRUCTIONS = {
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# ifeval_strict: each instruction met in substance, on the text a reader sees. check(response, **kwargs) -> bool,
-# run only where the reference already says yes.
+# ifeval_strict, run only where the reference already says yes: the reference's check passes again on the text a
+# reader sees (`revealed`, the instruction's own words revealed too, so a Cyrillic keyword still matches Cyrillic
+# text), and the part the instruction asks for holds words. Language detection is the one check not run again on
+# revealed text: mapping look-alikes to Latin would turn Cyrillic or Greek prose into a mix of scripts.
+# Substance checks: check(seen, **revealed_arguments) -> bool.
+
+_NOT_RUN_AGAIN_ON_REVEALED = {"language:response_language", "validate_response_language"}
+
+
+def _met_in_substance(checks: dict, substance_checks: dict, text: str, name: str, arguments: dict) -> bool:
+    seen, arguments = revealed(text), _revealed_arguments(arguments)
+    if name not in _NOT_RUN_AGAIN_ON_REVEALED and not checks[name](seen, **arguments):
+        return False
+    return substance_checks.get(name, lambda seen, **_: True)(seen, **arguments)
+
+
+def _tulu_instruction(spec: dict) -> tuple[str, dict]:
+    return spec["func_name"], ifeval_tulu.arguments(spec)
+
+
+def _revealed_arguments(arguments: dict) -> dict:
+    def reveal(value):
+        if isinstance(value, str):
+            return revealed(value)
+        return [reveal(item) for item in value] if isinstance(value, list) else value
+
+    return {key: reveal(value) for key, value in arguments.items()}
+
 
 _INVISIBLE = dict.fromkeys(
     c
@@ -418,31 +446,110 @@ def _substance_language(response, *, language):
     return _has_words(response)
 
 
+def _differ_in_words(first: str, second: str) -> bool:
+    """Two responses, each with words, and not one text twice with other punctuation, case or spacing."""
+    first_words, second_words = (re.findall(r"[^\W_]+", part.lower()) for part in (first, second))
+    return _has_words(first) and _has_words(second) and first_words != second_words
+
+
+def _two_responses_in_substance(seen):
+    parts = [part for part in seen.split("******") if part.strip()]
+    return len(parts) == 2 and _differ_in_words(*parts)
+
+
+def _before_the_end_phrase(seen, *, end_phrase):
+    text = seen.strip().strip('"')
+    return _has_words(text[: len(text) - len(end_phrase.strip())])
+
+
 SUBSTANCE_CHECKS = {
-    "keywords:existence": lambda response, *, keywords: all(
-        _whole_word(keyword).search(text) for text in [revealed(response)] for keyword in keywords
+    "keywords:existence": lambda seen, *, keywords: all(_whole_word(keyword).search(seen) for keyword in keywords),
+    "keywords:frequency": lambda seen, *, keyword, frequency, relation: _compare(
+        len(_whole_word(keyword).findall(seen)), relation, frequency
     ),
-    "keywords:frequency": lambda response, *, keyword, frequency, relation: _compare(
-        len(_whole_word(keyword).findall(revealed(response))), relation, frequency
+    "keywords:forbidden_words": lambda seen, *, forbidden_words: (
+        not any(_whole_word(word).search(seen) for word in forbidden_words)
     ),
-    "keywords:forbidden_words": lambda response, *, forbidden_words: (
-        not any(_whole_word(word).search(text) for text in [revealed(response)] for word in forbidden_words)
-    ),
-    "punctuation:no_comma": lambda response: not any(c in _COMMAS for c in revealed(response)),
+    "punctuation:no_comma": lambda seen: not any(c in _COMMAS for c in seen),
     "detectable_content:number_placeholders": _substance_placeholders,
     "detectable_content:postscript": _substance_postscript,
     "detectable_format:title": _substance_title,
     "detectable_format:multiple_sections": _substance_sections,
     "detectable_format:constrained_response": _substance_constrained,
     "detectable_format:json_format": _substance_json,
-    "detectable_format:number_highlighted_sections": lambda response, *, num_highlights: (
-        sum(_has_words(highlight) for highlight in _highlights(response)) >= num_highlights
+    "detectable_format:number_highlighted_sections": lambda seen, *, num_highlights: (
+        sum(_has_words(highlight) for highlight in _highlights(seen)) >= num_highlights
     ),
-    "detectable_format:number_bullet_lists": lambda response, *, num_bullets: all(
-        _has_words(line) for line in _bullets(response)
+    "detectable_format:number_bullet_lists": lambda seen, *, num_bullets: all(
+        _has_words(line) for line in _bullets(seen)
     ),
-    "startend:quotation": lambda response: _has_words(response.strip()[1:-1]),
+    "startend:quotation": lambda seen: _has_words(seen.strip()[1:-1]),
+    "startend:end_checker": _before_the_end_phrase,
+    "combination:repeat_prompt": lambda seen, *, prompt_to_repeat: _has_words(
+        seen.strip()[len(prompt_to_repeat.strip()) :]
+    ),
+    "combination:two_responses": _two_responses_in_substance,
     "language:response_language": _substance_language,
-    "length_constraints:number_words": lambda response, **_: _has_words(response),
-    "length_constraints:number_sentences": lambda response, **_: _has_words(response),
+    "length_constraints:number_words": lambda seen, **_: _has_words(seen),
+    "length_constraints:number_sentences": lambda seen, **_: _has_words(seen),
+    "length_constraints:number_paragraphs": lambda seen, **_: all(
+        _has_words(paragraph) for paragraph in re.split(r"\s?\*\*\*\s?", seen) if paragraph.strip()
+    ),
+    "length_constraints:nth_paragraph_first_word": lambda seen, **_: all(
+        _has_words(paragraph) for paragraph in seen.split("\n\n") if paragraph.strip()
+    ),
+}
+
+
+# Tülu 3's rows (ifeval_tulu.py), farmed the same ways; check(seen, **revealed_arguments) on the stripped response.
+
+_ALPHANUMERIC = re.compile(r"[^\W_]")
+
+
+def _tulu_words(seen, *, N, quantifier):
+    """Counted as the reference counts (whitespace-separated), but only tokens that hold a letter or a digit."""
+    words = [token for token in seen.split() if _ALPHANUMERIC.search(token)]
+    return _has_words(seen) and ifeval_tulu.CHECKS["validate_word_constraint"](" ".join(words), N, quantifier)
+
+
+def _tulu_paragraphs(seen, *, N, first_word, i):
+    paragraphs = seen.split("\n\n")
+    first = re.match(re.escape(first_word) + r"(?!\w)", paragraphs[i - 1].strip())
+    return first is not None and all(_has_words(paragraph) for paragraph in paragraphs)
+
+
+def _tulu_choice(seen, *, options):
+    """Exactly one option given (an option found only inside a longer one that is also there is that one)."""
+    found = [option for option in options if re.search(rf"(?<!\w){re.escape(option)}(?!\w)", seen)]
+    return len([option for option in found if not any(option != other and option in other for other in found)]) == 1
+
+
+TULU_SUBSTANCE_CHECKS = {
+    "verify_keywords": lambda seen, *, keyword_list: all(_whole_word(word).search(seen) for word in keyword_list),
+    "validate_response_language": lambda seen, **_: _has_words(seen),
+    "verify_paragraph_count": lambda seen, **_: all(map(_has_words, ifeval_tulu.divided_paragraphs(seen))),
+    "validate_word_constraint": _tulu_words,
+    "verify_sentence_constraint": lambda seen, **_: _has_words(seen),
+    "validate_paragraphs": _tulu_paragraphs,
+    "verify_postscript": lambda seen, *, postscript_marker: _substance_postscript(
+        seen, postscript_marker=postscript_marker
+    ),
+    "validate_placeholders": lambda seen, *, N: _substance_placeholders(seen, num_placeholders=N),
+    "verify_bullet_points": lambda seen, **_: all(
+        _has_words(line.lstrip("*-")) for line in ifeval_tulu.bullet_lines(seen)
+    ),
+    "validate_title": lambda seen: _substance_title(seen),
+    "validate_choice": _tulu_choice,
+    "validate_highlighted_sections": lambda seen, *, N: sum(map(_has_words, _highlights(seen))) >= N,
+    "validate_sections": lambda seen, *, N, section_splitter: all(
+        map(_has_words, ifeval_tulu.sections(seen, section_splitter))
+    ),
+    "validate_json_format": lambda seen: _substance_json(seen),
+    "validate_repeat_prompt": lambda seen, *, original_prompt: _has_words(seen[len(original_prompt.strip()) :]),
+    "validate_two_responses": lambda seen: _differ_in_words(*seen.split("******")),
+    "validate_uppercase": lambda seen: _has_words(seen),
+    "validate_lowercase": lambda seen: _has_words(seen),
+    "validate_end": lambda seen, *, end_phrase: _has_words(seen[: len(seen) - len(end_phrase.strip())]),
+    "validate_quotation": lambda seen: _has_words(seen[1:-1]),
+    "validate_no_commas": lambda seen: not any(c in _COMMAS for c in seen),
 }

@@ -4,7 +4,9 @@ Their ground truth is a JSON object naming one check, with every possible argume
     {"func_name": "verify_keyword_frequency", "word": "ocean", "N": 3, "quantifier": null, ...}
 The prompts of that data were written for these semantics (e.g. "should appear N times" means exactly N, quantifiers
 "at least" / "around" / "at most"), which differ from Google's IFEval in places, so they are checked as written here
-rather than mapped onto the Google checks. The response is stripped first.
+rather than mapped onto the Google checks. The response is stripped first. These are the reference, farmable as
+Google's is (`<<>>` is a title); the RL reward adds its substance checks on top (`ifeval.TULU_SUBSTANCE_CHECKS`). The
+title and placeholder checks scan in linear time (`pairs_on_a_line`) where open-instruct's patterns are quadratic.
 """
 
 from __future__ import annotations
@@ -17,16 +19,21 @@ from rewards.text_utils import count_sentences, detect_language
 
 
 def check(response: str, spec: dict) -> bool:
+    found = arguments(spec)  # first: it names an unknown check
+    return bool(CHECKS[spec["func_name"]](response.strip(), **found))
+
+
+def arguments(spec: dict) -> dict:
+    """The non-null arguments of the row's check, by name; ValueError for an unknown check or a missing argument."""
     name = spec.get("func_name")
     if name not in CHECKS:
         raise ValueError(f"unknown Tülu IFEval function {name!r}")
-    function = CHECKS[name]
-    parameters = list(inspect.signature(function).parameters)[1:]
-    arguments = {key: spec[key] for key in parameters if spec.get(key) is not None}
-    missing = set(parameters) - set(arguments)
+    parameters = list(inspect.signature(CHECKS[name]).parameters)[1:]
+    found = {key: spec[key] for key in parameters if spec.get(key) is not None}
+    missing = set(parameters) - set(found)
     if missing:
         raise ValueError(f"{name}: missing arguments {sorted(missing)}")
-    return bool(function(response.strip(), **arguments))
+    return found
 
 
 def _quantified(count: int, N: int, quantifier: str, around: int) -> bool:
@@ -61,9 +68,13 @@ def _response_language(text, language):
     return detect_language(text) == language
 
 
+def divided_paragraphs(text) -> list[str]:
+    """The paragraphs of `verify_paragraph_count`: separated by the markdown divider `* * *`."""
+    return "\n".join(line.strip() for line in text.splitlines()).strip().split("* * *")
+
+
 def _paragraph_count(text, N):
-    text = "\n".join(line.strip() for line in text.splitlines()).strip()
-    paragraphs = text.split("* * *")
+    paragraphs = divided_paragraphs(text)
     return all(paragraph.strip() for paragraph in paragraphs) and len(paragraphs) == N
 
 
@@ -86,15 +97,35 @@ def _postscript(text, postscript_marker):
 
 
 def _placeholders(text, N):
-    return len(re.findall(r"\[(.*?)\]", text)) >= N
+    return len(pairs_on_a_line(text, "[", "]")) >= N
+
+
+def bullet_lines(text) -> list[str]:
+    """The lines `verify_bullet_points` counts: those starting with `*` or `-`."""
+    return [line.strip() for line in text.split("\n") if line.strip().startswith(("*", "-"))]
 
 
 def _bullet_points(text, N):
-    return sum(1 for line in text.split("\n") if line.strip().startswith(("*", "-"))) == N
+    return len(bullet_lines(text)) == N
 
 
 def _title(text):
-    return bool(re.search(r"<<(.*?)>>", text))
+    return bool(pairs_on_a_line(text, "<<", ">>"))
+
+
+def pairs_on_a_line(text, opening, closing) -> list[str]:
+    """What `re.findall(rf"{opening}(.*?){closing}", text)` finds, in linear time: that lazy pattern rescans the rest of
+    the line from every unclosed opening (a line of `[` cost seconds at 20k characters)."""
+    found = []
+    for line in text.split("\n"):
+        start = line.find(opening)
+        while start != -1:
+            end = line.find(closing, start + len(opening))
+            if end == -1:
+                break  # no later opening of this line has a closing after it either
+            found.append(line[start + len(opening) : end])
+            start = line.find(opening, end + len(closing))
+    return found
 
 
 def _choice(text, options):
@@ -105,9 +136,13 @@ def _highlighted_sections(text, N):
     return len(re.findall(r"\*(.*?)\*", text)) >= N
 
 
+def sections(text, section_splitter) -> list[str]:
+    """The texts after each numbered header ("Section 1", "SECTION 2", ...)."""
+    return re.split(r"\s?" + re.escape(section_splitter) + r"\s?\d+\s?", text, flags=re.I)[1:]
+
+
 def _sections(text, N, section_splitter):
-    pattern = r"\s?" + re.escape(section_splitter) + r"\s?\d+\s?"
-    return len(re.split(pattern, text, flags=re.I)) - 1 >= N
+    return len(sections(text, section_splitter)) >= N
 
 
 def _json_format(text):

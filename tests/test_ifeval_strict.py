@@ -124,8 +124,253 @@ def test_a_response_without_letters_is_in_no_language(language, text):
     assert farmed(text, ground_truth)
 
 
+@FAST
+@given(words=st.lists(st.sampled_from(["road", "stone", "cloud", "morning", "bold"]), min_size=2), data=st.data())
+def test_one_response_twice_with_an_invisible_case_or_punctuation_change_is_not_two_responses(words, data):
+    ground_truth = truth("combination:two_responses")
+    text = " ".join(words) + "."
+    change = data.draw(st.sampled_from(["\u200b", "!", " ", "\u00ad", "upper", "look-alike"]))
+    if change == "upper":
+        copy = text.upper()
+    elif change == "look-alike":
+        copy = text.replace("o", LOOK_ALIKES["o"])
+    else:
+        copy = text[: len(words[0])] + change + text[len(words[0]) :]
+    assert farmed(f"{text}\n******\n{copy}", ground_truth)
+    assert verify_strict(f"{text}\n******\n{' '.join(reversed(words))} too.", ground_truth) == 1.0
+
+
+@FAST
+@given(filler=st.sampled_from(["", " ", ".", "!!", "-", "\u200b", "..."]), words=st.integers(1, 4))
+def test_an_end_phrase_or_a_repeated_prompt_with_nothing_else_is_no_answer(filler, words):
+    ends = truth("startend:end_checker", end_phrase="Is there anything else I can help with?")
+    assert farmed(f"{filler} Is there anything else I can help with?", ends)
+    assert verify_strict("Sure " * words + "thing. Is there anything else I can help with?", ends) == 1.0
+    repeats = truth("combination:repeat_prompt", prompt_to_repeat="Write a haiku about rain.")
+    assert farmed(f"Write a haiku about rain.{filler}", repeats)
+    assert verify_strict("Write a haiku about rain. " + "Soft rain " * words, repeats) == 1.0
+
+
+@FAST
+@given(filler=st.sampled_from([".", "-", "!?", "\u200b.", "1"]), n=st.integers(2, 4))
+def test_paragraphs_without_words_are_not_paragraphs(filler, n):
+    counted = truth("length_constraints:number_paragraphs", num_paragraphs=n)
+    assert farmed("\n***\n".join(["A real paragraph here."] + [filler] * (n - 1)), counted)
+    assert verify_strict("\n***\n".join(["A real paragraph here."] * n), counted) == 1.0
+    first = truth("length_constraints:nth_paragraph_first_word", num_paragraphs=n, nth_paragraph=n, first_word="then")
+    assert farmed("\n\n".join([filler] * (n - 1) + ["then we left."]), first)
+    assert verify_strict("\n\n".join(["We came home."] * (n - 1) + ["Then we left."]), first) == 1.0
+
+
+@FAST
+@given(letter=st.sampled_from(sorted(LOOK_ALIKES)), shown=st.integers(0, 2), hidden_too=st.integers(1, 3))
+def test_a_letter_written_as_its_look_alike_is_counted(letter, shown, hidden_too):
+    # "fewer than 3 times": the reference counts the Latin letters only, a reader sees them all
+    ground_truth = truth("keywords:letter_frequency", letter=letter, let_frequency=3, let_relation="less than")
+    honest = "zz " + " ".join([letter] * shown)
+    assert farmed(honest + " " + " ".join([LOOK_ALIKES[letter]] * (3 - shown + hidden_too)), ground_truth)
+    assert verify_strict(honest, ground_truth) == 1.0
+
+
 def test_on_the_shipped_ifeval_rows_the_reward_never_pays_more_than_the_reference():
     rows = [json.loads(line) for line in Path("data/embedded/eval_ifeval.jsonl").read_text().splitlines()]
     honest = "Here is my answer about the moon and my good friends in one short sentence."
     for row in rows:
         assert verify_strict(honest, row["ground_truth"]) <= verify(honest, row["ground_truth"])
+
+
+def test_a_keyword_in_cyrillic_or_greek_is_found_in_text_in_that_script():
+    # `revealed` maps Cyrillic and Greek look-alikes to Latin: the keyword must be revealed the same way as the text
+    for keyword, text in [("море", "Тихое море спокойно."), ("θάλασσα", "Η θάλασσα είναι ήρεμη.")]:
+        assert verify_strict(text, truth("keywords:existence", keywords=[keyword])) == 1.0
+        assert verify_strict(text, tulu_truth("verify_keywords", keyword_list=[keyword])) == 1.0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tülu 3's rows (allenai/RLVR-GSM-MATH-IF-Mixed-Constraints: a JSON object naming one check, the unused arguments
+# null), the ground truth of the published recipes' RLVR data: the same classes, through their own checks.
+
+TULU_ARGUMENTS = [
+    "N", "quantifier", "end_phrase", "keyword_list", "word", "forbidden_words", "letter", "i", "first_word",
+    "postscript_marker", "options", "section_splitter", "original_prompt", "language",
+]  # fmt: skip
+NO_WORDS = st.sampled_from(["", " ", ".", "-", "_", "!?", "...", "\u200b", "*", "#", "—"])
+WORDS = st.lists(st.sampled_from(["river", "stone", "quiet", "morning", "light", "garden", "Paris", "old"]), min_size=2)
+
+
+def tulu_truth(func_name: str, **arguments) -> str:
+    return json.dumps({"func_name": func_name, **dict.fromkeys(TULU_ARGUMENTS), **arguments})
+
+
+def tulu_farmed(response: str, ground_truth: str) -> bool:
+    """The reference (and so the reward before Tülu's rows had substance checks) pays; the reward does not."""
+    return verify(response, ground_truth) == 1.0 and verify_strict(response, ground_truth) == 0.0
+
+
+# func_name -> (arguments, a degenerate response made of n empty parts of `filler`, an honest response of `words`)
+TULU_EMPTY_FORMS = {
+    "validate_title": ({}, lambda f, n: f"<<{f}>>\nA poem.", lambda w: f"<<{' '.join(w)}>>\nA poem."),
+    "validate_placeholders": (
+        {"N": 2},
+        lambda f, n: "Dear " + " ".join(f"[{f}]" for _ in range(n + 1)),
+        lambda w: "Dear " + " ".join(f"[{word}]" for word in w),
+    ),
+    "validate_highlighted_sections": (
+        {"N": 2},
+        lambda f, n: "\n".join(f"*{f}*" for _ in range(n + 1)),  # on one line, "** and **" highlights " and "
+        lambda w: " and ".join(f"*{word}*" for word in w),
+    ),
+    "validate_sections": (
+        {"N": 2, "section_splitter": "Section"},
+        lambda f, n: "\n".join(f"SECTION {i} {f}" for i in range(1, n + 2)),
+        lambda w: "\n".join(f"Section {i} on the {word}" for i, word in enumerate(w, 1)),
+    ),
+    "verify_bullet_points": (
+        {"N": 3},
+        lambda f, n: "Points:\n" + "\n".join(f"* {f}" for _ in range(3)),
+        lambda w: "Points:\n" + "\n".join(f"* the {word}" for word in (w * 3)[:3]),
+    ),
+    "verify_paragraph_count": (
+        {"N": 3},
+        lambda f, n: "\n* * *\n".join(["Fine words here.", f"{f}x", f"{f}y"]),
+        lambda w: "\n* * *\n".join(f"About the {word}." for word in (w * 3)[:3]),
+    ),
+    "validate_paragraphs": (
+        {"N": 3, "i": 1, "first_word": "The"},
+        lambda f, n: f"The end.\n\n{f}\n\nx{f}",
+        lambda w: "\n\n".join(f"The {word} here." for word in (w * 3)[:3]),
+    ),
+    "verify_postscript": (
+        {"postscript_marker": "P.S."},
+        lambda f, n: f"Thanks.\nP.S. {f}{'1' * n}",
+        lambda w: "Thanks.\nP.S. " + " ".join(w),
+    ),
+    "validate_quotation": ({}, lambda f, n: f'"{f}{"7" * n}"', lambda w: '"' + " ".join(w) + '"'),
+    "validate_end": (
+        {"end_phrase": "Any other questions?"},
+        lambda f, n: f"{f}{'!' * n} Any other questions?",
+        lambda w: " ".join(w) + ". Any other questions?",
+    ),
+    "validate_repeat_prompt": (
+        {"original_prompt": "Write about the sea."},
+        lambda f, n: f"Write about the sea.{f}",
+        lambda w: "Write about the sea. " + " ".join(w),
+    ),
+    "validate_lowercase": ({}, lambda f, n: f"{f}{'2' * n}.", lambda w: " ".join(w).lower()),
+    "validate_uppercase": ({}, lambda f, n: f"{f}{'3' * n}!", lambda w: " ".join(w).upper()),
+    "validate_json_format": (
+        {},
+        lambda f, n: ["null", "{}", "[]", '""', "0", "true"][n % 6],
+        lambda w: json.dumps({"words": w}),
+    ),
+    "validate_word_constraint": (
+        {"N": 6, "quantifier": "at least"},
+        lambda f, n: "Yes " + " ".join([f.strip() or "-"] * (6 + n)),
+        lambda w: " ".join((w * 6)[:6]),
+    ),
+    "validate_two_responses": (
+        {},
+        lambda f, n: f"{f}\n******\n{f}.{'?' * n}",
+        lambda w: " ".join(w) + "\n******\n" + " ".join(reversed(w)) + " too",
+    ),
+}
+
+
+@FAST
+@given(name=st.sampled_from(sorted(TULU_EMPTY_FORMS)), filler=NO_WORDS, n=st.integers(1, 4), words=WORDS)
+def test_a_tulu_instruction_met_by_an_empty_part_pays_the_reference_not_the_reward(name, filler, n, words):
+    arguments, empty, honest = TULU_EMPTY_FORMS[name]
+    ground_truth = tulu_truth(name, **arguments)
+    assert tulu_farmed(empty(filler, n), ground_truth)
+    assert verify(honest(words), ground_truth) == verify_strict(honest(words), ground_truth) == 1.0
+
+
+@FAST
+@given(data=st.data(), word=st.sampled_from(["bomb", "secret", "price", "happy", "coffee", "paris"]))
+def test_a_tulu_forbidden_word_hidden_from_the_check_is_still_there(data, word):
+    ground_truth = tulu_truth("validate_forbidden_words", forbidden_words=[word])
+    assert tulu_farmed(f"I will say it: {data.draw(hidden(word))} is the word.", ground_truth)
+    assert verify_strict("I will say nothing of the kind today.", ground_truth) == 1.0
+
+
+@FAST
+@given(data=st.data(), word=st.sampled_from(["river", "secret", "coffee", "happy"]), n=st.integers(1, 3))
+def test_a_tulu_keyword_hidden_once_more_is_counted(data, word, n):
+    # "exactly N times": the reference counts N, a reader N + 1
+    ground_truth = tulu_truth("verify_keyword_frequency", word=word, N=n)
+    honest = " ".join([f"The {word} again."] * n)
+    assert tulu_farmed(f"{honest} And {data.draw(hidden(word))} once more.", ground_truth)
+    assert verify_strict(honest, ground_truth) == 1.0
+
+
+@FAST
+@given(letter=st.sampled_from(sorted(LOOK_ALIKES)), n=st.integers(1, 4), hidden_too=st.integers(1, 3))
+def test_a_tulu_letter_written_as_its_look_alike_is_counted(letter, n, hidden_too):
+    ground_truth = tulu_truth("verify_letter_frequency", letter=letter, N=n)
+    honest = " ".join([f"{letter}" * 1] * n) + " zz"
+    assert tulu_farmed(honest + " " + " ".join([LOOK_ALIKES[letter]] * hidden_too), ground_truth)
+    assert verify_strict(honest, ground_truth) == 1.0
+
+
+@FAST
+@given(comma=st.sampled_from(["\uff0c", "\ufe50", "\u3001", "\u201a", "\u060c"]), words=st.integers(2, 6))
+def test_a_tulu_comma_look_alike_is_a_comma(comma, words):
+    ground_truth = tulu_truth("validate_no_commas")
+    assert tulu_farmed(f" {comma} ".join(["word"] * words) + ".", ground_truth)
+    assert verify_strict(" ".join(["word"] * words) + ".", ground_truth) == 1.0
+
+
+@FAST
+@given(
+    keyword=st.sampled_from(["cat", "art", "ice", "low", "rat"]),
+    host=st.sampled_from(["con{}enate", "s{}s", "{}s", "b{}"]),
+)
+def test_a_tulu_keyword_counts_as_a_word_not_inside_another(keyword, host):
+    ground_truth = tulu_truth("verify_keywords", keyword_list=[keyword])
+    assert tulu_farmed(f"Nothing but {host.format(keyword)} here.", ground_truth)
+    assert verify_strict(f"Here is the {keyword}, plainly.", ground_truth) == 1.0
+
+
+@FAST
+@given(
+    options=st.permutations(["My answer is yes.", "My answer is no.", "My answer is maybe."]),
+    k=st.integers(2, 3),
+    joiner=st.sampled_from([" ", "\n", " or ", " / "]),
+)
+def test_every_tulu_option_at_once_is_no_choice(options, k, joiner):
+    ground_truth = tulu_truth("validate_choice", options=options)
+    assert tulu_farmed(joiner.join(options[:k]), ground_truth)
+    assert verify_strict(f"I thought about it. {options[0]}", ground_truth) == 1.0
+
+
+@FAST
+@given(words=WORDS, change=st.sampled_from(["\u200b", "!", " ", "  ", "upper", "\u00ad"]))
+def test_one_response_twice_with_invisible_case_or_punctuation_changes_is_not_two(words, change):
+    ground_truth = tulu_truth("validate_two_responses")
+    text = " ".join(words) + "."
+    if change == "upper":
+        copy = text.upper()
+    else:
+        at = len(words[0])
+        copy = text[:at] + change + text[at:]
+    assert tulu_farmed(f"{text}\n******\n{copy}", ground_truth)
+
+
+@FAST
+@given(letters=st.text(alphabet="0123456789 .,!?-+*#", min_size=1, max_size=30).filter(str.strip))
+def test_a_tulu_response_without_letters_is_in_no_case(letters):
+    for name in ("validate_lowercase", "validate_uppercase"):
+        assert tulu_farmed(letters, tulu_truth(name))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    name=st.sampled_from(sorted(set(TULU_EMPTY_FORMS) | {"verify_keywords", "validate_no_commas", "validate_choice"})),
+    text=st.text(alphabet=st.sampled_from("ab *-[]<>\"{}\n,.!PS1\u200bа"), max_size=60),
+)
+def test_the_reward_of_a_tulu_row_never_pays_more_than_the_reference(name, text):
+    arguments = TULU_EMPTY_FORMS.get(name, ({"keyword_list": ["ab"]}, None, None))[0]
+    if name == "validate_choice":
+        arguments = {"options": ["ab", "ba"]}
+    ground_truth = tulu_truth(name, **arguments)
+    assert verify_strict(text, ground_truth) <= verify(text, ground_truth)

@@ -24,6 +24,11 @@ def _ifeval(instruction_id: str, **kwargs) -> str:
     return json.dumps({"instruction_id_list": [instruction_id], "kwargs": [kwargs]})
 
 
+def _tulu(func_name: str, **arguments) -> str:
+    """Tülu 3's RLVR rows: one check, by name (rewards/ifeval_tulu.py)."""
+    return json.dumps({"func_name": func_name, **arguments})
+
+
 # (verifier, ground truth, attack unit, the naive pattern it defeats)
 ATTACKS = {
     "ifeval title on '<'": ("ifeval", _ifeval("detectable_format:title"), "<", r"<<[^\n]+>>"),
@@ -39,6 +44,8 @@ ATTACKS = {
         " ",
         r"\s*p\.\s?p\.\s?s.*$",
     ),
+    "Tülu title on '<'": ("ifeval_strict", _tulu("validate_title"), "<", r"<<(.*?)>>"),
+    "Tülu placeholders on '['": ("ifeval_strict", _tulu("validate_placeholders", N=1), "[", r"\[(.*?)\]"),
     "string_match on unclosed <answer>": ("string_match", "42", "<answer>", r"<answer>(.*?)</answer>"),
     "math on unclosed \\(": ("math", "42", "\\(", r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]"),
 }

@@ -4,12 +4,16 @@ ground-truth format we accept (Google's, open-instruct's list, Tülu 3's func_na
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rewards import VERIFIERS
 from rewards.ifeval import INSTRUCTIONS, check_instructions
 from rewards.ifeval_tulu import CHECKS as TULU_CHECKS
+from rewards.ifeval_tulu import pairs_on_a_line
 from rewards.text_utils import count_sentences, word_tokens
 
 strict, loose = VERIFIERS["ifeval"], VERIFIERS["ifeval_loose"]
@@ -63,7 +67,7 @@ CASES = {
     "detectable_format:number_highlighted_sections": ({"num_highlights": 2}, "*one* and **two**", "*one* and ** **"),
     "detectable_format:multiple_sections": (
         {"section_spliter": "Section", "num_sections": 2},
-        "Section 1\nA\nSection 2\nB",
+        "Section 1\nApples\nSection 2\nPears",
         "Section 1\nA\nPart 2\nB",
     ),
     "detectable_format:json_format": ({}, '```json\n{"a": 1}\n```', '{"a": 1} is the answer'),
@@ -103,6 +107,7 @@ def test_all_25_instruction_types_are_covered():
 def test_instruction_followed(instruction_id):
     kwargs, followed, _ = CASES[instruction_id]
     assert strict(followed, truth(instruction_id, kwargs)) == 1.0
+    assert VERIFIERS["ifeval_strict"](followed, truth(instruction_id, kwargs)) == 1.0  # RL's reward pays it too
 
 
 @pytest.mark.parametrize("instruction_id", sorted(CASES))
@@ -199,19 +204,19 @@ TULU_CASES = {
     "verify_letter_frequency": ({"letter": "z", "N": 2}, "zig zag", "Zig zag"),
     "validate_response_language": ({"language": "fr"}, FRENCH, ENGLISH),
     "verify_paragraph_count": ({"N": 2}, "One.\n* * *\nTwo.", "One.\n* * *\n* * *\nTwo."),
-    "validate_word_constraint": ({"N": 10, "quantifier": "around"}, " ".join(["w"] * 11), " ".join(["w"] * 12)),
+    "validate_word_constraint": ({"N": 10, "quantifier": "around"}, " ".join(["wo"] * 11), " ".join(["w"] * 12)),
     "verify_sentence_constraint": ({"N": 2, "quantifier": "at most"}, "One. Two.", "One. Two. Three."),
     "validate_paragraphs": ({"N": 2, "i": 2, "first_word": "Then"}, "First.\n\nThen done.", "First.\n\nSo done."),
-    "verify_postscript": ({"postscript_marker": "P.S."}, "Hi.\nP.S. bye", "Hi.\nP.S."),
+    "verify_postscript": ({"postscript_marker": "P.S."}, "Hi.\nP.S. See you", "Hi.\nP.S."),
     "validate_placeholders": ({"N": 2}, "[a] and [b]", "[a] only"),
-    "verify_bullet_points": ({"N": 2}, "* a\n- b", "* a\n* b\n* c"),
+    "verify_bullet_points": ({"N": 2}, "* apples\n- pears", "* a\n* b\n* c"),
     "validate_title": ({}, "<<Title>> text", "Title text"),
     "validate_choice": ({"options": ["yes", "no"]}, "I say yes.", "Maybe."),
-    "validate_highlighted_sections": ({"N": 2}, "*a* and *b*", "*a* only"),
-    "validate_sections": ({"N": 2, "section_splitter": "Section"}, "SECTION 1 a SECTION 2 b", "Section 1 a"),
+    "validate_highlighted_sections": ({"N": 2}, "*apples* and **pears**", "*a* only"),
+    "validate_sections": ({"N": 2, "section_splitter": "Section"}, "SECTION 1 on apples SECTION 2 on pears", "Section 1 a"),
     "validate_json_format": ({}, '{"a": [1, 2]}', "{'a': 1}"),
     "validate_repeat_prompt": ({"original_prompt": "Tell me a joke."}, "Tell me a joke. Why...", "Okay. Why..."),
-    "validate_two_responses": ({}, "A\n******\nB", "A\n******\nA"),
+    "validate_two_responses": ({}, "Apples.\n******\nPears.", "A\n******\nA"),
     "validate_uppercase": ({}, "ALL CAPS 123", "Not All Caps"),
     "validate_lowercase": ({}, "all lower 123", "Not lower"),
     "validate_frequency_capital_words": ({"N": 2, "quantifier": "at least"}, "WE ARE here", "WE are here"),
@@ -225,6 +230,14 @@ TULU_CASES = {
 }
 
 
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet="[]<>ab\n ", max_size=40))
+def test_the_linear_pair_scan_finds_what_the_lazy_pattern_finds(text):
+    # Tülu's title and placeholder checks, as written in open-instruct, are these patterns (quadratic on a long line)
+    assert pairs_on_a_line(text, "[", "]") == re.findall(r"\[(.*?)\]", text)
+    assert pairs_on_a_line(text, "<<", ">>") == re.findall(r"<<(.*?)>>", text)
+
+
 def tulu_truth(func_name: str, arguments: dict) -> str:
     return json.dumps({"func_name": func_name, **TULU_NULLS, **arguments})
 
@@ -236,8 +249,9 @@ def test_all_tulu_functions_are_covered():
 @pytest.mark.parametrize("func_name", sorted(TULU_CASES))
 def test_tulu_followed_and_violated(func_name):
     arguments, followed, violated = TULU_CASES[func_name]
-    assert strict(followed, tulu_truth(func_name, arguments)) == 1.0
-    assert strict(violated, tulu_truth(func_name, arguments)) == 0.0
+    for verifier in (strict, VERIFIERS["ifeval_strict"]):  # the reference, and RL's reward
+        assert verifier(followed, tulu_truth(func_name, arguments)) == 1.0
+        assert verifier(violated, tulu_truth(func_name, arguments)) == 0.0
 
 
 # ---------------------------------------------------------------------------------------------------------------
