@@ -385,6 +385,7 @@ _LOOK_ALIKES = str.maketrans(
 )
 _COMMAS = ",\uff0c\ufe50\ufe51\u3001\u060c\u201a\u2e34\u2e32\u2e41\u02cf"
 _WORD = re.compile(r"[^\W\d_]{2,}")
+_ALPHANUMERIC = re.compile(r"[^\W_]")
 
 
 def revealed(text: str) -> str:
@@ -403,7 +404,7 @@ def _has_words(text: str, minimum: int = 1) -> bool:
 
 
 def _substance_placeholders(response, *, num_placeholders):
-    filled = [m for m in re.findall(r"\[([^\[\]\n]*)\]", response) if re.search(r"[^\W_]", m)]
+    filled = [m for m in re.findall(r"\[([^\[\]\n]*)\]", response) if _ALPHANUMERIC.search(m)]
     return len(filled) >= num_placeholders
 
 
@@ -502,8 +503,6 @@ SUBSTANCE_CHECKS = {
 
 
 # Tülu 3's rows (ifeval_tulu.py), farmed the same ways; check(seen, **revealed_arguments) on the stripped response.
-
-_ALPHANUMERIC = re.compile(r"[^\W_]")
 
 
 def _tulu_words(seen, *, N, quantifier):

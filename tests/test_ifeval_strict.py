@@ -10,7 +10,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from data.loading import load_rlvr
 from rewards.ifeval import verify, verify_strict
+from rewards.registry import reward_verifier, score_item
 
 FAST = settings(max_examples=40, deadline=None)
 INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\u00ad", "\ufeff", "\u200e"]
@@ -361,6 +363,20 @@ def test_one_response_twice_with_invisible_case_or_punctuation_changes_is_not_tw
 def test_a_tulu_response_without_letters_is_in_no_case(letters):
     for name in ("validate_lowercase", "validate_uppercase"):
         assert tulu_farmed(letters, tulu_truth(name))
+
+
+def test_the_published_recipes_rlvr_rows_reward_the_strict_verifier_through_the_loader():
+    """Tülu 3's hub rows (data/samples: the RLVR-GSM-MATH-IF-Mixed-Constraints schema), loaded as a recipe loads them
+    and scored as RL scores them: a response of digits and dashes passes "all lowercase" and "at least 40 words" by
+    the reference, and earns nothing."""
+    rows = [row for row in load_rlvr([{"path": "data/samples/rlvr-gsm-math-if.jsonl"}]) if row["dataset"] == "ifeval"]
+    farm = " ".join(["1", "-"] * 20) + " 42"
+    honest = " ".join(["the quiet river runs past the old stone mill"] * 5)
+    assert len(rows) == 2
+    for row in rows:
+        assert score_item(row["dataset"], row["ground_truth"], farm) == 1.0
+        assert score_item(reward_verifier(row["dataset"]), row["ground_truth"], farm) == 0.0
+        assert score_item(reward_verifier(row["dataset"]), row["ground_truth"], honest) == 1.0
 
 
 @settings(max_examples=150, deadline=None)
