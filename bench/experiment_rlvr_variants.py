@@ -52,6 +52,15 @@ VARIANTS = {
     ],
     "cispo-2updates": [*STATIC, "rlvr.loss_type=cispo", "rlvr.epsilon_high=5.0", "rlvr.num_iterations=2"],
     "dynamic-T0.7": ["rlvr.dynamic_sampling=true", "rlvr.temperature=0.7"],
+    # the steady recipe's RLVR loses gsm8k answers it had to arithmetic slips ("51 - 10 = 31"): a stronger pull to the
+    # DPO policy, or a smaller step, to keep the facts it knew
+    "dynamic-beta0.05": ["rlvr.dynamic_sampling=true", "rlvr.beta=0.05"],
+    "dynamic-beta0.1": ["rlvr.dynamic_sampling=true", "rlvr.beta=0.1"],
+    "dynamic-lr1.5e-5": ["rlvr.dynamic_sampling=true", "rlvr.learning_rate=1.5e-5"],
+    # a group of 7 right and 1 wrong gives the wrong answer -2.5 under the group's std: scaled by the batch's std
+    # instead, or not at all (Dr. GRPO), the rare slip in a solved group weighs less against the rest
+    "dynamic-scale-batch": ["rlvr.dynamic_sampling=true", "rlvr.scale_rewards=batch"],
+    "dynamic-scale-none": ["rlvr.dynamic_sampling=true", "rlvr.scale_rewards=none"],
 }
 ENV = {**os.environ, **OFFLINE_ENV}
 
