@@ -23,8 +23,19 @@ def truth(instruction: str, **kwargs) -> str:
     return json.dumps({"instruction_id_list": [instruction], "kwargs": [kwargs]})
 
 
+TULU_ARGUMENTS = [
+    "N", "quantifier", "end_phrase", "keyword_list", "word", "forbidden_words", "letter", "i", "first_word",
+    "postscript_marker", "options", "section_splitter", "original_prompt", "language",
+]  # fmt: skip
+
+
+def tulu_truth(func_name: str, **arguments) -> str:
+    return json.dumps({"func_name": func_name, **dict.fromkeys(TULU_ARGUMENTS), **arguments})
+
+
 def farmed(response: str, ground_truth: str) -> bool:
-    """The reference pays the response, the reward does not."""
+    """The reference pays the response, the reward does not (the reward of Tülu's rows before 2026-12-05 was the
+    reference: what it pays, that reward paid)."""
     return verify(response, ground_truth) == 1.0 and verify_strict(response, ground_truth) == 0.0
 
 
@@ -50,17 +61,20 @@ def hidden(draw, word: str) -> str:
 @FAST
 @given(data=st.data(), word=st.sampled_from(["bomb", "secret", "price", "happy", "coffee", "paris"]))
 def test_a_forbidden_word_hidden_from_the_reference_is_still_there(data, word):
-    ground_truth = truth("keywords:forbidden_words", forbidden_words=[word])
-    assert farmed(f"I will say it: {data.draw(hidden(word))} is the word.", ground_truth)
-    assert verify_strict("I will say nothing of the kind today.", ground_truth) == 1.0
+    for ground_truth in (
+        truth("keywords:forbidden_words", forbidden_words=[word]),
+        tulu_truth("validate_forbidden_words", forbidden_words=[word]),
+    ):
+        assert farmed(f"I will say it: {data.draw(hidden(word))} is the word.", ground_truth)
+        assert verify_strict("I will say nothing of the kind today.", ground_truth) == 1.0
 
 
 @FAST
 @given(comma=st.sampled_from(["\uff0c", "\ufe50", "\u3001", "\u201a", "\u060c"]), words=st.integers(2, 6))
 def test_a_comma_look_alike_is_a_comma(comma, words):
-    ground_truth = truth("punctuation:no_comma")
-    assert farmed(f" {comma} ".join(["word"] * words) + ".", ground_truth)
-    assert verify_strict(" ".join(["word"] * words) + ".", ground_truth) == 1.0
+    for ground_truth in (truth("punctuation:no_comma"), tulu_truth("validate_no_commas")):
+        assert farmed(f" {comma} ".join(["word"] * words) + ".", ground_truth)
+        assert verify_strict(" ".join(["word"] * words) + ".", ground_truth) == 1.0
 
 
 @FAST
@@ -69,9 +83,12 @@ def test_a_comma_look_alike_is_a_comma(comma, words):
     host=st.sampled_from(["con{}enate", "s{}s", "{}s", "b{}"]),
 )
 def test_a_keyword_counts_as_a_word_not_inside_another(keyword, host):
-    ground_truth = truth("keywords:existence", keywords=[keyword])
-    assert farmed(f"Nothing but {host.format(keyword)} here.", ground_truth)
-    assert verify_strict(f"Here is the {keyword}, plainly.", ground_truth) == 1.0
+    for ground_truth in (
+        truth("keywords:existence", keywords=[keyword]),
+        tulu_truth("verify_keywords", keyword_list=[keyword]),
+    ):
+        assert farmed(f"Nothing but {host.format(keyword)} here.", ground_truth)
+        assert verify_strict(f"Here is the {keyword}, plainly.", ground_truth) == 1.0
 
 
 @FAST
@@ -129,7 +146,6 @@ def test_a_response_without_letters_is_in_no_language(language, text):
 @FAST
 @given(words=st.lists(st.sampled_from(["road", "stone", "cloud", "morning", "bold"]), min_size=2), data=st.data())
 def test_one_response_twice_with_an_invisible_case_or_punctuation_change_is_not_two_responses(words, data):
-    ground_truth = truth("combination:two_responses")
     text = " ".join(words) + "."
     change = data.draw(st.sampled_from(["\u200b", "!", " ", "\u00ad", "upper", "look-alike"]))
     if change == "upper":
@@ -138,8 +154,9 @@ def test_one_response_twice_with_an_invisible_case_or_punctuation_change_is_not_
         copy = text.replace("o", LOOK_ALIKES["o"])
     else:
         copy = text[: len(words[0])] + change + text[len(words[0]) :]
-    assert farmed(f"{text}\n******\n{copy}", ground_truth)
-    assert verify_strict(f"{text}\n******\n{' '.join(reversed(words))} too.", ground_truth) == 1.0
+    for ground_truth in (truth("combination:two_responses"), tulu_truth("validate_two_responses")):
+        assert farmed(f"{text}\n******\n{copy}", ground_truth)
+        assert verify_strict(f"{text}\n******\n{' '.join(reversed(words))} too.", ground_truth) == 1.0
 
 
 @FAST
@@ -192,21 +209,8 @@ def test_a_keyword_in_cyrillic_or_greek_is_found_in_text_in_that_script():
 # Tülu 3's rows (allenai/RLVR-GSM-MATH-IF-Mixed-Constraints: a JSON object naming one check, the unused arguments
 # null), the ground truth of the published recipes' RLVR data: the same classes, through their own checks.
 
-TULU_ARGUMENTS = [
-    "N", "quantifier", "end_phrase", "keyword_list", "word", "forbidden_words", "letter", "i", "first_word",
-    "postscript_marker", "options", "section_splitter", "original_prompt", "language",
-]  # fmt: skip
 NO_WORDS = st.sampled_from(["", " ", ".", "-", "_", "!?", "...", "\u200b", "*", "#", "—"])
 WORDS = st.lists(st.sampled_from(["river", "stone", "quiet", "morning", "light", "garden", "Paris", "old"]), min_size=2)
-
-
-def tulu_truth(func_name: str, **arguments) -> str:
-    return json.dumps({"func_name": func_name, **dict.fromkeys(TULU_ARGUMENTS), **arguments})
-
-
-def tulu_farmed(response: str, ground_truth: str) -> bool:
-    """The reference (and so the reward before Tülu's rows had substance checks) pays; the reward does not."""
-    return verify(response, ground_truth) == 1.0 and verify_strict(response, ground_truth) == 0.0
 
 
 # func_name -> (arguments, a degenerate response made of n empty parts of `filler`, an honest response of `words`)
@@ -283,16 +287,8 @@ TULU_EMPTY_FORMS = {
 def test_a_tulu_instruction_met_by_an_empty_part_pays_the_reference_not_the_reward(name, filler, n, words):
     arguments, empty, honest = TULU_EMPTY_FORMS[name]
     ground_truth = tulu_truth(name, **arguments)
-    assert tulu_farmed(empty(filler, n), ground_truth)
+    assert farmed(empty(filler, n), ground_truth)
     assert verify(honest(words), ground_truth) == verify_strict(honest(words), ground_truth) == 1.0
-
-
-@FAST
-@given(data=st.data(), word=st.sampled_from(["bomb", "secret", "price", "happy", "coffee", "paris"]))
-def test_a_tulu_forbidden_word_hidden_from_the_check_is_still_there(data, word):
-    ground_truth = tulu_truth("validate_forbidden_words", forbidden_words=[word])
-    assert tulu_farmed(f"I will say it: {data.draw(hidden(word))} is the word.", ground_truth)
-    assert verify_strict("I will say nothing of the kind today.", ground_truth) == 1.0
 
 
 @FAST
@@ -301,7 +297,7 @@ def test_a_tulu_keyword_hidden_once_more_is_counted(data, word, n):
     # "exactly N times": the reference counts N, a reader N + 1
     ground_truth = tulu_truth("verify_keyword_frequency", word=word, N=n)
     honest = " ".join([f"The {word} again."] * n)
-    assert tulu_farmed(f"{honest} And {data.draw(hidden(word))} once more.", ground_truth)
+    assert farmed(f"{honest} And {data.draw(hidden(word))} once more.", ground_truth)
     assert verify_strict(honest, ground_truth) == 1.0
 
 
@@ -310,27 +306,8 @@ def test_a_tulu_keyword_hidden_once_more_is_counted(data, word, n):
 def test_a_tulu_letter_written_as_its_look_alike_is_counted(letter, n, hidden_too):
     ground_truth = tulu_truth("verify_letter_frequency", letter=letter, N=n)
     honest = " ".join([f"{letter}" * 1] * n) + " zz"
-    assert tulu_farmed(honest + " " + " ".join([LOOK_ALIKES[letter]] * hidden_too), ground_truth)
+    assert farmed(honest + " " + " ".join([LOOK_ALIKES[letter]] * hidden_too), ground_truth)
     assert verify_strict(honest, ground_truth) == 1.0
-
-
-@FAST
-@given(comma=st.sampled_from(["\uff0c", "\ufe50", "\u3001", "\u201a", "\u060c"]), words=st.integers(2, 6))
-def test_a_tulu_comma_look_alike_is_a_comma(comma, words):
-    ground_truth = tulu_truth("validate_no_commas")
-    assert tulu_farmed(f" {comma} ".join(["word"] * words) + ".", ground_truth)
-    assert verify_strict(" ".join(["word"] * words) + ".", ground_truth) == 1.0
-
-
-@FAST
-@given(
-    keyword=st.sampled_from(["cat", "art", "ice", "low", "rat"]),
-    host=st.sampled_from(["con{}enate", "s{}s", "{}s", "b{}"]),
-)
-def test_a_tulu_keyword_counts_as_a_word_not_inside_another(keyword, host):
-    ground_truth = tulu_truth("verify_keywords", keyword_list=[keyword])
-    assert tulu_farmed(f"Nothing but {host.format(keyword)} here.", ground_truth)
-    assert verify_strict(f"Here is the {keyword}, plainly.", ground_truth) == 1.0
 
 
 @FAST
@@ -341,28 +318,15 @@ def test_a_tulu_keyword_counts_as_a_word_not_inside_another(keyword, host):
 )
 def test_every_tulu_option_at_once_is_no_choice(options, k, joiner):
     ground_truth = tulu_truth("validate_choice", options=options)
-    assert tulu_farmed(joiner.join(options[:k]), ground_truth)
+    assert farmed(joiner.join(options[:k]), ground_truth)
     assert verify_strict(f"I thought about it. {options[0]}", ground_truth) == 1.0
-
-
-@FAST
-@given(words=WORDS, change=st.sampled_from(["\u200b", "!", " ", "  ", "upper", "\u00ad"]))
-def test_one_response_twice_with_invisible_case_or_punctuation_changes_is_not_two(words, change):
-    ground_truth = tulu_truth("validate_two_responses")
-    text = " ".join(words) + "."
-    if change == "upper":
-        copy = text.upper()
-    else:
-        at = len(words[0])
-        copy = text[:at] + change + text[at:]
-    assert tulu_farmed(f"{text}\n******\n{copy}", ground_truth)
 
 
 @FAST
 @given(letters=st.text(alphabet="0123456789 .,!?-+*#", min_size=1, max_size=30).filter(str.strip))
 def test_a_tulu_response_without_letters_is_in_no_case(letters):
     for name in ("validate_lowercase", "validate_uppercase"):
-        assert tulu_farmed(letters, tulu_truth(name))
+        assert farmed(letters, tulu_truth(name))
 
 
 def test_the_published_recipes_rlvr_rows_reward_the_strict_verifier_through_the_loader():
@@ -382,7 +346,7 @@ def test_the_published_recipes_rlvr_rows_reward_the_strict_verifier_through_the_
 @settings(max_examples=150, deadline=None)
 @given(
     name=st.sampled_from(sorted(set(TULU_EMPTY_FORMS) | {"verify_keywords", "validate_no_commas", "validate_choice"})),
-    text=st.text(alphabet=st.sampled_from("ab *-[]<>\"{}\n,.!PS1\u200bа"), max_size=60),
+    text=st.text(alphabet=st.sampled_from('ab *-[]<>"{}\n,.!PS1\u200bа'), max_size=60),
 )
 def test_the_reward_of_a_tulu_row_never_pays_more_than_the_reference(name, text):
     arguments = TULU_EMPTY_FORMS.get(name, ({"keyword_list": ["ab"]}, None, None))[0]

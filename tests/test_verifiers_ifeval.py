@@ -213,7 +213,7 @@ TULU_CASES = {
     "validate_title": ({}, "<<Title>> text", "Title text"),
     "validate_choice": ({"options": ["yes", "no"]}, "I say yes.", "Maybe."),
     "validate_highlighted_sections": ({"N": 2}, "*apples* and **pears**", "*a* only"),
-    "validate_sections": ({"N": 2, "section_splitter": "Section"}, "SECTION 1 on apples SECTION 2 on pears", "Section 1 a"),
+    "validate_sections": ({"N": 2, "section_splitter": "Section"}, "SECTION 1 apples SECTION 2 pears", "Section 1 a"),
     "validate_json_format": ({}, '{"a": [1, 2]}', "{'a': 1}"),
     "validate_repeat_prompt": ({"original_prompt": "Tell me a joke."}, "Tell me a joke. Why...", "Okay. Why..."),
     "validate_two_responses": ({}, "Apples.\n******\nPears.", "A\n******\nA"),
