@@ -63,9 +63,10 @@ def main() -> None:
     parser.add_argument("--cai-run", default="smollm2_cpu", help="a +experiment=smollm2_cpu run with base and sft")
     parser.add_argument("--cai-prompts", type=int, default=64)
     parser.add_argument("--seeds", nargs="*", help="the runs of seeds 42, 2, 7, ...: summarise them, run nothing")
+    parser.add_argument("--seeds-out", default=str(REPO_ROOT / "docs" / "ai_feedback_seeds.json"))
     args = parser.parse_args()
     if args.seeds:
-        summarise_seeds(args.seeds, REPO_ROOT / "docs" / "ai_feedback_seeds.json")
+        summarise_seeds(args.seeds, Path(args.seeds_out))
         return
     run, runs = args.run, REPO_ROOT / "runs"
     for needed in ("sft", "dpo", "rlvr"):
@@ -183,12 +184,17 @@ def summarise_seeds(seed_runs: list[str], out_path: Path) -> None:
     from eval.seeds import load_seed_run, paired_test, prompt_pairs
 
     runs = REPO_ROOT / "runs"
+    arms = {  # the arms every seed ran (the RL sections take ~13 minutes a seed on 2 cores and may be left out)
+        arm: (suffix, stage)
+        for arm, (suffix, stage) in ARMS.items()
+        if all((runs / f"{run}{suffix}" / "eval" / f"{stage}.json").exists() for run in seed_runs)
+    }
     loaded = {
         arm: {k: load_seed_run(runs / f"{run}{suffix}") for k, run in enumerate(seed_runs)}
-        for arm, (suffix, _) in ARMS.items()
+        for arm, (suffix, _) in arms.items()
     }
-    out = {"seed_runs": seed_runs, "arms": {}, "paired": {}}
-    for arm, (suffix, stage) in ARMS.items():
+    out = {"seed_runs": seed_runs, "arms": {}, "paired": {}, "not run": sorted(set(ARMS) - set(arms))}
+    for arm, (suffix, stage) in arms.items():
         per_seed = [scores(f"{run}{suffix}", stage) for run in seed_runs]
         bare = [bare_answer_share(f"{run}{suffix}", stage) for run in seed_runs]
         out["arms"][arm] = {
@@ -200,7 +206,7 @@ def summarise_seeds(seed_runs: list[str], out_path: Path) -> None:
             for name in (*BENCHMARKS, "average")
             for v in [[seed[name] for seed in per_seed]]
         } | {"gsm8k_bare_answer_share": bare}
-    for a, b in COMPARISONS:
+    for a, b in [(a, b) for a, b in COMPARISONS if a in arms and b in arms]:
         stage_a, stage_b = ARMS[a][1], ARMS[b][1]
         result = {}
         for benchmark in (None, *BENCHMARKS):

@@ -61,6 +61,9 @@ VARIANTS = {
     # instead, or not at all (Dr. GRPO), the rare slip in a solved group weighs less against the rest
     "dynamic-scale-batch": ["rlvr.dynamic_sampling=true", "rlvr.scale_rewards=batch"],
     "dynamic-scale-none": ["rlvr.dynamic_sampling=true", "rlvr.scale_rewards=none"],
+    # the slips are false steps in the working: the step checker (rewards/process.py) pays for true, used ones
+    "dynamic-process2": ["rlvr.dynamic_sampling=true", "rlvr.process_reward=2"],
+    "dynamic-process5": ["rlvr.dynamic_sampling=true", "rlvr.process_reward=5"],
 }
 ENV = {**os.environ, **OFFLINE_ENV}
 
