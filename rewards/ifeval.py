@@ -27,7 +27,7 @@ import re
 import unicodedata
 
 from rewards import ifeval_tulu
-from rewards.text_utils import count_sentences, count_words, detect_language, word_tokens
+from rewards.text_utils import count_sentences, count_words, detect_language, pairs_on_a_line, word_tokens
 
 _RELATIONS = ("less than", "at least")
 _CONSTRAINED_RESPONSES = ("My answer is yes.", "My answer is no.", "My answer is maybe.")
@@ -415,18 +415,8 @@ def _substance_postscript(response, *, postscript_marker):
 
 
 def _substance_title(response):
-    """Some `<<...>>` (each `<<` with the nearest `>>` after it on its line) holds words: a linear scan where the
-    lazy pattern `<<([^\n]*?)>>` is quadratic on a line of `<<`."""
-    for line in response.split("\n"):
-        start = line.find("<<")
-        while start != -1:
-            end = line.find(">>", start + 2)
-            if end == -1:
-                break  # no later `<<` of this line has a `>>` after it either
-            if _has_words(line[start + 2 : end]):
-                return True
-            start = line.find("<<", end + 2)
-    return False
+    """Some `<<...>>` (each `<<` with the nearest `>>` after it on its line) holds words."""
+    return any(_has_words(title) for title in pairs_on_a_line(response, "<<", ">>"))
 
 
 def _substance_sections(response, *, section_spliter, num_sections):

@@ -6,7 +6,8 @@ The prompts of that data were written for these semantics (e.g. "should appear N
 "at least" / "around" / "at most"), which differ from Google's IFEval in places, so they are checked as written here
 rather than mapped onto the Google checks. The response is stripped first. These are the reference, farmable as
 Google's is (`<<>>` is a title); the RL reward adds its substance checks on top (`ifeval.TULU_SUBSTANCE_CHECKS`). The
-title and placeholder checks scan in linear time (`pairs_on_a_line`) where open-instruct's patterns are quadratic.
+title and placeholder checks scan in linear time (`text_utils.pairs_on_a_line`) where open-instruct's patterns are
+quadratic.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import inspect
 import json
 import re
 
-from rewards.text_utils import count_sentences, detect_language
+from rewards.text_utils import count_sentences, detect_language, pairs_on_a_line
 
 
 def check(response: str, spec: dict) -> bool:
@@ -111,21 +112,6 @@ def _bullet_points(text, N):
 
 def _title(text):
     return bool(pairs_on_a_line(text, "<<", ">>"))
-
-
-def pairs_on_a_line(text, opening, closing) -> list[str]:
-    """What `re.findall(rf"{opening}(.*?){closing}", text)` finds, in linear time: that lazy pattern rescans the rest of
-    the line from every unclosed opening (a line of `[` cost seconds at 20k characters)."""
-    found = []
-    for line in text.split("\n"):
-        start = line.find(opening)
-        while start != -1:
-            end = line.find(closing, start + len(opening))
-            if end == -1:
-                break  # no later opening of this line has a closing after it either
-            found.append(line[start + len(opening) : end])
-            start = line.find(opening, end + len(closing))
-    return found
 
 
 def _choice(text, options):

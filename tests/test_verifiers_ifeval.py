@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 from rewards import VERIFIERS
 from rewards.ifeval import INSTRUCTIONS, check_instructions
 from rewards.ifeval_tulu import CHECKS as TULU_CHECKS
-from rewards.ifeval_tulu import pairs_on_a_line
-from rewards.text_utils import count_sentences, word_tokens
+from rewards.text_utils import count_sentences, pairs_on_a_line, word_tokens
 
 strict, loose = VERIFIERS["ifeval"], VERIFIERS["ifeval_loose"]
 
