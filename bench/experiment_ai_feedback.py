@@ -25,9 +25,10 @@ Writes docs/ai_feedback.json (--out; sections run again replace theirs) and prin
 
     .venv/bin/python bench/experiment_ai_feedback.py --seeds default default-s2 default-s7
 
-writes docs/ai_feedback_seeds.json: per arm the mean ± sd over seeds of each benchmark and the share of gsm8k answers
-that are a bare "The answer is N." (no working), and the paired tests over (seed, prompt) (eval/seeds.paired_test)
-of the judge's arms against the verifiers' and the shipped pairs.
+writes docs/ai_feedback_seeds.json (or --seeds-out): per arm the mean ± sd over seeds of each benchmark and the share
+of gsm8k answers that are a bare "The answer is N." (no working), and the paired tests over (seed, prompt)
+(eval/seeds.paired_test) of the judge's arms against the verifiers' and the shipped pairs. An arm that not every seed
+ran is listed under "not run".
 """
 
 from __future__ import annotations
