@@ -51,8 +51,11 @@ def verify_strict(response: str, ground_truth) -> float:
     spec = _load(ground_truth)
     followed = check_instructions(response, spec)
     if isinstance(spec, dict) and "func_name" in spec:  # Tülu 3's checks read the stripped response
-        met = _met_in_substance(ifeval_tulu.CHECKS, TULU_SUBSTANCE_CHECKS, response.strip(), *_tulu_instruction(spec))
-        return float(followed[0] and met)
+        name, arguments = spec["func_name"], ifeval_tulu.arguments(spec)
+        return float(
+            followed[0]
+            and _met_in_substance(ifeval_tulu.CHECKS, TULU_SUBSTANCE_CHECKS, response.strip(), name, arguments)
+        )
     substance = [
         verdict and _met_in_substance(INSTRUCTIONS, SUBSTANCE_CHECKS, response, instruction_id, kwargs)
         for verdict, (instruction_id, kwargs) in zip(followed, _instructions(spec))
@@ -359,10 +362,6 @@ def _met_in_substance(checks: dict, substance_checks: dict, text: str, name: str
     if name not in _NOT_RUN_AGAIN_ON_REVEALED and not checks[name](seen, **arguments):
         return False
     return substance_checks.get(name, lambda seen, **_: True)(seen, **arguments)
-
-
-def _tulu_instruction(spec: dict) -> tuple[str, dict]:
-    return spec["func_name"], ifeval_tulu.arguments(spec)
 
 
 def _revealed_arguments(arguments: dict) -> dict:
