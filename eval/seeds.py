@@ -24,6 +24,7 @@ show a change holds over these prompts, not that it would survive another draw o
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import statistics
@@ -87,8 +88,6 @@ def paired_test(pairs: list[tuple[str, float, float]], seed: int = 0) -> dict[st
 def seed_level_p(changes: list[float]) -> float:
     """Two-sided p of the exact sign-flip test over per-seed changes: the share of the 2^n sign patterns whose mean
     is at least as far from 0 as the observed one (all-zero changes: 1)."""
-    import itertools
-
     observed = abs(sum(changes))
     patterns = itertools.product((-1.0, 1.0), repeat=len(changes))
     extreme = sum(abs(sum(s * c for s, c in zip(signs, changes))) >= observed - 1e-12 for signs in patterns)

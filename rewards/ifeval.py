@@ -54,10 +54,13 @@ def verify_strict(response: str, ground_truth) -> float:
         name, arguments = spec["func_name"], ifeval_tulu.arguments(spec)
         return float(
             followed[0]
-            and _met_in_substance(ifeval_tulu.CHECKS, TULU_SUBSTANCE_CHECKS, response.strip(), name, arguments)
+            and _met_in_substance(
+                ifeval_tulu.CHECKS, TULU_SUBSTANCE_CHECKS, revealed(response.strip()), name, arguments
+            )
         )
+    seen = revealed(response)  # once for all the row's instructions
     substance = [
-        verdict and _met_in_substance(INSTRUCTIONS, SUBSTANCE_CHECKS, response, instruction_id, kwargs)
+        verdict and _met_in_substance(INSTRUCTIONS, SUBSTANCE_CHECKS, seen, instruction_id, kwargs)
         for verdict, (instruction_id, kwargs) in zip(followed, _instructions(spec))
     ]
     return sum(substance) / len(substance)
@@ -357,8 +360,9 @@ INSTRUCTIONS = {
 _NOT_RUN_AGAIN_ON_REVEALED = {"language:response_language", "validate_response_language"}
 
 
-def _met_in_substance(checks: dict, substance_checks: dict, text: str, name: str, arguments: dict) -> bool:
-    seen, arguments = revealed(text), _revealed_arguments(arguments)
+def _met_in_substance(checks: dict, substance_checks: dict, seen: str, name: str, arguments: dict) -> bool:
+    """`seen`: the response as `revealed` gives it."""
+    arguments = _revealed_arguments(arguments)
     if name not in _NOT_RUN_AGAIN_ON_REVEALED and not checks[name](seen, **arguments):
         return False
     return substance_checks.get(name, lambda seen, **_: True)(seen, **arguments)
@@ -514,7 +518,7 @@ def _tulu_choice(seen, *, options):
 
 TULU_SUBSTANCE_CHECKS = {
     "verify_keywords": lambda seen, *, keyword_list: all(_whole_word(word).search(seen) for word in keyword_list),
-    "validate_response_language": lambda seen, **_: _has_words(seen),
+    "validate_response_language": _substance_language,
     "verify_paragraph_count": lambda seen, **_: all(map(_has_words, ifeval_tulu.divided_paragraphs(seen))),
     "validate_word_constraint": _tulu_words,
     "verify_sentence_constraint": lambda seen, **_: _has_words(seen),
@@ -526,13 +530,13 @@ TULU_SUBSTANCE_CHECKS = {
     "verify_bullet_points": lambda seen, **_: all(
         _has_words(line.lstrip("*-")) for line in ifeval_tulu.bullet_lines(seen)
     ),
-    "validate_title": lambda seen: _substance_title(seen),
+    "validate_title": _substance_title,
     "validate_choice": _tulu_choice,
     "validate_highlighted_sections": lambda seen, *, N: sum(map(_has_words, _highlights(seen))) >= N,
     "validate_sections": lambda seen, *, N, section_splitter: all(
         map(_has_words, ifeval_tulu.sections(seen, section_splitter))
     ),
-    "validate_json_format": lambda seen: _substance_json(seen),
+    "validate_json_format": _substance_json,
     "validate_repeat_prompt": lambda seen, *, original_prompt: _has_words(seen[len(original_prompt.strip()) :]),
     "validate_two_responses": lambda seen: _differ_in_words(*seen.split("******")),
     "validate_uppercase": lambda seen: _has_words(seen),

@@ -305,7 +305,7 @@ def test_a_tulu_keyword_hidden_once_more_is_counted(data, word, n):
 @given(letter=st.sampled_from(sorted(LOOK_ALIKES)), n=st.integers(1, 4), hidden_too=st.integers(1, 3))
 def test_a_tulu_letter_written_as_its_look_alike_is_counted(letter, n, hidden_too):
     ground_truth = tulu_truth("verify_letter_frequency", letter=letter, N=n)
-    honest = " ".join([f"{letter}" * 1] * n) + " zz"
+    honest = " ".join([letter] * n) + " zz"
     assert farmed(honest + " " + " ".join([LOOK_ALIKES[letter]] * hidden_too), ground_truth)
     assert verify_strict(honest, ground_truth) == 1.0
 
