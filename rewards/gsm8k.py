@@ -5,9 +5,13 @@ in the last "answer is" clause) or, with no `####`, the last number of the respo
 Fraction with the truth. Numbers are read by `rewards.numbers` (signs in any dash, thousands in any grouping,
 fractions, mixed numbers, `$`): "18", "18.0" and "$18.00" are equal, `–5` is -5.
 
-The "answer is" clause is read for its meaning: a number the clause negates ("not 12, but 15") is skipped, an
-equation's result is its last side ("The answer is 2 + 3 = 5"), and a correction after it ("... is 5. Wait,
-actually it is 7") replaces it."""
+The answer is read for its meaning:
+- a number the text negates ("not 12, but 15") or gives as a bound ("at least 12", "12 or more", "between 12 and
+  15") is skipped;
+- an equation's result is its last side ("The answer is 2 + 3 = 5");
+- a correction after the clause replaces it ("... is 5. Wait, actually it is 7");
+- an answer offered with an alternative is no answer ("17 or 18", "17, 18", "17 ± 1", `\\boxed{17}, \\boxed{18}`;
+  `rewards.answers.offers_alternatives`)."""
 
 from __future__ import annotations
 
@@ -15,13 +19,28 @@ import functools
 import re
 from fractions import Fraction
 
-from rewards.answers import last_boxed
-from rewards.numbers import last_number, numbers_in, read_number
+from rewards.answers import last_two_boxed, offered_together, offers_alternatives
+from rewards.numbers import ascii_signs, last_numbers, numbers_in, read_number
 
 _ANSWER_IS = re.compile(r"answer\s+is\b|answer\s*:", re.I)
 _CLAUSE_END = re.compile(r"[.!?;](?:\s|$)|\n")
 _NEGATION = re.compile(r"(?:\bnot|n't|\binstead\s+of|\brather\s+than|\bnor)\s*(?:exactly\s+|equal\s+to\s+)?$", re.I)
+_BOUND_BEFORE = re.compile(
+    r"(?:\b(?:more|less|fewer|greater|higher|lower|bigger|smaller)\s+than|\bat\s+(?:least|most)|\bup\s+to|\bover"
+    r"|\bunder|\babove|\bbelow|\bnearly|\balmost|\bbetween(?:\s+\S+\s+and)?|[<>\u2264\u2265]=?|\\(?:[lg]eq?|[lg]eqslant|[lg]t)(?![A-Za-z]))\s*$",
+    re.I,
+)
+_BOUND_AFTER = re.compile(
+    r"\s*(?:or\s+(?:more|less|fewer|greater|higher|lower|above|below|so|thereabouts)\b|\+(?!\s*[\d/-]))", re.I
+)
 _CORRECTION = re.compile(r"\b(?:wait|actually|correction|sorry|i\s+mean|no,)\b", re.I)
+
+
+_LOOK_BEHIND = 40  # characters before a number that may negate or bound it: a long clause costs no more per number
+
+
+class _Hedged(Exception):
+    """The response offers its answer with an alternative: it states no answer."""
 
 
 def verify(response: str, ground_truth) -> float:
@@ -33,23 +52,39 @@ def verify(response: str, ground_truth) -> float:
 
 
 def extract_number(response: str) -> Fraction | None:
-    """The stated answer, else (with no `####`) the response's last number."""
-    stated = stated_answer(response)
-    if stated is not None or "####" in response:
-        return stated
-    return last_number(response)
+    """The stated answer, else (with no `####`) the response's last number; None for an answer offered with an
+    alternative."""
+    response = ascii_signs(response)
+    try:
+        stated = _stated(response)
+        if stated is not None or "####" in response:
+            return stated
+        return _last_number(response)
+    except _Hedged:
+        return None
 
 
 def stated_answer(response: str) -> Fraction | None:
     """The number the response gives as its answer, in the format the prompts ask for: the first number after the
-    last `####`, else in the last `\\boxed{}`, else in the last "answer is" clause; None when it states none.
-    RLVR's format reward and its format-only hacking signal read this too."""
+    last `####`, else in the last `\\boxed{}`, else in the last "answer is" clause; None when it states none, or
+    offers it with an alternative. RLVR's format reward and its format-only hacking signal read this too."""
+    try:
+        return _stated(ascii_signs(response))
+    except _Hedged:
+        return None
+
+
+def _stated(response: str) -> Fraction | None:
     if "####" in response:
-        found = numbers_in(response.rsplit("####", 1)[1])
-        return found[0][2] if found else None
-    boxed = last_boxed(response)
-    if boxed is not None:
-        value = _clause_number(boxed)
+        *earlier, last = response.rsplit("####", 2)
+        if len(earlier) == 2:  # "#### 17 or #### 18"
+            _answer_number(earlier[1] + " " + last)
+        return _clause_number(last, len(last.lstrip().split("\n", 1)[0]) + len(last) - len(last.lstrip()))
+    boxes = last_two_boxed(response)
+    if len(boxes) == 2 and offered_together(response, *boxes):
+        raise _Hedged
+    if boxes:
+        value = _clause_number(boxes[-1].content, len(boxes[-1].content))
         if value is not None:
             return value
     matches = list(_ANSWER_IS.finditer(response))
@@ -57,29 +92,62 @@ def stated_answer(response: str) -> Fraction | None:
         return None
     rest = response[matches[-1].end() :]
     end = _CLAUSE_END.search(rest)
-    value = _clause_number(rest[: end.start()] if end else rest)
-    if value is None:
-        return None
     after = rest[end.end() :] if end else ""
     corrections = list(_CORRECTION.finditer(after))
     if corrections:
-        corrected = _clause_number(after[corrections[-1].end() :])
+        corrected = _answer_number(after, corrections[-1].end())
         if corrected is not None:
             return corrected
-    return value
+    return _clause_number(rest, end.start() if end else len(rest))
 
 
-def _clause_number(clause: str) -> Fraction | None:
-    """The first number of a clause that the clause does not negate; of an equation, its last side's."""
+def _clause_number(text: str, stop: int) -> Fraction | None:
+    """The answer of the clause `text[:stop]`: the clause when it is one number ("1 234"), else of an equation its
+    last side's answer, else its first number's. The text goes on past the clause, so that an alternative offered
+    in the next sentence is seen ("17. Or maybe 18")."""
+    clause = text[:stop]
     whole = read_number(clause.strip().rstrip("."))
     if whole is not None:
-        return whole  # the clause is one number ("1 234")
-    if "=" in clause:
-        clause = clause.rsplit("=", 1)[1]
-    for start, _, value in numbers_in(clause):
-        if not _NEGATION.search(clause[:start]):
-            return value
+        number_end = len(clause.rstrip().rstrip("."))
+        following = numbers_in(text[number_end:])
+        if following and following[0][2] != whole and offers_alternatives(text[number_end:][: following[0][0]]):
+            raise _Hedged
+        return whole
+    return _answer_number(text, clause.rfind("=") + 1, stop)
+
+
+def _answer_number(text: str, begin: int = 0, stop: int | None = None) -> Fraction | None:
+    """The first number of `text[begin:stop]` that is neither negated nor a bound; raises `_Hedged` when the next
+    number (wherever it is) follows it through connectives only, with another value."""
+    found = numbers_in(text)
+    for index, (start, end, value) in enumerate(found):
+        if start < begin:
+            continue
+        if stop is not None and start >= stop:
+            return None
+        before = text[max(begin, start - _LOOK_BEHIND) : start]
+        if _NEGATION.search(before) or _BOUND_BEFORE.search(before) or _BOUND_AFTER.match(text, end):
+            continue
+        if index + 1 < len(found):
+            next_start, _, next_value = found[index + 1]
+            if next_value != value and offers_alternatives(text[end:next_start]):
+                raise _Hedged
+        return value
     return None
+
+
+def _last_number(response: str) -> Fraction | None:
+    """The response's last number, when it states no answer: None when it is a bound, `_Hedged` when it follows
+    another through connectives only ("... 17 or 18")."""
+    found = last_numbers(response)
+    if not found:
+        return None
+    start, end, value = found[-1]
+    if _BOUND_BEFORE.search(response[max(0, start - _LOOK_BEHIND) : start]) or _BOUND_AFTER.match(response, end):
+        return None
+    if len(found) > 1 and found[-2][2] != value and offers_alternatives(response[found[-2][1] : start]):
+        raise _Hedged
+    return value
 
 
 def answer_key(response: str) -> Fraction | None:

@@ -43,7 +43,7 @@ from latex2sympy2_extended import latex2sympy
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
 from math_verify import verify as math_verify
 
-from rewards.answers import last_boxed
+from rewards.answers import Span, last_two_boxed, sole_answer
 from rewards.numbers import ascii_signs, read_number
 
 # math-verify warns once that its timeouts are off (on purpose: the pool enforces them) and logs parse failures.
@@ -72,7 +72,24 @@ def verify(response: str, ground_truth, question: str | None = None) -> float:
     truths = ground_truth if isinstance(ground_truth, list) else [ground_truth]
     if question is not None and restates(question, answer, truths):
         return 0.0
-    return float(any(equivalent(str(truth), answer) for truth in truths))
+    return float(any(not offers_more(answer, str(truth)) and equivalent(str(truth), answer) for truth in truths))
+
+
+# Within one answer, the ways to offer more than one: an alternative in words (`17 \text{ (or 18)}`: math-verify
+# drops text), a disjunction, plus-minus, an approximate relation (`17 \approx 18`: math-verify keeps one side).
+_OFFERS = {
+    "words": re.compile(
+        r"\\(?:text[a-z]*|mbox|mathrm)\s*\{[^{}]*(?:\d|(?<![A-Za-z])(?:or|maybe|perhaps|possibly|either)(?![A-Za-z]))"
+    ),
+    "or": re.compile(r"(?<![A-Za-z\\])or(?![A-Za-z])|\\(?:lor|vee)(?![A-Za-z])"),
+    "plus-minus": re.compile(r"\\(?:pm|mp)(?![A-Za-z])|[\u00b1\u2213]"),
+    "approximately": re.compile(r"\\(?:approx|sim|simeq|thickapprox)(?![A-Za-z])|[\u2248\u223c]"),
+}
+
+
+def offers_more(answer: str, truth: str) -> bool:
+    """The answer offers alternatives in a way the truth does not (a truth `1 \\pm \\sqrt{2}` allows `\\pm`)."""
+    return any(pattern.search(answer) and not pattern.search(truth) for pattern in _OFFERS.values())
 
 
 _OPERATION = re.compile(r"[-+*/^()!|]|\\(?:frac|sqrt|cdot|times|div|binom|log|ln|sin|cos|tan|sum|int|gcd|lfloor)")
@@ -90,16 +107,17 @@ def restates(question: str, answer: str, truths) -> bool:
 
 
 def extract_answer(response: str) -> str | None:
-    """The stated answer, else Minerva's "The final answer is ...", else the last `$...$`, else a short bare reply."""
-    boxed = stated_answer(response)
-    if boxed is not None:
-        return boxed
+    """The stated answer, else Minerva's "The final answer is ...", else the last `$...$`, else a short bare reply;
+    None for two boxes or two math spans offered as alternatives (`\\boxed{17}, \\boxed{18}`, `$17$ or $18$`)."""
+    boxes = last_two_boxed(response)
+    if boxes:
+        return sole_answer(response, boxes)
     minerva = _MINERVA.findall(response)
     if minerva:
         return _strip_dollars(minerva[-1])
-    span = last_math_span(response)
-    if span is not None:
-        return span
+    spans = last_two_math_spans(response)
+    if spans:
+        return sole_answer(response, spans)
     stripped = response.strip()
     return stripped if 0 < len(stripped) <= _BARE_ANSWER_CHARS else None
 
@@ -113,17 +131,19 @@ def answer_key(response: str) -> str | None:
 
 
 def stated_answer(response: str) -> str | None:
-    """The answer in the format the prompts ask for, the last `\\boxed{}`; None without one (or unbalanced)."""
-    return last_boxed(response)
+    """The answer in the format the prompts ask for, the last `\\boxed{}`; None without one (or unbalanced), or with
+    two offered as alternatives."""
+    boxes = last_two_boxed(response)
+    return sole_answer(response, boxes) if boxes else None
 
 
-def last_math_span(text: str) -> str | None:
-    """The content of the last math span: what the first non-empty group of
+def last_two_math_spans(text: str) -> list[Span]:
+    """The last math span and the one before it: the last's content is what the first non-empty group of
     `re.findall(r"\\$\\$(.+?)\\$\\$|\\$(.+?)\\$|\\\\((.+?)\\\\)|\\\\[(.+?)\\\\]", text, re.S)[-1]` is, in linear time
     (that pattern rescans the rest of the text from every unclosed opening). At each opening the alternatives are
     tried in the same order; a closing that is not found is not found from any later opening either."""
     alternatives = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
-    exhausted, last, position = set(), None, 0
+    exhausted, spans, position = set(), [], 0
     while (opening := _MATH_OPENING.search(text, position)) is not None:
         start = opening.start()
         position = start + 1
@@ -134,9 +154,10 @@ def last_math_span(text: str) -> str | None:
             if end == -1:
                 exhausted.add(opener)
                 continue
-            last, position = text[start + len(opener) : end], end + len(closer)
+            position = end + len(closer)
+            spans = [*spans[-1:], Span(start, position, text[start + len(opener) : end])]
             break
-    return last
+    return spans
 
 
 _VERDICTS: collections.OrderedDict[bytes, bool] = collections.OrderedDict()

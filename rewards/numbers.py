@@ -78,14 +78,21 @@ _LAST_NUMBER_WINDOW = 256
 def last_number(text: str) -> Fraction | None:
     """The value of the last number in running text (what `numbers_in(text)[-1]` gives), reading only the window
     around the last digit: a long response costs no more than a short one."""
+    found = last_numbers(ascii_signs(text))
+    return found[-1][2] if found else None
+
+
+def last_numbers(text: str) -> list[tuple[int, int, Fraction]]:
+    """(start, end, value) of the numbers in the window around the last digit, positions in `text` (a text already
+    in `ascii_signs`, which can change lengths): the last number and those just before it, at a cost that does not
+    grow with the text."""
     end = max(text.rfind(character) for character in "0123456789" + "".join(_VULGAR))
     if end < 0:
-        return None
+        return []
     start = max(0, end - _LAST_NUMBER_WINDOW)
     while start > 0 and not text[start - 1].isspace():
         start -= 1  # never cut into the number: widen to the start of a word
-    found = numbers_in(text[start : end + _LAST_NUMBER_WINDOW])
-    return found[-1][2] if found else None
+    return [(start + a, start + b, value) for a, b, value in numbers_in(text[start : end + _LAST_NUMBER_WINDOW])]
 
 
 def _value(match: re.Match) -> Fraction | None:

@@ -1,7 +1,8 @@
 """`string_match` verifier: the response's normalised final answer equals the normalised ground truth.
 
 Final answer: the last `<answer>...</answer>`, else what follows the last "answer is" / "Answer:" on its line, else
-the last `\\boxed{}`, else the whole response. A number (as `rewards.numbers` reads it: "-4", "3.5", "1/2", "1,000")
+the last `\\boxed{}`, else the whole response; no answer where two tags or boxes are offered as alternatives
+(`rewards.answers.offered_together`). A number (as `rewards.numbers` reads it: "-4", "3.5", "1/2", "1,000")
 is compared by its exact value; any other text after normalisation: Unicode compatibility forms folded (fullwidth
 letters), lower case, punctuation stripped from the ends of words and abbreviations' dots dropped ("U.S." is
 "us"), articles dropped when other words remain, whitespace collapsed. Unlike SQuAD's normalisation, nothing that
@@ -15,7 +16,7 @@ import functools
 import re
 import unicodedata
 
-from rewards.answers import last_boxed
+from rewards.answers import Span, last_two_boxed, sole_answer
 from rewards.numbers import read_number
 
 _ANSWER_TAGS = re.compile(r"<(/?)answer>", re.I)
@@ -28,14 +29,16 @@ _ARTICLES = {"a", "an", "the"}
 
 
 def verify(response: str, ground_truth) -> float:
-    answer = normalize(extract_answer(response))
+    extracted = extract_answer(response)
+    answer = normalize(extracted) if extracted is not None else None
     truths = ground_truth if isinstance(ground_truth, list) else [ground_truth]
     return float(answer is not None and any(answer == normalize(str(truth)) for truth in truths))
 
 
 def answer_key(response: str):
     """The normalised final answer, as compared with the truth: what majority voting counts."""
-    return normalize(extract_answer(response))
+    extracted = extract_answer(response)
+    return normalize(extracted) if extracted is not None else None
 
 
 @functools.lru_cache(maxsize=8192)
@@ -55,24 +58,30 @@ def _folded(text: str) -> str:
     return unicodedata.normalize("NFKC", text).lower()
 
 
-def extract_answer(response: str) -> str:
-    tagged = last_tagged(response)
-    if tagged is not None:
-        return tagged
+def extract_answer(response: str) -> str | None:
+    """The final answer (see the module docstring); None for two tagged or boxed answers offered as alternatives
+    (`<answer>Paris</answer> or <answer>Lyon</answer>`)."""
+    tagged = last_two_tagged(response)
+    if tagged:
+        return sole_answer(response, tagged)
     lines = _ANSWER_LINE.findall(response)
     if lines:
         return lines[-1]
-    boxed = last_boxed(response)
-    return boxed if boxed is not None else response
+    boxes = last_two_boxed(response)
+    return sole_answer(response, boxes) if boxes else response
 
 
-def last_tagged(response: str) -> str | None:
-    """What `re.findall(r"<answer>(.*?)</answer>", response, re.S | re.I)[-1]` gives, in linear time (that pattern
-    rescans the rest of the text from every unclosed `<answer>`): an opening tag pairs with the next closing one."""
-    last, content_start = None, None
+def last_two_tagged(response: str) -> list[Span]:
+    """The last `<answer>...</answer>` and the one before it. The last's content is what
+    `re.findall(r"<answer>(.*?)</answer>", response, re.S | re.I)[-1]` gives, in linear time (that pattern rescans
+    the rest of the text from every unclosed `<answer>`): an opening tag pairs with the next closing one."""
+    spans, opening = [], None
     for tag in _ANSWER_TAGS.finditer(response):
-        if content_start is None and not tag.group(1):
-            content_start = tag.end()
-        elif content_start is not None and tag.group(1):
-            last, content_start = response[content_start : tag.start()], None
-    return last
+        if opening is None and not tag.group(1):
+            opening = tag
+        elif opening is not None and tag.group(1):
+            spans, opening = (
+                [*spans[-1:], Span(opening.start(), tag.end(), response[opening.end() : tag.start()])],
+                None,
+            )
+    return spans

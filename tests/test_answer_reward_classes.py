@@ -303,3 +303,136 @@ def test_the_old_reader_dropped_the_unicode_dash():
     """What the gsm8k reader did before (an ASCII-only sign): the en dash was nothing and 5 scored for -5."""
     old_number = re.compile(r"-?\$?-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
     assert old_number.findall("The answer is \u20135.") == ["5"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Class 13: an answer offered with alternatives ("17 or 18", `\boxed{17}, \boxed{18}`, `17 \text{ (or 18)}`)
+
+ALTERNATIVES = ["{a} or {b}", "{a}, {b}", "{a}-{b}", "{a} to {b}", "{a} ± {b}", "either {a} or {b}",
+                "{a} (or maybe {b})", "{a}; {b}", "{a} apples or {b} apples", "{a} or perhaps {b}",
+                "{a} \\text{{ or }} {b}"]  # fmt: skip
+GSM8K_STATEMENTS = ["The answer is {}.", "#### {}", "The final answer is $\\boxed{{{}}}$.", "So she has {}"]
+
+
+def _first_number(response: str):
+    """What a reader of "the first number of the answer" (the gsm8k verifier before this class) takes."""
+    from rewards.numbers import numbers_in
+
+    tail = re.split(r"answer is|####|\\boxed\{|has", response)[-1]
+    return numbers_in(tail)[0][2]
+
+
+@FAST
+@given(
+    a=st.integers(1, 999),
+    b=st.integers(1, 999),
+    alternative=st.sampled_from(ALTERNATIVES),
+    statement=st.sampled_from(GSM8K_STATEMENTS),
+)
+def test_a_word_problem_answered_with_alternatives_has_no_answer(a, b, alternative, statement):
+    response = statement.format(alternative.format(a=a, b=b))
+    if a == b:  # one value, said twice: an answer
+        assert gsm8k.verify(response, str(a)) == 1.0
+        return
+    assert _first_number(response) == a  # the first number read alone pays the hedge
+    assert gsm8k.verify(response, str(a)) == gsm8k.verify(response, str(b)) == 0.0
+    assert gsm8k.stated_answer(response) is None and gsm8k.answer_key(response) is None
+
+
+@FAST
+@given(
+    value=st.integers(1, 999),
+    bound=st.sampled_from(
+        [
+            "at least {}",
+            "at most {}",
+            "more than {}",
+            "fewer than {}",
+            "{} or more",
+            "{} or so",
+            "up to {}",
+            "over {}",
+            "nearly {}",
+            "between {} and {}",
+            "\\geq {}",
+            "{}+",
+        ]
+    ),  # fmt: skip
+    statement=st.sampled_from(["The answer is {}.", "#### {}", "She has {}"]),
+)
+def test_a_bound_is_not_an_answer(value, bound, statement):
+    response = statement.format(bound.format(value, value + 2))
+    assert gsm8k.verify(response, str(value)) == 0.0
+
+
+@FAST
+@given(
+    a=st.integers(1, 99),
+    b=st.integers(100, 199),
+    gap=st.sampled_from([", ", " or ", " \\text{ or } ", " or maybe ", "; ", "\n"]),
+    marker=st.sampled_from(["\\boxed{{{}}}", "${}$", "<answer>{}</answer>"]),
+)
+def test_two_answer_markers_offered_together_are_no_answer(a, b, gap, marker):
+    response = "So " + marker.format(a) + gap + marker.format(b)
+    readers = {
+        "\\boxed{{{}}}": [math_equiv, string_match, gsm8k],
+        "${}$": [math_equiv],
+        "<answer>{}</answer>": [string_match],
+    }
+    for verify in (verifier.verify for verifier in readers[marker]):
+        assert verify("So " + marker.format(b), str(b)) == 1.0  # the last marker alone, as it was read
+        assert verify(response, str(b)) == 0.0, verify.__module__
+
+
+@FAST
+@given(
+    a=st.integers(1, 99),
+    b=st.integers(100, 199),
+    offer=st.sampled_from(
+        [
+            "{a} \\text{{ (or {b})}}",
+            "{a} \\approx {b}",
+            "{a} \\sim {b}",
+            "{a} \\text{{ (maybe {b})}}",
+            "x \\approx {a}",
+            "{a} \\text{{ or possibly {b}}}",
+        ]
+    ),  # fmt: skip
+)
+def test_a_math_answer_offering_alternatives_inside_one_box_is_no_answer(a, b, offer):
+    answer = offer.format(a=a, b=b)
+    kept = [value for value in (a, b) if sympy_equivalence(parse(f"${value}$"), parse(f"${answer}$"))]
+    assert kept  # math-verify keeps one side, or drops the text
+    assert math_equiv.verify(boxed(answer), str(a)) == math_equiv.verify(boxed(answer), str(b)) == 0.0
+
+
+@FAST
+@given(a=st.integers(1, 99), d=st.integers(1, 9))
+def test_a_plus_minus_answer_counts_where_the_truth_has_one(a, d):
+    assert math_equiv.verify(boxed(f"{a} \\pm {d}"), f"{a} \\pm {d}") == 1.0
+    assert math_equiv.verify(boxed(f"{a} \\pm {d}"), str(a)) == 0.0
+
+
+@FAST
+@given(a=st.integers(1, 499), b=st.integers(500, 999), x=st.integers(2, 9))
+def test_an_answer_with_its_reason_a_correction_or_a_next_problem_is_still_one_answer(a, b, x):
+    honest = [
+        (f"The answer is {x * a} eggs, since {x} * {a} = {x * a} and {b} were left over.", x * a),
+        (f"The answer is {a}.\n\n2. Next: {b} apples are shared.", a),
+        (f"The answer is {a} or {b}. Wait, actually it is {b}.", b),
+        (f"The answer is {a}, not {b}.", a),
+        (f"#### {a}\n\nCheck: {x} * {a} = {x * a}", a),
+        (f"First \\boxed{{{b}}}, then after checking the units \\boxed{{{a}}}", a),
+    ]
+    for response, truth in honest:
+        assert gsm8k.verify(response, str(truth)) == 1.0, response
+    assert math_equiv.verify(f"so $x={a}$ and finally ${b}$", str(b)) == 1.0
+    assert string_match.verify(f"<answer>{b}</answer> is wrong; <answer>{a}</answer>", str(a)) == 1.0
+
+
+def test_a_tool_rollout_inherits_its_answer_verifiers_refusal_of_alternatives():
+    truth = {"answer": "4", "answer_verifier": "gsm8k", "calls": [{"name": "calculator", "arguments":
+             {"expression": "8 - 1 - 3"}}]}  # fmt: skip
+    arguments = {"expression": "8 - 1 - 3"}
+    assert VERIFIERS["tool_call"](_rollout(arguments, answer="The answer is 4."), truth) == 1.0
+    assert VERIFIERS["tool_call"](_rollout(arguments, answer="The answer is 4 or 5."), truth) == 0.0

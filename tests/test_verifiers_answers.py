@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from fractions import Fraction
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rewards import VERIFIERS
 from rewards.answers import last_boxed
@@ -292,3 +295,22 @@ def test_unicode_minus_signs_are_minus(minus):
     assert gsm8k(f"The answer is {minus}5.", "-5") == 1.0
     assert math(f"\\boxed{{{minus}5}}", "5") == 0.0
     assert math(f"\\boxed{{{minus}5}}", "-5") == 1.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.lists(
+        st.sampled_from(["$", "$$", "\\(", "\\)", "\\[", "\\]", "a", " ", "\n", "<answer>", "</answer>", "<ANSWER>"]),
+        max_size=30,
+    ).map("".join)
+)
+def test_the_linear_marker_scans_find_what_the_patterns_find(text):
+    from rewards.math_equiv import last_two_math_spans
+    from rewards.string_match import last_two_tagged
+
+    spans = re.findall(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", text, re.S)
+    found = last_two_math_spans(text)
+    assert (found[-1].content if found else None) == (next(g for g in spans[-1] if g) if spans else None)
+    tags = re.findall(r"<answer>(.*?)</answer>", text, re.S | re.I)
+    found = last_two_tagged(text)
+    assert (found[-1].content if found else None) == (tags[-1] if tags else None)
