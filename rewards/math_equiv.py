@@ -299,16 +299,38 @@ def _irrational(text: str) -> bool:
 _INEQUALITY = re.compile(
     r"^(?P<low>[^<>]+?)(?P<left><|\\lt|\\leq?|\u2264)\s*[a-zA-Z]\s*(?P<right><|\\lt|\\leq?|\u2264)(?P<high>[^<>]+)$"
 )
+_LESS, _GREATER = r"<=?|\\lt|\\leq?|\\leqslant|\u2264", r">=?|\\gt|\\geq?|\\geqslant|\u2265"
+_ONE_SIDED = re.compile(
+    rf"^(?:[a-zA-Z]\s*(?P<op>{_LESS}|{_GREATER})(?![a-zA-Z])\s*(?P<bound>[^<>=]+)"
+    rf"|(?P<bound_first>[^<>=]+?)\s*(?P<op_first>{_LESS}|{_GREATER})(?![a-zA-Z])\s*[a-zA-Z])$"
+)
+_MEMBER = re.compile(r"^[a-zA-Z]\s*\\in(?![a-zA-Z])\s*(?P<set>[(\[].*[)\]]|\\\{.*\\\})$")
 
 
 def _as_interval(text: str) -> str:
-    """`1<x\\le 3` as the interval it describes, `(1,3]`; anything else unchanged."""
-    match = _INEQUALITY.match(text.strip())
+    """An inequality in one variable as the interval it describes: `1<x\\le 3` is `(1,3]`, `x > 1` and `1 < x` are
+    `(1,\\infty)`, `x \\le -2` is `(-\\infty,-2]`, `x \\in (1, 2)` is `(1, 2)`; anything else unchanged."""
+    text = text.strip()
+    member = _MEMBER.match(text)
+    if member:
+        return member["set"].strip()
+    match = _INEQUALITY.match(text)
+    if match is not None:
+        opening = "(" if match["left"] in ("<", "\\lt") else "["
+        closing = ")" if match["right"] in ("<", "\\lt") else "]"
+        return f"{opening}{match['low'].strip()},{match['high'].strip()}{closing}"
+    match = _ONE_SIDED.match(text)
     if match is None:
         return text
-    opening = "(" if match["left"] in ("<", "\\lt") else "["
-    closing = ")" if match["right"] in ("<", "\\lt") else "]"
-    return f"{opening}{match['low'].strip()},{match['high'].strip()}{closing}"
+    bound, op = (match["bound"], match["op"]) if match["op"] else (match["bound_first"], match["op_first"])
+    bound = bound.strip()
+    if not bound or re.search(r"[a-zA-Z]", re.sub(r"\\[a-zA-Z]+", "", bound)):
+        return text  # a bound with a variable in it (`a < b`) is a relation, not an interval
+    strict = op in ("<", ">", "\\lt", "\\gt")
+    above = bool(re.fullmatch(_GREATER if match["op"] else _LESS, op))  # `1 < x`: x is above its bound
+    if above:
+        return f"{'(' if strict else '['}{bound},\\infty)"
+    return f"(-\\infty,{bound}{')' if strict else ']'}"
 
 
 @functools.lru_cache(maxsize=8192)

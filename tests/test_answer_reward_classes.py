@@ -151,6 +151,28 @@ def test_an_inequality_chain_answers_its_interval(low, width, left, right):
 
 
 @FAST
+@given(
+    bound=st.integers(-20, 20),
+    op=st.sampled_from([">", "\\gt", "\\ge", "\\geq", ">=", "\u2265", "<", "\\lt", "\\le", "\\leq", "<=", "\u2264"]),
+    variable_first=st.booleans(),
+)
+def test_a_one_sided_inequality_answers_its_ray(bound, op, variable_first):
+    """`x > 1` answers `(1,\\infty)`, and `1 < x` too; the wrong endpoint or direction does not."""
+    above = op in (">", "\\gt", "\\ge", "\\geq", ">=", "\u2265")
+    strict = op in (">", "<", "\\gt", "\\lt")
+    ray = f"({bound},\\infty)" if above else f"(-\\infty,{bound})"
+    if not strict:
+        ray = "[" + ray[1:] if above else ray[:-1] + "]"
+    flipped = {">": "<", "<": ">", "\\gt": "\\lt", "\\lt": "\\gt", "\\ge": "\\le", "\\le": "\\ge", "\\geq": "\\leq",
+               "\\leq": "\\geq", ">=": "<=", "<=": ">=", "\u2265": "\u2264", "\u2264": "\u2265"}  # fmt: skip
+    answer = f"x {op} {bound}" if variable_first else f"{bound} {flipped[op]} x"
+    assert math_equiv.verify(boxed(answer), ray) == 1.0
+    assert math_equiv.verify(boxed(f"x \\in {ray}"), ray) == 1.0
+    other_end = ("(" if ray[0] == "[" else "[") + ray[1:] if above else ray[:-1] + ("]" if ray[-1] == ")" else ")")
+    assert math_equiv.verify(boxed(answer), other_end) == 0.0
+
+
+@FAST
 @given(exponent=st.integers(16, 200), base=st.sampled_from([2, 3, 7]))
 def test_compact_notation_for_a_long_number_counts(exponent, base):
     value = base**exponent
