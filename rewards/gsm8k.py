@@ -27,7 +27,8 @@ _CLAUSE_END = re.compile(r"[.!?;](?:\s|$)|\n")
 _NEGATION = re.compile(r"(?:\bnot|n't|\binstead\s+of|\brather\s+than|\bnor)\s*(?:exactly\s+|equal\s+to\s+)?$", re.I)
 _BOUND_BEFORE = re.compile(
     r"(?:\b(?:more|less|fewer|greater|higher|lower|bigger|smaller)\s+than|\bat\s+(?:least|most)|\bup\s+to|\bover"
-    r"|\bunder|\babove|\bbelow|\bnearly|\balmost|\bbetween(?:\s+\S+\s+and)?|[<>\u2264\u2265]=?|\\(?:[lg]eq?|[lg]eqslant|[lg]t)(?![A-Za-z]))\s*$",
+    r"|\bunder|\babove|\bbelow|\bnearly|\balmost|\bbetween(?:\s+\S+\s+and)?"
+    r"|[<>\u2264\u2265]=?|\\(?:[lg]eq?|[lg]eqslant|[lg]t)(?![A-Za-z]))\s*$",
     re.I,
 )
 _BOUND_AFTER = re.compile(
@@ -77,9 +78,10 @@ def stated_answer(response: str) -> Fraction | None:
 def _stated(response: str) -> Fraction | None:
     if "####" in response:
         *earlier, last = response.rsplit("####", 2)
-        if len(earlier) == 2:  # "#### 17 or #### 18"
-            _answer_number(earlier[1] + " " + last)
-        return _clause_number(last, len(last.lstrip().split("\n", 1)[0]) + len(last) - len(last.lstrip()))
+        if len(earlier) == 2:
+            _answer_number(earlier[1] + " " + last)  # raises _Hedged for "#### 17 or #### 18"
+        first_line = last.lstrip().split("\n", 1)[0]
+        return _clause_number(last, len(last) - len(last.lstrip()) + len(first_line))
     boxes = last_two_boxed(response)
     if len(boxes) == 2 and offered_together(response, *boxes):
         raise _Hedged
@@ -95,7 +97,8 @@ def _stated(response: str) -> Fraction | None:
     after = rest[end.end() :] if end else ""
     corrections = list(_CORRECTION.finditer(after))
     if corrections:
-        corrected = _answer_number(after, corrections[-1].end())
+        correction = after[corrections[-1].end() :]
+        corrected = _clause_number(correction, len(correction))
         if corrected is not None:
             return corrected
     return _clause_number(rest, end.start() if end else len(rest))

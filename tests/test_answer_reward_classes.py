@@ -241,6 +241,7 @@ def test_fractions_and_mixed_numbers_count(whole, vulgar):
             "The answer is {wrong}. Sorry, I mean {right}.",
             "The answer is {a} + {b} = {right}.",
             "The answer is {right} (not {wrong}).",
+            "The answer is {wrong}. Wait, actually it is {a} + {b} = {right}.",
         ]
     ),
 )
