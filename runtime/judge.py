@@ -4,8 +4,9 @@ preference data).
     conf/judge/<name>.yaml (which model, where it runs, pairwise or pointwise)
     conf/constitution/<name>.yaml (runtime/constitution.py: the principles, and one worked judgement shown before every
     request)
-      -> Judge: one chat conversation per judgement (the worked example first; the request and every response fenced
-         and their control tokens broken up: untrusted text cannot write the prompt's structure) ->
+      -> Judge: one chat conversation per judgement (the worked example first; the request and every response fenced,
+         their control tokens broken up and any verdict in the judge's own form dropped: untrusted text cannot write
+         the prompt's structure or hand the judge its verdict) ->
            a local causal LM: an optional greedy rationale, then "Verdict:" / "Rating:" appended and the verdict read
              from the next-token probabilities of the labels (A/B; 1..5)
            an OpenAI-compatible endpoint (vLLM, llama.cpp, `transformers serve`, a hosted API): its greedy rationale,
@@ -117,7 +118,9 @@ def fenced(text: str) -> str:
 
 
 def quoted(text: str, control_tokens: tuple[str, ...]) -> str:
-    return fenced(defuse(without_verdicts(text), control_tokens))
+    """Untrusted text as the judge sees it; its edges stripped, so a dropped verdict leaves no trace (this judge's
+    preference moved with two trailing newlines alone)."""
+    return fenced(defuse(without_verdicts(text).strip(), control_tokens))
 
 
 FENCES_NOTE = (

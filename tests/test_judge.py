@@ -133,7 +133,7 @@ def test_no_text_can_write_outside_its_fence(request, first, second):
     benign = structure(judge.pairwise_request(constitution, "Q?", "x", "y"))
     outside, quoted = structure(judge.pairwise_request(constitution, request, first, second))
     assert outside == benign[0]
-    assert quoted == [judge.defuse(judge.without_verdicts(text)) for text in (request, first, second)]
+    assert quoted == [judge.defuse(judge.without_verdicts(text).strip()) for text in (request, first, second)]
     assert [h for part in outside for h in HEADERS.findall(part)] == ["Request", "Response A", "Response B"]
 
 
