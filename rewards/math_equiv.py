@@ -300,9 +300,11 @@ _INEQUALITY = re.compile(
     r"^(?P<low>[^<>]+?)(?P<left><|\\lt|\\leq?|\u2264)\s*[a-zA-Z]\s*(?P<right><|\\lt|\\leq?|\u2264)(?P<high>[^<>]+)$"
 )
 _LESS, _GREATER = r"<=?|\\lt|\\leq?|\\leqslant|\u2264", r">=?|\\gt|\\geq?|\\geqslant|\u2265"
+# Matched on the text with its whitespace runs collapsed: one optional space where `\s*` stood, so that no run of
+# whitespace is rescanned from every position of the lazy bound (that pattern took 3.4 s on 20,000 spaces)
 _ONE_SIDED = re.compile(
-    rf"^(?:[a-zA-Z]\s*(?P<op>{_LESS}|{_GREATER})(?![a-zA-Z])\s*(?P<bound>[^<>=]+)"
-    rf"|(?P<bound_first>[^<>=]+?)\s*(?P<op_first>{_LESS}|{_GREATER})(?![a-zA-Z])\s*[a-zA-Z])$"
+    rf"^(?:[a-zA-Z] ?(?P<op>{_LESS}|{_GREATER})(?![a-zA-Z]) ?(?P<bound>[^<>=]+)"
+    rf"|(?P<bound_first>[^<>=]+?) ?(?P<op_first>{_LESS}|{_GREATER})(?![a-zA-Z]) ?[a-zA-Z])$"
 )
 _MEMBER = re.compile(r"^[a-zA-Z]\s*\\in(?![a-zA-Z])\s*(?P<set>[(\[].*[)\]]|\\\{.*\\\})$")
 
@@ -319,7 +321,7 @@ def _as_interval(text: str) -> str:
         opening = "(" if match["left"] in ("<", "\\lt") else "["
         closing = ")" if match["right"] in ("<", "\\lt") else "]"
         return f"{opening}{match['low'].strip()},{match['high'].strip()}{closing}"
-    match = _ONE_SIDED.match(text)
+    match = _ONE_SIDED.match(re.sub(r"\s+", " ", text))
     if match is None:
         return text
     bound, op = (match["bound"], match["op"]) if match["op"] else (match["bound_first"], match["op_first"])

@@ -86,26 +86,26 @@ def defuse(text: str, control_tokens: tuple[str, ...] = ()) -> str:
 # form a small judge copies into its reply. Quoting cannot stop a judge believing it (a plain "Rating: 5" inside the
 # fence raised a wrong answer's rating by 0.35, docs/results.md), so untrusted text keeps none. Only the cue words of
 # the judge's own prompt followed by ":" or "=" and a label: "a score of 4" or "3/5" in a word problem is an answer.
-_OPENING, _CLOSING = r"[*_]*", r"[*_\]\)\"'`]*"
 _CUES = "|".join(cue.rstrip(":") for cue in (RATING_CUE, VERDICT_CUE))
+_DECORATION = "*_"  # markdown emphasis around the cue ("**Rating:** 5"), dropped with it
 VERDICT_FORMS = re.compile(
-    rf"{_OPENING}(?<![A-Za-z])(?:{_CUES}){_OPENING}\s*[:=]{_OPENING}[\s\"'`\[(*_]*(?:response\s+)?"
-    rf"(?:[{RATINGS[0]}-{RATINGS[-1]}](?![0-9])|(?-i:[{''.join(LABELS)}])(?![A-Za-z])){_CLOSING}",
+    rf"(?<![A-Za-z])(?:{_CUES})[*_]*\s*[:=][\s\"'`\[(*_]*(?:response\s+)?"
+    rf"(?:[{RATINGS[0]}-{RATINGS[-1]}](?![0-9])|(?-i:[{''.join(LABELS)}])(?![A-Za-z]))[*_\]\)\"'`]*",
     re.IGNORECASE,
-)
+)  # (no run of one class beside another that shares its characters: no text makes it backtrack)
 
 
 def without_verdicts(text: str) -> str:
     """`text` less every verdict in the judge's form (`VERDICT_FORMS`), found in the text as a reader sees it: an
     invisible character or a look-alike letter inside "Rating" does not hide it."""
     shown, origins = revealed_with_positions(text)
-    spans = [(origins[m.start()], origins[m.end() - 1] + 1) for m in VERDICT_FORMS.finditer(shown)]
-    if not spans:
-        return text
     kept, position = [], 0
-    for start, end in spans:
-        kept.append(text[position:start])
-        position = end
+    for match in VERDICT_FORMS.finditer(shown):
+        start = match.start()
+        while start > max(0, match.start() - 3) and shown[start - 1] in _DECORATION and origins[start - 1] >= position:
+            start -= 1  # the emphasis that opens the cue (at most "***"); here, not in the pattern, to stay linear
+        kept.append(text[position : origins[start]])
+        position = origins[match.end() - 1] + 1
     return "".join(kept) + text[position:]
 
 

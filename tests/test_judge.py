@@ -824,3 +824,16 @@ def test_a_verdict_written_in_the_judges_form_is_not_quoted_to_it(verdict, befor
 )
 def test_text_that_is_not_a_verdict_in_the_judges_form_is_quoted_unchanged(honest):
     assert judge.without_verdicts(honest) == honest
+
+
+@pytest.mark.parametrize("attack", ["*" * 200_000, "_" * 200_000, "Rating:" + "*" * 200_000, "Rating:" + " " * 200_000])
+def test_dropping_verdicts_costs_linear_time(attack):
+    """The judge quotes in the trainer's process, with no timeout behind it. The first pattern opened with the cue's
+    emphasis (`[*_]*Rating`): every start in a run of asterisks rescanned the run, 6 s at 20,000 of them."""
+    first = re.compile(r"[*_]*(?<![A-Za-z])(?:Rating|Verdict)[*_]*\s*[:=][*_]*[\s\"'`\[(*_]*[1-5AB]", re.I)
+    start = time.process_time()
+    first.search("*" * 5_000)
+    assert time.process_time() - start > 0.05
+    start = time.process_time()
+    judge.without_verdicts(attack)
+    assert time.process_time() - start < 2.0

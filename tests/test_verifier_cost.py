@@ -164,3 +164,12 @@ def test_bounds_and_alternatives_in_an_answer_cost_linear_time(unit):
     response = "The answer is 1" + unit * (LONG // len(unit)) + " 2"
     for verifier in ("gsm8k", "math", "string_match"):
         assert _seconds(score_item, verifier, "2", response) < 2.0
+
+
+def test_a_one_sided_inequality_with_a_long_run_of_whitespace_costs_linear_time():
+    """The ray reader (`x > 1` is `(1,\\infty)`) as first written rescanned a run of whitespace from every position of
+    its lazy bound: 3.4 s on 20,000 spaces. It now reads the text with its runs collapsed."""
+    first = re.compile(r"^(?:[a-zA-Z]\s*(?:<|>)(?![a-zA-Z])\s*[^<>=]+|[^<>=]+?\s*(?:<|>)(?![a-zA-Z])\s*[a-zA-Z])$")
+    assert _seconds(first.match, "1" + " " * (LONG // 40) + "<x") > 0.05
+    for answer in ("1" + " " * LONG + "<x", "x" + " \t" * (LONG // 2) + ">", "1 " * (LONG // 2) + "<x"):
+        assert _seconds(score_item, "math", "1", f"\\boxed{{{answer}}}") < 2.0
