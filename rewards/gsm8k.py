@@ -19,7 +19,7 @@ import functools
 import re
 from fractions import Fraction
 
-from rewards.answers import last_two_boxed, offered_together, offers_alternatives
+from rewards.answers import last_two_boxed, offers_alternatives, sole_answer
 from rewards.numbers import ascii_signs, last_numbers, numbers_in, read_number
 
 _ANSWER_IS = re.compile(r"answer\s+is\b|answer\s*:", re.I)
@@ -83,10 +83,11 @@ def _stated(response: str) -> Fraction | None:
         first_line = last.lstrip().split("\n", 1)[0]
         return _clause_number(last, len(last) - len(last.lstrip()) + len(first_line))
     boxes = last_two_boxed(response)
-    if len(boxes) == 2 and offered_together(response, *boxes):
-        raise _Hedged
     if boxes:
-        value = _clause_number(boxes[-1].content, len(boxes[-1].content))
+        boxed = sole_answer(response, boxes)
+        if boxed is None:
+            raise _Hedged
+        value = _clause_number(boxed, len(boxed))
         if value is not None:
             return value
     matches = list(_ANSWER_IS.finditer(response))
@@ -112,8 +113,8 @@ def _clause_number(text: str, stop: int) -> Fraction | None:
     whole = read_number(clause.strip().rstrip("."))
     if whole is not None:
         number_end = len(clause.rstrip().rstrip("."))
-        following = numbers_in(text[number_end:])
-        if following and following[0][2] != whole and offers_alternatives(text[number_end:][: following[0][0]]):
+        following = next((number for number in numbers_in(text) if number[0] >= number_end), None)
+        if following is not None and _offered_together(text, (0, number_end, whole), following):
             raise _Hedged
         return whole
     return _answer_number(text, clause.rfind("=") + 1, stop)
@@ -131,10 +132,8 @@ def _answer_number(text: str, begin: int = 0, stop: int | None = None) -> Fracti
         before = text[max(begin, start - _LOOK_BEHIND) : start]
         if _NEGATION.search(before) or _BOUND_BEFORE.search(before) or _BOUND_AFTER.match(text, end):
             continue
-        if index + 1 < len(found):
-            next_start, _, next_value = found[index + 1]
-            if next_value != value and offers_alternatives(text[end:next_start]):
-                raise _Hedged
+        if index + 1 < len(found) and _offered_together(text, found[index], found[index + 1]):
+            raise _Hedged
         return value
     return None
 
@@ -148,9 +147,14 @@ def _last_number(response: str) -> Fraction | None:
     start, end, value = found[-1]
     if _BOUND_BEFORE.search(response[max(0, start - _LOOK_BEHIND) : start]) or _BOUND_AFTER.match(response, end):
         return None
-    if len(found) > 1 and found[-2][2] != value and offers_alternatives(response[found[-2][1] : start]):
+    if len(found) > 1 and _offered_together(response, found[-2], found[-1]):
         raise _Hedged
     return value
+
+
+def _offered_together(text: str, earlier: tuple, later: tuple) -> bool:
+    """Two numbers of `text`, (start, end, value) each, with different values and only connectives between them."""
+    return earlier[2] != later[2] and offers_alternatives(text[earlier[1] : later[0]])
 
 
 def answer_key(response: str) -> Fraction | None:

@@ -75,17 +75,10 @@ def numbers_in(text: str) -> list[tuple[int, int, Fraction]]:
 _LAST_NUMBER_WINDOW = 256
 
 
-def last_number(text: str) -> Fraction | None:
-    """The value of the last number in running text (what `numbers_in(text)[-1]` gives), reading only the window
-    around the last digit: a long response costs no more than a short one."""
-    found = last_numbers(ascii_signs(text))
-    return found[-1][2] if found else None
-
-
 def last_numbers(text: str) -> list[tuple[int, int, Fraction]]:
     """(start, end, value) of the numbers in the window around the last digit, positions in `text` (a text already
-    in `ascii_signs`, which can change lengths): the last number and those just before it, at a cost that does not
-    grow with the text."""
+    in `ascii_signs`, which can change lengths): the last number and those just before it, what the end of
+    `numbers_in(text)` gives, reading only that window."""
     end = max(text.rfind(character) for character in "0123456789" + "".join(_VULGAR))
     if end < 0:
         return []
