@@ -11,6 +11,9 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+from rewards.numbers import ascii_signs, read_number, values_in
+from rewards.text_utils import revealed_letters
+
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*")
 
 
@@ -60,53 +63,121 @@ def _box(text: str, match: re.Match) -> Span | None:
     return None  # unbalanced
 
 
-# What may stand between two answers offered together: layout, list and range punctuation, "or", "to", plus-minus,
-# LaTeX's disjunctions and spacing, and words that soften a choice; nothing with content of its own. Not "and": it
-# joins an answer to its reason as often as to another answer ("18, since 3 * 6 = 18 and 2 were left").
-_CONNECTIVES = re.compile(
-    r"(?:\s|[,;/|()\[\]{}$]|[-+\u2010-\u2015\u2212\ufe63\uff0d\u00b1\u2213]|\\[,;:! ]"
-    r"|\\(?:pm|mp|lor|vee|quad|qquad|text|textrm|textit|mbox|mathrm|left|right)(?![A-Za-z])"
-    r"|(?<![A-Za-z])(?:or|to|either|maybe|perhaps|possibly|probably|else|vs|versus|through|till|until)(?![A-Za-z]))*",
+# What stands between two values a response offers together, judged on the text as a reader sees it (invisible
+# characters dropped, look-alike letters as Latin) with LaTeX's commands as the symbols they print and `\text{...}`
+# as its words:
+# - nothing but layout and symbols, any symbol but "=" and ":" (an equation, a label or a ratio): "17, 18", "17-18",
+#   "17 ± 1", "17 ∨ 18", "17 → 18", "17 … 18", `\boxed{17}\quad\boxed{18}`;
+# - or a few words that offer a choice: a disjunction or a word of doubt anywhere among them ("17 apples or 18",
+#   "17, alternatively 18", "17 (possibly 18)"), a modal verb with "be" just before the second value ("17, though it
+#   could be 18"), a condition that closes before the second value or makes it the answer ("17; if rounding, 18",
+#   "17, unless it is 18"), a range ("17 to 18", "17, though up to 18"; "to" alone only: "17, due to 3 broken").
+# What makes the second value part of the answer's account instead: words that give a reason or relate the values
+# ("since", "because", "of", "than", "and": "18, since 3 * 6 = 18 and 2 were left"; a disjunction among them still
+# offers a choice, a condition does not: "17, because if she had 20 ..."), a condition that holds the value ("18 if
+# she sells all 9 eggs"), a bracket that opens on a calculation ("18 (9 eggs × $2)").
+_DISJUNCTIVE = frozenset(
+    "or either alternatively otherwise else maybe perhaps possibly probably likely presumably conceivably vs versus"
+    .split()
+)  # fmt: skip
+_CONDITIONAL = frozenset("if unless depending whether assuming".split())
+_RANGE = frozenset("to up through thru till until".split())
+_RANGE_END = re.compile(r"(?<![A-Za-z])(?:up\s+to|through|thru|till|until)\W*$", re.I)  # bare "to" only alone: "due to"
+_REASONS = frozenset(
+    "because since as given from so thus hence therefore which who that where when after before by per each of for"
+    " with than and"
+    .split()
+)  # fmt: skip
+_MAX_GAP_WORDS = 8  # a choice is offered in a few words; a longer text between two values is an account of them
+_MODAL_BE = re.compile(
+    r"(?<![A-Za-z])(?:could|might|may|would|can|should|will)(?:\s+(?:also|even|well|actually|just|really))?"
+    r"\s+(?:be|equal|give|make|mean)\W*$",
     re.I,
 )
-_SENTENCE_END = re.compile(r"[.!?]")
-_DISJUNCTION = re.compile(r"(?<![A-Za-z])(?:or|maybe|perhaps|possibly|either|else)(?![A-Za-z])", re.I)
+_THE_ANSWER_IS = re.compile(r"(?<![A-Za-z])(?:it|that|this|answer)\s*(?:is|'s|was|would\s+be)\W*$", re.I)
+_CONDITION_CLOSED = re.compile(r"(?<![A-Za-z])(?:if|unless|depending|whether|assuming)(?![A-Za-z])[^,;)]*[,;)]", re.I)
+_LATEX_WORDS = re.compile(r"\\(?:text[a-z]*|mbox|mathrm|operatorname)\s*\{([^{}]*)\}")
+_LATEX_COMMAND = re.compile(r"\\(?:[A-Za-z]+|.)")
+_AND_OR = re.compile(r"\band\s*/\s*or\b", re.I)
+_WORD = re.compile(r"[^\W\d_]+")
+_SENTENCE_BREAK = re.compile(r"[!?]|(?<!\.)\.(?!\.)")
+_BRACKET_AT_END = re.compile(r"[(\[]\s*$")
+_CALCULATION = re.compile(r"[=×*÷]|\\(?:times|cdot|div)(?![A-Za-z])|\sx\s")
+_BRACKET_REACH = 80  # characters after the second value where a bracket's calculation is looked for
 
 
-_UNIT = re.compile(r"\s*[^\W\d_]{1,20}")
-
-
-def offers_alternatives(gap: str) -> bool:
-    """The text between two answers holds nothing but connectives: the response offers both ("17 or 18", "17, 18",
-    "17-18", "17 to 18", "17 ± 1", "17 (or maybe 18)"); before a disjunction one word may stand, a unit ("17
-    apples or 18"). A sentence break counts only beside a disjunction ("17. Or 18"): a list of further problems
-    after an answer is not a second answer."""
-    if _only_connectives(gap):
-        return True
-    unit = _UNIT.match(gap)
-    rest = gap[unit.end() :] if unit else ""
-    return unit is not None and _DISJUNCTION.search(rest) is not None and _only_connectives(rest)
-
-
-def _only_connectives(gap: str) -> bool:
-    if _SENTENCE_END.search(gap):
-        return _DISJUNCTION.search(gap) is not None and _CONNECTIVES.fullmatch(_SENTENCE_END.sub(" ", gap)) is not None
-    return _CONNECTIVES.fullmatch(gap) is not None
+def offers_alternatives(text: str, start: int, end: int) -> bool:
+    """`text[start:end]`, the text between two values, offers them as alternatives (the rules above). A sentence
+    break counts only beside a disjunction or a modal "be" ("17. Or 18", "17. It could also be 18"): a list of further
+    problems after an answer is not a second answer."""
+    gap = text[start:end]
+    if "=" in gap:
+        return False  # an equation states one value
+    shown = _LATEX_COMMAND.sub(" ", _LATEX_WORDS.sub(r" \1 ", revealed_letters(gap)))
+    if ":" in shown:
+        return False
+    if _BRACKET_AT_END.search(shown):
+        closing = text.find(")", end, end + _BRACKET_REACH)
+        if _CALCULATION.search(text[end : closing if closing != -1 else end + _BRACKET_REACH]):
+            return False  # "18 (9 eggs × $2)": the bracket shows how the answer was found
+    words = [word.lower() for word in _WORD.findall(_AND_OR.sub(" or ", shown))]
+    broken = _SENTENCE_BREAK.search(shown) is not None
+    if not words:
+        return not broken
+    if len(words) > _MAX_GAP_WORDS:
+        return False
+    conditional = any(word in _CONDITIONAL for word in words)
+    if _MODAL_BE.search(shown) or conditional and _THE_ANSWER_IS.search(shown):
+        return True  # the second value is named as what the answer could be, whatever else the words say
+    reason = any(word in _REASONS for word in words)
+    if any(word in _DISJUNCTIVE for word in words):
+        return not reason or not broken
+    if reason or broken:
+        return False
+    if conditional:
+        return _CONDITION_CLOSED.search(shown) is not None
+    return all(word in _RANGE for word in words) or _RANGE_END.search(shown) is not None
 
 
 def offered_together(text: str, earlier: Span, later: Span) -> bool:
-    """Two answer markers with different contents and only connectives between them (`\\boxed{17}, \\boxed{18}`,
-    `$17$ or $18$`): the later one is not the response's answer alone."""
+    """Two answer markers with different contents offered as alternatives (`\\boxed{17}, \\boxed{18}`, `$17$ or
+    $18$`): the later one is not the response's answer alone."""
     return (
         earlier.end <= later.start
         and earlier.content.strip() != later.content.strip()
-        and offers_alternatives(text[earlier.end : later.start])
+        and offers_alternatives(text, earlier.end, later.start)
     )
 
 
 def sole_answer(text: str, markers: list[Span]) -> str | None:
     """The last marker's content (`markers`: the last two, as `last_two_boxed` gives them), or None when the one
-    before it is offered with it."""
+    before it is offered with it, or a number beside it is (`offered_beside`)."""
     if len(markers) == 2 and offered_together(text, *markers):
         return None
+    if offered_beside(text, markers[-1]):
+        return None
     return markers[-1].content
+
+
+_BESIDE_REACH = 300  # characters each side of a marker where a value offered with it is looked for
+
+
+def offered_beside(text: str, marker: Span) -> bool:
+    """A marker that holds a number, with another number (in digits or words) just outside it offered as its
+    alternative: after it ("$\\boxed{17}$, though it could be $18$", "\\boxed{17} or eighteen") or before it in
+    words ("17 or perhaps \\boxed{18}"; symbols alone before a marker are a label: "(2) \\boxed{7}")."""
+    value = read_number(marker.content) if len(marker.content) <= _BESIDE_REACH else None
+    if value is None:
+        return False
+    after = ascii_signs(text[marker.end : marker.end + _BESIDE_REACH])
+    following = values_in(after)
+    if following and following[0][2] != value and offers_alternatives(after, 0, following[0][0]):
+        return True
+    before = ascii_signs(text[max(0, marker.start - _BESIDE_REACH) : marker.start])
+    preceding = values_in(before)
+    return bool(
+        preceding
+        and preceding[-1][2] != value
+        and _WORD.search(_LATEX_COMMAND.sub(" ", before[preceding[-1][1] :]))
+        and offers_alternatives(before, preceding[-1][1], len(before))
+    )

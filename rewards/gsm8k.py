@@ -20,7 +20,7 @@ import re
 from fractions import Fraction
 
 from rewards.answers import last_two_boxed, offers_alternatives, sole_answer
-from rewards.numbers import ascii_signs, last_numbers, numbers_in, read_number
+from rewards.numbers import ascii_signs, last_numbers, number_words_in, numbers_in, read_number, values_in
 
 _ANSWER_IS = re.compile(r"answer\s+is\b|answer\s*:", re.I)
 _CLAUSE_END = re.compile(r"[.!?;](?:\s|$)|\n")
@@ -32,11 +32,14 @@ _BOUND_BEFORE = re.compile(
     re.I,
 )
 _BOUND_AFTER = re.compile(
-    r"\s*(?:or\s+(?:more|less|fewer|greater|higher|lower|above|below|so|thereabouts)\b|\+(?!\s*[\d/-]))", re.I
+    r"\s*(?:or\s+(?:more|less|fewer|greater|higher|lower|above|below|so|thereabouts|under|over)\b"
+    r"|at\s+(?:most|least|minimum|maximum|the\s+(?:most|least|very\s+\w+))\b|(?:max|min|tops)\b|\+(?!\s*[\d/-]))",
+    re.I,
 )
 _CORRECTION = re.compile(r"\b(?:wait|actually|correction|sorry|i\s+mean|no,)\b", re.I)
 
 
+_LAST_WINDOW = 256  # characters around the last number where a number in words may be offered beside it
 _LOOK_BEHIND = 40  # characters before a number that may negate or bound it: a long clause costs no more per number
 
 
@@ -93,7 +96,10 @@ def _stated(response: str) -> Fraction | None:
     matches = list(_ANSWER_IS.finditer(response))
     if not matches:
         return None
-    rest = response[matches[-1].end() :]
+    cue = matches[-1]
+    if _clause_offered_after_a_value(response, cue.start(), cue.end()):
+        raise _Hedged
+    rest = response[cue.end() :]
     end = _CLAUSE_END.search(rest)
     after = rest[end.end() :] if end else ""
     corrections = list(_CORRECTION.finditer(after))
@@ -105,6 +111,18 @@ def _stated(response: str) -> Fraction | None:
     return _clause_number(rest, end.start() if end else len(rest))
 
 
+def _clause_offered_after_a_value(response: str, cue_start: int, cue_end: int) -> bool:
+    """The answer clause is itself offered as the alternative of a value before it ("17, unless the answer is 18",
+    "17 or perhaps the answer is 18"): the value before the cue and the clause's first value, offered together."""
+    window = max(0, cue_start - _LAST_WINDOW)
+    before = values_in(response[window:cue_start])
+    after = values_in(response[cue_end : cue_end + _LAST_WINDOW])
+    if not before or not after:
+        return False
+    earlier = (window + before[-1][0], window + before[-1][1], before[-1][2])
+    return _offered_together(response, earlier, (cue_end + after[0][0], cue_end + after[0][1], after[0][2]))
+
+
 def _clause_number(text: str, stop: int) -> Fraction | None:
     """The answer of the clause `text[:stop]`: the clause when it is one number ("1 234"), else of an equation its
     last side's answer, else its first number's. The text goes on past the clause, so that an alternative offered
@@ -113,7 +131,7 @@ def _clause_number(text: str, stop: int) -> Fraction | None:
     whole = read_number(clause.strip().rstrip("."))
     if whole is not None:
         number_end = len(clause.rstrip().rstrip("."))
-        following = next((number for number in numbers_in(text) if number[0] >= number_end), None)
+        following = next((value for value in values_in(text) if value[0] >= number_end), None)
         if following is not None and _offered_together(text, (0, number_end, whole), following):
             raise _Hedged
         return whole
@@ -121,11 +139,14 @@ def _clause_number(text: str, stop: int) -> Fraction | None:
 
 
 def _answer_number(text: str, begin: int = 0, stop: int | None = None) -> Fraction | None:
-    """The first number of `text[begin:stop]` that is neither negated nor a bound; raises `_Hedged` when the next
-    number (wherever it is) follows it through connectives only, with another value."""
-    found = numbers_in(text)
+    """The first number of `text[begin:stop]` that is neither negated nor a bound; raises `_Hedged` when the value
+    next to it (the next wherever it is, or a number in words before it in the clause: "seventeen or 18") is offered
+    with it as an alternative."""
+    worded = number_words_in(text)
+    found = sorted(numbers_in(text) + worded)
+    in_words = {start for start, _, _ in worded}
     for index, (start, end, value) in enumerate(found):
-        if start < begin:
+        if start < begin or start in in_words:
             continue
         if stop is not None and start >= stop:
             return None
@@ -133,6 +154,10 @@ def _answer_number(text: str, begin: int = 0, stop: int | None = None) -> Fracti
         if _NEGATION.search(before) or _BOUND_BEFORE.search(before) or _BOUND_AFTER.match(text, end):
             continue
         if index + 1 < len(found) and _offered_together(text, found[index], found[index + 1]):
+            raise _Hedged
+        earlier = found[index - 1] if index else None  # a number in words before it in the clause
+        worded_before = earlier is not None and earlier[0] >= begin and earlier[0] in in_words
+        if worded_before and _offered_together(text, earlier, found[index]):
             raise _Hedged
         return value
     return None
@@ -147,14 +172,21 @@ def _last_number(response: str) -> Fraction | None:
     start, end, value = found[-1]
     if _BOUND_BEFORE.search(response[max(0, start - _LOOK_BEHIND) : start]) or _BOUND_AFTER.match(response, end):
         return None
-    if len(found) > 1 and _offered_together(response, found[-2], found[-1]):
+    window = max(0, start - _LAST_WINDOW)
+    beside = number_words_in(response[window : end + _LAST_WINDOW])  # "17 or eighteen", "seventeen or 18"
+    before = [(window + a, window + b, v) for a, b, v in beside if window + b <= start]
+    after = [(window + a, window + b, v) for a, b, v in beside if window + a >= end]
+    earlier = max(found[-2:-1] + before[-1:], default=None)  # the value just before it, in digits or in words
+    if earlier is not None and _offered_together(response, earlier, found[-1]):
+        raise _Hedged
+    if after and _offered_together(response, found[-1], after[0]):
         raise _Hedged
     return value
 
 
 def _offered_together(text: str, earlier: tuple, later: tuple) -> bool:
-    """Two numbers of `text`, (start, end, value) each, with different values and only connectives between them."""
-    return earlier[2] != later[2] and offers_alternatives(text[earlier[1] : later[0]])
+    """Two values of `text`, (start, end, value) each, different and offered as alternatives (`offers_alternatives`)."""
+    return earlier[2] != later[2] and offers_alternatives(text, earlier[1], later[0])
 
 
 def answer_key(response: str) -> Fraction | None:

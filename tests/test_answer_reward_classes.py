@@ -16,7 +16,7 @@ from math_verify import parse
 from math_verify import verify as sympy_equivalence
 
 from rewards import gsm8k, math_equiv, string_match, tool_call
-from rewards.numbers import MINUS_SIGNS, read_number
+from rewards.numbers import MINUS_SIGNS, numbers_in, read_number
 from rewards.registry import VERIFIERS
 
 FAST = settings(max_examples=40, deadline=None)
@@ -459,3 +459,177 @@ def test_a_tool_rollout_inherits_its_answer_verifiers_refusal_of_alternatives():
     arguments = {"expression": "8 - 1 - 3"}
     assert VERIFIERS["tool_call"](_rollout(arguments, answer="The answer is 4."), truth) == 1.0
     assert VERIFIERS["tool_call"](_rollout(arguments, answer="The answer is 4 or 5."), truth) == 0.0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Class 13, by its grammar: the first defence named its connectives, and an outside suite would name others. An
+# alternative is offered by a disjunction or a word of doubt, a modal "be", a condition or a range, in any words
+# around them, or by symbols alone; in digits or in words; with its letters hidden; inside a box by any separator
+# math-verify reads one side of; or just outside the box.
+
+_UNITS = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen".split()
+_UNITS += ["seventeen", "eighteen", "nineteen"]
+_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def _in_words(n: int) -> str:
+    """1..999 in English words, as a person writes them ("three hundred and forty-two")."""
+    hundreds, rest = divmod(n, 100)
+    tens, units = divmod(rest, 10)
+    below = _UNITS[rest] if rest < 20 else _TENS[tens - 2] + (f"-{_UNITS[units]}" if units else "")
+    if not hundreds:
+        return below
+    return f"{_UNITS[hundreds]} hundred" + (f" and {below}" if rest else "")
+
+
+@st.composite
+def hedge(draw):
+    """What stands between an answer and the alternative it offers, built from the class's grammar: a lead, filler
+    words that carry no reason, and a core of doubt."""
+    lead = draw(st.sampled_from([" ", ", ", "; ", " (", " — ", ". "]))
+    filler = draw(st.sampled_from(["", "though ", "but ", "then again ", "honestly ", "well, ", "I think "]))
+    subject = draw(st.sampled_from(["it", "the answer", "that", "the total"]))
+    modal = draw(st.sampled_from(["could", "might", "may", "would"]))
+    adverb = draw(st.sampled_from(["", "also ", "even ", "well ", "just "]))
+    core = draw(
+        st.sampled_from(
+            [
+                f"{subject} {modal} {adverb}be",
+                "or",
+                "or else",
+                "alternatively",
+                "otherwise",
+                "possibly",
+                "probably",
+                "likely",
+                "presumably",
+                "maybe even",
+                "versus",
+                "unless it is",
+                "unless the answer is",
+                "if rounding,",
+                "if you count the dog,",
+                "up to",
+                "thru",
+                "plus or minus",
+                "give or take",
+            ]
+        )
+    )
+    if lead == ". " and not (core.startswith(subject) or core.startswith(("or", "alternatively", "possibly"))):
+        lead = ", "  # across a sentence break only a disjunction or a modal "be" offers a choice
+    return f"{lead}{filler}{core} "
+
+
+def _hidden(text: str, data) -> str:
+    """The hedge with one letter hidden: a zero-width space inside a word, or a Cyrillic/Greek look-alike for it."""
+    letters = [index for index, char in enumerate(text) if char in "aeopcx"]
+    if not letters:
+        return text
+    index = data.draw(st.sampled_from(letters))
+    swap = data.draw(st.sampled_from(["\u200b" + text[index], {"a": "а", "e": "е", "o": "ο", "p": "р", "c": "с",
+                                                             "x": "х"}[text[index]]]))  # fmt: skip
+    return text[:index] + swap + text[index + 1 :]
+
+
+@FAST
+@given(
+    a=st.integers(1, 999),
+    b=st.integers(1, 999),
+    between=hedge(),
+    in_words=st.booleans(),
+    hide=st.booleans(),
+    statement=st.sampled_from(["The answer is {}.", "#### {}", "So she has {}"]),
+    data=st.data(),
+)
+def test_a_word_problem_hedged_in_any_words_has_no_answer(a, b, between, in_words, hide, statement, data):
+    if hide:
+        between = _hidden(between, data)
+    response = statement.format(f"{a}{between}{_in_words(b) if in_words else b}")
+    prefix = statement.split("{}")[0]
+    assert numbers_in(response[len(prefix) :])[0][2] == a  # the first number read alone pays the hedge
+    if a == b:
+        return
+    assert gsm8k.verify(response, str(a)) == gsm8k.verify(response, str(b)) == 0.0, response
+
+
+@FAST
+@given(a=st.integers(1, 999), b=st.integers(1, 999), statement=st.sampled_from(["The answer is {}.", "#### {}"]))
+def test_the_alternative_in_words_before_the_answer_is_offered_too(a, b, statement):
+    response = statement.format(f"{_in_words(a)} or {b}")
+    assert gsm8k.verify(response, str(b)) == float(a == b)
+
+
+SYMBOLS = st.characters(categories=["Sm", "So"], exclude_characters="=:").filter(lambda char: not char.isalnum())
+
+
+@FAST
+@given(a=st.integers(1, 999), b=st.integers(1, 999), symbol=SYMBOLS)
+def test_two_values_with_only_a_symbol_between_are_no_answer(a, b, symbol):
+    response = f"The answer is {a} {symbol} {b}."
+    assert _first_number(response) == a
+    if a != b:
+        assert gsm8k.verify(response, str(a)) == gsm8k.verify(response, str(b)) == 0.0, response
+
+
+# separators math-verify reads one side of (the test asserts it does)
+SEPARATORS = ("\\mid \\to \\rightarrow \\Rightarrow \\Leftrightarrow \\mapsto \\& \\parallel \\vert \\| \\implies "
+              "\\iff \\;|\\; \\hspace{1em} \\star \\bullet \\diamond").split()  # fmt: skip
+
+
+@FAST
+@given(
+    a=st.integers(1, 99),
+    b=st.integers(100, 199),
+    separator=st.sampled_from(SEPARATORS),
+)
+def test_any_separator_math_verify_reads_one_side_of_is_no_answer_in_a_box(a, b, separator):
+    answer = f"{a} {separator} {b}"
+    assert [value for value in (a, b) if sympy_equivalence(parse(f"${value}$"), parse(f"${answer}$"))]
+    assert math_equiv.verify(boxed(answer), str(a)) == math_equiv.verify(boxed(answer), str(b)) == 0.0
+
+
+@FAST
+@given(a=st.integers(1, 999), b=st.integers(1, 999), between=hedge(), in_words=st.booleans())
+def test_an_alternative_offered_just_outside_the_box_is_no_answer(a, b, between, in_words):
+    alternative = _in_words(b) if in_words else f"${b}$"
+    response = f"So the answer is $\\boxed{{{a}}}${between}{alternative}."
+    assert math_equiv.verify(f"$\\boxed{{{a}}}$", str(a)) == 1.0  # the box alone, as it was read
+    if a == b:
+        return
+    for verifier in (math_equiv, gsm8k, string_match):
+        assert verifier.verify(response, str(a)) == 0.0, (verifier.__name__, response)
+
+
+@FAST
+@given(a=st.integers(2, 499), b=st.integers(500, 999), x=st.integers(2, 9))
+def test_an_answer_with_its_account_in_the_same_sentence_is_still_one_answer(a, b, x):
+    """A reason, a relation, a condition that holds its own numbers, a bracket with the calculation, a label, the
+    next sentence: numbers beside the answer that no one offers as another answer."""
+    y = x * a
+    honest = [
+        f"The answer is {y} dollars per day, since she sells {a} eggs at ${x} each.",
+        f"So the answer is {y}, because {a} × {x} = {y}.",
+        f"The answer is {y}. She has {b} more than Tom.",
+        f"The answer is {y} apples out of {b}.",
+        f"The answer is {y} apples and {x} oranges.",
+        f"The answer is {y}, which is {b} less than before.",
+        f"The answer is {y} cookies for {x} friends.",
+        f"The answer is {y} if she sells all {a} eggs.",
+        f"The answer is {y} ({a} eggs × ${x}).",
+        f"The answer is {y} ({a} * {x}).",
+        f"The answer is {y}, as she earns {x} dollars for each of the {a} eggs.",
+        f"The answer is {y} dollars. If she sold {b} eggs, she would make more.",
+        f"The answer is {y} eggs per day, i.e. {7 * y} per week.",
+        f"Step 1: {a} + 0 = {a}.\nStep 2: {a} × {x} = {y}.\nThe answer is {y}.",
+        f"**Answer:** {y}\n\nProblem 2: A train travels {b} miles.",
+        f"The answer is {y} with {x} eggs left over.",
+        f"The answer is {y}, up from {a} last week.",
+        f"The answer is {y}: {a} eggs times {x} dollars.",
+        f"The answer is {y} in total for the {_in_words(x)} of them.",
+    ]
+    for response in honest:
+        assert gsm8k.verify(response, str(y)) == 1.0, response
+    for response in (f"${a} \\times {x} = {y}$, so the answer is $\\boxed{{{y}}}$.", f"Part {x}: $\\boxed{{{y}}}$",
+                     f"$\\boxed{{{y}}}$ is the number of ways, out of {b} in all."):  # fmt: skip
+        assert math_equiv.verify(response, str(y)) == 1.0, response

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from rewards import math_equiv
+from rewards import answers, math_equiv
 from rewards.registry import score_item
 
 LONG = 200_000
@@ -173,3 +173,16 @@ def test_a_one_sided_inequality_with_a_long_run_of_whitespace_costs_linear_time(
     assert _seconds(first.match, "1" + " " * (LONG // 40) + "<x") > 0.05
     for answer in ("1" + " " * LONG + "<x", "x" + " \t" * (LONG // 2) + ">", "1 " * (LONG // 2) + "<x"):
         assert _seconds(score_item, "math", "1", f"\\boxed{{{answer}}}") < 2.0
+
+
+@pytest.mark.parametrize("unit", ["seventeen ", "one and ", " if", " could be", "( ", "\\text{or} ", "\u200b"])
+def test_alternatives_offered_in_words_cost_linear_time(unit):
+    """Numbers in words are found by one pattern and valued run by run; the words between two values are counted
+    before any pattern reads them for a condition or a modal "be", so a flood of such words is read once (the
+    condition's pattern alone rescans the rest of the text from every "if")."""
+    if unit == " if":
+        assert _seconds(answers._CONDITION_CLOSED.search, unit * (LONG // 20 // len(unit))) > 0.05
+    pad = unit * (LONG // len(unit))
+    for response in ("The answer is 1" + pad + " 2", "\\boxed{1}" + pad + " 2", pad + " or \\boxed{1}"):
+        for verifier in ("gsm8k", "math", "string_match"):
+            assert _seconds(score_item, verifier, "2", response) < 2.0, (verifier, response[:40])
