@@ -68,29 +68,32 @@ def _box(text: str, match: re.Match) -> Span | None:
 # as its words:
 # - nothing but layout and symbols, any symbol but "=" and ":" (an equation, a label or a ratio): "17, 18", "17-18",
 #   "17 ± 1", "17 ∨ 18", "17 → 18", "17 … 18", `\boxed{17}\quad\boxed{18}`;
-# - or a few words that offer a choice: a disjunction or a word of doubt anywhere among them ("17 apples or 18",
-#   "17, alternatively 18", "17 (possibly 18)"), a modal verb with "be" just before the second value ("17, though it
-#   could be 18"), a condition that closes before the second value or makes it the answer ("17; if rounding, 18",
-#   "17, unless it is 18"), a range ("17 to 18", "17, though up to 18"; "to" alone only: "17, due to 3 broken").
+# - or a few words that offer a choice: a disjunction anywhere among them ("17 apples or 18", "17, alternatively
+#   18"); just before the second value a word of doubt ("17 (possibly 18)") or a modal "be" ("17, though it could be
+#   18"); a condition that closes before the second value or names it as the answer ("17; if rounding, 18", "17,
+#   unless it is 18"); a range ("17 to 18", "17, though up to 18"; "to" only alone: "17, due to 3 broken");
+# - or the second value doubted by its own words (`_DOUBTED`: "17, but 18 is also possible").
 # What makes the second value part of the answer's account instead: words that give a reason or relate the values
 # ("since", "because", "of", "than", "and": "18, since 3 * 6 = 18 and 2 were left"; a disjunction among them still
 # offers a choice, a condition does not: "17, because if she had 20 ..."), a condition that holds the value ("18 if
 # she sells all 9 eggs"), a bracket that opens on a calculation ("18 (9 eggs × $2)").
-_DISJUNCTIVE = frozenset(
-    "or either alternatively otherwise else maybe perhaps possibly probably likely presumably conceivably vs versus"
-    .split()
-)  # fmt: skip
+_DISJUNCTIVE = frozenset("or either alternatively otherwise else vs versus".split())
+_DOUBT = "maybe|perhaps|possibly|probably|likely|presumably|conceivably"
+_DOUBT_BEFORE = re.compile(rf"(?<![A-Za-z])(?:{_DOUBT})(?:\s+(?:even|also|just|around|about))?\W*$", re.I)
 _CONDITIONAL = frozenset("if unless depending whether assuming".split())
-_RANGE = frozenset("to up through thru till until".split())
+_RANGE = frozenset("to through thru till until".split())
 _RANGE_END = re.compile(r"(?<![A-Za-z])(?:up\s+to|through|thru|till|until)\W*$", re.I)  # bare "to" only alone: "due to"
 _REASONS = frozenset(
     "because since as given from so thus hence therefore which who that where when after before by per each of for"
     " with than and"
     .split()
 )  # fmt: skip
-_MAX_GAP_WORDS = 8  # a choice is offered in a few words; a longer text between two values is an account of them
+_MAX_GAP_WORDS = 12  # a choice is offered in a few words; a longer text between two values is an account of them
+# A modal "be" names the second value as what the answer could be when its subject is the answer or nothing else
+# ("it could be 18", "which may be 18", "17 but could be 18"), not another quantity ("the book would be 300 pages").
 _MODAL_BE = re.compile(
-    r"(?<![A-Za-z])(?:could|might|may|would|can|should|will)(?:\s+(?:also|even|well|actually|just|really))?"
+    r"(?:(?<![A-Za-z])(?:it|that|this|answer|total|result|number|value|which|or|but|though|although|also)\s+|^\W*)"
+    r"(?:could|might|may|would|can|should|will)(?:\s+(?:also|even|well|actually|just|really))?"
     r"\s+(?:be|equal|give|make|mean)\W*$",
     re.I,
 )
@@ -103,13 +106,39 @@ _WORD = re.compile(r"[^\W\d_]+")
 _SENTENCE_BREAK = re.compile(r"[!?]|(?<!\.)\.(?!\.)")
 _BRACKET_AT_END = re.compile(r"[(\[]\s*$")
 _CALCULATION = re.compile(r"[=×*÷]|\\(?:times|cdot|div)(?![A-Za-z])|\sx\s")
+# The second value's own words doubt it: "also" or "too" within its first three words, a modal verb of candidacy
+# ("18 might work", "18 could be right"; not "3 might be broken"), "is possible" and the like, a condition right after
+# it ("18 if we round up").
+_CANDIDATE = r"(?:work|do|fit|apply|hold|be\s+(?:right|correct|true|valid|it|the\s+answer|possible|acceptable))"
+_DOUBTED = re.compile(
+    r"\W*(?:(?:[^\W\d_]+\s+){0,2}(?:also|too|as\s+well)(?![A-Za-z])"
+    rf"|(?:could|might|may|would)(?:\s+(?:also|even|well|just))?\s+{_CANDIDATE}(?![A-Za-z])"
+    r"|(?:is|seems|looks)\s+(?:possible|plausible|likely|defensible|acceptable|valid)(?![A-Za-z])|\s*(?:if|unless)\b)",
+    re.I,
+)
+_MAX_WORDS_BEFORE_A_DOUBTED_VALUE = 3
+_CONCESSIVE = frozenset("but yet though although still however".split())
 _BRACKET_REACH = 80  # characters after the second value where a bracket's calculation is looked for
 
 
-def offers_alternatives(text: str, start: int, end: int) -> bool:
+def offers_alternatives(text: str, start: int, end: int, second_end: int | None = None) -> bool:
     """`text[start:end]`, the text between two values, offers them as alternatives (the rules above). A sentence
     break counts only beside a disjunction or a modal "be" ("17. Or 18", "17. It could also be 18"): a list of further
-    problems after an answer is not a second answer."""
+    problems after an answer is not a second answer. With `second_end`, where the second value ends, the doubt may
+    also follow it: "17, though 18 is also possible", "17, but 18 might work"."""
+    if _offers_between(text, start, end):
+        return True
+    if second_end is None:
+        return False
+    words = [word.lower() for word in _WORD.findall(revealed_letters(text[start:end]))]
+    if len(words) > _MAX_WORDS_BEFORE_A_DOUBTED_VALUE:
+        return False
+    if any(word in _REASONS for word in words) and not any(word in _CONCESSIVE for word in words):
+        return False  # "17 apples and 3 are also red"; but "17, and yet 18 is also possible"
+    return _DOUBTED.match(revealed_letters(text[second_end : second_end + _BRACKET_REACH])) is not None
+
+
+def _offers_between(text: str, start: int, end: int) -> bool:
     gap = text[start:end]
     if "=" in gap:
         return False  # an equation states one value
@@ -127,15 +156,13 @@ def offers_alternatives(text: str, start: int, end: int) -> bool:
     if len(words) > _MAX_GAP_WORDS:
         return False
     conditional = any(word in _CONDITIONAL for word in words)
-    if _MODAL_BE.search(shown) or conditional and _THE_ANSWER_IS.search(shown):
-        return True  # the second value is named as what the answer could be, whatever else the words say
+    if _MODAL_BE.search(shown) or conditional and (_THE_ANSWER_IS.search(shown) or _CONDITION_CLOSED.search(shown)):
+        return True  # the second value is named as what the answer could be, or as a condition's outcome
     reason = any(word in _REASONS for word in words)
-    if any(word in _DISJUNCTIVE for word in words):
+    if any(word in _DISJUNCTIVE for word in words) or _DOUBT_BEFORE.search(shown):
         return not reason or not broken
-    if reason or broken:
+    if reason or broken or conditional:
         return False
-    if conditional:
-        return _CONDITION_CLOSED.search(shown) is not None
     return all(word in _RANGE for word in words) or _RANGE_END.search(shown) is not None
 
 
@@ -145,7 +172,7 @@ def offered_together(text: str, earlier: Span, later: Span) -> bool:
     return (
         earlier.end <= later.start
         and earlier.content.strip() != later.content.strip()
-        and offers_alternatives(text, earlier.end, later.start)
+        and offers_alternatives(text, earlier.end, later.start, later.end)
     )
 
 
@@ -171,7 +198,7 @@ def offered_beside(text: str, marker: Span) -> bool:
         return False
     after = ascii_signs(text[marker.end : marker.end + _BESIDE_REACH])
     following = values_in(after)
-    if following and following[0][2] != value and offers_alternatives(after, 0, following[0][0]):
+    if following and following[0][2] != value and offers_alternatives(after, 0, following[0][0], following[0][1]):
         return True
     before = ascii_signs(text[max(0, marker.start - _BESIDE_REACH) : marker.start])
     preceding = values_in(before)

@@ -33,6 +33,7 @@ _BOUND_BEFORE = re.compile(
 )
 _BOUND_AFTER = re.compile(
     r"\s*(?:or\s+(?:more|less|fewer|greater|higher|lower|above|below|so|thereabouts|under|over)\b"
+    r"|(?:,\s*)?(?:give\s+or\s+take|plus\s+or\s+minus|more\s+or\s+less)\b"
     r"|at\s+(?:most|least|minimum|maximum|the\s+(?:most|least|very\s+\w+))\b|(?:max|min|tops)\b|\+(?!\s*[\d/-]))",
     re.I,
 )
@@ -164,9 +165,11 @@ def _answer_number(text: str, begin: int = 0, stop: int | None = None) -> Fracti
 
 
 def _last_number(response: str) -> Fraction | None:
-    """The response's last number, when it states no answer: None when it is a bound, `_Hedged` when it follows
-    another through connectives only ("... 17 or 18")."""
+    """The response's last number, when it states no answer (the one before it when the last is negated: "18, not
+    20"): None when it is a bound, `_Hedged` when it is offered with the value beside it ("... 17 or 18")."""
     found = last_numbers(response)
+    if len(found) > 1 and _NEGATION.search(response[max(0, found[-1][0] - _LOOK_BEHIND) : found[-1][0]]):
+        found = found[:-1]
     if not found:
         return None
     start, end, value = found[-1]
@@ -186,7 +189,7 @@ def _last_number(response: str) -> Fraction | None:
 
 def _offered_together(text: str, earlier: tuple, later: tuple) -> bool:
     """Two values of `text`, (start, end, value) each, different and offered as alternatives (`offers_alternatives`)."""
-    return earlier[2] != later[2] and offers_alternatives(text, earlier[1], later[0])
+    return earlier[2] != later[2] and offers_alternatives(text, earlier[1], later[0], later[1])
 
 
 def answer_key(response: str) -> Fraction | None:

@@ -379,6 +379,8 @@ def test_a_word_problem_answered_with_alternatives_has_no_answer(a, b, alternati
             "between {} and {}",
             "\\geq {}",
             "{}+",
+            "{} give or take a few",
+            "{}, plus or minus 2",
         ]
     ),  # fmt: skip
     statement=st.sampled_from(["The answer is {}.", "#### {}", "She has {}"]),
@@ -509,6 +511,8 @@ def hedge(draw):
                 "unless the answer is",
                 "if rounding,",
                 "if you count the dog,",
+                "if not,",
+                "unless I made an error, in which case",
                 "up to",
                 "thru",
                 "plus or minus",
@@ -516,8 +520,8 @@ def hedge(draw):
             ]
         )
     )
-    if lead == ". " and not (core.startswith(subject) or core.startswith(("or", "alternatively", "possibly"))):
-        lead = ", "  # across a sentence break only a disjunction or a modal "be" offers a choice
+    if lead == ". " and not (core.startswith((subject, "or", "alternatively", "possibly", "if", "unless it"))):
+        lead = ", "  # across a sentence break a disjunction, a modal "be" or a closed condition offers a choice
     return f"{lead}{filler}{core} "
 
 
@@ -551,6 +555,33 @@ def test_a_word_problem_hedged_in_any_words_has_no_answer(a, b, between, in_word
     if a == b:
         return
     assert gsm8k.verify(response, str(a)) == gsm8k.verify(response, str(b)) == 0.0, response
+
+
+@FAST
+@given(
+    a=st.integers(1, 999),
+    b=st.integers(1, 999),
+    lead=st.sampled_from([", but ", ", though ", "; ", " (", " — ", " and yet "]),
+    doubt=st.sampled_from(
+        [
+            " is also possible",
+            " works too",
+            " might work",
+            " would also do",
+            " is plausible as well",
+            " if we round up",
+            " could be right",
+            " seems likely",
+            " is valid too",
+        ]
+    ),  # fmt: skip
+    in_words=st.booleans(),
+)
+def test_a_second_value_doubted_by_its_own_words_is_offered_as_an_alternative(a, b, lead, doubt, in_words):
+    response = f"The answer is {a}{lead}{_in_words(b) if in_words else b}{doubt}."
+    assert numbers_in(response)[0][2] == a  # the first number read alone pays the hedge
+    if a != b:
+        assert gsm8k.verify(response, str(a)) == gsm8k.verify(response, str(b)) == 0.0, response
 
 
 @FAST
@@ -627,6 +658,10 @@ def test_an_answer_with_its_account_in_the_same_sentence_is_still_one_answer(a, 
         f"The answer is {y}, up from {a} last week.",
         f"The answer is {y}: {a} eggs times {x} dollars.",
         f"The answer is {y} in total for the {_in_words(x)} of them.",
+        f"So she earns {y} dollars, not {b}.",
+        f"The answer is {y} pages; the book would be {b} pages long.",
+        f"The answer is {y} cookies, but {x} might be broken.",
+        f"The answer is {y} (up {x} from yesterday).",
     ]
     for response in honest:
         assert gsm8k.verify(response, str(y)) == 1.0, response
