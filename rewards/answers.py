@@ -2,9 +2,12 @@
 `rewards.numbers`.
 
 An answer offered with alternatives is no answer: "17 or 18", "17, 18", "17-18", "17 to 18", "17 ± 1",
-"17 (or maybe 18)", `\\boxed{17}, \\boxed{18}`, `$17$ or $18$`. A verifier that reads one of them (the first, the
-last) pays a response that never committed; `offers_alternatives` is the one test of the text between two answers
-that every verifier applies, to numbers in a clause and to answer markers side by side."""
+"17 (or maybe 18)", "17, though it could be 18", "17, but 18 is also possible", "17 ∨ 18", `\\boxed{17}, \\boxed{18}`,
+`$17$ or $18$`, `<answer>Paris</answer> or Lyon`. A verifier that reads one of them (the first, the last) pays a
+response that never committed; `offers_alternatives` is the one test of the text between two values that every
+verifier applies: to numbers in a clause, to answer markers side by side, and to a value just outside the final
+marker (`offered_beside`). It is written for the class, by its grammar (disjunctions, doubt, modal "be",
+conditions, ranges, symbols), not as a list of the phrasings seen."""
 
 from __future__ import annotations
 
@@ -190,12 +193,15 @@ _BESIDE_REACH = 300  # characters each side of a marker where a value offered wi
 
 
 def offered_beside(text: str, marker: Span) -> bool:
-    """A marker that holds a number, with another number (in digits or words) just outside it offered as its
-    alternative: after it ("$\\boxed{17}$, though it could be $18$", "\\boxed{17} or eighteen") or before it in
-    words ("17 or perhaps \\boxed{18}"; symbols alone before a marker are a label: "(2) \\boxed{7}")."""
-    value = read_number(marker.content) if len(marker.content) <= _BESIDE_REACH else None
-    if value is None:
+    """A marker with another value just outside it offered as its alternative. A number: another number (in digits or
+    words) after it ("$\\boxed{17}$, though it could be $18$", "\\boxed{17} or eighteen") or before it in words ("17
+    or perhaps \\boxed{18}"; symbols alone before a marker are a label: "(2) \\boxed{7}"). Any other answer: another
+    word after it in the same sentence ("<answer>Paris</answer>, though it could be Lyon")."""
+    if len(marker.content) > _BESIDE_REACH:
         return False
+    value = read_number(marker.content)
+    if value is None:
+        return _word_offered_after(text, marker)
     after = ascii_signs(text[marker.end : marker.end + _BESIDE_REACH])
     following = values_in(after)
     if following and following[0][2] != value and offers_alternatives(after, 0, following[0][0], following[0][1]):
@@ -208,3 +214,28 @@ def offered_beside(text: str, marker: Span) -> bool:
         and _WORD.search(_LATEX_COMMAND.sub(" ", before[preceding[-1][1] :]))
         and offers_alternatives(before, preceding[-1][1], len(before))
     )
+
+
+_SENTENCE_END = re.compile(r"[.!?](?:\s|$)|\n")
+_TEXT_REACH = 120  # characters of the marker's sentence read for a word offered as its alternative
+_TOKEN_START = re.compile(r"(?<![\w$\\])[\w$\\]")
+_TOKEN = re.compile(r"[$\\]*[\w+\-^{}]+")
+
+
+def _word_offered_after(text: str, marker: Span) -> bool:
+    """The rest of the marker's sentence, or the next one, offers another word as the answer: a word in it follows
+    the marker through words of choice (`offers_alternatives`; symbols alone do not separate two words) and is not
+    the marker's own answer."""
+    tail = text[marker.end : marker.end + _TEXT_REACH]
+    ends = [end.start() for _, end in zip(range(2), _SENTENCE_END.finditer(tail))]
+    tail = tail[: ends[1] if len(ends) == 2 else len(tail)]  # its sentence and the next: "Paris. Or Lyon."
+    own = marker.content.strip().strip("$").lower()
+    for start in _TOKEN_START.finditer(tail):
+        token = _TOKEN.match(tail, start.start())
+        candidate = token.group(0).strip("$").lower() if token else ""
+        gap = tail[: start.start()]
+        if not _WORD.search(_LATEX_COMMAND.sub(" ", gap)):
+            continue  # words follow one another with symbols between: only a word of choice offers one
+        if candidate and not own.startswith(candidate) and offers_alternatives(tail, 0, start.start()):
+            return True
+    return False

@@ -7,11 +7,12 @@ fractions, mixed numbers, `$`): "18", "18.0" and "$18.00" are equal, `–5` is -
 
 The answer is read for its meaning:
 - a number the text negates ("not 12, but 15") or gives as a bound ("at least 12", "12 or more", "between 12 and
-  15") is skipped;
+  15") is skipped, and one given with a tolerance ("17, give or take a few") is no answer;
 - an equation's result is its last side ("The answer is 2 + 3 = 5");
 - a correction after the clause replaces it ("... is 5. Wait, actually it is 7");
-- an answer offered with an alternative is no answer ("17 or 18", "17, 18", "17 ± 1", `\\boxed{17}, \\boxed{18}`;
-  `rewards.answers.offers_alternatives`)."""
+- an answer offered with an alternative is no answer ("17 or 18", "17, 18", "17 ± 1", "17, though it could be 18",
+  "17 or eighteen", `\\boxed{17}, \\boxed{18}`; `rewards.answers.offers_alternatives`): the value after it, a number
+  in words before it in its clause, the value before the last "answer is" cue ("17, unless the answer is 18")."""
 
 from __future__ import annotations
 
@@ -33,10 +34,10 @@ _BOUND_BEFORE = re.compile(
 )
 _BOUND_AFTER = re.compile(
     r"\s*(?:or\s+(?:more|less|fewer|greater|higher|lower|above|below|so|thereabouts|under|over)\b"
-    r"|(?:,\s*)?(?:give\s+or\s+take|plus\s+or\s+minus|more\s+or\s+less)\b"
     r"|at\s+(?:most|least|minimum|maximum|the\s+(?:most|least|very\s+\w+))\b|(?:max|min|tops)\b|\+(?!\s*[\d/-]))",
     re.I,
 )
+_TOLERANCE_AFTER = re.compile(r"\s*(?:,\s*)?(?:give\s+or\s+take|plus\s+or\s+minus|more\s+or\s+less)\b", re.I)
 _CORRECTION = re.compile(r"\b(?:wait|actually|correction|sorry|i\s+mean|no,)\b", re.I)
 
 
@@ -154,6 +155,8 @@ def _answer_number(text: str, begin: int = 0, stop: int | None = None) -> Fracti
         before = text[max(begin, start - _LOOK_BEHIND) : start]
         if _NEGATION.search(before) or _BOUND_BEFORE.search(before) or _BOUND_AFTER.match(text, end):
             continue
+        if _TOLERANCE_AFTER.match(text, end):
+            raise _Hedged  # "17, give or take a few": an estimate, not an answer
         if index + 1 < len(found) and _offered_together(text, found[index], found[index + 1]):
             raise _Hedged
         earlier = found[index - 1] if index else None  # a number in words before it in the clause
@@ -175,6 +178,8 @@ def _last_number(response: str) -> Fraction | None:
     start, end, value = found[-1]
     if _BOUND_BEFORE.search(response[max(0, start - _LOOK_BEHIND) : start]) or _BOUND_AFTER.match(response, end):
         return None
+    if _TOLERANCE_AFTER.match(response, end):
+        raise _Hedged
     window = max(0, start - _LAST_WINDOW)
     beside = number_words_in(response[window : end + _LAST_WINDOW])  # "17 or eighteen", "seventeen or 18"
     before = [(window + a, window + b, v) for a, b, v in beside if window + b <= start]

@@ -668,3 +668,36 @@ def test_an_answer_with_its_account_in_the_same_sentence_is_still_one_answer(a, 
     for response in (f"${a} \\times {x} = {y}$, so the answer is $\\boxed{{{y}}}$.", f"Part {x}: $\\boxed{{{y}}}$",
                      f"$\\boxed{{{y}}}$ is the number of ways, out of {b} in all."):  # fmt: skip
         assert math_equiv.verify(response, str(y)) == 1.0, response
+
+
+# Names made of three consonant-vowel syllables ("Lemoka"): never one of the grammar's own words ("Else", "Until")
+WORDS = st.lists(
+    st.tuples(st.sampled_from("bdfgklmnprstvz"), st.sampled_from("aeiou")).map("".join), min_size=3, max_size=3
+).map(lambda syllables: "".join(syllables).capitalize())
+
+
+@FAST
+@given(answer=WORDS, other=WORDS, between=hedge(), marker=st.sampled_from(["<answer>{}</answer>", "\\boxed{{{}}}"]))
+def test_a_text_answer_with_another_word_offered_after_its_marker_has_no_answer(answer, other, between, marker):
+    response = f"The capital is {marker.format(answer)}{between}{other}."
+    assert string_match.verify(f"The capital is {marker.format(answer)}.", answer) == 1.0  # the marker alone
+    if answer.lower() != other.lower() and not answer.lower().startswith(other.lower()):
+        assert string_match.verify(response, answer) == 0.0, response
+
+
+@FAST
+@given(answer=WORDS, other=WORDS)
+def test_a_text_answer_with_an_account_after_its_marker_is_still_one_answer(answer, other):
+    accounts = [
+        " is the capital of France.",
+        ", which is in France, not {}.",
+        " ({}, France)",
+        ", i.e. {}",
+        " if I remember correctly.",
+        " and its suburbs.",
+        "; {} is second.",
+        ". {} is the second city.",
+    ]
+    for account in accounts:
+        response = f"<answer>{answer}</answer>" + account.format(other)
+        assert string_match.verify(response, answer) == 1.0, response
