@@ -181,12 +181,29 @@ def offered_together(text: str, earlier: Span, later: Span) -> bool:
 
 def sole_answer(text: str, markers: list[Span]) -> str | None:
     """The last marker's content (`markers`: the last two, as `last_two_boxed` gives them), or None when the one
-    before it is offered with it, or a number beside it is (`offered_beside`)."""
+    before it is offered with it, or a value beside it is (`offered_beside`). A negated last marker is no answer;
+    the one before it is."""
     if len(markers) == 2 and offered_together(text, *markers):
         return None
+    if _negated(text, markers[-1]):  # "\\boxed{18}, not \\boxed{17}": the answer is the one before, if any
+        markers = markers[:-1]
+        if not markers or _negated(text, markers[-1]):
+            return None
     if offered_beside(text, markers[-1]):
         return None
     return markers[-1].content
+
+
+_NEGATION_BEFORE = re.compile(r"(?:(?<![A-Za-z])not|n't|(?<![A-Za-z])(?:instead\s+of|rather\s+than))\W*$", re.I)
+
+
+def _negated(text: str, marker: Span) -> bool:
+    return (
+        _NEGATION_BEFORE.search(
+            _LATEX_COMMAND.sub(" ", revealed_letters(text[max(0, marker.start - 40) : marker.start]))
+        )
+        is not None
+    )
 
 
 _BESIDE_REACH = 300  # characters each side of a marker where a value offered with it is looked for

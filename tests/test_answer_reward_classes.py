@@ -701,3 +701,20 @@ def test_a_text_answer_with_an_account_after_its_marker_is_still_one_answer(answ
     for account in accounts:
         response = f"<answer>{answer}</answer>" + account.format(other)
         assert string_match.verify(response, answer) == 1.0, response
+
+
+@FAST
+@given(
+    a=st.integers(1, 99),
+    b=st.integers(100, 199),
+    negation=st.sampled_from(["not ", "rather than ", "instead of ", "isn't "]),
+    marker=st.sampled_from(["\\boxed{{{}}}", "<answer>{}</answer>"]),
+)
+def test_a_negated_final_marker_is_no_answer_and_the_one_before_it_is(a, b, negation, marker):
+    readers = [math_equiv, gsm8k, string_match] if marker.startswith("\\boxed") else [string_match]
+    for verifier in readers:
+        alone = f"So, {negation}{marker.format(b)}."
+        assert verifier.verify(alone.replace(negation, ""), str(b)) == 1.0  # the last marker, as it was read
+        assert verifier.verify(alone, str(b)) == 0.0, (verifier.__name__, alone)
+        corrected = f"It is {marker.format(a)}, {negation}{marker.format(b)}."
+        assert verifier.verify(corrected, str(b)) == 0.0 and verifier.verify(corrected, str(a)) == 1.0, corrected
