@@ -72,11 +72,14 @@ def verify(response: str, ground_truth, question: str | None = None) -> float:
     truths = ground_truth if isinstance(ground_truth, list) else [ground_truth]
     if question is not None and restates(question, answer, truths):
         return 0.0
-    return float(any(not offers_more(answer, str(truth)) and equivalent(str(truth), answer) for truth in truths))
+    offered = _as_interval(ascii_signs(_strip_dollars(answer)))  # `x \ge 17` is an interval, not a bound
+    return float(any(not offers_more(offered, str(truth)) and equivalent(str(truth), answer) for truth in truths))
 
 
-# Within one answer, the ways to offer more than one: an alternative in words (`17 \text{ (or 18)}`: math-verify
-# drops text), a disjunction, plus-minus, an approximate relation (`17 \approx 18`: math-verify keeps one side).
+# Within one answer, the ways to offer more than one value, or a value only bounded: an alternative in words (`17
+# \text{ (or 18)}`: math-verify drops text), a disjunction, plus-minus, an approximate relation (`17 \approx 18`:
+# math-verify keeps one side), a bound (`\ge 17`, `17+`, `17^{+}`: math-verify reads 17; an inequality in a variable
+# is read as its interval first), words that bound or approximate it (`17 \text{ at most}`, `17 \text{(approx.)}`).
 _OFFERS = {
     "words": re.compile(
         r"\\(?:text[a-z]*|mbox|mathrm)\s*\{[^{}]*(?:\d|(?<![A-Za-z])(?:or|maybe|perhaps|possibly|either)(?![A-Za-z]))"
@@ -84,6 +87,15 @@ _OFFERS = {
     "or": re.compile(r"(?<![A-Za-z\\])or(?![A-Za-z])|\\(?:lor|vee)(?![A-Za-z])"),
     "plus-minus": re.compile(r"\\(?:pm|mp)(?![A-Za-z])|[\u00b1\u2213]"),
     "approximately": re.compile(r"\\(?:approx|sim|simeq|thickapprox)(?![A-Za-z])|[\u2248\u223c]"),
+    "bound": re.compile(
+        r"\\(?:geq?|leq?|geqslant|leqslant|gtrsim|lesssim|gg|ll|gt|lt|nless|ngtr)(?![A-Za-z])"
+        r"|[<>\u2264\u2265\u2272\u2273\u226a\u226b]|\+\s*\}?\s*$"
+    ),
+    "qualified": re.compile(
+        r"\\(?:text[a-z]*|mbox|mathrm)\s*\{[^{}]*(?<![A-Za-z])(?:approx(?:\.|imately)?|about|roughly|around|nearly"
+        r"|almost|at\s+(?:most|least)|maximum|minimum|est(?:\.|imated?)?|(?:upper|lower)\s+bound)(?![A-Za-z])",
+        re.I,
+    ),
 }
 
 

@@ -718,3 +718,41 @@ def test_a_negated_final_marker_is_no_answer_and_the_one_before_it_is(a, b, nega
         assert verifier.verify(alone, str(b)) == 0.0, (verifier.__name__, alone)
         corrected = f"It is {marker.format(a)}, {negation}{marker.format(b)}."
         assert verifier.verify(corrected, str(b)) == 0.0 and verifier.verify(corrected, str(a)) == 1.0, corrected
+
+
+@FAST
+@given(
+    value=st.integers(1, 999),
+    bound=st.sampled_from(
+        [
+            "\\ge {}",
+            "\\geq {}",
+            "\\le {}",
+            "\\leq {}",
+            "\\lesssim {}",
+            "\\gtrsim {}",
+            "\\geqslant {}",
+            "< {}",
+            "≥ {}",
+            "{}+",
+            "{}^{{+}}",
+            "{} \\text{{ at most}}",
+            "{} \\text{{ (approx.)}}",
+            "{} \\text{{ at least}}",
+            "\\text{{roughly }} {}",
+            "{} \\text{{ maximum}}",
+            "{}\\text{{ (estimated)}}",
+        ]
+    ),  # fmt: skip
+)
+def test_a_bounded_or_approximate_math_answer_is_not_the_value(value, bound):
+    answer = bound.format(value)
+    assert math_equiv.verify(boxed(answer), str(value)) == 0.0, answer
+
+
+@FAST
+@given(value=st.integers(1, 999), unit=st.sampled_from(["cm", "minutes", "min", "more apples", "dollars", "km/h"]))
+def test_a_math_answer_with_a_unit_or_an_inequality_in_a_variable_still_counts(value, unit):
+    assert math_equiv.verify(boxed(f"{value} \\text{{ {unit}}}"), str(value)) == 1.0
+    assert math_equiv.verify(boxed(f"x \\ge {value}"), f"[{value},\\infty)") == 1.0
+    assert math_equiv.verify(boxed(f"x < {value}"), f"(-\\infty,{value})") == 1.0
