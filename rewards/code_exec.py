@@ -20,7 +20,8 @@ data, so only data the test itself compares decides it. The tests' own callables
 proxies whose calls run here. Nothing in the sandbox (no expected value, no test, no secret) is worth finding, and
 nothing the model's code patches there reaches the tests.
 
-Code whose top level raises (SystemExit included) fails every test; so does code that does not parse.
+Code whose top level raises (SystemExit included) fails every test; so does code that does not parse. A test the
+code answers from a table of the tests' own literals (`if n == 15: return 610`; `rewards.lookup`) fails too.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from dataclasses import dataclass
 
 from rewards._sandbox_child import _classes_defined
 from rewards._sandbox_codec import Codec
+from rewards.lookup import hardcoded_tests
 from rewards.sandbox import Sandbox
 
 DEFAULT_TIMEOUT_S = 3.0  # wall clock for the whole sandbox run; keep it below the pool's per-item timeout
@@ -67,11 +69,12 @@ def verify(response: str, ground_truth, **sandbox_options) -> float:
         ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return 0.0  # no need to start a sandbox for code that cannot run
+    from_a_table = hardcoded_tests(code, [test.source for test in plan.tests])  # passed from a table: failed
     with Sandbox(code, setup=spec["setup"], timeout_s=spec["timeout_s"], **sandbox_options) as sandbox:
         if not sandbox.ready:
             return 0.0
         session = Session(sandbox, plan.clean_namespace)
-        passed = sum(test.passed(session) for test in plan.tests)
+        passed = sum(test.passed(session) for index, test in enumerate(plan.tests) if index not in from_a_table)
     return passed / len(plan.tests)
 
 
@@ -171,6 +174,7 @@ def _top_level_names(module: ast.Module) -> set[str]:
 @dataclass
 class Test:
     compiled: object
+    source: str
     names: list[str]  # names the test reads and does not bind: any the model's code defined are bound to its objects
     modules: set[str]  # of those, the ones it only ever takes attributes of (`np.allclose`, `math.isclose`)
 
@@ -569,7 +573,7 @@ def _plan(tests: tuple[str, ...], setup: str) -> Plan:
         names = _test_names(module)
         if all(name in clean_namespace for name in names):
             continue  # `assert True, "..."`: it names nothing the model's code could define, so it tests nothing
-        plan.tests.append(Test(compile(module, f"test{index}", "exec"), names, _used_as_modules(module)))
+        plan.tests.append(Test(compile(module, f"test{index}", "exec"), source, names, _used_as_modules(module)))
     return plan
 
 

