@@ -187,11 +187,13 @@ def _fold(node: ast.AST, memo: dict):
 
 
 def _too_large(left, right) -> bool:
-    sizes = [len(value) if isinstance(value, (str, bytes, tuple)) else 1 for value in (left, right)]
-    counts = [abs(value) if isinstance(value, int) else 1 for value in (left, right)]
-    return max(sizes) * max(counts) > _MAX_LITERAL_REPR or any(
-        isinstance(value, int) and abs(value).bit_length() > 64 for value in (left, right)
-    )
+    """A product whose result would be large: a sequence repeated past `_MAX_LITERAL_REPR`, or numbers of over 128
+    bits together."""
+    sequences = [value for value in (left, right) if isinstance(value, (str, bytes, tuple))]
+    if sequences:
+        times = [value for value in (left, right) if isinstance(value, int)]
+        return not times or len(sequences[0]) * abs(times[0]) > _MAX_LITERAL_REPR
+    return sum(abs(int(value)).bit_length() for value in (left, right) if isinstance(value, (int, float))) > 128
 
 
 def _key(value):
