@@ -148,9 +148,10 @@ def _offers_between(text: str, start: int, end: int) -> bool:
     shown = _LATEX_COMMAND.sub(" ", _LATEX_WORDS.sub(r" \1 ", revealed_letters(gap)))
     if ":" in shown:
         return False
-    if _BRACKET_AT_END.search(shown):
-        closing = text.find(")", end, end + _BRACKET_REACH)
-        if _CALCULATION.search(text[end : closing if closing != -1 else end + _BRACKET_REACH]):
+    bracket = _BRACKET_AT_END.search(shown)
+    if bracket:
+        closing = text.find(")" if "(" in bracket.group(0) else "]", end, end + _BRACKET_REACH)
+        if closing != -1 and _CALCULATION.search(text[end:closing]):
             return False  # "18 (9 eggs × $2)": the bracket shows how the answer was found
     words = [word.lower() for word in _WORD.findall(_AND_OR.sub(" or ", shown))]
     broken = _SENTENCE_BREAK.search(shown) is not None
