@@ -74,6 +74,7 @@ N_PREF = 1000
 N_PREF_HELDOUT = 100  # held-out preference pairs (the reward model's pairwise accuracy), on problems no pair trains on
 N_RLVR = 1000
 N_EVAL = 300
+N_VALIDATION = 300  # per family: the validation set (rlvr_validation), problems no training file uses
 N_DRILL = 6000  # arithmetic drill rows, DRILL_FACTS facts each
 DRILL_FACTS = 8
 DRILL_PROMPT = "Write out some arithmetic facts."
@@ -931,13 +932,16 @@ def build(
             return ex.response
 
         r = rng_for("sft")
+        used_keys = set()  # every problem a training file or the held-out pairs use: the validation set uses none
         for ex in sample(fam, r, N_SFT, "train", difficulty, ground_truths=ground_truths):
+            used_keys.add(ex.key)
             msgs = [_user(ex.prompt), _assistant(answer(ex))]
             u = r.random()
             if u < 0.05:  # exercise the system role
                 msgs.insert(0, {"role": "system", "content": r.choice(SYSTEM_PROMPTS)})
             elif u < 0.08:  # and multi-turn conversations (two problems of the same family)
                 ex2 = sample(fam, r, 1, "train", difficulty, ground_truths=ground_truths)[0]
+                used_keys.add(ex2.key)
                 msgs += [_user(ex2.prompt), _assistant(answer(ex2))]
             files["sft_train"].append({"messages": msgs})
 
@@ -959,6 +963,7 @@ def build(
 
         r = rng_for("rlvr")
         for ex in sample(fam, r, N_RLVR, "train", difficulty, ground_truths=ground_truths):
+            used_keys.add(ex.key)
             files["rlvr_train"].append(
                 {"messages": [_user(ex.prompt)], "ground_truth": ex.ground_truth, "dataset": ex.dataset}
             )
@@ -976,11 +981,21 @@ def build(
         held_out = [ex for ex in held_out if ex.key not in preference_keys][:N_PREF_HELDOUT]
         files.setdefault("preference_heldout", []).extend(preference_pair(ex, r) for ex in held_out)
 
+        # The validation set settings are chosen on (conf/eval/validation.yaml): train-partition problems that no
+        # training file and no held-out pair uses, in any wording. Drawn last, so that no file above depends on it.
+        used_keys |= preference_keys | {ex.key for ex in held_out}
+        r = rng_for("validation")
+        fresh = sample(fam, r, 4 * N_VALIDATION, "train", difficulty, distinct=True, ground_truths=ground_truths)
+        files.setdefault("rlvr_validation", []).extend(
+            {"messages": [_user(ex.prompt)], "ground_truth": ex.ground_truth, "dataset": ex.dataset}
+            for ex in [ex for ex in fresh if ex.key not in used_keys][:N_VALIDATION]
+        )
+
     drill_rng = Random(f"{seed}|drill|{difficulty}")
     files["arithmetic_drill"] = [gen_drill(drill_rng, difficulty) for _ in range(N_DRILL)]
 
     # interleave families deterministically so a prefix of a file (max_rows) covers all of them
-    for name in ("sft_train", "preference_train", "rlvr_train", "preference_heldout"):
+    for name in ("sft_train", "preference_train", "rlvr_train", "preference_heldout", "rlvr_validation"):
         Random(f"{seed}|shuffle|{name}").shuffle(files[name])
     return files | build_tools(difficulty, seed)
 

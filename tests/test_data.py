@@ -502,3 +502,24 @@ def test_held_out_preference_pairs_share_no_problem_with_the_training_pairs():
     assert len(held_out) == 3 * generate.N_PREF_HELDOUT
     assert not keys("preference_heldout") & keys("preference_train")
     assert not any(generate.is_eval_key(key) for key in keys("preference_heldout"))  # nor with the benchmarks
+
+
+def test_the_validation_set_uses_no_problem_of_any_training_file_nor_of_the_benchmarks():
+    def keys(name, every_turn=False):
+        turns = (
+            [content for row in _rows(name) for content in _user_turns(row)]
+            if every_turn
+            else [_user_turns(row)[0] for row in _rows(name)]
+        )
+        return {generate.problem_key(generate.family_of(content), content) for content in turns}
+
+    validation = _rows("rlvr_validation")
+    assert len(validation) == 3 * generate.N_VALIDATION
+    assert {fam: sum(row["dataset"] == fam for row in validation) for fam in generate.FAMILIES} == dict.fromkeys(
+        generate.FAMILIES, generate.N_VALIDATION
+    )
+    used = keys("sft_train", every_turn=True) | keys("preference_train") | keys("rlvr_train")
+    used |= keys("preference_heldout")
+    assert not keys("rlvr_validation") & used
+    assert not any(generate.is_eval_key(key) for key in keys("rlvr_validation"))
+    assert len(keys("rlvr_validation")) == len(validation)  # distinct problems

@@ -34,19 +34,28 @@ def test_tulu3_8b_trains_sft_and_dpo_with_the_seed_of_its_sft_command(tmp_path):
     [[], ["+experiment=smollm2_cpu"], ["+experiment=smollm2_gpu"]],
     ids=["default", "smollm2_cpu", "smollm2_gpu"],
 )
-def test_the_validation_slice_stays_out_of_rlvr_training(preset):
+def test_the_validation_set_stays_out_of_rlvr_training(preset):
+    from data.generate import family_of, problem_key
     from data.loading import load_rlvr
     from eval.benchmarks import load_benchmark
     from runtime import config as config_schema
 
     cfg = compose([*preset, "logging=none"])
     config_schema.validate(cfg)
-    training = {row["prompt"][-1]["content"] for row in load_rlvr(cfg.data.rlvr)}
+    training = load_rlvr(cfg.data.rlvr)
     [validation] = compose([*preset, "eval=validation"]).eval.benchmarks
     held = load_benchmark(validation)
-    assert len(training) > 2000 and len(held) == 150
-    # the embedded RLVR prompts repeat a few wordings, so compare rows, not texts: the slices are disjoint by position
-    assert len(load_rlvr(cfg.data.rlvr)) + len(held) == len(load_rlvr([{"path": "embedded:rlvr_train"}]))
+    assert len(training) > 2000 and len(held) == 900
+
+    def keys(prompts):
+        return {problem_key(family_of(prompt), prompt) for prompt in prompts}
+
+    # by problem, in any wording: the embedded RLVR prompts repeat a few wordings
+    assert not keys(row["prompt"][-1]["content"] for row in training) & keys(
+        row["messages"][-1]["content"] for row in held
+    )
+    # and the last 150 RLVR prompts, the slice the presets were tuned on, stay out of training
+    assert len(training) + 150 == len(load_rlvr([{"path": "embedded:rlvr_train"}]))
 
 
 def test_smollm2_cpu_trains_smollm2_with_its_training_template():
@@ -61,7 +70,7 @@ def test_smollm2_cpu_scores_gsm8k_on_all_its_prompts_and_the_others_on_100_and_v
     sizes = {bench.name: len(load_benchmark(bench, cfg.eval.max_rows)) for bench in cfg.eval.benchmarks}
     assert sizes == {"gsm8k": 300, "math": 100, "ifeval": 100}
     [validation] = compose(["+experiment=smollm2_cpu", "eval=validation"]).eval.benchmarks
-    assert len(load_benchmark(validation)) == 150
+    assert len(load_benchmark(validation)) == 900
     gpu = compose(["+experiment=smollm2_gpu", "logging=none"])
     assert {bench.name: len(load_benchmark(bench, gpu.eval.max_rows)) for bench in gpu.eval.benchmarks} == {
         "gsm8k": 300,
