@@ -2,13 +2,14 @@
 
     .venv/bin/python bench/experiment_mode_shares.py default-s42 default-s2 ... [--out docs/mode_shares.json]
 
-For each run's SFT checkpoint and each word problem of the validation set (conf/eval/validation.yaml; problems no
-stage trains on; docs/results.md's figures were measured on the slice before it, the last 150 RLVR prompts): the probability of the first token of a bare answer ("The answer is
-N.") against everything else (a worked answer starts with the problem's name); and from the run's eval generations,
-for SFT, DPO and RLVR, how many greedy answers are bare, how many are worked, and how many of each are right; for
-math, answers in compact LaTeX against answers worked as drill facts. An SFT mix that answers a share s of the word
-problems bare teaches P(bare) ~ s on every prompt (the rows draw the form at random, not by the problem), so at
-s = 0.5 greedy decoding picks the form by whatever small difference a seed or a CPU's rounding leaves.
+For each run's SFT checkpoint and each word problem of the validation set (conf/eval/validation.yaml; problems no stage
+trains on; docs/results.md's figures were measured on the slice before it, the last 150 RLVR prompts): the probability
+of the first token of a bare answer ("The answer is N.") against everything else (a worked answer starts with the
+problem's name); and from the run's eval generations, for SFT, DPO and RLVR, how many greedy answers are bare, how many
+are worked, and how many of each are right; for math, answers in compact LaTeX against answers worked as drill facts. An
+SFT mix that answers a share s of the word problems bare teaches P(bare) ~ s on every prompt (the rows draw the form at
+random, not by the problem), so at s = 0.5 greedy decoding picks the form by whatever small difference a seed or a CPU's
+rounding leaves.
 
 Reads runs/<run>/sft (the checkpoint), the validation slice and runs/<run>/eval/*.generations.jsonl (`make
 pipeline`); prints a table and writes the figures as JSON.

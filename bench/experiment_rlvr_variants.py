@@ -3,13 +3,13 @@
 
     .venv/bin/python bench/experiment_rlvr_variants.py [--seeds 42 2 7] [--from default] [--variants base dynamic ...]
 
-For each seed the run `<from>-s<seed>` (make pipeline SEEDS="42 2 7") supplies SFT and DPO and their eval results;
-each variant copies them into its own runs `rlvr-<variant>-s<seed>` and runs the pipeline there (SFT and DPO are
-reused, RLVR trains with the variant's overrides, every stage is evaluated), which writes the seeds report
-runs/rlvr-<variant>-seeds/ (mean ± sd, RLVR against DPO with the paired test). Every variant trains on the default's RLVR
-prompts (data.rlvr, train[:-150]) and is also scored on the validation set (conf/eval/validation.yaml: 900 problems
-no training file uses; until 2026-12-05 the last 150 RLVR prompts), where settings are chosen; the core benchmarks are the held-out result. The table:
-runs/rlvr-variants.md and .json.
+For each seed the run `<from>-s<seed>` (make pipeline SEEDS="42 2 7") supplies SFT and DPO and their eval results; each
+variant copies them into its own runs `rlvr-<variant>-s<seed>` and runs the pipeline there (SFT and DPO are reused, RLVR
+trains with the variant's overrides, every stage is evaluated), which writes the seeds report runs/rlvr-<variant>-seeds/
+(mean ± sd, RLVR against DPO with the paired test). Every variant trains on the default's RLVR prompts (data.rlvr,
+train[:-150]) and is also scored on the validation set (conf/eval/validation.yaml: 900 problems no training file uses;
+until 2026-12-05 the last 150 RLVR prompts), where settings are chosen; the core benchmarks are the held-out result. The
+table: runs/rlvr-variants.md and .json.
 """
 
 from __future__ import annotations

@@ -5,11 +5,12 @@ docs/results.md ("Real models on a CPU") reports.
 
 The run `smollm2_cpu` (make pipeline ARGS="+experiment=smollm2_cpu", or its SFT and DPO stages) supplies the DPO
 checkpoint. Each variant trains RLVR from it in its own run `smollm2-rlvr-<variant>` (the preset's RLVR with the
-variant's overrides, `--steps` steps, a checkpoint every `--every`), and every checkpoint, the DPO one first, is
-scored on the first 150 prompts of the validation set (conf/eval/validation.yaml: problems no training file uses;
-150 keep a SmolLM2 run within the hour; docs/results.md's figures were measured on the slice before it, the last 150
-RLVR prompts, which the preset still leaves out of training), whole and per family. The learning rate schedule is constant, so the checkpoint at step N is what a run of N
-steps gives. The held-out benchmarks are not looked at here. The table: runs/smollm2-rlvr-variants.md and .json.
+variant's overrides, `--steps` steps, a checkpoint every `--every`), and every checkpoint, the DPO one first, is scored
+on the first 150 prompts of the validation set (conf/eval/validation.yaml: problems no training file uses; 150 keep a
+SmolLM2 run within the hour; docs/results.md's figures were measured on the slice before it, the last 150 RLVR prompts,
+which the preset still leaves out of training), whole and per family. The learning rate schedule is constant, so the
+checkpoint at step N is what a run of N steps gives. The held-out benchmarks are not looked at here. The table:
+runs/smollm2-rlvr-variants.md and .json.
 """
 
 from __future__ import annotations
