@@ -121,7 +121,7 @@ _DOUBTED = re.compile(
 )
 _MAX_WORDS_BEFORE_A_DOUBTED_VALUE = 3
 _CONCESSIVE = frozenset("but yet though although still however".split())
-_BRACKET_REACH = 80  # characters after the second value where a bracket's calculation is looked for
+_REACH_AFTER = 80  # characters after the second value read for its own doubt or a bracket's calculation
 
 
 def offers_alternatives(text: str, start: int, end: int, second_end: int | None = None) -> bool:
@@ -138,7 +138,7 @@ def offers_alternatives(text: str, start: int, end: int, second_end: int | None 
         return False
     if any(word in _REASONS for word in words) and not any(word in _CONCESSIVE for word in words):
         return False  # "17 apples and 3 are also red"; but "17, and yet 18 is also possible"
-    return _DOUBTED.match(revealed_letters(text[second_end : second_end + _BRACKET_REACH])) is not None
+    return _DOUBTED.match(revealed_letters(text[second_end : second_end + _REACH_AFTER])) is not None
 
 
 def _offers_between(text: str, start: int, end: int) -> bool:
@@ -150,7 +150,7 @@ def _offers_between(text: str, start: int, end: int) -> bool:
         return False
     bracket = _BRACKET_AT_END.search(shown)
     if bracket:
-        closing = text.find(")" if "(" in bracket.group(0) else "]", end, end + _BRACKET_REACH)
+        closing = text.find(")" if "(" in bracket.group(0) else "]", end, end + _REACH_AFTER)
         if closing != -1 and _CALCULATION.search(text[end:closing]):
             return False  # "18 (9 eggs × $2)": the bracket shows how the answer was found
     words = [word.lower() for word in _WORD.findall(_AND_OR.sub(" or ", shown))]
