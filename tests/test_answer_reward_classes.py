@@ -720,31 +720,14 @@ def test_a_negated_final_marker_is_no_answer_and_the_one_before_it_is(a, b, nega
         assert verifier.verify(corrected, str(b)) == 0.0 and verifier.verify(corrected, str(a)) == 1.0, corrected
 
 
+# a value bounded or approximated, which math-verify reads as the value (all but `\text{roughly}`)
+MATH_BOUNDS = ["\\ge {}", "\\geq {}", "\\le {}", "\\leq {}", "\\lesssim {}", "\\gtrsim {}", "\\geqslant {}", "< {}",
+               "≥ {}", "{}+", "{}^{{+}}", "{} \\text{{ at most}}", "{} \\text{{ (approx.)}}", "{} \\text{{ at least}}",
+               "\\text{{roughly }} {}", "{} \\text{{ maximum}}", "{}\\text{{ (estimated)}}"]  # fmt: skip
+
+
 @FAST
-@given(
-    value=st.integers(1, 999),
-    bound=st.sampled_from(
-        [
-            "\\ge {}",
-            "\\geq {}",
-            "\\le {}",
-            "\\leq {}",
-            "\\lesssim {}",
-            "\\gtrsim {}",
-            "\\geqslant {}",
-            "< {}",
-            "≥ {}",
-            "{}+",
-            "{}^{{+}}",
-            "{} \\text{{ at most}}",
-            "{} \\text{{ (approx.)}}",
-            "{} \\text{{ at least}}",
-            "\\text{{roughly }} {}",
-            "{} \\text{{ maximum}}",
-            "{}\\text{{ (estimated)}}",
-        ]
-    ),  # fmt: skip
-)
+@given(value=st.integers(1, 999), bound=st.sampled_from(MATH_BOUNDS))
 def test_a_bounded_or_approximate_math_answer_is_not_the_value(value, bound):
     answer = bound.format(value)
     assert math_equiv.verify(boxed(answer), str(value)) == 0.0, answer
