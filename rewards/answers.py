@@ -126,9 +126,10 @@ _REACH_AFTER = 80  # characters after the second value read for its own doubt or
 
 def offers_alternatives(text: str, start: int, end: int, second_end: int | None = None) -> bool:
     """`text[start:end]`, the text between two values, offers them as alternatives (the rules above). A sentence
-    break counts only beside a disjunction or a modal "be" ("17. Or 18", "17. It could also be 18"): a list of further
-    problems after an answer is not a second answer. With `second_end`, where the second value ends, the doubt may
-    also follow it: "17, though 18 is also possible", "17, but 18 might work"."""
+    break counts only beside a disjunction, a modal "be" or a closed condition ("17. Or 18", "17. It could also be
+    18", "17. If not, 18"): a list of further problems after an answer is not a second answer. With `second_end`,
+    where the second value ends, the doubt may also follow it: "17, though 18 is also possible", "17, but 18 might
+    work"."""
     if _offers_between(text, start, end):
         return True
     if second_end is None:
@@ -199,12 +200,8 @@ _NEGATION_BEFORE = re.compile(r"(?:(?<![A-Za-z])not|n't|(?<![A-Za-z])(?:instead\
 
 
 def _negated(text: str, marker: Span) -> bool:
-    return (
-        _NEGATION_BEFORE.search(
-            _LATEX_COMMAND.sub(" ", revealed_letters(text[max(0, marker.start - 40) : marker.start]))
-        )
-        is not None
-    )
+    before = revealed_letters(text[max(0, marker.start - 40) : marker.start])
+    return _NEGATION_BEFORE.search(_LATEX_COMMAND.sub(" ", before)) is not None
 
 
 _BESIDE_REACH = 300  # characters each side of a marker where a value offered with it is looked for
