@@ -130,11 +130,12 @@ def offers_alternatives(text: str, start: int, end: int, second_end: int | None 
     18", "17. If not, 18"): a list of further problems after an answer is not a second answer. With `second_end`,
     where the second value ends, the doubt may also follow it: "17, though 18 is also possible", "17, but 18 might
     work"."""
-    if _offers_between(text, start, end):
+    gap = revealed_letters(text[start:end])
+    if _offers_between(text, gap, end):
         return True
     if second_end is None:
         return False
-    words = [word.lower() for word in _WORD.findall(revealed_letters(text[start:end]))]
+    words = [word.lower() for word in _WORD.findall(gap)]
     if len(words) > _MAX_WORDS_BEFORE_A_DOUBTED_VALUE:
         return False
     if any(word in _REASONS for word in words) and not any(word in _CONCESSIVE for word in words):
@@ -142,11 +143,11 @@ def offers_alternatives(text: str, start: int, end: int, second_end: int | None 
     return _DOUBTED.match(revealed_letters(text[second_end : second_end + _REACH_AFTER])) is not None
 
 
-def _offers_between(text: str, start: int, end: int) -> bool:
-    gap = text[start:end]
+def _offers_between(text: str, gap: str, end: int) -> bool:
+    """`gap`: the text between the two values as a reader sees it, ending at `end` in `text`."""
     if "=" in gap:
         return False  # an equation states one value
-    shown = _LATEX_COMMAND.sub(" ", _LATEX_WORDS.sub(r" \1 ", revealed_letters(gap)))
+    shown = _LATEX_COMMAND.sub(" ", _LATEX_WORDS.sub(r" \1 ", gap))
     if ":" in shown:
         return False
     bracket = _BRACKET_AT_END.search(shown)

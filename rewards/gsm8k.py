@@ -117,12 +117,14 @@ def _clause_offered_after_a_value(response: str, cue_start: int, cue_end: int) -
     """The answer clause is itself offered as the alternative of a value before it ("17, unless the answer is 18",
     "17 or perhaps the answer is 18"): the value before the cue and the clause's first value, offered together."""
     window = max(0, cue_start - _LAST_WINDOW)
-    before = values_in(response[window:cue_start])
-    after = values_in(response[cue_end : cue_end + _LAST_WINDOW])
-    if not before or not after:
-        return False
-    earlier = (window + before[-1][0], window + before[-1][1], before[-1][2])
-    return _offered_together(response, earlier, (cue_end + after[0][0], cue_end + after[0][1], after[0][2]))
+    before = _shifted(values_in(response[window:cue_start]), window)
+    after = _shifted(values_in(response[cue_end : cue_end + _LAST_WINDOW]), cue_end)
+    return bool(before and after) and _offered_together(response, before[-1], after[0])
+
+
+def _shifted(values: list[tuple[int, int, Fraction]], offset: int) -> list[tuple[int, int, Fraction]]:
+    """Values found in a slice of a text, with their positions in the whole text."""
+    return [(offset + start, offset + end, value) for start, end, value in values]
 
 
 def _clause_number(text: str, stop: int) -> Fraction | None:
@@ -181,9 +183,9 @@ def _last_number(response: str) -> Fraction | None:
     if _TOLERANCE_AFTER.match(response, end):
         raise _Hedged
     window = max(0, start - _LAST_WINDOW)
-    beside = number_words_in(response[window : end + _LAST_WINDOW])  # "17 or eighteen", "seventeen or 18"
-    before = [(window + a, window + b, v) for a, b, v in beside if window + b <= start]
-    after = [(window + a, window + b, v) for a, b, v in beside if window + a >= end]
+    beside = _shifted(number_words_in(response[window : end + _LAST_WINDOW]), window)  # "17 or eighteen", ...
+    before = [word for word in beside if word[1] <= start]
+    after = [word for word in beside if word[0] >= end]
     earlier = max(found[-2:-1] + before[-1:], default=None)  # the value just before it, in digits or in words
     if earlier is not None and _offered_together(response, earlier, found[-1]):
         raise _Hedged

@@ -97,7 +97,7 @@ def revealed(text: str) -> str:
     """The text as a reader sees it: NFKC (fullwidth and mathematical letters, the small and fullwidth commas),
     without invisible format characters (zero-width spaces and joiners, soft hyphens, direction marks), with
     Cyrillic and Greek look-alikes as the Latin letters they imitate."""
-    return unicodedata.normalize("NFKC", text).translate(_INVISIBLE).translate(_LOOK_ALIKES)
+    return revealed_letters(unicodedata.normalize("NFKC", text))  # (NFKC has folded the fullwidth forms already)
 
 
 _FULLWIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
