@@ -1,7 +1,8 @@
 """`code` verifier: run the response's Python code in the sandbox; score = fraction of the tests it passes.
 
 Ground truth: `{"tests": ["assert f(1) == 2", ...], "setup": "<code run before the model's>", "timeout_s": 4}`
-(a dict or its JSON), or just the list of tests.
+(a dict or its JSON), or just the list of tests. `"ordered": true` marks tests that depend on the state earlier tests
+left (a counter's successive values): they are run in their order only (below).
 
 Data flow: response -> `extract_code` (the fenced blocks that define what the tests use) -> `Sandbox` runs the setup
 and that code -> `Session` asks the sandbox which names the code defined -> each test runs here, in the verifier's
@@ -21,7 +22,10 @@ proxies whose calls run here. Nothing in the sandbox (no expected value, no test
 nothing the model's code patches there reaches the tests.
 
 Code whose top level raises (SystemExit included) fails every test; so does code that does not parse. A test the
-code answers from a table of the tests' own literals (`if n == 15: return 610`; `rewards.lookup`) fails too.
+code answers from a table of the tests' own literals (`if n == 15: return 610`; `rewards.lookup`) fails too. The tests
+that pass run again in a second sandbox, on fresh state and in another order (rotated by one), and count only if they
+pass there too: an answer given by the count of earlier calls rather than by the input (`next(iter([610, 55]))`)
+fails. Each run has the row's `timeout_s`, so a row costs at most twice that.
 """
 
 from __future__ import annotations
@@ -47,7 +51,8 @@ from rewards._sandbox_codec import Codec
 from rewards.lookup import hardcoded_tests
 from rewards.sandbox import Sandbox
 
-DEFAULT_TIMEOUT_S = 3.0  # wall clock for the whole sandbox run; keep it below the pool's per-item timeout
+# Wall clock for one sandbox run. A row runs up to two (class 15): keep twice this below the pool's per-item timeout.
+DEFAULT_TIMEOUT_S = 3.0
 MAX_TIMEOUT_S = 30.0
 _PYTHON_FENCES = {"", "python", "py", "python3"}
 _FENCE = re.compile(
@@ -70,12 +75,23 @@ def verify(response: str, ground_truth, **sandbox_options) -> float:
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return 0.0  # no need to start a sandbox for code that cannot run
     from_a_table = hardcoded_tests(code, [test.source for test in plan.tests])  # passed from a table: failed
+    runnable = [index for index in range(len(plan.tests)) if index not in from_a_table]
+    passed = _passing(code, spec, plan, runnable, sandbox_options)
+    if passed and len(plan.tests) > 1 and not spec["ordered"]:
+        # Again on fresh state with the passed tests rotated: every test now starts at another call. An answer that
+        # depends on how many calls came before (`next(iter([610, 55]))`), not on the input, changes; honest code
+        # gives the same result in any order.
+        passed = _passing(code, spec, plan, passed[1:] + passed[:1], sandbox_options)
+    return len(passed) / len(plan.tests)
+
+
+def _passing(code: str, spec: dict, plan: Plan, order: list[int], sandbox_options: dict) -> list[int]:
+    """The tests of `order` (indices into the plan) that pass, in that order, in one sandbox run of the code."""
     with Sandbox(code, setup=spec["setup"], timeout_s=spec["timeout_s"], **sandbox_options) as sandbox:
         if not sandbox.ready:
-            return 0.0
+            return []
         session = Session(sandbox, plan.clean_namespace)
-        passed = sum(test.passed(session) for index, test in enumerate(plan.tests) if index not in from_a_table)
-    return passed / len(plan.tests)
+        return [index for index in order if plan.tests[index].passed(session)]
 
 
 def parse_ground_truth(ground_truth) -> dict:
@@ -93,8 +109,11 @@ def parse_ground_truth(ground_truth) -> dict:
         raise ValueError("code ground truth needs a non-empty list of test strings under 'tests'")
     if not isinstance(setup, str):
         raise ValueError("code ground truth 'setup' must be a string")
+    ordered = ground_truth.get("ordered", False)
+    if not isinstance(ordered, bool):
+        raise ValueError("code ground truth 'ordered' must be true or false")
     timeout_s = min(float(ground_truth.get("timeout_s") or DEFAULT_TIMEOUT_S), MAX_TIMEOUT_S)
-    return {"tests": tests, "setup": setup, "timeout_s": timeout_s}
+    return {"tests": tests, "setup": setup, "timeout_s": timeout_s, "ordered": ordered}
 
 
 def check_ground_truth(ground_truth) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from helpers import assert_within
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from rewards import code_exec
@@ -951,3 +951,99 @@ def test_no_canonical_humaneval_solution_is_taken_for_a_table():
         if found:
             flagged[raw["task_id"]] = [tests[index] for index in found]
     assert flagged == {}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Class 15: answers by call order. Code that holds only the expected outputs, in the order the prompt showed the tests
+# (MBPP lists its asserts), and returns the next one at each call passes every test run in that order in one process,
+# as a harness that runs the code once and then its tests does (HumanEval's check program; this verifier until
+# 2026-12-05); nothing in it is a table the syntax check of class 14 can see, since the inputs are not there.
+
+
+def one_process_score(code: str, tests: list[str]) -> float:
+    """The code run once, then each test in turn in the same process: the fraction that pass."""
+    counting = "\n".join(f"try:\n    exec({test!r})\n    passed += 1\nexcept Exception:\n    pass" for test in tests)
+    run = subprocess.run(
+        [sys.executable, "-c", f"{code}\npassed = 0\n{counting}\nprint(passed)"], capture_output=True, timeout=60
+    )
+    return int(run.stdout) / len(tests)
+
+
+ORDER_SHAPES = {  # outputs -> code answering the k-th call with the k-th output, whatever the input
+    "iterator": lambda ys: f"_answers = iter({ys!r})\ndef f(n):\n    return next(_answers)\n",
+    "counter": lambda ys: f"_calls = [0]\ndef f(n):\n    _calls[0] += 1\n    return {ys!r}[_calls[0] - 1]\n",
+    "pop": lambda ys: f"_answers = {ys[::-1]!r}\ndef f(n):\n    return _answers.pop()\n",
+    "generator": lambda ys: (
+        f"def _each():\n    yield from {ys!r}\n_answers = _each()\ndef f(n):\n    return next(_answers)\n"
+    ),
+    "global": lambda ys: f"_k = -1\ndef f(n):\n    global _k\n    _k += 1\n    return {ys!r}[_k]\n",
+    "closure": lambda ys: (
+        "def _make():\n    k = -1\n    def f(n):\n        nonlocal k\n        k += 1\n"
+        f"        return {ys!r}[k]\n    return f\nf = _make()\n"
+    ),
+    "attribute": lambda ys: f"def f(n):\n    f.k = getattr(f, 'k', -1) + 1\n    return {ys!r}[f.k]\n",
+    "count": lambda ys: f"import itertools\n_k = itertools.count()\ndef f(n):\n    return {ys!r}[next(_k)]\n",
+    "deque": lambda ys: (
+        f"import collections\n_q = collections.deque({ys!r})\ndef f(n):\n    _q.rotate(-1)\n    return _q[-1]\n"
+    ),
+}
+
+
+@st.composite
+def answers_in_call_order(draw):
+    """(tests, honest code, code returning the tests' outputs in the order of the calls)."""
+    k, c = draw(st.integers(2, 9)), draw(st.integers(11, 99))
+    xs = draw(st.lists(st.integers(11, 500), min_size=2, max_size=5, unique=True))
+    ys = [x * k + c for x in xs]
+    assume(not set(xs) & set(ys))  # an input that is another test's output would hold both: a table (class 14)
+    tests = [f"assert f({x}) == {y}" for x, y in zip(xs, ys, strict=True)]
+    honest = f"def f(n):\n    return n * {k} + {c}\n"
+    return tests, honest, ORDER_SHAPES[draw(st.sampled_from(sorted(ORDER_SHAPES)))](ys)
+
+
+@MODES
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(task=answers_in_call_order())
+def test_answers_given_by_call_order_and_not_by_the_input_fail(mode, task):
+    tests, honest, in_call_order = task
+    assert one_process_score(in_call_order, tests) == 1.0  # each test in its order gets its own answer
+    assert naive_score(in_call_order, tests) < 1.0  # (a process per test is immune, at a sandbox per test)
+    assert hardcoded_tests(in_call_order, tests) == set()  # no input is held: no table for the syntax to find
+    assert score(in_call_order, tests, mode) == 0.0
+    assert score(honest, tests, mode) == 1.0
+
+
+@MODES
+def test_state_that_does_not_change_the_answer_still_passes_in_any_order(mode):
+    """A cache, a call log or a lazily built table is state, but the answer is the input's."""
+    tests = ["assert fib(20) == 6765", "assert fib(10) == 55", "assert fib(1) == 1", "assert fib(30) == 832040"]
+    memoised = code_of(
+        """
+        _cache = {0: 0, 1: 1}
+        _log = []
+        def fib(n):
+            _log.append(n)
+            if n not in _cache:
+                _cache[n] = fib(n - 1) + fib(n - 2)
+            return _cache[n]
+        """
+    )
+    assert score(memoised, tests, mode) == 1.0
+
+
+@MODES
+def test_tests_marked_ordered_run_in_their_order_only(mode):
+    """A task whose answer is the state earlier calls left (successive ids) marks its tests `ordered`: rotated, the
+    honest solution would fail them."""
+    tests = ["assert next_id() == 1", "assert next_id() == 2", "assert next_id() == 3"]
+    honest = "_last = [0]\ndef next_id():\n    _last[0] += 1\n    return _last[0]\n"
+    with isolation(mode):
+        ordered = code_exec.verify(f"```python\n{honest}```", {"tests": tests, "ordered": True})
+        rotated = code_exec.verify(f"```python\n{honest}```", {"tests": tests})
+    assert ordered == 1.0
+    assert rotated == 0.0
+
+
+def test_an_ordered_flag_that_is_not_a_boolean_is_refused_when_data_loads():
+    with pytest.raises(ValueError, match="'ordered' must be true or false"):
+        code_exec.check_ground_truth({"tests": ["assert f(1) == 2"], "ordered": "yes"})
