@@ -15,7 +15,7 @@ check is linear in the response's length.
 `ifeval_strict` (`verify_strict`, the reward of RLVR's IFEval rows) is the reference's verdict AND the instruction
 met on the text as a reader sees it (`revealed`: compatibility forms folded, invisible format characters removed,
 look-alike letters mapped to Latin) and met in substance (`SUBSTANCE_CHECKS`; `TULU_SUBSTANCE_CHECKS` for Tülu 3's
-rows).
+rows): each part it asks for holds words, and a count is met by different parts, not by one said again.
 """
 
 from __future__ import annotations
@@ -30,8 +30,11 @@ from rewards.text_utils import (
     count_sentences,
     count_words,
     detect_language,
+    novel_count,
     pairs_on_a_line,
+    part_key,
     revealed,
+    sentences,
     word_tokens,
 )
 
@@ -413,7 +416,27 @@ def _substance_title(response):
 
 
 def _substance_sections(response, *, section_spliter, num_sections):
-    return all(_has_words(section) for section in _sections(response, section_spliter))
+    return _parts_in_substance(_sections(response, section_spliter))
+
+
+# A part said again is one part: the counts an instruction sets a floor to, or a number for, are met by different
+# parts, not by one repeated (a sentence again and again, a numbered copy of a paragraph, "word word word").
+
+
+def _parts_in_substance(parts: list[str]) -> bool:
+    """Each part holds words, and no two are one part said twice (`part_key`)."""
+    keys = [part_key(part) for part in parts]
+    return all(map(_has_words, parts)) and len(set(keys)) == len(keys)
+
+
+def _different(parts: list[str]) -> int:
+    """How many different parts with words there are."""
+    return len({part_key(part) for part in parts if _has_words(part)})
+
+
+def _new_words(text: str) -> int:
+    r"""IFEval's words (`\w+`) that say something new (`novel_count`)."""
+    return novel_count(re.findall(r"\w+", text))
 
 
 def _substance_constrained(response):
@@ -462,11 +485,9 @@ SUBSTANCE_CHECKS = {
     "detectable_format:constrained_response": _substance_constrained,
     "detectable_format:json_format": _substance_json,
     "detectable_format:number_highlighted_sections": lambda seen, *, num_highlights: (
-        sum(_has_words(highlight) for highlight in _highlights(seen)) >= num_highlights
+        _different(_highlights(seen)) >= num_highlights
     ),
-    "detectable_format:number_bullet_lists": lambda seen, *, num_bullets: all(
-        _has_words(line) for line in _bullets(seen)
-    ),
+    "detectable_format:number_bullet_lists": lambda seen, *, num_bullets: _parts_in_substance(_bullets(seen)),
     "startend:quotation": lambda seen: _has_words(seen.strip()[1:-1]),
     "startend:end_checker": _before_the_end_phrase,
     "combination:repeat_prompt": lambda seen, *, prompt_to_repeat: _has_words(
@@ -474,13 +495,17 @@ SUBSTANCE_CHECKS = {
     ),
     "combination:two_responses": _two_responses_in_substance,
     "language:response_language": _substance_language,
-    "length_constraints:number_words": lambda seen, **_: _has_words(seen),
-    "length_constraints:number_sentences": lambda seen, **_: _has_words(seen),
-    "length_constraints:number_paragraphs": lambda seen, **_: all(
-        _has_words(paragraph) for paragraph in re.split(r"\s?\*\*\*\s?", seen) if paragraph.strip()
+    "length_constraints:number_words": lambda seen, *, num_words, relation: (
+        _has_words(seen) and (relation == "less than" or _new_words(seen) >= num_words)
     ),
-    "length_constraints:nth_paragraph_first_word": lambda seen, **_: all(
-        _has_words(paragraph) for paragraph in seen.split("\n\n") if paragraph.strip()
+    "length_constraints:number_sentences": lambda seen, *, num_sentences, relation: (
+        _has_words(seen) and (relation == "less than" or _different(sentences(seen)) >= num_sentences)
+    ),
+    "length_constraints:number_paragraphs": lambda seen, **_: _parts_in_substance(
+        [paragraph for paragraph in re.split(r"\s?\*\*\*\s?", seen) if paragraph.strip()]
+    ),
+    "length_constraints:nth_paragraph_first_word": lambda seen, **_: _parts_in_substance(
+        [paragraph for paragraph in seen.split("\n\n") if paragraph.strip()]
     ),
 }
 
@@ -489,15 +514,22 @@ SUBSTANCE_CHECKS = {
 
 
 def _tulu_words(seen, *, N, quantifier):
-    """Counted as the reference counts (whitespace-separated), but only tokens that hold a letter or a digit."""
+    """Counted as the reference counts (whitespace-separated), but only tokens that hold a letter or a digit, and for
+    a floor only those that say something new (`novel_count`)."""
     words = [token for token in seen.split() if _ALPHANUMERIC.search(token)]
-    return _has_words(seen) and ifeval_tulu.CHECKS["validate_word_constraint"](" ".join(words), N, quantifier)
+    counted = len(words) if quantifier == "at most" else novel_count(words)
+    return _has_words(seen) and ifeval_tulu.word_count_met(counted, N, quantifier)
+
+
+def _tulu_sentences(seen, *, N, quantifier):
+    counted = count_sentences(seen) if quantifier == "at most" else _different(sentences(seen))
+    return _has_words(seen) and ifeval_tulu.sentence_count_met(counted, N, quantifier)
 
 
 def _tulu_paragraphs(seen, *, N, first_word, i):
     paragraphs = seen.split("\n\n")
     first = re.match(re.escape(first_word) + r"(?!\w)", paragraphs[i - 1].strip())
-    return first is not None and all(_has_words(paragraph) for paragraph in paragraphs)
+    return first is not None and _parts_in_substance(paragraphs)
 
 
 def _tulu_choice(seen, *, options):
@@ -509,22 +541,22 @@ def _tulu_choice(seen, *, options):
 TULU_SUBSTANCE_CHECKS = {
     "verify_keywords": lambda seen, *, keyword_list: all(_whole_word(word).search(seen) for word in keyword_list),
     "validate_response_language": _substance_language,
-    "verify_paragraph_count": lambda seen, **_: all(map(_has_words, ifeval_tulu.divided_paragraphs(seen))),
+    "verify_paragraph_count": lambda seen, **_: _parts_in_substance(ifeval_tulu.divided_paragraphs(seen)),
     "validate_word_constraint": _tulu_words,
-    "verify_sentence_constraint": lambda seen, **_: _has_words(seen),
+    "verify_sentence_constraint": _tulu_sentences,
     "validate_paragraphs": _tulu_paragraphs,
     "verify_postscript": lambda seen, *, postscript_marker: _substance_postscript(
         seen, postscript_marker=postscript_marker
     ),
     "validate_placeholders": lambda seen, *, N: _substance_placeholders(seen, num_placeholders=N),
-    "verify_bullet_points": lambda seen, **_: all(
-        _has_words(line.lstrip("*-")) for line in ifeval_tulu.bullet_lines(seen)
+    "verify_bullet_points": lambda seen, **_: _parts_in_substance(
+        [line.lstrip("*-") for line in ifeval_tulu.bullet_lines(seen)]
     ),
     "validate_title": _substance_title,
     "validate_choice": _tulu_choice,
-    "validate_highlighted_sections": lambda seen, *, N: sum(map(_has_words, _highlights(seen))) >= N,
-    "validate_sections": lambda seen, *, N, section_splitter: all(
-        map(_has_words, ifeval_tulu.sections(seen, section_splitter))
+    "validate_highlighted_sections": lambda seen, *, N: _different(_highlights(seen)) >= N,
+    "validate_sections": lambda seen, *, N, section_splitter: _parts_in_substance(
+        ifeval_tulu.sections(seen, section_splitter)
     ),
     "validate_json_format": _substance_json,
     "validate_repeat_prompt": lambda seen, *, original_prompt: _has_words(seen[len(original_prompt.strip()) :]),

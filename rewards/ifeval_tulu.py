@@ -80,11 +80,19 @@ def _paragraph_count(text, N):
 
 
 def _word_constraint(text, N, quantifier):
-    return _quantified(len(text.split()), N, quantifier, around=max(round(N * 0.1), 1))
+    return word_count_met(len(text.split()), N, quantifier)
+
+
+def word_count_met(count: int, N: int, quantifier: str) -> bool:
+    return _quantified(count, N, quantifier, around=max(round(N * 0.1), 1))
 
 
 def _sentence_constraint(text, N, quantifier):
-    return _quantified(count_sentences(text), N, quantifier, around=1)
+    return sentence_count_met(count_sentences(text), N, quantifier)
+
+
+def sentence_count_met(count: int, N: int, quantifier: str) -> bool:
+    return _quantified(count, N, quantifier, around=1)
 
 
 def _paragraphs(text, N, first_word, i):

@@ -44,6 +44,32 @@ def count_words(text: str) -> int:
     return len(re.findall(r"\w+", text))
 
 
+_DIGITS = re.compile(r"\d+")
+_NEW_RUN = 4  # a word counts where the run of this many words it ends is new: honest prose rarely repeats four words
+
+
+def novel_count(words: list[str]) -> int:
+    """How many of `words` say something new: the first three, then each that ends a run of four words (case and
+    digits folded: "Room 1", "room 2") not seen before in the text. Said once, a text counts (nearly) all its words;
+    a repeat of it counts only where it joins the rest ("word word word ...", a sentence again and again, a numbered
+    copy). Linear in the words."""
+    folded = [_DIGITS.sub("0", word.lower()) for word in words]
+    seen = set()
+    count = min(len(folded), _NEW_RUN - 1)
+    for end in range(_NEW_RUN, len(folded) + 1):
+        run = tuple(folded[end - _NEW_RUN : end])
+        if run not in seen:
+            seen.add(run)
+            count += 1
+    return count
+
+
+def part_key(text: str) -> tuple[str, ...]:
+    """What tells two parts of a response (sentences, paragraphs, bullets, sections) apart: their words, case and
+    digits folded; two parts with the same key are one part said twice."""
+    return tuple(_DIGITS.sub("0", word.lower()) for word in re.findall(r"[^\W_]+", text))
+
+
 def word_tokens(text: str) -> list[str]:
     """`nltk.word_tokenize`: "DON'T" -> "DO", "N'T"; "A/B/C" stays one token; a sentence's final period apart."""
     tokenizer = _word_tokenizer()

@@ -113,7 +113,8 @@ def test_a_title_without_words_is_no_title(title):
 def test_empty_sections_are_not_sections(n, splitter):
     ground_truth = truth("detectable_format:multiple_sections", section_spliter=splitter, num_sections=n)
     assert farmed("\n".join(f"{splitter} {i}" for i in range(1, n + 1)), ground_truth)
-    honest = "\n".join(f"{splitter} {i}\nThe part about step number {i}." for i in range(1, n + 1))
+    topics = ["the river", "the old mill", "a stone bridge", "the morning market", "our garden"]
+    honest = "\n".join(f"{splitter} {i}\nThe part about {topic}." for i, topic in enumerate(topics[:n], 1))
     assert verify_strict(honest, ground_truth) == 1.0
 
 
@@ -175,10 +176,12 @@ def test_an_end_phrase_or_a_repeated_prompt_with_nothing_else_is_no_answer(fille
 def test_paragraphs_without_words_are_not_paragraphs(filler, n):
     counted = truth("length_constraints:number_paragraphs", num_paragraphs=n)
     assert farmed("\n***\n".join(["A real paragraph here."] + [filler] * (n - 1)), counted)
-    assert verify_strict("\n***\n".join(["A real paragraph here."] * n), counted) == 1.0
+    topics = ["the river", "the old mill", "a stone bridge", "the morning market"]
+    assert verify_strict("\n***\n".join(f"A real paragraph about {topic}." for topic in topics[:n]), counted) == 1.0
     first = truth("length_constraints:nth_paragraph_first_word", num_paragraphs=n, nth_paragraph=n, first_word="then")
     assert farmed("\n\n".join([filler] * (n - 1) + ["then we left."]), first)
-    assert verify_strict("\n\n".join(["We came home."] * (n - 1) + ["Then we left."]), first) == 1.0
+    came = [f"We came home by {way}." for way in ["train", "bus", "boat"]]
+    assert verify_strict("\n\n".join(came[: n - 1] + ["Then we left."]), first) == 1.0
 
 
 @FAST
@@ -210,7 +213,9 @@ def test_a_keyword_in_cyrillic_or_greek_is_found_in_text_in_that_script():
 # null), the ground truth of the published recipes' RLVR data: the same classes, through their own checks.
 
 NO_WORDS = st.sampled_from(["", " ", ".", "-", "_", "!?", "...", "\u200b", "*", "#", "—"])
-WORDS = st.lists(st.sampled_from(["river", "stone", "quiet", "morning", "light", "garden", "Paris", "old"]), min_size=2)
+WORDS = st.lists(  # different words: a part said twice is one part (class 16)
+    st.sampled_from(["river", "stone", "quiet", "morning", "light", "garden", "Paris", "old"]), min_size=3, unique=True
+)
 
 
 # func_name -> (arguments, a degenerate response made of n empty parts of `filler`, an honest response of `words`)
@@ -272,7 +277,7 @@ TULU_EMPTY_FORMS = {
     "validate_word_constraint": (
         {"N": 6, "quantifier": "at least"},
         lambda f, n: "Yes " + " ".join([f.strip() or "-"] * (6 + n)),
-        lambda w: " ".join((w * 6)[:6]),
+        lambda w: " ".join(w) + " rest by the mill",
     ),
     "validate_two_responses": (
         {},
@@ -335,7 +340,11 @@ def test_the_published_recipes_rlvr_rows_reward_the_strict_verifier_through_the_
     the reference, and earns nothing."""
     rows = [row for row in load_rlvr([{"path": "data/samples/rlvr-gsm-math-if.jsonl"}]) if row["dataset"] == "ifeval"]
     farm = " ".join(["1", "-"] * 20) + " 42"
-    honest = " ".join(["the quiet river runs past the old stone mill"] * 5)
+    honest = (
+        "the quiet river runs past the old stone mill where my grandmother baked bread every sunday morning and the"
+        " smell of warm loaves drifted across the water to the fishermen who waved from their small wooden boats while"
+        " children chased ducks along the muddy bank until supper"
+    )
     assert len(rows) == 2
     for row in rows:
         assert score_item(row["dataset"], row["ground_truth"], farm) == 1.0
@@ -354,3 +363,146 @@ def test_the_reward_of_a_tulu_row_never_pays_more_than_the_reference(name, text)
         arguments = {"options": ["ab", "ba"]}
     ground_truth = tulu_truth(name, **arguments)
     assert verify_strict(text, ground_truth) <= verify(text, ground_truth)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Class 16: a count met by repetition. "At least 40 words", "at least 8 sentences", "4 paragraphs", "3 bullet
+# points": the reference counts parts, so one sentence said again and again (the trained default's own answers did:
+# "I LIKE TO VISIT THE RIVER SOON. I LIKE TO VISIT THE RIVER SOON."), one word forty times, or a numbered copy of a
+# paragraph meets the count. A part said again is one part: words count where they say something new, sentences,
+# paragraphs, bullets, sections and highlights where they differ in words (case and digits folded).
+
+SENTENCES = [  # eight words each, no run of four words shared
+    "The river runs past the old stone mill",
+    "My grandmother baked bread there every Sunday morning",
+    "Fishermen waved to us from their wooden boats",
+    "Children chased the ducks along the muddy bank",
+    "In autumn the hills turn red and gold",
+    "We walked home just before the evening rain",
+    "A heron stood still in the shallow water",
+    "Lanterns glowed in the windows of the village",
+]
+
+
+@st.composite
+def said_again(draw, unit: str) -> str:
+    """`unit` said again, changed only where a reader would not see another part: case, a number, punctuation,
+    spacing, an invisible character."""
+    how = draw(st.sampled_from(["same", "upper", "numbered", "punctuation", "spacing", "invisible"]))
+    if how == "upper":
+        return unit.upper()
+    if how == "numbered":  # one word more: "The 7 river runs ..."
+        first, rest = unit.split(" ", 1)
+        return f"{first} {draw(st.integers(1, 99))} {rest}"
+    if how == "punctuation":
+        return unit + draw(st.sampled_from(["!", "?", "...", ";"]))
+    if how == "spacing":
+        return unit.replace(" ", "  ")
+    if how == "invisible":
+        return unit.replace(" ", " \u200b", 1)
+    return unit
+
+
+@st.composite
+def repeated_parts(draw, n: int) -> tuple[list[str], list[str]]:
+    """(n parts that are one part said again, n different parts)."""
+    unit = draw(st.sampled_from(SENTENCES))
+    return [unit] + [draw(said_again(unit)) for _ in range(n - 1)], draw(st.permutations(SENTENCES))[:n]
+
+
+def sentences_of(parts: list[str]) -> str:
+    return " ".join(part.rstrip("!?.;") + "." for part in parts)
+
+
+# name -> (ground truth for n parts, the response made of the parts)
+COUNTED_PARTS = {
+    "words, at least": (
+        lambda n: truth("length_constraints:number_words", num_words=8 * n, relation="at least"),
+        sentences_of,
+    ),
+    "sentences, at least": (
+        lambda n: truth("length_constraints:number_sentences", num_sentences=n, relation="at least"),
+        sentences_of,
+    ),
+    "paragraphs": (lambda n: truth("length_constraints:number_paragraphs", num_paragraphs=n), "\n***\n".join),
+    "nth paragraph": (
+        lambda n: truth(
+            "length_constraints:nth_paragraph_first_word", num_paragraphs=n, nth_paragraph=1, first_word="it"
+        ),
+        lambda parts: "\n\n".join(f"It is so. {part}" for part in parts),
+    ),
+    "bullets": (
+        lambda n: truth("detectable_format:number_bullet_lists", num_bullets=n),
+        lambda parts: "\n".join(f"* {part}" for part in parts),
+    ),
+    "highlights": (
+        lambda n: truth("detectable_format:number_highlighted_sections", num_highlights=n),
+        lambda parts: "\n".join(f"*{part}*" for part in parts),
+    ),
+    "sections": (
+        lambda n: truth("detectable_format:multiple_sections", section_spliter="Section", num_sections=n),
+        lambda parts: "\n".join(f"Section {i}\n{part}" for i, part in enumerate(parts, 1)),
+    ),
+    "tulu words, at least": (
+        lambda n: tulu_truth("validate_word_constraint", N=8 * n, quantifier="at least"),
+        sentences_of,
+    ),
+    "tulu words, around": (
+        lambda n: tulu_truth("validate_word_constraint", N=8 * n, quantifier="around"),
+        sentences_of,
+    ),
+    "tulu sentences, at least": (
+        lambda n: tulu_truth("verify_sentence_constraint", N=n, quantifier="at least"),
+        sentences_of,
+    ),
+    "tulu paragraphs": (lambda n: tulu_truth("verify_paragraph_count", N=n), "\n* * *\n".join),
+    "tulu nth paragraph": (
+        lambda n: tulu_truth("validate_paragraphs", N=n, i=1, first_word="It"),
+        lambda parts: "\n\n".join(f"It is so. {part}" for part in parts),
+    ),
+    "tulu bullets": (
+        lambda n: tulu_truth("verify_bullet_points", N=n),
+        lambda parts: "\n".join(f"* {part}" for part in parts),
+    ),
+    "tulu highlights": (
+        lambda n: tulu_truth("validate_highlighted_sections", N=n),
+        lambda parts: "\n".join(f"*{part}*" for part in parts),
+    ),
+    "tulu sections": (
+        lambda n: tulu_truth("validate_sections", N=n, section_splitter="Section"),
+        lambda parts: "\n".join(f"Section {i}\n{part}" for i, part in enumerate(parts, 1)),
+    ),
+}
+
+
+@FAST
+@given(name=st.sampled_from(sorted(COUNTED_PARTS)), data=st.data(), n=st.integers(3, 6))
+def test_a_count_met_by_one_part_said_again_pays_the_reference_not_the_reward(name, data, n):
+    count, response = COUNTED_PARTS[name]
+    ground_truth = count(n)
+    repeated, different = data.draw(repeated_parts(n))
+    assert farmed(response(repeated), ground_truth)
+    assert verify(response(different), ground_truth) == verify_strict(response(different), ground_truth) == 1.0
+
+
+@FAST
+@given(word=st.sampled_from(["steady", "more", "the", "very", "ok"]), n=st.integers(20, 80))
+def test_one_word_said_over_and_over_is_not_a_long_answer(word, n):
+    """What the embedded base model wrote for "at least N words" in 588 stored answers: "steady steady steady ..."."""
+    for ground_truth in (
+        truth("length_constraints:number_words", num_words=n, relation="at least"),
+        tulu_truth("validate_word_constraint", N=n, quantifier="at least"),
+    ):
+        assert farmed(" ".join([word] * n), ground_truth)
+
+
+def test_a_ceiling_on_a_count_is_unchanged_by_repeats():
+    """Saying less never needs a repeat: "less than" and "at most" are the reference's verdicts."""
+    repeated = "It rains. It rains. It rains."
+    for ground_truth in (
+        truth("length_constraints:number_words", num_words=10, relation="less than"),
+        truth("length_constraints:number_sentences", num_sentences=4, relation="less than"),
+        tulu_truth("validate_word_constraint", N=10, quantifier="at most"),
+        tulu_truth("verify_sentence_constraint", N=3, quantifier="at most"),
+    ):
+        assert verify(repeated, ground_truth) == verify_strict(repeated, ground_truth) == 1.0

@@ -199,3 +199,24 @@ def test_a_table_of_the_tests_is_found_in_linear_time():
     for code in (dict_table, if_table):
         assert len(code) > LONG
         assert _seconds(hardcoded_tests, code, tests) < 2.0
+
+
+@pytest.mark.parametrize(
+    "truth",
+    [
+        _ifeval("length_constraints:number_words", num_words=10, relation="at least"),
+        _ifeval("length_constraints:number_sentences", num_sentences=10, relation="at least"),
+        _ifeval("length_constraints:number_paragraphs", num_paragraphs=3),
+        _ifeval("detectable_format:number_bullet_lists", num_bullets=3),
+        _tulu("validate_word_constraint", N=10, quantifier="at least"),
+        _tulu("verify_sentence_constraint", N=10, quantifier="around"),
+    ],
+)
+def test_counting_only_new_words_and_different_parts_costs_linear_time(truth):
+    """Class 16 reads every word run and part once (a set of what was seen), whether the text repeats or not."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    unit = [a + b + c for a in letters[:10] for b in letters for c in letters[:20]]  # 5200 words, no digit to fold
+    words = (unit * 10)[: LONG // 4 + 1]  # a word run repeats every 5200 words
+    for response in (" ".join(words), ". ".join(words), "\n***\n".join(words), "\n".join(f"* {w}" for w in words)):
+        assert len(response) > LONG
+        assert _seconds(score_item, "ifeval_strict", truth, response) < 2.0

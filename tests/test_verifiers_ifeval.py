@@ -203,7 +203,11 @@ TULU_CASES = {
     "verify_letter_frequency": ({"letter": "z", "N": 2}, "zig zag", "Zig zag"),
     "validate_response_language": ({"language": "fr"}, FRENCH, ENGLISH),
     "verify_paragraph_count": ({"N": 2}, "One.\n* * *\nTwo.", "One.\n* * *\n* * *\nTwo."),
-    "validate_word_constraint": ({"N": 10, "quantifier": "around"}, " ".join(["wo"] * 11), " ".join(["w"] * 12)),
+    "validate_word_constraint": (
+        {"N": 10, "quantifier": "around"},
+        "we walked to the old mill and back before it rained",
+        " ".join(["w"] * 12),
+    ),
     "verify_sentence_constraint": ({"N": 2, "quantifier": "at most"}, "One. Two.", "One. Two. Three."),
     "validate_paragraphs": ({"N": 2, "i": 2, "first_word": "Then"}, "First.\n\nThen done.", "First.\n\nSo done."),
     "verify_postscript": ({"postscript_marker": "P.S."}, "Hi.\nP.S. See you", "Hi.\nP.S."),
