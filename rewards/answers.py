@@ -7,7 +7,9 @@ An answer offered with alternatives is no answer: "17 or 18", "17, 18", "17-18",
 response that never committed; `offers_alternatives` is the one test of the text between two values that every
 verifier applies: to numbers in a clause, to answer markers side by side, and to a value just outside the final
 marker (`offered_beside`). It is written for the class, by its grammar (disjunctions, doubt, modal "be",
-conditions, ranges, symbols), not as a list of the phrasings seen."""
+conditions, ranges, symbols), not as a list of the phrasings seen. Answers stated in two formats side by side ("The
+answer is 17. #### 18") are no answer either: `final_statements` finds them for every reader, `contradicted` compares
+them with the reader's own idea of "the same value"."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from rewards.numbers import ascii_signs, read_number, values_in
 from rewards.text_utils import revealed_letters
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*")
+_ANSWER_TAGS = re.compile(r"<(/?)answer>", re.I)
 
 
 class Span(NamedTuple):
@@ -45,6 +48,22 @@ def last_two_boxed(text: str) -> list[Span]:
             spans.append(span)
         elif match is matches[-1]:
             return []
+    return spans
+
+
+def last_two_tagged(response: str) -> list[Span]:
+    """The last `<answer>...</answer>` and the one before it. The last's content is what
+    `re.findall(r"<answer>(.*?)</answer>", response, re.S | re.I)[-1]` gives, in linear time (that pattern rescans
+    the rest of the text from every unclosed `<answer>`): an opening tag pairs with the next closing one."""
+    spans, opening = [], None
+    for tag in _ANSWER_TAGS.finditer(response):
+        if opening is None and not tag.group(1):
+            opening = tag
+        elif opening is not None and tag.group(1):
+            spans, opening = (
+                [*spans[-1:], Span(opening.start(), tag.end(), response[opening.end() : tag.start()])],
+                None,
+            )
     return spans
 
 
@@ -195,6 +214,61 @@ def sole_answer(text: str, markers: list[Span]) -> str | None:
     if offered_beside(text, markers[-1]):
         return None
     return markers[-1].content
+
+
+# A final answer stated in two formats, side by side, must be one answer: "The answer is 17. #### 18", "\\boxed{17}
+# The answer is 18.", "<answer>Paris</answer> The answer is Lyon." A reader takes one of them by its own order of
+# markers, and a response that never committed is paid whichever it takes.
+ANSWER_CUE = re.compile(r"answer\s+is\b|answer\s*:", re.I)  # "The answer is 17", "Answer: 17"
+CLAUSE_END = re.compile(r"[.!?;](?:\s|$)|\n")
+CORRECTION = re.compile(r"\b(?:wait|actually|correction|sorry|i\s+mean|no,)\b", re.I)
+
+
+def answer_clauses(text: str, last: int = 2) -> list[Span]:
+    """The last `last` "answer is" / "Answer:" clauses: each from its cue to the clause's end, holding what follows
+    the cue."""
+    spans = []
+    for cue in list(ANSWER_CUE.finditer(text))[-last:]:
+        end = CLAUSE_END.search(text, cue.end())
+        stop = end.start() if end else len(text)
+        spans.append(Span(cue.start(), stop, text[cue.end() : stop]))
+    return spans
+
+
+def final_statements(text: str) -> list[tuple[str, Span]]:
+    """The final-answer statements of every kind the readers know, (kind, span holding what it states), in order: the
+    last two boxes and `<answer>` tags, the last two "answer is" clauses and the last `####` line, each of those two
+    cut where another statement starts ("Answer: 2 \\boxed{3}", "#### 2 The answer is 3.")."""
+    marked = [("box", span) for span in last_two_boxed(text)] + [("tag", span) for span in last_two_tagged(text)]
+    cues = [("answer is", span) for span in answer_clauses(text)]
+    at = text.rfind("####")
+    if at != -1:
+        line_end = text.find("\n", at)
+        cues.append(("####", Span(at, len(text) if line_end == -1 else line_end, "")))
+    starts = sorted(span.start for _, span in marked + cues)
+    statements = list(marked)
+    for kind, span in cues:
+        content_start = span.end - len(span.content) if kind == "answer is" else span.start + 4
+        end = min([span.end, *(start for start in starts if start > span.start)])
+        statements.append((kind, Span(span.start, end, text[content_start:end])))
+    return sorted(statements, key=lambda statement: statement[1])
+
+
+def contradicted(text: str, statements: list[tuple[str, Span]], same) -> bool:
+    """Two final-answer statements of different kinds (`final_statements`, in order), next to each other, say
+    different things (`same(first, second)` is false for their contents) with only words between them: no working
+    (a digit, an equation) that would make the first a step, and no correction ("wait", "actually") that withdraws
+    it. Two of one kind are `offers_alternatives`' to judge ("\\boxed{500}, then after checking the units
+    \\boxed{1}" is one answer, revised)."""
+    for (kind, earlier), (other_kind, later) in zip(statements, statements[1:]):
+        if kind == other_kind or later.start < earlier.end:
+            continue  # one inside the other is one statement
+        gap = text[earlier.end : later.start]
+        if "=" in gap or CORRECTION.search(gap) or any(character.isdigit() for character in gap):
+            continue
+        if not same(earlier.content, later.content):
+            return True
+    return False
 
 
 _NEGATION_BEFORE = re.compile(r"(?:(?<![A-Za-z])not|n't|(?<![A-Za-z])(?:instead\s+of|rather\s+than))\W*$", re.I)

@@ -12,7 +12,8 @@ The answer is read for its meaning:
 - a correction after the clause replaces it ("... is 5. Wait, actually it is 7");
 - an answer offered with an alternative is no answer ("17 or 18", "17, 18", "17 ± 1", "17, though it could be 18",
   "17 or eighteen", `\\boxed{17}, \\boxed{18}`; `rewards.answers.offers_alternatives`): the value after it, a number
-  in words before it in its clause, the value before the last "answer is" cue ("17, unless the answer is 18")."""
+  in words before it in its clause, the value before the last "answer is" cue ("17, unless the answer is 18");
+- so are two answers stated in two formats side by side ("The answer is 17. #### 18"; `answers.contradicted`)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,18 @@ import functools
 import re
 from fractions import Fraction
 
-from rewards.answers import last_two_boxed, offers_alternatives, sole_answer
+from rewards.answers import (
+    ANSWER_CUE,
+    CLAUSE_END,
+    CORRECTION,
+    contradicted,
+    final_statements,
+    last_two_boxed,
+    offers_alternatives,
+    sole_answer,
+)
 from rewards.numbers import ascii_signs, last_numbers, number_words_in, numbers_in, read_number, values_in
 
-_ANSWER_IS = re.compile(r"answer\s+is\b|answer\s*:", re.I)
-_CLAUSE_END = re.compile(r"[.!?;](?:\s|$)|\n")
 _NEGATION = re.compile(r"(?:\bnot|n't|\binstead\s+of|\brather\s+than|\bnor)\s*(?:exactly\s+|equal\s+to\s+)?$", re.I)
 _BOUND_BEFORE = re.compile(
     r"(?:\b(?:more|less|fewer|greater|higher|lower|bigger|smaller)\s+than|\bat\s+(?:least|most)|\bup\s+to|\bover"
@@ -38,7 +46,6 @@ _BOUND_AFTER = re.compile(
     re.I,
 )
 _TOLERANCE_AFTER = re.compile(r"\s*(?:,\s*)?(?:give\s+or\s+take|plus\s+or\s+minus|more\s+or\s+less)\b", re.I)
-_CORRECTION = re.compile(r"\b(?:wait|actually|correction|sorry|i\s+mean|no,)\b", re.I)
 
 
 _LAST_WINDOW = 256  # characters around the last number where a number in words may be offered beside it
@@ -81,6 +88,8 @@ def stated_answer(response: str) -> Fraction | None:
 
 
 def _stated(response: str) -> Fraction | None:
+    if contradicted(response, final_statements(response), _same_number):
+        raise _Hedged  # "The answer is 17. #### 18": two answers stated side by side
     if "####" in response:
         *earlier, last = response.rsplit("####", 2)
         if len(earlier) == 2:
@@ -95,22 +104,33 @@ def _stated(response: str) -> Fraction | None:
         value = _clause_number(boxed, len(boxed))
         if value is not None:
             return value
-    matches = list(_ANSWER_IS.finditer(response))
+    matches = list(ANSWER_CUE.finditer(response))
     if not matches:
         return None
     cue = matches[-1]
     if _clause_offered_after_a_value(response, cue.start(), cue.end()):
         raise _Hedged
     rest = response[cue.end() :]
-    end = _CLAUSE_END.search(rest)
+    end = CLAUSE_END.search(rest)
     after = rest[end.end() :] if end else ""
-    corrections = list(_CORRECTION.finditer(after))
+    corrections = list(CORRECTION.finditer(after))
     if corrections:
         correction = after[corrections[-1].end() :]
         corrected = _clause_number(correction, len(correction))
         if corrected is not None:
             return corrected
     return _clause_number(rest, end.start() if end else len(rest))
+
+
+def _same_number(first: str, second: str) -> bool:
+    """Both state one number, the same; or one of them states none this reader can tell."""
+    values = []
+    for text in (first, second):
+        try:
+            values.append(_clause_number(text, len(text)))
+        except _Hedged:
+            return True  # an alternative inside one statement is that statement's own matter
+    return None in values or values[0] == values[1]
 
 
 def _clause_offered_after_a_value(response: str, cue_start: int, cue_end: int) -> bool:

@@ -43,7 +43,7 @@ from latex2sympy2_extended import latex2sympy
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
 from math_verify import verify as math_verify
 
-from rewards.answers import Span, last_two_boxed, sole_answer
+from rewards.answers import Span, contradicted, final_statements, last_two_boxed, sole_answer
 from rewards.numbers import ascii_signs, read_number
 
 # math-verify warns once that its timeouts are off (on purpose: the pool enforces them) and logs parse failures.
@@ -121,6 +121,8 @@ def restates(question: str, answer: str, truths) -> bool:
 def extract_answer(response: str) -> str | None:
     """The stated answer, else Minerva's "The final answer is ...", else the last `$...$`, else a short bare reply;
     None for two boxes or two math spans offered as alternatives (`\\boxed{17}, \\boxed{18}`, `$17$ or $18$`)."""
+    if contradicted(response, final_statements(response), _same_value):
+        return None  # "\\boxed{17} The answer is 18.": two answers stated side by side
     boxes = last_two_boxed(response)
     if boxes:
         return sole_answer(response, boxes)
@@ -132,6 +134,32 @@ def extract_answer(response: str) -> str | None:
         return sole_answer(response, spans)
     stripped = response.strip()
     return stripped if 0 < len(stripped) <= _BARE_ANSWER_CHARS else None
+
+
+def _same_value(first: str, second: str) -> bool:
+    """Equivalent either way, or one of them states no value this reader can compare."""
+    first, second = _stated_value(first), _stated_value(second)
+    if first is None or second is None or not _parse_cached(first) or not _parse_cached(second):
+        return True
+    return equivalent(first, second) or equivalent(second, first)
+
+
+_TEXT_COMMAND = re.compile(r"\\(?:text[a-z]*|mbox|mathrm)\s*\{[^{}]*\}")
+_PROSE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")  # a word, not a LaTeX command's name
+
+
+def _stated_value(statement: str) -> str | None:
+    """What a statement gives as its value: its last math span, else itself; an equation's last side; what comes
+    before its first word of prose ("18 dollars"); None when prose comes first ("the sum is 17", "clear from the work
+    above": a reader of values cannot compare them)."""
+    spans = last_two_math_spans(statement)
+    value = spans[-1].content if spans else statement
+    value = _TEXT_COMMAND.sub(" ", value.rsplit("=", 1)[-1])
+    prose = _PROSE.search(value)
+    value = (value[: prose.start()] if prose else value).strip().rstrip(".,;:!? ")  # "18 dollars": 18
+    if not value or len(value) > _MAX_CHARS or _too_costly(value):
+        return None
+    return value
 
 
 def answer_key(response: str) -> str | None:

@@ -16,10 +16,9 @@ import functools
 import re
 import unicodedata
 
-from rewards.answers import Span, last_two_boxed, sole_answer
+from rewards.answers import contradicted, final_statements, last_two_boxed, last_two_tagged, sole_answer
 from rewards.numbers import read_number
 
-_ANSWER_TAGS = re.compile(r"<(/?)answer>", re.I)
 _ANSWER_LINE = re.compile(r"(?:answer is|answer:)\s*(.*)", re.I)
 
 
@@ -62,6 +61,8 @@ def extract_answer(response: str) -> str | None:
     """The final answer (see the module docstring); None for two tagged or boxed answers offered as alternatives
     (`<answer>Paris</answer> or <answer>Lyon</answer>`)."""
     tagged = last_two_tagged(response)
+    if contradicted(response, final_statements(response), _same_text):
+        return None  # "<answer>Paris</answer> The answer is Lyon.": two answers stated side by side
     if tagged:
         return sole_answer(response, tagged)
     lines = _ANSWER_LINE.findall(response)
@@ -71,17 +72,15 @@ def extract_answer(response: str) -> str | None:
     return sole_answer(response, boxes) if boxes else response
 
 
-def last_two_tagged(response: str) -> list[Span]:
-    """The last `<answer>...</answer>` and the one before it. The last's content is what
-    `re.findall(r"<answer>(.*?)</answer>", response, re.S | re.I)[-1]` gives, in linear time (that pattern rescans
-    the rest of the text from every unclosed `<answer>`): an opening tag pairs with the next closing one."""
-    spans, opening = [], None
-    for tag in _ANSWER_TAGS.finditer(response):
-        if opening is None and not tag.group(1):
-            opening = tag
-        elif opening is not None and tag.group(1):
-            spans, opening = (
-                [*spans[-1:], Span(opening.start(), tag.end(), response[opening.end() : tag.start()])],
-                None,
-            )
-    return spans
+def _same_text(first: str, second: str) -> bool:
+    """One statement's normalised words run inside the other's ("Paris" and "Paris, the capital"; a number by its
+    value), or one of them is empty."""
+    words = []
+    for text in (first, second):
+        normalized = normalize(text)
+        if normalized is None:
+            return True
+        kind, value = normalized
+        words.append(value.split() if kind == "text" else [str(value)])
+    shorter, longer = sorted(words, key=len)
+    return any(longer[index : index + len(shorter)] == shorter for index in range(len(longer) - len(shorter) + 1))

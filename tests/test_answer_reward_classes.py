@@ -739,3 +739,77 @@ def test_a_math_answer_with_a_unit_or_an_inequality_in_a_variable_still_counts(v
     assert math_equiv.verify(boxed(f"{value} \\text{{ {unit}}}"), str(value)) == 1.0
     assert math_equiv.verify(boxed(f"x \\ge {value}"), f"[{value},\\infty)") == 1.0
     assert math_equiv.verify(boxed(f"x < {value}"), f"(-\\infty,{value})") == 1.0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Class 17: one answer stated in one format and another in a second, side by side ("The answer is 17. #### 18",
+# "\boxed{17} The answer is 18.", "<answer>17</answer> The answer is 18."). Each reader takes one format before the
+# others (gsm8k `####`, math the box, string_match the tag), so a response that never committed is paid whichever
+# value that format holds; a reader of the last number pays the other order.
+
+STATEMENT_FORMATS = {  # format -> a statement of value v
+    "####": lambda v: f"#### {v}",
+    "box": lambda v: f"$\\boxed{{{v}}}$",
+    "answer is": lambda v: f"The answer is {v}.",
+    "answer:": lambda v: f"Answer: {v}",
+    "final answer": lambda v: f"The final answer is ${v}$.",
+    "tag": lambda v: f"<answer>{v}</answer>",
+}
+CLAUSES = {"answer is", "answer:", "final answer"}  # one format: an "answer is" clause (its cue also in "Answer:")
+
+
+def last_number_reader(response: str, truth: str) -> bool:
+    """A reader of the response's last number."""
+    found = numbers_in(response)
+    return bool(found) and found[-1][2] == read_number(truth)
+
+
+@st.composite
+def two_formats_two_answers(draw):
+    first, second = draw(st.permutations(sorted(STATEMENT_FORMATS)))[:2]
+    if {first, second} <= CLAUSES:
+        second = "box"  # two "answer is" clauses are one format: the last is read (class 13 judges them)
+    a, b = draw(st.lists(st.integers(2, 999), min_size=2, max_size=2, unique=True))
+    lead = draw(st.sampled_from(["", "So ", "Therefore, ", "In short: ", "Finally "]))
+    between = draw(st.sampled_from(["\n", " ", "\n\n", ". ", " so ", "\nIn short, "]))
+    response = f"{lead}{STATEMENT_FORMATS[first](a)}{between}{STATEMENT_FORMATS[second](b)}"
+    return response, a, b
+
+
+@FAST
+@given(task=two_formats_two_answers())
+def test_two_answers_stated_in_two_formats_side_by_side_are_no_answer(task):
+    response, a, b = task
+    assert last_number_reader(response, str(b))  # the last number alone pays the second
+    for verifier in (gsm8k.verify, math_equiv.verify, string_match.verify):
+        assert verifier(response, str(a)) == verifier(response, str(b)) == 0.0, (verifier.__module__, response)
+
+
+@FAST
+@given(
+    formats=st.permutations(sorted(STATEMENT_FORMATS)),
+    value=st.integers(2, 999),
+    between=st.sampled_from(["\n", "\n\n", "\n\nSo: "]),  # (string_match reads an "answer is" line to its end)
+)
+def test_one_answer_stated_in_two_formats_is_that_answer(formats, value, between):
+    first, second = formats[:2]
+    response = f"{STATEMENT_FORMATS[first](value)}{between}{STATEMENT_FORMATS[second](value)}"
+    assert gsm8k.verify(response, str(value)) == 1.0
+    if "final answer" not in (first, second):  # string_match does not read `$2$` (math's format) as 2
+        assert string_match.verify(response, str(value)) == 1.0
+    in_math_format = f"{STATEMENT_FORMATS['final answer'](value)}{between}{STATEMENT_FORMATS['box'](value)}"
+    assert math_equiv.verify(in_math_format, str(value)) == 1.0
+
+
+@FAST
+@given(a=st.integers(2, 99), b=st.integers(2, 99), c=st.integers(2, 99))
+def test_a_step_answered_before_the_work_goes_on_or_a_corrected_answer_is_not_a_second_answer(a, b, c):
+    """Working between two statements (a digit, an equation) makes the first a step; a correction withdraws it."""
+    stepped = f"The answer to the first part is: Answer: {a} bags.\nThen {a} + {b} = {a + b}.\n#### {a + b}"
+    assert gsm8k.verify(stepped, str(a + b)) == 1.0
+    corrected = f"The answer is {c}. Wait, actually \\boxed{{{a + b}}}"
+    assert gsm8k.verify(corrected, str(a + b)) == 1.0
+    assert math_equiv.verify(corrected, str(a + b)) == 1.0
+    worded = f"$\\boxed{{{a}}}$ The answer is {a} dollars, as the table shows."
+    assert math_equiv.verify(worded, str(a)) == gsm8k.verify(worded, str(a)) == 1.0
+    assert math_equiv.verify("$\\boxed{\\frac{1}{2}}$ The answer is 0.5.", "\\frac{1}{2}") == 1.0
