@@ -25,6 +25,7 @@ _ANSWER_LINE = re.compile(r"(?:answer is|answer:)\s*(.*)", re.I)
 _EDGE_PUNCTUATION = ".,!?;:'\"`()[]{}«»“”‘’"
 _ABBREVIATION_DOT = re.compile(r"(?<=\w)\.(?=\w)|(?<=\b\w)\.$")
 _ARTICLES = {"a", "an", "the"}
+_STATEMENT_WORDS = 64  # an answer is stated in a few words; the comparison of two statements is bounded by this
 
 
 def verify(response: str, ground_truth) -> float:
@@ -83,4 +84,6 @@ def _same_text(first: str, second: str) -> bool:
         kind, value = normalized
         words.append(value.split() if kind == "text" else [str(value)])
     shorter, longer = sorted(words, key=len)
+    if len(shorter) > _STATEMENT_WORDS:
+        return True  # a page is no statement of an answer: nothing to compare
     return any(longer[index : index + len(shorter)] == shorter for index in range(len(longer) - len(shorter) + 1))

@@ -220,3 +220,15 @@ def test_counting_only_new_words_and_different_parts_costs_linear_time(truth):
     for response in (" ".join(words), ". ".join(words), "\n***\n".join(words), "\n".join(f"* {w}" for w in words)):
         assert len(response) > LONG
         assert _seconds(score_item, "ifeval_strict", truth, response) < 2.0
+
+
+def test_two_long_statements_in_two_formats_are_compared_in_linear_time():
+    """Class 17 compares the statements next to each other: a response whose "statements" are pages costs no more."""
+    half = "word " * (LONG // 10)
+    for response in (
+        f"<answer>{half}zz</answer> The answer is {half * 2} end",  # every alignment fails at its last word
+        f"The answer is {half}\n#### {half} 7",
+        f"\\boxed{{{half}}} The answer is {half}",
+    ):
+        for verifier in ("gsm8k", "math", "string_match"):
+            assert _seconds(score_item, verifier, "7", response) < 2.0, (verifier, response[:30])
