@@ -414,6 +414,22 @@ def sentences_of(parts: list[str]) -> str:
     return " ".join(part.rstrip("!?.;") + "." for part in parts)
 
 
+def bulleted(parts: list[str]) -> str:
+    return "\n".join(f"* {part}" for part in parts)
+
+
+def highlighted(parts: list[str]) -> str:
+    return "\n".join(f"*{part}*" for part in parts)
+
+
+def in_sections(parts: list[str]) -> str:
+    return "\n".join(f"Section {i}\n{part}" for i, part in enumerate(parts, 1))
+
+
+def paragraphs_starting_it(parts: list[str]) -> str:
+    return "\n\n".join(f"It is so. {part}" for part in parts)
+
+
 # name -> (ground truth for n parts, the response made of the parts)
 COUNTED_PARTS = {
     "words, at least": (
@@ -429,19 +445,19 @@ COUNTED_PARTS = {
         lambda n: truth(
             "length_constraints:nth_paragraph_first_word", num_paragraphs=n, nth_paragraph=1, first_word="it"
         ),
-        lambda parts: "\n\n".join(f"It is so. {part}" for part in parts),
+        paragraphs_starting_it,
     ),
     "bullets": (
         lambda n: truth("detectable_format:number_bullet_lists", num_bullets=n),
-        lambda parts: "\n".join(f"* {part}" for part in parts),
+        bulleted,
     ),
     "highlights": (
         lambda n: truth("detectable_format:number_highlighted_sections", num_highlights=n),
-        lambda parts: "\n".join(f"*{part}*" for part in parts),
+        highlighted,
     ),
     "sections": (
         lambda n: truth("detectable_format:multiple_sections", section_spliter="Section", num_sections=n),
-        lambda parts: "\n".join(f"Section {i}\n{part}" for i, part in enumerate(parts, 1)),
+        in_sections,
     ),
     "tulu words, at least": (
         lambda n: tulu_truth("validate_word_constraint", N=8 * n, quantifier="at least"),
@@ -458,19 +474,19 @@ COUNTED_PARTS = {
     "tulu paragraphs": (lambda n: tulu_truth("verify_paragraph_count", N=n), "\n* * *\n".join),
     "tulu nth paragraph": (
         lambda n: tulu_truth("validate_paragraphs", N=n, i=1, first_word="It"),
-        lambda parts: "\n\n".join(f"It is so. {part}" for part in parts),
+        paragraphs_starting_it,
     ),
     "tulu bullets": (
         lambda n: tulu_truth("verify_bullet_points", N=n),
-        lambda parts: "\n".join(f"* {part}" for part in parts),
+        bulleted,
     ),
     "tulu highlights": (
         lambda n: tulu_truth("validate_highlighted_sections", N=n),
-        lambda parts: "\n".join(f"*{part}*" for part in parts),
+        highlighted,
     ),
     "tulu sections": (
         lambda n: tulu_truth("validate_sections", N=n, section_splitter="Section"),
-        lambda parts: "\n".join(f"Section {i}\n{part}" for i, part in enumerate(parts, 1)),
+        in_sections,
     ),
 }
 
