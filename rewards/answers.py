@@ -224,11 +224,11 @@ CLAUSE_END = re.compile(r"[.!?;](?:\s|$)|\n")
 CORRECTION = re.compile(r"\b(?:wait|actually|correction|sorry|i\s+mean|no,)\b", re.I)
 
 
-def answer_clauses(text: str, last: int = 2) -> list[Span]:
-    """The last `last` "answer is" / "Answer:" clauses: each from its cue to the clause's end, holding what follows
-    the cue."""
+def answer_clauses(text: str) -> list[Span]:
+    """The last two "answer is" / "Answer:" clauses: each from its cue to the clause's end, holding what follows the
+    cue."""
     spans = []
-    for cue in list(ANSWER_CUE.finditer(text))[-last:]:
+    for cue in list(ANSWER_CUE.finditer(text))[-2:]:
         end = CLAUSE_END.search(text, cue.end())
         stop = end.start() if end else len(text)
         spans.append(Span(cue.start(), stop, text[cue.end() : stop]))
