@@ -141,6 +141,8 @@ _DOUBTED = re.compile(
 _MAX_WORDS_BEFORE_A_DOUBTED_VALUE = 3
 _CONCESSIVE = frozenset("but yet though although still however".split())
 _REACH_AFTER = 80  # characters after the second value read for its own doubt or a bracket's calculation
+_BARE_AND = re.compile(r"\s*\$?\s*,?\s*(?:and|&|\\&)\s*\$?\s*", re.I)
+_CLAUSE_ENDS = re.compile(r"\s*\$?\s*(?:[.!?;]|\n|$)")
 
 
 def offers_alternatives(text: str, start: int, end: int, second_end: int | None = None) -> bool:
@@ -148,12 +150,15 @@ def offers_alternatives(text: str, start: int, end: int, second_end: int | None 
     break counts only beside a disjunction, a modal "be" or a closed condition ("17. Or 18", "17. It could also be
     18", "17. If not, 18"): a list of further problems after an answer is not a second answer. With `second_end`,
     where the second value ends, the doubt may also follow it: "17, though 18 is also possible", "17, but 18 might
-    work"."""
+    work"; and two values joined by "and" alone, the second ending its clause, are both offered ("The answer is 17
+    and 18."; but "17 and 2 were left" is an account)."""
     gap = revealed_letters(text[start:end])
     if _offers_between(text, gap, end):
         return True
     if second_end is None:
         return False
+    if _BARE_AND.fullmatch(gap) and _CLAUSE_ENDS.match(text, second_end):
+        return True  # "The answer is 17 and 18.": two bare values, neither an account of the other
     words = [word.lower() for word in _WORD.findall(gap)]
     if len(words) > _MAX_WORDS_BEFORE_A_DOUBTED_VALUE:
         return False

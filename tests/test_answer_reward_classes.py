@@ -333,7 +333,7 @@ def test_the_old_reader_dropped_the_unicode_dash():
 
 ALTERNATIVES = ["{a} or {b}", "{a}, {b}", "{a}-{b}", "{a} to {b}", "{a} ± {b}", "either {a} or {b}",
                 "{a} (or maybe {b})", "{a}; {b}", "{a} apples or {b} apples", "{a} or perhaps {b}",
-                "{a} \\text{{ or }} {b}"]  # fmt: skip
+                "{a} \\text{{ or }} {b}", "{a} and {b}", "{a}, and {b}"]  # fmt: skip
 GSM8K_STATEMENTS = ["The answer is {}.", "#### {}", "The final answer is $\\boxed{{{}}}$.", "So she has {}"]
 
 
