@@ -99,10 +99,12 @@ def _box(text: str, match: re.Match) -> Span | None:
 # ("since", "because", "of", "than", "and": "18, since 3 * 6 = 18 and 2 were left"; a disjunction among them still
 # offers a choice, a condition does not: "17, because if she had 20 ..."), a condition that holds the value ("18 if
 # she sells all 9 eggs"), a bracket that opens on a calculation ("18 (9 eggs × $2)").
-_DISJUNCTIVE = frozenset("or either alternatively otherwise else vs versus".split())
+_DISJUNCTIVE = frozenset("or either alternatively alternative alt otherwise else vs versus".split())
 _DOUBT = "maybe|perhaps|possibly|probably|likely|presumably|conceivably"
 _DOUBT_BEFORE = re.compile(rf"(?<![A-Za-z])(?:{_DOUBT})(?:\s+(?:even|also|just|around|about))?\W*$", re.I)
 _CONDITIONAL = frozenset("if unless depending whether assuming".split())
+_FALLBACK_BEFORE = re.compile(r"(?<![A-Za-z])(?:if\s+not|failing\s+that|or\s+else|else|otherwise)\W*$", re.I)
+_CHOICE_LABEL = re.compile(r"(?<![A-Za-z])(?:alt|alternatively|alternative|or|else|otherwise)\s*:", re.I)
 _RANGE = frozenset("to through thru till until".split())
 _RANGE_END = re.compile(r"(?<![A-Za-z])(?:up\s+to|through|thru|till|until)\W*$", re.I)  # bare "to" only alone: "due to"
 _REASONS = frozenset(
@@ -139,9 +141,15 @@ _DOUBTED = re.compile(
     re.I,
 )
 _MAX_WORDS_BEFORE_A_DOUBTED_VALUE = 3
+_ACCEPTABLE = r"(?:acceptable|valid|possible|plausible|correct|right|fine|ok|okay|defensible|reasonable)"
+_ACCEPTED_TOO = re.compile(  # the second value accepted as well as the first: a second answer
+    rf"\W*(?:(?:is|are|would\s+be|could\s+be|seems|looks)\s+)?(?:also|equally|too|as\s+well)\s+{_ACCEPTABLE}(?![A-Za-z])"
+    rf"|\W*(?:(?:is|are|seems|looks)\s+)?{_ACCEPTABLE}\s+(?:too|as\s+well)(?![A-Za-z])",
+    re.I,
+)
 _CONCESSIVE = frozenset("but yet though although still however".split())
 _REACH_AFTER = 80  # characters after the second value read for its own doubt or a bracket's calculation
-_BARE_AND = re.compile(r"\s*\$?\s*,?\s*(?:and|&|\\&)\s*\$?\s*", re.I)
+_BARE_JOIN = re.compile(r"\s*\$?\s*(?:,?\s*(?:and|&|\\&)|[.!]?\s*also,?|\?+)\s*\$?\s*", re.I)
 _CLAUSE_ENDS = re.compile(r"\s*\$?\s*(?:[.!?;]|\n|$)")
 
 
@@ -150,21 +158,24 @@ def offers_alternatives(text: str, start: int, end: int, second_end: int | None 
     break counts only beside a disjunction, a modal "be" or a closed condition ("17. Or 18", "17. It could also be
     18", "17. If not, 18"): a list of further problems after an answer is not a second answer. With `second_end`,
     where the second value ends, the doubt may also follow it: "17, though 18 is also possible", "17, but 18 might
-    work"; and two values joined by "and" alone, the second ending its clause, are both offered ("The answer is 17
-    and 18."; but "17 and 2 were left" is an account)."""
+    work"; and two bare values joined by "and" or "also" alone, or a question mark, the second ending its clause, are
+    both offered ("The answer is 17 and 18.", "17. Also 18.", "17? 18."; but "17 and 2 were left" is an account)."""
     gap = revealed_letters(text[start:end])
     if _offers_between(text, gap, end):
         return True
     if second_end is None:
         return False
-    if _BARE_AND.fullmatch(gap) and _CLAUSE_ENDS.match(text, second_end):
-        return True  # "The answer is 17 and 18.": two bare values, neither an account of the other
+    if _BARE_JOIN.fullmatch(gap) and _CLAUSE_ENDS.match(text, second_end):
+        return True  # "17 and 18.", "17. Also 18.", "17?? 18??": two bare values, neither an account of the other
     words = [word.lower() for word in _WORD.findall(gap)]
     if len(words) > _MAX_WORDS_BEFORE_A_DOUBTED_VALUE:
         return False
+    after = revealed_letters(text[second_end : second_end + _REACH_AFTER])
+    if _ACCEPTED_TOO.match(after):
+        return True  # "17, with 18 also acceptable", "17. 18 is equally valid": whatever leads to it
     if any(word in _REASONS for word in words) and not any(word in _CONCESSIVE for word in words):
         return False  # "17 apples and 3 are also red"; but "17, and yet 18 is also possible"
-    return _DOUBTED.match(revealed_letters(text[second_end : second_end + _REACH_AFTER])) is not None
+    return _DOUBTED.match(after) is not None
 
 
 def _offers_between(text: str, gap: str, end: int) -> bool:
@@ -172,8 +183,8 @@ def _offers_between(text: str, gap: str, end: int) -> bool:
     if "=" in gap:
         return False  # an equation states one value
     shown = _LATEX_COMMAND.sub(" ", _LATEX_WORDS.sub(r" \1 ", gap))
-    if ":" in shown:
-        return False
+    if ":" in shown and not _CHOICE_LABEL.search(shown):
+        return False  # a label ("Total: 18"), not a choice ("alt: 18")
     bracket = _BRACKET_AT_END.search(shown)
     if bracket:
         closing = text.find(")" if "(" in bracket.group(0) else "]", end, end + _REACH_AFTER)
@@ -185,6 +196,8 @@ def _offers_between(text: str, gap: str, end: int) -> bool:
         return not broken
     if len(words) > _MAX_GAP_WORDS:
         return False
+    if _FALLBACK_BEFORE.search(shown):
+        return True  # "17, if not 18", "17, failing that 18"
     conditional = any(word in _CONDITIONAL for word in words)
     if _MODAL_BE.search(shown) or conditional and (_THE_ANSWER_IS.search(shown) or _CONDITION_CLOSED.search(shown)):
         return True  # the second value is named as what the answer could be, or as a condition's outcome

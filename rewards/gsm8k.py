@@ -33,10 +33,12 @@ from rewards.answers import (
 )
 from rewards.numbers import ascii_signs, last_numbers, number_words_in, numbers_in, read_number, values_in
 
-_NEGATION = re.compile(r"(?:\bnot|n't|\binstead\s+of|\brather\s+than|\bnor)\s*(?:exactly\s+|equal\s+to\s+)?$", re.I)
+_NEGATION = re.compile(  # ("if not 18" offers 18, it does not negate it)
+    r"(?:(?<!\bif\s)\bnot|n't|\binstead\s+of|\brather\s+than|\bnor)\s*(?:exactly\s+|equal\s+to\s+)?$", re.I
+)
 _BOUND_BEFORE = re.compile(
     r"(?:\b(?:more|less|fewer|greater|higher|lower|bigger|smaller)\s+than|\bat\s+(?:least|most)|\bup\s+to|\bover"
-    r"|\bunder|\babove|\bbelow|\bnearly|\balmost|\bbetween(?:\s+\S+\s+and)?"
+    r"|\bunder|\babove|\bbelow|\bnearly|\balmost|\bbetween(?:\s+\S+\s+(?:and|to)|\s+[\d.,]+\s*[-\u2013\u2014])?"
     r"|[<>\u2264\u2265]=?|\\(?:[lg]eq?|[lg]eqslant|[lg]t)(?![A-Za-z]))\s*$",
     re.I,
 )
