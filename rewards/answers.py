@@ -149,8 +149,10 @@ _ACCEPTED_TOO = re.compile(  # the second value accepted as well as the first: a
 )
 _CONCESSIVE = frozenset("but yet though although still however".split())
 _REACH_AFTER = 80  # characters after the second value read for its own doubt or a bracket's calculation
-_BARE_JOIN = re.compile(r"\s*\$?\s*(?:,?\s*(?:and|&|\\&)|[.!]?\s*also,?|\?+)\s*\$?\s*", re.I)
-_CLAUSE_ENDS = re.compile(r"\s*\$?\s*(?:[.!?;]|\n|$)")
+# Two values joined by nothing but these (spacing and `$` aside): "and", "&", "also", question marks
+_BARE_JOIN = re.compile(r",? ?(?:and|&|\\&)|[.!]? ?also,?|\?+", re.I)
+_BARE_JOIN_CHARS = 8
+_CLAUSE_ENDS = re.compile(r"[ \t$]*(?:[.!?;\n]|$)")
 
 
 def offers_alternatives(text: str, start: int, end: int, second_end: int | None = None) -> bool:
@@ -165,7 +167,7 @@ def offers_alternatives(text: str, start: int, end: int, second_end: int | None 
         return True
     if second_end is None:
         return False
-    if _BARE_JOIN.fullmatch(gap) and _CLAUSE_ENDS.match(text, second_end):
+    if _bare_join(gap) and _CLAUSE_ENDS.match(text[second_end : second_end + _REACH_AFTER]):
         return True  # "17 and 18.", "17. Also 18.", "17?? 18??": two bare values, neither an account of the other
     words = [word.lower() for word in _WORD.findall(gap)]
     if len(words) > _MAX_WORDS_BEFORE_A_DOUBTED_VALUE:
@@ -176,6 +178,13 @@ def offers_alternatives(text: str, start: int, end: int, second_end: int | None 
     if any(word in _REASONS for word in words) and not any(word in _CONCESSIVE for word in words):
         return False  # "17 apples and 3 are also red"; but "17, and yet 18 is also possible"
     return _DOUBTED.match(after) is not None
+
+
+def _bare_join(gap: str) -> bool:
+    """The gap holds one of `_BARE_JOIN`'s joins and nothing else but spacing and `$` (looked at only when short: a
+    long gap is no bare join, and the pattern never meets a long run of anything)."""
+    core = " ".join(gap.replace("$", " ").split())
+    return len(core) <= _BARE_JOIN_CHARS and _BARE_JOIN.fullmatch(core) is not None
 
 
 def _offers_between(text: str, gap: str, end: int) -> bool:

@@ -232,3 +232,16 @@ def test_two_long_statements_in_two_formats_are_compared_in_linear_time():
     ):
         for verifier in ("gsm8k", "math", "string_match"):
             assert _seconds(score_item, verifier, "7", response) < 2.0, (verifier, response[:30])
+
+
+@pytest.mark.parametrize("unit", [" ", " $", " otherwise!", "!", " if ", " alt ", " also", "?"])
+def test_what_joins_two_values_is_read_in_linear_time(unit):
+    """The joins of two bare values ("17 and 18", "17. Also 18", "17?? 18??") and the fallbacks ("if not 18") are read
+    on the gap with its spacing collapsed, and only when it is short. The first draft matched the gap whole with
+    `\\s*\\$?\\s*` on each side: cubic in a run of spaces, 28.7 s at 2,000 of them."""
+    draft = re.compile(r"\s*\$?\s*(?:,?\s*(?:and|&|\\&)|[.!]?\s*also,?|\?+)\s*\$?\s*", re.I)
+    assert _seconds(draft.fullmatch, " " * 400 + "x") > 0.05
+    pad = unit * (LONG // len(unit))
+    for response in ("The answer is 17" + pad + "x 18.", "#### 17" + pad + "x 18", "\\boxed{17}" + pad + "x 18"):
+        for verifier in ("gsm8k", "math", "string_match"):
+            assert _seconds(score_item, verifier, "18", response) < 2.0, (verifier, unit)
