@@ -141,7 +141,7 @@ _DOUBTED = re.compile(
     re.I,
 )
 _MAX_WORDS_BEFORE_A_DOUBTED_VALUE = 3
-_ACCEPTABLE = r"(?:acceptable|valid|possible|plausible|correct|right|fine|ok|okay|defensible|reasonable)"
+_ACCEPTABLE = r"(?:acceptable|valid|possible|plausible|correct|right|defensible)"
 _ACCEPTED_TOO = re.compile(  # the second value accepted as well as the first: a second answer
     rf"\W*(?:(?:is|are|would\s+be|could\s+be|seems|looks)\s+)?(?:also|equally|too|as\s+well)\s+{_ACCEPTABLE}(?![A-Za-z])"
     rf"|\W*(?:(?:is|are|seems|looks)\s+)?{_ACCEPTABLE}\s+(?:too|as\s+well)(?![A-Za-z])",
@@ -337,12 +337,13 @@ _SENTENCE_END = re.compile(r"[.!?](?:\s|$)|\n")
 _TEXT_REACH = 120  # characters of the marker's sentence read for a word offered as its alternative
 _TOKEN_START = re.compile(r"(?<![\w$\\])[\w$\\]")
 _TOKEN = re.compile(r"[$\\]*[\w+\-^{}]+")
+_FUNCTION_WORDS = frozenset("is are was were be it this that these those the a an also which and or but so".split())
 
 
 def _word_offered_after(text: str, marker: Span) -> bool:
-    """The rest of the marker's sentence, or the next one, offers another word as the answer: a word in it follows
-    the marker through words of choice (`offers_alternatives`; symbols alone do not separate two words) and is not
-    the marker's own answer."""
+    """The rest of the marker's sentence, or the next one, offers another word as the answer: a word in it that is not
+    the marker's own answer follows the marker through words of choice (`offers_alternatives`; symbols alone do not
+    separate two words), or is accepted as well by its own words ("(Lyon is also possible)")."""
     tail = text[marker.end : marker.end + _TEXT_REACH]
     ends = [end.start() for _, end in zip(range(2), _SENTENCE_END.finditer(tail))]
     tail = tail[: ends[1] if len(ends) == 2 else len(tail)]  # its sentence and the next: "Paris. Or Lyon."
@@ -350,9 +351,13 @@ def _word_offered_after(text: str, marker: Span) -> bool:
     for start in _TOKEN_START.finditer(tail):
         token = _TOKEN.match(tail, start.start())
         candidate = token.group(0).strip("$").lower() if token else ""
+        if not candidate or own.startswith(candidate) or candidate in _FUNCTION_WORDS:
+            continue
         gap = tail[: start.start()]
+        if _ACCEPTED_TOO.match(revealed_letters(tail[token.end() : token.end() + _REACH_AFTER])):
+            return True  # "<answer>Paris</answer> (Lyon is also possible)": accepted as well, whatever leads to it
         if not _WORD.search(_LATEX_COMMAND.sub(" ", gap)):
             continue  # words follow one another with symbols between: only a word of choice offers one
-        if candidate and not own.startswith(candidate) and offers_alternatives(tail, 0, start.start()):
+        if offers_alternatives(tail, 0, start.start()):
             return True
     return False

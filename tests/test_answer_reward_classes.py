@@ -689,6 +689,26 @@ def test_a_text_answer_with_another_word_offered_after_its_marker_has_no_answer(
 
 
 @FAST
+@given(
+    answer=WORDS,
+    other=WORDS,
+    accepted=st.sampled_from(
+        [
+            " ({} is also possible)",
+            " ({} also acceptable)",
+            ". {} is equally valid.",
+            ", but {} is also right",
+        ]
+    ),
+)
+def test_a_text_answer_beside_another_word_accepted_too_has_no_answer(answer, other, accepted):
+    """The other word follows through symbols alone (a bracket), which is no choice, but its own words accept it."""
+    response = f"<answer>{answer}</answer>" + accepted.format(other)
+    if answer.lower() != other.lower() and not answer.lower().startswith(other.lower()):
+        assert string_match.verify(response, answer) == 0.0, response
+
+
+@FAST
 @given(answer=WORDS, other=WORDS)
 def test_a_text_answer_with_an_account_after_its_marker_is_still_one_answer(answer, other):
     accounts = [
