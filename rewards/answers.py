@@ -152,7 +152,7 @@ _REACH_AFTER = 80  # characters after the second value read for its own doubt or
 # Two values joined by nothing but these (spacing and `$` aside): "and", "&", "also", question marks
 _BARE_JOIN = re.compile(r",? ?(?:and|&|\\&)|[.!]? ?also,?|\?+", re.I)
 _BARE_JOIN_CHARS = 8
-_CLAUSE_ENDS = re.compile(r"[ \t$]*(?:[.!?;\n]|$)")
+_ENDS_ITS_CLAUSE = re.compile(r"[ \t$]*(?:[.!?;\n]|$)")
 
 
 def offers_alternatives(text: str, start: int, end: int, second_end: int | None = None) -> bool:
@@ -167,7 +167,7 @@ def offers_alternatives(text: str, start: int, end: int, second_end: int | None 
         return True
     if second_end is None:
         return False
-    if _bare_join(gap) and _CLAUSE_ENDS.match(text[second_end : second_end + _REACH_AFTER]):
+    if _bare_join(gap) and _ENDS_ITS_CLAUSE.match(text[second_end : second_end + _REACH_AFTER]):
         return True  # "17 and 18.", "17. Also 18.", "17?? 18??": two bare values, neither an account of the other
     words = [word.lower() for word in _WORD.findall(gap)]
     if len(words) > _MAX_WORDS_BEFORE_A_DOUBTED_VALUE:
@@ -266,18 +266,16 @@ def final_statements(text: str) -> list[tuple[str, Span]]:
     """The final-answer statements of every kind the readers know, (kind, span holding what it states), in order: the
     last two boxes and `<answer>` tags, the last two "answer is" clauses and the last `####` line, each of those two
     cut where another statement starts ("Answer: 2 \\boxed{3}", "#### 2 The answer is 3.")."""
-    marked = [("box", span) for span in last_two_boxed(text)] + [("tag", span) for span in last_two_tagged(text)]
-    cues = [("answer is", span) for span in answer_clauses(text)]
+    statements = [("box", span) for span in last_two_boxed(text)] + [("tag", span) for span in last_two_tagged(text)]
+    cues = [("answer is", span.start, span.end - len(span.content), span.end) for span in answer_clauses(text)]
     at = text.rfind("####")
     if at != -1:
         line_end = text.find("\n", at)
-        cues.append(("####", Span(at, len(text) if line_end == -1 else line_end, "")))
-    starts = sorted(span.start for _, span in marked + cues)
-    statements = list(marked)
-    for kind, span in cues:
-        content_start = span.end - len(span.content) if kind == "answer is" else span.start + 4
-        end = min([span.end, *(start for start in starts if start > span.start)])
-        statements.append((kind, Span(span.start, end, text[content_start:end])))
+        cues.append(("####", at, at + 4, len(text) if line_end == -1 else line_end))
+    starts = [span.start for _, span in statements] + [start for _, start, _, _ in cues]
+    for kind, start, content_start, end in cues:
+        end = min([end, *(other for other in starts if other > start)])
+        statements.append((kind, Span(start, end, text[content_start:end])))
     return sorted(statements, key=lambda statement: statement[1])
 
 
@@ -353,10 +351,9 @@ def _word_offered_after(text: str, marker: Span) -> bool:
         candidate = token.group(0).strip("$").lower() if token else ""
         if not candidate or own.startswith(candidate) or candidate in _FUNCTION_WORDS:
             continue
-        gap = tail[: start.start()]
         if _ACCEPTED_TOO.match(revealed_letters(tail[token.end() : token.end() + _REACH_AFTER])):
             return True  # "<answer>Paris</answer> (Lyon is also possible)": accepted as well, whatever leads to it
-        if not _WORD.search(_LATEX_COMMAND.sub(" ", gap)):
+        if not _WORD.search(_LATEX_COMMAND.sub(" ", tail[: start.start()])):
             continue  # words follow one another with symbols between: only a word of choice offers one
         if offers_alternatives(tail, 0, start.start()):
             return True

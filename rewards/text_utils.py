@@ -53,7 +53,7 @@ def novel_count(words: list[str]) -> int:
     digits folded: "Room 1", "room 2") not seen before in the text. Said once, a text counts (nearly) all its words;
     a repeat of it counts only where it joins the rest ("word word word ...", a sentence again and again, a numbered
     copy). Linear in the words."""
-    folded = [_DIGITS.sub("0", word.lower()) for word in words]
+    folded = [_folded(word) for word in words]
     seen = set()
     count = min(len(folded), _NEW_RUN - 1)
     for end in range(_NEW_RUN, len(folded) + 1):
@@ -67,7 +67,12 @@ def novel_count(words: list[str]) -> int:
 def part_key(text: str) -> tuple[str, ...]:
     """What tells two parts of a response (sentences, paragraphs, bullets, sections) apart: their words, case and
     digits folded; two parts with the same key are one part said twice."""
-    return tuple(_DIGITS.sub("0", word.lower()) for word in re.findall(r"[^\W_]+", text))
+    return tuple(_folded(word) for word in re.findall(r"[^\W_]+", text))
+
+
+def _folded(word: str) -> str:
+    """A word as repeats are compared: lower case, every number 0."""
+    return _DIGITS.sub("0", word.lower())
 
 
 def word_tokens(text: str) -> list[str]:
