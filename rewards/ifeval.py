@@ -30,6 +30,8 @@ from rewards.text_utils import (
     count_sentences,
     count_words,
     detect_language,
+    folded,
+    instances_apart,
     novel_count,
     pairs_on_a_line,
     part_key,
@@ -400,8 +402,7 @@ def _has_words(text: str, minimum: int = 1) -> bool:
 
 
 def _substance_placeholders(response, *, num_placeholders):
-    filled = [m for m in re.findall(r"\[([^\[\]\n]*)\]", response) if _ALPHANUMERIC.search(m)]
-    return len(filled) >= num_placeholders
+    return _placeholders_apart(response) >= num_placeholders
 
 
 def _substance_postscript(response, *, postscript_marker):
@@ -439,6 +440,45 @@ def _new_words(text: str) -> int:
     return novel_count(re.findall(r"\w+", text))
 
 
+# The floors on instances (capital words, a keyword's uses, a letter, placeholders) are met by instances said apart
+# (`instances_apart`), not by one said again ("WOW WOW WOW", a sentence again and again, "[name] [name] [name]").
+
+
+def _capitals_apart(tokens: list[str], is_capital) -> int:
+    return len(instances_apart([folded(token) for token in tokens], lambda at: is_capital(tokens[at])))
+
+
+def _keyword_apart(seen: str, keyword: str) -> int:
+    """Uses of `keyword` (one word or several, whole words, any case) said apart."""
+    words = [folded(word) for word in re.findall(r"\w+", seen)]
+    wanted = [folded(word) for word in re.findall(r"\w+", keyword)]
+    if not wanted:
+        return 0
+    return len(
+        instances_apart(words, lambda at: at + 1 >= len(wanted) and words[at + 1 - len(wanted) : at + 1] == wanted)
+    )
+
+
+def _letters_apart(seen: str, letter: str, ignore_case: bool) -> int:
+    """The letter's occurrences in words said apart, a run of it counted as at most two ("qqqqqq" is "qq")."""
+    text = seen.lower() if ignore_case else seen
+    words = re.findall(r"\w+", text)
+    doubled = re.compile(re.escape(letter) + "{3,}")
+    apart = instances_apart([folded(word) for word in words], lambda at: letter in words[at])
+    return sum(doubled.sub(letter * 2, words[at]).count(letter) for at in apart)
+
+
+_ALL_CAPITALS = re.compile(r"[A-Z]+")  # Tülu's capital word: `\b[A-Z]+\b`
+_PLACEHOLDER_OR_WORD = re.compile(r"\[[^\[\]\n]*\]|\w+")
+
+
+def _placeholders_apart(seen: str) -> int:
+    """Placeholders that hold a letter or digit, said apart; told apart by their text ("[item 1]", "[item 2]")."""
+    tokens = _PLACEHOLDER_OR_WORD.findall(seen)
+    keys = [" ".join(token.lower().split()) if token.startswith("[") else folded(token) for token in tokens]
+    return len(instances_apart(keys, lambda at: tokens[at].startswith("[") and _ALPHANUMERIC.search(tokens[at])))
+
+
 def _substance_constrained(response):
     return sum(option in response for option in _CONSTRAINED_RESPONSES) == 1
 
@@ -471,8 +511,14 @@ def _before_the_end_phrase(seen, *, end_phrase):
 
 SUBSTANCE_CHECKS = {
     "keywords:existence": lambda seen, *, keywords: all(_whole_word(keyword).search(seen) for keyword in keywords),
-    "keywords:frequency": lambda seen, *, keyword, frequency, relation: _compare(
-        len(_whole_word(keyword).findall(seen)), relation, frequency
+    "keywords:frequency": lambda seen, *, keyword, frequency, relation: (
+        relation == "less than" or _keyword_apart(seen, keyword) >= frequency
+    ),
+    "keywords:letter_frequency": lambda seen, *, letter, let_frequency, let_relation: (
+        let_relation == "less than" or _letters_apart(seen, letter.strip().lower(), ignore_case=True) >= let_frequency
+    ),
+    "change_case:capital_word_frequency": lambda seen, *, capital_frequency, capital_relation: (
+        capital_relation == "less than" or _capitals_apart(word_tokens(seen), str.isupper) >= capital_frequency
     ),
     "keywords:forbidden_words": lambda seen, *, forbidden_words: (
         not any(_whole_word(word).search(seen) for word in forbidden_words)
@@ -549,6 +595,12 @@ TULU_SUBSTANCE_CHECKS = {
         seen, postscript_marker=postscript_marker
     ),
     "validate_placeholders": lambda seen, *, N: _substance_placeholders(seen, num_placeholders=N),
+    "verify_keyword_frequency": lambda seen, *, word, N: _keyword_apart(seen, word) == N,
+    "verify_letter_frequency": lambda seen, *, letter, N: _letters_apart(seen, letter, ignore_case=False) == N,
+    "validate_frequency_capital_words": lambda seen, *, N, quantifier: (
+        quantifier == "at most"
+        or ifeval_tulu.word_count_met(_capitals_apart(re.findall(r"\w+", seen), _ALL_CAPITALS.fullmatch), N, quantifier)
+    ),
     "verify_bullet_points": lambda seen, **_: _parts_in_substance(
         [line.lstrip("*-") for line in ifeval_tulu.bullet_lines(seen)]
     ),

@@ -165,7 +165,7 @@ def _lowercase(text):
 
 
 def _capital_words(text, N, quantifier):
-    return _quantified(len(re.findall(r"\b[A-Z]+\b", text)), N, quantifier, around=max(round(N * 0.1), 1))
+    return word_count_met(len(re.findall(r"\b[A-Z]+\b", text)), N, quantifier)
 
 
 def _end(text, end_phrase):

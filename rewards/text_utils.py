@@ -46,6 +46,8 @@ def count_words(text: str) -> int:
 
 _DIGITS = re.compile(r"\d+")
 _NEW_RUN = 4  # a word counts where the run of this many words it ends is new: honest prose rarely repeats four words
+_APART_RUN = 6  # an instance counts where the runs of this many tokens around it are new (`instances_apart`)
+_LOOP = 3  # the longest period of a loop an instance is discounted in: "x y x y", "the river and the river and"
 
 
 def novel_count(words: list[str]) -> int:
@@ -53,24 +55,63 @@ def novel_count(words: list[str]) -> int:
     digits folded: "Room 1", "room 2") not seen before in the text. Said once, a text counts (nearly) all its words;
     a repeat of it counts only where it joins the rest ("word word word ...", a sentence again and again, a numbered
     copy). Linear in the words."""
-    folded = [_folded(word) for word in words]
+    keys = [folded(word) for word in words]
     seen = set()
-    count = min(len(folded), _NEW_RUN - 1)
-    for end in range(_NEW_RUN, len(folded) + 1):
-        run = tuple(folded[end - _NEW_RUN : end])
+    count = min(len(keys), _NEW_RUN - 1)
+    for end in range(_NEW_RUN, len(keys) + 1):
+        run = tuple(keys[end - _NEW_RUN : end])
         if run not in seen:
             seen.add(run)
             count += 1
     return count
 
 
+def instances_apart(keys: list[str], is_instance) -> list[int]:
+    """The positions of `keys` (tokens as repeats are compared: `folded`) holding an instance of what a floor counts
+    (a capital word, a keyword's use, a placeholder; `is_instance(position)`) said apart from the others: the runs of
+    six tokens that end and that start there are both new in the text (numbers left out), and the token is in no
+    short loop
+    (`_in_a_short_loop`). A stutter ("WOW WOW WOW"), a sentence said again, or a cycle ("the river and the river and")
+    counts once; the same word in several sentences counts each time. Runs of six, not `novel_count`'s four: a floor
+    on instances is met by few of them, and honest prose repeats four-word phrases around its keywords ("the left hand
+    side") far more often than six. Linear in the tokens."""
+    at_word = [at for at, key in enumerate(keys) if not key.isdigit()]  # "NASA 1 ...", "NASA 2 ...": one context
+    words = [keys[at] for at in at_word]
+    ending, starting = set(), set()
+    apart = []
+    for index, at in enumerate(at_word):
+        run_ending = tuple(words[max(0, index + 1 - _APART_RUN) : index + 1])
+        run_starting = tuple(words[index : index + _APART_RUN])
+        new = (len(run_ending) < _APART_RUN or run_ending not in ending) and run_starting not in starting
+        ending.add(run_ending)
+        starting.add(run_starting)
+        if new and is_instance(at) and not _in_a_short_loop(words, index):
+            apart.append(at)
+    return apart
+
+
+def _in_a_short_loop(keys: list[str], at: int) -> bool:
+    """The token repeats the one before it ("river river"), or it and a token next to it repeat the two tokens a
+    period of two or three before ("NASA and NASA and", "the river and the river and"); the first of a loop is not
+    in it."""
+    if at >= 1 and keys[at - 1] == keys[at]:
+        return True
+    for period in range(2, min(_LOOP, at) + 1):
+        if keys[at - period] == keys[at] and (
+            (at - 1 - period >= 0 and keys[at - 1 - period] == keys[at - 1])
+            or (at + 1 < len(keys) and keys[at + 1 - period] == keys[at + 1])
+        ):
+            return True
+    return False
+
+
 def part_key(text: str) -> tuple[str, ...]:
     """What tells two parts of a response (sentences, paragraphs, bullets, sections) apart: their words, case and
     digits folded; two parts with the same key are one part said twice."""
-    return tuple(_folded(word) for word in re.findall(r"[^\W_]+", text))
+    return tuple(folded(word) for word in re.findall(r"[^\W_]+", text))
 
 
-def _folded(word: str) -> str:
+def folded(word: str) -> str:
     """A word as repeats are compared: lower case, every number 0."""
     return _DIGITS.sub("0", word.lower())
 

@@ -301,7 +301,7 @@ def test_a_tulu_instruction_met_by_an_empty_part_pays_the_reference_not_the_rewa
 def test_a_tulu_keyword_hidden_once_more_is_counted(data, word, n):
     # "exactly N times": the reference counts N, a reader N + 1
     ground_truth = tulu_truth("verify_keyword_frequency", word=word, N=n)
-    honest = " ".join([f"The {word} again."] * n)
+    honest = " ".join(f"{lead} near the {word}." for lead in ["We met", "She waited", "They talked"][:n])
     assert farmed(f"{honest} And {data.draw(hidden(word))} once more.", ground_truth)
     assert verify_strict(honest, ground_truth) == 1.0
 
@@ -310,7 +310,7 @@ def test_a_tulu_keyword_hidden_once_more_is_counted(data, word, n):
 @given(letter=st.sampled_from(sorted(LOOK_ALIKES)), n=st.integers(1, 4), hidden_too=st.integers(1, 3))
 def test_a_tulu_letter_written_as_its_look_alike_is_counted(letter, n, hidden_too):
     ground_truth = tulu_truth("verify_letter_frequency", letter=letter, N=n)
-    honest = " ".join([letter] * n) + " zz"
+    honest = " ".join(letter + "z" * length for length in range(1, n + 1)) + " zz"  # each word said once
     assert farmed(honest + " " + " ".join([LOOK_ALIKES[letter]] * hidden_too), ground_truth)
     assert verify_strict(honest, ground_truth) == 1.0
 
@@ -385,10 +385,10 @@ SENTENCES = [  # eight words each, no run of four words shared
 
 
 @st.composite
-def said_again(draw, unit: str) -> str:
+def said_again(draw, unit: str, ways=("same", "upper", "numbered", "punctuation", "spacing", "invisible")) -> str:
     """`unit` said again, changed only where a reader would not see another part: case, a number, punctuation,
     spacing, an invisible character."""
-    how = draw(st.sampled_from(["same", "upper", "numbered", "punctuation", "spacing", "invisible"]))
+    how = draw(st.sampled_from(ways))
     if how == "upper":
         return unit.upper()
     if how == "numbered":  # one word more: "The 7 river runs ..."
@@ -522,3 +522,75 @@ def test_a_ceiling_on_a_count_is_unchanged_by_repeats():
         tulu_truth("verify_sentence_constraint", N=3, quantifier="at most"),
     ):
         assert verify(repeated, ground_truth) == verify_strict(repeated, ground_truth) == 1.0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Class 18: a floor on instances met by one instance said again. "At least 5 words in capitals", "the word harbor at
+# least 3 times", "the letter q at least 10 times", "at least 3 placeholders", and Tülu's exact counts of a keyword or
+# a letter: the reference counts instances, so "WOW WOW WOW WOW WOW", one sentence with the keyword said again,
+# "qqqqqqqqqq" or "[name] [name] [name]" meets the floor. Class 16's defence covered parts (words, sentences, ...),
+# not instances. An instance counts where it is said apart from the others (`text_utils.instances_apart`).
+
+# kind -> (ground truth for n instances, an instance as written)
+COUNTED_INSTANCES = {
+    "capital words": (
+        lambda n: truth("change_case:capital_word_frequency", capital_frequency=n, capital_relation="at least"),
+        "NASA",
+    ),
+    "keyword": (lambda n: truth("keywords:frequency", keyword="harbor", frequency=n, relation="at least"), "harbor"),
+    "letter": (
+        lambda n: truth("keywords:letter_frequency", letter="q", let_frequency=n, let_relation="at least"),
+        "quiet",
+    ),
+    "placeholders": (lambda n: truth("detectable_content:number_placeholders", num_placeholders=n), "[name]"),
+    "tulu capital words, at least": (
+        lambda n: tulu_truth("validate_frequency_capital_words", N=n, quantifier="at least"),
+        "NASA",
+    ),
+    "tulu capital words, around": (
+        lambda n: tulu_truth("validate_frequency_capital_words", N=n, quantifier="around"),
+        "NASA",
+    ),
+    "tulu keyword, exactly": (lambda n: tulu_truth("verify_keyword_frequency", word="harbor", N=n), "harbor"),
+    "tulu letter, exactly": (lambda n: tulu_truth("verify_letter_frequency", letter="q", N=n), "quiet"),
+    "tulu placeholders": (lambda n: tulu_truth("validate_placeholders", N=n), "[name]"),
+}
+PLAIN_SENTENCES = [sentence for sentence in SENTENCES if not sentence.startswith("A ")]  # "A" is a capital word
+
+
+@st.composite
+def one_instance_said_again(draw, instance: str, n: int) -> str:
+    """n instances that are one said again: a stutter, one sentence said again (changed only where a reader would
+    not see another sentence), or a loop of a few words."""
+    how = draw(st.sampled_from(["stutter", "sentence", "loop"]))
+    if how == "stutter":
+        return draw(st.sampled_from([" ", ", ", "! ", "... ", "\n"])).join([instance] * n) + "."
+    if how == "sentence":
+        unit = f"{instance} {draw(st.sampled_from(PLAIN_SENTENCES))}"
+        same_case = ("same", "numbered", "punctuation", "spacing", "invisible")  # capitals would change the count
+        return sentences_of([unit] + [draw(said_again(unit, same_case)) for _ in range(n - 1)])
+    lead, follow = draw(st.sampled_from([("", "and"), ("the", "and"), ("", "then the"), ("we saw", "")]))
+    return " ".join(f"{lead} {instance} {follow}".strip() for _ in range(n)) + "."
+
+
+@FAST
+@given(kind=st.sampled_from(sorted(COUNTED_INSTANCES)), data=st.data(), n=st.integers(3, 6))
+def test_a_floor_on_instances_met_by_one_instance_said_again_pays_the_reference_not_the_reward(kind, data, n):
+    count, instance = COUNTED_INSTANCES[kind]
+    ground_truth = count(n)
+    repeated = data.draw(one_instance_said_again(instance, n))
+    assert farmed(repeated, ground_truth), repeated
+    honest = sentences_of(f"{instance} {sentence}" for sentence in data.draw(st.permutations(PLAIN_SENTENCES))[:n])
+    assert verify(honest, ground_truth) == verify_strict(honest, ground_truth) == 1.0, honest
+
+
+@FAST
+@given(n=st.integers(3, 12))
+def test_a_letter_run_in_one_word_counts_at_most_twice(n):
+    """ "qqqqqqqqqq" for "the letter q at least 10 times"; an English word holds a letter at most twice in a row."""
+    for ground_truth in (
+        truth("keywords:letter_frequency", letter="q", let_frequency=n, let_relation="at least"),
+        tulu_truth("verify_letter_frequency", letter="q", N=n),
+    ):
+        assert farmed(f"Here it is: {'q' * n}.", ground_truth)
+    assert verify_strict("The queen sat in quiet thought.", tulu_truth("verify_letter_frequency", letter="q", N=2))

@@ -508,6 +508,7 @@ def tool_rlvr_config(tool_sft, *overrides: str):
     )
 
 
+@pytest.mark.slow  # its module fixture trains 400 SFT steps: 63 s of `make test`'s 300 (issue 36)
 def test_the_rollouts_mask_the_tool_results_out_of_the_loss(tool_sft):
     """TRL's rollout with our template: the tokens the tool wrote (its turn, up to the next assistant header) are
     the ones out of the loss, and nothing the model wrote is."""
@@ -539,6 +540,7 @@ def test_the_rollouts_mask_the_tool_results_out_of_the_loss(tool_sft):
     assert "<call calculator>" in tokenizer.decode(kept)
 
 
+@pytest.mark.slow
 def test_a_short_tool_using_grpo_run_calls_the_calculator_and_its_reward_moves(tool_sft):
     import pandas as pd
 

@@ -247,3 +247,26 @@ def test_what_joins_two_values_is_read_in_linear_time(unit):
     for response in ("The answer is 17" + pad + "x 18.", "#### 17" + pad + "x 18", "\\boxed{17}" + pad + "x 18"):
         for verifier in ("gsm8k", "math", "string_match"):
             assert _seconds(score_item, verifier, "18", response) < 2.0, (verifier, unit)
+
+
+@pytest.mark.parametrize(
+    "truth",
+    [
+        _ifeval("change_case:capital_word_frequency", capital_frequency=10, capital_relation="at least"),
+        _ifeval("keywords:frequency", keyword="harbor", frequency=10, relation="at least"),
+        _ifeval("keywords:letter_frequency", letter="q", let_frequency=10, let_relation="at least"),
+        _ifeval("detectable_content:number_placeholders", num_placeholders=10),
+        _tulu("verify_keyword_frequency", word="harbor", N=LONG // 11),
+        _tulu("validate_frequency_capital_words", N=10, quantifier="at least"),
+    ],
+)
+def test_counting_instances_said_apart_costs_linear_time(truth):
+    """Class 18 reads each token's runs and loop once, however the instances repeat or differ."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    different = [a + b + c for a in letters for b in letters for c in letters[:12]]  # 8112 words
+    for unit in ("HARBOR [name] q ", "harbor and ", "the harbor and "):
+        response = unit * (LONG // len(unit))
+        assert _seconds(score_item, "ifeval_strict", truth, response) < 2.0
+    response = " ".join(f"HARBOR {word} [{word}] q{word}" for word in different)[:LONG]
+    assert _seconds(score_item, "ifeval_strict", truth, response) < 2.0
+    assert _seconds(score_item, "ifeval_strict", truth, "q" * LONG) < 2.0

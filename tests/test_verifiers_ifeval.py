@@ -25,7 +25,7 @@ CASES = {
     "keywords:existence": ({"keywords": ["ocean", "tide"]}, "The Ocean has a tide.", "The ocean is calm."),
     "keywords:frequency": (
         {"keyword": "cat", "frequency": 3, "relation": "at least"},
-        "cat, Cat and CAT.",
+        "A cat sat. The Cat ran off. We fed the CAT.",
         "cat and cat.",
     ),
     "keywords:forbidden_words": ({"forbidden_words": ["bad", "evil"]}, "A badge is good.", "That was Bad."),
