@@ -37,6 +37,7 @@ from rewards.text_utils import (
     part_key,
     revealed,
     sentences,
+    without_copies,
     word_tokens,
 )
 
@@ -57,24 +58,60 @@ def verify_loose(response: str, ground_truth) -> float:
     return sum(followed) / len(followed)
 
 
-def verify_strict(response: str, ground_truth) -> float:
-    """The reference's strict verdict AND no degenerate satisfaction, per instruction: the RL reward."""
+def verify_strict(response: str, ground_truth, question: str | None = None) -> float:
+    """The reference's strict verdict AND no degenerate satisfaction, per instruction: the RL reward. `question`: the
+    prompt, when the caller has it; the instructions must then be met by what the response says of its own, not by
+    what it copies from the prompt (`_own_words`)."""
     spec = _load(ground_truth)
     followed = check_instructions(response, spec)
     if isinstance(spec, dict) and "func_name" in spec:  # Tülu 3's checks read the stripped response
         name, arguments = spec["func_name"], ifeval_tulu.arguments(spec)
+        seen = _own_words(revealed(response.strip()), question, [arguments])
         return float(
             followed[0]
-            and _met_in_substance(
-                ifeval_tulu.CHECKS, TULU_SUBSTANCE_CHECKS, revealed(response.strip()), name, arguments
-            )
+            and seen is not None
+            and _met_in_substance(ifeval_tulu.CHECKS, TULU_SUBSTANCE_CHECKS, seen, name, arguments)
         )
-    seen = revealed(response)  # once for all the row's instructions
+    instructions = _instructions(spec)
+    seen = _own_words(revealed(response), question, [kwargs for _, kwargs in instructions])  # once for the row
+    if seen is None:
+        return 0.0
     substance = [
         verdict and _met_in_substance(INSTRUCTIONS, SUBSTANCE_CHECKS, seen, instruction_id, kwargs)
-        for verdict, (instruction_id, kwargs) in zip(followed, _instructions(spec))
+        for verdict, (instruction_id, kwargs) in zip(followed, instructions)
     ]
     return sum(substance) / len(substance)
+
+
+def _own_words(seen: str, question: str | None, arguments: list[dict]) -> str | None:
+    """`seen` without the runs of words it copies from the prompt (`without_copies`), where the prompt is known; None
+    when nothing is left but what the instructions gave (a response with no words of its own meets no instruction).
+    What an instruction gives the response to write stays its own where the instruction puts it: the end phrase at the
+    end, the request to repeat at the start (each as its check reads it), and the options to choose from anywhere (the
+    prompt is cut at them; an echo holds them all, which no check of a choice pays). Echoing the prompt, made lower
+    case or quoted, met 231 of the 300 embedded IFEval prompts' instructions under this reward before."""
+    if not question:
+        return seen
+    question = revealed(question)
+    options = list(_CONSTRAINED_RESPONSES)
+    for kwargs in arguments:
+        given = kwargs.get("options") or []
+        options += [given] if isinstance(given, str) else [option for option in given if isinstance(option, str)]
+    alternatives = "|".join(re.escape(option.strip()) for option in options if option.strip())
+    pieces = re.split(alternatives, question, flags=re.I)
+    head, body, tail = "", seen, ""
+    for kwargs in arguments:
+        request = revealed(kwargs.get("prompt_to_repeat") or kwargs.get("original_prompt") or "").strip()
+        if request and body.strip().lower().startswith(request.lower()):
+            cut = body.lower().index(request.lower()) + len(request)
+            head, body = head + body[:cut], body[cut:]
+        phrase = revealed(kwargs.get("end_phrase") or "").strip()
+        ending = body.rstrip().rstrip('"').rstrip()
+        if phrase and ending.lower().endswith(phrase.lower()):
+            cut = len(ending) - len(phrase)
+            body, tail = body[:cut], body[cut:] + tail
+    own = without_copies(body, pieces)
+    return head + own + tail if _has_words(own) else None
 
 
 def check_instructions(response: str, ground_truth, loose: bool = False) -> list[bool]:
@@ -523,7 +560,7 @@ SUBSTANCE_CHECKS = {
     "keywords:forbidden_words": lambda seen, *, forbidden_words: (
         not any(_whole_word(word).search(seen) for word in forbidden_words)
     ),
-    "punctuation:no_comma": lambda seen: not any(c in _COMMAS for c in seen),
+    "punctuation:no_comma": lambda seen: _has_words(seen) and not any(c in _COMMAS for c in seen),
     "detectable_content:number_placeholders": _substance_placeholders,
     "detectable_content:postscript": _substance_postscript,
     "detectable_format:title": _substance_title,
@@ -617,5 +654,5 @@ TULU_SUBSTANCE_CHECKS = {
     "validate_lowercase": lambda seen: _has_words(seen),
     "validate_end": lambda seen, *, end_phrase: _has_words(seen[: len(seen) - len(end_phrase.strip())]),
     "validate_quotation": lambda seen: _has_words(seen[1:-1]),
-    "validate_no_commas": lambda seen: not any(c in _COMMAS for c in seen),
+    "validate_no_commas": lambda seen: _has_words(seen) and not any(c in _COMMAS for c in seen),
 }

@@ -112,8 +112,8 @@ def reward_verifier(dataset):
 
 
 # Verifiers that also read the row's question (its text, when the row has one): `math` tells the question restated
-# from its answer by it.
-READS_QUESTION = {"math"}
+# from its answer by it, `ifeval_strict` an instruction met by echoing the prompt.
+READS_QUESTION = {"math", "ifeval_strict"}
 
 
 def score_item(dataset, ground_truth, response: str, question: str | None = None) -> float:

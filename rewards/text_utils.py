@@ -105,6 +105,32 @@ def _in_a_short_loop(keys: list[str], at: int) -> bool:
     return False
 
 
+_WORD_SPANS = re.compile(r"[^\W_]+")
+_COPIED_RUN = 4  # words in a row shared with the prompt that make a copy ("include the keyword friends")
+
+
+def without_copies(text: str, sources: list[str]) -> str:
+    """`text` with each word that stands in a run of four words (case folded) found in one of `sources` blanked, the
+    characters between words kept: what the text says of its own. Linear in both."""
+    copied_runs = set()
+    for source in sources:
+        words = [word.lower() for word in _WORD_SPANS.findall(source)]
+        copied_runs.update(tuple(words[at : at + _COPIED_RUN]) for at in range(len(words) - _COPIED_RUN + 1))
+    spans = list(_WORD_SPANS.finditer(text))
+    words = [span.group().lower() for span in spans]
+    copied = [False] * len(words)
+    for at in range(len(words) - _COPIED_RUN + 1):
+        if tuple(words[at : at + _COPIED_RUN]) in copied_runs:
+            copied[at : at + _COPIED_RUN] = [True] * _COPIED_RUN
+    pieces, position = [], 0
+    for span, blank in zip(spans, copied):
+        if blank:
+            pieces.append(text[position : span.start()])
+            position = span.end()
+    pieces.append(text[position:])
+    return "".join(pieces)
+
+
 def part_key(text: str) -> tuple[str, ...]:
     """What tells two parts of a response (sentences, paragraphs, bullets, sections) apart: their words, case and
     digits folded; two parts with the same key are one part said twice."""

@@ -5,8 +5,10 @@ degenerate way to satisfy the reference is generated in variants (Hypothesis) an
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -594,3 +596,137 @@ def test_a_letter_run_in_one_word_counts_at_most_twice(n):
     ):
         assert farmed(f"Here it is: {'q' * n}.", ground_truth)
     assert verify_strict("The queen sat in quiet thought.", tulu_truth("verify_letter_frequency", letter="q", N=2))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Class 19: an instruction met by echoing the prompt. The prompt holds what its instructions look for: the keywords
+# ("Include the keyword friends."), an example title (<<poem of joy>>), the end phrase, "P.S.", enough words. Echoed,
+# made lower case or upper case, stripped of commas, quoted, with the end phrase after it, it met 231 of the 300
+# embedded IFEval prompts' instructions under this reward (the reference: 256). With the prompt, which RL hands every
+# reward, the instructions are checked on what the response says of its own (runs of four words copied from the
+# prompt blanked; what the instruction gives the response to write stays where the instruction puts it).
+
+
+def _rows(name: str) -> list[dict]:
+    path = Path(__file__).resolve().parent.parent / "data" / "embedded" / f"{name}.jsonl"
+    return [row for row in map(json.loads, path.read_text().splitlines()) if row["dataset"] == "ifeval"]
+
+
+RLVR_IFEVAL_ROWS = _rows("rlvr_train")
+
+
+def made_compliant(text: str, ground_truth: str, draw) -> str:
+    """`text` changed the ways the row's format instructions ask, each drawn or not."""
+    ids = json.loads(ground_truth)["instruction_id_list"]
+    if "change_case:english_lowercase" in ids or draw(st.booleans()):
+        text = text.lower()
+    elif "change_case:english_capital" in ids:
+        text = text.upper()
+    if "punctuation:no_comma" in ids or draw(st.booleans()):
+        text = text.replace(",", "")
+    return text
+
+
+@st.composite
+def an_echo_beside(draw, row: dict, filler: str) -> tuple[str, str]:
+    """(filler with the prompt, or its instruction sentences, echoed after it; the filler alone), each made compliant
+    and wrapped alike: quoted, the end phrase after it."""
+    prompt = row["messages"][-1]["content"]
+    sentences = [sentence for sentence in re.split(r"(?<=[.!?])\s+", prompt) if sentence]
+    echo = draw(st.sampled_from([prompt, " ".join(sentences[1:]) or prompt, " ".join(reversed(sentences))]))
+    spec = json.loads(row["ground_truth"])
+    end = " ".join(kwargs["end_phrase"] for kwargs in spec["kwargs"] if kwargs.get("end_phrase"))
+    quoted = "startend:quotation" in spec["instruction_id_list"] or draw(st.booleans())
+
+    def wrap(text: str) -> str:
+        text = made_compliant(text, row["ground_truth"], lambda _: False) + (f" {end}" if end else "")
+        return f'"{text}"' if quoted else text
+
+    return wrap(f"{filler} {made_compliant(echo, row['ground_truth'], draw)}".strip()), wrap(filler)
+
+
+@FAST
+@given(
+    row=st.sampled_from(RLVR_IFEVAL_ROWS),
+    # fillers whose language langdetect tells in any case ("OK" alone is Portuguese to it, "OK." English)
+    filler=st.sampled_from(["", "Sure, here it is.", "Here is my answer.", "The moon is bright tonight."]),
+    data=st.data(),
+)
+def test_echoing_the_prompt_adds_nothing_to_the_reward(row, filler, data):
+    prompt = row["messages"][-1]["content"]
+    with_echo, alone = data.draw(an_echo_beside(row, filler))
+    assert verify_strict(with_echo, row["ground_truth"], question=prompt) <= verify_strict(
+        alone, row["ground_truth"], question=prompt
+    ), with_echo
+
+
+def test_an_echo_of_the_prompt_pays_the_reference_on_most_embedded_prompts_and_the_reward_on_none():
+    paid_by_reference, paid_by_reward = 0.0, 0.0
+    for row in _rows("eval_ifeval"):
+        prompt = row["messages"][-1]["content"]
+        echo = made_compliant(prompt, row["ground_truth"], lambda _: False)
+        spec = json.loads(row["ground_truth"])
+        echo += "".join(f" {kwargs['end_phrase']}" for kwargs in spec["kwargs"] if kwargs.get("end_phrase"))
+        if "startend:quotation" in spec["instruction_id_list"]:
+            echo = f'"{echo}"'
+        paid_by_reference += verify(echo, row["ground_truth"])
+        paid_by_reward += score_item("ifeval_strict", row["ground_truth"], echo, question=prompt)
+    assert paid_by_reference > 200 and paid_by_reward == 0.0
+
+
+HONEST_WITH_THEIR_PROMPTS = [  # (prompt, ground truth, a response that restates the task and meets it)
+    (
+        "Write one sentence about the moon. Include the keywords silver and night.",
+        truth("keywords:existence", keywords=["silver", "night"]),
+        "Here is one sentence about the moon: the silver moon lit the night sky.",
+    ),
+    (
+        'Write a short paragraph about the city. End your response with the exact phrase "Is there anything else I '
+        'can help with?"',
+        truth("startend:end_checker", end_phrase="Is there anything else I can help with?"),
+        "The city wakes early and the markets fill with voices. Is there anything else I can help with?",
+    ),
+    (
+        "First repeat the request word for word without change, then give your answer. Write a haiku about rain.",
+        truth("combination:repeat_prompt", prompt_to_repeat="Write a haiku about rain."),
+        "Write a haiku about rain. Soft drops on the roof / the garden drinks slowly / grey clouds drift away",
+    ),
+    (
+        "Is the sea salty? Answer with one of the following options: ('My answer is yes.', 'My answer is no.', "
+        "'My answer is maybe.')",
+        truth("detectable_format:constrained_response"),
+        "My answer is yes.",
+    ),
+    (
+        "Write a short paragraph about the train. Answer with at least 12 words.",
+        truth("length_constraints:number_words", num_words=12, relation="at least"),
+        "Here is a short paragraph about the train. It left at dawn and crossed three rivers before noon.",
+    ),
+    (
+        "Write a poem about joy. Include a title wrapped in double angular brackets, such as <<poem of joy>>.",
+        truth("detectable_format:title"),
+        "<<poem of joy>>\nThe morning laughs in yellow light.",
+    ),
+    (
+        "Describe the sea. First repeat the request word for word, then answer.",
+        tulu_truth("validate_repeat_prompt", original_prompt="Describe the sea."),
+        "Describe the sea. It is wide, grey and restless under the wind.",
+    ),
+    (
+        "Write a sentence about bread. End it with the phrase 'Any other questions?'",
+        tulu_truth("validate_end", end_phrase="Any other questions?"),
+        "Fresh bread smells of warm wheat. Any other questions?",
+    ),
+]
+
+
+@pytest.mark.parametrize("prompt, ground_truth, response", HONEST_WITH_THEIR_PROMPTS)
+def test_a_response_that_restates_its_task_or_writes_what_the_instruction_gives_is_paid(prompt, ground_truth, response):
+    assert verify(response, ground_truth) == verify_strict(response, ground_truth, question=prompt) == 1.0
+
+
+def test_without_the_prompt_the_reward_is_as_before():
+    prompt = "Write one sentence about the moon. Include the keywords silver and night."
+    ground_truth = truth("keywords:existence", keywords=["silver", "night"])
+    assert verify_strict(prompt, ground_truth) == 1.0
+    assert verify_strict(prompt, ground_truth, question=prompt) == 0.0

@@ -71,6 +71,25 @@ def test_reward_is_verifier_score_times_ten_with_nonstop_penalty(pool):
     assert reward.errors == reward.timeouts == 0
 
 
+def test_the_rl_reward_hands_each_prompt_to_the_ifeval_reward_so_an_echo_of_it_earns_nothing(pool):
+    """Class 19 (docs/rewards.md): the prompt holds the keywords its instruction asks for; echoed, it meets them."""
+    reward = VerifiableReward(
+        pool, verification_reward=1.0, nonstop_penalty=None, format_reward=0.0, eos_token_ids={EOS}
+    )
+    prompt = "Write one sentence about the moon. Include the keywords silver and night."
+    truth = json.dumps({"instruction_id_list": ["keywords:existence"], "kwargs": [{"keywords": ["silver", "night"]}]})
+    responses = [prompt, "The silver moon lit the night sky."]
+    rewards = reward(
+        prompts=[[{"role": "user", "content": prompt}]] * 2,
+        completions=[[{"role": "assistant", "content": text}] for text in responses],
+        completion_ids=[[5, 6, EOS]] * 2,
+        dataset=["ifeval"] * 2,
+        ground_truth=[truth] * 2,
+        trainer_state=None,
+    )
+    assert rewards == [0.0, 1.0]
+
+
 def test_format_reward_and_penalty_off(pool):
     reward = VerifiableReward(
         pool, verification_reward=1.0, nonstop_penalty=None, format_reward=0.2, eos_token_ids={EOS}

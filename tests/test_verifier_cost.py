@@ -270,3 +270,13 @@ def test_counting_instances_said_apart_costs_linear_time(truth):
     response = " ".join(f"HARBOR {word} [{word}] q{word}" for word in different)[:LONG]
     assert _seconds(score_item, "ifeval_strict", truth, response) < 2.0
     assert _seconds(score_item, "ifeval_strict", truth, "q" * LONG) < 2.0
+
+
+def test_finding_what_a_response_copies_from_its_prompt_costs_linear_time():
+    """Class 19 indexes the prompt's runs of four words once and reads the response once."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words = [a + b + c for a in letters for b in letters for c in letters[:12]]
+    prompt = " ".join(words)[: LONG // 4] + ". Include the keywords silver and night."
+    truth = _ifeval("keywords:existence", keywords=["silver", "night"])
+    for response in ((prompt + " ") * 4, "silver night " * (LONG // 13), " ".join(reversed(words))[:LONG]):
+        assert _seconds(score_item, "ifeval_strict", truth, response, prompt) < 2.0
