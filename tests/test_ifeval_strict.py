@@ -730,3 +730,54 @@ def test_without_the_prompt_the_reward_is_as_before():
     ground_truth = truth("keywords:existence", keywords=["silver", "night"])
     assert verify_strict(prompt, ground_truth) == 1.0
     assert verify_strict(prompt, ground_truth, question=prompt) == 0.0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Class 20: a language judged on too little text. langdetect calls "Sure" French, "Fine" German, "OK" Portuguese and
+# "Salut" Finnish (it names a language other than English for 35% of two-word runs of English prose), so "answer in
+# French" was paid by one English word, and by one word said again. A language is judged on sixteen letters of
+# distinct words or more.
+
+HONEST_IN_THEIR_LANGUAGE = {
+    "fr": "Le chat dort sur le canapé pendant que la pluie tombe.",
+    "de": "Der Hund schläft im Garten und die Katze spielt.",
+    "ko": "서울은 아름다운 도시입니다. 봄에는 꽃이 핍니다.",
+    "ja": "東京は大きな都市です。春には桜が咲きます。",
+    "ru": "Москва большой город. Весной там красиво.",
+    "th": "กรุงเทพเป็นเมืองใหญ่ มีวัดสวยงามมากมาย",
+    "hi": "दिल्ली भारत की राजधानी है और यह बहुत बड़ा शहर है।",
+    "es": "El perro corre por la playa cada mañana.",
+}
+LANGUAGE_LOTTERY = {"fr": "Sure", "de": "Fine", "pt": "OK", "fi": "Salut"}  # what the reference pays
+SHORT_REPLIES = ["OK", "Sure", "Fine", "Salut", "Yes!", "Oui", "Ciao", "Si", "Da", "Nein", "Le", "La", "Hola", "Thanks"]
+
+
+def language_truth(language: str, tulu: bool) -> str:
+    if tulu:
+        return tulu_truth("validate_response_language", language=language)
+    return truth("language:response_language", language=language)
+
+
+@pytest.mark.parametrize("tulu", [False, True])
+def test_one_english_word_is_a_language_to_the_reference_and_to_the_reward_no_language(tulu):
+    for language, reply in LANGUAGE_LOTTERY.items():
+        assert farmed(reply, language_truth(language, tulu)), (language, reply)
+
+
+@FAST
+@given(
+    reply=st.sampled_from(SHORT_REPLIES),
+    times=st.integers(1, 8),
+    separator=st.sampled_from([" ", ", ", "! ", "\n", ". "]),
+    language=st.sampled_from(sorted({*HONEST_IN_THEIR_LANGUAGE, *LANGUAGE_LOTTERY, "it", "nl", "tr", "pl"})),
+    tulu=st.booleans(),
+)
+def test_a_language_told_from_a_word_or_two_or_one_said_again_is_not_met(reply, times, separator, language, tulu):
+    assert verify_strict(separator.join([reply] * times), language_truth(language, tulu)) == 0.0
+
+
+@pytest.mark.parametrize("language", sorted(HONEST_IN_THEIR_LANGUAGE))
+@pytest.mark.parametrize("tulu", [False, True])
+def test_a_sentence_or_two_in_the_language_is_paid(language, tulu):
+    text = HONEST_IN_THEIR_LANGUAGE[language]
+    assert verify(text, language_truth(language, tulu)) == verify_strict(text, language_truth(language, tulu)) == 1.0
