@@ -14,6 +14,7 @@ them with the reader's own idea of "the same value"."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import NamedTuple
 
 from rewards.numbers import ascii_signs, read_number, values_in
@@ -99,8 +100,26 @@ def _box(text: str, match: re.Match) -> Span | None:
 # ("since", "because", "of", "than", "and": "18, since 3 * 6 = 18 and 2 were left"; a disjunction among them still
 # offers a choice, a condition does not: "17, because if she had 20 ..."), a condition that holds the value ("18 if
 # she sells all 9 eggs"), a bracket that opens on a calculation ("18 (9 eggs × $2)").
-_DISJUNCTIVE = frozenset("or either alternatively alternative alt otherwise else vs versus".split())
-_DOUBT = "maybe|perhaps|possibly|probably|likely|presumably|conceivably"
+# A choice is offered in other languages too ("17 ou 18", "17 oder 18", "17 或 18", "17, vielleicht 18"): the words for
+# "or" and "maybe" of the languages most written beside English, as `revealed_letters` shows them (a Cyrillic "о" is
+# read as a Latin "o"). Left out: words that are English words too (Dutch "of").
+_OR_ELSEWHERE = (
+    "ou o ó u ofwel oder bzw resp beziehungsweise oppure ovvero eller tai sau lub albo nebo alebo vagy veya yahut"
+    " aut vel atau hoặc или либо або чи ή או أو یا या अथवा หรือ 或 或者 还是 還是 または もしくは か 또는 아니면"
+).split()
+_MAYBE_ELSEWHERE = (
+    "peut-être vielleicht eventuell quizás quizá acaso talvez forse magari misschien kanske kanskje måske ehkä"
+    " mungkin belki może možná talán poate может возможно можливо ίσως אולי ربما شاید शायद อาจจะ 也许 也許 或许 或許"
+    " 大概 たぶん 多分 아마 아마도"
+).split()
+_DISJUNCTIVE = frozenset(
+    ["or", "either", "alternatively", "alternative", "alt", "otherwise", "else", "vs", "versus"]
+    + [revealed_letters(word) for word in _OR_ELSEWHERE]
+)
+_DOUBT = "|".join(
+    ["maybe", "perhaps", "possibly", "probably", "likely", "presumably", "conceivably"]
+    + [re.escape(revealed_letters(word)) for word in _MAYBE_ELSEWHERE]
+)
 _DOUBT_BEFORE = re.compile(rf"(?<![A-Za-z])(?:{_DOUBT})(?:\s+(?:even|also|just|around|about))?\W*$", re.I)
 _CONDITIONAL = frozenset("if unless depending whether assuming".split())
 _FALLBACK_BEFORE = re.compile(r"(?<![A-Za-z])(?:if\s+not|failing\s+that|or\s+else|else|otherwise)\W*$", re.I)
@@ -126,7 +145,9 @@ _CONDITION_CLOSED = re.compile(r"(?<![A-Za-z])(?:if|unless|depending|whether|ass
 _LATEX_WORDS = re.compile(r"\\(?:text[a-z]*|mbox|mathrm|operatorname)\s*\{([^{}]*)\}")
 _LATEX_COMMAND = re.compile(r"\\(?:[A-Za-z]+|.)")
 _AND_OR = re.compile(r"\band\s*/\s*or\b", re.I)
-_WORD = re.compile(r"[^\W\d_]+")
+# A word: letters and the marks written on them (Devanagari's and Thai's vowel signs are marks, not letters)
+_MARKS = "".join(chr(code) for code in range(0x300, 0x10000) if unicodedata.category(chr(code)) in ("Mn", "Mc"))
+_WORD = re.compile(rf"[^\W\d_](?:[^\W\d_]|[{re.escape(_MARKS)}])*")
 _SENTENCE_BREAK = re.compile(r"[!?]|(?<!\.)\.(?!\.)")
 _BRACKET_AT_END = re.compile(r"[(\[]\s*$")
 _CALCULATION = re.compile(r"[=×*÷]|\\(?:times|cdot|div)(?![A-Za-z])|\sx\s")

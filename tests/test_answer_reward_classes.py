@@ -364,6 +364,42 @@ def test_a_word_problem_answered_with_alternatives_has_no_answer(a, b, alternati
     assert gsm8k.stated_answer(response) is None and gsm8k.answer_key(response) is None
 
 
+# A choice offered in another language: the grammar's English words for "or" and "maybe" let "17 ou 18" through
+# until the sixth session of 2026-12-05 (gsm8k paid 21 of 24 such probes, the first number). Per language, its "or"
+# and its "maybe", as the model would write them (Cyrillic, Greek, Hebrew, Arabic, Devanagari, Chinese, Japanese,
+# Korean script as is).
+OR_AND_MAYBE = {
+    "French": ("ou", "peut-être"), "German": ("oder", "vielleicht"), "Spanish": ("o", "quizás"),
+    "Italian": ("oppure", "forse"), "Portuguese": ("ou", "talvez"), "Dutch": ("ofwel", "misschien"),
+    "Swedish": ("eller", "kanske"), "Norwegian": ("eller", "kanskje"), "Danish": ("eller", "måske"),
+    "Finnish": ("tai", "ehkä"), "Polish": ("lub", "może"), "Czech": ("nebo", "možná"), "Romanian": ("sau", "poate"),
+    "Hungarian": ("vagy", "talán"), "Turkish": ("veya", "belki"), "Indonesian": ("atau", "mungkin"),
+    "Vietnamese": ("hoặc", None), "Russian": ("или", "может"), "Ukrainian": ("або", "можливо"), "Greek": ("ή", "ίσως"),
+    "Hebrew": ("או", "אולי"), "Arabic": ("أو", "ربما"), "Persian": ("یا", "شاید"), "Hindi": ("या", "शायद"),
+    "Chinese": ("或", "也许"), "Japanese": ("または", "たぶん"), "Korean": ("또는", "아마"),
+}  # fmt: skip
+OFFERED_ELSEWHERE = ["{a} {or} {b}", "{a}, {or} {b}", "{a} ({or} {b})", "{a}, {maybe} {b}", "{a} ({or} {maybe} {b})"]
+
+
+@FAST
+@given(
+    a=st.integers(1, 999),
+    b=st.integers(1, 999),
+    language=st.sampled_from(sorted(OR_AND_MAYBE)),
+    form=st.sampled_from(OFFERED_ELSEWHERE),
+    statement=st.sampled_from(GSM8K_STATEMENTS),
+)
+def test_a_choice_offered_in_another_language_is_no_answer(a, b, language, form, statement):
+    disjunction, doubt = OR_AND_MAYBE[language]
+    if a == b or (doubt is None and "{maybe}" in form):
+        return
+    response = statement.format(form.format(a=a, b=b, **{"or": disjunction, "maybe": doubt}))
+    assert _first_number(response) == a  # the first number read alone pays the hedge
+    assert gsm8k.verify(response, str(a)) == gsm8k.verify(response, str(b)) == 0.0
+    boxes = f"\\boxed{{{a}}} {disjunction} \\boxed{{{b}}}"
+    assert math_equiv.verify(boxes, str(a)) == math_equiv.verify(boxes, str(b)) == 0.0
+
+
 @FAST
 @given(
     value=st.integers(1, 999),

@@ -177,7 +177,9 @@ def test_a_one_sided_inequality_with_a_long_run_of_whitespace_costs_linear_time(
         assert _seconds(score_item, "math", "1", f"\\boxed{{{answer}}}") < 2.0
 
 
-@pytest.mark.parametrize("unit", ["seventeen ", "one and ", " if", " could be", "( ", "\\text{or} ", "\u200b"])
+@pytest.mark.parametrize(
+    "unit", ["seventeen ", "one and ", " if", " could be", "( ", "\\text{or} ", "\u200b", " oder", " peut-être", " या"]
+)
 def test_alternatives_offered_in_words_cost_linear_time(unit):
     """Numbers in words are found by one pattern and valued run by run; the words between two values are counted
     before any pattern reads them for a condition or a modal "be", so a flood of such words is read once (the
