@@ -112,10 +112,8 @@ _MAYBE_ELSEWHERE = (
     " mungkin belki może možná talán poate может возможно можливо ίσως אולי ربما شاید शायद อาจจะ 也许 也許 或许 或許"
     " 大概 たぶん 多分 아마 아마도"
 ).split()
-_DISJUNCTIVE = frozenset(
-    ["or", "either", "alternatively", "alternative", "alt", "otherwise", "else", "vs", "versus"]
-    + [revealed_letters(word) for word in _OR_ELSEWHERE]
-)
+_ENGLISH_DISJUNCTIVE = frozenset("or either alternatively alternative alt otherwise else vs versus".split())
+_DISJUNCTIVE = _ENGLISH_DISJUNCTIVE | {revealed_letters(word) for word in _OR_ELSEWHERE}
 _DOUBT = "|".join(
     ["maybe", "perhaps", "possibly", "probably", "likely", "presumably", "conceivably"]
     + [re.escape(revealed_letters(word)) for word in _MAYBE_ELSEWHERE]
@@ -199,6 +197,35 @@ def offers_alternatives(text: str, start: int, end: int, second_end: int | None 
     if any(word in _REASONS for word in words) and not any(word in _CONCESSIVE for word in words):
         return False  # "17 apples and 3 are also red"; but "17, and yet 18 is also possible"
     return _DOUBTED.match(after) is not None
+
+
+# Right after a value, "or" (in any of the languages above) or a word of doubt with more of the clause after it
+# opens another choice, whatever follows: "17 or XVIII", "17 or dix-huit", "17 or something else", "17, maybe more".
+_OPENS_A_CHOICE = re.compile(
+    r"[\s$,;:(\[]{0,4}(?:(?P<disjunction>"
+    + "|".join(["or", *(re.escape(word) for word in _DISJUNCTIVE if word not in _ENGLISH_DISJUNCTIVE)])
+    + rf")|(?P<doubt>{_DOUBT}))(?![^\W\d_])",
+    re.I,
+)
+_CLAUSE_CLOSE = re.compile(r"[.!?;)\]\n]")
+
+
+def choice_left_open(text: str, end: int, value) -> bool:
+    """After the value ending at `text[end]`, a disjunction, or a word of doubt with more of its clause after it,
+    offers something else than `value` ("17 or XVIII", "17 or the next number", "17, or 17 + 1", "17, perhaps more"),
+    though no other value of the reader's stands there: the value is not the answer. The same value said again after
+    it ("17, or seventeen") leaves it the answer, and so does a bound or a tolerance, which the readers judge first."""
+    shown = revealed_letters(text[end : end + _REACH_AFTER])
+    opening = _OPENS_A_CHOICE.match(shown)
+    if opening is None:
+        return False
+    rest = shown[opening.end() :]
+    close = _CLAUSE_CLOSE.search(rest)
+    rest = rest[: close.start() if close else len(rest)]
+    if opening.group("doubt") and not _WORD.search(rest) and not any(c.isdigit() for c in rest):
+        return False  # "17, probably.": a doubt about the answer, not another choice
+    said = values_in(rest)
+    return not said or any(other != value for _, _, other in said)
 
 
 def _bare_join(gap: str) -> bool:
@@ -338,6 +365,8 @@ def offered_beside(text: str, marker: Span) -> bool:
     value = read_number(marker.content)
     if value is None:
         return _word_offered_after(text, marker)
+    if choice_left_open(text, marker.end, value):
+        return True  # "\\boxed{17} or XVIII", "\\boxed{17}, or something else"
     after = ascii_signs(text[marker.end : marker.end + _BESIDE_REACH])
     following = values_in(after)
     if following and following[0][2] != value and offers_alternatives(after, 0, following[0][0], following[0][1]):

@@ -25,6 +25,7 @@ from rewards.answers import (
     ANSWER_CUE,
     CLAUSE_END,
     CORRECTION,
+    choice_left_open,
     contradicted,
     final_statements,
     last_two_boxed,
@@ -183,6 +184,8 @@ def _answer_number(text: str, begin: int = 0, stop: int | None = None) -> Fracti
             raise _Hedged  # "17, give or take a few": an estimate, not an answer
         if index + 1 < len(found) and _offered_together(text, found[index], found[index + 1]):
             raise _Hedged
+        if choice_left_open(text, end, value):
+            raise _Hedged  # "17 or XVIII", "17 or something else"
         earlier = found[index - 1] if index else None  # a number in words before it in the clause
         worded_before = earlier is not None and earlier[0] >= begin and earlier[0] in in_words
         if worded_before and _offered_together(text, earlier, found[index]):
@@ -211,7 +214,7 @@ def _last_number(response: str) -> Fraction | None:
     earlier = max(found[-2:-1] + before[-1:], default=None)  # the value just before it, in digits or in words
     if earlier is not None and _offered_together(response, earlier, found[-1]):
         raise _Hedged
-    if after and _offered_together(response, found[-1], after[0]):
+    if after and _offered_together(response, found[-1], after[0]) or choice_left_open(response, end, value):
         raise _Hedged
     return value
 

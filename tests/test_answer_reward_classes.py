@@ -10,6 +10,7 @@ import re
 import string
 from fractions import Fraction
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from math_verify import parse
@@ -872,3 +873,36 @@ def test_a_step_answered_before_the_work_goes_on_or_a_corrected_answer_is_not_a_
     worded = f"$\\boxed{{{a}}}$ The answer is {a} dollars, as the table shows."
     assert math_equiv.verify(worded, str(a)) == gsm8k.verify(worded, str(a)) == 1.0
     assert math_equiv.verify("$\\boxed{\\frac{1}{2}}$ The answer is 0.5.", "\\frac{1}{2}") == 1.0
+
+
+# A choice left open after the answer: "or" (in any language) or a word of doubt right after the value, followed by
+# something no reader values ("17 or XVIII", "17 or dix-huit", "17 or 十八", "17 or something else", "17, or 17 + 1",
+# "17, maybe a bit more"): there was no second value for the grammar to weigh, so the first was paid until the sixth
+# session of 2026-12-05 (gsm8k 20 of 22 probes).
+OPENERS = ["or", ", or", " (or", ", ou", " oder", ", o", " или", " 或", ", maybe", ", perhaps", ", vielleicht"]
+UNREAD = ["XVIII", "dix-huit", "achtzehn", "dieciocho", "十八", "¹⁸", "⑱", "something else", "the next number",
+          "a bit more", "{a} + 1", "twice that", "whatever is left"]  # fmt: skip
+
+
+@FAST
+@given(
+    a=st.integers(2, 999),
+    opener=st.sampled_from(OPENERS),
+    unread=st.sampled_from(UNREAD),
+    statement=st.sampled_from(GSM8K_STATEMENTS),
+)
+def test_an_answer_followed_by_a_choice_no_reader_values_is_no_answer(a, opener, unread, statement):
+    response = statement.format(f"{a}{opener} {unread.format(a=a)}")
+    assert _first_number(response) == a  # the first number read alone pays it
+    assert gsm8k.verify(response, str(a)) == 0.0
+    boxed = f"The final answer is $\\boxed{{{a}}}${opener} {unread.format(a=a)}."
+    assert math_equiv.verify(boxed, str(a)) == string_match.verify(boxed, str(a)) == 0.0
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [", or seventeen", " (or seventeen)", ", or in other words 17", ", probably", " either way", ", or 17 apples"],
+)
+def test_the_answer_said_again_after_or_or_doubted_alone_is_still_the_answer(ending):
+    for response in (f"The answer is 17{ending}.", f"#### 17{ending}", f"The final answer is $\\boxed{{17}}${ending}."):
+        assert gsm8k.verify(response, "17") == 1.0, response
