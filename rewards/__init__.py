@@ -12,7 +12,8 @@
                                                          checkpoints trained on the verifiers and eval results key on
 Verifier names: gsm8k, math, ifeval (the reference, strict), ifeval_loose, ifeval_strict (the reference AND no
 degenerate satisfaction: RL's IFEval reward), code, string_match, tool_call. A row's "dataset" may be a list (one
-ground truth each): the scores are averaged; a row's optional "question" is read by the math verifier.
+ground truth each): the scores are averaged; a row's optional "question" is read by the math and ifeval_strict
+verifiers.
 """
 
 from rewards.pool import DEFAULT_TIMEOUT_S, VerifierPool, default_pool, score_row
