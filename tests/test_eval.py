@@ -463,6 +463,7 @@ def _official_harness_passes(raw: dict, completion: str) -> bool:
         return False
 
 
+@pytest.mark.slow  # 164 mutated solutions, each in sandboxes and in the official harness: 16.6 s (issue 36)
 def test_humaneval_wrong_solutions_score_what_the_official_harness_gives():
     """164 mutated canonical solutions: each passes our verifier exactly when it passes the official check."""
     from concurrent.futures import ThreadPoolExecutor

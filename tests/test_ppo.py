@@ -207,6 +207,7 @@ def largest_difference(first: dict, second: dict) -> float:
     return max((first[key] - second[key]).abs().max().item() for key in first)
 
 
+@pytest.mark.slow  # two gloo processes: 12.5 s of `make test`'s 5 minutes (issue 36)
 def test_two_processes_update_the_value_model_as_one_process_of_the_whole_batch(tmp_path):
     """Halves of 6 and 7 tokens: DDP's mean of the two gradients, each normalised by the mean tokens per process, is
     the whole batch's gradient. Without it (what ran before: one replica per process, each on its own rows) the
