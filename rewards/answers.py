@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from fractions import Fraction
 from typing import NamedTuple
 
 from rewards.numbers import ascii_signs, read_number, values_in
@@ -203,14 +204,14 @@ def offers_alternatives(text: str, start: int, end: int, second_end: int | None 
 # opens another choice, whatever follows: "17 or XVIII", "17 or dix-huit", "17 or something else", "17, maybe more".
 _OPENS_A_CHOICE = re.compile(
     r"[\s$,;:(\[]{0,4}(?:(?P<disjunction>"
-    + "|".join(["or", *(re.escape(word) for word in _DISJUNCTIVE if word not in _ENGLISH_DISJUNCTIVE)])
+    + "|".join(["or", *(re.escape(word) for word in sorted(_DISJUNCTIVE - _ENGLISH_DISJUNCTIVE))])
     + rf")|(?P<doubt>{_DOUBT}))(?![^\W\d_])",
     re.I,
 )
 _CLAUSE_CLOSE = re.compile(r"[.!?;)\]\n]")
 
 
-def choice_left_open(text: str, end: int, value) -> bool:
+def choice_left_open(text: str, end: int, value: Fraction) -> bool:
     """After the value ending at `text[end]`, a disjunction, or a word of doubt with more of its clause after it,
     offers something else than `value` ("17 or XVIII", "17 or the next number", "17, or 17 + 1", "17, perhaps more"),
     though no other value of the reader's stands there: the value is not the answer. The same value said again after

@@ -214,7 +214,7 @@ def _last_number(response: str) -> Fraction | None:
     earlier = max(found[-2:-1] + before[-1:], default=None)  # the value just before it, in digits or in words
     if earlier is not None and _offered_together(response, earlier, found[-1]):
         raise _Hedged
-    if after and _offered_together(response, found[-1], after[0]) or choice_left_open(response, end, value):
+    if (after and _offered_together(response, found[-1], after[0])) or choice_left_open(response, end, value):
         raise _Hedged
     return value
 

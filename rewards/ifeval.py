@@ -89,8 +89,8 @@ def _own_words(seen: str, question: str | None, arguments: list[dict]) -> str | 
     when nothing is left but what the instructions gave (a response with no words of its own meets no instruction).
     What an instruction gives the response to write stays its own where the instruction puts it: the end phrase at the
     end, the request to repeat at the start (each as its check reads it), and the options to choose from anywhere (the
-    prompt is cut at them; an echo holds them all, which no check of a choice pays). Echoing the prompt, made lower
-    case or quoted, met 231 of the 300 embedded IFEval prompts' instructions under this reward before."""
+    prompt is cut at them; an echo holds them all, which no check of a choice pays). The prompt holds what its
+    instructions look for (the keywords, an example title, the end phrase), so an echo of it met them."""
     if not question:
         return seen
     question = revealed(question)
