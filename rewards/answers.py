@@ -211,6 +211,12 @@ _OPENS_A_CHOICE = re.compile(
 _CLAUSE_CLOSE = re.compile(r"[.!?;)\]\n]")
 
 
+def as_words(latex: str) -> str:
+    """LaTeX's `\\text{...}` (and `\\mbox`, `\\mathrm`, `\\operatorname`) as the words it prints: `17 \\text{ or so}`
+    is "17 or so" to a reader."""
+    return _LATEX_WORDS.sub(r" \1 ", latex)
+
+
 def choice_left_open(text: str, end: int, value: Fraction) -> bool:
     """After the value ending at `text[end]`, a disjunction, or a word of doubt with more of its clause after it,
     offers something else than `value` ("17 or XVIII", "17 or the next number", "17, or 17 + 1", "17, perhaps more"),
@@ -240,7 +246,7 @@ def _offers_between(text: str, gap: str, end: int) -> bool:
     """`gap`: the text between the two values as a reader sees it, ending at `end` in `text`."""
     if "=" in gap:
         return False  # an equation states one value
-    shown = _LATEX_COMMAND.sub(" ", _LATEX_WORDS.sub(r" \1 ", gap))
+    shown = _LATEX_COMMAND.sub(" ", as_words(gap))
     if ":" in shown and not _CHOICE_LABEL.search(shown):
         return False  # a label ("Total: 18"), not a choice ("alt: 18")
     bracket = _BRACKET_AT_END.search(shown)

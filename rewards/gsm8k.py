@@ -25,6 +25,7 @@ from rewards.answers import (
     ANSWER_CUE,
     CLAUSE_END,
     CORRECTION,
+    as_words,
     choice_left_open,
     contradicted,
     final_statements,
@@ -70,7 +71,7 @@ def verify(response: str, ground_truth) -> float:
 def extract_number(response: str) -> Fraction | None:
     """The stated answer, else (with no `####`) the response's last number; None for an answer offered with an
     alternative."""
-    response = ascii_signs(response)
+    response = as_words(ascii_signs(response))  # "\\boxed{17 \\text{ or so}}" reads "17 or so": a bound
     try:
         stated = _stated(response)
         if stated is not None or "####" in response:
@@ -85,7 +86,7 @@ def stated_answer(response: str) -> Fraction | None:
     last `####`, else in the last `\\boxed{}`, else in the last "answer is" clause; None when it states none, or
     offers it with an alternative. RLVR's format reward and its format-only hacking signal read this too."""
     try:
-        return _stated(ascii_signs(response))
+        return _stated(as_words(ascii_signs(response)))
     except _Hedged:
         return None
 

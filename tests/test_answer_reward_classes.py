@@ -906,3 +906,18 @@ def test_an_answer_followed_by_a_choice_no_reader_values_is_no_answer(a, opener,
 def test_the_answer_said_again_after_or_or_doubted_alone_is_still_the_answer(ending):
     for response in (f"The answer is 17{ending}.", f"#### 17{ending}", f"The final answer is $\\boxed{{17}}${ending}."):
         assert gsm8k.verify(response, "17") == 1.0, response
+
+
+@FAST
+@given(
+    value=st.integers(1, 999),
+    words=st.sampled_from(["or so", "or more", "at most", "or thereabouts", "give or take a few", "or XVIII", "ou 18"]),
+    command=st.sampled_from(["text", "textrm", "mbox", "mathrm"]),
+)
+def test_words_in_a_box_are_read_as_the_words_latex_prints(value, words, command):
+    """`\\boxed{17 \\text{ or so}}` prints "17 or so": gsm8k read the box's first number through the command until
+    the sixth session of 2026-12-05, though "17 or so" written plainly was no answer."""
+    boxed = f"The final answer is $\\boxed{{{value} \\{command}{{ {words}}}}}$."
+    assert gsm8k.verify(f"The answer is {value} {words}.", str(value)) == 0.0
+    assert gsm8k.verify(boxed, str(value)) == 0.0
+    assert gsm8k.verify(f"The final answer is $\\boxed{{{value} \\{command}{{ apples}}}}$.", str(value)) == 1.0
