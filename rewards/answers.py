@@ -106,12 +106,13 @@ def _box(text: str, match: re.Match) -> Span | None:
 # read as a Latin "o"). Left out: words that are English words too (Dutch "of").
 _OR_ELSEWHERE = (
     "ou o ó u ofwel oder bzw resp beziehungsweise oppure ovvero eller tai sau lub albo nebo alebo vagy veya yahut"
-    " aut vel atau hoặc или либо або чи ή או أو یا या अथवा หรือ 或 或者 还是 還是 または もしくは か 또는 아니면"
+    " aut vel atau au ili või vai arba edo hoặc или либо або чи ή או أو یا या अथवा বা அல்லது లేదా หรือ 或 或者 还是 還是"
+    " または もしくは か 또는 아니면"
 ).split()
 _MAYBE_ELSEWHERE = (
     "peut-être vielleicht eventuell quizás quizá acaso talvez forse magari misschien kanske kanskje måske ehkä"
-    " mungkin belki może možná talán poate может возможно можливо ίσως אולי ربما شاید शायद อาจจะ 也许 也許 或许 或許"
-    " 大概 たぶん 多分 아마 아마도"
+    " mungkin labda možda belki może možná talán poate может возможно можливо ίσως אולי ربما شاید शायद হয়তো ஒருவேளை"
+    " อาจจะ 也许 也許 或许 或許 大概 たぶん 多分 아마 아마도"
 ).split()
 _ENGLISH_DISJUNCTIVE = frozenset("or either alternatively alternative alt otherwise else vs versus".split())
 _DISJUNCTIVE = _ENGLISH_DISJUNCTIVE | {revealed_letters(word) for word in _OR_ELSEWHERE}

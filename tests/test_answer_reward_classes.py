@@ -378,6 +378,8 @@ OR_AND_MAYBE = {
     "Vietnamese": ("hoặc", None), "Russian": ("или", "может"), "Ukrainian": ("або", "можливо"), "Greek": ("ή", "ίσως"),
     "Hebrew": ("או", "אולי"), "Arabic": ("أو", "ربما"), "Persian": ("یا", "شاید"), "Hindi": ("या", "शायद"),
     "Chinese": ("或", "也许"), "Japanese": ("または", "たぶん"), "Korean": ("또는", "아마"),
+    "Swahili": ("au", "labda"), "Croatian": ("ili", "možda"), "Estonian": ("või", None), "Latvian": ("vai", None),
+    "Lithuanian": ("arba", None), "Bengali": ("বা", "হয়তো"), "Tamil": ("அல்லது", "ஒருவேளை"), "Telugu": ("లేదా", None),
 }  # fmt: skip
 OFFERED_ELSEWHERE = ["{a} {or} {b}", "{a}, {or} {b}", "{a} ({or} {b})", "{a}, {maybe} {b}", "{a} ({or} {maybe} {b})"]
 
