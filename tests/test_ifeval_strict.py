@@ -601,8 +601,8 @@ def test_a_letter_run_in_one_word_counts_at_most_twice(n):
 # ---------------------------------------------------------------------------------------------------------------
 # Class 19: an instruction met by echoing the prompt. The prompt holds what its instructions look for: the keywords
 # ("Include the keyword friends."), an example title (<<poem of joy>>), the end phrase, "P.S.", enough words. Echoed,
-# made lower case or upper case, stripped of commas, quoted, with the end phrase after it, it met 231 of the 300
-# embedded IFEval prompts' instructions under this reward (the reference: 256). With the prompt, which RL hands every
+# made lower case or upper case, stripped of commas, quoted, with the end phrase after it, it met most of the embedded
+# IFEval prompts' instructions under this reward (docs/rewards.md). With the prompt, which RL hands every
 # reward, the instructions are checked on what the response says of its own (runs of four words copied from the
 # prompt blanked; what the instruction gives the response to write stays where the instruction puts it).
 
