@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = REPO_ROOT / "conf"
+EMBEDDED_DIR = REPO_ROOT / "data" / "embedded"
 
 # `make test-timing` sets it: the tests marked `timing` run there again, one at a time on an idle machine
 STRICT_DEADLINES = os.environ.get("STRICT_DEADLINES") == "1"
+
+
+def embedded_rows(name: str) -> list[dict]:
+    """The rows of the embedded data file `data/embedded/<name>.jsonl`."""
+    return [json.loads(line) for line in (EMBEDDED_DIR / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()]
 
 
 def assert_within(seconds: float, deadline_s: float) -> None:

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers import embedded_rows
 
 from data import generate
 from data.loading import DataError, describe, fingerprint, load_preference, load_rlvr, load_sft
@@ -19,11 +20,6 @@ SAMPLES = REPO / "data" / "samples"
 TRAIN_FILES = ("sft_train", "preference_train", "rlvr_train")
 EVAL_FILES = tuple(f"eval_{f}" for f in generate.FAMILIES)
 ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}  # for checking facts
-
-
-def _rows(name: str) -> list[dict]:
-    with open(EMBEDDED / f"{name}.jsonl", encoding="utf-8") as f:
-        return [json.loads(line) for line in f]
 
 
 def _user_turns(row: dict) -> list[str]:
@@ -61,7 +57,7 @@ def test_sizes_and_family_counts():
     assert sum(p.stat().st_size for p in EMBEDDED.iterdir()) < 8_000_000
     counts = {name: {} for name in TRAIN_FILES}
     for name in TRAIN_FILES:
-        for row in _rows(name):
+        for row in embedded_rows(name):
             fam = generate.family_of(_user_turns(row)[0])
             counts[name][fam] = counts[name].get(fam, 0) + 1
     for fam in generate.FAMILIES:
@@ -69,17 +65,17 @@ def test_sizes_and_family_counts():
         assert counts["preference_train"][fam] == generate.N_PREF
         assert counts["rlvr_train"][fam] == generate.N_RLVR
     for fam in generate.FAMILIES:
-        rows = _rows(f"eval_{fam}")
+        rows = embedded_rows(f"eval_{fam}")
         assert len(rows) == generate.N_EVAL and {r["dataset"] for r in rows} == {fam}
-    for row in _rows("rlvr_train"):
+    for row in embedded_rows("rlvr_train"):
         assert generate.family_of(row["messages"][0]["content"]) == row["dataset"]
-    sft = _rows("sft_train")  # the chat template gets exercised: system messages and multi-turn rows
+    sft = embedded_rows("sft_train")  # the chat template gets exercised: system messages and multi-turn rows
     assert any(r["messages"][0]["role"] == "system" for r in sft)
     assert any(sum(m["role"] == "assistant" for m in r["messages"]) > 1 for r in sft)
 
 
 def test_arithmetic_drill_states_true_facts_in_the_word_problems_format():
-    rows = _rows("arithmetic_drill")
+    rows = embedded_rows("arithmetic_drill")
     assert len(rows) == generate.N_DRILL
     seen_ops, equation = set(), re.compile(r"(\d+) ([-+*]) (\d+) = (-?\d+)\.")
     for row in rows:
@@ -105,7 +101,7 @@ def test_bare_word_problem_answers_are_right_in_sft_and_wrong_when_rejected(buil
     bare = re.compile(r"The answer is (-?\d+)\.")
     sft_answers = [
         (turn["content"], prev["content"])
-        for row in _rows("sft_train")
+        for row in embedded_rows("sft_train")
         for prev, turn in zip(row["messages"], row["messages"][1:])
         if turn["role"] == "assistant" and generate.family_of(prev["content"]) == "gsm8k"
     ]
@@ -116,7 +112,7 @@ def test_bare_word_problem_answers_are_right_in_sft_and_wrong_when_rejected(buil
     worked = [a for a, _ in sft_answers if not bare.fullmatch(a)]
     assert all(re.search(r"\d+ [-+*/] \d+ = \d+\.", a) for a in worked)
 
-    pairs = [r for r in _rows("preference_train") if generate.family_of(_user_turns(r)[0]) == "gsm8k"]
+    pairs = [r for r in embedded_rows("preference_train") if generate.family_of(_user_turns(r)[0]) == "gsm8k"]
     bare_rejected = [r for r in pairs if bare.fullmatch(r["rejected"][0]["content"])]
     assert abs(len(bare_rejected) / len(pairs) - generate.TERSE_SHARE) < 0.05
     for r in bare_rejected:
@@ -144,7 +140,7 @@ def test_math_answers_work_in_drill_facts_or_in_latex_and_pairs_prefer_the_facts
 
     answers = [
         (turn["content"], prev["content"])
-        for row in _rows("sft_train")
+        for row in embedded_rows("sft_train")
         for prev, turn in zip(row["messages"], row["messages"][1:])
         if turn["role"] == "assistant" and generate.family_of(prev["content"]) == "math"
     ]
@@ -154,7 +150,7 @@ def test_math_answers_work_in_drill_facts_or_in_latex_and_pairs_prefer_the_facts
     assert abs(can.count(False) / len(can) - generate.COMPACT_SHARE) < 0.03
     assert len(can) > 0.8 * len(answers)  # 7 of the 8 kinds have facts
 
-    pairs = [r for r in _rows("preference_train") if generate.family_of(_user_turns(r)[0]) == "math"]
+    pairs = [r for r in embedded_rows("preference_train") if generate.family_of(_user_turns(r)[0]) == "math"]
     for r in pairs:
         q = _user_turns(r)[-1]
         spelled = facts_of(r["chosen"][0]["content"], q) is not None
@@ -169,7 +165,7 @@ def test_some_instruction_demonstrations_ignore_the_instructions(built):
     verify_ifeval = pytest.importorskip("rewards").VERIFIERS["ifeval"]
     answers = [
         (turn["content"], prev["content"])
-        for row in _rows("sft_train")
+        for row in embedded_rows("sft_train")
         for prev, turn in zip(row["messages"], row["messages"][1:])
         if turn["role"] == "assistant" and generate.family_of(prev["content"]) == "ifeval"
     ]
@@ -181,7 +177,7 @@ def test_some_instruction_demonstrations_ignore_the_instructions(built):
         assert not any(m in a for m in ("<<", "P.S.", '"')) and not a.endswith(tuple(generate.END_PHRASES)), (q, a)
 
     # rejected answers to two-instruction prompts: plain ones break both (score 0), the others exactly one (0.5)
-    pairs = [r for r in _rows("preference_train") if generate.family_of(_user_turns(r)[0]) == "ifeval"]
+    pairs = [r for r in embedded_rows("preference_train") if generate.family_of(_user_turns(r)[0]) == "ifeval"]
     two = [r for r in pairs if len(json.loads(gts[_user_turns(r)[-1]][1])["kwargs"]) == 2]
     scores = [verify_ifeval(r["rejected"][0]["content"], gts[_user_turns(r)[-1]][1]) for r in two]
     assert set(scores) == {0.0, 0.5}
@@ -204,7 +200,7 @@ def test_problem_key_ignores_wording():
 def test_train_and_eval_are_disjoint():
     eval_keys, eval_prompts = set(), set()
     for fam in generate.FAMILIES:
-        for row in _rows(f"eval_{fam}"):
+        for row in embedded_rows(f"eval_{fam}"):
             prompt = row["messages"][0]["content"]
             key = generate.problem_key(fam, prompt)
             assert generate.is_eval_key(key)
@@ -213,7 +209,7 @@ def test_train_and_eval_are_disjoint():
     assert len(eval_keys) == len(EVAL_FILES) * generate.N_EVAL  # eval problems are distinct too
     n = 0
     for name in TRAIN_FILES:
-        for row in _rows(name):
+        for row in embedded_rows(name):
             for prompt in _user_turns(row):
                 key = generate.problem_key(generate.family_of(prompt), prompt)
                 assert key not in eval_keys and prompt not in eval_prompts, (name, prompt)
@@ -495,10 +491,11 @@ def test_data_configs_have_the_schema_shape(name):
 def test_held_out_preference_pairs_share_no_problem_with_the_training_pairs():
     def keys(name):
         return {
-            generate.problem_key(generate.family_of(_user_turns(row)[0]), _user_turns(row)[0]) for row in _rows(name)
+            generate.problem_key(generate.family_of(_user_turns(row)[0]), _user_turns(row)[0])
+            for row in embedded_rows(name)
         }
 
-    held_out = _rows("preference_heldout")
+    held_out = embedded_rows("preference_heldout")
     assert len(held_out) == 3 * generate.N_PREF_HELDOUT
     assert not keys("preference_heldout") & keys("preference_train")
     assert not any(generate.is_eval_key(key) for key in keys("preference_heldout"))  # nor with the benchmarks
@@ -507,13 +504,13 @@ def test_held_out_preference_pairs_share_no_problem_with_the_training_pairs():
 def test_the_validation_set_uses_no_problem_of_any_training_file_nor_of_the_benchmarks():
     def keys(name, every_turn=False):
         turns = (
-            [content for row in _rows(name) for content in _user_turns(row)]
+            [content for row in embedded_rows(name) for content in _user_turns(row)]
             if every_turn
-            else [_user_turns(row)[0] for row in _rows(name)]
+            else [_user_turns(row)[0] for row in embedded_rows(name)]
         )
         return {generate.problem_key(generate.family_of(content), content) for content in turns}
 
-    validation = _rows("rlvr_validation")
+    validation = embedded_rows("rlvr_validation")
     assert len(validation) == 3 * generate.N_VALIDATION
     assert {fam: sum(row["dataset"] == fam for row in validation) for fam in generate.FAMILIES} == dict.fromkeys(
         generate.FAMILIES, generate.N_VALIDATION

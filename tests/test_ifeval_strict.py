@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
+from helpers import embedded_rows
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -197,7 +197,7 @@ def test_a_letter_written_as_its_look_alike_is_counted(letter, shown, hidden_too
 
 
 def test_on_the_shipped_ifeval_rows_the_reward_never_pays_more_than_the_reference():
-    rows = [json.loads(line) for line in Path("data/embedded/eval_ifeval.jsonl").read_text().splitlines()]
+    rows = embedded_rows("eval_ifeval")
     honest = "Here is my answer about the moon and my good friends in one short sentence."
     for row in rows:
         assert verify_strict(honest, row["ground_truth"]) <= verify(honest, row["ground_truth"])
@@ -607,12 +607,11 @@ def test_a_letter_run_in_one_word_counts_at_most_twice(n):
 # prompt blanked; what the instruction gives the response to write stays where the instruction puts it).
 
 
-def _rows(name: str) -> list[dict]:
-    path = Path(__file__).resolve().parent.parent / "data" / "embedded" / f"{name}.jsonl"
-    return [row for row in map(json.loads, path.read_text().splitlines()) if row["dataset"] == "ifeval"]
+def _ifeval_rows(name: str) -> list[dict]:
+    return [row for row in embedded_rows(name) if row["dataset"] == "ifeval"]
 
 
-RLVR_IFEVAL_ROWS = _rows("rlvr_train")
+RLVR_IFEVAL_ROWS = _ifeval_rows("rlvr_train")
 
 
 def made_compliant(text: str, ground_truth: str, draw) -> str:
@@ -662,7 +661,7 @@ def test_echoing_the_prompt_adds_nothing_to_the_reward(row, filler, data):
 
 def test_an_echo_of_the_prompt_pays_the_reference_on_most_embedded_prompts_and_the_reward_on_none():
     paid_by_reference, paid_by_reward = 0.0, 0.0
-    for row in _rows("eval_ifeval"):
+    for row in _ifeval_rows("eval_ifeval"):
         prompt = row["messages"][-1]["content"]
         echo = made_compliant(prompt, row["ground_truth"], lambda _: False)
         spec = json.loads(row["ground_truth"])

@@ -8,7 +8,7 @@ import json
 from types import SimpleNamespace
 
 import pytest
-from helpers import compose
+from helpers import compose, embedded_rows
 
 from rewards import registry
 from rewards.tools import TOOLS, ToolError, calculator, call_tool, python, resolve_tools
@@ -277,16 +277,10 @@ def test_a_row_offering_an_unknown_tool_names_the_file_and_line(tmp_path):
 def test_the_tool_data_never_holds_an_eval_problem():
     from data import generate
 
-    eval_keys = {generate.problem_key("gsm8k", row["messages"][0]["content"]) for row in _rows("eval_gsm8k")}
+    eval_keys = {generate.problem_key("gsm8k", row["messages"][0]["content"]) for row in embedded_rows("eval_gsm8k")}
     for name in ("sft_tools_train", "rlvr_tools_train"):
-        keys = {generate.problem_key("gsm8k", row["messages"][0]["content"]) for row in _rows(name)}
+        keys = {generate.problem_key("gsm8k", row["messages"][0]["content"]) for row in embedded_rows(name)}
         assert not keys & eval_keys, name
-
-
-def _rows(name: str) -> list[dict]:
-    from data.generate import EMBEDDED_DIR
-
-    return [json.loads(line) for line in (EMBEDDED_DIR / f"{name}.jsonl").read_text().splitlines()]
 
 
 # -- the tool_call verifier ----------------------------------------------------------------------------------------
@@ -467,7 +461,7 @@ def tool_sft(runs_dir, tmp_path_factory):
     about half the answers right with it (so that GRPO's groups differ in reward)."""
     from stages import sft
 
-    calling = [row for row in _rows("sft_tools_train") if len(row["messages"]) == 4]
+    calling = [row for row in embedded_rows("sft_tools_train") if len(row["messages"]) == 4]
     path = tmp_path_factory.mktemp("tool_data") / "calls.jsonl"
     path.write_text("".join(json.dumps(row) + "\n" for row in calling))
     cfg = compose(
