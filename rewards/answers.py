@@ -114,8 +114,10 @@ _MAYBE_ELSEWHERE = (
     " mungkin labda možda belki może možná talán poate может возможно можливо ίσως אולי ربما شاید शायद হয়তো ஒருவேளை"
     " อาจจะ 也许 也許 或许 或許 大概 たぶん 多分 아마 아마도"
 ).split()
-_ENGLISH_DISJUNCTIVE = frozenset("or either alternatively alternative alt otherwise else vs versus".split())
-_DISJUNCTIVE = _ENGLISH_DISJUNCTIVE | {revealed_letters(word) for word in _OR_ELSEWHERE}
+_OR_ELSEWHERE_SHOWN = sorted({revealed_letters(word) for word in _OR_ELSEWHERE})
+_DISJUNCTIVE = frozenset("or either alternatively alternative alt otherwise else vs versus".split()) | set(
+    _OR_ELSEWHERE_SHOWN
+)
 _DOUBT = "|".join(
     ["maybe", "perhaps", "possibly", "probably", "likely", "presumably", "conceivably"]
     + [re.escape(revealed_letters(word)) for word in _MAYBE_ELSEWHERE]
@@ -205,11 +207,11 @@ def offers_alternatives(text: str, start: int, end: int, second_end: int | None 
 # opens another choice, whatever follows: "17 or XVIII", "17 or dix-huit", "17 or something else", "17, maybe more".
 _OPENS_A_CHOICE = re.compile(
     r"[\s$,;:(\[]{0,4}(?:(?P<disjunction>"
-    + "|".join(["or", *(re.escape(word) for word in sorted(_DISJUNCTIVE - _ENGLISH_DISJUNCTIVE))])
+    + "|".join(["or", *map(re.escape, _OR_ELSEWHERE_SHOWN)])
     + rf")|(?P<doubt>{_DOUBT}))(?![^\W\d_])",
     re.I,
 )
-_CLAUSE_CLOSE = re.compile(r"[.!?;)\]\n]")
+_CLAUSE_CLOSE = re.compile(r"[!?;)\]\n]|\.(?!\d)")  # a decimal point ends nothing: "17, or 17.5"
 
 
 def as_words(latex: str) -> str:

@@ -70,11 +70,10 @@ def instances_apart(keys: list[str], is_instance) -> list[int]:
     """The positions of `keys` (tokens as repeats are compared: `folded`) holding an instance of what a floor counts
     (a capital word, a keyword's use, a placeholder; `is_instance(position)`) said apart from the others: the runs of
     six tokens that end and that start there are both new in the text (numbers left out), and the token is in no
-    short loop
-    (`_in_a_short_loop`). A stutter ("WOW WOW WOW"), a sentence said again, or a cycle ("the river and the river and")
-    counts once; the same word in several sentences counts each time. Runs of six, not `novel_count`'s four: a floor
-    on instances is met by few of them, and honest prose repeats four-word phrases around its keywords ("the left hand
-    side") far more often than six. Linear in the tokens."""
+    short loop (`_in_a_short_loop`). A stutter ("WOW WOW WOW"), a sentence said again, or a cycle ("the river and
+    the river and") counts once; the same word in several sentences counts each time. Runs of six, not
+    `novel_count`'s four: a floor on instances is met by few of them, and honest prose repeats four-word phrases
+    around its keywords ("the left hand side") far more often than six. Linear in the tokens."""
     at_word = [at for at, key in enumerate(keys) if not key.isdigit()]  # "NASA 1 ...", "NASA 2 ...": one context
     words = [keys[at] for at in at_word]
     ending, starting = set(), set()
@@ -134,7 +133,7 @@ def without_copies(text: str, sources: list[str]) -> str:
 def part_key(text: str) -> tuple[str, ...]:
     """What tells two parts of a response (sentences, paragraphs, bullets, sections) apart: their words, case and
     digits folded; two parts with the same key are one part said twice."""
-    return tuple(folded(word) for word in re.findall(r"[^\W_]+", text))
+    return tuple(folded(word) for word in _WORD_SPANS.findall(text))
 
 
 def folded(word: str) -> str:

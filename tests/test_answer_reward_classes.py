@@ -925,3 +925,11 @@ def test_words_in_a_box_are_read_as_the_words_latex_prints(value, words, command
     assert gsm8k.verify(f"The answer is {value} {words}.", str(value)) == 0.0
     assert gsm8k.verify(boxed, str(value)) == 0.0
     assert gsm8k.verify(f"The final answer is $\\boxed{{{value} \\{command}{{ apples}}}}$.", str(value)) == 1.0
+
+
+def test_the_choice_after_an_answer_is_read_past_a_decimal_point():
+    """A decimal point ends no clause: "17, or 17.5" offers 17.5 (read to its "." it would be 17, the answer again)."""
+    from rewards.answers import choice_left_open
+
+    assert choice_left_open("17, or 17.5 apples.", 2, Fraction(17))
+    assert not choice_left_open("17, or 17.0 apples.", 2, Fraction(17))
