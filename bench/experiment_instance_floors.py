@@ -6,8 +6,9 @@ Honest text: the paragraphs of Python's own documentation (`pydoc_data.topics`, 
 out) and, where it is there, runs/smolprobe/eval/base.generations.jsonl (SmolLM2-135M-Instruct's 2,000 sampled answers,
 docs/rewards.md says how they were made). For each text and each instance kind it holds (capital words; every content
 word used twice or more, as a keyword; the ten commonest letters; placeholders), the floor is set at the text's own
-reference count (the hardest honest case: every instance must count) and at half of it, and the strict reward's
-verdict is printed as the share paid, beside the reference's. docs/rewards.md, class 18, holds the figures.
+reference count (the hardest honest case: every instance must count) and at half of it; of the cases the reference
+pays at the count, the share the strict reward pays at each floor is printed. docs/rewards.md, class 18, holds the
+figures.
 """
 
 from __future__ import annotations
