@@ -60,8 +60,8 @@ def make_command(stage: str, nproc: int, ds: str) -> list[str]:
     return line.split()
 
 
-def launch(stage: str, overrides: list[str]) -> None:
-    command = make_command(stage, nproc=2, ds="zero2")
+def launch(stage: str, overrides: list[str], ds: str = "zero2") -> None:
+    command = make_command(stage, nproc=2, ds=ds)
     result = subprocess.run([*command, *overrides], cwd=REPO_ROOT, env=ENV, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
 
@@ -198,6 +198,59 @@ def test_two_process_zero2_ppo_trains_its_value_model_and_checkpoints_it(zero2_s
     saved = runs_dir / "zero2-ppo" / "work" / "rlvr" / "checkpoint-2" / "value_model"
     weights = load_file(saved / "model.safetensors")
     assert "score.weight" in weights and (saved / "optimizer.pt").exists()
+
+
+@pytest.mark.slow
+def test_two_process_zero3_ppo_partitions_its_value_model_and_a_resumed_run_continues_it(zero2_sft):
+    """`rlvr=ppo` in 2 processes under ZeRO-3: the value model is a DeepSpeed engine partitioned over them (each
+    checkpoint holds one partition per process), trained, and a run resumed from step 1 has the same value model at
+    step 2 as the run that went on."""
+    from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
+
+    runs_dir = zero2_sft
+
+    def run(name, resume=None):
+        launch(
+            "rlvr",
+            [
+                f"runs_dir={runs_dir}",
+                f"run_name={name}",
+                f"rlvr.parent={runs_dir / 'zero2' / 'sft'}",
+                "rlvr=ppo",
+                "logging=none",
+                "rlvr.max_steps=2",
+                "rlvr.logging_steps=1",
+                "rlvr.per_device_train_batch_size=4",
+                "rlvr.num_generations=2",
+                "rlvr.max_completion_length=16",
+                "rlvr.log_completions=false",
+                "rlvr.save_strategy=steps",
+                "rlvr.save_steps=1",
+                "data.rlvr.0.max_rows=32",
+                *([f"resume={resume}"] if resume else []),
+            ],
+            ds="zero3",
+        )
+        manifest = json.loads((runs_dir / name / "rlvr" / "manifest.json").read_text())
+        assert manifest["status"] == "complete" and manifest["metrics"]["global_step"] == 2
+        assert manifest["launch"]["deepspeed_config"] == "conf/deepspeed/zero3.json"
+        for key in ("ppo/value_loss", "ppo/kl", "ppo/value_mean"):
+            assert torch.isfinite(torch.tensor(manifest["metrics"][key])), key
+        return runs_dir / name / "work" / "rlvr"
+
+    def value_weights(checkpoint):
+        return get_fp32_state_dict_from_zero_checkpoint(str(checkpoint / "value_model"), tag="value_model")
+
+    def largest_difference(first, second):
+        return max((first[key] - second[key]).abs().max().item() for key in first)
+
+    whole = run("zero3-ppo")
+    partitions = sorted(p.name for p in (whole / "checkpoint-2" / "value_model" / "value_model").glob("*optim_states*"))
+    assert len(partitions) == 2 and "zero_pp_rank_1" in partitions[1]
+    step1, step2 = value_weights(whole / "checkpoint-1"), value_weights(whole / "checkpoint-2")
+    assert "score.weight" in step2 and largest_difference(step1, step2) > 1e-4  # step 2 trained it
+    resumed = run("zero3-ppo-resumed", resume=whole / "checkpoint-1")
+    assert largest_difference(value_weights(resumed / "checkpoint-2"), step2) < 1e-5
 
 
 def test_make_pipeline_under_nproc_or_ds_launches_each_stage_then_evaluates_in_one_process():

@@ -1,16 +1,19 @@
 """`rlvr=ppo`: PPO with a learned value model over TRL's GRPO rollouts — GAE, the KL penalty in the reward, the
 clipped value loss —, a run that trains both the policy and the value model, the value model's update in two
-processes (as one process of the whole batch), and a resume that continues the value model."""
+processes (as one process of the whole batch), replicated or partitioned under ZeRO-3, and a resume that continues the
+value model."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import QUICK_RLVR, compose
+from helpers import QUICK_RLVR, REPO_ROOT, compose
 
 from stages.rl.ppo import clipped_value_loss, gae, token_rewards, whiten
 
@@ -225,14 +228,54 @@ def test_two_processes_update_the_value_model_as_one_process_of_the_whole_batch(
     assert not torch.allclose(naive[0]["advantages"], whole_advantages[:2], atol=1e-3)
 
 
-def test_ppo_refuses_zero3_before_loading_its_value_model(sft_run, monkeypatch):
-    """ZeRO-3's from_pretrained would partition the value model, which DDP cannot train."""
-    from runtime import layout
-    from stages.rl.ppo import value_model_from
+def process_zero3_half(rank: int, rendezvous: str, out: str) -> None:
+    """One of two gloo processes under ZeRO-3: the value model partitioned by `sharded` with the settings of
+    conf/deepspeed/zero3.json (the policy's, "auto" included), three updates on its half of the rollouts; writes the
+    share of the weights it holds and the whole weights, gathered."""
+    import deepspeed
+    import torch.distributed as dist
 
-    monkeypatch.setattr("transformers.integrations.is_deepspeed_zero3_enabled", lambda: True)
-    with pytest.raises(ValueError, match="ZeRO-3: its value model is replicated; use DS=zero2"):
-        value_model_from(layout.stage_dir(sft_run, "sft"))
+    from stages.rl.ppo import sharded, value_step
+
+    torch.set_num_threads(1)
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(PROCESSES))
+    dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=PROCESSES)
+    try:
+
+        def all_processes(tensor):
+            dist.all_reduce(tensor)
+            return tensor
+
+        policy_config = json.loads((REPO_ROOT / "conf" / "deepspeed" / "zero3.json").read_text())
+        engine, optimizer = sharded(
+            tiny_value_model(), policy_config, 1e-2, max_grad_norm=1.0, micro_batch=2, bf16=False
+        )
+        half = {key: value[2 * rank : 2 * rank + 2] for key, value in rollouts().items()}
+        for _ in range(3):
+            value_step(engine, optimizer, half, clip=0.2, max_grad_norm=1.0, processes=PROCESSES, total=all_processes)
+        parameters = list(engine.module.parameters())
+        held = sum(p.ds_tensor.numel() for p in parameters) / sum(p.ds_numel for p in parameters)
+        with deepspeed.zero.GatheredParameters(parameters):
+            weights = {key: value.detach().clone() for key, value in engine.module.state_dict().items()}
+        torch.save({"weights": weights, "held": held}, f"{out}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow  # two gloo processes starting DeepSpeed
+def test_under_zero3_each_process_holds_half_the_value_model_and_they_update_it_as_one_process_of_the_whole_batch(
+    tmp_path,
+):
+    """An 8B value model and its AdamW state fit no one GPU: under ZeRO-3 it is partitioned like the policy, and
+    its update is still the whole batch's (ZeRO averages the gradients as DDP does)."""
+    import torch.multiprocessing as mp
+
+    whole = value_updates(tiny_value_model(), rollouts(), total=lambda tensor: tensor, processes=1).state_dict()
+    mp.spawn(process_zero3_half, args=(str(tmp_path / "rendezvous"), str(tmp_path)), nprocs=PROCESSES)
+    for rank in range(PROCESSES):
+        result = torch.load(tmp_path / f"rank{rank}.pt")
+        assert 0.45 < result["held"] < 0.55
+        assert largest_difference(result["weights"], whole) < 1e-5
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -15,12 +15,18 @@ no part: TRL needs 2 samples per prompt, each is its own rollout.
 In several processes (accelerate, DDP or DeepSpeed for the policy) each process holds a whole replica of the value
 model, wrapped in torch's DistributedDataParallel, which averages its gradients; the value loss is normalised by the
 tokens of all processes and the advantages are whitened over all of them, so N processes of batch B update as one of
-N x B. ZeRO does not shard it: its weights and AdamW state are in full on every device. Each checkpoint carries it
-and its optimizer (`value_model/`), and a resumed run continues from them.
+N x B. Under DeepSpeed ZeRO-3 (an 8B value model and its AdamW state fit no single GPU) it is a DeepSpeed engine of
+its own instead, loaded partitioned and partitioned as the policy is (weights, gradients, optimizer state; the
+policy's offload settings); ZeRO averages its gradients as DDP does, so the update is the same. Each checkpoint
+carries it and its optimizer (`value_model/`: weights and state whole, or under ZeRO-3 each process's partition), and
+a resumed run continues from them.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 from pathlib import Path
 
 import torch
@@ -84,12 +90,10 @@ def clipped_value_loss(values, old_values, returns, mask, clip: float, tokens=No
 
 def value_model_from(path, dtype=torch.float32):
     """A per-token value model: the checkpoint's transformer with a one-output token-classification head (a
-    reward model's own `score` head is kept; a causal LM's gets a new one)."""
+    reward model's own `score` head is kept; a causal LM's gets a new one). Under ZeRO-3 from_pretrained loads it
+    partitioned over the processes."""
     from transformers import AutoModelForTokenClassification
-    from transformers.integrations import is_deepspeed_zero3_enabled
 
-    if is_deepspeed_zero3_enabled():  # from_pretrained would partition it, and DDP cannot train a partitioned model
-        raise ValueError("rlvr.trainer=ppo under DeepSpeed ZeRO-3: its value model is replicated; use DS=zero2 or none")
     model = AutoModelForTokenClassification.from_pretrained(str(path), num_labels=1, dtype=dtype)
     model.config.pad_token_id = model.config.pad_token_id or 0
     return model
@@ -118,6 +122,43 @@ def replicated(value_model, device, num_processes: int):
     return DistributedDataParallel(value_model, device_ids=[device.index] if device.type == "cuda" else None)
 
 
+def sharded(value_model, policy_config: dict, learning_rate: float, max_grad_norm: float, micro_batch: int, bf16: bool):
+    """Under DeepSpeed ZeRO-3: (the value model as a DeepSpeed engine of its own, its AdamW), partitioned with the
+    policy's ZeRO settings (`policy_config`, its DeepSpeed config) and in its precision. The engine clips the gradient
+    norm to `max_grad_norm`, averages the gradients over the processes and steps once per backward."""
+    import deepspeed
+
+    hidden = value_model.config.hidden_size
+    automatic = {  # what transformers fills in for the policy's "auto" (its deepspeed integration)
+        "reduce_bucket_size": hidden * hidden,
+        "stage3_prefetch_bucket_size": int(0.9 * hidden * hidden),
+        "stage3_param_persistence_threshold": 10 * hidden,
+    }
+    zero = {
+        key: automatic.get(key) if value == "auto" else value
+        for key, value in policy_config["zero_optimization"].items()
+    }
+    config = {
+        "train_micro_batch_size_per_gpu": micro_batch,
+        "gradient_accumulation_steps": 1,
+        "gradient_clipping": max_grad_norm,
+        "bf16": {"enabled": bf16},
+        "zero_optimization": {key: value for key, value in zero.items() if value is not None},
+        "zero_allow_untested_optimizer": True,  # torch's AdamW, as the unsharded value model's
+        "zero_force_ds_cpu_optimizer": False,  # and with the optimizer offloaded to the CPU too
+        "steps_per_print": 10**12,
+    }
+    optimizer = torch.optim.AdamW(value_model.parameters(), lr=learning_rate)
+    engine, optimizer, _, _ = deepspeed.initialize(model=value_model, optimizer=optimizer, config=config)
+    return engine, optimizer
+
+
+def is_engine(value_model) -> bool:
+    """Whether the value model is a DeepSpeed engine (`sharded`), which steps and checkpoints itself."""
+    deepspeed = sys.modules.get("deepspeed")
+    return deepspeed is not None and isinstance(value_model, deepspeed.DeepSpeedEngine)
+
+
 def unwrapped(value_model):
     return value_model.module if isinstance(value_model, DistributedDataParallel) else value_model
 
@@ -132,6 +173,10 @@ def value_step(
     tokens = total(mask.sum().to(torch.float32)) / processes
     values = completion_values(value_model, input_ids, attention_mask, mask.size(1))
     loss = clipped_value_loss(values, batch["old_values"], batch["returns"], mask, clip, tokens=tokens)
+    if is_engine(value_model):  # it clips to its config's gradient_clipping, steps and zeroes the gradients itself
+        value_model.backward(loss)
+        value_model.step()
+        return float(loss.detach())
     loss.backward()
     torch.nn.utils.clip_grad_norm_(value_model.parameters(), max_grad_norm)
     optimizer.step()
@@ -140,15 +185,32 @@ def value_step(
 
 
 def save_value_state(value_model, optimizer, directory: Path) -> None:
-    """The weights and the optimizer's state, written whole or not at all (runtime/files.atomic)."""
-    with files.atomic(directory) as staging:
-        unwrapped(value_model).save_pretrained(staging)
-        torch.save(optimizer.state_dict(), staging / "optimizer.pt")
+    """The weights and the optimizer's state, written whole or not at all (runtime/files.atomic). A DeepSpeed engine
+    is saved by every process (each writes its partition) into a side directory the main process then renames."""
+    if not is_engine(value_model):
+        with files.atomic(directory) as staging:
+            unwrapped(value_model).save_pretrained(staging)
+            torch.save(optimizer.state_dict(), staging / "optimizer.pt")
+        return
+    import torch.distributed as dist
+
+    staging = directory.with_name(f".{directory.name}.partial")
+    if dist.get_rank() == 0:
+        shutil.rmtree(staging, ignore_errors=True)  # what a save interrupted before left
+    dist.barrier()
+    value_model.save_checkpoint(str(staging), tag=VALUE_DIR)
+    dist.barrier()  # every partition written
+    if dist.get_rank() == 0:
+        os.replace(staging, directory)
+    dist.barrier()
 
 
 def load_value_state(value_model, optimizer, directory: Path) -> None:
     from safetensors.torch import load_file
 
+    if is_engine(value_model):  # each process reads its own partition and its optimizer state
+        value_model.load_checkpoint(str(directory), tag=VALUE_DIR, load_lr_scheduler_states=False)
+        return
     unwrapped(value_model).load_state_dict(load_file(directory / "model.safetensors"))
     optimizer.load_state_dict(torch.load(directory / "optimizer.pt", map_location="cpu", weights_only=True))
 
@@ -171,14 +233,26 @@ class ValueModelPPO:
         super().__init__(*args, **kwargs)
         if self.beta == 0.0:
             raise ValueError("rlvr.trainer=ppo needs rlvr.beta > 0: the KL penalty in the reward needs the reference")
-        self.value_model = replicated(value_model, self.accelerator.device, self.accelerator.num_processes)
-        self.value_optimizer = torch.optim.AdamW(self.value_model.parameters(), lr=value_learning_rate)
+        deepspeed = self.accelerator.state.deepspeed_plugin if self.is_deepspeed_enabled else None
+        if deepspeed is not None and deepspeed.zero_stage == 3:
+            self.value_model, self.value_optimizer = sharded(
+                value_model,
+                deepspeed.deepspeed_config,
+                value_learning_rate,
+                max_grad_norm=self.args.max_grad_norm or 1.0,
+                micro_batch=self.args.per_device_train_batch_size,
+                bf16=bool(self.args.bf16),
+            )
+        else:
+            self.value_model = replicated(value_model, self.accelerator.device, self.accelerator.num_processes)
+            self.value_optimizer = torch.optim.AdamW(self.value_model.parameters(), lr=value_learning_rate)
         self.gae_lambda, self.gamma, self.value_clip = gae_lambda, gamma, value_clip
         self._sequence_rewards = None
-        self.add_callback(WriteIntoEachCheckpoint(self._save_value_state))
+        # the replicas are equal, so the main process writes one; partitions are written by every process
+        self.add_callback(WriteIntoEachCheckpoint(self._save_value_state, every_process=is_engine(self.value_model)))
 
     def _save_value_state(self, checkpoint: Path) -> None:
-        save_value_state(self.value_model, self.value_optimizer, checkpoint / VALUE_DIR)  # the replicas are equal
+        save_value_state(self.value_model, self.value_optimizer, checkpoint / VALUE_DIR)
 
     def _all_processes(self, tensor: torch.Tensor) -> torch.Tensor:
         return self.accelerator.reduce(tensor, reduction="sum") if self.accelerator.num_processes > 1 else tensor
