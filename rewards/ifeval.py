@@ -38,8 +38,10 @@ from rewards.text_utils import (
     part_key,
     revealed,
     sentences,
+    sentences_as_read,
     without_copies,
     word_tokens,
+    words_as_read,
 )
 
 _RELATIONS = ("less than", "at least")
@@ -593,10 +595,20 @@ SUBSTANCE_CHECKS = {
     "combination:two_responses": _two_responses_in_substance,
     "language:response_language": _substance_language,
     "length_constraints:number_words": lambda seen, *, num_words, relation: (
-        _has_words(seen) and (relation == "less than" or _new_words(seen) >= num_words)
+        _has_words(seen)
+        and (
+            max(count_words(seen), words_as_read(seen)) < num_words
+            if relation == "less than"
+            else _new_words(seen) >= num_words
+        )
     ),
     "length_constraints:number_sentences": lambda seen, *, num_sentences, relation: (
-        _has_words(seen) and (relation == "less than" or _different(sentences(seen)) >= num_sentences)
+        _has_words(seen)
+        and (
+            sentences_as_read(seen) < num_sentences
+            if relation == "less than"
+            else _different(sentences(seen)) >= num_sentences
+        )
     ),
     "length_constraints:number_paragraphs": lambda seen, **_: _parts_in_substance(
         [paragraph for paragraph in re.split(r"\s?\*\*\*\s?", seen) if paragraph.strip()]
@@ -611,16 +623,23 @@ SUBSTANCE_CHECKS = {
 
 
 def _tulu_words(seen, *, N, quantifier):
-    """Counted as the reference counts (whitespace-separated), but only tokens that hold a letter or a digit, and for
-    a floor only those that say something new (`novel_count`)."""
+    """Counted as the reference counts (whitespace-separated), but only tokens that hold a letter or a digit; for a
+    floor only those that say something new (`novel_count`), for a ceiling at least the words a reader sees
+    (`words_as_read`: "the_lake_is_calm" is four); "around" is both."""
     words = [token for token in seen.split() if _ALPHANUMERIC.search(token)]
-    counted = len(words) if quantifier == "at most" else novel_count(words)
-    return _has_words(seen) and ifeval_tulu.word_count_met(counted, N, quantifier)
+    read = max(len(words), words_as_read(seen))
+    if quantifier == "at most":
+        return _has_words(seen) and ifeval_tulu.word_count_met(read, N, quantifier)
+    met = ifeval_tulu.word_count_met(novel_count(words), N, quantifier)
+    return _has_words(seen) and met and (quantifier != "around" or ifeval_tulu.word_count_met(read, N, quantifier))
 
 
 def _tulu_sentences(seen, *, N, quantifier):
-    counted = count_sentences(seen) if quantifier == "at most" else _different(sentences(seen))
-    return _has_words(seen) and ifeval_tulu.sentence_count_met(counted, N, quantifier)
+    if quantifier == "at most":
+        return _has_words(seen) and ifeval_tulu.sentence_count_met(sentences_as_read(seen), N, quantifier)
+    met = ifeval_tulu.sentence_count_met(_different(sentences(seen)), N, quantifier)
+    ceiling = quantifier != "around" or ifeval_tulu.sentence_count_met(sentences_as_read(seen), N, quantifier)
+    return _has_words(seen) and met and ceiling
 
 
 def _tulu_paragraphs(seen, *, N, first_word, i):

@@ -7,12 +7,14 @@ with nltk's output) and the word tokenizer is nltk's own class, which needs no d
 langdetect is seeded so that its verdicts are reproducible. `revealed` is the text as a reader sees it, for the checks
 that a policy would otherwise meet with invisible characters or look-alike letters (and for the judge, which drops
 verdicts in its own form from the texts it quotes); `revealed_letters` the same for the words between two answers
-(`rewards.answers`).
+(`rewards.answers`). `words_as_read` and `sentences_as_read` count what a reader sees, for the ceilings a policy would
+otherwise meet by running words or sentences together.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import re
 import unicodedata
 
@@ -128,6 +130,32 @@ def without_copies(text: str, sources: list[str]) -> str:
             position = span.end()
     pieces.append(text[position:])
     return "".join(pieces)
+
+
+# Where a token holds words run together: an underscore, a capital after a small letter ("TheLake"), or a sign other
+# than an apostrophe or a hyphen between two letters ("the·lake", "the/lake", "the.lake"); a formula ("\\frac{3}{4}",
+# "3*4") or a number ("3.14", "1,000") stays one token, as it is to a whitespace count.
+_RUN_TOGETHER = re.compile(r"_+|(?<=[a-z])(?=[A-Z])|(?<=[^\W\d_])[^\w\s'’-]+(?=[^\W\d_])")
+# Letters a word holds at most, on average, for a ceiling's count: English prose averages under five (Python's
+# documentation 4.9), so eight leaves honest text its own count and a text run together ("thelakeiscalm") no more
+# than eight letters a word.
+_LETTERS_PER_WORD = 8
+_FULL_STOPS = str.maketrans({"\u3002": ". "})  # the ideographic full stop (NFKC folds the halfwidth and vertical ones)
+
+
+def words_as_read(text: str) -> int:
+    """How many words a reader sees, for a ceiling on words: the whitespace-separated tokens that hold a letter or a
+    digit, each split where it runs words together (`_RUN_TOGETHER`: "the_lake", "TheLake", "the·lake"), and at least
+    one word for every eight letters (words run together with nothing between them, a hyphen, or a joiner `revealed`
+    removed)."""
+    pieces = [piece for token in text.split() for piece in _RUN_TOGETHER.split(token) if _WORD_SPANS.search(piece)]
+    return max(len(pieces), math.ceil(sum(c.isalpha() for c in text) / _LETTERS_PER_WORD))
+
+
+def sentences_as_read(text: str) -> int:
+    """How many sentences a reader sees, for a ceiling on sentences: the reference's count, with the ideographic full
+    stop ("。", which punkt's English model does not know) ending a sentence as "." does."""
+    return count_sentences(text.translate(_FULL_STOPS))
 
 
 def part_key(text: str) -> tuple[str, ...]:

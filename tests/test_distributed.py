@@ -46,6 +46,20 @@ DPO = [
     f"dpo.save_steps={STEPS}",
 ]
 
+# Two PPO steps of 4 rows a process, a checkpoint at every `rlvr.save_steps` (each test sets it).
+PPO = [
+    "rlvr=ppo",
+    "logging=none",
+    "rlvr.max_steps=2",
+    "rlvr.logging_steps=1",
+    "rlvr.per_device_train_batch_size=4",
+    "rlvr.num_generations=2",
+    "rlvr.max_completion_length=16",
+    "rlvr.log_completions=false",
+    "rlvr.save_strategy=steps",
+    "data.rlvr.0.max_rows=32",
+]
+
 
 def make_command(stage: str, nproc: int, ds: str) -> list[str]:
     """The command `make <stage> NPROC=.. DS=..` runs, read from the Makefile itself (make -n runs nothing)."""
@@ -173,23 +187,8 @@ def test_two_process_zero2_ppo_trains_its_value_model_and_checkpoints_it(zero2_s
     from safetensors.torch import load_file
 
     runs_dir = zero2_sft
-    ppo = [
-        f"runs_dir={runs_dir}",
-        "run_name=zero2-ppo",
-        f"rlvr.parent={runs_dir / 'zero2' / 'sft'}",
-        "rlvr=ppo",
-        "logging=none",
-        "rlvr.max_steps=2",
-        "rlvr.logging_steps=1",
-        "rlvr.per_device_train_batch_size=4",
-        "rlvr.num_generations=2",
-        "rlvr.max_completion_length=16",
-        "rlvr.log_completions=false",
-        "rlvr.save_strategy=steps",
-        "rlvr.save_steps=2",
-        "data.rlvr.0.max_rows=32",
-    ]
-    launch("rlvr", ppo)
+    parent = runs_dir / "zero2" / "sft"
+    launch("rlvr", [f"runs_dir={runs_dir}", "run_name=zero2-ppo", f"rlvr.parent={parent}", *PPO, "rlvr.save_steps=2"])
     manifest = json.loads((runs_dir / "zero2-ppo" / "rlvr" / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["launch"]["num_processes"] == 2
     assert manifest["metrics"]["global_step"] == 2
@@ -216,17 +215,8 @@ def test_two_process_zero3_ppo_partitions_its_value_model_and_a_resumed_run_cont
                 f"runs_dir={runs_dir}",
                 f"run_name={name}",
                 f"rlvr.parent={runs_dir / 'zero2' / 'sft'}",
-                "rlvr=ppo",
-                "logging=none",
-                "rlvr.max_steps=2",
-                "rlvr.logging_steps=1",
-                "rlvr.per_device_train_batch_size=4",
-                "rlvr.num_generations=2",
-                "rlvr.max_completion_length=16",
-                "rlvr.log_completions=false",
-                "rlvr.save_strategy=steps",
+                *PPO,
                 "rlvr.save_steps=1",
-                "data.rlvr.0.max_rows=32",
                 *([f"resume={resume}"] if resume else []),
             ],
             ds="zero3",

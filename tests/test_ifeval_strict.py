@@ -780,3 +780,72 @@ def test_a_language_told_from_a_word_or_two_or_one_said_again_is_not_met(reply, 
 def test_a_sentence_or_two_in_the_language_is_paid(language, tulu):
     text = HONEST_IN_THEIR_LANGUAGE[language]
     assert verify(text, language_truth(language, tulu)) == verify_strict(text, language_truth(language, tulu)) == 1.0
+
+
+# ------------------------------------------------------------------------------------------------ class 21
+# A ceiling on words or sentences met by running them together: the reference counts \w+ runs (Google) or
+# whitespace-separated tokens (Tülu), so "the_lake_is_calm" is one word to both and "the·lake·is·calm" one to Tülu's;
+# punkt's English model does not end a sentence at the ideographic full stop.
+CEILING_WORDS = [
+    "lake",
+    "calm",
+    "still",
+    "morning",
+    "light",
+    "birds",
+    "rest",
+    "water",
+    "trees",
+    "stand",
+    "quiet",
+    "shore",
+]
+RUN_TOGETHER = {"underscore": "_", "nothing": "", "capitals": "", "joiner": "\u200d", "middle dot": "\u00b7",
+                "slash": "/", "dot": ".", "hyphen": "-"}  # fmt: skip
+GOOGLE_COUNTS_ONE = {"underscore", "nothing", "capitals"}  # \w+ splits at the signs and the joiner
+
+
+def run_together(words: list[str], how: str) -> str:
+    shown = [word.capitalize() for word in words] if how == "capitals" else words
+    return RUN_TOGETHER[how].join(shown) + "."
+
+
+@FAST
+@given(
+    words=st.lists(st.sampled_from(CEILING_WORDS), min_size=12, max_size=30), how=st.sampled_from(sorted(RUN_TOGETHER))
+)
+def test_a_ceiling_on_words_met_by_words_run_together_pays_the_reference_not_the_reward(words, how):
+    n = len(words)
+    google = truth("length_constraints:number_words", relation="less than", num_words=n // 2)
+    tulu = tulu_truth("validate_word_constraint", N=n // 2 - 1, quantifier="at most")
+    glued = run_together(words, how)
+    assert farmed(glued, tulu)
+    assert farmed(glued, google) if how in GOOGLE_COUNTS_ONE else verify(glued, google) == 0.0
+    honest = " ".join(words) + "."  # the same words, under a ceiling above their count: both pay
+    assert verify_strict(honest, truth("length_constraints:number_words", relation="less than", num_words=n + 1)) == 1
+    assert verify_strict(honest, tulu_truth("validate_word_constraint", N=n, quantifier="at most")) == 1.0
+
+
+@FAST
+@given(n=st.integers(3, 8), words=st.lists(st.sampled_from(CEILING_WORDS), min_size=3, max_size=6))
+def test_a_ceiling_on_sentences_met_with_ideographic_full_stops_pays_the_reference_not_the_reward(n, words):
+    said = [f"The {' '.join(words[i % len(words) :] + words[: i % len(words)])} number {i}" for i in range(n)]
+    google = truth("length_constraints:number_sentences", relation="less than", num_sentences=2)
+    tulu = tulu_truth("verify_sentence_constraint", N=1, quantifier="at most")
+    for ground_truth in (google, tulu):
+        assert farmed("\u3002".join(said) + "\u3002", ground_truth)
+    honest = ". ".join(said) + "."
+    assert verify_strict(
+        honest, truth("length_constraints:number_sentences", relation="less than", num_sentences=n + 1)
+    )
+    assert verify_strict(honest, tulu_truth("verify_sentence_constraint", N=n, quantifier="at most")) == 1.0
+
+
+def test_a_reader_counts_honest_compounds_numbers_and_formulas_as_the_whitespace_count_does():
+    """What stays one word: a contraction, a hyphenated compound, a number, a formula, an abbreviation's capitals."""
+    from rewards.text_utils import words_as_read
+
+    honest = "Don't forget the well-known 3.14, 1,000 and 3/4 in \\frac{3}{4} or 3*4 at 2:30 (USA)."
+    assert words_as_read(honest) == len(honest.split()) == 15
+    assert words_as_read("the_lake the·lake TheLake the/lake") == 8
+    assert words_as_read("thelakeiscalmandstill") == 3  # 21 letters: at least one word for every eight
