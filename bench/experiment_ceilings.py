@@ -1,18 +1,22 @@
-"""What class 21 (a ceiling on words or sentences counts what a reader sees) costs honest text.
+"""What classes 21 and 22 (a ceiling on words or sentences, and a forbidden word, a ceiling of none, judged as a reader
+reads) cost honest text.
 
     .venv/bin/python bench/experiment_ceilings.py
 
 Honest text as in bench/experiment_instance_floors.py: the paragraphs of Python's documentation and, where it is
 there, SmolLM2-135M-Instruct's 2,000 sampled answers. For each text the ceiling is set just above its own reference
 count (the hardest honest case: Google's "less than count + 1" words or sentences, Tülu's "at most count"), and at 10%
-above it; of the cases the reference pays, the share the strict reward pays is printed. docs/rewards.md, class 21,
-holds the figures.
+above it; of the cases the reference pays, the share the strict reward pays is printed. Then each text against each of
+the 100 commonest words of the texts as a forbidden word (Google's and Tülu's): of the pairs the reference pays (the
+word is not in the text), the share the strict reward pays. docs/rewards.md, classes 21 and 22, holds the figures.
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -69,6 +73,24 @@ def main() -> int:
             for name, verdicts in paid.items():
                 share = sum(verdicts) / len(verdicts)
                 print(f"  {source:8s} {name:17s} {sum(verdicts):5d} / {len(verdicts):5d} = {share:.1%}")
+    common = collections.Counter(w for _, text in texts for w in re.findall(r"[a-z]+", text.lower()) if len(w) > 2)
+    forbidden = [word for word, _ in common.most_common(100)]
+    print("\na common word forbidden: paid by the reference -> by the strict reward")
+    for source in ("pydoc", "smollm2"):
+        mine = [text for kind, text in texts if kind == source]
+        for name, make in (
+            ("Google", lambda word: _google("keywords:forbidden_words", forbidden_words=[word])),
+            ("Tülu", lambda word: _tulu("validate_forbidden_words", forbidden_words=[word])),
+        ):
+            verdicts = [
+                ifeval.verify_strict(text, make(word)) == 1.0
+                for text in mine
+                for word in forbidden
+                if ifeval.verify(text, make(word)) == 1.0
+            ]
+            if verdicts:
+                share = sum(verdicts) / len(verdicts)
+                print(f"  {source:8s} {name:7s} {sum(verdicts):6d} / {len(verdicts):6d} = {share:.2%}")
     return 0
 
 

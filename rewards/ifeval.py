@@ -36,6 +36,7 @@ from rewards.text_utils import (
     novel_count,
     pairs_on_a_line,
     part_key,
+    readings,
     revealed,
     sentences,
     sentences_as_read,
@@ -574,7 +575,7 @@ SUBSTANCE_CHECKS = {
         capital_relation == "less than" or _capitals_apart(word_tokens(seen), str.isupper) >= capital_frequency
     ),
     "keywords:forbidden_words": lambda seen, *, forbidden_words: (
-        not any(_whole_word(word).search(seen) for word in forbidden_words)
+        not any(_whole_word(word).search(reading) for reading in readings(seen) for word in forbidden_words)
     ),
     "punctuation:no_comma": lambda seen: _has_words(seen) and not any(c in _COMMAS for c in seen),
     "detectable_content:number_placeholders": _substance_placeholders,
@@ -688,4 +689,7 @@ TULU_SUBSTANCE_CHECKS = {
     "validate_end": lambda seen, *, end_phrase: _has_words(seen[: len(seen) - len(end_phrase.strip())]),
     "validate_quotation": lambda seen: _has_words(seen[1:-1]),
     "validate_no_commas": lambda seen: _has_words(seen) and not any(c in _COMMAS for c in seen),
+    "validate_forbidden_words": lambda seen, *, forbidden_words: (
+        not any(word.lower() in reading.lower() for reading in readings(seen) for word in forbidden_words)
+    ),
 }

@@ -152,6 +152,31 @@ def words_as_read(text: str) -> int:
     return max(len(pieces), math.ceil(sum(c.isalpha() for c in text) / _LETTERS_PER_WORD))
 
 
+# "sun-ny", "s.u.n.n.y", "sunn*y"; an apostrophe stays ("it's" is not "its")
+_SIGN_IN_A_WORD = re.compile(r"(?<=[^\W\d_])[^\w\s'’]+(?=[^\W\d_])")
+_SPELLED_OUT = re.compile(r"(?<!\S)[^\W\d_](?:[ \t]+[^\W\d_])+(?!\S)")  # "s u n n y": single letters, spaced
+
+
+def readings(text: str) -> list[str]:
+    """The ways a reader may read the words of `text`, for finding a word it must not hold: as written; with words
+    run together split ("sunny_day", "SunnyDay"); with a sign inside a word left out and letters spelled out one by one
+    joined ("sun-ny", "s.u.n.n.y", "sunn*y", "s u n n y" all read "sunny"), the first letter of a spelled-out run read
+    both as one of them and as the word "a" or "I" ("a s u n n y day")."""
+    split = " ".join(piece for token in text.split() for piece in _RUN_TOGETHER.split(token))
+    unsigned = _SIGN_IN_A_WORD.sub("", text)
+
+    def spelled(after_a_word: bool):
+        def join(run: re.Match) -> str:
+            letters = run.group().split()
+            if after_a_word and letters[0] in ("a", "A", "I") and len(letters) > 2:
+                return f"{letters[0]} {''.join(letters[1:])}"
+            return "".join(letters)
+
+        return _SPELLED_OUT.sub(join, unsigned)
+
+    return [text, split, spelled(after_a_word=False), spelled(after_a_word=True)]
+
+
 def sentences_as_read(text: str) -> int:
     """How many sentences a reader sees, for a ceiling on sentences: the reference's count, with the ideographic full
     stop ("。", which punkt's English model does not know) ending a sentence as "." does."""

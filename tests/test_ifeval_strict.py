@@ -849,3 +849,39 @@ def test_a_reader_counts_honest_compounds_numbers_and_formulas_as_the_whitespace
     assert words_as_read(honest) == len(honest.split()) == 15
     assert words_as_read("the_lake the·lake TheLake the/lake") == 8
     assert words_as_read("thelakeiscalmandstill") == 3  # 21 letters: at least one word for every eight
+
+
+# ------------------------------------------------------------------------------------------------ class 22
+# A forbidden word written so that the reference's search misses it: broken by a sign ("sun-ny", "s.u.n.n.y",
+# "sunn*y"), spelled out letter by letter ("s u n n y"), or run together with the next word ("sunny_day", "SunnyDay",
+# which Google's whole-word search misses).
+FORBIDDEN = ["sunny", "weather", "happy", "garden", "ocean", "bright"]
+
+
+@st.composite
+def broken_up(draw, word: str) -> tuple[str, bool]:
+    """(the word written so a reader still reads it, whether Tülu's substring search misses it too)."""
+    how = draw(st.sampled_from(["sign", "dots", "spelled", "spelled after a", "underscore", "capitals"]))
+    if how == "sign":
+        at = draw(st.integers(1, len(word) - 1))
+        return word[:at] + draw(st.sampled_from(["-", "*", ".", "·", "/", "~"])) + word[at:], True
+    if how == "dots":
+        return ".".join(word), True
+    if how in ("spelled", "spelled after a"):
+        return ("a " if how == "spelled after a" else "") + " ".join(word), True
+    if how == "underscore":
+        return f"{word}_day", False
+    return f"{word.capitalize()}Day", False
+
+
+@FAST
+@given(word=st.sampled_from(FORBIDDEN), data=st.data())
+def test_a_forbidden_word_broken_up_or_run_together_is_still_the_word(word, data):
+    shown, tulu_misses = data.draw(broken_up(word))
+    response = f"Today is {shown} and we walk by the lake."
+    assert farmed(response, truth("keywords:forbidden_words", forbidden_words=[word]))
+    tulu = tulu_truth("validate_forbidden_words", forbidden_words=[word])
+    assert farmed(response, tulu) if tulu_misses else verify(response, tulu) == 0.0
+    honest = "Today is calm and we walk by the lake, it's well-known and e.g. fine."
+    assert verify_strict(honest, truth("keywords:forbidden_words", forbidden_words=[word])) == 1.0
+    assert verify_strict(honest, tulu) == 1.0
