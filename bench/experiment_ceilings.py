@@ -1,5 +1,5 @@
-"""What classes 21 and 22 (a ceiling on words or sentences, and a forbidden word, a ceiling of none, judged as a reader
-reads) cost honest text.
+"""What classes 21-23 (a ceiling on words, sentences or a letter, and a forbidden word, a ceiling of none, judged as a
+reader reads) cost honest text.
 
     .venv/bin/python bench/experiment_ceilings.py
 
@@ -8,7 +8,9 @@ there, SmolLM2-135M-Instruct's 2,000 sampled answers. For each text the ceiling 
 count (the hardest honest case: Google's "less than count + 1" words or sentences, Tülu's "at most count"), and at 10%
 above it; of the cases the reference pays, the share the strict reward pays is printed. Then each text against each of
 the 100 commonest words of the texts as a forbidden word (Google's and Tülu's): of the pairs the reference pays (the
-word is not in the text), the share the strict reward pays. docs/rewards.md, classes 21 and 22, holds the figures.
+word is not in the text), the share the strict reward pays. Then each of the ten commonest letters under a ceiling just
+above its count (Google's "less than count + 1", Tülu's exact count). docs/rewards.md, classes 21-23, holds the
+figures.
 """
 
 from __future__ import annotations
@@ -88,6 +90,25 @@ def main() -> int:
                 for word in forbidden
                 if ifeval.verify(text, make(word)) == 1.0
             ]
+            if verdicts:
+                share = sum(verdicts) / len(verdicts)
+                print(f"  {source:8s} {name:7s} {sum(verdicts):6d} / {len(verdicts):6d} = {share:.2%}")
+    print("\na common letter at its own count: paid by the reference -> by the strict reward")
+    for source in ("pydoc", "smollm2"):
+        google, tulu = [], []
+        for text in (text for kind, text in texts if kind == source):
+            for letter in "etaoinshrd":
+                ceiling = _google(
+                    "keywords:letter_frequency",
+                    letter=letter,
+                    let_frequency=text.lower().count(letter) + 1,
+                    let_relation="less than",
+                )
+                exact = _tulu("verify_letter_frequency", letter=letter, N=text.count(letter))
+                for verdicts, truth in ((google, ceiling), (tulu, exact)):
+                    if ifeval.verify(text, truth) == 1.0:
+                        verdicts.append(ifeval.verify_strict(text, truth) == 1.0)
+        for name, verdicts in (("Google", google), ("Tülu", tulu)):
             if verdicts:
                 share = sum(verdicts) / len(verdicts)
                 print(f"  {source:8s} {name:7s} {sum(verdicts):6d} / {len(verdicts):6d} = {share:.2%}")

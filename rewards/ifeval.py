@@ -33,6 +33,7 @@ from rewards.text_utils import (
     detect_language,
     folded,
     instances_apart,
+    letters_as_read,
     novel_count,
     pairs_on_a_line,
     part_key,
@@ -569,7 +570,9 @@ SUBSTANCE_CHECKS = {
         relation == "less than" or _keyword_apart(seen, keyword) >= frequency
     ),
     "keywords:letter_frequency": lambda seen, *, letter, let_frequency, let_relation: (
-        let_relation == "less than" or _letters_apart(seen, letter.strip().lower(), ignore_case=True) >= let_frequency
+        letters_as_read(seen).lower().count(letter.strip().lower()) < let_frequency
+        if let_relation == "less than"
+        else _letters_apart(seen, letter.strip().lower(), ignore_case=True) >= let_frequency
     ),
     "change_case:capital_word_frequency": lambda seen, *, capital_frequency, capital_relation: (
         capital_relation == "less than" or _capitals_apart(word_tokens(seen), str.isupper) >= capital_frequency
@@ -667,7 +670,9 @@ TULU_SUBSTANCE_CHECKS = {
     ),
     "validate_placeholders": lambda seen, *, N: _substance_placeholders(seen, num_placeholders=N),
     "verify_keyword_frequency": lambda seen, *, word, N: _keyword_apart(seen, word) == N,
-    "verify_letter_frequency": lambda seen, *, letter, N: _letters_apart(seen, letter, ignore_case=False) == N,
+    "verify_letter_frequency": lambda seen, *, letter, N: (
+        _letters_apart(seen, letter, ignore_case=False) == N == letters_as_read(seen).count(letter)
+    ),
     "validate_frequency_capital_words": lambda seen, *, N, quantifier: (
         quantifier == "at most"
         or ifeval_tulu.word_count_met(_capitals_apart(re.findall(r"\w+", seen), _ALL_CAPITALS.fullmatch), N, quantifier)

@@ -7,8 +7,9 @@ with nltk's output) and the word tokenizer is nltk's own class, which needs no d
 langdetect is seeded so that its verdicts are reproducible. `revealed` is the text as a reader sees it, for the checks
 that a policy would otherwise meet with invisible characters or look-alike letters (and for the judge, which drops
 verdicts in its own form from the texts it quotes); `revealed_letters` the same for the words between two answers
-(`rewards.answers`). `words_as_read` and `sentences_as_read` count what a reader sees, for the ceilings a policy would
-otherwise meet by running words or sentences together.
+(`rewards.answers`). `words_as_read`, `sentences_as_read` and `letters_as_read` count what a reader sees, for the
+ceilings a policy would otherwise meet by running words or sentences together or by marking a letter, and `readings`
+the ways a reader reads a word, for a forbidden one.
 """
 
 from __future__ import annotations
@@ -175,6 +176,16 @@ def readings(text: str) -> list[str]:
         return _SPELLED_OUT.sub(join, unsigned)
 
     return [text, split, spelled(after_a_word=False), spelled(after_a_word=True)]
+
+
+_SMALL_CAPITALS = str.maketrans("ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢ", "abcdefghijklmnoprstuvwyz")
+
+
+def letters_as_read(text: str) -> str:
+    """The letters an English reader reads, for a ceiling on a letter: each letter without the marks written on it
+    ("é", "ė", "ē" are "e") and small capitals as their letters ("ᴇ" is "e")."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_SMALL_CAPITALS))
+    return "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
 
 
 def sentences_as_read(text: str) -> int:

@@ -885,3 +885,27 @@ def test_a_forbidden_word_broken_up_or_run_together_is_still_the_word(word, data
     honest = "Today is calm and we walk by the lake, it's well-known and e.g. fine."
     assert verify_strict(honest, truth("keywords:forbidden_words", forbidden_words=[word])) == 1.0
     assert verify_strict(honest, tulu) == 1.0
+
+
+# ------------------------------------------------------------------------------------------------ class 23
+# A ceiling on a letter met by writing the letter with a mark on it or as a small capital ("thé lakė", "ᴛhᴇ"): the
+# reference counts code points, and NFKC keeps both.
+MARKED = {"a": "àáâãäåāă", "e": "èéêëēĕėę", "i": "ìíîïĩīĭį", "o": "òóôõöōŏő", "u": "ùúûüũūŭů", "n": "ñńņň", "s": "śŝşš"}
+SMALL_CAPITAL = {"a": "ᴀ", "e": "ᴇ", "i": "ɪ", "o": "ᴏ", "u": "ᴜ", "n": "ɴ", "s": "ꜱ"}
+
+
+@FAST
+@given(letter=st.sampled_from(sorted(MARKED)), data=st.data())
+def test_a_ceiling_on_a_letter_met_by_the_letter_with_a_mark_or_as_a_small_capital_pays_the_reference_not_the_reward(
+    letter, data
+):
+    honest = "The sun is setting on a calm ocean, and the sea is quiet as we walk on the sand in silence."
+    count = honest.count(letter)
+    disguise = data.draw(st.sampled_from([*MARKED[letter], SMALL_CAPITAL[letter]]))
+    shown = honest.replace(letter, disguise)  # every one of its letters disguised: the reference counts none
+    google = truth("keywords:letter_frequency", letter=letter, let_frequency=count, let_relation="less than")
+    assert farmed(shown, google)
+    assert farmed(shown, tulu_truth("verify_letter_frequency", letter=letter, N=0))
+    # written plainly, the same text under a ceiling above its count passes both
+    above = truth("keywords:letter_frequency", letter=letter, let_frequency=count + 1, let_relation="less than")
+    assert verify_strict(honest, above) == 1.0
