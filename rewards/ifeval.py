@@ -510,6 +510,12 @@ def _letters_apart(seen: str, letter: str, ignore_case: bool) -> int:
     return sum(doubled.sub(letter * 2, words[at]).count(letter) for at in apart)
 
 
+def _letter_as_read_count(seen: str, letter: str) -> int:
+    """How often an English reader reads the letter (class 23: "é" and "ᴇ" are "e"); a letter asked for with its mark
+    ("é") is counted as written, apart from the plain one."""
+    return letters_as_read(seen).count(letter) if letters_as_read(letter) == letter else seen.count(letter)
+
+
 _ALL_CAPITALS = re.compile(r"[A-Z]+")  # Tülu's capital word: `\b[A-Z]+\b`
 _PLACEHOLDER_OR_WORD = re.compile(r"\[[^\[\]\n]*\]|\w+")
 
@@ -570,7 +576,7 @@ SUBSTANCE_CHECKS = {
         relation == "less than" or _keyword_apart(seen, keyword) >= frequency
     ),
     "keywords:letter_frequency": lambda seen, *, letter, let_frequency, let_relation: (
-        letters_as_read(seen).lower().count(letter.strip().lower()) < let_frequency
+        _letter_as_read_count(seen.lower(), letter.strip().lower()) < let_frequency
         if let_relation == "less than"
         else _letters_apart(seen, letter.strip().lower(), ignore_case=True) >= let_frequency
     ),
@@ -671,7 +677,7 @@ TULU_SUBSTANCE_CHECKS = {
     "validate_placeholders": lambda seen, *, N: _substance_placeholders(seen, num_placeholders=N),
     "verify_keyword_frequency": lambda seen, *, word, N: _keyword_apart(seen, word) == N,
     "verify_letter_frequency": lambda seen, *, letter, N: (
-        _letters_apart(seen, letter, ignore_case=False) == N == letters_as_read(seen).count(letter)
+        _letters_apart(seen, letter, ignore_case=False) == N == _letter_as_read_count(seen, letter)
     ),
     "validate_frequency_capital_words": lambda seen, *, N, quantifier: (
         quantifier == "at most"

@@ -909,3 +909,12 @@ def test_a_ceiling_on_a_letter_met_by_the_letter_with_a_mark_or_as_a_small_capit
     # written plainly, the same text under a ceiling above its count passes both
     above = truth("keywords:letter_frequency", letter=letter, let_frequency=count + 1, let_relation="less than")
     assert verify_strict(honest, above) == 1.0
+
+
+def test_a_letter_asked_for_with_its_mark_is_counted_as_written():
+    """Reading "é" as "e" is for a plain letter's ceiling; a ceiling on "é" itself still counts every "é"."""
+    french = "Le café est près de la rivière et le thé est chaud."  # two of "é", one of "è"
+    for ceiling, paid in ((3, 1.0), (2, 0.0)):
+        ground_truth = truth("keywords:letter_frequency", letter="é", let_frequency=ceiling, let_relation="less than")
+        assert verify(french, ground_truth) == verify_strict(french, ground_truth) == paid
+    assert verify_strict(french, tulu_truth("verify_letter_frequency", letter="é", N=2)) == 1.0
