@@ -24,8 +24,6 @@ a resumed run continues from them.
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -194,14 +192,14 @@ def save_value_state(value_model, optimizer, directory: Path) -> None:
         return
     import torch.distributed as dist
 
-    staging = directory.with_name(f".{directory.name}.partial")
+    staging = files.staging_path(directory, per_process=False)  # every process writes into the same directory
     if dist.get_rank() == 0:
-        shutil.rmtree(staging, ignore_errors=True)  # what a save interrupted before left
+        files.discard(staging)  # what a save interrupted before left
     dist.barrier()
     value_model.save_checkpoint(str(staging), tag=VALUE_DIR)
     dist.barrier()  # every partition written
     if dist.get_rank() == 0:
-        os.replace(staging, directory)
+        files.move_into_place(staging, directory)
     dist.barrier()
 
 
