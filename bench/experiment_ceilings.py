@@ -22,17 +22,13 @@ import re
 import sys
 from pathlib import Path
 
-from experiment_instance_floors import honest_texts  # bench/: the script directory is on sys.path
+from experiment_instance_floors import honest_texts, truth  # bench/: the script directory is on sys.path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from rewards import ifeval  # noqa: E402
 from rewards.text_utils import count_sentences, count_words  # noqa: E402
-
-
-def _google(instruction: str, **kwargs) -> str:
-    return json.dumps({"instruction_id_list": [instruction], "kwargs": [kwargs]})
 
 
 def _tulu(func_name: str, **arguments) -> str:
@@ -43,10 +39,10 @@ def ceilings(text: str, slack: float) -> dict[str, str]:
     """The ground truths whose ceiling sits `slack` above the text's own reference counts."""
     words, tokens, sentence_count = count_words(text), len(text.split()), count_sentences(text)
     return {
-        "Google words": _google(
+        "Google words": truth(
             "length_constraints:number_words", relation="less than", num_words=math.floor(words * (1 + slack)) + 1
         ),
-        "Google sentences": _google(
+        "Google sentences": truth(
             "length_constraints:number_sentences",
             relation="less than",
             num_sentences=math.floor(sentence_count * (1 + slack)) + 1,
@@ -69,9 +65,9 @@ def main() -> int:
                 continue
             paid: dict[str, list[bool]] = {}
             for text in mine:
-                for name, truth in ceilings(text, slack).items():
-                    if ifeval.verify(text, truth) == 1.0:
-                        paid.setdefault(name, []).append(ifeval.verify_strict(text, truth) == 1.0)
+                for name, ground_truth in ceilings(text, slack).items():
+                    if ifeval.verify(text, ground_truth) == 1.0:
+                        paid.setdefault(name, []).append(ifeval.verify_strict(text, ground_truth) == 1.0)
             for name, verdicts in paid.items():
                 share = sum(verdicts) / len(verdicts)
                 print(f"  {source:8s} {name:17s} {sum(verdicts):5d} / {len(verdicts):5d} = {share:.1%}")
@@ -81,7 +77,7 @@ def main() -> int:
     for source in ("pydoc", "smollm2"):
         mine = [text for kind, text in texts if kind == source]
         for name, make in (
-            ("Google", lambda word: _google("keywords:forbidden_words", forbidden_words=[word])),
+            ("Google", lambda word: truth("keywords:forbidden_words", forbidden_words=[word])),
             ("Tülu", lambda word: _tulu("validate_forbidden_words", forbidden_words=[word])),
         ):
             verdicts = [
@@ -98,16 +94,16 @@ def main() -> int:
         google, tulu = [], []
         for text in (text for kind, text in texts if kind == source):
             for letter in "etaoinshrd":
-                ceiling = _google(
+                ceiling = truth(
                     "keywords:letter_frequency",
                     letter=letter,
                     let_frequency=text.lower().count(letter) + 1,
                     let_relation="less than",
                 )
                 exact = _tulu("verify_letter_frequency", letter=letter, N=text.count(letter))
-                for verdicts, truth in ((google, ceiling), (tulu, exact)):
-                    if ifeval.verify(text, truth) == 1.0:
-                        verdicts.append(ifeval.verify_strict(text, truth) == 1.0)
+                for verdicts, ground_truth in ((google, ceiling), (tulu, exact)):
+                    if ifeval.verify(text, ground_truth) == 1.0:
+                        verdicts.append(ifeval.verify_strict(text, ground_truth) == 1.0)
         for name, verdicts in (("Google", google), ("Tülu", tulu)):
             if verdicts:
                 share = sum(verdicts) / len(verdicts)

@@ -34,7 +34,7 @@ FUNCTION_WORDS = set(
 )
 
 
-def _truth(instruction: str, **kwargs) -> str:
+def truth(instruction: str, **kwargs) -> str:
     return json.dumps({"instruction_id_list": [instruction], "kwargs": [kwargs]})
 
 
@@ -57,7 +57,7 @@ def floors(text: str):
         yield (
             "capital words",
             capitals,
-            lambda n: _truth("change_case:capital_word_frequency", capital_frequency=n, capital_relation="at least"),
+            lambda n: truth("change_case:capital_word_frequency", capital_frequency=n, capital_relation="at least"),
         )
     words = collections.Counter(word.lower() for word in re.findall(r"\w+", text) if word.isalpha() and len(word) > 3)
     for word, uses in words.items():
@@ -65,14 +65,14 @@ def floors(text: str):
             yield (
                 "keyword (a content word used twice or more)",
                 len(re.findall(re.escape(word), text, re.I)),
-                (lambda n, word=word: _truth("keywords:frequency", keyword=word, frequency=n, relation="at least")),
+                (lambda n, word=word: truth("keywords:frequency", keyword=word, frequency=n, relation="at least")),
             )
     for letter in "etaoinsrhl":
         if text.lower().count(letter) >= 2:
             yield (
                 "letter",
                 text.lower().count(letter),
-                lambda n, letter=letter: _truth(
+                lambda n, letter=letter: truth(
                     "keywords:letter_frequency", letter=letter, let_frequency=n, let_relation="at least"
                 ),
             )
@@ -81,7 +81,7 @@ def floors(text: str):
         yield (
             "placeholders",
             placeholders,
-            lambda n: _truth("detectable_content:number_placeholders", num_placeholders=n),
+            lambda n: truth("detectable_content:number_placeholders", num_placeholders=n),
         )
 
 

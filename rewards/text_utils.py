@@ -145,13 +145,18 @@ _LETTERS_PER_WORD = 8
 _FULL_STOPS = str.maketrans({"\u3002": ". "})  # the ideographic full stop (NFKC folds the halfwidth and vertical ones)
 
 
+def _pieces(text: str) -> list[str]:
+    """The whitespace-separated tokens of `text`, each split where it runs words together (`_RUN_TOGETHER`)."""
+    return [piece for token in text.split() for piece in _RUN_TOGETHER.split(token)]
+
+
 def words_as_read(text: str) -> int:
     """How many words a reader sees, for a ceiling on words: the whitespace-separated tokens that hold a letter or a
     digit, each split where it runs words together (`_RUN_TOGETHER`: "the_lake", "TheLake", "the·lake"), and at least
     one word for every eight letters (words run together with nothing between them, a hyphen, or a joiner `revealed`
     removed)."""
-    pieces = [piece for token in text.split() for piece in _RUN_TOGETHER.split(token) if _WORD_SPANS.search(piece)]
-    return max(len(pieces), math.ceil(sum(c.isalpha() for c in text) / _LETTERS_PER_WORD))
+    words = sum(1 for piece in _pieces(text) if _WORD_SPANS.search(piece))
+    return max(words, math.ceil(sum(c.isalpha() for c in text) / _LETTERS_PER_WORD))
 
 
 # "sun-ny", "s.u.n.n.y", "sunn*y"; an apostrophe stays ("it's" is not "its")
@@ -164,7 +169,7 @@ def readings(text: str) -> list[str]:
     run together split ("sunny_day", "SunnyDay"); with a sign inside a word left out and letters spelled out one by one
     joined ("sun-ny", "s.u.n.n.y", "sunn*y", "s u n n y" all read "sunny"), the first letter of a spelled-out run read
     both as one of them and as the word "a" or "I" ("a s u n n y day")."""
-    split = " ".join(piece for token in text.split() for piece in _RUN_TOGETHER.split(token))
+    split = " ".join(_pieces(text))
     unsigned = _SIGN_IN_A_WORD.sub("", text)
 
     def spelled(after_a_word: bool):
