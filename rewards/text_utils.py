@@ -184,13 +184,10 @@ def readings(text: str) -> list[str]:
     return [text, split, spelled(after_a_word=False), spelled(after_a_word=True)]
 
 
-_SMALL_CAPITALS = str.maketrans("ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢ", "abcdefghijklmnoprstuvwyz")
-
-
 def letters_as_read(text: str) -> str:
-    """The letters an English reader reads, for a ceiling on a letter: each letter without the marks written on it
-    ("é", "ė", "ē" are "e") and small capitals as their letters ("ᴇ" is "e")."""
-    decomposed = unicodedata.normalize("NFKD", text.translate(_SMALL_CAPITALS))
+    """The letters an English reader reads in `revealed` text (where small capitals are already their letters), for
+    a ceiling on a letter: each letter without the marks written on it ("é", "ė", "ē" are "e")."""
+    decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
 
 
@@ -254,17 +251,39 @@ _INVISIBLE = dict.fromkeys(
     for c in [*range(0x10000), *range(0x1D173, 0x1D17B), *range(0xE0000, 0xE0080)]
     if unicodedata.category(chr(c)) == "Cf"
 )
-_LOOK_ALIKES = str.maketrans(
-    "аеорсухіјѕԁԛԝАВЕКМНОРСТХІЈЅοαεκνρτυχΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
-    "aeopcyxijsdqwABEKMHOPCTXIJSoaeknptuxABEZHIKMNOPTYX",
+# Cyrillic and Greek letters as an English reader reads them, where Unicode's confusables data reads otherwise or not
+# at all: its skeleton of "I" is "l", so it reads "І" and "Ι" as "l"; it reads "ν" as "v" and leaves "ε", "κ", "τ",
+# "χ" alone. Small capitals read as their lowercase letters, as the confusables data reads "ᴄ", "ꜱ" and "ᴜ".
+_READ_AS_LATIN = str.maketrans(
+    "аеорсухіјѕԁԛԝАВЕКМНОРСТХІЈЅοαεκνρτυχΑΒΕΖΗΙΚΜΝΟΡΤΥΧᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢ",
+    "aeopcyxijsdqwABEKMHOPCTXIJSoaeknptuxABEZHIKMNOPTYXabcdefghijklmnoprstuvwyz",
 )
+
+
+@functools.lru_cache(maxsize=1)
+def _look_alikes() -> dict[int, int | str]:
+    """Every letter of another script that Unicode's confusables data (UTS #39, through the confusable-homoglyphs
+    package) finds confusable with one Latin letter, as that letter: Cherokee "Ꮪ", Lisu "ꓢ", Armenian "ս", Latin
+    "ɑ" and "ı", letters of some thirty scripts (1,141), then `_READ_AS_LATIN`. Letters only: a digit or
+    a symbol that looks like a letter ("০", "∪") keeps its meaning for the number readers."""
+    from confusable_homoglyphs import confusables
+
+    table = {}
+    for character, homoglyphs in confusables.confusables_data.items():
+        if len(character) == 1 and not character.isascii() and unicodedata.category(character).startswith("L"):
+            latin = {glyph["c"] for glyph in homoglyphs if len(glyph["c"]) == 1 and glyph["c"].isascii()}
+            latin = {letter for letter in latin if letter.isalpha()}
+            if len(latin) == 1:
+                table[ord(character)] = latin.pop()
+    return table | _READ_AS_LATIN
 
 
 def revealed(text: str) -> str:
     """The text as a reader sees it: NFKC (fullwidth and mathematical letters, the small and fullwidth commas),
-    without invisible format characters (zero-width spaces and joiners, soft hyphens, direction marks), with
-    Cyrillic and Greek look-alikes as the Latin letters they imitate."""
-    return revealed_letters(unicodedata.normalize("NFKC", text))  # (NFKC has folded the fullwidth forms already)
+    without invisible format characters (zero-width spaces and joiners, soft hyphens, direction marks), with the
+    look-alike letters of other scripts as the Latin letters they imitate (`_look_alikes`)."""
+    # Look-alikes before NFKC too: it turns some into letters that imitate nothing ("ϲ", a lunate sigma, into "ς").
+    return revealed_letters(unicodedata.normalize("NFKC", text.translate(_look_alikes())))
 
 
 _FULLWIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
@@ -273,7 +292,7 @@ _FULLWIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
 def revealed_letters(text: str) -> str:
     """`revealed` without the rest of NFKC: invisible format characters dropped, look-alike and fullwidth letters as
     Latin, and nothing else changed ("½" and "²" keep their meaning for the number readers)."""
-    return text.translate(_INVISIBLE).translate(_LOOK_ALIKES).translate(_FULLWIDTH)
+    return text.translate(_INVISIBLE).translate(_look_alikes()).translate(_FULLWIDTH)
 
 
 def revealed_with_positions(text: str) -> tuple[str, list[int]]:

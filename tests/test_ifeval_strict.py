@@ -71,12 +71,80 @@ def test_a_forbidden_word_hidden_from_the_reference_is_still_there(data, word):
         assert verify_strict("I will say nothing of the kind today.", ground_truth) == 1.0
 
 
+# Letters of other scripts that look like Latin ones, picked from the Unicode charts for these tests (the defence reads
+# Unicode's confusables data instead): Armenian, Cherokee, Lisu, Coptic, Canadian syllabics, Tifinagh, Greek and
+# Cyrillic letters beyond the first table, Latin IPA letters and small capitals.
+OTHER_SCRIPTS = {
+    "a": "ɑ", "c": "ᴄϲⲥ", "e": "ꬲҽ", "g": "ɡց", "h": "հһ", "i": "ɩ", "j": "ϳ", "l": "ǀ", "n": "ոռ", "o": "օᴏⲟ",
+    "p": "ⲣ", "q": "զ", "s": "ꜱƽꮪ", "u": "սʋᴜ", "v": "ᴠѵ", "w": "ᴡɯ", "y": "ʏүɣ", "z": "ᴢ",
+}  # fmt: skip
+CAPITALS_OF_OTHER_SCRIPTS = {
+    "A": "Ꭺꓮᗅ", "B": "Ᏼꓐᗷ", "C": "Ꮯꓚ", "D": "Ꭰꓓ", "E": "Ꭼꓰⴹ", "G": "Ꮐꓖ", "H": "Ꮋꓧ", "J": "Ꭻꓙ", "K": "Ꮶꓗ",
+    "L": "Ꮮꓡᒪ", "M": "Ꮇꓟ", "N": "ꓠ", "O": "ꓳⵔՕ", "P": "Ꮲꓑ", "R": "Ꭱꓣ", "S": "Ꮪꓢ", "T": "Ꭲꓔ", "U": "ꓴՍ", "V": "Ꮩꓦ",
+    "W": "Ꮃꓪ", "X": "ꓫⲬ", "Y": "ꓬⲨ", "Z": "Ꮓꓜ",
+}  # fmt: skip
+
+
 @FAST
-@given(comma=st.sampled_from(["\uff0c", "\ufe50", "\u3001", "\u201a", "\u060c"]), words=st.integers(2, 6))
+@given(data=st.data(), word=st.sampled_from(["sunny", "coffee", "price", "happy", "money", "paris", "bomb", "tired"]))
+def test_a_forbidden_word_written_with_look_alikes_of_any_script_is_still_there(data, word):
+    """Class 24: the first defence knew 45 Cyrillic and Greek look-alikes; "sսnny" (Armenian), "ꮪunny" (Cherokee),
+    "Ꭲired" (Cherokee), "ꓔired" (Lisu) and "ɑ" (Latin alpha) paid both references and the reward."""
+    spots = [i for i, letter in enumerate(word) if letter in OTHER_SCRIPTS or (i == 0 and letter.upper() in
+             CAPITALS_OF_OTHER_SCRIPTS)]  # fmt: skip
+    at = data.draw(st.sampled_from(spots))
+    choices = OTHER_SCRIPTS.get(word[at], "") + (CAPITALS_OF_OTHER_SCRIPTS.get(word[at].upper(), "") if at == 0 else "")
+    letters = data.draw(st.lists(st.sampled_from(choices), min_size=1, max_size=1))
+    shown = word[:at] + letters[0] + word[at + 1 :]
+    for ground_truth in (
+        truth("keywords:forbidden_words", forbidden_words=[word]),
+        tulu_truth("validate_forbidden_words", forbidden_words=[word]),
+    ):
+        assert farmed(f"I will say it: {shown} is the word.", ground_truth)
+        assert verify_strict("I will say nothing of the kind today.", ground_truth) == 1.0
+
+
+UNCASED_CAPITALS = [
+    (capital, alike)
+    for capital, alikes in CAPITALS_OF_OTHER_SCRIPTS.items()
+    for alike in alikes
+    if alike.lower() == alike  # no lower case: Lisu, Canadian syllabics, Tifinagh
+]
+
+
+@FAST
+@given(capital=st.sampled_from(UNCASED_CAPITALS), start=st.booleans())
+def test_a_capital_written_as_an_uncased_look_alike_is_a_capital(capital, start):
+    """Lisu, Canadian and Tifinagh letters have no lower case, so `text == text.lower()` holds for "ꓔhe lake"."""
+    letter, alike = capital
+    honest = "{} is the letter we see, and the lake is calm today while the wind is soft."
+    if not start:
+        honest = "the letter we see is {}, and the lake is calm today while the wind is soft."
+    for ground_truth in (truth("change_case:english_lowercase"), tulu_truth("validate_lowercase")):
+        assert farmed(honest.format(alike), ground_truth)
+        assert verify_strict(honest.format(letter.lower()), ground_truth) == 1.0
+
+
+@FAST
+@given(
+    comma=st.sampled_from([
+        "\uff0c", "\ufe50", "\u3001", "\u201a", "\u060c",  # fullwidth, small, ideographic, low quotation mark, Arabic
+        "\u055d", "\u07f8", "\u1363", "\u1802", "\u1808", "\ua4fe", "\ua60d", "\ua6f5",  # Armenian ... Bamum
+        "\u2e4c", "\u2e49", "\u275f", "\U0001144d", "\U00016e97", "\uff64", "\ufe10",  # medieval ... vertical
+    ]),
+    words=st.integers(2, 6),
+)  # fmt: skip
 def test_a_comma_look_alike_is_a_comma(comma, words):
+    """Class 24: a comma of any script; the first defence listed eleven, and the Armenian, NKo, Ethiopic, Mongolian,
+    Lisu, Vai, Bamum, Newa, Medefaidrin, medieval and stacked commas paid both references and the reward."""
     for ground_truth in (truth("punctuation:no_comma"), tulu_truth("validate_no_commas")):
         assert farmed(f" {comma} ".join(["word"] * words) + ".", ground_truth)
         assert verify_strict(" ".join(["word"] * words) + ".", ground_truth) == 1.0
+
+
+def test_a_letter_with_a_comma_below_is_a_letter_not_a_comma():
+    for ground_truth in (truth("punctuation:no_comma"), tulu_truth("validate_no_commas")):
+        assert verify_strict("Mergem acasă și dormim în țară.", ground_truth) == 1.0
 
 
 @FAST
