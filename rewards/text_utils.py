@@ -19,6 +19,8 @@ import math
 import re
 import unicodedata
 
+import regex
+
 
 @functools.lru_cache(maxsize=1)
 def _sentence_tokenizer():
@@ -246,11 +248,11 @@ def pairs_on_a_line(text, opening, closing) -> list[str]:
     return found
 
 
-_INVISIBLE = dict.fromkeys(
-    c
-    for c in [*range(0x10000), *range(0x1D173, 0x1D17B), *range(0xE0000, 0xE0080)]
-    if unicodedata.category(chr(c)) == "Cf"
-)
+# What a reader does not see (class 25): format characters (zero-width spaces and joiners, soft hyphens, direction
+# marks, tags) and every code point Unicode declares default-ignorable, i.e. rendered as nothing: the Hangul fillers
+# (letters to Python, so "sun\u3164ny" kept "sunny" from a forbidden-word search), variation selectors, the combining
+# grapheme joiner, Mongolian free variation selectors, the unassigned ones kept for future format characters.
+_INVISIBLE = regex.compile(r"[\p{Cf}\p{Default_Ignorable_Code_Point}]+")
 # Cyrillic and Greek letters as an English reader reads them, where Unicode's confusables data reads otherwise or not
 # at all: its skeleton of "I" is "l", so it reads "І" and "Ι" as "l"; it reads "ν" as "v" and leaves "ε", "κ", "τ",
 # "χ" alone. Small capitals read as their lowercase letters, as the confusables data reads "ᴄ", "ꜱ" and "ᴜ".
@@ -292,7 +294,7 @@ _FULLWIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
 def revealed_letters(text: str) -> str:
     """`revealed` without the rest of NFKC: invisible format characters dropped, look-alike and fullwidth letters as
     Latin, and nothing else changed ("½" and "²" keep their meaning for the number readers)."""
-    return text.translate(_INVISIBLE).translate(_look_alikes()).translate(_FULLWIDTH)
+    return _INVISIBLE.sub("", text).translate(_look_alikes()).translate(_FULLWIDTH)
 
 
 def revealed_with_positions(text: str) -> tuple[str, list[int]]:

@@ -17,7 +17,10 @@ from rewards.ifeval import verify, verify_strict
 from rewards.registry import reward_verifier, score_item
 
 FAST = settings(max_examples=40, deadline=None)
-INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\u00ad", "\ufeff", "\u200e"]
+# Default-ignorable code points that are not format characters (category Cf): Unicode renders them as nothing. The
+# Hangul fillers are letters to Python.
+IGNORABLE = ["\u3164", "\u115f", "\u1160", "\uffa0", "\u034f", "\ufe00", "\ufe0f", "\U000e0100", "\u17b4", "\u180b"]
+INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\u00ad", "\ufeff", "\u200e", *IGNORABLE]
 LOOK_ALIKES = {"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "x": "х", "y": "у", "i": "і"}
 
 
@@ -69,6 +72,20 @@ def test_a_forbidden_word_hidden_from_the_reference_is_still_there(data, word):
     ):
         assert farmed(f"I will say it: {data.draw(hidden(word))} is the word.", ground_truth)
         assert verify_strict("I will say nothing of the kind today.", ground_truth) == 1.0
+
+
+@FAST
+@given(data=st.data(), word=st.sampled_from(["sunny", "coffee", "price", "paris"]), n=st.integers(1, 3))
+def test_a_character_unicode_renders_as_nothing_hides_no_word(data, word, n):
+    """Class 25: the first defence removed format characters (Cf) only; a Hangul filler, a letter to Python that
+    renders as nothing, kept "sun\u3164ny" from the forbidden-word search of the reference and of the reward."""
+    at = data.draw(st.integers(1, len(word) - 1))
+    shown = word[:at] + data.draw(st.sampled_from(IGNORABLE)) * n + word[at:]
+    for ground_truth in (
+        truth("keywords:forbidden_words", forbidden_words=[word]),
+        tulu_truth("validate_forbidden_words", forbidden_words=[word]),
+    ):
+        assert farmed(f"I will say it: {shown} is the word.", ground_truth)
 
 
 # Letters of other scripts that look like Latin ones, picked from the Unicode charts for these tests (the defence reads
@@ -218,7 +235,7 @@ def test_a_response_without_letters_is_in_no_language(language, text):
 @given(words=st.lists(st.sampled_from(["road", "stone", "cloud", "morning", "bold"]), min_size=2), data=st.data())
 def test_one_response_twice_with_an_invisible_case_or_punctuation_change_is_not_two_responses(words, data):
     text = " ".join(words) + "."
-    change = data.draw(st.sampled_from(["\u200b", "!", " ", "\u00ad", "upper", "look-alike"]))
+    change = data.draw(st.sampled_from(["\u200b", "!", " ", "\u00ad", "\u3164", "\ufe0f", "upper", "look-alike"]))
     if change == "upper":
         copy = text.upper()
     elif change == "look-alike":
@@ -231,7 +248,7 @@ def test_one_response_twice_with_an_invisible_case_or_punctuation_change_is_not_
 
 
 @FAST
-@given(filler=st.sampled_from(["", " ", ".", "!!", "-", "\u200b", "..."]), words=st.integers(1, 4))
+@given(filler=st.sampled_from(["", " ", ".", "!!", "-", "\u200b", "...", "\u3164\u3164"]), words=st.integers(1, 4))
 def test_an_end_phrase_or_a_repeated_prompt_with_nothing_else_is_no_answer(filler, words):
     ends = truth("startend:end_checker", end_phrase="Is there anything else I can help with?")
     assert farmed(f"{filler} Is there anything else I can help with?", ends)
@@ -242,7 +259,7 @@ def test_an_end_phrase_or_a_repeated_prompt_with_nothing_else_is_no_answer(fille
 
 
 @FAST
-@given(filler=st.sampled_from([".", "-", "!?", "\u200b.", "1"]), n=st.integers(2, 4))
+@given(filler=st.sampled_from([".", "-", "!?", "\u200b.", "1", "\u3164\u3164."]), n=st.integers(2, 4))
 def test_paragraphs_without_words_are_not_paragraphs(filler, n):
     counted = truth("length_constraints:number_paragraphs", num_paragraphs=n)
     assert farmed("\n***\n".join(["A real paragraph here."] + [filler] * (n - 1)), counted)
@@ -282,7 +299,9 @@ def test_a_keyword_in_cyrillic_or_greek_is_found_in_text_in_that_script():
 # Tülu 3's rows (allenai/RLVR-GSM-MATH-IF-Mixed-Constraints: a JSON object naming one check, the unused arguments
 # null), the ground truth of the published recipes' RLVR data: the same classes, through their own checks.
 
-NO_WORDS = st.sampled_from(["", " ", ".", "-", "_", "!?", "...", "\u200b", "*", "#", "—"])
+NO_WORDS = st.sampled_from(
+    ["", " ", ".", "-", "_", "!?", "...", "\u200b", "*", "#", "—", "\u3164\u3164", "\uffa0\uffa0"]
+)
 WORDS = st.lists(  # different words: a part said twice is one part (class 16)
     st.sampled_from(["river", "stone", "quiet", "morning", "light", "garden", "Paris", "old"]), min_size=3, unique=True
 )
