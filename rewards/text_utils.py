@@ -144,7 +144,9 @@ _RUN_TOGETHER = re.compile(r"_+|(?<=[a-z])(?=[A-Z])|(?<=[^\W\d_])[^\w\s'’-]+(?
 # own count (6 of 736 and 6 of 2,000 texts average more) and a text run together ("thelakeiscalm") no more than eight
 # letters a word.
 _LETTERS_PER_WORD = 8
-_FULL_STOPS = str.maketrans({"\u3002": ". "})  # the ideographic full stop (NFKC folds the halfwidth and vertical ones)
+# A sentence's end in any script (class 26): every character of Unicode's Sentence_Terminal property beyond the ones
+# punkt's English model knows ("。", the danda "।", the Arabic, Armenian and Ethiopic full stops, "‽", ...).
+_OTHER_SENTENCE_ENDS = regex.compile(r"(?![.!?])\p{Sentence_Terminal}+")
 
 
 def _pieces(text: str) -> list[str]:
@@ -194,9 +196,9 @@ def letters_as_read(text: str) -> str:
 
 
 def sentences_as_read(text: str) -> int:
-    """How many sentences a reader sees, for a ceiling on sentences: the reference's count, with the ideographic full
-    stop ("。", which punkt's English model does not know) ending a sentence as "." does."""
-    return count_sentences(text.translate(_FULL_STOPS))
+    """How many sentences a reader sees, for a ceiling on sentences: the reference's count, with a sentence's end of
+    any script ("。", "।", "۔", "։", which punkt's English model does not know) ending a sentence as "." does."""
+    return count_sentences(_OTHER_SENTENCE_ENDS.sub(". ", text))
 
 
 def part_key(text: str) -> tuple[str, ...]:

@@ -913,14 +913,30 @@ def test_a_ceiling_on_words_met_by_words_run_together_pays_the_reference_not_the
     assert verify_strict(honest, tulu_truth("validate_word_constraint", N=n, quantifier="at most")) == 1.0
 
 
+# Sentence ends of other scripts, picked for the test: the ideographic full stop, the Devanagari danda and double danda,
+# the Arabic full stop and question mark, the Armenian, Ethiopic, Mongolian, Canadian syllabics, Lisu and Vai full
+# stops, the Khmer khan, the interrobang, the reversed question mark.
+OTHER_SENTENCE_ENDS = [
+    "\u3002", "\u0964", "\u0965", "\u06d4", "\u061f", "\u0589", "\u1362", "\u1803", "\u166e", "\ua4ff", "\ua60e",
+    "\u17d4", "\u203d", "\u2e2e",
+]  # fmt: skip
+
+
 @FAST
-@given(n=st.integers(3, 8), words=st.lists(st.sampled_from(CEILING_WORDS), min_size=3, max_size=6))
-def test_a_ceiling_on_sentences_met_with_ideographic_full_stops_pays_the_reference_not_the_reward(n, words):
+@given(
+    n=st.integers(3, 8),
+    words=st.lists(st.sampled_from(CEILING_WORDS), min_size=3, max_size=6),
+    end=st.sampled_from(OTHER_SENTENCE_ENDS),
+)
+def test_a_ceiling_on_sentences_met_with_another_scripts_sentence_ends_pays_the_reference_not_the_reward(n, words, end):
+    """Classes 21 and 26: punkt's English model ends sentences at ".", "!" and "?" only; the first defence added "。",
+    and "The lake is calm। The wind is soft।" was still one sentence (153 of Unicode's 172 sentence terminals)."""
     said = [f"The {' '.join(words[i % len(words) :] + words[: i % len(words)])} number {i}" for i in range(n)]
     google = truth("length_constraints:number_sentences", relation="less than", num_sentences=2)
     tulu = tulu_truth("verify_sentence_constraint", N=1, quantifier="at most")
     for ground_truth in (google, tulu):
-        assert farmed("\u3002".join(said) + "\u3002", ground_truth)
+        assert farmed(end.join(said) + end, ground_truth)
+        assert farmed(f"{end} ".join(said) + end, ground_truth)
     honest = ". ".join(said) + "."
     assert verify_strict(
         honest, truth("length_constraints:number_sentences", relation="less than", num_sentences=n + 1)
