@@ -1,5 +1,5 @@
-"""What classes 21-23 (a ceiling on words, sentences or a letter, and a forbidden word, a ceiling of none, judged as a
-reader reads) cost honest text.
+"""What classes 21-23 and 27 (a ceiling on words, sentences, a word's uses or a letter, and a forbidden word, a ceiling
+of none, judged as a reader reads) cost honest text.
 
     .venv/bin/python bench/experiment_ceilings.py
 
@@ -8,9 +8,9 @@ there, SmolLM2-135M-Instruct's 2,000 sampled answers. For each text the ceiling 
 count (the hardest honest case: Google's "less than count + 1" words or sentences, Tülu's "at most count"), and at 10%
 above it; of the cases the reference pays, the share the strict reward pays is printed. Then each text against each of
 the 100 commonest words of the texts as a forbidden word (Google's and Tülu's): of the pairs the reference pays (the
-word is not in the text), the share the strict reward pays. Then each of the ten commonest letters under a ceiling just
-above its count (Google's "less than count + 1", Tülu's exact count). docs/rewards.md, classes 21-23, holds the
-figures.
+word is not in the text), the share the strict reward pays. Then each of those words the text holds under a ceiling
+at its own count (Google's "less than count + 1", Tülu's exact count), and each of the ten commonest letters the same
+way. docs/rewards.md, classes 21-23 and 27, holds the figures.
 """
 
 from __future__ import annotations
@@ -86,6 +86,26 @@ def main() -> int:
                 for word in forbidden
                 if ifeval.verify(text, make(word)) == 1.0
             ]
+            if verdicts:
+                share = sum(verdicts) / len(verdicts)
+                print(f"  {source:8s} {name:7s} {sum(verdicts):6d} / {len(verdicts):6d} = {share:.2%}")
+    print("\na common word the text holds, at its own count: paid by the reference -> by the strict reward")
+    for source in ("pydoc", "smollm2"):
+        google, tulu = [], []
+        for text in (text for kind, text in texts if kind == source):
+            tokens = re.findall(r"\b\w+\b", text.lower())
+            for word in (word for word in forbidden if word in tokens):
+                ceiling = truth(
+                    "keywords:frequency",
+                    keyword=word,
+                    frequency=len(re.findall(re.escape(word), text, re.I)) + 1,
+                    relation="less than",
+                )
+                exact = _tulu("verify_keyword_frequency", word=word, N=tokens.count(word))
+                for verdicts, ground_truth in ((google, ceiling), (tulu, exact)):
+                    if ifeval.verify(text, ground_truth) == 1.0:
+                        verdicts.append(ifeval.verify_strict(text, ground_truth) == 1.0)
+        for name, verdicts in (("Google", google), ("Tülu", tulu)):
             if verdicts:
                 share = sum(verdicts) / len(verdicts)
                 print(f"  {source:8s} {name:7s} {sum(verdicts):6d} / {len(verdicts):6d} = {share:.2%}")

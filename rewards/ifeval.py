@@ -524,6 +524,25 @@ def _keyword_apart(seen: str, keyword: str) -> int:
     )
 
 
+def _word_forms(word: str) -> set[str]:
+    """A word as given and without the marks on its letters: "café" is also written "cafe"."""
+    return {word, letters_as_read(word)}
+
+
+def _most_uses_as_read(seen: str, word: str, uses) -> int:
+    """The most uses of `word` (`uses(reading, form)`) that any reading of the text shows (class 27): "sun-ny",
+    "s u n n y", "sünny" are uses of "sunny" to a reader, and a ceiling on its uses counts them."""
+    return max(uses(reading, form) for reading in readings(seen) for form in _word_forms(word))
+
+
+def _google_uses(text: str, keyword: str) -> int:
+    return len(re.findall(re.escape(keyword.strip()), text, re.I))  # the reference's count: any case, inside words too
+
+
+def _tulu_uses(text: str, word: str) -> int:
+    return re.findall(r"\b\w+\b", text.lower()).count(word.lower())  # the reference's count: whole words, any case
+
+
 def _letters_apart(seen: str, letter: str, ignore_case: bool) -> int:
     """The letter's occurrences in words said apart, a run of it counted as at most two ("qqqqqq" is "qq")."""
     text = seen.lower() if ignore_case else seen
@@ -596,7 +615,9 @@ def _before_the_end_phrase(seen, *, end_phrase):
 SUBSTANCE_CHECKS = {
     "keywords:existence": lambda seen, *, keywords: all(_whole_word(keyword).search(seen) for keyword in keywords),
     "keywords:frequency": lambda seen, *, keyword, frequency, relation: (
-        relation == "less than" or _keyword_apart(seen, keyword) >= frequency
+        _most_uses_as_read(seen, keyword, _google_uses) < frequency
+        if relation == "less than"
+        else _keyword_apart(seen, keyword) >= frequency
     ),
     "keywords:letter_frequency": lambda seen, *, letter, let_frequency, let_relation: (
         _letter_as_read_count(seen.lower(), letter.strip().lower()) < let_frequency
@@ -607,7 +628,12 @@ SUBSTANCE_CHECKS = {
         capital_relation == "less than" or _capitals_apart(word_tokens(seen), str.isupper) >= capital_frequency
     ),
     "keywords:forbidden_words": lambda seen, *, forbidden_words: (
-        not any(_whole_word(word).search(reading) for reading in readings(seen) for word in forbidden_words)
+        not any(
+            _whole_word(form).search(reading)
+            for reading in readings(seen)
+            for word in forbidden_words
+            for form in _word_forms(word)
+        )
     ),
     "punctuation:no_comma": lambda seen: _has_words(seen) and not _has_a_comma(seen),
     "detectable_content:number_placeholders": _substance_placeholders,
@@ -698,7 +724,9 @@ TULU_SUBSTANCE_CHECKS = {
         seen, postscript_marker=postscript_marker
     ),
     "validate_placeholders": lambda seen, *, N: _substance_placeholders(seen, num_placeholders=N),
-    "verify_keyword_frequency": lambda seen, *, word, N: _keyword_apart(seen, word) == N,
+    "verify_keyword_frequency": lambda seen, *, word, N: (
+        _keyword_apart(seen, word) == N == _most_uses_as_read(seen, word, _tulu_uses)
+    ),
     "verify_letter_frequency": lambda seen, *, letter, N: (
         _letters_apart(seen, letter, ignore_case=False) == N == _letter_as_read_count(seen, letter)
     ),
@@ -724,6 +752,11 @@ TULU_SUBSTANCE_CHECKS = {
     "validate_quotation": lambda seen: _has_words(seen[1:-1]),
     "validate_no_commas": lambda seen: _has_words(seen) and not _has_a_comma(seen),
     "validate_forbidden_words": lambda seen, *, forbidden_words: (
-        not any(word.lower() in reading.lower() for reading in readings(seen) for word in forbidden_words)
+        not any(
+            form.lower() in reading.lower()
+            for reading in readings(seen)
+            for word in forbidden_words
+            for form in _word_forms(word)
+        )
     ),
 }

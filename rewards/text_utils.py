@@ -169,10 +169,11 @@ _SPELLED_OUT = re.compile(r"(?<!\S)[^\W\d_](?:[ \t]+[^\W\d_])+(?!\S)")  # "s u n
 
 
 def readings(text: str) -> list[str]:
-    """The ways a reader may read the words of `text`, for finding a word it must not hold: as written; with words
-    run together split ("sunny_day", "SunnyDay"); with a sign inside a word left out and letters spelled out one by one
-    joined ("sun-ny", "s.u.n.n.y", "sunn*y", "s u n n y" all read "sunny"), the first letter of a spelled-out run read
-    both as one of them and as the word "a" or "I" ("a s u n n y day")."""
+    """The ways a reader may read the words of `text`, for finding a word it must not hold or must not hold more than
+    so often: as written; with words run together split ("sunny_day", "SunnyDay"); with a sign inside a word left out
+    and letters spelled out one by one joined ("sun-ny", "s.u.n.n.y", "sunn*y", "s u n n y" all read "sunny"), the
+    first letter of a spelled-out run read both as one of them and as the word "a" or "I" ("a s u n n y day"); and each
+    of those with the marks on its letters left out ("sünny")."""
     split = " ".join(_pieces(text))
     unsigned = _SIGN_IN_A_WORD.sub("", text)
 
@@ -185,7 +186,8 @@ def readings(text: str) -> list[str]:
 
         return _SPELLED_OUT.sub(join, unsigned)
 
-    return [text, split, spelled(after_a_word=False), spelled(after_a_word=True)]
+    found = [text, split, spelled(after_a_word=False), spelled(after_a_word=True)]
+    return found + [letters_as_read(reading) for reading in found]
 
 
 def letters_as_read(text: str) -> str:

@@ -959,12 +959,16 @@ def test_a_reader_counts_honest_compounds_numbers_and_formulas_as_the_whitespace
 # "sunn*y"), spelled out letter by letter ("s u n n y"), or run together with the next word ("sunny_day", "SunnyDay",
 # which Google's whole-word search misses).
 FORBIDDEN = ["sunny", "weather", "happy", "garden", "ocean", "bright"]
+MARKED_VOWELS = {"a": "äáâà", "e": "ëéêè", "i": "ïíîì", "o": "öóôò", "u": "üúûù", "y": "ÿý"}
 
 
 @st.composite
 def broken_up(draw, word: str) -> tuple[str, bool]:
     """(the word written so a reader still reads it, whether Tülu's substring search misses it too)."""
-    how = draw(st.sampled_from(["sign", "dots", "spelled", "spelled after a", "underscore", "capitals"]))
+    how = draw(st.sampled_from(["sign", "dots", "spelled", "spelled after a", "underscore", "capitals", "mark"]))
+    if how == "mark":  # "sünny", "gärden" (class 27): a vowel with a mark, as one character
+        at = draw(st.sampled_from([i for i, letter in enumerate(word) if letter in MARKED_VOWELS]))
+        return word[:at] + draw(st.sampled_from(MARKED_VOWELS[word[at]])) + word[at + 1 :], True
     if how == "sign":
         at = draw(st.integers(1, len(word) - 1))
         return word[:at] + draw(st.sampled_from(["-", "*", ".", "·", "/", "~"])) + word[at:], True
@@ -988,6 +992,28 @@ def test_a_forbidden_word_broken_up_or_run_together_is_still_the_word(word, data
     honest = "Today is calm and we walk by the lake, it's well-known and e.g. fine."
     assert verify_strict(honest, truth("keywords:forbidden_words", forbidden_words=[word])) == 1.0
     assert verify_strict(honest, tulu) == 1.0
+
+
+# ------------------------------------------------------------------------------------------------ class 27
+# A ceiling on a word's uses met the ways of class 22: Google's "use sunny less than 2 times" counts the substring, and
+# Tülu's "exactly once" whole words, so "sun-ny", "s u n n y" and "sünny" (and, for Tülu, "sunny_day") were no uses.
+
+
+@FAST
+@given(word=st.sampled_from(FORBIDDEN), data=st.data(), n=st.integers(1, 3))
+def test_a_ceiling_on_a_words_uses_met_by_writing_it_broken_up_pays_the_reference_not_the_reward(word, data, n):
+    uses = [data.draw(broken_up(word)) for _ in range(n)]
+    places = ["by the lake", "in the old town", "at the market"]
+    response = f"The {word} hour began. " + " ".join(
+        f"It was {shown} {where}." for (shown, _), where in zip(uses, places)
+    )
+    google = truth("keywords:frequency", keyword=word, frequency=2, relation="less than")
+    tulu = tulu_truth("verify_keyword_frequency", word=word, N=1)
+    assert farmed(response, tulu)
+    google_misses_them = all(misses for _, misses in uses)  # its substring search finds "sunny_day" and "SunnyDay"
+    assert farmed(response, google) if google_misses_them else verify(response, google) == 0.0
+    honest = f"The {word} hour began. " + " ".join(f"It was calm {where}." for where in places[:n])
+    assert verify_strict(honest, google) == verify_strict(honest, tulu) == 1.0
 
 
 # ------------------------------------------------------------------------------------------------ class 23
