@@ -115,17 +115,36 @@ _MAYBE_ELSEWHERE = (
     " อาจจะ 也许 也許 或许 或許 大概 たぶん 多分 아마 아마도"
 ).split()
 _OR_ELSEWHERE_SHOWN = sorted({revealed_letters(word) for word in _OR_ELSEWHERE})
-_DISJUNCTIVE = frozenset("or either alternatively alternative alt otherwise else vs versus".split()) | set(
-    _OR_ELSEWHERE_SHOWN
-)
+# Also words that call two different values one ("17, alias 18", "17 (equivalently 18)"): no value is two.
+_DISJUNCTIVE = frozenset(
+    "or either alternatively alternative alt otherwise else vs versus alias aka equivalently".split()
+) | set(_OR_ELSEWHERE_SHOWN)
 _DOUBT = "|".join(
-    ["maybe", "perhaps", "possibly", "probably", "likely", "presumably", "conceivably"]
+    # the epistemic adverbs of English: each leaves the value it stands before a candidate ("17, arguably 18")
+    ["maybe", "perhaps", "possibly", "probably", "likely", "presumably", "conceivably", "arguably", "plausibly"]
+    + ["supposedly", "allegedly", "apparently", "seemingly", "potentially", "hypothetically", "theoretically"]
+    + ["ostensibly", "reportedly", "purportedly", "feasibly", "perchance"]
     + [re.escape(revealed_letters(word)) for word in _MAYBE_ELSEWHERE]
 )
-_DOUBT_BEFORE = re.compile(rf"(?<![A-Za-z])(?:{_DOUBT})(?:\s+(?:even|also|just|around|about))?\W*$", re.I)
+_DOUBT_BEFORE = re.compile(
+    rf"(?<![A-Za-z])(?:(?:{_DOUBT})(?:\s+(?:even|also|just|around|about))?"
+    # or another's view of the answer: "17 (some would say 18)", "17; others argue 18", "17, someone could claim 18"
+    r"|(?:some|others|many|people|someone|critics)\s+(?:[A-Za-z]+\s+){0,2}"
+    r"(?:say|argue|claim|think|believe|suggest|insist|contend|prefer|put)s?)\W*$",
+    re.I,
+)
 _CONDITIONAL = frozenset("if unless depending whether assuming".split())
-_FALLBACK_BEFORE = re.compile(r"(?<![A-Za-z])(?:if\s+not|failing\s+that|or\s+else|else|otherwise)\W*$", re.I)
-_CHOICE_LABEL = re.compile(r"(?<![A-Za-z])(?:alt|alternatively|alternative|or|else|otherwise)\s*:", re.I)
+_FALLBACK_BEFORE = re.compile(
+    r"(?<![A-Za-z])(?:if\s+not|failing\s+that|or\s+else|else|otherwise|then\s+again|on\s+the\s+other\s+hand)\W*$",
+    re.I,
+)
+# A label that names a choice: "alt: 18", "or possibly: 18", "alternative answer: 18", "another possible answer: 18",
+# and a condition's outcome after its colon, "if rounding up: 18".
+_CHOICE_LABEL = re.compile(
+    r"(?<![A-Za-z])(?:(?:alt|alternatively|alternative|alternate|another|other|second|backup|or|else|otherwise)"
+    r"(?:\s+[A-Za-z]+){0,2}|(?:if|unless|assuming)(?![A-Za-z])[^:\n]{0,40})\s*:",
+    re.I,
+)
 _RANGE = frozenset("to through thru till until".split())
 _RANGE_END = re.compile(r"(?<![A-Za-z])(?:up\s+to|through|thru|till|until)\W*$", re.I)  # bare "to" only alone: "due to"
 _REASONS = frozenset(
@@ -147,6 +166,7 @@ _CONDITION_CLOSED = re.compile(r"(?<![A-Za-z])(?:if|unless|depending|whether|ass
 _LATEX_WORDS = re.compile(r"\\(?:text[a-z]*|mbox|mathrm|operatorname)\s*\{([^{}]*)\}")
 _LATEX_COMMAND = re.compile(r"\\(?:[A-Za-z]+|.)")
 _AND_OR = re.compile(r"\band\s*/\s*or\b", re.I)
+_AKA = re.compile(r"(?<![A-Za-z])a\.\s?k\.\s?a(?![A-Za-z])\.?", re.I)
 # A word: letters and the marks written on them (Devanagari's and Thai's vowel signs are marks, not letters)
 _MARKS = "".join(chr(code) for code in range(0x300, 0x10000) if unicodedata.category(chr(code)) in ("Mn", "Mc"))
 _WORD = re.compile(rf"[^\W\d_](?:[^\W\d_]|[{re.escape(_MARKS)}])*")
@@ -250,14 +270,14 @@ def _offers_between(text: str, gap: str, end: int) -> bool:
     if "=" in gap:
         return False  # an equation states one value
     shown = _LATEX_COMMAND.sub(" ", as_words(gap))
-    if ":" in shown and not _CHOICE_LABEL.search(shown):
-        return False  # a label ("Total: 18"), not a choice ("alt: 18")
+    if ":" in shown:
+        return _CHOICE_LABEL.search(shown) is not None  # a choice ("alt: 18"), not a label ("Total: 18")
     bracket = _BRACKET_AT_END.search(shown)
     if bracket:
         closing = text.find(")" if "(" in bracket.group(0) else "]", end, end + _REACH_AFTER)
         if closing != -1 and _CALCULATION.search(text[end:closing]):
             return False  # "18 (9 eggs × $2)": the bracket shows how the answer was found
-    words = [word.lower() for word in _WORD.findall(_AND_OR.sub(" or ", shown))]
+    words = [word.lower() for word in _WORD.findall(_AKA.sub(" aka ", _AND_OR.sub(" or ", shown)))]
     broken = _SENTENCE_BREAK.search(shown) is not None
     if not words:
         return not broken

@@ -559,10 +559,29 @@ def hedge(draw):
                 "thru",
                 "plus or minus",
                 "give or take",
+                # the eighth session's probe (2026-12-05): other epistemic adverbs, another's view, a fallback, a
+                # value called the same as another, a label naming another answer or a condition's outcome
+                "arguably",
+                "apparently",
+                "potentially",
+                "some would say",
+                "others argue",
+                "someone could claim",
+                "then again,",
+                "on the other hand,",
+                "alias",
+                "a.k.a.",
+                "equivalently",
+                "alternative answer:",
+                "another possible answer:",
+                "or possibly:",
+                "if rounding up:",
             ]
         )
     )
-    if lead == ". " and not (core.startswith((subject, "or", "alternatively", "possibly", "if", "unless it"))):
+    across = (subject, "or", "alternatively", "possibly", "if", "unless it", "arguably", "apparently", "potentially",
+              "then again", "on the other hand", "alternative answer", "another possible")  # fmt: skip
+    if lead == ". " and not core.startswith(across):
         lead = ", "  # across a sentence break a disjunction, a modal "be" or a closed condition offers a choice
     return f"{lead}{filler}{core} "
 
