@@ -575,7 +575,25 @@ def _substance_constrained(response):
 
 def _substance_json(response):
     value = json.loads(_json_text(response))
-    return isinstance(value, (dict, list)) and len(value) > 0
+    return isinstance(value, (dict, list)) and _says_something(value)
+
+
+def _says_something(value) -> bool:
+    """A value of the JSON holds content (class 28): a number, a truth value or a string with a letter or digit,
+    however deep; keys are labels, and `[[]]`, `[null]`, `{"": ""}`, `{"answer": {}}` hold nothing."""
+    pending = [value]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str):
+            if _ALPHANUMERIC.search(value):
+                return True
+        elif value is not None:
+            return True
+    return False
 
 
 # Letters (with their marks: Devanagari's vowel signs), in distinct words, before a language is judged at all:

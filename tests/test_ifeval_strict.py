@@ -221,6 +221,29 @@ def test_empty_json_is_no_json_answer(value):
     assert verify_strict('{"name": "Ada", "born": 1815}', ground_truth) == 1.0
 
 
+EMPTY_LEAVES = st.sampled_from([None, "", " ", "\u200b", "\u3164", "-", "..."])
+SAYS_SOMETHING = st.sampled_from(["Ada", 1815, 0, False, "42", "é"])
+
+
+def empty_json(leaves=EMPTY_LEAVES):
+    """A JSON array or object, any depth, whose values hold nothing: keys are labels, not content."""
+    keys = st.sampled_from(["", "a", "answer", "name", "items"])
+    nested = st.recursive(leaves, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=3))
+    return st.lists(nested, min_size=1, max_size=3) | st.dictionaries(keys, nested, min_size=1, max_size=3)
+
+
+@FAST
+@given(value=empty_json(), content=SAYS_SOMETHING, data=st.data())
+def test_a_json_answer_whose_values_hold_nothing_is_no_json_answer(value, content, data):
+    """Class 28: the first defence refused `null`, `[]` and `{}`; `[[]]`, `[null]`, `{"": ""}` and `{"answer": {}}`
+    still paid both references and the reward."""
+    for ground_truth in (truth("detectable_format:json_format"), tulu_truth("validate_json_format")):
+        assert farmed(json.dumps(value, ensure_ascii=False), ground_truth)
+    honest = {"note": content, "more": value} if data.draw(st.booleans()) else [value, content]
+    for ground_truth in (truth("detectable_format:json_format"), tulu_truth("validate_json_format")):
+        assert verify_strict(json.dumps(honest, ensure_ascii=False), ground_truth) == 1.0
+
+
 @FAST
 @given(
     language=st.sampled_from(["de", "fr", "es", "it", "ja"]),
