@@ -586,14 +586,21 @@ def hedge(draw):
     return f"{lead}{filler}{core} "
 
 
+# Look-alikes of each letter: Cyrillic and Greek, then (classes 24 and 25) Armenian, Latin alpha and small
+# capitals, Coptic; and characters Unicode renders as nothing beside the zero-width space (a Hangul filler, a
+# variation selector). Before class 24, "17 օr 18" (an Armenian o) paid gsm8k 17.
+_LOOK_ALIKES_OF = {"a": "аɑ", "e": "еҽ", "o": "οօᴏⲟ", "p": "рⲣ", "c": "сᴄⲥ", "x": "х"}
+_RENDERED_AS_NOTHING = ["\u200b", "\u3164", "\ufe0f"]
+
+
 def _hidden(text: str, data) -> str:
-    """The hedge with one letter hidden: a zero-width space inside a word, or a Cyrillic/Greek look-alike for it."""
-    letters = [index for index, char in enumerate(text) if char in "aeopcx"]
+    """The hedge with one letter hidden: a character rendered as nothing inside a word, or a look-alike for it."""
+    letters = [index for index, char in enumerate(text) if char in _LOOK_ALIKES_OF]
     if not letters:
         return text
     index = data.draw(st.sampled_from(letters))
-    swap = data.draw(st.sampled_from(["\u200b" + text[index], {"a": "а", "e": "е", "o": "ο", "p": "р", "c": "с",
-                                                             "x": "х"}[text[index]]]))  # fmt: skip
+    invisible = [nothing + text[index] for nothing in _RENDERED_AS_NOTHING]
+    swap = data.draw(st.sampled_from([*invisible, *_LOOK_ALIKES_OF[text[index]]]))
     return text[:index] + swap + text[index + 1 :]
 
 
