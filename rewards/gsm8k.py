@@ -179,7 +179,11 @@ def _answer_number(text: str, begin: int = 0, stop: int | None = None) -> Fracti
         if stop is not None and start >= stop:
             return None
         before = text[max(begin, start - _LOOK_BEHIND) : start]
-        if _NEGATION.search(before) or _BOUND_BEFORE.search(before) or _BOUND_AFTER.match(text, end):
+        if _NEGATION.search(before):
+            continue
+        if _BOUND_BEFORE.search(before) or _BOUND_AFTER.match(text, end):
+            if index + 1 < len(found) and _offered_together(text, found[index], found[index + 1]):
+                raise _Hedged  # "17 or thereabouts (18)": the value after a bound is offered beside it, not stated
             continue
         if _TOLERANCE_AFTER.match(text, end):
             raise _Hedged  # "17, give or take a few": an estimate, not an answer

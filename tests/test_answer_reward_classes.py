@@ -434,6 +434,23 @@ def test_a_bound_is_not_an_answer(value, bound, statement):
 
 @FAST
 @given(
+    value=st.integers(1, 500),
+    other=st.integers(1, 500),
+    bound=st.sampled_from(["{} or thereabouts", "{} or so", "{} or more", "at least {}", "up to {}", "nearly {}"]),
+    offered=st.sampled_from([" ({})", " or {}", ", possibly {}", "; alternatively {}", ", or maybe {}"]),
+    statement=st.sampled_from(["The answer is {}.", "#### {}", "She has {}"]),
+)
+def test_a_value_offered_beside_a_bound_is_no_answer(value, other, bound, offered, statement):
+    """Class 13: the reader skips a bound and reads on, so "17 or thereabouts (18)" was read as 18."""
+    if value == other:
+        return
+    response = statement.format(bound.format(value) + offered.format(other))
+    assert gsm8k.verify(response, str(value)) == gsm8k.verify(response, str(other)) == 0.0, response
+    assert gsm8k.verify(f"At least {value} came, so the answer is {other}.", str(other)) == 1.0
+
+
+@FAST
+@given(
     a=st.integers(1, 99),
     b=st.integers(100, 199),
     gap=st.sampled_from([", ", " or ", " \\text{ or } ", " or maybe ", "; ", "\n"]),
