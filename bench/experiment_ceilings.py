@@ -72,63 +72,52 @@ def main() -> int:
                 share = sum(verdicts) / len(verdicts)
                 print(f"  {source:8s} {name:17s} {sum(verdicts):5d} / {len(verdicts):5d} = {share:.1%}")
     common = collections.Counter(w for _, text in texts for w in re.findall(r"[a-z]+", text.lower()) if len(w) > 2)
-    forbidden = [word for word, _ in common.most_common(100)]
+    words = [word for word, _ in common.most_common(100)]
     print("\na common word forbidden: paid by the reference -> by the strict reward")
-    for source in ("pydoc", "smollm2"):
-        mine = [text for kind, text in texts if kind == source]
-        for name, make in (
-            ("Google", lambda word: truth("keywords:forbidden_words", forbidden_words=[word])),
-            ("Tülu", lambda word: _tulu("validate_forbidden_words", forbidden_words=[word])),
-        ):
-            verdicts = [
-                ifeval.verify_strict(text, make(word)) == 1.0
-                for text in mine
-                for word in forbidden
-                if ifeval.verify(text, make(word)) == 1.0
-            ]
-            if verdicts:
-                share = sum(verdicts) / len(verdicts)
-                print(f"  {source:8s} {name:7s} {sum(verdicts):6d} / {len(verdicts):6d} = {share:.2%}")
+    _print_shares(texts, lambda text: _forbidden(words))
     print("\na common word the text holds, at its own count: paid by the reference -> by the strict reward")
-    for source in ("pydoc", "smollm2"):
-        google, tulu = [], []
-        for text in (text for kind, text in texts if kind == source):
-            tokens = re.findall(r"\b\w+\b", text.lower())
-            for word in (word for word in forbidden if word in tokens):
-                ceiling = truth(
-                    "keywords:frequency",
-                    keyword=word,
-                    frequency=len(re.findall(re.escape(word), text, re.I)) + 1,
-                    relation="less than",
-                )
-                exact = _tulu("verify_keyword_frequency", word=word, N=tokens.count(word))
-                for verdicts, ground_truth in ((google, ceiling), (tulu, exact)):
-                    if ifeval.verify(text, ground_truth) == 1.0:
-                        verdicts.append(ifeval.verify_strict(text, ground_truth) == 1.0)
-        for name, verdicts in (("Google", google), ("Tülu", tulu)):
-            if verdicts:
-                share = sum(verdicts) / len(verdicts)
-                print(f"  {source:8s} {name:7s} {sum(verdicts):6d} / {len(verdicts):6d} = {share:.2%}")
+    _print_shares(texts, lambda text: _word_ceilings(text, words))
     print("\na common letter at its own count: paid by the reference -> by the strict reward")
-    for source in ("pydoc", "smollm2"):
-        google, tulu = [], []
-        for text in (text for kind, text in texts if kind == source):
-            for letter in "etaoinshrd":
-                ceiling = truth(
-                    "keywords:letter_frequency",
-                    letter=letter,
-                    let_frequency=text.lower().count(letter) + 1,
-                    let_relation="less than",
-                )
-                exact = _tulu("verify_letter_frequency", letter=letter, N=text.count(letter))
-                for verdicts, ground_truth in ((google, ceiling), (tulu, exact)):
-                    if ifeval.verify(text, ground_truth) == 1.0:
-                        verdicts.append(ifeval.verify_strict(text, ground_truth) == 1.0)
-        for name, verdicts in (("Google", google), ("Tülu", tulu)):
-            if verdicts:
-                share = sum(verdicts) / len(verdicts)
-                print(f"  {source:8s} {name:7s} {sum(verdicts):6d} / {len(verdicts):6d} = {share:.2%}")
+    _print_shares(texts, _letter_ceilings)
     return 0
+
+
+def _forbidden(words: list[str]):
+    for word in words:
+        yield "Google", truth("keywords:forbidden_words", forbidden_words=[word])
+        yield "Tülu", _tulu("validate_forbidden_words", forbidden_words=[word])
+
+
+def _word_ceilings(text: str, words: list[str]):
+    tokens = re.findall(r"\b\w+\b", text.lower())
+    for word in (word for word in words if word in tokens):
+        count = len(re.findall(re.escape(word), text, re.I))
+        yield "Google", truth("keywords:frequency", keyword=word, frequency=count + 1, relation="less than")
+        yield "Tülu", _tulu("verify_keyword_frequency", word=word, N=tokens.count(word))
+
+
+def _letter_ceilings(text: str):
+    for letter in "etaoinshrd":
+        count = text.lower().count(letter)
+        yield (
+            "Google",
+            truth("keywords:letter_frequency", letter=letter, let_frequency=count + 1, let_relation="less than"),
+        )
+        yield "Tülu", _tulu("verify_letter_frequency", letter=letter, N=text.count(letter))
+
+
+def _print_shares(texts: list[tuple[str, str]], cases) -> None:
+    """Per source, of the ground truths `cases(text)` gives as (name, truth) that the reference pays, the share the
+    strict reward pays, by name."""
+    for source in ("pydoc", "smollm2"):
+        paid: dict[str, list[bool]] = {}
+        for text in (text for kind, text in texts if kind == source):
+            for name, ground_truth in cases(text):
+                if ifeval.verify(text, ground_truth) == 1.0:
+                    paid.setdefault(name, []).append(ifeval.verify_strict(text, ground_truth) == 1.0)
+        for name, verdicts in paid.items():
+            share = sum(verdicts) / len(verdicts)
+            print(f"  {source:8s} {name:7s} {sum(verdicts):6d} / {len(verdicts):6d} = {share:.2%}")
 
 
 if __name__ == "__main__":
