@@ -27,6 +27,8 @@ import json
 import re
 import unicodedata
 
+import regex
+
 from rewards import ifeval_tulu
 from rewards.text_utils import (
     count_sentences,
@@ -455,7 +457,10 @@ def _has_a_comma(seen: str) -> bool:
 
 
 _WORD = re.compile(r"[^\W\d_]{2,}")
-_ALPHANUMERIC = re.compile(r"[^\W_]")
+# A letter a word is made of (class 29): not a modifier letter (Unicode's Lm: "ー", "ـ", "ʻ", "ʹ", "ˇ", "々"), which
+# modifies the letters beside it and alone reads as a sign, and not a number written with letters ("〇", "Ⅻ").
+_LETTER = regex.compile(r"[\p{L}--\p{Lm}]", regex.V1)
+_ALPHANUMERIC = regex.compile(r"[[\p{L}\p{N}]--[\p{Lm}_]]", regex.V1)  # a letter or a digit (modifiers aside)
 
 
 def _whole_word(word: str) -> re.Pattern:
@@ -463,7 +468,8 @@ def _whole_word(word: str) -> re.Pattern:
 
 
 def _has_words(text: str, minimum: int = 1) -> bool:
-    return len(_WORD.findall(text)) >= minimum
+    """At least `minimum` words: runs of letters holding two that are letters of a word (`_LETTER`)."""
+    return sum(len(_LETTER.findall(run)) >= 2 for run in _WORD.findall(text)) >= minimum
 
 
 def _substance_placeholders(response, *, num_placeholders):

@@ -17,6 +17,9 @@ from rewards.ifeval import verify, verify_strict
 from rewards.registry import reward_verifier, score_item
 
 FAST = settings(max_examples=40, deadline=None)
+# Letters that alone read as signs (class 29): modifier letters (Unicode's Lm: a prolonged sound mark, the Arabic
+# tatweel, a turned comma, a prime, a caron, an iteration mark, a low circumflex).
+SIGN_LETTERS = ["ーー", "ــــ", "ʻʻ", "ʹʹʹ", "ˇˇ", "々々", "ꞈꞈ"]
 # Default-ignorable code points that are not format characters (category Cf): Unicode renders them as nothing. The
 # Hangul fillers are letters to Python.
 IGNORABLE = ["\u3164", "\u115f", "\u1160", "\uffa0", "\u034f", "\ufe00", "\ufe0f", "\U000e0100", "\u17b4", "\u180b"]
@@ -179,7 +182,7 @@ def test_a_keyword_counts_as_a_word_not_inside_another(keyword, host):
 
 
 @FAST
-@given(n=st.integers(1, 4), filler=st.sampled_from(["", " ", "  ", "\t", "_", "."]))
+@given(n=st.integers(1, 4), filler=st.sampled_from(["", " ", "  ", "\t", "_", ".", *SIGN_LETTERS]))
 def test_empty_placeholders_are_not_placeholders(n, filler):
     ground_truth = truth("detectable_content:number_placeholders", num_placeholders=n)
     response = "Fill these in: " + " ".join(f"[{filler}]" for _ in range(n))
@@ -188,7 +191,7 @@ def test_empty_placeholders_are_not_placeholders(n, filler):
 
 
 @FAST
-@given(title=st.sampled_from([".", " . ", "-", "***", "1", "!?"]))
+@given(title=st.sampled_from([".", " . ", "-", "***", "1", "!?", *SIGN_LETTERS]))
 def test_a_title_without_words_is_no_title(title):
     ground_truth = truth("detectable_format:title")
     assert farmed(f"<<{title}>>\nA poem follows here.", ground_truth)
@@ -282,7 +285,7 @@ def test_an_end_phrase_or_a_repeated_prompt_with_nothing_else_is_no_answer(fille
 
 
 @FAST
-@given(filler=st.sampled_from([".", "-", "!?", "\u200b.", "1", "\u3164\u3164."]), n=st.integers(2, 4))
+@given(filler=st.sampled_from([".", "-", "!?", "\u200b.", "1", "\u3164\u3164.", *SIGN_LETTERS]), n=st.integers(2, 4))
 def test_paragraphs_without_words_are_not_paragraphs(filler, n):
     counted = truth("length_constraints:number_paragraphs", num_paragraphs=n)
     assert farmed("\n***\n".join(["A real paragraph here."] + [filler] * (n - 1)), counted)
@@ -323,7 +326,7 @@ def test_a_keyword_in_cyrillic_or_greek_is_found_in_text_in_that_script():
 # null), the ground truth of the published recipes' RLVR data: the same classes, through their own checks.
 
 NO_WORDS = st.sampled_from(
-    ["", " ", ".", "-", "_", "!?", "...", "\u200b", "*", "#", "—", "\u3164\u3164", "\uffa0\uffa0"]
+    ["", " ", ".", "-", "_", "!?", "...", "\u200b", "*", "#", "—", "\u3164\u3164", "\uffa0\uffa0", *SIGN_LETTERS]
 )
 WORDS = st.lists(  # different words: a part said twice is one part (class 16)
     st.sampled_from(["river", "stone", "quiet", "morning", "light", "garden", "Paris", "old"]), min_size=3, unique=True
