@@ -37,7 +37,14 @@ def _word_tokenizer():
 
 
 def sentences(text: str) -> list[str]:
-    return _sentence_tokenizer().tokenize(text)
+    return list(_sentences(text))
+
+
+@functools.lru_cache(maxsize=8)
+def _sentences(text: str) -> tuple[str, ...]:
+    """(Cached: the strict reward splits the same text up to three times, for the reference, for the reference again
+    on the revealed text, which is most often the same text, and for its own count.)"""
+    return tuple(_sentence_tokenizer().tokenize(text))
 
 
 def count_sentences(text: str) -> int:
