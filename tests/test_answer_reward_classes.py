@@ -576,7 +576,7 @@ def hedge(draw):
                 "thru",
                 "plus or minus",
                 "give or take",
-                # the eighth session's probe (2026-12-05): other epistemic adverbs, another's view, a fallback, a
+                # the eighth session's probe (2026-12-06): other epistemic adverbs, another's view, a fallback, a
                 # value called the same as another, a label naming another answer or a condition's outcome
                 "arguably",
                 "apparently",
