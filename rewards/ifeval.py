@@ -197,8 +197,13 @@ def _keywords_existence(response, *, keywords):
     return all(re.search(re.escape(keyword), response, re.I) for keyword in keywords)
 
 
+def _keyword_count(response: str, keyword: str) -> int:
+    """Uses of `keyword` as Google's reference counts them: any case, inside other words too."""
+    return len(re.findall(re.escape(keyword.strip()), response, re.I))
+
+
 def _keywords_frequency(response, *, keyword, frequency, relation):
-    return _compare(len(re.findall(re.escape(keyword.strip()), response, re.I)), relation, frequency)
+    return _compare(_keyword_count(response, keyword), relation, frequency)
 
 
 def _keywords_forbidden_words(response, *, forbidden_words):
@@ -541,14 +546,6 @@ def _most_uses_as_read(seen: str, word: str, uses) -> int:
     return max(uses(reading, form) for reading in readings(seen) for form in _word_forms(word))
 
 
-def _google_uses(text: str, keyword: str) -> int:
-    return len(re.findall(re.escape(keyword.strip()), text, re.I))  # the reference's count: any case, inside words too
-
-
-def _tulu_uses(text: str, word: str) -> int:
-    return re.findall(r"\b\w+\b", text.lower()).count(word.lower())  # the reference's count: whole words, any case
-
-
 def _letters_apart(seen: str, letter: str, ignore_case: bool) -> int:
     """The letter's occurrences in words said apart, a run of it counted as at most two ("qqqqqq" is "qq")."""
     text = seen.lower() if ignore_case else seen
@@ -639,7 +636,7 @@ def _before_the_end_phrase(seen, *, end_phrase):
 SUBSTANCE_CHECKS = {
     "keywords:existence": lambda seen, *, keywords: all(_whole_word(keyword).search(seen) for keyword in keywords),
     "keywords:frequency": lambda seen, *, keyword, frequency, relation: (
-        _most_uses_as_read(seen, keyword, _google_uses) < frequency
+        _most_uses_as_read(seen, keyword, _keyword_count) < frequency
         if relation == "less than"
         else _keyword_apart(seen, keyword) >= frequency
     ),
@@ -749,7 +746,7 @@ TULU_SUBSTANCE_CHECKS = {
     ),
     "validate_placeholders": lambda seen, *, N: _substance_placeholders(seen, num_placeholders=N),
     "verify_keyword_frequency": lambda seen, *, word, N: (
-        _keyword_apart(seen, word) == N == _most_uses_as_read(seen, word, _tulu_uses)
+        _keyword_apart(seen, word) == N == _most_uses_as_read(seen, word, ifeval_tulu.keyword_count)
     ),
     "verify_letter_frequency": lambda seen, *, letter, N: (
         _letters_apart(seen, letter, ignore_case=False) == N == _letter_as_read_count(seen, letter)

@@ -51,8 +51,13 @@ def _keywords(text, keyword_list):
     return all(keyword.lower() in text.lower() for keyword in keyword_list)
 
 
+def keyword_count(text, word) -> int:
+    """Uses of `word` as this reference counts them: whole words, any case."""
+    return re.findall(r"\b\w+\b", text.lower()).count(word.lower())
+
+
 def _keyword_frequency(text, word, N):
-    return re.findall(r"\b\w+\b", text.lower()).count(word.lower()) == N
+    return keyword_count(text, word) == N
 
 
 def _forbidden_words(text, forbidden_words):

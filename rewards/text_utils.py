@@ -284,8 +284,11 @@ def _look_alikes() -> dict[int, int | str]:
     table = {}
     for character, homoglyphs in confusables.confusables_data.items():
         if len(character) == 1 and not character.isascii() and unicodedata.category(character).startswith("L"):
-            latin = {glyph["c"] for glyph in homoglyphs if len(glyph["c"]) == 1 and glyph["c"].isascii()}
-            latin = {letter for letter in latin if letter.isalpha()}
+            latin = {
+                glyph["c"]
+                for glyph in homoglyphs
+                if len(glyph["c"]) == 1 and glyph["c"].isascii() and glyph["c"].isalpha()
+            }
             if len(latin) == 1:
                 table[ord(character)] = latin.pop()
     return table | _READ_AS_LATIN
