@@ -33,6 +33,7 @@ runner may itself ask the verifier to call or advance one of the tests' objects:
 {"callback": i, "next": true} on the reply channel, answered on the request channel. Before the first request it
 reports:
     {"init": pid}                                     (outer) PID 1's pid, seen from outside
+    {"start_failed": "OSError: ..."}                  instead of what follows: it could not start (the code never ran)
     {"isolation": "namespaces"|"user-namespace"|"process", "workdir": ...}   what could be set up
     {"ready": true, "names": [...]} / {"code_raised": "NameError"}    the model's code ran, defining these names /
                                                       raised (SystemExit included)
@@ -133,6 +134,8 @@ def main():
                 try:
                     control.close()
                     _sandbox(*fds, python_trees, readable, codec)
+                except BaseException as error:  # in whichever process of the sandbox failed, before the code ran
+                    _report_start_failure(fds[1], error)
                 finally:
                     os._exit(1)  # a sandbox never returns to this loop, whatever happened
             for fd in fds:
@@ -175,6 +178,16 @@ def _sandbox(request_fd, reply_fd, python_trees, readable, codec):
     if os.getuid() == 0:
         os.chown(workdir, NOBODY, NOBODY)
     _run(job, requests, workdir, "process", readable, codec)
+
+
+def _report_start_failure(reply_fd, error):
+    """Tell the verifier why this sandbox could not start, so that it can say so (and start another). The verifier
+    reads such a record only before the isolation report, which comes before the model's code runs: the code cannot
+    fake a failed start to be run again."""
+    try:
+        os.write(reply_fd, json.dumps({"start_failed": f"{type(error).__name__}: {error}"}).encode() + b"\n")
+    except BaseException:
+        pass
 
 
 def _libc():

@@ -7,11 +7,18 @@ by a handle). Everything the code must not see — the tests, the expected value
 sandbox kills its process group and waits until it is gone: with namespaces, until its PID 1 has exited (the kernel
 has then killed everything in the namespace, and its private /tmp is gone); without, the directory it worked in is
 removed here.
+
+Two clocks: start-up (the launcher's fork, the namespaces, the fresh root) has STARTUP_TIMEOUT_S, and the model's
+`timeout_s` starts when the sandbox reports its isolation, just before the code runs, so a slow machine does not spend
+the code's time. A sandbox that fails before that report (it died, timed out starting, or said why it could not start)
+never ran the model's code: it is started again, up to START_ATTEMPTS times, then SandboxUnavailable is raised — a
+fault of this machine, never a score of 0 for the code.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import select
 import shutil
@@ -25,6 +32,8 @@ import time
 from pathlib import Path
 
 CHILD = str(Path(__file__).with_name("_sandbox_child.py"))
+STARTUP_TIMEOUT_S = 30.0  # a loaded machine has taken seconds; a healthy one takes ~0.05 s
+START_ATTEMPTS = 3
 MAX_REPLY_BYTES = 16 << 20  # a reply longer than this cuts the sandbox off (its remaining tests fail)
 ISOLATION_VARIABLE = "SANDBOX_ISOLATION"  # "process" forces process isolation (tests; machines that refuse namespaces)
 PROCESS_ISOLATION_WARNING = (
@@ -35,8 +44,15 @@ PROCESS_ISOLATION_WARNING = (
 )
 
 
+logger = logging.getLogger(__name__)
+
+
 class SandboxError(Exception):
     """The sandbox cannot answer: it timed out, died, sent too much or something malformed."""
+
+
+class SandboxUnavailable(SandboxError):
+    """No sandbox could be started, START_ATTEMPTS times: the model's code never ran."""
 
 
 class Sandbox:
@@ -59,18 +75,11 @@ class Sandbox:
     ):
         self._forced = _isolation_wanted() == "process"  # read once: the environment may change meanwhile
         namespaces = namespaces and not self._forced
-        self.deadline = time.monotonic() + timeout_s
-        self.isolation: str | None = None  # "namespaces", "user-namespace" or "process"
-        self.workdir: str | None = None  # the host directory a "process" sandbox worked in (removed afterwards)
-        self.code_raised: str | None = None  # exception type name when the model code itself failed
-        self.names: set[str] = set()  # the names the setup and the model's code defined (once ready)
-        self.ready = False
-        self.timed_out = False
-        self._buffer = b""
-        self.on_callback = None  # answers the sandbox's callbacks (calls of the tests' own objects) while it works
-        self._init_pidfd: int | None = None  # the sandbox's PID 1, when it has its own pid namespace
-        self._broken = False
+        self._timeout_s = timeout_s
         self._namespaces_wanted = namespaces
+        self.on_callback = None  # answers the sandbox's callbacks (calls of the tests' own objects) while it works
+        self.startup_failures: list[str] = []  # why each earlier start failed (the code had not run)
+        self.pid: int | None = None
         job = {
             "code": code,
             "setup": setup,
@@ -81,13 +90,40 @@ class Sandbox:
             "audit_hook": audit_hook,
             "user_namespace": user_namespace,
         }
+        for attempt in range(1, START_ATTEMPTS + 1):
+            self._launch(job)
+            self._start()
+            if self.started:
+                return
+            self.startup_failures.append(self.startup_failure)
+            logger.warning("code sandbox: start %d of %d failed: %s", attempt, START_ATTEMPTS, self.startup_failure)
+            self.close()
+            time.sleep(0.1 * attempt)  # a passing shortage (memory, processes) may be over by then
+        reasons = "; ".join(dict.fromkeys(self.startup_failures))
+        raise SandboxUnavailable(f"no sandbox started in {START_ATTEMPTS} attempts: {reasons}")
+
+    def _launch(self, job: dict) -> None:
+        """Fork a sandbox through the launcher and send it the job; its start-up clock starts now."""
+        self._launched_at = time.monotonic()
+        self.deadline = self._launched_at + STARTUP_TIMEOUT_S  # until `started`; then the code's own deadline
+        self.started = False  # the sandbox reported its isolation: what follows is the model's code
+        self.startup_failure = ""
+        self.isolation: str | None = None  # "namespaces", "user-namespace" or "process"
+        self.workdir: str | None = None  # the host directory a "process" sandbox worked in (removed afterwards)
+        self.code_raised: str | None = None  # exception type name when the model code itself failed
+        self.names: set[str] = set()  # the names the setup and the model's code defined (once ready)
+        self.ready = False
+        self.timed_out = False
+        self._buffer = b""
+        self._init_pidfd: int | None = None  # the sandbox's PID 1, when it has its own pid namespace
+        self._broken = False
         request_read, request_write = os.pipe()
         reply_read, reply_write = os.pipe()
         try:
             launcher = launcher_process()
             try:
                 self.pid = launcher.start(request_read, reply_write)
-            except (OSError, ValueError):  # the launcher died (killed from outside): start another once
+            except (OSError, ValueError):  # the launcher died or hangs: start another once
                 launcher = launcher_process(restart=True)
                 self.pid = launcher.start(request_read, reply_write)
         finally:
@@ -100,7 +136,6 @@ class Sandbox:
             self._send(job)
         except SandboxError:
             pass  # it died at once: _start reads the end of its output and leaves `ready` false
-        self._start()
 
     def __enter__(self) -> Sandbox:
         return self
@@ -109,15 +144,22 @@ class Sandbox:
         self.close()
 
     def _start(self) -> None:
-        """Read the reports that come before the first request: PID 1, isolation, and whether the code ran."""
+        """Read the reports that come before the first request: PID 1, isolation, and whether the code ran; or,
+        before the code ran, why the sandbox could not start (`startup_failure`)."""
         try:
             while not self.ready and self.code_raised is None:
                 record = self._receive()
+                if not self.started and "start_failed" in record:
+                    self.startup_failure = f"the sandbox could not start: {str(record['start_failed'])[:500]}"
+                    return
                 if "init" in record and self._init_pidfd is None and self.isolation is None:
                     # Written by the launcher's child before any model code exists. The launcher is alive and has
                     # not reaped it yet, so the pid cannot have been reused.
                     self._init_pidfd = os.pidfd_open(int(record["init"]))
                 elif "isolation" in record and self.isolation is None:
+                    self.started = True
+                    self._started_at = time.monotonic()
+                    self.deadline = self._started_at + self._timeout_s
                     self.isolation = str(record["isolation"])
                     workdir = os.path.realpath(str(record["workdir"]))
                     if self.isolation == "process":
@@ -131,8 +173,10 @@ class Sandbox:
                     self.ready = True
                     names = record.get("names")
                     self.names = {n for n in names if type(n) is str} if type(names) is list else set()
-        except SandboxError:
+        except SandboxError as error:
             self.ready = False
+            if not self.started:
+                self.startup_failure = f"{error} before its code ran"
 
     def request(self, request: dict) -> dict:
         """Send one request (see _sandbox_child.py) and return its reply record ({"value": ...} or {"raised": ...}).
@@ -171,8 +215,9 @@ class Sandbox:
         while b"\n" not in chunks[-1]:
             remaining = self.deadline - time.monotonic()
             if remaining <= 0:
-                self.timed_out = self._broken = True
-                raise SandboxError("timed out")
+                self._broken = True
+                self.timed_out = self.started
+                raise SandboxError("timed out" if self.started else f"start-up took over {STARTUP_TIMEOUT_S:g} s")
             ready, _, _ = select.select([self._replies], [], [], remaining)
             if not ready:
                 continue
@@ -196,10 +241,23 @@ class Sandbox:
         """Kill the sandbox and return once every process of it is gone."""
         if self.pid is None:
             return
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        if logger.isEnabledFor(logging.DEBUG):  # the account a failed test shows: which phase took the time
+            started = f"started in {self._started_at - self._launched_at:.2f} s" if self.started else "never started"
+            logger.debug(
+                "sandbox %d (%s): %s, closed %.2f s after that; ready=%s, timed out=%s, code raised=%s",
+                self.pid,
+                self.isolation,
+                started,
+                time.monotonic() - (self._started_at if self.started else self._launched_at),
+                self.ready,
+                self.timed_out,
+                self.code_raised,
+            )
+        for kill in (os.killpg, os.kill):  # its group; and itself, stopped before it could make that group
+            try:
+                kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         if self._init_pidfd is not None:
             try:
                 select.select([self._init_pidfd], [], [], 10.0)
@@ -250,13 +308,14 @@ class _Launcher:
                 env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "TMPDIR": tempfile.gettempdir()},
             )
         self.control = ours
+        self.control.settimeout(STARTUP_TIMEOUT_S)
         self.lock = threading.Lock()
 
     def start(self, request_fd: int, reply_fd: int) -> int:
         """Fork a sandbox that reads requests from `request_fd` and replies on `reply_fd`; its pid (= process group)."""
         with self.lock:
             socket.send_fds(self.control, [b"run"], [request_fd, reply_fd])
-            return int(self.control.recv(64))
+            return int(self.control.recv(64))  # a hung launcher: socket.timeout, and another is started
 
     def reap(self, pid: int) -> None:
         """Let the launcher collect the (killed) sandbox: until then its pid cannot be reused."""

@@ -4,6 +4,7 @@ Every test runs offline and on the CPU; training fixtures are session-scoped so 
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -21,6 +22,9 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     import torch
 
     torch.set_num_threads(1)
+
+# Each sandbox's account (start-up and code times, how it ended) goes to the captured log a failing test prints.
+logging.getLogger("rewards.sandbox").setLevel(logging.DEBUG)
 
 # A few SFT steps on a slice of the embedded data: enough to check mechanics, seconds on 2 cores.
 QUICK_SFT = [

@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -26,8 +27,9 @@ import pytest
 from helpers import assert_within
 
 from rewards import code_exec
+from rewards import sandbox as sandbox_module
 from rewards._sandbox_child import NOBODY, _audit_hook
-from rewards.sandbox import Sandbox
+from rewards.sandbox import Sandbox, SandboxUnavailable
 
 IS_ROOT = os.geteuid() == 0
 FULL = {}  # all defences
@@ -266,6 +268,9 @@ def test_memory_bomb(bomb, options):
 
 
 def test_memory_is_capped():
+    # A 256 MiB cap, not the default 1 GiB: the same rlimit, a quarter of the memory to fill beside the other tests
+    # (test_memory_bomb fills the default cap in the timing tier, one test at a time). The clock is generous: filling
+    # memory on a loaded machine is slow, and the cap is what is checked here.
     code = code_of("""
     held = []
     try:
@@ -277,7 +282,81 @@ def test_memory_is_capped():
     def f():
         return reached_mib
     """)
-    assert score(code, ["assert 0 < f() <= 1024"], timeout_s=5.0)[0] == 1.0  # the 1 GiB cap held
+    assert score(code, ["assert 0 < f() <= 256"], timeout_s=20.0, memory_mb=256)[0] == 1.0
+
+
+# --- Faults of the machine, not of the code: a sandbox that fails before the code runs is started again ---
+
+
+def launcher_that(monkeypatch, act, times: int) -> None:
+    """The launcher's next `times` sandboxes meet `act(pid)` as soon as they are forked: before they have read their
+    job, so before any of the model's code exists in them."""
+    original = sandbox_module._Launcher.start
+    remaining = [times]
+
+    def start(self, request_fd, reply_fd):
+        pid = original(self, request_fd, reply_fd)
+        if remaining[0] > 0:
+            remaining[0] -= 1
+            act(pid)
+        return pid
+
+    monkeypatch.setattr(sandbox_module._Launcher, "start", start)
+
+
+def killed(pid: int) -> None:
+    os.kill(pid, signal.SIGKILL)  # as the kernel's OOM killer or an operator would
+
+
+def test_a_sandbox_killed_before_its_code_ran_is_started_again(monkeypatch, caplog):
+    launcher_that(monkeypatch, killed, times=sandbox_module.START_ATTEMPTS - 1)
+    assert score(DOUBLE, DOUBLE_TESTS)[0] == 1.0
+    assert caplog.text.count("failed: the sandbox ended before its code ran") == 3 - 1
+
+
+def test_a_slow_start_does_not_spend_the_codes_time(monkeypatch):
+    def stalled(pid):  # a machine too busy to schedule it for a while
+        os.kill(pid, signal.SIGSTOP)
+        threading.Timer(1.5, os.kill, (pid, signal.SIGCONT)).start()
+
+    launcher_that(monkeypatch, stalled, times=1)
+    result, seconds = score(DOUBLE, DOUBLE_TESTS, timeout_s=1.0)
+    assert result == 1.0
+    assert seconds >= 1.5
+
+
+def test_a_sandbox_stalled_at_start_is_killed_and_another_started(monkeypatch, caplog):
+    monkeypatch.setattr(sandbox_module, "STARTUP_TIMEOUT_S", 1.0)
+    launcher_that(monkeypatch, lambda pid: os.kill(pid, signal.SIGSTOP), times=1)  # before it made its process group
+    assert score(DOUBLE, DOUBLE_TESTS, timeout_s=5.0)[0] == 1.0
+    assert "failed: start-up took over 1 s before its code ran" in caplog.text
+
+
+def test_a_sandbox_that_never_starts_is_an_error_not_a_score_of_zero(monkeypatch):
+    launcher_that(monkeypatch, killed, times=sandbox_module.START_ATTEMPTS)
+    with pytest.raises(SandboxUnavailable, match="ended before its code ran"):
+        score(DOUBLE, DOUBLE_TESTS)
+
+
+def test_a_sandbox_says_why_it_could_not_start():
+    with pytest.raises(SandboxUnavailable, match=r"could not start: ValueError: .*limit"):
+        Sandbox(DOUBLE, max_processes=-5)  # the runner cannot set this rlimit, before the code would run
+
+
+def test_a_record_the_code_writes_cannot_fake_a_failed_start():
+    code = code_of("""
+    import os
+    for fd in range(3, 64):
+        try:
+            os.write(fd, b'{"start_failed": "fake"}\\n')
+        except OSError:
+            pass
+    def f(x):
+        return 0
+    """)
+    with Sandbox(code) as sandbox:  # read as a start failure, it would end the conversation and start it again
+        assert sandbox.ready and "f" in sandbox.names
+        assert not sandbox.startup_failures
 
 
 @pytest.mark.timing
