@@ -543,7 +543,7 @@ def _word_forms(word: str) -> set[str]:
 def _most_uses_as_read(seen: str, word: str, uses) -> int:
     """The most uses of `word` (`uses(reading, form)`) that any reading of the text shows (class 27): "sun-ny",
     "s u n n y", "sünny" are uses of "sunny" to a reader, and a ceiling on its uses counts them."""
-    return max(uses(reading, form) for reading in readings(seen) for form in _word_forms(word))
+    return max(uses(reading, form) for form in _word_forms(word) for reading in readings(seen, form))
 
 
 def _letters_apart(seen: str, letter: str, ignore_case: bool) -> int:
@@ -651,9 +651,9 @@ SUBSTANCE_CHECKS = {
     "keywords:forbidden_words": lambda seen, *, forbidden_words: (
         not any(
             _whole_word(form).search(reading)
-            for reading in readings(seen)
             for word in forbidden_words
             for form in _word_forms(word)
+            for reading in readings(seen, form)
         )
     ),
     "punctuation:no_comma": lambda seen: _has_words(seen) and not _has_a_comma(seen),
@@ -775,9 +775,9 @@ TULU_SUBSTANCE_CHECKS = {
     "validate_forbidden_words": lambda seen, *, forbidden_words: (
         not any(
             form.lower() in reading.lower()
-            for reading in readings(seen)
             for word in forbidden_words
             for form in _word_forms(word)
+            for reading in readings(seen, form)
         )
     ),
 }

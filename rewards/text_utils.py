@@ -175,12 +175,20 @@ _SIGN_IN_A_WORD = re.compile(r"(?<=[^\W\d_])[^\w\s'’]+(?=[^\W\d_])")
 _SPELLED_OUT = re.compile(r"(?<!\S)[^\W\d_](?:[ \t]+[^\W\d_])+(?!\S)")  # "s u n n y": single letters, spaced
 
 
-def readings(text: str) -> list[str]:
+def readings(text: str, word: str = "") -> list[str]:
     """The ways a reader may read the words of `text`, for finding a word it must not hold or must not hold more than
     so often: as written; with words run together split ("sunny_day", "SunnyDay"); with a sign inside a word left out
     and letters spelled out one by one joined ("sun-ny", "s.u.n.n.y", "sunn*y", "s u n n y" all read "sunny"), the
-    first letter of a spelled-out run read both as one of them and as the word "a" or "I" ("a s u n n y day"); and each
-    of those with the marks on its letters left out ("sünny")."""
+    first letter of a spelled-out run read both as one of them and as the word "a" or "I" ("a s u n n y day"); given
+    the `word` looked for, with its letters written as signs that look like them read as the word ("5unny", "s∪nny",
+    `with_signs_read_as`); and each of those with the marks on its letters left out ("sünny")."""
+    found = list(_readings(text))
+    signs_read = with_signs_read_as(text, word) if word else text
+    return found if signs_read == text else found + list(_readings(signs_read))
+
+
+@functools.lru_cache(maxsize=8)  # a response is read once for each word looked for in it
+def _readings(text: str) -> tuple[str, ...]:
     split = " ".join(_pieces(text))
     unsigned = _SIGN_IN_A_WORD.sub("", text)
 
@@ -194,7 +202,73 @@ def readings(text: str) -> list[str]:
         return _SPELLED_OUT.sub(join, unsigned)
 
     found = [text, split, spelled(after_a_word=False), spelled(after_a_word=True)]
-    return found + [letters_as_read(reading) for reading in found]
+    return (*found, *(letters_as_read(reading) for reading in found))
+
+
+# Leet's common substitutions (Wikipedia, "Leet": the table of the standard letters): digits and signs written for
+# the letters they look like. What Unicode's confusables data pairs with a letter comes beside them (`_signs_for`).
+_LEET = {"a": "4@", "b": "8", "e": "3€", "g": "69", "i": "1!|", "l": "1|", "o": "0", "s": "5$", "t": "7+", "z": "2"}
+
+
+@functools.lru_cache(maxsize=1)
+def _signs_for() -> dict[str, str]:
+    """Each Latin letter (lower case) and the characters that are not letters but are written for it (class 30): leet's
+    and every digit or symbol that Unicode's confusables data (UTS #39), followed from homoglyph to homoglyph with
+    marks dropped, pairs with that one letter only ("0" and "०" with "o", "∪" with "u", "¥" with "y", "℮" with "e",
+    "×" with "x"; 108 of them)."""
+    from confusable_homoglyphs import confusables
+
+    neighbours: dict[str, set[str]] = {}
+    for character, homoglyphs in confusables.confusables_data.items():
+        for glyph in homoglyphs:
+            other = "".join(c for c in unicodedata.normalize("NFD", glyph["c"]) if not unicodedata.combining(c))
+            neighbours.setdefault(character, set()).add(other or glyph["c"])
+            neighbours.setdefault(other or glyph["c"], set()).add(character)
+    signs = {letter: set(written) for letter, written in _LEET.items()}
+    for character in neighbours:
+        if len(character) != 1 or unicodedata.category(character)[0] in "LMZC":
+            continue
+        seen, frontier, letters = {character}, {character}, set()
+        for _ in range(3):  # "│" is "｜" is "|" is "l"
+            frontier = {other for each in frontier for other in neighbours.get(each, ()) if other not in seen}
+            seen |= frontier
+            letters |= {other.lower() for other in frontier if len(other) == 1 and other.isascii() and other.isalpha()}
+            frontier = {other for other in frontier if not (other.isascii() and other.isalpha())}
+        if len(letters) == 1:
+            signs.setdefault(letters.pop(), set()).add(character)
+    return {letter: "".join(sorted(written)) for letter, written in signs.items()}
+
+
+@functools.lru_cache(maxsize=4096)
+def _spelled_with_signs(word: str) -> re.Pattern | None:
+    """`word` with each of its letters written as itself (any case) or as a sign written for it."""
+    signs = _signs_for()
+    if not any(letter.lower() in signs for letter in word):
+        return None
+    return re.compile(
+        "".join(
+            f"[{re.escape(letter.lower() + letter.upper() + signs.get(letter.lower(), ''))}]"
+            if letter.isalpha()
+            else re.escape(letter)
+            for letter in word
+        )
+    )
+
+
+def with_signs_read_as(text: str, word: str) -> str:
+    """`text` with each spelling of `word` that writes some of its letters as signs that look like them ("5unny",
+    "$unny", "c0ffee", "he11o", "s∪nny", "sunn¥") written as `word`. At least two of the characters, and at least half,
+    must be letters: "101" is not "lol"."""
+    pattern = _spelled_with_signs(word.strip())
+    if pattern is None:
+        return text
+
+    def as_word(match: re.Match) -> str:
+        letters = sum(character.isalpha() for character in match.group())
+        signed = 0 < len(match.group()) - letters
+        return word.strip() if signed and letters >= 2 and 2 * letters >= len(match.group()) else match.group()
+
+    return pattern.sub(as_word, text)
 
 
 def letters_as_read(text: str) -> str:

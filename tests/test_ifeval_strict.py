@@ -991,7 +991,11 @@ MARKED_VOWELS = {"a": "äáâà", "e": "ëéêè", "i": "ïíîì", "o": "öóô
 @st.composite
 def broken_up(draw, word: str) -> tuple[str, bool]:
     """(the word written so a reader still reads it, whether Tülu's substring search misses it too)."""
-    how = draw(st.sampled_from(["sign", "dots", "spelled", "spelled after a", "underscore", "capitals", "mark"]))
+    how = draw(
+        st.sampled_from(["sign", "dots", "spelled", "spelled after a", "underscore", "capitals", "mark", "look-alike"])
+    )
+    if how == "look-alike":  # "5unny", "g4rden" (class 30)
+        return draw(with_signs(word)), True
     if how == "mark":  # "sünny", "gärden" (class 27): a vowel with a mark, as one character
         at = draw(st.sampled_from([i for i, letter in enumerate(word) if letter in MARKED_VOWELS]))
         return word[:at] + draw(st.sampled_from(MARKED_VOWELS[word[at]])) + word[at + 1 :], True
@@ -1018,6 +1022,54 @@ def test_a_forbidden_word_broken_up_or_run_together_is_still_the_word(word, data
     honest = "Today is calm and we walk by the lake, it's well-known and e.g. fine."
     assert verify_strict(honest, truth("keywords:forbidden_words", forbidden_words=[word])) == 1.0
     assert verify_strict(honest, tulu) == 1.0
+
+
+# ------------------------------------------------------------------------------------------------ class 30
+# A forbidden word with some of its letters written as signs that look like them: leet's digits and signs ("5unny",
+# "c0ffee", "he11o", "$unny") and the symbols Unicode's confusables data pairs with a letter ("s∪nny", "sunn¥"). The
+# reference's search, and class 22's reading of a sign as nothing, missed them all.
+SIGNS_FOR = {
+    "a": "4@",
+    "b": "8",
+    "c": "¢",
+    "e": "3€℮",
+    "g": "69",
+    "i": "1!|",
+    "l": "1|",
+    "o": "0०০〇",
+    "s": "5$",
+    "t": "7+",
+    "u": "∪⋃",
+    "x": "×",
+    "y": "¥",
+}
+SIGNABLE = ["sunny", "coffee", "hello", "ocean", "bright", "stable", "toast", "lucky", "glass"]
+
+
+@st.composite
+def with_signs(draw, word: str) -> str:
+    """`word` with one letter, up to half of them, written as a sign that looks like it."""
+    places = [at for at, letter in enumerate(word) if letter in SIGNS_FOR]
+    chosen = draw(st.lists(st.sampled_from(places), min_size=1, max_size=len(word) // 2, unique=True))
+    return "".join(
+        draw(st.sampled_from(SIGNS_FOR[letter])) if at in chosen else letter for at, letter in enumerate(word)
+    )
+
+
+@FAST
+@given(word=st.sampled_from(SIGNABLE), data=st.data())
+def test_a_forbidden_word_with_letters_written_as_look_alike_signs_is_still_the_word(word, data):
+    shown = data.draw(with_signs(word))
+    response = f"Today is {shown} and we walk by the lake."
+    assert farmed(response, truth("keywords:forbidden_words", forbidden_words=[word]))
+    assert farmed(response, tulu_truth("validate_forbidden_words", forbidden_words=[word]))
+
+
+@pytest.mark.parametrize("word", ["lol", "sos", "bob", "leet", "sis", "tot"])
+def test_numbers_and_prices_are_not_read_as_a_forbidden_word(word):
+    honest = "Rooms 101, 505 and 808 took 1337 guests at $5 each; 7+7 is 14 and 515 is odd."
+    assert verify_strict(honest, truth("keywords:forbidden_words", forbidden_words=[word])) == 1.0
+    assert verify_strict(honest, tulu_truth("validate_forbidden_words", forbidden_words=[word])) == 1.0
 
 
 # ------------------------------------------------------------------------------------------------ class 27
