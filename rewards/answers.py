@@ -117,7 +117,7 @@ _MAYBE_ELSEWHERE = (
 _OR_ELSEWHERE_SHOWN = sorted({revealed_letters(word) for word in _OR_ELSEWHERE})
 # Also words that call two different values one ("17, alias 18", "17 (equivalently 18)"): no value is two.
 _DISJUNCTIVE = frozenset(
-    "or either alternatively alternative alt otherwise else vs versus alias aka equivalently".split()
+    "or either alternatively alternative alt otherwise else vs versus alias aka equivalently respectively".split()
 ) | set(_OR_ELSEWHERE_SHOWN)
 _DOUBT = "|".join(
     # the epistemic adverbs of English: each leaves the value it stands before a candidate ("17, arguably 18")
@@ -190,6 +190,14 @@ _ACCEPTED_TOO = re.compile(  # the second value accepted as well as the first: a
     rf"|\W*(?:(?:is|are|seems|looks)\s+)?{_ACCEPTABLE}\s+(?:too|as\s+well)(?![A-Za-z])",
     re.I,
 )
+# The second value given for another case than the first: "17 in one reading and 18 in another", "17 on one view, 18
+# on the other", "17 in the first case and 18 in the second", "17 in case A, 18 in case B". Each is an answer only
+# under its own reading: the response commits to neither.
+_FOR_ANOTHER_CASE = re.compile(
+    r"\W*(?:[^\W\d_]+\s+){0,2}(?:another|the\s+other|the\s+second|the\s+latter)(?![A-Za-z])"
+    r"|\W*(?:in|under|for)\s+(?:case|scenario|situation|setting|reading|interpretation)\s+[A-Za-z0-9](?![A-Za-z0-9])",
+    re.I,
+)
 _CONCESSIVE = frozenset("but yet though although still however".split())
 _REACH_AFTER = 80  # characters after the second value read for its own doubt or a bracket's calculation
 # Two values joined by nothing but these (spacing and `$` aside): "and", "&", "also", question marks
@@ -213,9 +221,11 @@ def offers_alternatives(text: str, start: int, end: int, second_end: int | None 
     if _bare_join(gap) and _ENDS_ITS_CLAUSE.match(text[second_end : second_end + _REACH_AFTER]):
         return True  # "17 and 18.", "17. Also 18.", "17?? 18??": two bare values, neither an account of the other
     words = [word.lower() for word in _WORD.findall(gap)]
+    after = revealed_letters(text[second_end : second_end + _REACH_AFTER])
+    if len(words) <= _MAX_GAP_WORDS and _FOR_ANOTHER_CASE.match(after):
+        return True  # "17 in one reading and 18 in another": each value under its own reading
     if len(words) > _MAX_WORDS_BEFORE_A_DOUBTED_VALUE:
         return False
-    after = revealed_letters(text[second_end : second_end + _REACH_AFTER])
     if _ACCEPTED_TOO.match(after):
         return True  # "17, with 18 also acceptable", "17. 18 is equally valid": whatever leads to it
     if any(word in _REASONS for word in words) and not any(word in _CONCESSIVE for word in words):
@@ -232,6 +242,18 @@ _OPENS_A_CHOICE = re.compile(
     re.I,
 )
 _CLAUSE_CLOSE = re.compile(r"[!?;)\]\n]|\.(?!\d)")  # a decimal point ends nothing: "17, or 17.5"
+# Right after a value, a case it holds in that is one of several, another named after it: "17 in one reading and 18
+# in another", "17 under one interpretation, 18 under another", "17 in scenario 1, 18 in scenario 2".
+_IN_ONE_CASE = re.compile(
+    r"[\s$,;:(]{0,4}(?:in|under|on|for|by|with|from)\s+"
+    r"(?:one|the\s+first|the\s+former|(?:case|scenario|situation|reading|interpretation)\s+[A-Za-z0-9]+)(?![A-Za-z0-9])",
+    re.I,
+)
+_ANOTHER_CASE = re.compile(
+    r"(?<![A-Za-z])(?:another|the\s+other|the\s+second|the\s+latter"
+    r"|(?:case|scenario|situation|reading|interpretation)\s+[A-Za-z0-9]+)(?![A-Za-z0-9])",
+    re.I,
+)
 
 
 def as_words(latex: str) -> str:
@@ -246,6 +268,9 @@ def choice_left_open(text: str, end: int, value: Fraction) -> bool:
     though no other value of the reader's stands there: the value is not the answer. The same value said again after
     it ("17, or seventeen") leaves it the answer, and so does a bound or a tolerance, which the readers judge first."""
     shown = revealed_letters(text[end : end + _REACH_AFTER])
+    one_case = _IN_ONE_CASE.match(shown)
+    if one_case and _ANOTHER_CASE.search(shown, one_case.end()):
+        return True  # the value holds in one case of several: "17 in one reading and 18 in another"
     opening = _OPENS_A_CHOICE.match(shown)
     if opening is None:
         return False

@@ -34,6 +34,7 @@ from rewards.answers import (
     sole_answer,
 )
 from rewards.numbers import ascii_signs, last_numbers, number_words_in, numbers_in, read_number, values_in
+from rewards.text_utils import revealed_letters
 
 _NEGATION = re.compile(  # ("if not 18" offers 18, it does not negate it)
     r"(?:(?<!\bif\s)\bnot|n't|\binstead\s+of|\brather\s+than|\bnor)\s*(?:exactly\s+|equal\s+to\s+)?$", re.I
@@ -50,6 +51,10 @@ _BOUND_AFTER = re.compile(
     re.I,
 )
 _TOLERANCE_AFTER = re.compile(r"\s*(?:,\s*)?(?:give\s+or\s+take|plus\s+or\s+minus|more\s+or\s+less)\b", re.I)
+# An answer clause that names no value but points at several: "Candidates: 17 and 18. The answer is one of them."
+_SEVERAL = re.compile(
+    r"(?<![A-Za-z])(?:one\s+of|among|amongst|either|any\s+of|whichever|both|all\s+of|some\s+of)(?![A-Za-z])", re.I
+)
 
 
 _LAST_WINDOW = 256  # characters around the last number where a number in words may be offered beside it
@@ -123,7 +128,10 @@ def _stated(response: str) -> Fraction | None:
         corrected = _clause_number(correction, len(correction))
         if corrected is not None:
             return corrected
-    return _clause_number(rest, end.start() if end else len(rest))
+    stated = _clause_number(rest, end.start() if end else len(rest))
+    if stated is None and _SEVERAL.search(revealed_letters(rest[: end.start() if end else len(rest)])):
+        raise _Hedged  # the answer is "one of them": the values before it are candidates, not an answer
+    return stated
 
 
 def _same_number(first: str, second: str) -> bool:

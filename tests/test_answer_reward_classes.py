@@ -451,6 +451,55 @@ def test_a_value_offered_beside_a_bound_is_no_answer(value, other, bound, offere
 
 @FAST
 @given(
+    value=st.integers(1, 500),
+    other=st.integers(1, 500),
+    case=st.sampled_from(
+        [
+            "{} in one reading and {} in another",
+            "{} under one interpretation, {} under another",
+            "{} on one view and {} on the other",
+            "{} for one reading, {} for the other",
+            "{} by one count and {} by another",
+            "{} in the first case and {} in the second",
+            "{} in case A and {} in case B",
+            "{} in scenario 1, {} in scenario 2",
+            "{}, respectively {}",
+            "{} respectively {}",
+        ]
+    ),
+    statement=st.sampled_from(["The answer is {}.", "So she has {}.", "Answer: {}"]),
+)
+def test_two_values_each_under_its_own_reading_are_no_answer(value, other, case, statement):
+    """Class 13, the ninth session: "17 in one reading and 18 in another" paid the first value: the first case's "one"
+    is a value to the reader, and the second value's "and" an account."""
+    if value == other:
+        return
+    response = statement.format(case.format(value, other))
+    assert gsm8k.verify(response, str(value)) == gsm8k.verify(response, str(other)) == 0.0, response
+    assert gsm8k.verify(statement.format(value), str(value)) == 1.0  # the value stated alone is the answer
+
+
+@FAST
+@given(
+    a=st.integers(1, 500),
+    b=st.integers(1, 500),
+    listed=st.sampled_from(["Candidates: {} and {}.", "We get {} or {}.", "The options are {}, {}.", "{} and {} fit."]),
+    pointer=st.sampled_from(
+        ["one of them", "one of these", "among them", "either", "whichever fits", "one of the two", "any of those"]
+    ),
+)
+def test_an_answer_that_points_at_several_values_is_no_answer(a, b, listed, pointer):
+    """Class 13, the ninth session: "Candidates: 17 and 18. The answer is one of them." names no value in its answer
+    clause, so the reader took the last number, 18."""
+    if a == b:
+        return
+    response = f"{listed.format(a, b)} The answer is {pointer}."
+    assert gsm8k.verify(response, str(a)) == gsm8k.verify(response, str(b)) == 0.0, response
+    assert gsm8k.verify(f"{listed.format(a, b)} The answer is {b}.", str(b)) == 1.0
+
+
+@FAST
+@given(
     a=st.integers(1, 99),
     b=st.integers(100, 199),
     gap=st.sampled_from([", ", " or ", " \\text{ or } ", " or maybe ", "; ", "\n"]),
