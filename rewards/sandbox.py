@@ -308,12 +308,12 @@ class _Launcher:
                 env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "TMPDIR": tempfile.gettempdir()},
             )
         self.control = ours
-        self.control.settimeout(STARTUP_TIMEOUT_S)
         self.lock = threading.Lock()
 
     def start(self, request_fd: int, reply_fd: int) -> int:
         """Fork a sandbox that reads requests from `request_fd` and replies on `reply_fd`; its pid (= process group)."""
         with self.lock:
+            self.control.settimeout(STARTUP_TIMEOUT_S)
             socket.send_fds(self.control, [b"run"], [request_fd, reply_fd])
             return int(self.control.recv(64))  # a hung launcher: socket.timeout, and another is started
 

@@ -215,7 +215,7 @@ def _signs_for() -> dict[str, str]:
     """Each Latin letter (lower case) and the characters that are not letters but are written for it (class 30): leet's
     and every digit or symbol that Unicode's confusables data (UTS #39), followed from homoglyph to homoglyph with
     marks dropped, pairs with that one letter only ("0" and "०" with "o", "∪" with "u", "¥" with "y", "℮" with "e",
-    "×" with "x"; 108 of them)."""
+    "×" with "x"; 101 beyond leet's)."""
     from confusable_homoglyphs import confusables
 
     neighbours: dict[str, set[str]] = {}
