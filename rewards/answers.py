@@ -193,9 +193,11 @@ _ACCEPTED_TOO = re.compile(  # the second value accepted as well as the first: a
 # The second value given for another case than the first: "17 in one reading and 18 in another", "17 on one view, 18
 # on the other", "17 in the first case and 18 in the second", "17 in case A, 18 in case B". Each is an answer only
 # under its own reading: the response commits to neither.
+_CASE_NOUN = r"(?:case|scenario|situation|reading|interpretation|view|sense|way|count|assumption|understanding)s?"
+_A_CASE = re.compile(rf"(?<![A-Za-z]){_CASE_NOUN}(?![A-Za-z])", re.I)
 _FOR_ANOTHER_CASE = re.compile(
-    r"\W*(?:[^\W\d_]+\s+){0,2}(?:another|the\s+other|the\s+second|the\s+latter)(?![A-Za-z])"
-    r"|\W*(?:in|under|for)\s+(?:case|scenario|situation|setting|reading|interpretation)\s+[A-Za-z0-9](?![A-Za-z0-9])",
+    r"\W*(?:in|under|on|for|by)\s+(?:another|the\s+other|the\s+second|the\s+latter)(?![A-Za-z])"
+    rf"|\W*(?:in|under|for)\s+{_CASE_NOUN}\s+[A-Za-z0-9](?![A-Za-z0-9])",
     re.I,
 )
 _CONCESSIVE = frozenset("but yet though although still however".split())
@@ -222,8 +224,8 @@ def offers_alternatives(text: str, start: int, end: int, second_end: int | None 
         return True  # "17 and 18.", "17. Also 18.", "17?? 18??": two bare values, neither an account of the other
     words = [word.lower() for word in _WORD.findall(gap)]
     after = revealed_letters(text[second_end : second_end + _REACH_AFTER])
-    if len(words) <= _MAX_GAP_WORDS and _FOR_ANOTHER_CASE.match(after):
-        return True  # "17 in one reading and 18 in another": each value under its own reading
+    if len(words) <= _MAX_GAP_WORDS and _FOR_ANOTHER_CASE.match(after) and _A_CASE.search(gap + after[:40]):
+        return True  # "17 in one reading and 18 in another": each value under its own reading (not "for one friend")
     if len(words) > _MAX_WORDS_BEFORE_A_DOUBTED_VALUE:
         return False
     if _ACCEPTED_TOO.match(after):
@@ -246,9 +248,15 @@ _CLAUSE_CLOSE = re.compile(r"[!?;)\]\n]|\.(?!\d)")  # a decimal point ends nothi
 # in another", "17 under one interpretation, 18 under another", "17 in scenario 1, 18 in scenario 2".
 _IN_ONE_CASE = re.compile(
     r"[\s$,;:(]{0,4}(?:in|under|on|for|by|with|from)\s+"
-    r"(?:one|the\s+first|the\s+former|(?:case|scenario|situation|reading|interpretation)\s+[A-Za-z0-9]+)(?![A-Za-z0-9])",
+    rf"(?:(?:one|the\s+first|the\s+former)\s+{_CASE_NOUN}|{_CASE_NOUN}\s+[A-Za-z0-9]+)(?![A-Za-z0-9])",
     re.I,
 )
+_IN_ANOTHER_CASE = re.compile(  # "... and 18 in another": the value said for another case than one before it
+    r"[\s$,;:(]{0,4}(?:in|under|on|for|by)\s+(?:another|the\s+other|the\s+second|the\s+latter)"
+    r"(?:\s+(?:case|reading|interpretation|view|sense|way|count|scenario|assumption))?\s*(?:[.!?;)\n]|$)",
+    re.I,
+)
+_ONE_CASE_BEFORE = re.compile(rf"(?<![A-Za-z])(?:one|the\s+first|the\s+former)\s+{_CASE_NOUN}(?![A-Za-z])", re.I)
 _ANOTHER_CASE = re.compile(
     r"(?<![A-Za-z])(?:another|the\s+other|the\s+second|the\s+latter"
     r"|(?:case|scenario|situation|reading|interpretation)\s+[A-Za-z0-9]+)(?![A-Za-z0-9])",
@@ -271,6 +279,10 @@ def choice_left_open(text: str, end: int, value: Fraction) -> bool:
     one_case = _IN_ONE_CASE.match(shown)
     if one_case and _ANOTHER_CASE.search(shown, one_case.end()):
         return True  # the value holds in one case of several: "17 in one reading and 18 in another"
+    if _IN_ANOTHER_CASE.match(shown) and _ONE_CASE_BEFORE.search(
+        revealed_letters(text[max(0, end - _REACH_AFTER) : end])
+    ):
+        return True  # "... 17 in one reading and 18 in another.": the last value, for the other case
     opening = _OPENS_A_CHOICE.match(shown)
     if opening is None:
         return False

@@ -51,6 +51,7 @@ _BOUND_AFTER = re.compile(
     re.I,
 )
 _TOLERANCE_AFTER = re.compile(r"\s*(?:,\s*)?(?:give\s+or\s+take|plus\s+or\s+minus|more\s+or\s+less)\b", re.I)
+_CASE_LABEL_BEFORE = re.compile(r"(?<![A-Za-z])(?:case|scenario|situation|reading|interpretation)\s*$", re.I)
 # An answer clause that names no value but points at several: "Candidates: 17 and 18. The answer is one of them."
 _SEVERAL = re.compile(
     r"(?<![A-Za-z])(?:one\s+of|among|amongst|either|any\s+of|whichever|both|all\s+of|some\s+of)(?![A-Za-z])", re.I
@@ -218,6 +219,8 @@ def _last_number(response: str) -> Fraction | None:
     start, end, value = found[-1]
     if _BOUND_BEFORE.search(response[max(0, start - _LOOK_BEHIND) : start]) or _BOUND_AFTER.match(response, end):
         return None
+    if _CASE_LABEL_BEFORE.search(response[max(0, start - _LOOK_BEHIND) : start]):
+        raise _Hedged  # "... 7 in scenario 2.": the last number names a case; the values are given per case
     if _TOLERANCE_AFTER.match(response, end):
         raise _Hedged
     window = max(0, start - _LAST_WINDOW)

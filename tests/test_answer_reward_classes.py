@@ -477,6 +477,8 @@ def test_two_values_each_under_its_own_reading_are_no_answer(value, other, case,
     response = statement.format(case.format(value, other))
     assert gsm8k.verify(response, str(value)) == gsm8k.verify(response, str(other)) == 0.0, response
     assert gsm8k.verify(statement.format(value), str(value)) == 1.0  # the value stated alone is the answer
+    for shared in ("She gave {} to one friend and {} to the other.", "She kept {} for one day and {} for the other."):
+        assert gsm8k.verify(shared.format(value, other), str(other)) == 1.0  # two facts, the last one asked for
 
 
 @FAST
