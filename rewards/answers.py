@@ -248,7 +248,7 @@ _CLAUSE_CLOSE = re.compile(r"[!?;)\]\n]|\.(?!\d)")  # a decimal point ends nothi
 # in another", "17 under one interpretation, 18 under another", "17 in scenario 1, 18 in scenario 2".
 _IN_ONE_CASE = re.compile(
     r"[\s$,;:(]{0,4}(?:in|under|on|for|by|with|from)\s+"
-    rf"(?:(?:one|the\s+first|the\s+former)\s+{_CASE_NOUN}|{_CASE_NOUN}\s+[A-Za-z0-9]+)(?![A-Za-z0-9])",
+    rf"(?:(?:one|the\s+first|the\s+former)\s+{_CASE_NOUN}|{_CASE_NOUN}\s+(?:[A-Za-z]|\d+))(?![A-Za-z0-9])",
     re.I,
 )
 _IN_ANOTHER_CASE = re.compile(  # "... and 18 in another": the value said for another case than one before it
@@ -259,7 +259,7 @@ _IN_ANOTHER_CASE = re.compile(  # "... and 18 in another": the value said for an
 _ONE_CASE_BEFORE = re.compile(rf"(?<![A-Za-z])(?:one|the\s+first|the\s+former)\s+{_CASE_NOUN}(?![A-Za-z])", re.I)
 _ANOTHER_CASE = re.compile(
     r"(?<![A-Za-z])(?:another|the\s+other|the\s+second|the\s+latter"
-    r"|(?:case|scenario|situation|reading|interpretation)\s+[A-Za-z0-9]+)(?![A-Za-z0-9])",
+    r"|(?:case|scenario|situation|reading|interpretation)\s+(?:[A-Za-z]|\d+))(?![A-Za-z0-9])",  # a label: "case A"
     re.I,
 )
 
