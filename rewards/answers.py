@@ -194,9 +194,12 @@ _ACCEPTED_TOO = re.compile(  # the second value accepted as well as the first: a
 # on the other", "17 in the first case and 18 in the second", "17 in case A, 18 in case B". Each is an answer only
 # under its own reading: the response commits to neither.
 _CASE_NOUN = r"(?:case|scenario|situation|reading|interpretation|view|sense|way|count|assumption|understanding)s?"
+CASE_LABEL_NOUN = r"(?:case|scenario|situation|reading|interpretation)"  # what a label follows: "case A", "scenario 2"
+_ONE_CASE = rf"(?:one|the\s+first|the\s+former)\s+{_CASE_NOUN}"  # "one reading", "the first case"
+_OTHER_CASE = r"(?:another|the\s+other|the\s+second|the\s+latter)"
 _A_CASE = re.compile(rf"(?<![A-Za-z]){_CASE_NOUN}(?![A-Za-z])", re.I)
 _FOR_ANOTHER_CASE = re.compile(
-    r"\W*(?:in|under|on|for|by)\s+(?:another|the\s+other|the\s+second|the\s+latter)(?![A-Za-z])"
+    rf"\W*(?:in|under|on|for|by)\s+{_OTHER_CASE}(?![A-Za-z])"
     rf"|\W*(?:in|under|for)\s+{_CASE_NOUN}\s+[A-Za-z0-9](?![A-Za-z0-9])",
     re.I,
 )
@@ -248,20 +251,16 @@ _CLAUSE_CLOSE = re.compile(r"[!?;)\]\n]|\.(?!\d)")  # a decimal point ends nothi
 # in another", "17 under one interpretation, 18 under another", "17 in scenario 1, 18 in scenario 2".
 _IN_ONE_CASE = re.compile(
     r"[\s$,;:(]{0,4}(?:in|under|on|for|by|with|from)\s+"
-    rf"(?:(?:one|the\s+first|the\s+former)\s+{_CASE_NOUN}|{_CASE_NOUN}\s+(?:[A-Za-z]|\d+))(?![A-Za-z0-9])",
+    rf"(?:{_ONE_CASE}|{_CASE_NOUN}\s+(?:[A-Za-z]|\d+))(?![A-Za-z0-9])",
     re.I,
 )
 _IN_ANOTHER_CASE = re.compile(  # "... and 18 in another": the value said for another case than one before it
-    r"[\s$,;:(]{0,4}(?:in|under|on|for|by)\s+(?:another|the\s+other|the\s+second|the\s+latter)"
+    rf"[\s$,;:(]{{0,4}}(?:in|under|on|for|by)\s+{_OTHER_CASE}"
     r"(?:\s+(?:case|reading|interpretation|view|sense|way|count|scenario|assumption))?\s*(?:[.!?;)\n]|$)",
     re.I,
 )
-_ONE_CASE_BEFORE = re.compile(rf"(?<![A-Za-z])(?:one|the\s+first|the\s+former)\s+{_CASE_NOUN}(?![A-Za-z])", re.I)
-_ANOTHER_CASE = re.compile(
-    r"(?<![A-Za-z])(?:another|the\s+other|the\s+second|the\s+latter"
-    r"|(?:case|scenario|situation|reading|interpretation)\s+(?:[A-Za-z]|\d+))(?![A-Za-z0-9])",  # a label: "case A"
-    re.I,
-)
+_ONE_CASE_BEFORE = re.compile(rf"(?<![A-Za-z]){_ONE_CASE}(?![A-Za-z])", re.I)
+_ANOTHER_CASE = re.compile(rf"(?<![A-Za-z])(?:{_OTHER_CASE}|{CASE_LABEL_NOUN}\s+(?:[A-Za-z]|\d+))(?![A-Za-z0-9])", re.I)
 
 
 def as_words(latex: str) -> str:

@@ -23,6 +23,7 @@ from fractions import Fraction
 
 from rewards.answers import (
     ANSWER_CUE,
+    CASE_LABEL_NOUN,
     CLAUSE_END,
     CORRECTION,
     as_words,
@@ -51,7 +52,7 @@ _BOUND_AFTER = re.compile(
     re.I,
 )
 _TOLERANCE_AFTER = re.compile(r"\s*(?:,\s*)?(?:give\s+or\s+take|plus\s+or\s+minus|more\s+or\s+less)\b", re.I)
-_CASE_LABEL_BEFORE = re.compile(r"(?<![A-Za-z])(?:case|scenario|situation|reading|interpretation)\s*$", re.I)
+_CASE_LABEL_BEFORE = re.compile(rf"(?<![A-Za-z]){CASE_LABEL_NOUN}\s*$", re.I)
 # An answer clause that names no value but points at several: "Candidates: 17 and 18. The answer is one of them."
 _SEVERAL = re.compile(
     r"(?<![A-Za-z])(?:one\s+of|among|amongst|either|any\s+of|whichever|both|all\s+of|some\s+of)(?![A-Za-z])", re.I
@@ -129,8 +130,9 @@ def _stated(response: str) -> Fraction | None:
         corrected = _clause_number(correction, len(correction))
         if corrected is not None:
             return corrected
-    stated = _clause_number(rest, end.start() if end else len(rest))
-    if stated is None and _SEVERAL.search(revealed_letters(rest[: end.start() if end else len(rest)])):
+    clause_end = end.start() if end else len(rest)
+    stated = _clause_number(rest, clause_end)
+    if stated is None and _SEVERAL.search(revealed_letters(rest[:clause_end])):
         raise _Hedged  # the answer is "one of them": the values before it are candidates, not an answer
     return stated
 

@@ -259,14 +259,15 @@ def with_signs_read_as(text: str, word: str) -> str:
     """`text` with each spelling of `word` that writes some of its letters as signs that look like them ("5unny",
     "$unny", "c0ffee", "he11o", "s∪nny", "sunn¥") written as `word`. At least two of the characters, and at least half,
     must be letters: "101" is not "lol"."""
-    pattern = _spelled_with_signs(word.strip())
+    word = word.strip()
+    pattern = _spelled_with_signs(word)
     if pattern is None:
         return text
 
     def as_word(match: re.Match) -> str:
         letters = sum(character.isalpha() for character in match.group())
         signed = 0 < len(match.group()) - letters
-        return word.strip() if signed and letters >= 2 and 2 * letters >= len(match.group()) else match.group()
+        return word if signed and letters >= 2 and 2 * letters >= len(match.group()) else match.group()
 
     return pattern.sub(as_word, text)
 
