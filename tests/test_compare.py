@@ -80,7 +80,8 @@ def compare_rows(*args: str) -> dict[str, list[str]]:
 
 
 def test_compare_two_runs_shows_only_differences_then_scores_with_errors_and_times(tmp_path):
-    fake_run(tmp_path, "lr_low", ["sft.learning_rate=1e-3"], {"gsm8k": 0.2, "math": 0.4}, wall=61.0)
+    # both runs name their CPU's kernels, so the difference does not hang on which CPU runs the test
+    fake_run(tmp_path, "lr_low", ["sft.learning_rate=1e-3"], {"gsm8k": 0.2, "math": 0.4}, wall=61.0, kernels="AVX512")
     fake_run(
         tmp_path,
         "lr_high",
