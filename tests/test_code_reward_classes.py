@@ -297,6 +297,7 @@ def test_the_decoder_refuses_colliding_keys_in_any_container(family, n, containe
     assert time.process_time() - start < 0.5
 
 
+@pytest.mark.cost
 def test_colliding_keys_cost_a_plain_dict_quadratic_time():
     """What the naive decoder (dict(pairs)) pays: 4x the keys, about 16x the time."""
     timings = []

@@ -827,6 +827,7 @@ def test_text_that_is_not_a_verdict_in_the_judges_form_is_quoted_unchanged(hones
 
 
 @pytest.mark.parametrize("attack", ["*" * 200_000, "_" * 200_000, "Rating:" + "*" * 200_000, "Rating:" + " " * 200_000])
+@pytest.mark.cost
 def test_dropping_verdicts_costs_linear_time(attack):
     """The judge quotes in the trainer's process, with no timeout behind it. The first pattern opened with the cue's
     emphasis (`[*_]*Rating`): every start in a run of asterisks rescanned the run, 6 s at 20,000 of them."""

@@ -86,6 +86,7 @@ def test_hostile_arithmetic_is_bounded_in_time_and_never_raises():
     assert time.process_time() - start < 2.0
 
 
+@pytest.mark.cost
 def test_a_long_run_of_digits_costs_linear_time_where_a_nested_regex_backtracks_cubically():
     import re
 

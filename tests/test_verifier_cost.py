@@ -3,7 +3,9 @@
 Each attack is a long response built to make a backtracking regex or sympy work for minutes. Ours must answer in a
 fraction of a second at 200k characters; the pattern the reference (or our first version) used is shown to blow up
 on the same input at a tenth of that length. Costs are CPU time (`time.process_time`): what an attack makes the verifier
-spend, which another job on the machine does not inflate as it does wall-clock time.
+spend, which another job on the machine inflates less than wall-clock time, though not never (2.13 s against a 2 s
+bound once under `make test`'s two workers). The tests of a cost are marked `cost`: `make test-timing` runs them one at
+a time, `make test` leaves them out; the behaviour tests here (what is never evaluated, the cache's keys) stay in it.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ def _seconds(function, *args) -> float:
 
 
 @pytest.mark.parametrize("name", list(ATTACKS))
+@pytest.mark.cost
 def test_long_adversarial_responses_cost_linear_time(name):
     dataset, truth, unit, naive_pattern = ATTACKS[name]
     short = unit * (LONG // 10 // len(unit))
@@ -110,6 +113,7 @@ def test_the_math_cache_holds_digests_not_answers_and_is_capped(monkeypatch):
         ("detectable_format:number_highlighted_sections", {"num_highlights": 1}, "*a word*\n", "*", r"\*+([^\n*]+)\*+"),
     ],
 )
+@pytest.mark.cost
 def test_ifeval_strict_substance_checks_cost_linear_time(instruction, kwargs, valid, unit, naive_pattern):
     """The strict reward's checks run where the reference already passed: one valid title (or highlight) and a long
     line that makes a lazy or nested pattern quadratic."""
@@ -130,6 +134,7 @@ def test_ifeval_strict_substance_checks_cost_linear_time(instruction, kwargs, va
         ("string_match", "<answer>5" + "\t" * LONG + "x</answer>"),
     ],
 )
+@pytest.mark.cost
 def test_a_number_followed_by_a_long_run_of_whitespace_costs_linear_time(verifier, response):
     """The number reader once looked for an exponent behind two nested `\\s*`: quadratic in the whitespace after
     every number."""
@@ -146,6 +151,7 @@ def _answer_clause_read_as_before(clause: str):
     return next((value for start, _, value in numbers_in(clause) if not negation.search(clause[:start])), None)
 
 
+@pytest.mark.cost
 def test_the_answer_clause_reads_negations_in_linear_time():
     """Every number of a long answer clause ("not 1, not 1, ...") once searched the whole clause before it for a
     negation: 3 s at 20,000 characters, over 300 s at 200,000."""
@@ -157,6 +163,7 @@ def test_the_answer_clause_reads_negations_in_linear_time():
 @pytest.mark.parametrize(
     "unit", ["at least 1, ", " or", " +-", " +/-", ". or", "$1$ or ", "\\boxed{1}, ", "<answer>1</answer> or "]
 )
+@pytest.mark.cost
 def test_bounds_and_alternatives_in_an_answer_cost_linear_time(unit):
     """The connectives between alternatives are read by one pattern that never splits a run two ways ("+-" is
     "+" then "-", never also one token). Its first draft had a token "+/-" beside "+", "/" and "-": exponential,
@@ -168,6 +175,7 @@ def test_bounds_and_alternatives_in_an_answer_cost_linear_time(unit):
         assert _seconds(score_item, verifier, "2", response) < 2.0
 
 
+@pytest.mark.cost
 def test_a_one_sided_inequality_with_a_long_run_of_whitespace_costs_linear_time():
     """The ray reader (`x > 1` is `(1,\\infty)`) as first written rescanned a run of whitespace from every position of
     its lazy bound: 3.4 s on 20,000 spaces. It now reads the text with its runs collapsed."""
@@ -180,6 +188,7 @@ def test_a_one_sided_inequality_with_a_long_run_of_whitespace_costs_linear_time(
 @pytest.mark.parametrize(
     "unit", ["seventeen ", "one and ", " if", " could be", "( ", "\\text{or} ", "\u200b", " oder", " peut-être", " या"]
 )
+@pytest.mark.cost
 def test_alternatives_offered_in_words_cost_linear_time(unit):
     """Numbers in words are found by one pattern and valued run by run; the words between two values are counted
     before any pattern reads them for a condition or a modal "be", so a flood of such words is read once (the
@@ -192,6 +201,7 @@ def test_alternatives_offered_in_words_cost_linear_time(unit):
             assert _seconds(score_item, verifier, "2", response) < 2.0, (verifier, response[:40])
 
 
+@pytest.mark.cost
 def test_a_table_of_the_tests_is_found_in_linear_time():
     """The table check runs in the verifier's process, before the sandbox: a response that is one huge table, against
     a problem with many tests, is read once (entries are indexed by their key, not searched per test)."""
@@ -216,6 +226,7 @@ def test_a_table_of_the_tests_is_found_in_linear_time():
         _tulu("verify_sentence_constraint", N=10, quantifier="around"),
     ],
 )
+@pytest.mark.cost
 def test_counting_only_new_words_and_different_parts_costs_linear_time(truth):
     """Class 16 reads every word run and part once (a set of what was seen), whether the text repeats or not."""
     letters = "abcdefghijklmnopqrstuvwxyz"
@@ -226,6 +237,7 @@ def test_counting_only_new_words_and_different_parts_costs_linear_time(truth):
         assert _seconds(score_item, "ifeval_strict", truth, response) < 2.0
 
 
+@pytest.mark.cost
 def test_two_long_statements_in_two_formats_are_compared_in_linear_time():
     """Class 17 compares the statements next to each other: a response whose "statements" are pages costs no more."""
     half = "word " * (LONG // 10)
@@ -239,6 +251,7 @@ def test_two_long_statements_in_two_formats_are_compared_in_linear_time():
 
 
 @pytest.mark.parametrize("unit", [" ", " $", " otherwise!", "!", " if ", " alt ", " also", "?"])
+@pytest.mark.cost
 def test_what_joins_two_values_is_read_in_linear_time(unit):
     """The joins of two bare values ("17 and 18", "17. Also 18", "17?? 18??") and the fallbacks ("if not 18") are read
     on the gap with its spacing collapsed, and only when it is short. The first draft matched the gap whole with
@@ -262,6 +275,7 @@ def test_what_joins_two_values_is_read_in_linear_time(unit):
         _tulu("validate_frequency_capital_words", N=10, quantifier="at least"),
     ],
 )
+@pytest.mark.cost
 def test_counting_instances_said_apart_costs_linear_time(truth):
     """Class 18 reads each token's runs and loop once, however the instances repeat or differ."""
     letters = "abcdefghijklmnopqrstuvwxyz"
@@ -274,6 +288,7 @@ def test_counting_instances_said_apart_costs_linear_time(truth):
     assert _seconds(score_item, "ifeval_strict", truth, "q" * LONG) < 2.0
 
 
+@pytest.mark.cost
 def test_finding_what_a_response_copies_from_its_prompt_costs_linear_time():
     """Class 19 indexes the prompt's runs of four words once and reads the response once."""
     letters = "abcdefghijklmnopqrstuvwxyz"
