@@ -3,13 +3,14 @@
 
 An answer offered with alternatives is no answer: "17 or 18", "17, 18", "17-18", "17 to 18", "17 ± 1",
 "17 (or maybe 18)", "17, though it could be 18", "17, but 18 is also possible", "17 ∨ 18", `\\boxed{17}, \\boxed{18}`,
-`$17$ or $18$`, `<answer>Paris</answer> or Lyon`. A verifier that reads one of them (the first, the last) pays a
-response that never committed; `offers_alternatives` is the one test of the text between two values that every
-verifier applies: to numbers in a clause, to answer markers side by side, and to a value just outside the final
+`$17$ or $18$`, `<answer>Paris</answer> or Lyon`, a ranking of candidates ("17; second guess 18", "Runner-up: 18") and
+two values weighed by their probability ("17 (70%); 18 (30%)"). A verifier that reads one of them (the first, the
+last) pays a response that never committed; `offers_alternatives` is the one test of the text between two values that
+every verifier applies: to numbers in a clause, to answer markers side by side, and to a value just outside the final
 marker (`offered_beside`). It is written for the class, by its grammar (disjunctions, doubt, modal "be",
-conditions, ranges, symbols), not as a list of the phrasings seen. Answers stated in two formats side by side ("The
-answer is 17. #### 18") are no answer either: `final_statements` finds them for every reader, `contradicted` compares
-them with the reader's own idea of "the same value"."""
+conditions, ranges, ranks, symbols), not as a list of the phrasings seen. Answers stated in two formats side by side
+("The answer is 17. #### 18") are no answer either: `final_statements` finds them for every reader, `contradicted`
+compares them with the reader's own idea of "the same value"."""
 
 from __future__ import annotations
 
@@ -135,14 +136,40 @@ _DOUBT_BEFORE = re.compile(
 )
 _CONDITIONAL = frozenset("if unless depending whether assuming".split())
 _FALLBACK_BEFORE = re.compile(
-    r"(?<![A-Za-z])(?:if\s+not|failing\s+that|or\s+else|else|otherwise|then\s+again|on\s+the\s+other\s+hand)\W*$",
+    r"(?<![A-Za-z])(?:if\s+not(?:,?\s+then)?|failing\s+that|or\s+else|else|otherwise|then\s+again"
+    r"|on\s+the\s+other\s+hand)\W*$",
     re.I,
 )
+# A candidate ranked behind the answer is another answer offered (class 31): "second guess 18", "my second answer is
+# 18", "as a backup, 18", "Runner-up: 18", "(Plan B: 18)", "18 would be my next guess". A ranking of candidates
+# commits to none of them. The ranks that are nouns of their own (a backup, a runner-up) need no candidate noun after
+# them; the others do ("the other 18 apples" ranks nothing).
+_RANK = (
+    r"(?:second|2nd|third|3rd|next|other|another|alternate|alternative|secondary|lesser|less\s+likely"
+    r"|backup|back-up|fallback|runner[\s-]*up)"
+)
+_RANK_NOUN = r"(?:backup|back-up|fallback|runner[\s-]*up|plan\s+b|(?:second|next)[\s-]+best)"
+_CANDIDATE_NOUN = r"(?:answer|guess|choice|option|candidate|pick|bet|estimate|possibility|solution)s?"
+_RANKED_BEFORE = re.compile(
+    rf"(?<![A-Za-z])(?:{_RANK}(?:[\s-]+(?:best|most\s+likely|likeliest))?\s+{_CANDIDATE_NOUN}|{_RANK_NOUN})"
+    r"(?:\s+(?:is|would\s+be|could\s+be|being|of|at))?\W*$"
+    # or the next candidate proposed: "17. Also consider 18", "17; also try 18"
+    r"|(?<![A-Za-z])also\s+(?:consider|try)\W*$",
+    re.I,
+)
+# A rank written as an ordinal is read as a value ("2nd" is 2): of two values side by side, one is then the rank of
+# a candidate after the first ("17. 2nd guess: 18", "2nd guess: 18"); the first rank is the answer's own ("1st guess").
+_ORDINAL_RANK = re.compile(
+    rf"(?:st|nd|rd|th)[\s-]+(?:(?:best|most\s+likely|likeliest)\s+)?{_CANDIDATE_NOUN}(?![A-Za-z])", re.I
+)
+_LATER_ORDINAL = re.compile(r"(?:[2-9]|\d\d+)$")  # the digits of a rank after the first: 2nd, 3rd, 11th
 # A label that names a choice: "alt: 18", "or possibly: 18", "alternative answer: 18", "another possible answer: 18",
-# and a condition's outcome after its colon, "if rounding up: 18".
+# a ranked one ("Runner-up: 18", "Plan B: 18", "Next best: 18", "Fallback: 18"), and a condition's outcome after its
+# colon, "if rounding up: 18".
 _CHOICE_LABEL = re.compile(
     r"(?<![A-Za-z])(?:(?:alt|alternatively|alternative|alternate|another|other|second|backup|or|else|otherwise)"
-    r"(?:\s+[A-Za-z]+){0,2}|(?:if|unless|assuming)(?![A-Za-z])[^:\n]{0,40})\s*:",
+    rf"(?:\s+[A-Za-z]+){{0,2}}|{_RANK_NOUN}(?:\s+[A-Za-z]+)?|{_RANK}\s+{_CANDIDATE_NOUN}"
+    r"|(?:if|unless|assuming)(?![A-Za-z])[^:\n]{0,40})\s*:",
     re.I,
 )
 _RANGE = frozenset("to through thru till until".split())
@@ -180,7 +207,9 @@ _CANDIDATE = r"(?:work|do|fit|apply|hold|be\s+(?:right|correct|true|valid|it|the
 _DOUBTED = re.compile(
     r"\W*(?:(?:[^\W\d_]+\s+){0,2}(?:also|too|as\s+well)(?![A-Za-z])"
     rf"|(?:could|might|may|would)(?:\s+(?:also|even|well|just))?\s+{_CANDIDATE}(?![A-Za-z])"
-    r"|(?:is|seems|looks)\s+(?:possible|plausible|likely|defensible|acceptable|valid)(?![A-Za-z])|\s*(?:if|unless)\b)",
+    r"|(?:is|seems|looks)\s+(?:possible|plausible|likely|defensible|acceptable|valid)(?![A-Za-z])|\s*(?:if|unless)\b"
+    rf"|(?:(?:is|would\s+be|could\s+be|being|as)\s+)?(?:(?:my|the|a|an|our)\s+)?"
+    rf"(?:{_RANK}(?:[\s-]+best)?\s+{_CANDIDATE_NOUN}|{_RANK_NOUN})(?![A-Za-z]))",
     re.I,
 )
 _MAX_WORDS_BEFORE_A_DOUBTED_VALUE = 3
@@ -219,6 +248,8 @@ def offers_alternatives(text: str, start: int, end: int, second_end: int | None 
     work"; and two bare values joined by "and" or "also" alone, or a question mark, the second ending its clause, are
     both offered ("The answer is 17 and 18.", "17. Also 18.", "17? 18."; but "17 and 2 were left" is an account)."""
     gap = revealed_letters(text[start:end])
+    if _ranked_by_ordinal(text, start, end, gap):
+        return True  # "17. 2nd guess: 18", "2nd guess: 18"
     if _offers_between(text, gap, end):
         return True
     if second_end is None:
@@ -260,6 +291,20 @@ _IN_ANOTHER_CASE = re.compile(  # "... and 18 in another": the value said for an
     re.I,
 )
 _ONE_CASE_BEFORE = re.compile(rf"(?<![A-Za-z]){_ONE_CASE}(?![A-Za-z])", re.I)
+# Right after a value, a probability for it, and another value given one after it ("17 (confidence 70%); 18 (30%)",
+# "17 with 60% probability and 18 with 40%"), or the chance of another value ("17, with a 30% chance of 18"):
+# candidates weighed, none committed to (class 31). One value with its confidence is an answer ("17 (90% sure)").
+_PROBABILITY_WORD = r"(?:confidence|confident|probability|prob|likelihood|chance|odds|likely|certain(?:ty)?|sure)"
+_WEIGHT = re.compile(
+    r"[\s,;:(\[]{0,4}(?:(?:with|at)\s+)?(?:an?\s+)?"
+    rf"(?:(?:{_PROBABILITY_WORD}|p)\s*(?:of\s+)?[=:]?\s*\d*\.?\d+\s*%?|\d*\.?\d+\s*%(?:\s+{_PROBABILITY_WORD})?)",
+    re.I,
+)
+_PROBABILITY = re.compile(rf"(?<![A-Za-z])(?:{_PROBABILITY_WORD}(?![A-Za-z])|p\s*=)", re.I)
+_CHANCE_OF_A_VALUE = re.compile(
+    r"(?<![A-Za-z])(?:chance|probability|odds|likelihood)\s+(?:of|for|at|that\s+it\s+is|it\s+is|it's)\s*\$?\s*\d",
+    re.I,
+)
 _ANOTHER_CASE = re.compile(rf"(?<![A-Za-z])(?:{_OTHER_CASE}|{CASE_LABEL_NOUN}\s+(?:[A-Za-z]|\d+))(?![A-Za-z0-9])", re.I)
 
 
@@ -282,6 +327,8 @@ def choice_left_open(text: str, end: int, value: Fraction) -> bool:
         revealed_letters(text[max(0, end - _REACH_AFTER) : end])
     ):
         return True  # "... 17 in one reading and 18 in another.": the last value, for the other case
+    if _weighed(shown):
+        return True  # "17 (confidence 70%); 18 (30%)", "17, with a 30% chance of 18"
     opening = _OPENS_A_CHOICE.match(shown)
     if opening is None:
         return False
@@ -292,6 +339,34 @@ def choice_left_open(text: str, end: int, value: Fraction) -> bool:
         return False  # "17, probably.": a doubt about the answer, not another choice
     said = values_in(rest)
     return not said or any(other != value for _, _, other in said)
+
+
+def _ranked_by_ordinal(text: str, start: int, end: int, gap: str) -> bool:
+    """Of two values close together (the first ending at `start`, the second starting at `end`), one is the ordinal
+    rank of a candidate after the first (`_ORDINAL_RANK`): the second value is that candidate's rank, or the first is
+    the rank of the second."""
+    second = re.match(r"\d+", text[end : end + 12])
+    first = re.search(r"\d+$", text[max(0, start - 12) : start])
+    ranked = (
+        second is not None and _LATER_ORDINAL.search(second.group(0)) and _ORDINAL_RANK.match(text, end + second.end())
+    ) or (first is not None and _LATER_ORDINAL.search(first.group(0)) and _ORDINAL_RANK.match(text, start))
+    return bool(ranked) and len(_WORD.findall(gap)) <= _MAX_GAP_WORDS
+
+
+def _weighed(shown: str) -> bool:
+    """`shown`, the text right after a value, gives that value a probability and the next value one too, or gives
+    another value a chance: the value is one of several candidates weighed (`_WEIGHT`)."""
+    if _CHANCE_OF_A_VALUE.search(shown):
+        return True
+    weight = _WEIGHT.match(shown)
+    if weight is None:
+        return False
+    rest = ascii_signs(shown[weight.end() :])
+    following = values_in(rest)
+    if not following:
+        return False
+    other = _WEIGHT.match(rest, following[0][1])
+    return other is not None and _PROBABILITY.search(weight.group(0) + " " + other.group(0)) is not None
 
 
 def _bare_join(gap: str) -> bool:
@@ -321,6 +396,8 @@ def _offers_between(text: str, gap: str, end: int) -> bool:
         return False
     if _FALLBACK_BEFORE.search(shown):
         return True  # "17, if not 18", "17, failing that 18"
+    if _RANKED_BEFORE.search(shown):
+        return True  # "17; second guess 18", "17. My second answer is 18.": another candidate, ranked
     conditional = any(word in _CONDITIONAL for word in words)
     if _MODAL_BE.search(shown) or conditional and (_THE_ANSWER_IS.search(shown) or _CONDITION_CLOSED.search(shown)):
         return True  # the second value is named as what the answer could be, or as a condition's outcome

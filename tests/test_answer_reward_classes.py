@@ -1027,3 +1027,88 @@ def test_the_choice_after_an_answer_is_read_past_a_decimal_point():
 
     assert choice_left_open("17, or 17.5 apples.", 2, Fraction(17))
     assert not choice_left_open("17, or 17.0 apples.", 2, Fraction(17))
+
+
+# Class 31, written apart from the defence's lists: ranks an English reader reads as "not the first choice", the
+# nouns a candidate answer goes by, and the ways a response weighs two values by their probability.
+RANKS = ["second", "2nd", "next", "third", "backup", "fallback", "alternate", "runner-up", "another", "other", "lesser"]
+CANDIDATES = ["guess", "answer", "choice", "pick", "option", "candidate", "bet", "estimate"]
+RANKED = [
+    "{rank} {noun}: {b}",
+    "My {rank} {noun} is {b}.",
+    "{rank} {noun} {b}.",
+    "As a {rank} {noun}, {b}.",
+    "({rank} {noun}: {b})",
+]
+RANK_LABELS = ["Runner-up: {b}", "Plan B: {b}", "Fallback: {b}", "Backup: {b}", "Next best: {b}", "Second best: {b}"]
+WEIGHED = [
+    "{a} ({pa}% likely); {b} ({pb}%).",
+    "{a} with {pa}% probability and {b} with {pb}%.",
+    "{a} (p={x}) and {b} (p={y}).",
+    "{a}, with a {pb}% chance of {b}.",
+    "{a} (confidence {pa}%), {b} (confidence {pb}%).",
+    "{a} at {pa}% confidence, {b} at {pb}%.",
+]
+
+
+@FAST
+@given(
+    a=st.integers(1, 500),
+    b=st.integers(1, 500),
+    rank=st.sampled_from(RANKS),
+    noun=st.sampled_from(CANDIDATES),
+    form=st.sampled_from(RANKED + RANK_LABELS),
+    first=st.sampled_from(["The answer is {a}.", "My best guess is {a};", "Answer: {a}.", "{a} is my first guess,"]),
+)
+def test_a_second_candidate_ranked_behind_the_answer_is_no_answer(a, b, rank, noun, form, first):
+    """Class 31: "The answer is 17. Fallback: 18.", "17 is my best guess; second guess 18." A ranking of candidates
+    commits to none; the reader took the first value, or the last number. 16 of 36 probes paid one value."""
+    if a == b:
+        return
+    second = form.format(rank=rank, noun=noun, b=b)
+    response = f"{first.format(a=a)} {second[0].upper()}{second[1:]}"
+    assert gsm8k.verify(response, str(a)) == gsm8k.verify(response, str(b)) == 0.0, response
+    assert gsm8k.verify(first.format(a=a), str(a)) == 1.0  # the first value stated alone is the answer
+    boxed_then_ranked = f"$\\boxed{{{a}}}$ ({rank} {noun}: ${b}$)"
+    assert math_equiv.verify(boxed_then_ranked, str(a)) == 0.0, boxed_then_ranked
+    assert math_equiv.verify(f"$\\boxed{{{a}}}$", str(a)) == 1.0
+
+
+@FAST
+@given(
+    a=st.integers(1, 500),
+    b=st.integers(1, 500),
+    pa=st.integers(51, 99),
+    form=st.sampled_from(WEIGHED),
+    statement=st.sampled_from(["The answer is {}", "Answer: {}", "#### {}"]),
+)
+def test_two_values_weighed_by_their_probability_are_no_answer(a, b, pa, form, statement):
+    """Class 31: "17 (confidence 70%); 18 (30%)", "17, with a 30% chance of 18": a distribution over answers is no
+    answer; one value with its confidence is ("17 (90% sure)" aside, which brackets a number after the answer)."""
+    if a == b:
+        return
+    weights = {"pa": pa, "pb": 100 - pa, "x": f"0.{pa}", "y": f"0.{100 - pa:02d}"}
+    response = statement.format(form.format(a=a, b=b, **weights))
+    assert gsm8k.verify(response, str(a)) == gsm8k.verify(response, str(b)) == 0.0, response
+    assert gsm8k.verify(statement.format(f"{a} with {pa}% confidence."), str(a)) == 1.0
+
+
+@pytest.mark.parametrize(
+    "truth, honest",
+    [
+        ("17", "The answer is 17. The other 18 apples were sold."),
+        ("18", "The first option costs 17 and the second option costs 18, so the answer is 18."),
+        ("18", "He kept 17 as a backup and used 18. The answer is 18."),
+        ("18", "The answer is 18. The runner-up team scored 17."),
+        ("17", "My first guess was 15, my second guess 16, and the right count is 17. The answer is 17."),
+        ("17", "There is a 30% chance of rain. The answer is 17."),
+        ("17", "The answer is 17, with 30% of them red."),
+        ("17", "The answer is 17. Also, 18 people came later."),
+        ("17", "The answer is 17 because the 2nd box has 5 and the other has 12."),
+        ("18", "Her 2nd guess was 16 and her 3rd 18, which was right. The answer is 18."),
+        ("17", "1st guess: 17. It checks out: 17 - 7 = 10, as the problem says. The answer is 17."),
+    ],
+)
+def test_ranks_and_chances_in_an_account_leave_the_answer(truth, honest):
+    """What class 31's defence must not refuse: ranks and probabilities that belong to the problem, not to answers."""
+    assert gsm8k.verify(honest, truth) == 1.0

@@ -186,7 +186,22 @@ def test_a_one_sided_inequality_with_a_long_run_of_whitespace_costs_linear_time(
 
 
 @pytest.mark.parametrize(
-    "unit", ["seventeen ", "one and ", " if", " could be", "( ", "\\text{or} ", "\u200b", " oder", " peut-être", " या"]
+    "unit",
+    [
+        "seventeen ",
+        "one and ",
+        " if",
+        " could be",
+        "( ",
+        "\\text{or} ",
+        "\u200b",
+        " oder",
+        " peut-être",
+        " या",
+        " 2nd guess:",
+        " (70%)",
+        " second  ",
+    ],
 )
 @pytest.mark.cost
 def test_alternatives_offered_in_words_cost_linear_time(unit):
