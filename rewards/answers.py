@@ -233,6 +233,25 @@ _FOR_ANOTHER_CASE = re.compile(
     re.I,
 )
 _CONCESSIVE = frozenset("but yet though although still however".split())
+# Each value under its own condition, the second's contrasting the first's (class 32): "With Tom: 17. Without Tom:
+# 18.", "17 if Tom counts and 18 if he does not", "Rounded down: 17. Rounded up: 18.", "Option A gives 17; option B
+# gives 18.", "In theory 17, in practice 18." The response answers per case and commits to none. A contrast is a
+# condition and its negation, two labels of one kind that differ, or the two ends of an opposition a condition on one
+# quantity is stated by.
+_OPPOSED = tuple(
+    tuple(pair.split("/"))
+    for pair in (
+        "with/without includ/exclud inclusiv/exclusiv up/down upward/downward strict/loose theor/practic"
+        " technical/practic literal/practic mathematical/realistic ideal/realistic exact/approximat lower/upper"
+        " best/worst optimistic/pessimistic count/ignor narrow/broad"
+    ).split()
+)  # words, or stems of five letters or more that every form of the word starts with ("practic": practice, -ally)
+_CONDITION_WORDS = frozenset("if when with including counting assuming given provided".split())
+_NEGATORS = frozenset("not without excluding no n't never neither otherwise".split())
+_CASE_SPLIT = re.compile(r"[.;!?/|\n]|,|(?<![A-Za-z])(?:and|but|while|whereas)(?![A-Za-z])", re.I)
+_LABEL_LETTER = re.compile(r"(?<![A-Za-z'])[A-E](?![A-Za-z'])")
+_CLAUSE_BREAK = re.compile(r"[.;!?\n](?:\s|$)")
+_VALUE_AT_END = re.compile(r"[\w$.,%]+\s*$")
 _REACH_AFTER = 80  # characters after the second value read for its own doubt or a bracket's calculation
 # Two values joined by nothing but these (spacing and `$` aside): "and", "&", "also", question marks
 _BARE_JOIN = re.compile(r",? ?(?:and|&|\\&)|[.!]? ?also,?|\?+", re.I)
@@ -260,6 +279,8 @@ def offers_alternatives(text: str, start: int, end: int, second_end: int | None 
     after = revealed_letters(text[second_end : second_end + _REACH_AFTER])
     if len(words) <= _MAX_GAP_WORDS and _FOR_ANOTHER_CASE.match(after) and _A_CASE.search(gap + after[:40]):
         return True  # "17 in one reading and 18 in another": each value under its own reading (not "for one friend")
+    if len(words) <= _MAX_GAP_WORDS and _per_case(text, start, gap, after):
+        return True  # "With Tom: 17. Without Tom: 18.", "17 if Tom counts and 18 if he does not"
     if len(words) > _MAX_WORDS_BEFORE_A_DOUBTED_VALUE:
         return False
     if _ACCEPTED_TOO.match(after):
@@ -339,6 +360,46 @@ def choice_left_open(text: str, end: int, value: Fraction) -> bool:
         return False  # "17, probably.": a doubt about the answer, not another choice
     said = values_in(rest)
     return not said or any(other != value for _, _, other in said)
+
+
+def _per_case(text: str, start: int, gap: str, after: str) -> bool:
+    """The first value's condition (the words of its clause before it, and the gap's words up to the break where the
+    second value's own words start) and the second value's (the gap's words after that break, and the words after the
+    value in its clause) contrast (`_OPPOSED`, `_NEGATORS`, `_LABEL_LETTER`): each value is given for its own case."""
+    before = revealed_letters(_VALUE_AT_END.sub("", text[max(0, start - _REACH_AFTER) : start]))
+    breaks = list(_CLAUSE_BREAK.finditer(before))
+    before = before[breaks[-1].end() :] if breaks else before
+    splits = [(split.start(), split.end()) for split in _CASE_SPLIT.finditer(gap)]
+    if text[start - 1 : start] in (".", "!", "?", ";"):
+        splits.insert(0, (0, 0))  # the number reader took the first value's full stop with it: "17. Without Tom: 18"
+    if not splits:
+        return False  # one clause between the values: "17 with 5 red ones, 18 ..." is read by the rules above
+    own_end = _CLAUSE_BREAK.search(after)
+    first = before + " " + gap[: splits[0][0]]
+    second = gap[splits[0][1] :] + " " + after[: own_end.start() if own_end else len(after)]
+    if _ONE_CASE_BEFORE.search(first) and _ANOTHER_CASE.search(second):
+        return True  # "17 for the first interpretation; for the second, 18"
+    first_words = {word.lower() for word in _WORD.findall(first)}
+    second_words = {word.lower() for word in _WORD.findall(second)}
+    second_only = second_words - first_words
+    for one, other in _OPPOSED:
+        if (
+            _holds(first_words, one)
+            and _holds(second_only, other)
+            or _holds(first_words, other)
+            and _holds(second_only, one)
+        ):
+            return True  # "With Tom: 17. Without Tom: 18.", "Rounded down: 17. Rounded up: 18."
+    negated = second_words & _NEGATORS or "n't" in second.lower()
+    if first_words & _CONDITION_WORDS and negated and len(second_words) <= 6:
+        return True  # "17 if Tom counts and 18 if he does not", "17 when counting Tom, 18 when not"
+    first_labels, second_labels = set(_LABEL_LETTER.findall(first)), set(_LABEL_LETTER.findall(second))
+    return bool(first_labels and second_labels and first_labels.isdisjoint(second_labels))
+
+
+def _holds(words: set[str], stem: str) -> bool:
+    """`words` hold the word `stem`, or for a stem of five letters or more a word that starts with it."""
+    return stem in words or len(stem) >= 5 and any(word.startswith(stem) for word in words)
 
 
 def _ranked_by_ordinal(text: str, start: int, end: int, gap: str) -> bool:

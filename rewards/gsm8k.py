@@ -131,7 +131,7 @@ def _stated(response: str) -> Fraction | None:
         if corrected is not None:
             return corrected
     clause_end = end.start() if end else len(rest)
-    stated = _clause_number(rest, clause_end)
+    stated = _clause_number(response, cue.end() + clause_end, begin=cue.end())  # what stands before the cue is seen
     if stated is None and _SEVERAL.search(revealed_letters(rest[:clause_end])):
         raise _Hedged  # the answer is "one of them": the values before it are candidates, not an answer
     return stated
@@ -162,19 +162,20 @@ def _shifted(values: list[tuple[int, int, Fraction]], offset: int) -> list[tuple
     return [(offset + start, offset + end, value) for start, end, value in values]
 
 
-def _clause_number(text: str, stop: int) -> Fraction | None:
-    """The answer of the clause `text[:stop]`: the clause when it is one number ("1 234"), else of an equation its
+def _clause_number(text: str, stop: int, begin: int = 0) -> Fraction | None:
+    """The answer of the clause `text[begin:stop]`: the clause when it is one number ("1 234"), else of an equation its
     last side's answer, else its first number's. The text goes on past the clause, so that an alternative offered
-    in the next sentence is seen ("17. Or maybe 18")."""
-    clause = text[:stop]
+    in the next sentence is seen ("17. Or maybe 18"), and holds what comes before it, so that the condition a value is
+    given under is seen ("Technically the answer is 17, practically 18")."""
+    clause = text[begin:stop]
     whole = read_number(clause.strip().rstrip("."))
     if whole is not None:
-        number_end = len(clause.rstrip().rstrip("."))
+        number_end = begin + len(clause.rstrip().rstrip("."))
         following = next((value for value in values_in(text) if value[0] >= number_end), None)
         if following is not None and _offered_together(text, (0, number_end, whole), following):
             raise _Hedged
         return whole
-    return _answer_number(text, clause.rfind("=") + 1, stop)
+    return _answer_number(text, begin + clause.rfind("=") + 1, stop)
 
 
 def _answer_number(text: str, begin: int = 0, stop: int | None = None) -> Fraction | None:

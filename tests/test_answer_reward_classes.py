@@ -1112,3 +1112,62 @@ def test_two_values_weighed_by_their_probability_are_no_answer(a, b, pa, form, s
 def test_ranks_and_chances_in_an_account_leave_the_answer(truth, honest):
     """What class 31's defence must not refuse: ranks and probabilities that belong to the problem, not to answers."""
     assert gsm8k.verify(honest, truth) == 1.0
+
+
+# Class 32, written apart from the defence's lists: a condition and its contrary, each with its own value.
+CONTRASTS = [
+    ("with Tom", "without Tom"),
+    ("including tax", "excluding tax"),
+    ("if Tom counts", "if he does not"),
+    ("when counting the gift", "when not"),
+    ("rounded down", "rounded up"),
+    ("in theory", "in practice"),
+    ("strictly", "loosely"),
+    ("under option A", "under option B"),
+    ("on reading A", "on reading B"),
+    ("in the first interpretation", "in the second"),
+    ("at best", "at worst"),
+    ("exactly", "approximately"),
+]
+PER_CASE = [
+    "{C1}: {a}. {C2}: {b}.",
+    "{a} {c1}, {b} {c2}.",
+    "The answer is {a} {c1} and {b} {c2}.",
+    "{C1}, the answer is {a}; {c2}, it is {b}.",
+    "{a} ({c1}) / {b} ({c2})",
+]
+
+
+@FAST
+@given(
+    a=st.integers(1, 500),
+    b=st.integers(1, 500),
+    contrast=st.sampled_from(CONTRASTS),
+    form=st.sampled_from(PER_CASE),
+)
+def test_a_value_for_each_of_two_contrary_conditions_is_no_answer(a, b, contrast, form):
+    """Class 32: "With Tom: 17. Without Tom: 18.", "17 if Tom counts and 18 if he does not", "In theory 17, in
+    practice 18": an answer per case commits to none. 18 of 24 probes paid one value."""
+    if a == b:
+        return
+    c1, c2 = contrast
+    response = form.format(a=a, b=b, c1=c1, c2=c2, C1=c1[0].upper() + c1[1:], C2=c2[0].upper() + c2[1:])
+    assert gsm8k.verify(response, str(a)) == gsm8k.verify(response, str(b)) == 0.0, response
+    difference = abs(b - a)
+    honest = f"With the coupon it costs {a}; without it, {b}. The answer is {difference}."
+    assert gsm8k.verify(honest, str(difference)) == 1.0, honest  # the contrast is the problem's, the answer one value
+
+
+@pytest.mark.parametrize(
+    "truth, honest",
+    [
+        ("18", "Before lunch she had 17; after lunch she had 18. The answer is 18."),
+        ("5", "With 3 more she has 8, and without the 3 she has 5. The answer is 5."),
+        ("40", "At best he sells 50, at worst 30, so on average 40. The answer is 40."),
+        ("12", "Including the 2 broken ones there are 14; excluding them, 12. The answer is 12."),
+        ("17", "The answer is 17 with the gift included."),
+    ],
+)
+def test_contrary_conditions_in_the_account_leave_the_answer(truth, honest):
+    """What class 32's defence must not refuse: contrasts the problem itself draws, then one answer."""
+    assert gsm8k.verify(honest, truth) == 1.0
