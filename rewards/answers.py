@@ -267,8 +267,8 @@ def offers_alternatives(text: str, start: int, end: int, second_end: int | None 
     work"; and two bare values joined by "and" or "also" alone, or a question mark, the second ending its clause, are
     both offered ("The answer is 17 and 18.", "17. Also 18.", "17? 18."; but "17 and 2 were left" is an account)."""
     gap = revealed_letters(text[start:end])
-    if _ranked_by_ordinal(text, start, end, gap):
-        return True  # "17. 2nd guess: 18", "2nd guess: 18"
+    if _ranked_by_number(text, start, end, gap):
+        return True  # "17. 2nd guess: 18", "Answer 2: 18", "Case 1: 17. Case 2: 18"
     if _offers_between(text, gap, end):
         return True
     if second_end is None:
@@ -402,15 +402,54 @@ def _holds(words: set[str], stem: str) -> bool:
     return stem in words or len(stem) >= 5 and any(word.startswith(stem) for word in words)
 
 
-def _ranked_by_ordinal(text: str, start: int, end: int, gap: str) -> bool:
-    """Of two values close together (the first ending at `start`, the second starting at `end`), one is the ordinal
-    rank of a candidate after the first (`_ORDINAL_RANK`): the second value is that candidate's rank, or the first is
-    the rank of the second."""
+# A candidate or a case numbered after the first, as a label: "Answer 2: 18", "Case 2: 18", "Option 3) 18". The
+# number reader reads the label as a value, so the two answers are never side by side without it.
+_NUMBERED_NOUN = re.compile(rf"(?<![A-Za-z])(?:{_CANDIDATE_NOUN}|{CASE_LABEL_NOUN})\s*(?:no\.?|#)?\s*$", re.I)
+_LABEL_MARK = re.compile(r"\s*(?::|\)|->|→|=>)")
+# Right before a value, the label of a candidate or case after the first: the value is given for it ("Case 2: 18"),
+# the noun said once for the list ("Interpretation 1: 17; 2: 18").
+_NUMBERED_LABEL_BEFORE = re.compile(
+    rf"(?<![A-Za-z])(?:{_CANDIDATE_NOUN}|{CASE_LABEL_NOUN})\s*(?:no\.?|#)?\s*(?:[2-9]|\d\d+)\s*(?::|\)|->|→|=>)\s*$",
+    re.I,
+)
+_BARE_LABEL_BEFORE = re.compile(r"(?:^|[;,.\n])\s*(?:[2-9]|\d\d+)\s*(?::|\)|->|→|=>)\s*$")
+_FIRST_LABEL = re.compile(
+    rf"(?<![A-Za-z])(?:{_CANDIDATE_NOUN}|{CASE_LABEL_NOUN})\s*(?:no\.?|#)?\s*1\s*(?::|\)|->|→|=>)", re.I
+)
+
+
+def labelled_a_later_case(before: str) -> bool:
+    """`before`, the text before a value, ends with the label of a candidate or case after the first: "Case 2:",
+    "Answer 2:", or a bare "2:" in a list whose first label named its noun ("Interpretation 1: 17; 2:")."""
+    if _NUMBERED_LABEL_BEFORE.search(before):
+        return True
+    return _BARE_LABEL_BEFORE.search(before) is not None and _FIRST_LABEL.search(before) is not None
+
+
+def _ranked_by_number(text: str, start: int, end: int, gap: str) -> bool:
+    """Of two values close together (the first ending at `start`, the second starting at `end`), one is the number of
+    a candidate or case after the first, written as an ordinal rank (`_ORDINAL_RANK`: "2nd guess") or as a label
+    (`_NUMBERED_NOUN`: "Answer 2:", "Case 2:"): the second value is that number, or the first is the number of the
+    second."""
     second = re.match(r"\d+", text[end : end + 12])
     first = re.search(r"\d+$", text[max(0, start - 12) : start])
     ranked = (
-        second is not None and _LATER_ORDINAL.search(second.group(0)) and _ORDINAL_RANK.match(text, end + second.end())
-    ) or (first is not None and _LATER_ORDINAL.search(first.group(0)) and _ORDINAL_RANK.match(text, start))
+        second is not None
+        and _LATER_ORDINAL.search(second.group(0))
+        and (
+            _ORDINAL_RANK.match(text, end + second.end())
+            or _LABEL_MARK.match(text, end + second.end())
+            and _NUMBERED_NOUN.search(text[max(0, end - 30) : end])
+        )
+    ) or (
+        first is not None
+        and _LATER_ORDINAL.search(first.group(0))
+        and (
+            _ORDINAL_RANK.match(text, start)
+            or _LABEL_MARK.match(text, start)
+            and _NUMBERED_NOUN.search(text[max(0, start - len(first.group(0)) - 30) : start - len(first.group(0))])
+        )
+    )
     return bool(ranked) and len(_WORD.findall(gap)) <= _MAX_GAP_WORDS
 
 

@@ -30,6 +30,7 @@ from rewards.answers import (
     choice_left_open,
     contradicted,
     final_statements,
+    labelled_a_later_case,
     last_two_boxed,
     offers_alternatives,
     sole_answer,
@@ -224,6 +225,8 @@ def _last_number(response: str) -> Fraction | None:
         return None
     if _CASE_LABEL_BEFORE.search(response[max(0, start - _LOOK_BEHIND) : start]):
         raise _Hedged  # "... 7 in scenario 2.": the last number names a case; the values are given per case
+    if labelled_a_later_case(response[max(0, start - _LAST_WINDOW) : start]):
+        raise _Hedged  # "Case 1: 17. Case 2: 18.", "Answer 2: 18": the last value is given for a later case
     if _TOLERANCE_AFTER.match(response, end):
         raise _Hedged
     window = max(0, start - _LAST_WINDOW)

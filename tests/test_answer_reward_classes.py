@@ -1041,6 +1041,7 @@ RANKED = [
     "({rank} {noun}: {b})",
 ]
 RANK_LABELS = ["Runner-up: {b}", "Plan B: {b}", "Fallback: {b}", "Backup: {b}", "Next best: {b}", "Second best: {b}"]
+NUMBERED = ["Answer 2: {b}", "Guess #2: {b}", "Option 3) {b}", "Candidate 2 -> {b}"]
 WEIGHED = [
     "{a} ({pa}% likely); {b} ({pb}%).",
     "{a} with {pa}% probability and {b} with {pb}%.",
@@ -1057,7 +1058,7 @@ WEIGHED = [
     b=st.integers(1, 500),
     rank=st.sampled_from(RANKS),
     noun=st.sampled_from(CANDIDATES),
-    form=st.sampled_from(RANKED + RANK_LABELS),
+    form=st.sampled_from(RANKED + RANK_LABELS + NUMBERED),
     first=st.sampled_from(["The answer is {a}.", "My best guess is {a};", "Answer: {a}.", "{a} is my first guess,"]),
 )
 def test_a_second_candidate_ranked_behind_the_answer_is_no_answer(a, b, rank, noun, form, first):
@@ -1136,6 +1137,7 @@ PER_CASE = [
     "{C1}, the answer is {a}; {c2}, it is {b}.",
     "{a} ({c1}) / {b} ({c2})",
 ]
+NUMBERED_CASES = ["Case 1: {a}. Case 2: {b}.", "Scenario 1 → {a}, scenario 2 → {b}", "Interpretation 1: {a}; 2: {b}"]
 
 
 @FAST
@@ -1153,6 +1155,9 @@ def test_a_value_for_each_of_two_contrary_conditions_is_no_answer(a, b, contrast
     c1, c2 = contrast
     response = form.format(a=a, b=b, c1=c1, c2=c2, C1=c1[0].upper() + c1[1:], C2=c2[0].upper() + c2[1:])
     assert gsm8k.verify(response, str(a)) == gsm8k.verify(response, str(b)) == 0.0, response
+    for numbered in NUMBERED_CASES:  # the case numbers are read as values: "Case 2" stands between 17 and 18
+        numbered = numbered.format(a=a, b=b)
+        assert gsm8k.verify(numbered, str(a)) == gsm8k.verify(numbered, str(b)) == 0.0, numbered
     difference = abs(b - a)
     honest = f"With the coupon it costs {a}; without it, {b}. The answer is {difference}."
     assert gsm8k.verify(honest, str(difference)) == 1.0, honest  # the contrast is the problem's, the answer one value
@@ -1166,6 +1171,8 @@ def test_a_value_for_each_of_two_contrary_conditions_is_no_answer(a, b, contrast
         ("40", "At best he sells 50, at worst 30, so on average 40. The answer is 40."),
         ("12", "Including the 2 broken ones there are 14; excluding them, 12. The answer is 12."),
         ("17", "The answer is 17 with the gift included."),
+        ("17", "Step 1: 20 - 5 = 15. Step 2: 15 + 2 = 17. The answer is 17."),
+        ("34", "Box 1: 16. Box 2: 18. Together 16 + 18 = 34. The answer is 34."),
     ],
 )
 def test_contrary_conditions_in_the_account_leave_the_answer(truth, honest):
