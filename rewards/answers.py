@@ -266,6 +266,9 @@ def offers_alternatives(text: str, start: int, end: int, second_end: int | None 
     where the second value ends, the doubt may also follow it: "17, though 18 is also possible", "17, but 18 might
     work"; and two bare values joined by "and" or "also" alone, or a question mark, the second ending its clause, are
     both offered ("The answer is 17 and 18.", "17. Also 18.", "17? 18."; but "17 and 2 were left" is an account)."""
+    confidence = _CONFIDENCE_AFTER.match(text, start)
+    if confidence and confidence.end() > end:
+        return False  # "17 (90% sure)": the second value is the first's probability, not another answer
     gap = revealed_letters(text[start:end])
     if _ranked_by_number(text, start, end, gap):
         return True  # "17. 2nd guess: 18", "Answer 2: 18", "Case 1: 17. Case 2: 18"
@@ -319,6 +322,13 @@ _PROBABILITY_WORD = r"(?:confidence|confident|probability|prob|likelihood|chance
 _WEIGHT = re.compile(
     r"[\s,;:(\[]{0,4}(?:(?:with|at)\s+)?(?:an?\s+)?"
     rf"(?:(?:{_PROBABILITY_WORD}|p)\s*(?:of\s+)?[=:]?\s*\d*\.?\d+\s*%?|\d*\.?\d+\s*%(?:\s+{_PROBABILITY_WORD})?)",
+    re.I,
+)
+# A value's own confidence right after it, written as a probability (a percentage or a fraction of one): "17 (90%
+# sure)", "17 (confidence: 0.9)"; "17 (likely 18)" names another value.
+_CONFIDENCE_AFTER = re.compile(
+    r"[\s,;:(\[]{0,4}(?:(?:with|at)\s+)?(?:an?\s+)?(?:(?:confidence|probability|p)\s*[=:]?\s*(?:\d+(?:\.\d+)?\s*%|0?\.\d+)"
+    r"|\d+(?:\.\d+)?\s*%\s*(?:confidence|confident|probability|likely|sure|certain(?:ty)?|chance))",
     re.I,
 )
 _PROBABILITY = re.compile(rf"(?<![A-Za-z])(?:{_PROBABILITY_WORD}(?![A-Za-z])|p\s*=)", re.I)

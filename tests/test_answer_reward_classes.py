@@ -1085,13 +1085,14 @@ def test_a_second_candidate_ranked_behind_the_answer_is_no_answer(a, b, rank, no
 )
 def test_two_values_weighed_by_their_probability_are_no_answer(a, b, pa, form, statement):
     """Class 31: "17 (confidence 70%); 18 (30%)", "17, with a 30% chance of 18": a distribution over answers is no
-    answer; one value with its confidence is ("17 (90% sure)" aside, which brackets a number after the answer)."""
+    answer; one value with its confidence is ("17 (90% sure)" was refused before: its 90 was read as an alternative)."""
     if a == b:
         return
     weights = {"pa": pa, "pb": 100 - pa, "x": f"0.{pa}", "y": f"0.{100 - pa:02d}"}
     response = statement.format(form.format(a=a, b=b, **weights))
     assert gsm8k.verify(response, str(a)) == gsm8k.verify(response, str(b)) == 0.0, response
-    assert gsm8k.verify(statement.format(f"{a} with {pa}% confidence."), str(a)) == 1.0
+    for confident in (f"{a} with {pa}% confidence.", f"{a} ({pa}% sure).", f"{a} (confidence: {pa}%)."):
+        assert gsm8k.verify(statement.format(confident), str(a)) == 1.0, confident
 
 
 @pytest.mark.parametrize(
