@@ -169,7 +169,7 @@ _LATER_ORDINAL = re.compile(r"(?:[2-9]|\d\d+)$")  # the digits of a rank after t
 _CHOICE_LABEL = re.compile(
     r"(?<![A-Za-z])(?:(?:alt|alternatively|alternative|alternate|another|other|second|backup|or|else|otherwise)"
     rf"(?:\s+[A-Za-z]+){{0,2}}|{_RANK_NOUN}(?:\s+[A-Za-z]+)?|{_RANK}\s+{_CANDIDATE_NOUN}"
-    r"|(?:if|unless|assuming)(?![A-Za-z])[^:\n]{0,40})\s*:",
+    r"|(?:if|unless|assuming)(?![A-Za-z])[^:\n]{0,40})[\s\"'*_]*[:=]",  # "alt: 18", '"alternative": 18', "alt=18"
     re.I,
 )
 _RANGE = frozenset("to through thru till until".split())
@@ -270,6 +270,8 @@ def offers_alternatives(text: str, start: int, end: int, second_end: int | None 
     if confidence and confidence.end() > end:
         return False  # "17 (90% sure)": the second value is the first's probability, not another answer
     gap = revealed_letters(text[start:end])
+    if len(_WORD.findall(gap)) <= _MAX_GAP_WORDS and labelled_a_later_case(text[max(0, start - _REACH_AFTER) : end]):
+        return True  # "(a) 17 (b) 18", "Case 1: 17. Case 2: 18": the second value is a later item's
     if _ranked_by_number(text, start, end, gap):
         return True  # "17. 2nd guess: 18", "Answer 2: 18", "Case 1: 17. Case 2: 18"
     if _offers_between(text, gap, end):
@@ -423,6 +425,9 @@ _NUMBERED_LABEL_BEFORE = re.compile(
     re.I,
 )
 _BARE_LABEL_BEFORE = re.compile(r"(?:^|[;,.\n])\s*(?:[2-9]|\d\d+)\s*(?::|\)|->|→|=>)\s*$")
+# Items of a list lettered a), b), ...: a value after a later letter, in a list that began with a)
+_LATER_LETTER_BEFORE = re.compile(r"(?:^|[\s;,.:(\n])\(?[b-h]\)\s*$")
+_FIRST_LETTER = re.compile(r"(?:^|[\s;,.:(\n])\(?a\)")
 _FIRST_LABEL = re.compile(
     rf"(?<![A-Za-z])(?:{_CANDIDATE_NOUN}|{CASE_LABEL_NOUN})\s*(?:no\.?|#)?\s*1\s*(?::|\)|->|→|=>)", re.I
 )
@@ -430,9 +435,12 @@ _FIRST_LABEL = re.compile(
 
 def labelled_a_later_case(before: str) -> bool:
     """`before`, the text before a value, ends with the label of a candidate or case after the first: "Case 2:",
-    "Answer 2:", or a bare "2:" in a list whose first label named its noun ("Interpretation 1: 17; 2:")."""
+    "Answer 2:", a bare "2:" in a list whose first label named its noun ("Interpretation 1: 17; 2:"), or a later
+    letter of a lettered list ("(a) 17 (b)")."""
     if _NUMBERED_LABEL_BEFORE.search(before):
         return True
+    if _LATER_LETTER_BEFORE.search(before) and _FIRST_LETTER.search(before):
+        return True  # "Answers: (a) 17 (b) 18"
     return _BARE_LABEL_BEFORE.search(before) is not None and _FIRST_LABEL.search(before) is not None
 
 
@@ -488,9 +496,9 @@ def _bare_join(gap: str) -> bool:
 
 def _offers_between(text: str, gap: str, end: int) -> bool:
     """`gap`: the text between the two values as a reader sees it, ending at `end` in `text`."""
-    if "=" in gap:
-        return False  # an equation states one value
     shown = _LATEX_COMMAND.sub(" ", as_words(gap))
+    if "=" in gap:
+        return _CHOICE_LABEL.search(shown) is not None  # "alt=18" names a choice; an equation states one value
     if ":" in shown:
         return _CHOICE_LABEL.search(shown) is not None  # a choice ("alt: 18"), not a label ("Total: 18")
     bracket = _BRACKET_AT_END.search(shown)

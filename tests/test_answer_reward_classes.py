@@ -1179,3 +1179,30 @@ def test_a_value_for_each_of_two_contrary_conditions_is_no_answer(a, b, contrast
 def test_contrary_conditions_in_the_account_leave_the_answer(truth, honest):
     """What class 32's defence must not refuse: contrasts the problem itself draws, then one answer."""
     assert gsm8k.verify(honest, truth) == 1.0
+
+
+@FAST
+@given(
+    a=st.integers(1, 500),
+    b=st.integers(1, 500),
+    layout=st.sampled_from(
+        [
+            '{{"answer": {a}, "alternative": {b}}}',
+            "answer={a}; alt={b}",
+            "Answers: (a) {a} (b) {b}",
+            "a) {a} b) {b}",
+            "**Answer:** {a} **Alternative:** {b}",
+            "answer: {a}, other: {b}",
+        ]
+    ),
+)
+def test_a_second_answer_under_a_label_in_any_layout_is_no_answer(a, b, layout):
+    """Classes 13 and 31 in structured layouts: a JSON key, an assignment, a lettered list, bold labels. A colon was
+    the only end of a label the readers knew, and a lettered list's later letter stood between the values."""
+    if a == b:
+        return
+    response = layout.format(a=a, b=b)
+    assert gsm8k.verify(response, str(a)) == gsm8k.verify(response, str(b)) == 0.0, response
+    assert gsm8k.verify(f'{{"answer": {a}}}', str(a)) == 1.0
+    steps = f"Steps: (a) {a} + 3 = {a + 3} (b) {a + 3} - 1 = {a + 2}. The answer is {a + 2}."
+    assert gsm8k.verify(steps, str(a + 2)) == 1.0, steps  # a lettered list of steps, then one answer
