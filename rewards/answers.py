@@ -259,6 +259,31 @@ _BARE_JOIN_CHARS = 8
 _ENDS_ITS_CLAUSE = re.compile(r"[ \t$]*(?:[.!?;\n]|$)")
 
 
+# The first value called wrong under a condition opened before it: "Should 17 be wrong, the answer is 18", "If 17 is
+# incorrect, 18": the second value is a fallback (class 31). Called wrong outright, it is a correction ("17 is wrong;
+# the answer is 18").
+_CALLED_WRONG = re.compile(
+    r"\W*(?:be|is|was|were|turns?\s+out(?:\s+to\s+be)?|proves?(?:\s+to\s+be)?)\s+"
+    r"(?:wrong|incorrect|mistaken|off|false|not\s+(?:right|correct))(?![A-Za-z])",
+    re.I,
+)
+_CONDITION_OPENED = re.compile(
+    r"(?<![A-Za-z])(?:if|should|in\s+case|assuming|suppose|supposing|were)"
+    r"(?:\s+(?:the|my|our|answer|value|result|it|that|of))*\W*$",
+    re.I,
+)
+
+
+# After a value, a condition on an answer being wrong followed by another value: "17. If 17 is wrong, 18", "17. If
+# that is off, 18" (the fallback seen from the first value).
+_IF_WRONG = re.compile(
+    r"(?<![A-Za-z])(?:if|should|in\s+case|assuming|suppose|supposing|were)(?![A-Za-z])[^.;!?\n]{0,30}?"
+    r"(?:(?:be|is|was|were|'s|turns?\s+out(?:\s+to\s+be)?|proves?(?:\s+to\s+be)?)\s+)?"
+    r"(?:wrong|incorrect|mistaken|off|false|not\s+(?:right|correct))(?![A-Za-z])",
+    re.I,
+)
+
+
 def offers_alternatives(text: str, start: int, end: int, second_end: int | None = None) -> bool:
     """`text[start:end]`, the text between two values, offers them as alternatives (the rules above). A sentence
     break counts only beside a disjunction, a modal "be" or a closed condition ("17. Or 18", "17. It could also be
@@ -270,6 +295,10 @@ def offers_alternatives(text: str, start: int, end: int, second_end: int | None 
     if confidence and confidence.end() > end:
         return False  # "17 (90% sure)": the second value is the first's probability, not another answer
     gap = revealed_letters(text[start:end])
+    if _CALLED_WRONG.match(gap) and _CONDITION_OPENED.search(
+        revealed_letters(_VALUE_AT_END.sub("", text[max(0, start - 40) : start]))
+    ):
+        return True  # "Should 17 be wrong, the answer is 18": a fallback
     if len(_WORD.findall(gap)) <= _MAX_GAP_WORDS and labelled_a_later_case(text[max(0, start - _REACH_AFTER) : end]):
         return True  # "(a) 17 (b) 18", "Case 1: 17. Case 2: 18": the second value is a later item's
     if _ranked_by_number(text, start, end, gap):
@@ -302,6 +331,11 @@ _OPENS_A_CHOICE = re.compile(
     + "|".join(["or", *map(re.escape, _OR_ELSEWHERE_SHOWN)])
     + rf")|(?P<doubt>{_DOUBT}))(?![^\W\d_])",
     re.I,
+)
+# The same after the value's sentence ends, for a disjunction only ("17. Or something else."; "17. Perhaps you want
+# the total?" may be a next question): a sentence that opens with "or" leaves the choice open as "17, or ..." does.
+_SENTENCE_OPENS_A_CHOICE = re.compile(
+    r"[\s$]*[.!]\s+(?P<disjunction>" + "|".join(["or", *map(re.escape, _OR_ELSEWHERE_SHOWN)]) + r")(?![^\W\d_])", re.I
 )
 _CLAUSE_CLOSE = re.compile(r"[!?;)\]\n]|\.(?!\d)")  # a decimal point ends nothing: "17, or 17.5"
 # Right after a value, a case it holds in that is one of several, another named after it: "17 in one reading and 18
@@ -362,13 +396,16 @@ def choice_left_open(text: str, end: int, value: Fraction) -> bool:
         return True  # "... 17 in one reading and 18 in another.": the last value, for the other case
     if _weighed(shown):
         return True  # "17 (confidence 70%); 18 (30%)", "17, with a 30% chance of 18"
-    opening = _OPENS_A_CHOICE.match(shown)
+    if_wrong = _IF_WRONG.search(shown)
+    if if_wrong and any(other != value for _, _, other in values_in(shown[if_wrong.end() :])):
+        return True  # "17. If 17 is wrong, 18": a fallback for the answer
+    opening = _OPENS_A_CHOICE.match(shown) or _SENTENCE_OPENS_A_CHOICE.match(shown)
     if opening is None:
         return False
     rest = shown[opening.end() :]
     close = _CLAUSE_CLOSE.search(rest)
     rest = rest[: close.start() if close else len(rest)]
-    if opening.group("doubt") and not _WORD.search(rest) and not any(c.isdigit() for c in rest):
+    if opening.groupdict().get("doubt") and not _WORD.search(rest) and not any(c.isdigit() for c in rest):
         return False  # "17, probably.": a doubt about the answer, not another choice
     said = values_in(rest)
     return not said or any(other != value for _, _, other in said)

@@ -175,6 +175,8 @@ def _clause_number(text: str, stop: int, begin: int = 0) -> Fraction | None:
         following = next((value for value in values_in(text) if value[0] >= number_end), None)
         if following is not None and _offered_together(text, (0, number_end, whole), following):
             raise _Hedged
+        if choice_left_open(text, number_end, whole):
+            raise _Hedged  # "The answer is 17. Or something else.", "The answer is 17. If 17 is wrong, 18."
         return whole
     return _answer_number(text, begin + clause.rfind("=") + 1, stop)
 

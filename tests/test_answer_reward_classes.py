@@ -974,8 +974,22 @@ def test_a_step_answered_before_the_work_goes_on_or_a_corrected_answer_is_not_a_
 # A choice left open after the answer: "or" (in any language) or a word of doubt right after the value, followed by
 # something no reader values ("17 or XVIII", "17 or dix-huit", "17 or 十八", "17 or something else", "17, or 17 + 1",
 # "17, maybe a bit more"): there was no second value for the grammar to weigh, so the first was paid until the sixth
-# session of 2026-12-05 (gsm8k 20 of 22 probes).
-OPENERS = ["or", ", or", " (or", ", ou", " oder", ", o", " или", " 或", ", maybe", ", perhaps", ", vielleicht"]
+# session of 2026-12-05 (gsm8k 20 of 22 probes); after a full stop ("The answer is 17. Or XVIII.") until the tenth.
+OPENERS = [
+    "or",
+    ", or",
+    " (or",
+    ", ou",
+    " oder",
+    ", o",
+    " или",
+    " 或",
+    ", maybe",
+    ", perhaps",
+    ", vielleicht",
+    ". Or",
+    ". Oder",
+]
 UNREAD = ["XVIII", "dix-huit", "achtzehn", "dieciocho", "十八", "¹⁸", "⑱", "something else", "the next number",
           "a bit more", "{a} + 1", "twice that", "whatever is left"]  # fmt: skip
 
@@ -1206,3 +1220,29 @@ def test_a_second_answer_under_a_label_in_any_layout_is_no_answer(a, b, layout):
     assert gsm8k.verify(f'{{"answer": {a}}}', str(a)) == 1.0
     steps = f"Steps: (a) {a} + 3 = {a + 3} (b) {a + 3} - 1 = {a + 2}. The answer is {a + 2}."
     assert gsm8k.verify(steps, str(a + 2)) == 1.0, steps  # a lettered list of steps, then one answer
+
+
+@FAST
+@given(
+    a=st.integers(1, 500),
+    b=st.integers(1, 500),
+    fallback=st.sampled_from(
+        [
+            "Should {a} be wrong, the answer is {b}.",
+            "If {a} is wrong, {b}.",
+            "In case {a} turns out wrong: {b}.",
+            "If my answer {a} is incorrect, then {b}.",
+            "Were {a} false, the answer would be {b}.",
+            "Suppose {a} is off; then {b}.",
+        ]
+    ),
+)
+def test_a_fallback_for_the_answer_being_wrong_is_no_answer(a, b, fallback):
+    """Class 31: "The answer is 17. Should 17 be wrong, the answer is 18." The condition opens before the first value,
+    where the reader did not look, and the last answer clause was read."""
+    if a == b:
+        return
+    response = f"The answer is {a}. " + fallback.format(a=a, b=b)
+    assert gsm8k.verify(response, str(a)) == gsm8k.verify(response, str(b)) == 0.0, response
+    corrected = f"I first got {a}, but {a} is wrong; the answer is {b}."
+    assert gsm8k.verify(corrected, str(b)) == 1.0, corrected  # called wrong outright: a correction
