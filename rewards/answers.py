@@ -246,6 +246,9 @@ _OPPOSED = tuple(
         " best/worst optimistic/pessimistic count/ignor narrow/broad"
     ).split()
 )  # words, or stems of five letters or more that every form of the word starts with ("practic": practice, -ally)
+# Oppositions a word problem tells its story by ("before lunch she had 17; after lunch 18"), which contrast two cases
+# only where both values are given as the answer ("Before lunch the answer is 17; after lunch the answer is 18").
+_STORY_OPPOSED = (("before", "after"), ("morning", "evening"), ("first", "last"), ("start", "end"))
 _CONDITION_WORDS = frozenset("if when with including counting assuming given provided".split())
 _NEGATORS = frozenset("not without excluding no n't never neither otherwise".split())
 _CASE_SPLIT = re.compile(r"[.;!?/|\n]|,|(?<![A-Za-z])(?:and|but|while|whereas)(?![A-Za-z])", re.I)
@@ -431,7 +434,8 @@ def _per_case(text: str, start: int, gap: str, after: str) -> bool:
     first_words = {word.lower() for word in _WORD.findall(first)}
     second_words = {word.lower() for word in _WORD.findall(second)}
     second_only = second_words - first_words
-    for one, other in _OPPOSED:
+    both_answers = "answer" in first_words and "answer" in second_words
+    for one, other in _OPPOSED + (_STORY_OPPOSED if both_answers else ()):
         if (
             _holds(first_words, one)
             and _holds(second_only, other)

@@ -1144,6 +1144,7 @@ CONTRASTS = [
     ("in the first interpretation", "in the second"),
     ("at best", "at worst"),
     ("exactly", "approximately"),
+    ("before lunch the answer is", "after lunch the answer is"),
 ]
 PER_CASE = [
     "{C1}: {a}. {C2}: {b}.",
