@@ -265,25 +265,17 @@ _ENDS_ITS_CLAUSE = re.compile(r"[ \t$]*(?:[.!?;\n]|$)")
 # The first value called wrong under a condition opened before it: "Should 17 be wrong, the answer is 18", "If 17 is
 # incorrect, 18": the second value is a fallback (class 31). Called wrong outright, it is a correction ("17 is wrong;
 # the answer is 18").
-_CALLED_WRONG = re.compile(
-    r"\W*(?:be|is|was|were|turns?\s+out(?:\s+to\s+be)?|proves?(?:\s+to\s+be)?)\s+"
-    r"(?:wrong|incorrect|mistaken|off|false|not\s+(?:right|correct))(?![A-Za-z])",
-    re.I,
-)
+_CONDITION_OPENER = r"(?:if|should|in\s+case|assuming|suppose|supposing|were)"
+_COPULA = r"(?:be|is|was|were|turns?\s+out(?:\s+to\s+be)?|proves?(?:\s+to\s+be)?)"
+_WRONG = r"(?:wrong|incorrect|mistaken|off|false|not\s+(?:right|correct))(?![A-Za-z])"
+_CALLED_WRONG = re.compile(rf"\W*{_COPULA}\s+{_WRONG}", re.I)
 _CONDITION_OPENED = re.compile(
-    r"(?<![A-Za-z])(?:if|should|in\s+case|assuming|suppose|supposing|were)"
-    r"(?:\s+(?:the|my|our|answer|value|result|it|that|of))*\W*$",
-    re.I,
+    rf"(?<![A-Za-z]){_CONDITION_OPENER}(?:\s+(?:the|my|our|answer|value|result|it|that|of))*\W*$", re.I
 )
-
-
 # After a value, a condition on an answer being wrong followed by another value: "17. If 17 is wrong, 18", "17. If
 # that is off, 18" (the fallback seen from the first value).
 _IF_WRONG = re.compile(
-    r"(?<![A-Za-z])(?:if|should|in\s+case|assuming|suppose|supposing|were)(?![A-Za-z])[^.;!?\n]{0,30}?"
-    r"(?:(?:be|is|was|were|'s|turns?\s+out(?:\s+to\s+be)?|proves?(?:\s+to\s+be)?)\s+)?"
-    r"(?:wrong|incorrect|mistaken|off|false|not\s+(?:right|correct))(?![A-Za-z])",
-    re.I,
+    rf"(?<![A-Za-z]){_CONDITION_OPENER}(?![A-Za-z])[^.;!?\n]{{0,30}}?(?:(?:{_COPULA}|'s)\s+)?{_WRONG}", re.I
 )
 
 
@@ -302,17 +294,17 @@ def offers_alternatives(text: str, start: int, end: int, second_end: int | None 
         revealed_letters(_VALUE_AT_END.sub("", text[max(0, start - 40) : start]))
     ):
         return True  # "Should 17 be wrong, the answer is 18": a fallback
-    if len(_WORD.findall(gap)) <= _MAX_GAP_WORDS and labelled_a_later_case(text[max(0, start - _REACH_AFTER) : end]):
-        return True  # "(a) 17 (b) 18", "Case 1: 17. Case 2: 18": the second value is a later item's
-    if _ranked_by_number(text, start, end, gap):
-        return True  # "17. 2nd guess: 18", "Answer 2: 18", "Case 1: 17. Case 2: 18"
+    words = [word.lower() for word in _WORD.findall(gap)]
+    if len(words) <= _MAX_GAP_WORDS and (
+        labelled_a_later_case(text[max(0, start - _REACH_AFTER) : end]) or _ranked_by_number(text, start, end)
+    ):
+        return True  # "(a) 17 (b) 18", "Case 1: 17. Case 2: 18", "17. 2nd guess: 18", "Answer 2: 18"
     if _offers_between(text, gap, end):
         return True
     if second_end is None:
         return False
     if _bare_join(gap) and _ENDS_ITS_CLAUSE.match(text[second_end : second_end + _REACH_AFTER]):
         return True  # "17 and 18.", "17. Also 18.", "17?? 18??": two bare values, neither an account of the other
-    words = [word.lower() for word in _WORD.findall(gap)]
     after = revealed_letters(text[second_end : second_end + _REACH_AFTER])
     if len(words) <= _MAX_GAP_WORDS and _FOR_ANOTHER_CASE.match(after) and _A_CASE.search(gap + after[:40]):
         return True  # "17 in one reading and 18 in another": each value under its own reading (not "for one friend")
@@ -457,21 +449,19 @@ def _holds(words: set[str], stem: str) -> bool:
 
 # A candidate or a case numbered after the first, as a label: "Answer 2: 18", "Case 2: 18", "Option 3) 18". The
 # number reader reads the label as a value, so the two answers are never side by side without it.
-_NUMBERED_NOUN = re.compile(rf"(?<![A-Za-z])(?:{_CANDIDATE_NOUN}|{CASE_LABEL_NOUN})\s*(?:no\.?|#)?\s*$", re.I)
-_LABEL_MARK = re.compile(r"\s*(?::|\)|->|→|=>)")
+_LABELLED_NOUN = rf"(?<![A-Za-z])(?:{_CANDIDATE_NOUN}|{CASE_LABEL_NOUN})\s*(?:no\.?|#)?\s*"
+_MARK = r"\s*(?::|\)|->|→|=>)"
+_LATER_NUMBER = r"(?:[2-9]|\d\d+)"
+_NUMBERED_NOUN = re.compile(rf"{_LABELLED_NOUN}$", re.I)
+_LABEL_MARK = re.compile(_MARK)
 # Right before a value, the label of a candidate or case after the first: the value is given for it ("Case 2: 18"),
 # the noun said once for the list ("Interpretation 1: 17; 2: 18").
-_NUMBERED_LABEL_BEFORE = re.compile(
-    rf"(?<![A-Za-z])(?:{_CANDIDATE_NOUN}|{CASE_LABEL_NOUN})\s*(?:no\.?|#)?\s*(?:[2-9]|\d\d+)\s*(?::|\)|->|→|=>)\s*$",
-    re.I,
-)
-_BARE_LABEL_BEFORE = re.compile(r"(?:^|[;,.\n])\s*(?:[2-9]|\d\d+)\s*(?::|\)|->|→|=>)\s*$")
+_NUMBERED_LABEL_BEFORE = re.compile(rf"{_LABELLED_NOUN}{_LATER_NUMBER}{_MARK}\s*$", re.I)
+_BARE_LABEL_BEFORE = re.compile(rf"(?:^|[;,.\n])\s*{_LATER_NUMBER}{_MARK}\s*$")
 # Items of a list lettered a), b), ...: a value after a later letter, in a list that began with a)
 _LATER_LETTER_BEFORE = re.compile(r"(?:^|[\s;,.:(\n])\(?[b-h]\)\s*$")
 _FIRST_LETTER = re.compile(r"(?:^|[\s;,.:(\n])\(?a\)")
-_FIRST_LABEL = re.compile(
-    rf"(?<![A-Za-z])(?:{_CANDIDATE_NOUN}|{CASE_LABEL_NOUN})\s*(?:no\.?|#)?\s*1\s*(?::|\)|->|→|=>)", re.I
-)
+_FIRST_LABEL = re.compile(rf"{_LABELLED_NOUN}1{_MARK}", re.I)
 
 
 def labelled_a_later_case(before: str) -> bool:
@@ -485,31 +475,30 @@ def labelled_a_later_case(before: str) -> bool:
     return _BARE_LABEL_BEFORE.search(before) is not None and _FIRST_LABEL.search(before) is not None
 
 
-def _ranked_by_number(text: str, start: int, end: int, gap: str) -> bool:
+def _ranked_by_number(text: str, start: int, end: int) -> bool:
     """Of two values close together (the first ending at `start`, the second starting at `end`), one is the number of
-    a candidate or case after the first, written as an ordinal rank (`_ORDINAL_RANK`: "2nd guess") or as a label
-    (`_NUMBERED_NOUN`: "Answer 2:", "Case 2:"): the second value is that number, or the first is the number of the
+    a candidate or case after the first: the second value is that number, or the first is the number of the
     second."""
     second = re.match(r"\d+", text[end : end + 12])
     first = re.search(r"\d+$", text[max(0, start - 12) : start])
-    ranked = (
+    return bool(
         second is not None
-        and _LATER_ORDINAL.search(second.group(0))
-        and (
-            _ORDINAL_RANK.match(text, end + second.end())
-            or _LABEL_MARK.match(text, end + second.end())
-            and _NUMBERED_NOUN.search(text[max(0, end - 30) : end])
-        )
-    ) or (
-        first is not None
-        and _LATER_ORDINAL.search(first.group(0))
-        and (
-            _ORDINAL_RANK.match(text, start)
-            or _LABEL_MARK.match(text, start)
-            and _NUMBERED_NOUN.search(text[max(0, start - len(first.group(0)) - 30) : start - len(first.group(0))])
-        )
+        and _numbers_a_later_one(text, end, end + second.end())
+        or first is not None
+        and _numbers_a_later_one(text, start - len(first.group(0)), start)
     )
-    return bool(ranked) and len(_WORD.findall(gap)) <= _MAX_GAP_WORDS
+
+
+def _numbers_a_later_one(text: str, start: int, end: int) -> bool:
+    """The digits `text[start:end]` number a candidate or case after the first, as an ordinal rank (`_ORDINAL_RANK`:
+    "2nd guess") or as a label (`_NUMBERED_NOUN`: "Answer 2:", "Case 2:")."""
+    if not _LATER_ORDINAL.search(text[start:end]):
+        return False
+    if _ORDINAL_RANK.match(text, end):
+        return True
+    return (
+        _LABEL_MARK.match(text, end) is not None and _NUMBERED_NOUN.search(text[max(0, start - 30) : start]) is not None
+    )
 
 
 def _weighed(shown: str) -> bool:
