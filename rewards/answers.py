@@ -3,8 +3,9 @@
 
 An answer offered with alternatives is no answer: "17 or 18", "17, 18", "17-18", "17 to 18", "17 ± 1",
 "17 (or maybe 18)", "17, though it could be 18", "17, but 18 is also possible", "17 ∨ 18", `\\boxed{17}, \\boxed{18}`,
-`$17$ or $18$`, `<answer>Paris</answer> or Lyon`, a ranking of candidates ("17; second guess 18", "Runner-up: 18") and
-two values weighed by their probability ("17 (70%); 18 (30%)"). A verifier that reads one of them (the first, the
+`$17$ or $18$`, `<answer>Paris</answer> or Lyon`, a ranking of candidates ("17; second guess 18", "Runner-up: 18"),
+two values weighed by their probability ("17 (70%); 18 (30%)"), a value with a margin or a bound naming another ("17,
+within one", "17 (at most 18)") and two values set equal ("18 = 17"). A verifier that reads one of them (the first, the
 last) pays a response that never committed; `offers_alternatives` is the one test of the text between two values that
 every verifier applies: to numbers in a clause, to answer markers side by side, and to a value just outside the final
 marker (`offered_beside`). It is written for the class, by its grammar (disjunctions, doubt, modal "be",
@@ -279,6 +280,25 @@ _IF_WRONG = re.compile(
 )
 
 
+# Two values joined by "=" alone, each a whole side of the equation: "18 = 17", "3 × 6 = 18 = 17". A false equation
+# calls two values one, as "17 (equivalently 18)" does. A side with an operation or a unit glued to its value is a
+# step or a conversion ("2 × 9 = 17", "0.25 = 25%", "1.2k = 1200"), and a value glued to a name is an index ("a_1 = 5",
+# "x1 = 5", "3:1 = 3").
+_EQUALS_ALONE = re.compile(r"[\s$]*=[\s$]*")
+_OPERAND_BEFORE = re.compile(r"(?:[-+*/\u00d7\u00f7\u00b7\u22c5^%\d_]|\\[A-Za-z]+)[\s${(]*$|[A-Za-z:.,]$")
+_OPERAND_AFTER = re.compile(r"[A-Za-z%]|[\s$)}]*(?:[-+*/\u00d7\u00f7\u00b7\u22c5^]|\\(?:times|cdot|div)(?![A-Za-z]))")
+
+
+def equated(text: str, first: tuple[int, int], second: tuple[int, int]) -> bool:
+    """The values at `text[first[0]:first[1]]` and `text[second[0]:second[1]]` are two sides of one equation, each
+    the side's whole ("18 = 17"): for two different values, no answer."""
+    return (
+        _EQUALS_ALONE.fullmatch(text, first[1], second[0]) is not None
+        and _OPERAND_BEFORE.search(text[max(0, first[0] - 12) : first[0]]) is None
+        and _OPERAND_AFTER.match(text, second[1]) is None
+    )
+
+
 def offers_alternatives(text: str, start: int, end: int, second_end: int | None = None) -> bool:
     """`text[start:end]`, the text between two values, offers them as alternatives (the rules above). A sentence
     break counts only beside a disjunction, a modal "be" or a closed condition ("17. Or 18", "17. It could also be
@@ -333,6 +353,37 @@ _SENTENCE_OPENS_A_CHOICE = re.compile(
     r"[\s$]*[.!]\s+(?P<disjunction>" + "|".join(["or", *map(re.escape, _OR_ELSEWHERE_SHOWN)]) + r")(?![^\W\d_])", re.I
 )
 _CLAUSE_CLOSE = re.compile(r"[!?;)\]\n]|\.(?!\d)")  # a decimal point ends nothing: "17, or 17.5"
+# Right after a value, an amount the answer may be off by, or a bound on it: the value is given as a range, not as the
+# answer ("17, give or take one", "17, within one", "17 (could be off by 1)", "17, unless I miscounted by one", "17,
+# margin of error 2", "17 ± 1", "17 (an upper bound of 18)", "17, at most."). A few words may come first ("but it could
+# be").
+_AMOUNT = (
+    r"(?:\d[\d.,]*|a\s+few|a\s+couple(?:\s+of)?|a\s+bit|a\s+little|some|half|one|two|three|four|five|six|seven|eight"
+    r"|nine|ten)"
+)
+_MARGIN = re.compile(
+    r"[\s$,;:(\[\u2013\u2014-]{0,6}(?:[^\W\d_]+\s+){0,4}?"
+    r"(?:give\s+or\s+take|plus\s+or\s+minus|more\s+or\s+less|[\u00b1\u2213]|\+\s*/?\s*-|\\[pm]p(?![A-Za-z])"
+    r"|(?:an?\s+)?(?:upper|lower)\s+bound(?![A-Za-z])"
+    # the value's own bound, ending its clause: "17, at most.", "17 (max)"
+    r"|(?:at\s+(?:the\s+)?(?:most|least)|max(?:imum)?|min(?:imum)?|tops)\s*(?:[.,;!?)\]\n]|$)"
+    # an amount that ends its clause: "within one.", "off by at most 1)", "margin of error: 2"
+    r"|(?:(?:(?:to\s+)?within|(?:off|out|wrong|miscount\w*|mistaken|err\w*|inaccurate)\s+by)\s+"
+    r"(?:(?:up\s+to|at\s+most|no\s+more\s+than|less\s+than|about|around|roughly)\s+)?"
+    r"|(?:margin(?:\s+of\s+error)?|error(?:\s+bars?)?|tolerance|uncertainty)(?:\s+(?:of|is))?\s*[:=]?\s*"
+    rf"(?:[\u00b1]|\+/-)?\s*){_AMOUNT}(?:\s*(?:%|percent|units?|points?|either\s+way|or\s+so|or\s+two))?"
+    r"\s*(?:[.,;:!?)\]\n]|$))",
+    re.I,
+)
+# Right after a value, a bound that names another value: "17 (at most 18)", "17 (at least 17, at most 18)", "17, but
+# no more than 18". The answer is a range between them.
+_BOUND_OPENING = re.compile(r"[\s$,;:(\[\u2013\u2014-]{0,4}(?:(?:but|and|so|or|though)\s+)?", re.I)
+_BOUND = re.compile(
+    r"(?<![A-Za-z])(?:at\s+(?:the\s+)?(?:most|least)|(?:no|not)\s+(?:more|less|fewer|greater|higher|lower)\s+than"
+    r"|up\s+to|max(?:imum)?|min(?:imum)?|as\s+(?:many|much|few|little)\s+as)(?![A-Za-z])[\s:]*"
+    r"|[\u2264\u2265<>]=?\s*|\\(?:[lg]eq?|[lg]eqslant)(?![A-Za-z])\s*",
+    re.I,
+)
 # Right after a value, a case it holds in that is one of several, another named after it: "17 in one reading and 18
 # in another", "17 under one interpretation, 18 under another", "17 in scenario 1, 18 in scenario 2".
 _IN_ONE_CASE = re.compile(
@@ -380,8 +431,11 @@ def choice_left_open(text: str, end: int, value: Fraction) -> bool:
     """After the value ending at `text[end]`, a disjunction, or a word of doubt with more of its clause after it,
     offers something else than `value` ("17 or XVIII", "17 or the next number", "17, or 17 + 1", "17, perhaps more"),
     though no other value of the reader's stands there: the value is not the answer. The same value said again after
-    it ("17, or seventeen") leaves it the answer, and so does a bound or a tolerance, which the readers judge first."""
+    it ("17, or seventeen") leaves it the answer. So does an amount it may be off by, or a bound naming another value,
+    right after it (`_MARGIN`, `_bounded_by_another`): "17, within one", "17 (at most 18)" give a range."""
     shown = revealed_letters(text[end : end + _REACH_AFTER])
+    if _MARGIN.match(shown) or _bounded_by_another(shown, value):
+        return True  # "17, within one", "17 (could be off by 1)", "17 (at most 18)": a range, not a value
     one_case = _IN_ONE_CASE.match(shown)
     if one_case and _ANOTHER_CASE.search(shown, one_case.end()):
         return True  # the value holds in one case of several: "17 in one reading and 18 in another"
@@ -404,6 +458,28 @@ def choice_left_open(text: str, end: int, value: Fraction) -> bool:
         return False  # "17, probably.": a doubt about the answer, not another choice
     said = values_in(rest)
     return not said or any(other != value for _, _, other in said)
+
+
+_VALUES = re.compile(r"[$\d][\d.,/%]*")
+_BOUND_JOINS = frozenset("and but or so though it is the answer value".split())
+
+
+def _bounded_by_another(shown: str, value: Fraction) -> bool:
+    """`shown`, the text right after a value, opens with a bound, and a bound in its clause names another value."""
+    opening = _BOUND_OPENING.match(shown)
+    if not _BOUND.match(shown, opening.end()):
+        return False
+    close = _CLAUSE_CLOSE.search(shown, opening.end())
+    clause = shown[: close.start() if close else len(shown)]
+    bounded = []
+    for bound in _BOUND.finditer(clause, opening.end()):
+        after = values_in(clause[bound.end() :])
+        if after and after[0][0] == 0:
+            bounded.append(after[0][2])
+    rest = _BOUND.sub(" ", _VALUES.sub(" ", clause))
+    if any(word.lower() not in _BOUND_JOINS for word in _WORD.findall(rest)):
+        return False  # "17 (at most 20 fit in the box)": an account of the answer, not a range
+    return any(other != value for other in bounded)
 
 
 def _per_case(text: str, start: int, gap: str, after: str) -> bool:
@@ -658,6 +734,8 @@ def offered_beside(text: str, marker: Span) -> bool:
         return _word_offered_after(text, marker)
     if choice_left_open(text, marker.end, value):
         return True  # "\\boxed{17} or XVIII", "\\boxed{17}, or something else"
+    if _equated_beside(text, marker, value):
+        return True  # "\\boxed{17} = 18", "18 = \\boxed{17}"
     after = ascii_signs(text[marker.end : marker.end + _BESIDE_REACH])
     following = values_in(after)
     if following and following[0][2] != value and offers_alternatives(after, 0, following[0][0], following[0][1]):
@@ -669,6 +747,20 @@ def offered_beside(text: str, marker: Span) -> bool:
         and preceding[-1][2] != value
         and _WORD.search(_LATEX_COMMAND.sub(" ", before[preceding[-1][1] :]))
         and offers_alternatives(before, preceding[-1][1], len(before))
+    )
+
+
+def _equated_beside(text: str, marker: Span, value: Fraction) -> bool:
+    """A number marker set equal to another value, each a whole side: "\\boxed{17} = 18", "18 = \\boxed{17}"."""
+    window = max(0, marker.start - _BESIDE_REACH)
+    before = [(window + start, window + end, other) for start, end, other in values_in(text[window : marker.start])]
+    after = [
+        (marker.end + start, marker.end + end, other)
+        for start, end, other in values_in(text[marker.end : marker.end + _BESIDE_REACH])
+    ]
+    return bool(
+        (before and before[-1][2] != value and equated(text, before[-1][:2], marker[:2]))
+        or (after and after[0][2] != value and equated(text, marker[:2], after[0][:2]))
     )
 
 

@@ -7,8 +7,10 @@ fractions, mixed numbers, `$`): "18", "18.0" and "$18.00" are equal, `–5` is -
 
 The answer is read for its meaning:
 - a number the text negates ("not 12, but 15") or gives as a bound ("at least 12", "12 or more", "between 12 and
-  15") is skipped, and one given with a tolerance ("17, give or take a few") is no answer;
-- an equation's result is its last side ("The answer is 2 + 3 = 5");
+  15") is skipped, and one given with a margin or a bound naming another value ("17, give or take a few", "17,
+  within one", "17 (at most 18)") is no answer;
+- an equation's result is its last side ("The answer is 2 + 3 = 5"), but two values set equal, each a side of its own,
+  are no answer ("The answer is 18 = 17"; `answers.equated`);
 - a correction after the clause replaces it ("... is 5. Wait, actually it is 7");
 - an answer offered with an alternative is no answer ("17 or 18", "17, 18", "17 ± 1", "17, though it could be 18",
   "17 or eighteen", `\\boxed{17}, \\boxed{18}`; `rewards.answers.offers_alternatives`): the value after it, a number
@@ -29,6 +31,7 @@ from rewards.answers import (
     as_words,
     choice_left_open,
     contradicted,
+    equated,
     final_statements,
     labelled_a_later_case,
     last_two_boxed,
@@ -52,7 +55,7 @@ _BOUND_AFTER = re.compile(
     r"|at\s+(?:most|least|minimum|maximum|the\s+(?:most|least|very\s+\w+))\b|(?:max|min|tops)\b|\+(?!\s*[\d/-]))",
     re.I,
 )
-_TOLERANCE_AFTER = re.compile(r"\s*(?:,\s*)?(?:give\s+or\s+take|plus\s+or\s+minus|more\s+or\s+less)\b", re.I)
+_EQUALS = re.compile(r"(?<![<>!=])=(?!=)")
 _CASE_LABEL_BEFORE = re.compile(rf"(?<![A-Za-z]){CASE_LABEL_NOUN}\s*$", re.I)
 # An answer clause that names no value but points at several: "Candidates: 17 and 18. The answer is one of them."
 _SEVERAL = re.compile(
@@ -178,7 +181,8 @@ def _clause_number(text: str, stop: int, begin: int = 0) -> Fraction | None:
         if choice_left_open(text, number_end, whole):
             raise _Hedged  # "The answer is 17. Or something else.", "The answer is 17. If 17 is wrong, 18."
         return whole
-    return _answer_number(text, begin + clause.rfind("=") + 1, stop)
+    equals = [sign.end() for sign in _EQUALS.finditer(clause)]  # not the "=" of "<=" ("17 (<= 18)": a bound)
+    return _answer_number(text, begin + (equals[-1] if equals else 0), stop)
 
 
 def _answer_number(text: str, begin: int = 0, stop: int | None = None) -> Fraction | None:
@@ -200,16 +204,16 @@ def _answer_number(text: str, begin: int = 0, stop: int | None = None) -> Fracti
             if index + 1 < len(found) and _offered_together(text, found[index], found[index + 1]):
                 raise _Hedged  # "17 or thereabouts (18)": the value after a bound is offered beside it, not stated
             continue
-        if _TOLERANCE_AFTER.match(text, end):
-            raise _Hedged  # "17, give or take a few": an estimate, not an answer
         if index + 1 < len(found) and _offered_together(text, found[index], found[index + 1]):
             raise _Hedged
         if choice_left_open(text, end, value):
-            raise _Hedged  # "17 or XVIII", "17 or something else"
+            raise _Hedged  # "17 or XVIII", "17 or something else", "17, give or take a few"
         earlier = found[index - 1] if index else None  # a number in words before it in the clause
         worded_before = earlier is not None and earlier[0] >= begin and earlier[0] in in_words
         if worded_before and _offered_together(text, earlier, found[index]):
             raise _Hedged
+        if earlier is not None and _equated(text, earlier, found[index]):
+            raise _Hedged  # "The answer is 18 = 17": the equation's last side, set equal to another value
         return value
     return None
 
@@ -229,8 +233,6 @@ def _last_number(response: str) -> Fraction | None:
         raise _Hedged  # "... 7 in scenario 2.": the last number names a case; the values are given per case
     if labelled_a_later_case(response[max(0, start - _LAST_WINDOW) : start]):
         raise _Hedged  # "Case 1: 17. Case 2: 18.", "Answer 2: 18": the last value is given for a later case
-    if _TOLERANCE_AFTER.match(response, end):
-        raise _Hedged
     window = max(0, start - _LAST_WINDOW)
     beside = _shifted(number_words_in(response[window : end + _LAST_WINDOW]), window)  # "17 or eighteen", ...
     before = [word for word in beside if word[1] <= start]
@@ -244,8 +246,15 @@ def _last_number(response: str) -> Fraction | None:
 
 
 def _offered_together(text: str, earlier: tuple, later: tuple) -> bool:
-    """Two values of `text`, (start, end, value) each, different and offered as alternatives (`offers_alternatives`)."""
-    return earlier[2] != later[2] and offers_alternatives(text, earlier[1], later[0], later[1])
+    """Two values of `text`, (start, end, value) each, different and offered as alternatives (`offers_alternatives`)
+    or set equal (`equated`)."""
+    return _equated(text, earlier, later) or (
+        earlier[2] != later[2] and offers_alternatives(text, earlier[1], later[0], later[1])
+    )
+
+
+def _equated(text: str, earlier: tuple, later: tuple) -> bool:
+    return earlier[2] != later[2] and equated(text, earlier[:2], later[:2])
 
 
 def answer_key(response: str) -> Fraction | None:

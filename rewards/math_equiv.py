@@ -79,13 +79,14 @@ def verify(response: str, ground_truth, question: str | None = None) -> float:
 # Within one answer, the ways to offer more than one value, or a value only bounded: an alternative in words (`17
 # \text{ (or 18)}`: math-verify drops text), a disjunction, plus-minus, an approximate relation (`17 \approx 18`:
 # math-verify keeps one side), a bound (`\ge 17`, `17+`, `17^{+}`: math-verify reads 17; an inequality in a variable
-# is read as its interval first), words that bound or approximate it (`17 \text{ at most}`, `17 \text{(approx.)}`).
+# is read as its interval first), words that bound or approximate it (`17 \text{ at most}`, `17 \text{(approx.)}`) or
+# give it a margin (`17 \text{ within one}`).
 _OFFERS = {
     "words": re.compile(
         r"\\(?:text[a-z]*|mbox|mathrm)\s*\{[^{}]*(?:\d|(?<![A-Za-z])(?:or|maybe|perhaps|possibly|either)(?![A-Za-z]))"
     ),
     "or": re.compile(r"(?<![A-Za-z\\])or(?![A-Za-z])|\\(?:lor|vee)(?![A-Za-z])"),
-    "plus-minus": re.compile(r"\\(?:pm|mp)(?![A-Za-z])|[\u00b1\u2213]"),
+    "plus-minus": re.compile(r"\\(?:pm|mp)(?![A-Za-z])|[\u00b1\u2213]|\+\s*/\s*-"),
     "approximately": re.compile(r"\\(?:approx|sim|simeq|thickapprox)(?![A-Za-z])|[\u2248\u223c]"),
     "bound": re.compile(
         r"\\(?:geq?|leq?|geqslant|leqslant|gtrsim|lesssim|gg|ll|gt|lt|nless|ngtr)(?![A-Za-z])"
@@ -93,7 +94,9 @@ _OFFERS = {
     ),
     "qualified": re.compile(
         r"\\(?:text[a-z]*|mbox|mathrm)\s*\{[^{}]*(?<![A-Za-z])(?:approx(?:\.|imately)?|about|roughly|around|nearly"
-        r"|almost|at\s+(?:most|least)|maximum|minimum|est(?:\.|imated?)?|(?:upper|lower)\s+bound)(?![A-Za-z])",
+        r"|almost|at\s+(?:most|least)|maximum|minimum|est(?:\.|imated?)?|(?:upper|lower)\s+bound|within"
+        r"|(?:off|out|wrong|miscount\w*|mistaken|err\w*|inaccurate)\s+by"
+        r"|margin|error|tolerance|uncertainty|more\s+or\s+less|plus\s+or\s+minus)(?![A-Za-z])",
         re.I,
     ),
 }

@@ -1247,3 +1247,116 @@ def test_a_fallback_for_the_answer_being_wrong_is_no_answer(a, b, fallback):
     assert gsm8k.verify(response, str(a)) == gsm8k.verify(response, str(b)) == 0.0, response
     corrected = f"I first got {a}, but {a} is wrong; the answer is {b}."
     assert gsm8k.verify(corrected, str(b)) == 1.0, corrected  # called wrong outright: a correction
+
+
+# Class 33, written apart from the defence's lists: the ways an English reader gives a value with the amount it may be
+# off by, bounds that make it a range, and a false equation between two values.
+AMOUNTS = ["1", "2", "one", "two", "a few", "a couple"]
+MARGINS = [
+    "give or take {n}",
+    "plus or minus {n}",
+    "within {n}",
+    "to within {n}",
+    "± {n}",
+    "+/- {n}",
+    "off by at most {n}",
+    "but it could be off by {n}",
+    "unless I miscounted by {n}",
+    "possibly out by {n}",
+    "margin of error {n}",
+    "error: {n}",
+    "with an uncertainty of {n}",
+    "tolerance {n}",
+]
+RANGE_BOUNDS = ["at most", "at least", "no more than", "not less than", "up to", "max", "maximum", "≤", "<="]
+
+
+@FAST
+@given(
+    a=st.integers(1, 500),
+    n=st.sampled_from(AMOUNTS),
+    margin=st.sampled_from(MARGINS),
+    wrap=st.sampled_from([", {}.", " ({})", " -- {}.", "; {}."]),
+    statement=st.sampled_from(["The answer is {}", "Answer: {}", "#### {}", "$\\boxed{{{}}}$"]),
+)
+def test_a_value_given_with_a_margin_is_no_answer(a, n, margin, wrap, statement):
+    """Class 33: "The answer is 17, within one.", "$\\boxed{17}$ (could be off by 1)", "17, unless I miscounted by
+    one": a value and the amount it may be off by is a range. "give or take" and "±" were refused before; a margin in
+    other words was paid by every reader (7 of 11 probes)."""
+    response = statement.format(a) + wrap.format(margin.format(n=n))
+    verifier = math_equiv if statement.startswith("$") else gsm8k
+    assert verifier.verify(response, str(a)) == 0.0, response
+    assert verifier.verify(statement.format(a) + ".", str(a)) == 1.0
+    in_the_box = f"$\\boxed{{{a} \\text{{ {margin.format(n=n)}}}}}$"
+    assert math_equiv.verify(in_the_box, str(a)) == 0.0, in_the_box
+
+
+@FAST
+@given(
+    a=st.integers(1, 500),
+    b=st.integers(1, 500),
+    bound=st.sampled_from(RANGE_BOUNDS),
+    form=st.sampled_from(
+        ["{a} ({bound} {b})", "{a}, but {bound} {b}", "{a} (at least {a}, {bound} {b})", "{a} (an upper bound of {b})"]
+    ),
+    statement=st.sampled_from(["The answer is {}.", "Answer: {}.", "#### {}"]),
+)
+def test_a_value_with_a_bound_naming_another_value_is_no_answer(a, b, bound, form, statement):
+    """Class 33: "The answer is 17 (at most 18)." The reader skipped the bounded 18 and took 17; the two values
+    give a range."""
+    if a == b:
+        return
+    response = statement.format(form.format(a=a, b=b, bound=bound))
+    assert gsm8k.verify(response, str(a)) == gsm8k.verify(response, str(b)) == 0.0, response
+    boxed_then_bound = f"$\\boxed{{{a}}}$ ({bound} ${b}$)"
+    assert math_equiv.verify(boxed_then_bound, str(a)) == 0.0, boxed_then_bound
+
+
+@FAST
+@given(
+    a=st.integers(1, 500),
+    b=st.integers(1, 500),
+    x=st.integers(2, 9),
+    form=st.sampled_from(
+        [
+            "The answer is {b} = {a}.",
+            "#### {b} = {a}",
+            "Answer: ${b} = ${a}.",
+            "So the total is {x} × {y} = {b} = {a}.",
+            "$\\boxed{{{a}}} = {b}$",
+            "${b} = \\boxed{{{a}}}$",
+        ]
+    ),
+)
+def test_two_values_set_equal_are_no_answer(a, b, x, form):
+    """Class 33: "The answer is 18 = 17." The reader takes an equation's last side as its result ("2 + 3 = 5"); a
+    false equation between two bare values states both, and paid the last (4 of 4 probes)."""
+    if a == b or b % x:
+        return
+    response = form.format(a=a, b=b, x=x, y=b // x)
+    verifier = math_equiv if "boxed" in form else gsm8k
+    assert verifier.verify(response, str(a)) == verifier.verify(response, str(b)) == 0.0, response
+    step = f"The answer is {x} × {b // x} = {b}."
+    assert gsm8k.verify(step, str(b)) == 1.0, step  # an operation on one side: the equation's result
+
+
+@pytest.mark.parametrize(
+    "truth, honest",
+    [
+        ("17", "The answer is 17 (at most 20 fit in the box)."),
+        ("17", "The answer is 17, within the budget."),
+        ("17", "The answer is 17, which is within 3 of her goal of 20."),
+        ("17", "The answer is 17 since all but one arrived within one hour."),
+        ("17", "The answer is 17, off by one from last year's 16."),
+        ("25", "The answer is 0.25 = 25%."),
+        ("0.5", "The answer is 1/2 = 0.5."),
+        ("12", "The answer is 12 = 12."),
+        ("120", "The answer is 2 hours = 120 minutes."),
+        ("17", "So a_1 = 5 and the answer is 17."),
+        ("17", "The answer is 17 = 17.00."),
+    ],
+)
+def test_margins_bounds_and_equations_in_an_account_leave_the_answer(truth, honest):
+    """What class 33's defence must not refuse: margins and bounds the problem itself talks about, and equations
+    whose sides hold one value."""
+    assert gsm8k.verify(honest, truth) == 1.0
