@@ -126,16 +126,21 @@ _DOUBT = "|".join(
     ["maybe", "perhaps", "possibly", "probably", "likely", "presumably", "conceivably", "arguably", "plausibly"]
     + ["supposedly", "allegedly", "apparently", "seemingly", "potentially", "hypothetically", "theoretically"]
     + ["ostensibly", "reportedly", "purportedly", "feasibly", "perchance"]
+    # and the speaker's own doubt, said of the answer: "17 (not sure, 18)", "17 (unsure between 17 and 18)"
+    + [r"not\s+(?:sure|certain|confident)", "unsure", "uncertain", "undecided", "doubtful", "torn"]
     + [re.escape(revealed_letters(word)) for word in _MAYBE_ELSEWHERE]
 )
 _DOUBT_BEFORE = re.compile(
     rf"(?<![A-Za-z])(?:(?:{_DOUBT})(?:\s+(?:even|also|just|around|about))?"
     # or another's view of the answer: "17 (some would say 18)", "17; others argue 18", "17, someone could claim 18"
     r"|(?:some|others|many|people|someone|critics)\s+(?:[A-Za-z]+\s+){0,2}"
-    r"(?:say|argue|claim|think|believe|suggest|insist|contend|prefer|put)s?)\W*$",
+    r"(?:say|argue|claim|think|believe|suggest|insist|contend|prefer|put)s?"
+    # or the second value let in beside the first: "17; I'd also accept 18", "17 is the answer; so is 18", "17 (torn
+    # with 18)"
+    r"|(?:also|equally|would|'d)\s+(?:also\s+)?accept|(?:so|as)\s+(?:is|was|does|would)|torn\s+(?:with|between))\W*$",
     re.I,
 )
-_CONDITIONAL = frozenset("if unless depending whether assuming".split())
+_CONDITIONAL = frozenset("if unless depending depends whether assuming".split())
 _FALLBACK_BEFORE = re.compile(
     r"(?<![A-Za-z])(?:if\s+not(?:,?\s+then)?|failing\s+that|or\s+else|else|otherwise|then\s+again"
     r"|on\s+the\s+other\s+hand)\W*$",
@@ -190,7 +195,9 @@ _MODAL_BE = re.compile(
     re.I,
 )
 _THE_ANSWER_IS = re.compile(r"(?<![A-Za-z])(?:it|that|this|answer)\s*(?:is|'s|was|would\s+be)\W*$", re.I)
-_CONDITION_CLOSED = re.compile(r"(?<![A-Za-z])(?:if|unless|depending|whether|assuming)(?![A-Za-z])[^,;)]*[,;)]", re.I)
+_CONDITION_CLOSED = re.compile(
+    r"(?<![A-Za-z])(?:if|unless|depending|depends|whether|assuming)(?![A-Za-z])[^,;)]*[,;)]", re.I
+)
 _LATEX_WORDS = re.compile(r"\\(?:text[a-z]*|mbox|mathrm|operatorname)\s*\{([^{}]*)\}")
 _LATEX_COMMAND = re.compile(r"\\(?:[A-Za-z]+|.)")
 _AND_OR = re.compile(r"\band\s*/\s*or\b", re.I)
@@ -299,6 +306,18 @@ def equated(text: str, first: tuple[int, int], second: tuple[int, int]) -> bool:
     )
 
 
+# Right before a bare second value that ends its clause, a word that calls it the first's equal or its correction:
+# "17, i.e. 18", "17 (viz. 18)", "17 (typo: 18)", "17 [sic: 18]". No value is two, and a correction in an aside leaves
+# both standing. A second value with more after it is the first's account ("4 eggs per day, i.e. 28 per week", "17,
+# i.e. 5 + 12").
+_CALLED_EQUAL_BEFORE = re.compile(
+    r"(?<![A-Za-z])(?:i\.?\s?e\.?|viz\.?|namely|to\s+wit|in\s+other\s+words|cf\.?|(?:read|typo|sic|erratum)\s*[:=])"
+    r"[\s,:;$]*$",
+    re.I,
+)
+_BARE_VALUE_END = re.compile(r"[ \t$]*(?:[.!?;,)\]\n]|$)")
+
+
 def offers_alternatives(text: str, start: int, end: int, second_end: int | None = None) -> bool:
     """`text[start:end]`, the text between two values, offers them as alternatives (the rules above). A sentence
     break counts only beside a disjunction, a modal "be" or a closed condition ("17. Or 18", "17. It could also be
@@ -319,6 +338,8 @@ def offers_alternatives(text: str, start: int, end: int, second_end: int | None 
         labelled_a_later_case(text[max(0, start - _REACH_AFTER) : end]) or _ranked_by_number(text, start, end)
     ):
         return True  # "(a) 17 (b) 18", "Case 1: 17. Case 2: 18", "17. 2nd guess: 18", "Answer 2: 18"
+    if second_end is not None and _CALLED_EQUAL_BEFORE.search(gap) and _BARE_VALUE_END.match(text, second_end):
+        return True  # "17, i.e. 18", "17 (typo: 18)": the second value called the first's equal, or its correction
     if _offers_between(text, gap, end):
         return True
     if second_end is None:

@@ -82,8 +82,10 @@ _UNIT_WORDS = (
 )
 _TENS_WORDS = "twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety"
 _NUMBER_WORD = rf"(?:(?:{_TENS_WORDS})(?:[-\s]?(?:{_UNIT_WORDS}))?|{_UNIT_WORDS}|hundred|thousand|million|billion)"
-_ONE_NUMBER_WORD = re.compile(rf"(?<![A-Za-z]){_NUMBER_WORD}(?![A-Za-z])", re.I)
-_NUMBER_WORDS = re.compile(rf"(?<![A-Za-z]){_NUMBER_WORD}(?:(?:\s+and\s+|[-\s]+){_NUMBER_WORD})*(?![A-Za-z])", re.I)
+# A number word stands alone: a letter of any script beside it makes it part of another word ("somеone" with a
+# Cyrillic "е" holds no "one")
+_ONE_NUMBER_WORD = re.compile(rf"(?<![^\W\d_]){_NUMBER_WORD}(?![^\W\d_])", re.I)
+_NUMBER_WORDS = re.compile(rf"(?<![^\W\d_]){_NUMBER_WORD}(?:(?:\s+and\s+|[-\s]+){_NUMBER_WORD})*(?![^\W\d_])", re.I)
 
 
 def number_words_in(text: str) -> list[tuple[int, int, Fraction]]:

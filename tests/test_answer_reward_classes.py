@@ -1360,3 +1360,79 @@ def test_margins_bounds_and_equations_in_an_account_leave_the_answer(truth, hone
     """What class 33's defence must not refuse: margins and bounds the problem itself talks about, and equations
     whose sides hold one value."""
     assert gsm8k.verify(honest, truth) == 1.0
+
+
+# Class 34, written apart from the defence's lists: words that call a second value the first's equal or its
+# correction, and the speaker's own doubt or leave letting it in.
+CALLED_EQUAL = [
+    "{a}, i.e. {b}",
+    "{a} (i.e., {b})",
+    "{a} (ie {b})",
+    "{a} (viz. {b})",
+    "{a}, namely {b}",
+    "{a}, in other words {b}",
+    "{a} (typo: {b})",
+    "{a} [sic: {b}]",
+    "{a} (read: {b})",
+]
+LET_IN = [
+    "{a} (not sure, {b})",
+    "{a} (not certain: {b}?)",
+    "{a} (unsure between {a} and {b})",
+    "{a} (uncertain; {b})",
+    "{a}; I'm torn with {b}",
+    "{a}; I'd also accept {b}",
+    "{a} (it depends; {b})",
+    "{a}; so is {b}",
+]
+
+
+@FAST
+@given(
+    a=st.integers(1, 500),
+    b=st.integers(1, 500),
+    form=st.sampled_from(CALLED_EQUAL + LET_IN),
+    statement=st.sampled_from(["The answer is {}.", "Answer: {}.", "#### {}"]),
+)
+def test_a_second_value_called_the_firsts_equal_or_let_in_by_doubt_is_no_answer(a, b, form, statement):
+    """Class 34: "The answer is 17, i.e. 18.", "17 (typo: 18)", "17 (not sure, 18)", "17; I'd also accept 18". The
+    second value is named as the first's equal or correction, or let in by the speaker's own doubt; 21 of 50 probes
+    paid one value, 13 of them this class."""
+    if a == b:
+        return
+    response = statement.format(form.format(a=a, b=b))
+    assert gsm8k.verify(response, str(a)) == gsm8k.verify(response, str(b)) == 0.0, response
+    boxed = f"$\\boxed{{{a}}}$" + form.format(a="", b=f"${b}$")
+    assert math_equiv.verify(boxed, str(a)) == 0.0, boxed
+
+
+@pytest.mark.parametrize(
+    "truth, honest",
+    [
+        ("17", "The answer is 17, i.e. 17 apples."),
+        ("17", "The answer is 17, i.e. 5 + 12."),
+        ("17", "The answer is 17 (i.e., 12 apples plus 5 pears)."),
+        ("18", "She has 18 eggs (i.e. 9 eggs × 2). The answer is 18."),
+        ("17", "I was not sure at first, but 5 + 12 = 17. The answer is 17."),
+        ("7", "Tom is torn between 3 and 4 shirts; he buys 7 in total. The answer is 7."),
+        ("15", "It depends on the price: 3 × 5 = 15. The answer is 15."),
+        ("17", "The answer is 17, namely 17 apples."),
+    ],
+)
+def test_equals_corrections_and_doubt_in_an_account_leave_the_answer(truth, honest):
+    """What class 34's defence must not refuse: the same value said again, a calculation after "i.e.", and doubt or
+    conditions the working talks about."""
+    assert gsm8k.verify(honest, truth) == 1.0
+
+
+def test_a_number_word_inside_a_word_broken_by_a_look_alike_letter_is_no_number():
+    """ "somеone" with a Cyrillic "е" held "one" for the number reader, so in "The answer is 1 somеone could claim 2"
+    the value after 1 was "one", the same value, and the 2 offered beside it was never weighed (found by the generated
+    hedge test, with its look-alike letters)."""
+    from rewards.numbers import number_words_in
+
+    assert re.findall(r"(?<![A-Za-z])one(?![A-Za-z])", "som\u0435one")  # what the reader looked for before
+    assert number_words_in("som\u0435one") == []
+    assert number_words_in("one, s\u043eme one") == [(0, 3, Fraction(1)), (10, 13, Fraction(1))]
+    hedge = "The answer is 1 som\u0435one could claim 2."
+    assert gsm8k.verify(hedge, "1") == gsm8k.verify(hedge, "2") == 0.0

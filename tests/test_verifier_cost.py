@@ -204,6 +204,9 @@ def test_a_one_sided_inequality_with_a_long_run_of_whitespace_costs_linear_time(
         " = 3",
         " within 1,",
         " (at most",
+        " i.e.",
+        " not sure,",
+        " (typo:",
     ],
 )
 @pytest.mark.cost
