@@ -455,7 +455,7 @@ def choice_left_open(text: str, end: int, value: Fraction) -> bool:
     it ("17, or seventeen") leaves it the answer. So does an amount it may be off by, or a bound naming another value,
     right after it (`_MARGIN`, `_bounded_by_another`): "17, within one", "17 (at most 18)" give a range."""
     shown = revealed_letters(text[end : end + _REACH_AFTER])
-    if _MARGIN.match(shown) or _bounded_by_another(shown, value):
+    if margin_after(text, end) or _bounded_by_another(shown, value):
         return True  # "17, within one", "17 (could be off by 1)", "17 (at most 18)": a range, not a value
     one_case = _IN_ONE_CASE.match(shown)
     if one_case and _ANOTHER_CASE.search(shown, one_case.end()):
@@ -483,6 +483,11 @@ def choice_left_open(text: str, end: int, value: Fraction) -> bool:
 
 _VALUES = re.compile(r"[$\d][\d.,/%]*")
 _BOUND_JOINS = frozenset("and but or so though it is the answer value".split())
+
+
+def margin_after(text: str, end: int) -> bool:
+    """Right after the value ending at `text[end]`, an amount it may be off by (`_MARGIN`): "17 ± 1", "17, within 2"."""
+    return _MARGIN.match(revealed_letters(text[end : end + _REACH_AFTER])) is not None
 
 
 def _bounded_by_another(shown: str, value: Fraction) -> bool:

@@ -35,6 +35,7 @@ from rewards.answers import (
     final_statements,
     labelled_a_later_case,
     last_two_boxed,
+    margin_after,
     offers_alternatives,
     sole_answer,
 )
@@ -161,6 +162,14 @@ def _clause_offered_after_a_value(response: str, cue_start: int, cue_end: int) -
     return bool(before and after) and _offered_together(response, before[-1], after[0])
 
 
+def _next_value(values: list[tuple[int, int, Fraction]], value: Fraction) -> tuple[int, int, Fraction] | None:
+    """The value after `value` to weigh as its alternative: the next one, or the one after it when the next is the
+    same value again, a label's number as often as not ("The answer is 2. Answer 2: 1")."""
+    if len(values) > 1 and values[0][2] == value:
+        return values[1]
+    return values[0] if values else None
+
+
 def _shifted(values: list[tuple[int, int, Fraction]], offset: int) -> list[tuple[int, int, Fraction]]:
     """Values found in a slice of a text, with their positions in the whole text."""
     return [(offset + start, offset + end, value) for start, end, value in values]
@@ -175,7 +184,7 @@ def _clause_number(text: str, stop: int, begin: int = 0) -> Fraction | None:
     whole = read_number(clause.strip().rstrip("."))
     if whole is not None:
         number_end = begin + len(clause.rstrip().rstrip("."))
-        following = next((value for value in values_in(text) if value[0] >= number_end), None)
+        following = _next_value([value for value in values_in(text) if value[0] >= number_end], whole)
         if following is not None and _offered_together(text, (0, number_end, whole), following):
             raise _Hedged
         if choice_left_open(text, number_end, whole):
@@ -204,7 +213,8 @@ def _answer_number(text: str, begin: int = 0, stop: int | None = None) -> Fracti
             if index + 1 < len(found) and _offered_together(text, found[index], found[index + 1]):
                 raise _Hedged  # "17 or thereabouts (18)": the value after a bound is offered beside it, not stated
             continue
-        if index + 1 < len(found) and _offered_together(text, found[index], found[index + 1]):
+        following = _next_value(found[index + 1 :], value)
+        if following is not None and _offered_together(text, found[index], following):
             raise _Hedged
         if choice_left_open(text, end, value):
             raise _Hedged  # "17 or XVIII", "17 or something else", "17, give or take a few"
@@ -238,8 +248,8 @@ def _last_number(response: str) -> Fraction | None:
     before = [word for word in beside if word[1] <= start]
     after = [word for word in beside if word[0] >= end]
     earlier = max(found[-2:-1] + before[-1:], default=None)  # the value just before it, in digits or in words
-    if earlier is not None and _offered_together(response, earlier, found[-1]):
-        raise _Hedged
+    if earlier is not None and (_offered_together(response, earlier, found[-1]) or margin_after(response, earlier[1])):
+        raise _Hedged  # "... 17 or 18", "... 17 ± 1": the last number is an alternative or the margin
     if (after and _offered_together(response, found[-1], after[0])) or choice_left_open(response, end, value):
         raise _Hedged
     return value

@@ -357,7 +357,7 @@ def _first_number(response: str):
 )
 def test_a_word_problem_answered_with_alternatives_has_no_answer(a, b, alternative, statement):
     response = statement.format(alternative.format(a=a, b=b))
-    if a == b:  # one value, said twice: an answer
+    if a == b and "±" not in alternative:  # one value, said twice: an answer ("17 ± 17" is a margin: class 33)
         assert gsm8k.verify(response, str(a)) == 1.0
         return
     assert _first_number(response) == a  # the first number read alone pays the hedge
@@ -1436,3 +1436,24 @@ def test_a_number_word_inside_a_word_broken_by_a_look_alike_letter_is_no_number(
     assert number_words_in("one, s\u043eme one") == [(0, 3, Fraction(1)), (10, 13, Fraction(1))]
     hedge = "The answer is 1 som\u0435one could claim 2."
     assert gsm8k.verify(hedge, "1") == gsm8k.verify(hedge, "2") == 0.0
+
+
+@pytest.mark.parametrize(
+    "hedge",
+    [
+        "The answer is 2. Answer 2: 1",
+        "The answer is 3. Option 3) 1",
+        "My best guess is 2; Guess #2: 5",
+        "The answer is 2 (Case 2: 7).",
+        "So she has 1 ± 1",
+        "So she has 4, give or take 4",
+    ],
+)
+def test_a_label_or_margin_that_repeats_the_answers_value_hides_nothing(hedge):
+    """Found by the generated tests of classes 31 and 33 on some draws, not others: the value after the answer was
+    weighed as its alternative, and when that was a label's number or a margin equal to the answer ("Answer 2:" after
+    2, "1 ± 1"), the same value, the value after it was never weighed. Each is no answer for any value in it."""
+    from rewards.numbers import values_in
+
+    for _, _, value in values_in(hedge):
+        assert gsm8k.verify(hedge, str(value)) == 0.0, (hedge, value)
