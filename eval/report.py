@@ -6,6 +6,11 @@ python -m eval.report [run_name=...]      (the pipeline calls write_report at th
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # run as a command: a typo in the config fails here, before torch and TRL load
+    from runtime.cli import check_command_line
+
+    check_command_line()
+
 import json
 from pathlib import Path
 

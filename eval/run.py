@@ -14,6 +14,11 @@ sampled at T = 1, as <stage>.sampled.json + .sampled.generations.jsonl.
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # run as a command: a typo in the config fails here, before torch and TRL load
+    from runtime.cli import check_command_line
+
+    check_command_line()
+
 import hashlib
 import json
 import math

@@ -24,6 +24,11 @@ show a change holds over these prompts, not that it would survive another draw o
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # run as a command: a typo in the config fails here, before torch and TRL load
+    from runtime.cli import check_command_line
+
+    check_command_line()
+
 import itertools
 import json
 import math

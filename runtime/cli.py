@@ -1,5 +1,9 @@
 """The command line: `python -m stages.<name> key=value ...` is a Hydra entry point that validates the
-whole config before any work; under `-m` (a Hydra multirun sweep) each job becomes a run of its own."""
+whole config before any work; under `-m` (a Hydra multirun sweep) each job becomes a run of its own.
+
+A stage module run as a command calls `check_command_line()` first, before it imports torch and TRL (5-8 s): the
+config is composed from the command line and our options are checked (`config.check_options`), so a typo fails in
+about a second. Then `stage_main` composes it again through Hydra and checks everything (`config.validate`)."""
 
 from __future__ import annotations
 
@@ -8,9 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 import hydra
+from hydra.errors import HydraException
 from omegaconf import DictConfig
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from data.loading import DataError
 from runtime import config, devices
 from runtime.layout import REPO_ROOT, seed_run_name, stage_dir
 
@@ -26,6 +31,8 @@ def stage_main(
 
     @hydra.main(version_base=None, config_path=str(REPO_ROOT / "conf"), config_name="config")
     def main(cfg: DictConfig) -> Any:
+        from data.loading import DataError  # datasets loads with it: not before the config is checked
+
         name_sweep_job(cfg)
         try:
             config.validate(cfg)
@@ -44,6 +51,35 @@ def stage_main(
             sys.exit(f"data error: {error}")
 
     return main
+
+
+def check_command_line() -> None:
+    """Compose the config from this command's `key=value` arguments and check our options, exiting with one line
+    (`config error: ...`) on the first fault. A command line with Hydra's own flags (`--cfg`, `-m`, `--help`) or
+    settings (`hydra...`) is left to Hydra, and so is all that needs TRL or transformers to judge: `stage_main`."""
+    from hydra import compose, initialize_config_dir
+
+    arguments = sys.argv[1:]
+    if any(argument.startswith(("-", "hydra", "+hydra", "~hydra")) for argument in arguments):
+        return
+    try:
+        with initialize_config_dir(version_base=None, config_dir=str(REPO_ROOT / "conf")):
+            cfg = compose("config", overrides=arguments)
+        config.check_options(cfg)
+    except (HydraException, OmegaConfBaseException, config.ConfigError) as error:
+        sys.exit(f"config error: {_one_line(error)}")
+
+
+def _one_line(error: Exception) -> str:
+    """Hydra's message and the cause it wraps ("Could not override 'sft.lerning_rate'." and "Key 'lerning_rate' not
+    in 'SFTSection'"), on one line, with the closest key of the section for one it lacks."""
+    parts = [str(error).splitlines()[0]]
+    cause = error.__cause__
+    if cause is not None and str(cause):
+        parts.append(str(cause).splitlines()[0])
+    if isinstance(cause, ConfigAttributeError | ConfigKeyError) and getattr(cause, "full_key", None):
+        parts[-1] += config.closest_key(cause.full_key)
+    return " ".join(parts)
 
 
 def seed_config(cfg: DictConfig, seed: int) -> DictConfig:

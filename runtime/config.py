@@ -17,6 +17,8 @@ import dataclasses
 import difflib
 import enum
 import functools
+import json
+import os
 import tempfile
 import types
 import typing
@@ -27,9 +29,9 @@ from typing import Any, Literal, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import II, MISSING, DictConfig, OmegaConf
 
-from rewards.tools import resolve_tools
 from runtime.constitution import ConstitutionError, load_constitution
 from runtime.devices import PRECISIONS
+from runtime.files import write_json
 
 
 class ConfigError(ValueError):
@@ -351,26 +353,82 @@ def _plain_default(f: dataclasses.Field) -> Any:
     return value
 
 
-@functools.cache
-def section_schema(stage: str) -> type:
+# OmegaConf's types of TRL's fields, as written in the cached field table (`trl_fields`).
+_TYPE_CODES = {
+    **{code: base for base in (bool, int, float, str) for code in (base.__name__,)},
+    **{f"list[{base.__name__}]": list[base] for base in (bool, int, float, str)},
+    "dict": dict[str, Any],
+    "any": Any,
+}
+
+
+def _type_code(omegaconf_type: Any) -> str:
+    """`_omegaconf_type`'s answer as a code of `_TYPE_CODES`, "?" at the end for Optional."""
+    optional = _allows_none(omegaconf_type)
+    base = typing.get_args(omegaconf_type)[0] if optional else omegaconf_type
+    code = next(code for code, known in _TYPE_CODES.items() if known == base)
+    return code + "?" if optional else code
+
+
+def _from_type_code(code: str) -> Any:
+    base = _TYPE_CODES[code.rstrip("?")]
+    return Optional[base] if code.endswith("?") else base
+
+
+def trl_fields() -> dict[str, list[list]]:
+    """Per TRL config class of `TRAINER_CLASSES`, its init fields as [name, type code, default]: what the schema
+    needs of TRL. Importing TRL takes ~5 s (transformers and torch with it), so the table is cached per installed TRL
+    and transformers version ($XDG_CACHE_HOME/tulu-pipeline/); composing a config, and rejecting a typo in it, then
+    imports neither. A cache that cannot be written is no error: the next command builds the table again."""
+    from importlib import metadata
+
+    versions = "-".join(metadata.version(package) for package in ("trl", "transformers"))
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tulu-pipeline"
+    path = cache / f"trl-fields-{versions}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        pass
+    table = _trl_field_table()
+    try:
+        write_json(path, table)
+    except OSError:
+        pass
+    return table
+
+
+def _trl_field_table() -> dict[str, list[list]]:
     import trl
 
+    table = {}
+    for class_name in sorted({name for names in TRAINER_CLASSES.values() for name in names}):
+        cls = getattr(trl, class_name)
+        hints = typing.get_type_hints(cls)
+        table[class_name] = [
+            [f.name, _type_code(_omegaconf_type(hints[f.name])), _plain_default(f)]
+            for f in dataclasses.fields(cls)
+            if f.init and not f.name.startswith("_")
+        ]
+    return table
+
+
+@functools.cache
+def section_schema(stage: str) -> type:
     options_cls = OPTIONS[stage]
     option_hints = typing.get_type_hints(options_cls)  # the annotations are strings (PEP 563): resolve them
     specs = [(f.name, _omegaconf_type(option_hints[f.name]), f) for f in dataclasses.fields(options_cls)]
     seen = {f.name for f in dataclasses.fields(options_cls)} | PIPELINE_OWNED
+    fields = trl_fields()
     for class_name in TRAINER_CLASSES[stage]:
-        cls = getattr(trl, class_name)
-        hints = typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            if not f.init or f.name in seen or f.name.startswith("_"):
+        for name, code, default in fields[class_name]:
+            if name in seen:
                 continue
-            seen.add(f.name)
+            seen.add(name)
             # The top-level `seed` flows into the section unless the section sets its own (`sft.seed=7`).
-            default = II("seed") if f.name == "seed" else _plain_default(f)
+            default = II("seed") if name == "seed" else default
             factory = (lambda value=default: copy.deepcopy(value)) if isinstance(default, (list, dict)) else None
             spec = field(default_factory=factory) if factory else field(default=default)
-            specs.append((f.name, _omegaconf_type(hints[f.name]), spec))
+            specs.append((name, _from_type_code(code), spec))
     return dataclasses.make_dataclass(f"{stage.upper()}Section", specs)
 
 
@@ -512,12 +570,23 @@ def _offline_class(trainer_cls: type) -> type:
 
 
 def validate(cfg: DictConfig) -> None:
-    """Check everything that can be checked without loading a model or data: every trainer section (our options and
-    TRL's values), for every stage, whichever one the command runs, so a typo fails in seconds, before any work."""
+    """Check everything that can be checked without loading a model or data: our options (`check_options`), then every
+    trainer section against its TRL config class, for every stage, whichever one the command runs, so a typo fails in
+    seconds, before any work."""
+    check_options(cfg)
     for stage in SECTIONS:
         options, trainer_kwargs = split_section(stage, cfg[stage])
         _check_with_trl(stage, trainer_config_class(stage, options), trainer_kwargs)
-        _check_parent(stage, options.parent)
+    _check_tools(cfg)
+    _check_attention(cfg.model.attn_implementation)
+
+
+def check_options(cfg: DictConfig) -> None:
+    """The checks of `validate` that need neither TRL nor transformers: our own options, their values and how they
+    combine. A stage run as a command runs them before its heavy imports (`runtime.cli.check_command_line`)."""
+    for stage in SECTIONS:
+        _check_parent(stage, cfg[stage].parent)
+    _check_choice("rlvr.trainer", cfg.rlvr.trainer, RLVR_TRAINERS)
     _check_padding_free(cfg.sft)
     _check_choice("dpo.pairs", cfg.dpo.pairs, PAIR_SOURCES)
     _check_choice("rlvr.reward", cfg.rlvr.reward, RLVR_REWARDS)
@@ -542,9 +611,7 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"rm.heldout_share={cfg.rm.heldout_share}: expected 0 <= share < 1")
     _check_benchmarks(cfg)
     _check_judge(cfg)
-    _check_tools(cfg)
     _check_choice("model.dtype", cfg.model.dtype, PRECISIONS)
-    _check_attention(cfg.model.attn_implementation)
     _check_choice("logging.backend", cfg.logging.backend, ("wandb", "none"))
     _check_choice("logging.mode", cfg.logging.mode, ("auto", "online", "offline"))
     if cfg.model.path == "embedded:tiny" and cfg.model.tiny is None:
@@ -582,6 +649,17 @@ def _check_padding_free(section: DictConfig) -> None:
 def _check_choice(key: str, value: Any, allowed) -> None:
     if value not in allowed:
         raise ConfigError(f"{key}={value!r}: expected one of {', '.join(allowed)}{_did_you_mean(value, allowed)}")
+
+
+def closest_key(full_key: str) -> str:
+    """ " (did you mean learning_rate?)" for `full_key` ("sft.lerning_rate"), a key its section does not have."""
+    section, _, key = full_key.rpartition(".")
+    if section == "model":  # a config group: the schema holds it as MISSING
+        keys = [f.name for f in dataclasses.fields(ModelConfig)]
+    else:
+        node = OmegaConf.select(OmegaConf.structured(Config), section, throw_on_missing=False) if section else Config
+        keys = list(node.keys()) if isinstance(node, DictConfig) else [f.name for f in dataclasses.fields(Config)]
+    return _did_you_mean(key, keys)
 
 
 def _did_you_mean(value: Any, allowed) -> str:
@@ -644,6 +722,8 @@ def _check_judge(cfg: DictConfig) -> None:
 
 def _check_tools(cfg: DictConfig) -> None:
     """Every tool named anywhere exists and can be shown to a model (type hints and a docstring)."""
+    from rewards.tools import resolve_tools  # the verifiers' package loads sympy: only where tools are checked
+
     keys = {"rlvr.tools": cfg.rlvr.tools, "eval.tools": cfg.eval.tools}
     keys.update({f"eval.benchmarks[{bench.name}].tools": bench.tools for bench in cfg.eval.benchmarks if bench.tools})
     for key, names in keys.items():

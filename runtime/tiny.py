@@ -11,6 +11,11 @@ ordinary Hugging Face checkpoint directory (safetensors + PreTrainedTokenizerFas
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # run as a command: a typo in the config fails here, before torch and TRL load
+    from runtime.cli import check_command_line
+
+    check_command_line()
+
 import dataclasses
 import hashlib
 import json

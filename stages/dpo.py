@@ -10,6 +10,11 @@ runs/<run_name>/dpo/ + manifest.json (+ onpolicy_pairs.jsonl / judge_pairs.jsonl
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # run as a command: a typo in the config fails here, before torch and TRL load
+    from runtime.cli import check_command_line
+
+    check_command_line()
+
 import hashlib
 import json
 import math

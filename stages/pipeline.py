@@ -19,6 +19,11 @@ model is a few MB, and each stage's model and trainer are dropped (and CUDA's ca
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # run as a command: a typo in the config fails here, before torch and TRL load
+    from runtime.cli import check_command_line
+
+    check_command_line()
+
 import gc
 import time
 

@@ -16,6 +16,11 @@ What RL recipes share (the reward, timing, log-probs, sampling, the hacking watc
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # run as a command: a typo in the config fails here, before torch and TRL load
+    from runtime.cli import check_command_line
+
+    check_command_line()
+
 from pathlib import Path
 
 from omegaconf import DictConfig

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -192,8 +193,47 @@ def test_pipeline_with_a_typo_in_a_later_stage_fails_in_seconds_before_any_work(
     assert result.returncode != 0
     assert "config error: dpo.pairs='onpolicyy': expected one of offline, onpolicy" in result.stderr
     assert_within(time.time() - started, 60)
-    written = [path.name for path in (tmp_path / "default").iterdir()]
-    assert written == ["hydra"], "only Hydra's log of the command: no model, checkpoint or eval result"
+    assert not any(tmp_path.iterdir()), "nothing written, not even Hydra's log of the command"
+
+
+def imported_modules(stderr: str) -> set[str]:
+    """The modules a `python -X importtime` run imported, from its report on stderr."""
+    return {line.rsplit("|", 1)[1].strip() for line in stderr.splitlines() if line.startswith("import time:")}
+
+
+@pytest.mark.parametrize("module", ["stages.sft", "stages.pipeline", "eval.run"])
+def test_a_typo_fails_before_torch_or_trl_is_imported(tmp_path, module):
+    """Importing a stage's libraries takes 5-8 s; a typo is rejected before them (runtime.cli.check_command_line),
+    with the closest key named, and the full check with TRL still runs for a command that passes (stage_main)."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", module, f"runs_dir={tmp_path}", "sft.lerning_rate=1"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        "config error: Could not override 'sft.lerning_rate'. Key 'lerning_rate' not in 'SFTSection' "
+        "(did you mean learning_rate?)"
+    )
+    imported = imported_modules(result.stderr)
+    assert "runtime.config" in imported and not imported & {"torch", "trl", "transformers", "datasets"}
+    assert not any(tmp_path.iterdir())
+
+
+def test_the_schema_reads_trls_fields_from_a_cache_per_version_and_rebuilds_a_broken_one(tmp_path, monkeypatch):
+    from importlib import metadata
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    built = config._trl_field_table()
+    assert config.trl_fields() == built
+    [cached] = (tmp_path / "tulu-pipeline").glob("trl-fields-*.json")
+    assert cached.name == f"trl-fields-{metadata.version('trl')}-{metadata.version('transformers')}.json"
+    assert json.loads(cached.read_text()) == built
+    cached.write_text('{"SFTConfig": [')  # cut short
+    assert config.trl_fields() == built
+    assert json.loads(cached.read_text()) == built
 
 
 def test_an_unknown_experiment_preset_fails_at_composition():
