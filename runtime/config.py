@@ -8,6 +8,11 @@ any field of the TRL config class the stage builds (`trl.SFTConfig`, `trl.DPOCon
 `trl.GRPOConfig`/`RLOOConfig`).
 `sft.learning_rate=1e-5` is handed to `trl.SFTConfig` as is: we do not mirror TRL's options. Every key is checked
 against the two before a model loads; an unknown key is an error naming it, with the closest valid spelling.
+
+What the schema needs of TRL (each field's name, type and default) is read from a table cached per TRL and
+transformers version (`trl_fields`), so importing this module imports neither: a command composes its config and runs
+`check_options` before its heavy imports (runtime/cli.py), and `validate` judges the values with TRL's own classes
+after them.
 """
 
 from __future__ import annotations
