@@ -748,6 +748,15 @@ def _negated(text: str, marker: Span) -> bool:
 _BESIDE_REACH = 300  # characters each side of a marker where a value offered with it is looked for
 
 
+def next_value(values: list[tuple[int, int, Fraction]], value: Fraction) -> tuple[int, int, Fraction] | None:
+    """Of the values after `value` (start, end, value each), the one to weigh as its alternative: the next, or the one
+    after it when the next is the same value again, as often as not a label's number ("The answer is 2. Answer 2: 1",
+    "$\\boxed{2}$ (2nd guess: $1$)") or a margin ("1 ± 1")."""
+    if len(values) > 1 and values[0][2] == value:
+        return values[1]
+    return values[0] if values else None
+
+
 def offered_beside(text: str, marker: Span) -> bool:
     """A marker with another value just outside it offered as its alternative. A number: another number (in digits or
     words) after it ("$\\boxed{17}$, though it could be $18$", "\\boxed{17} or eighteen") or before it in words ("17
@@ -763,8 +772,8 @@ def offered_beside(text: str, marker: Span) -> bool:
     if _equated_beside(text, marker, value):
         return True  # "\\boxed{17} = 18", "18 = \\boxed{17}"
     after = ascii_signs(text[marker.end : marker.end + _BESIDE_REACH])
-    following = values_in(after)
-    if following and following[0][2] != value and offers_alternatives(after, 0, following[0][0], following[0][1]):
+    following = next_value(values_in(after), value)
+    if following and following[2] != value and offers_alternatives(after, 0, following[0], following[1]):
         return True
     before = ascii_signs(text[max(0, marker.start - _BESIDE_REACH) : marker.start])
     preceding = values_in(before)

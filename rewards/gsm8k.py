@@ -36,6 +36,7 @@ from rewards.answers import (
     labelled_a_later_case,
     last_two_boxed,
     margin_after,
+    next_value,
     offers_alternatives,
     sole_answer,
 )
@@ -162,14 +163,6 @@ def _clause_offered_after_a_value(response: str, cue_start: int, cue_end: int) -
     return bool(before and after) and _offered_together(response, before[-1], after[0])
 
 
-def _next_value(values: list[tuple[int, int, Fraction]], value: Fraction) -> tuple[int, int, Fraction] | None:
-    """The value after `value` to weigh as its alternative: the next one, or the one after it when the next is the
-    same value again, a label's number as often as not ("The answer is 2. Answer 2: 1")."""
-    if len(values) > 1 and values[0][2] == value:
-        return values[1]
-    return values[0] if values else None
-
-
 def _shifted(values: list[tuple[int, int, Fraction]], offset: int) -> list[tuple[int, int, Fraction]]:
     """Values found in a slice of a text, with their positions in the whole text."""
     return [(offset + start, offset + end, value) for start, end, value in values]
@@ -184,7 +177,7 @@ def _clause_number(text: str, stop: int, begin: int = 0) -> Fraction | None:
     whole = read_number(clause.strip().rstrip("."))
     if whole is not None:
         number_end = begin + len(clause.rstrip().rstrip("."))
-        following = _next_value([value for value in values_in(text) if value[0] >= number_end], whole)
+        following = next_value([value for value in values_in(text) if value[0] >= number_end], whole)
         if following is not None and _offered_together(text, (0, number_end, whole), following):
             raise _Hedged
         if choice_left_open(text, number_end, whole):
@@ -213,7 +206,7 @@ def _answer_number(text: str, begin: int = 0, stop: int | None = None) -> Fracti
             if index + 1 < len(found) and _offered_together(text, found[index], found[index + 1]):
                 raise _Hedged  # "17 or thereabouts (18)": the value after a bound is offered beside it, not stated
             continue
-        following = _next_value(found[index + 1 :], value)
+        following = next_value(found[index + 1 :], value)
         if following is not None and _offered_together(text, found[index], following):
             raise _Hedged
         if choice_left_open(text, end, value):

@@ -1457,3 +1457,5 @@ def test_a_label_or_margin_that_repeats_the_answers_value_hides_nothing(hedge):
 
     for _, _, value in values_in(hedge):
         assert gsm8k.verify(hedge, str(value)) == 0.0, (hedge, value)
+    boxed = "$\\boxed{2}$ (2nd guess: $1$)"
+    assert math_equiv.verify(boxed, "2") == math_equiv.verify(boxed, "1") == 0.0
