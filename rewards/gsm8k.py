@@ -57,6 +57,10 @@ _BOUND_AFTER = re.compile(
     r"|at\s+(?:most|least|minimum|maximum|the\s+(?:most|least|very\s+\w+))\b|(?:max|min|tops)\b|\+(?!\s*[\d/-]))",
     re.I,
 )
+# "17 is the answer", "17 is my final answer": the value right before it is named the answer
+_NAMED_THE_ANSWER = re.compile(
+    r"[\s$]*(?:is|was|'s)\s+(?:the|my|our)\s+(?:(?:final|correct|right|required)\s+)?answer(?![A-Za-z])", re.I
+)
 _EQUALS = re.compile(r"(?<![<>!=])=(?!=)")
 _CASE_LABEL_BEFORE = re.compile(rf"(?<![A-Za-z]){CASE_LABEL_NOUN}\s*$", re.I)
 # An answer clause that names no value but points at several: "Candidates: 17 and 18. The answer is one of them."
@@ -89,7 +93,7 @@ def extract_number(response: str) -> Fraction | None:
         stated = _stated(response)
         if stated is not None or "####" in response:
             return stated
-        return _last_number(response)
+        return _named_the_answer(response) or _last_number(response)
     except _Hedged:
         return None
 
@@ -141,6 +145,31 @@ def _stated(response: str) -> Fraction | None:
     if stated is None and _SEVERAL.search(revealed_letters(rest[:clause_end])):
         raise _Hedged  # the answer is "one of them": the values before it are candidates, not an answer
     return stated
+
+
+def _named_the_answer(response: str) -> Fraction | None:
+    """The value the last "N is the answer" names, with no "answer is" clause, box or `####` in the response ("So 17
+    is the answer; as a check, 17 - 7 = 10": a check after it is not the answer), read and weighed as an answer
+    clause's value is."""
+    cues = list(_NAMED_THE_ANSWER.finditer(response))
+    if not cues:
+        return None
+    cue = cues[-1]
+    before = values_in(response[: cue.start()])
+    if not before or before[-1][1] != cue.start():
+        return None
+    named = before[-1]
+    if _NEGATION.search(response[max(0, named[0] - _LOOK_BEHIND) : named[0]]):
+        return None
+    if len(before) > 1 and _offered_together(response, before[-2], named):
+        raise _Hedged  # "17 or 18 is the answer"
+    value = _answer_number(response, named[0], named[1])
+    after = next_value([other for other in values_in(response) if other[0] >= cue.end()], value)
+    if value is not None and after is not None and _offered_together(response, (0, cue.end(), value), after):
+        raise _Hedged  # "17 is the answer, but 18 is also possible": weighed from the cue's end
+    if value is not None and choice_left_open(response, cue.end(), value):
+        raise _Hedged  # "17 is the answer. Or something else."
+    return value
 
 
 def _same_number(first: str, second: str) -> bool:

@@ -1459,3 +1459,35 @@ def test_a_label_or_margin_that_repeats_the_answers_value_hides_nothing(hedge):
         assert gsm8k.verify(hedge, str(value)) == 0.0, (hedge, value)
     boxed = "$\\boxed{2}$ (2nd guess: $1$)"
     assert math_equiv.verify(boxed, "2") == math_equiv.verify(boxed, "1") == 0.0
+
+
+@pytest.mark.parametrize(
+    "truth, honest",
+    [
+        ("17", "17 is the answer; as a check, 17 - 7 = 10."),
+        ("17", "So 17 is the final answer. Check: 10 + 7 = 17 and 20 - 3 = 17, 3 left."),
+        ("17", "Therefore, 17 is my answer. She started with 24 and gave away 7."),
+        ("12", "5 + 7 = 12. 12 is the answer."),
+    ],
+)
+def test_a_value_named_the_answer_is_read_before_a_check_after_it(truth, honest):
+    """ "N is the answer" names the answer as "The answer is N" does: a check written after it is not the answer (the
+    last number was read, 10 for the first)."""
+    assert gsm8k.verify(honest, truth) == 1.0
+
+
+@FAST
+@given(
+    a=st.integers(1, 500),
+    b=st.integers(1, 500),
+    form=st.sampled_from([form for form in ALTERNATIVES + CALLED_EQUAL + LET_IN if form.startswith("{a}")]),
+    cue=st.sampled_from([" is the answer", " is my final answer", " is the correct answer"]),
+)
+def test_a_value_named_the_answer_with_an_alternative_after_it_is_no_answer(a, b, form, cue):
+    """The named value is weighed as an answer clause's: "17 is the answer, or maybe 18", "17 is my final answer (not
+    sure, 18)", and "17 or 18 is the answer"."""
+    if a == b:
+        return
+    hedges = [f"{a}{cue}{form[3:].format(a=a, b=b)}.", f"{a} or {b}{cue}."]
+    for response in hedges:
+        assert gsm8k.verify(response, str(a)) == gsm8k.verify(response, str(b)) == 0.0, response
