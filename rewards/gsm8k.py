@@ -1,9 +1,9 @@
 """`gsm8k` verifier: the response's final number equals the ground truth's, exactly.
 
 Data flow: response -> `stated_answer` (the first number after the last `####`, else in the last `\\boxed{}`, else
-in the last "answer is" clause) or, with no `####`, the last number of the response -> compared as an exact
-Fraction with the truth. Numbers are read by `rewards.numbers` (signs in any dash, thousands in any grouping,
-fractions, mixed numbers, `$`): "18", "18.0" and "$18.00" are equal, `–5` is -5.
+in the last "answer is" clause) or, with no `####`, the value the last "N is the answer" names, else the last number
+of the response -> compared as an exact Fraction with the truth. Numbers are read by `rewards.numbers` (signs in any
+dash, thousands in any grouping, fractions, mixed numbers, `$`): "18", "18.0" and "$18.00" are equal, `–5` is -5.
 
 The answer is read for its meaning:
 - a number the text negates ("not 12, but 15") or gives as a bound ("at least 12", "12 or more", "between 12 and
