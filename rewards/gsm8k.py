@@ -93,7 +93,8 @@ def extract_number(response: str) -> Fraction | None:
         stated = _stated(response)
         if stated is not None or "####" in response:
             return stated
-        return _named_the_answer(response) or _last_number(response)
+        named = _named_the_answer(response)
+        return named if named is not None else _last_number(response)
     except _Hedged:
         return None
 

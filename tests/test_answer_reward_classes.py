@@ -1468,6 +1468,7 @@ def test_a_label_or_margin_that_repeats_the_answers_value_hides_nothing(hedge):
         ("17", "So 17 is the final answer. Check: 10 + 7 = 17 and 20 - 3 = 17, 3 left."),
         ("17", "Therefore, 17 is my answer. She started with 24 and gave away 7."),
         ("12", "5 + 7 = 12. 12 is the answer."),
+        ("0", "0 is the answer, since she had 5 and gave away 5."),
     ],
 )
 def test_a_value_named_the_answer_is_read_before_a_check_after_it(truth, honest):
