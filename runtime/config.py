@@ -360,7 +360,7 @@ def _plain_default(f: dataclasses.Field) -> Any:
 
 # OmegaConf's types of TRL's fields, as written in the cached field table (`trl_fields`).
 _TYPE_CODES = {
-    **{code: base for base in (bool, int, float, str) for code in (base.__name__,)},
+    **{base.__name__: base for base in (bool, int, float, str)},
     **{f"list[{base.__name__}]": list[base] for base in (bool, int, float, str)},
     "dict": dict[str, Any],
     "any": Any,
@@ -659,11 +659,13 @@ def _check_choice(key: str, value: Any, allowed) -> None:
 def closest_key(full_key: str) -> str:
     """ " (did you mean learning_rate?)" for `full_key` ("sft.lerning_rate"), a key its section does not have."""
     section, _, key = full_key.rpartition(".")
-    if section == "model":  # a config group: the schema holds it as MISSING
+    if not section:
+        keys = [f.name for f in dataclasses.fields(Config)]
+    elif section == "model":  # a config group: the schema holds it as MISSING
         keys = [f.name for f in dataclasses.fields(ModelConfig)]
     else:
-        node = OmegaConf.select(OmegaConf.structured(Config), section, throw_on_missing=False) if section else Config
-        keys = list(node.keys()) if isinstance(node, DictConfig) else [f.name for f in dataclasses.fields(Config)]
+        node = OmegaConf.select(OmegaConf.structured(Config), section, throw_on_missing=False)
+        keys = list(node.keys()) if isinstance(node, DictConfig) else []
     return _did_you_mean(key, keys)
 
 
