@@ -306,15 +306,15 @@ def equated(text: str, first: tuple[int, int], second: tuple[int, int]) -> bool:
     )
 
 
-# Right before a bare second value that ends its clause, a word that calls it the first's equal or its correction:
-# "17, i.e. 18", "17 (viz. 18)", "17 (typo: 18)", "17 [sic: 18]". No value is two, and a correction in an aside leaves
-# both standing. A second value with more after it is the first's account ("4 eggs per day, i.e. 28 per week", "17,
-# i.e. 5 + 12").
+# Right before a bare second value that ends its clause, a word that calls it the first's equal: "17, i.e. 18", "17
+# (viz. 18)". No value is two. A second value with more after it is the first's account ("4 eggs per day, i.e. 28 per
+# week", "17, i.e. 5 + 12").
 _CALLED_EQUAL_BEFORE = re.compile(
-    r"(?<![A-Za-z])(?:i\.?\s?e\.?|viz\.?|namely|to\s+wit|in\s+other\s+words|cf\.?|(?:read|typo|sic|erratum)\s*[:=])"
-    r"[\s,:;$]*$",
-    re.I,
+    r"(?<![A-Za-z])(?:i\.?\s?e\.?|viz\.?|namely|to\s+wit|in\s+other\s+words|cf\.?)[\s,:;$]*$", re.I
 )
+# A correction label before the second value, whatever follows it: "17 (typo: 18)", "<answer>Paris</answer> (sic:
+# Lyon)"
+_CORRECTION_LABEL_BEFORE = re.compile(r"(?<![A-Za-z])(?:read|typo|sic|erratum)\s*[:=][\s$]*$", re.I)
 _BARE_VALUE_END = re.compile(r"[ \t$]*(?:[.!?;,)\]\n]|$)")
 
 
@@ -338,8 +338,10 @@ def offers_alternatives(text: str, start: int, end: int, second_end: int | None 
         labelled_a_later_case(text[max(0, start - _REACH_AFTER) : end]) or _ranked_by_number(text, start, end)
     ):
         return True  # "(a) 17 (b) 18", "Case 1: 17. Case 2: 18", "17. 2nd guess: 18", "Answer 2: 18"
-    if second_end is not None and _CALLED_EQUAL_BEFORE.search(gap) and _BARE_VALUE_END.match(text, second_end):
-        return True  # "17, i.e. 18", "17 (typo: 18)": the second value called the first's equal, or its correction
+    if _CORRECTION_LABEL_BEFORE.search(gap) or (
+        second_end is not None and _CALLED_EQUAL_BEFORE.search(gap) and _BARE_VALUE_END.match(text, second_end)
+    ):
+        return True  # "17 (typo: 18)", "17, i.e. 18": the second value as the first's correction, or called its equal
     if _offers_between(text, gap, end):
         return True
     if second_end is None:
@@ -392,7 +394,7 @@ _MARGIN = re.compile(
     r"|(?:(?:(?:to\s+)?within|(?:off|out|wrong|miscount\w*|mistaken|err\w*|inaccurate)\s+by)\s+"
     r"(?:(?:up\s+to|at\s+most|no\s+more\s+than|less\s+than|about|around|roughly)\s+)?"
     r"|(?:margin(?:\s+of\s+error)?|error(?:\s+bars?)?|tolerance|uncertainty)(?:\s+(?:of|is))?\s*[:=]?\s*"
-    rf"(?:[\u00b1]|\+/-)?\s*){_AMOUNT}(?:\s*(?:%|percent|units?|points?|either\s+way|or\s+so|or\s+two))?"
+    rf"(?:[\u00b1]|\+/-)?\s*)\$?{_AMOUNT}\$?(?:\s*(?:%|percent|units?|points?|either\s+way|or\s+so|or\s+two))?"
     r"\s*(?:[.,;:!?)\]\n]|$))",
     re.I,
 )

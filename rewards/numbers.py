@@ -23,6 +23,8 @@ from fractions import Fraction
 
 from text_to_num import text2num
 
+from rewards.text_utils import revealed_letters
+
 MINUS_SIGNS = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
 _TO_ASCII = str.maketrans({**{sign: "-" for sign in MINUS_SIGNS}, "\uff0b": "+", "\u00d7": "\\times "})
 _VULGAR = {
@@ -88,6 +90,9 @@ _ONE_NUMBER_WORD = re.compile(rf"(?<![^\W\d_]){_NUMBER_WORD}(?![^\W\d_])", re.I)
 _NUMBER_WORDS = re.compile(rf"(?<![^\W\d_]){_NUMBER_WORD}(?:(?:\s+and\s+|[-\s]+){_NUMBER_WORD})*(?![^\W\d_])", re.I)
 
 
+_GLUE_REACH = 8  # invisible characters passed over, each side of a number word
+
+
 def number_words_in(text: str) -> list[tuple[int, int, Fraction]]:
     """(start, end, value) of every cardinal number written in words, left to right ("Eighteen", "twenty-one",
     "one hundred and five"). A run of words that is no one number ("one two") is read word by word."""
@@ -101,7 +106,15 @@ def number_words_in(text: str) -> list[tuple[int, int, Fraction]]:
             value = _worded(word.group(0))
             if value is not None:
                 found.append((match.start() + word.start(), match.start() + word.end(), value))
-    return found
+    return [value for value in found if not _inside_a_word(text, value[0], value[1])]
+
+
+def _inside_a_word(text: str, start: int, end: int) -> bool:
+    """A letter beside `text[start:end]` once the characters that render as nothing are passed over: "some\u200bone"
+    is one word to a reader and holds no "one"."""
+    before = revealed_letters(text[max(0, start - _GLUE_REACH) : start])
+    after = revealed_letters(text[end : end + _GLUE_REACH])
+    return before[-1:].isalpha() or after[:1].isalpha()
 
 
 def _worded(words: str) -> Fraction | None:

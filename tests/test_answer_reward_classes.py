@@ -1251,7 +1251,7 @@ def test_a_fallback_for_the_answer_being_wrong_is_no_answer(a, b, fallback):
 
 # Class 33, written apart from the defence's lists: the ways an English reader gives a value with the amount it may be
 # off by, bounds that make it a range, and a false equation between two values.
-AMOUNTS = ["1", "2", "one", "two", "a few", "a couple"]
+AMOUNTS = ["1", "2", "one", "two", "a few", "a couple", "$1$"]
 MARGINS = [
     "give or take {n}",
     "plus or minus {n}",
@@ -1404,6 +1404,9 @@ def test_a_second_value_called_the_firsts_equal_or_let_in_by_doubt_is_no_answer(
     assert gsm8k.verify(response, str(a)) == gsm8k.verify(response, str(b)) == 0.0, response
     boxed = f"$\\boxed{{{a}}}$" + form.format(a="", b=f"${b}$")
     assert math_equiv.verify(boxed, str(a)) == 0.0, boxed
+    if any(label in form for label in ("typo:", "sic:", "read:")):  # a word too: "<answer>Paris</answer> (typo: Lyon)"
+        tagged = "<answer>Paris</answer>" + form.format(a="", b="Lyon")
+        assert string_match.verify(tagged, "Paris") == string_match.verify(tagged, "Lyon") == 0.0, tagged
 
 
 @pytest.mark.parametrize(
@@ -1425,17 +1428,17 @@ def test_equals_corrections_and_doubt_in_an_account_leave_the_answer(truth, hone
     assert gsm8k.verify(honest, truth) == 1.0
 
 
-def test_a_number_word_inside_a_word_broken_by_a_look_alike_letter_is_no_number():
+def test_a_number_word_inside_a_word_broken_by_a_look_alike_or_an_invisible_character_is_no_number():
     """ "somеone" with a Cyrillic "е" held "one" for the number reader, so in "The answer is 1 somеone could claim 2"
     the value after 1 was "one", the same value, and the 2 offered beside it was never weighed (found by the generated
     hedge test, with its look-alike letters)."""
     from rewards.numbers import number_words_in
 
     assert re.findall(r"(?<![A-Za-z])one(?![A-Za-z])", "som\u0435one")  # what the reader looked for before
-    assert number_words_in("som\u0435one") == []
+    assert number_words_in("som\u0435one") == number_words_in("some\u200bone") == []  # a look-alike, an invisible
     assert number_words_in("one, s\u043eme one") == [(0, 3, Fraction(1)), (10, 13, Fraction(1))]
-    hedge = "The answer is 1 som\u0435one could claim 2."
-    assert gsm8k.verify(hedge, "1") == gsm8k.verify(hedge, "2") == 0.0
+    for hedge in ("The answer is 1 som\u0435one could claim 2.", "The answer is 2 some\u200bone could claim 1."):
+        assert gsm8k.verify(hedge, "1") == gsm8k.verify(hedge, "2") == 0.0, hedge
 
 
 @pytest.mark.parametrize(
