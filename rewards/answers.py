@@ -457,7 +457,7 @@ def choice_left_open(text: str, end: int, value: Fraction) -> bool:
     it ("17, or seventeen") leaves it the answer. So does an amount it may be off by, or a bound naming another value,
     right after it (`_MARGIN`, `_bounded_by_another`): "17, within one", "17 (at most 18)" give a range."""
     shown = revealed_letters(text[end : end + _REACH_AFTER])
-    if margin_after(text, end) or _bounded_by_another(shown, value):
+    if _MARGIN.match(shown) or _bounded_by_another(shown, value):
         return True  # "17, within one", "17 (could be off by 1)", "17 (at most 18)": a range, not a value
     one_case = _IN_ONE_CASE.match(shown)
     if one_case and _ANOTHER_CASE.search(shown, one_case.end()):

@@ -156,7 +156,8 @@ def _named_the_answer(response: str) -> Fraction | None:
     if not cues:
         return None
     cue = cues[-1]
-    before = values_in(response[: cue.start()])
+    values = values_in(response)
+    before = [other for other in values if other[1] <= cue.start()]
     if not before or before[-1][1] != cue.start():
         return None
     named = before[-1]
@@ -165,7 +166,7 @@ def _named_the_answer(response: str) -> Fraction | None:
     if len(before) > 1 and _offered_together(response, before[-2], named):
         raise _Hedged  # "17 or 18 is the answer"
     value = _answer_number(response, named[0], named[1])
-    after = next_value([other for other in values_in(response) if other[0] >= cue.end()], value)
+    after = next_value([other for other in values if other[0] >= cue.end()], value)
     if value is not None and after is not None and _offered_together(response, (0, cue.end(), value), after):
         raise _Hedged  # "17 is the answer, but 18 is also possible": weighed from the cue's end
     if value is not None and choice_left_open(response, cue.end(), value):
