@@ -16,6 +16,9 @@ needs runs/<run>/{sft,dpo,rlvr} (`make pipeline`); each step in its own process,
                         2's (tulu3_aspects): on the held-out IFEval prompts that ask for lowercase, the share of
                         answers in lowercase; on every IFEval prompt, the share in capitals (which one won, the
                         verifiable instruction or the principle, once trained on)
+  pool                 as in 1, with Tülu 3's model pool: the checkpoints of --pool (other runs' SFT checkpoints)
+                        sample beside the run's SFT checkpoint (dpo.onpolicy_models), for the pairs of --pool-pairs;
+                        held-out scores, pair counts and the share of chosen and rejected answers the pool wrote
   4. Constitutional AI  on SmolLM2-135M-Instruct (+experiment=smollm2_cpu, run --cai-run): from the base model,
                         sft.constitutional=true (answer, critique, revise, SFT on the revisions) against that run's
                         base and SFT checkpoints; the tiny model cannot write a revision (its revisions come out empty)
@@ -61,13 +64,22 @@ def main() -> None:
     parser.add_argument("--sections", default="dpo,rl,conflict,cai")
     parser.add_argument("--judge-overrides", nargs="*", default=[], help="e.g. judge.mode=pairwise")
     parser.add_argument("--out", default=str(REPO_ROOT / "docs" / "ai_feedback.json"))
+    parser.add_argument("--pool", nargs="*", default=[], help="checkpoint directories that sample beside the SFT")
+    parser.add_argument("--pool-pairs", nargs="*", default=["onpolicy"], choices=["onpolicy", "judge"])
     parser.add_argument("--cai-run", default="smollm2_cpu", help="a +experiment=smollm2_cpu run with base and sft")
     parser.add_argument("--cai-prompts", type=int, default=64)
     parser.add_argument("--seeds", nargs="*", help="the runs of seeds 42, 2, 7, ...: summarise them, run nothing")
     parser.add_argument("--seeds-out", default=str(REPO_ROOT / "docs" / "ai_feedback_seeds.json"))
+    parser.add_argument(
+        "--plot", nargs="*", help="per-seed --out files: plot their reward curves and scores, run nothing"
+    )
+    parser.add_argument("--plot-out", default=str(REPO_ROOT / "docs" / "ai_feedback.png"))
     args = parser.parse_args()
     if args.seeds:
         summarise_seeds(args.seeds, Path(args.seeds_out))
+        return
+    if args.plot:
+        plot_seeds([json.loads(Path(path).read_text()) for path in args.plot], Path(args.plot_out))
         return
     run, runs = args.run, REPO_ROOT / "runs"
     for needed in ("sft", "dpo", "rlvr"):
@@ -78,23 +90,42 @@ def main() -> None:
     out = json.loads(out_path.read_text()) if out_path.exists() else {}
     out["run"] = run
     sections = args.sections.split(",")
-    if "dpo" in sections or "rl" in sections:
+    if "dpo" in sections or "rl" in sections or "pool" in sections:
         run_stage("eval.run", run, "eval.stages=[sft,dpo,rlvr]")
+
+    def sampled_dpo(name: str, pairs: str, *overrides: str) -> dict:
+        """DPO from the run's SFT checkpoint on sampled pairs, then its eval: scores, the pairs' metrics, wall time."""
+        wall = run_stage(
+            "stages.dpo",
+            name,
+            f"dpo.parent={runs / run / 'sft'}",
+            f"dpo.pairs={pairs}",
+            *overrides,
+            *args.judge_overrides,
+        )
+        run_stage("eval.run", name, "eval.stages=[dpo]")
+        metrics = manifest(name, "dpo")["metrics"]
+        return {
+            "scores": scores(name, "dpo"),
+            "stage_wall_s": round(wall),
+            "metrics": {k: v for k, v in metrics.items() if k.startswith(("judge", "onpolicy", "pool", "train_"))},
+        }
 
     if "dpo" in sections:
         out["dpo"] = {"shipped pairs (the run's dpo)": {"scores": scores(run, "dpo")}}
         for pairs in ("onpolicy", "judge"):
-            name = f"{run}-dpo-{pairs}"
-            wall = run_stage(
-                "stages.dpo", name, f"dpo.parent={runs / run / 'sft'}", f"dpo.pairs={pairs}", *args.judge_overrides
+            out["dpo"][f"{pairs} pairs"] = sampled_dpo(f"{run}-dpo-{pairs}", pairs)
+
+    if "pool" in sections:
+        if not args.pool:
+            sys.exit("--sections pool needs --pool: the checkpoints that sample beside the run's SFT checkpoint")
+        pool = "[" + ",".join(str(Path(path).resolve()) for path in args.pool) + "]"
+        out["pool"] = {"models": args.pool}
+        for pairs in args.pool_pairs:
+            out["pool"][f"{pairs} pairs"] = sampled_dpo(f"{run}-dpo-{pairs}", pairs)  # reused when the dpo section ran
+            out["pool"][f"{pairs} pairs, with the pool"] = sampled_dpo(
+                f"{run}-dpo-{pairs}-pool", pairs, f"dpo.onpolicy_models={pool}"
             )
-            run_stage("eval.run", name, "eval.stages=[dpo]")
-            metrics = manifest(name, "dpo")["metrics"]
-            out["dpo"][f"{pairs} pairs"] = {
-                "scores": scores(name, "dpo"),
-                "stage_wall_s": round(wall),
-                "metrics": {k: v for k, v in metrics.items() if k.startswith(("judge", "onpolicy", "train_"))},
-            }
 
     def rlaif(name: str, *overrides: str) -> float:
         """RLAIF from the run's DPO checkpoint, then its eval; the stage's wall time."""
@@ -167,6 +198,8 @@ ARMS = {
     "dpo, shipped pairs": ("", "dpo"),
     "dpo, verifier-judged pairs": ("-dpo-onpolicy", "dpo"),
     "dpo, LM-judged pairs": ("-dpo-judge", "dpo"),
+    "dpo, verifier-judged pairs from a model pool": ("-dpo-onpolicy-pool", "dpo"),
+    "dpo, LM-judged pairs from a model pool": ("-dpo-judge-pool", "dpo"),
     "rlvr (verifiers)": ("", "rlvr"),
     "rlaif (judge)": ("-rlaif", "rlvr"),
 }
@@ -174,6 +207,9 @@ COMPARISONS = [
     ("dpo, shipped pairs", "dpo, LM-judged pairs"),
     ("dpo, verifier-judged pairs", "dpo, LM-judged pairs"),
     ("dpo, shipped pairs", "dpo, verifier-judged pairs"),
+    ("dpo, verifier-judged pairs", "dpo, verifier-judged pairs from a model pool"),
+    ("dpo, shipped pairs", "dpo, verifier-judged pairs from a model pool"),
+    ("dpo, LM-judged pairs", "dpo, LM-judged pairs from a model pool"),
     ("rlvr (verifiers)", "rlaif (judge)"),
     ("dpo, shipped pairs", "rlaif (judge)"),
 ]
@@ -218,6 +254,65 @@ def summarise_seeds(seed_runs: list[str], out_path: Path) -> None:
         out["paired"][f"{b} - {a}"] = result
     out_path.write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))
+
+
+def plot_seeds(seeds: list[dict], path: Path) -> None:
+    """Left: each seed's training reward under RLVR (the verifiers) and RLAIF (the judge), both on the x10 scale, with
+    the verifiers' reward RLAIF logged at weight 0 at its last step. Right: the held-out average of every arm the
+    files hold (the DPO pairs and the RL rewards), dots = seeds."""
+    import statistics
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (curves, bars) = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": [1, 1.3]})
+    for k, seed in enumerate(seeds):
+        rl = seed["rl"]
+        for arm, colour in (("verifier (the run's rlvr)", "tab:blue"), ("judge (RLAIF)", "tab:red")):
+            steps, rewards = zip(*rl[arm]["metrics"]["reward_curve"], strict=True)
+            label = (
+                ("RLVR: verifier reward" if colour == "tab:blue" else "RLAIF: judge reward (rating-1)/4 x 10")
+                if k == 0
+                else None
+            )
+            curves.plot(steps, rewards, color=colour, alpha=0.7, label=label)
+        last = rl["judge (RLAIF)"]["metrics"]["rewards/verifiable/mean"]
+        curves.scatter(
+            [steps[-1]],
+            [last],
+            color="tab:red",
+            marker="x",
+            s=40,
+            zorder=3,
+            label="RLAIF: verifier reward at weight 0, last step" if k == 0 else None,
+        )
+    curves.set_xlabel("step (32 completions each)")
+    curves.set_ylabel("training reward (x10 scale)")
+    curves.set_title(f"reward curves, {len(seeds)} seeds", fontsize=10)
+    curves.legend(fontsize=7, frameon=False)
+    arms = {
+        "DPO, shipped pairs": ("dpo", "shipped pairs (the run's dpo)"),
+        "DPO, verifier pairs": ("dpo", "onpolicy pairs"),
+        "DPO, judge pairs": ("dpo", "judge pairs"),
+        "RLVR": ("rl", "verifier (the run's rlvr)"),
+        "RLAIF": ("rl", "judge (RLAIF)"),
+    }
+    shown = {
+        name: [100 * seed[section][arm]["scores"]["average"] for seed in seeds]
+        for name, (section, arm) in arms.items()
+        if all(arm in seed.get(section, {}) for seed in seeds)
+    }
+    for position, averages in enumerate(shown.values()):
+        error = statistics.stdev(averages) if len(averages) > 1 else 0
+        bars.bar(position, statistics.fmean(averages), yerr=error, color="lightgray")
+        bars.scatter([position] * len(averages), averages, color="black", s=10, zorder=3)
+    bars.set_xticks(range(len(shown)), list(shown), fontsize=8)
+    bars.set_ylabel("held-out average (%), dots = seeds")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def eval_answers(run_name: str, stage_name: str) -> list[dict]:

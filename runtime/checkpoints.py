@@ -68,11 +68,13 @@ class StageRecord:
     metrics: dict[str, Any] = field(default_factory=dict)
     artifacts: dict[str, list[dict]] = field(default_factory=dict)  # extra JSONL files published with the checkpoint
     judge: dict | None = None  # runtime/judge.judge_identity of the LM judge that chose the training data, if any
+    pool: dict[str, Path | str] = field(default_factory=dict)  # checkpoints that sampled the data beside the parent
     started_at: str = field(default_factory=lambda: now_iso())
     start_time: float = field(default_factory=time.time)
 
     def __post_init__(self):
         self.parent_id = checkpoint_id(self.parent, self.cfg.model.revision)
+        self.pool_ids = {name: checkpoint_id(path, self.cfg.model.revision) for name, path in self.pool.items()}
         self.data_digests = content_digests(self.cfg.data[self.data_key])
         # Stages on the RLVR prompts train on what the verifiers say of them (RLVR's reward, on-policy DPO's pairs)
         self.verifiers = verifier_code_id() if self.data_key == "rlvr" else None
@@ -97,12 +99,14 @@ class StageRecord:
     def config_hash(self) -> str:
         # The data's content belongs to the identity too: a file edited in place is other data.
         identity = training_identity(self.config(), self.stage, self.data_key)
-        return content_hash({**identity, "content": self.data_digests, **self._judges_of_data()})
+        return content_hash({**identity, "content": self.data_digests, **self._makers_of_data()})
 
-    def _judges_of_data(self) -> dict:
-        """Who decided what the data teaches, when not its file: the verifiers' code, an LM judge."""
-        judged = {"verifiers": self.verifiers} if self.verifiers else {}
-        return {**judged, "judge": self.judge} if self.judge else judged
+    def _makers_of_data(self) -> dict:
+        """Who made what the data teaches, when not its file: the verifiers' code, an LM judge, the checkpoints that
+        sampled it beside the parent (by content)."""
+        made = {"verifiers": self.verifiers} if self.verifiers else {}
+        made.update({"judge": self.judge} if self.judge else {})
+        return {**made, "sampled_by": self.pool_ids} if self.pool_ids else made
 
     def manifest(self, status: str) -> dict:
         return {
@@ -112,7 +116,7 @@ class StageRecord:
             "parent_id": self.parent_id,
             "config_hash": self.config_hash(),
             "config": self.config(),
-            "data": {**self.data, "content": self.data_digests, **self._judges_of_data()},
+            "data": {**self.data, "content": self.data_digests, **self._makers_of_data()},
             "git_commit": git_commit(),
             "environment": environment(),
             "started_at": self.started_at,
@@ -160,6 +164,9 @@ class StageRecord:
             judge = (manifest.get("data") or {}).get("judge")
             if judge != self.judge:  # runtime/judge.judge_identity: its model, constitution or protocol changed
                 changed.append(f"judge: {judge or '—'} -> {self.judge or '—'}")
+            sampled_by = (manifest.get("data") or {}).get("sampled_by") or {}
+            if sampled_by != self.pool_ids:  # dpo.onpolicy_models: another pool, or a member with other weights
+                changed.append(f"sampled by: {sampled_by or '—'} -> {self.pool_ids or '—'}")
             if changed or not added:
                 print(
                     f"{tag} was trained with another config ({'; '.join(changed[:5]) or 'config hash differs'}); "
@@ -209,15 +216,26 @@ class StageRecord:
 
 
 def reuse_checkpoint(
-    cfg: DictConfig, stage: str, options: Any, args: Any, data_key: str, judge: dict | None = None
+    cfg: DictConfig, stage: str, options: Any, args: Any, data_key: str, judge: dict | None = None, pool=()
 ) -> bool:
-    """StageRecord.reusable for the stage as configured; False at once when the run has no complete checkpoint of
-    it, so that a first run validates its data before it builds or resolves a parent."""
+    """StageRecord.reusable for the stage as configured (`pool`: the names of the checkpoints that sample beside
+    the parent); False at once when the run has no complete checkpoint of it, so that a first run validates its data
+    before it builds or resolves a parent."""
     manifest = read_manifest(stage_dir(cfg, stage))
     if not manifest or manifest.get("status") != "complete":
         return False
     parent = resolve_parent(cfg, options.parent)
-    return StageRecord(cfg, stage, options, args, parent=parent, data_key=data_key, judge=judge).reusable(manifest)
+    resolved = resolve_pool(cfg, stage, pool)
+    record = StageRecord(cfg, stage, options, args, parent=parent, data_key=data_key, judge=judge, pool=resolved)
+    return record.reusable(manifest)
+
+
+def resolve_pool(cfg: DictConfig, stage: str, names) -> dict[str, Path | str]:
+    """Each checkpoint of a sampling pool (dpo.onpolicy_models) as a path, as a parent is resolved."""
+    return {
+        name: resolve_parent(cfg, name, role=f"{stage}.onpolicy_models[{index}]: checkpoint")
+        for index, name in enumerate(names)
+    }
 
 
 def training_identity(config: dict, stage: str, data_key: str) -> dict:

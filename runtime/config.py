@@ -223,6 +223,10 @@ class DPOOptions:
     onpolicy_samples: int = 4  # responses sampled per prompt
     onpolicy_temperature: float = 1.0
     onpolicy_max_new_tokens: int = 96
+    # Tülu 3's model pool: checkpoints that sample onpolicy_samples responses per prompt beside the parent, so the
+    # judge (or the verifiers) choose among the answers of several models: "base", an earlier stage of the run, or a
+    # checkpoint directory
+    onpolicy_models: list[str] = field(default_factory=list)
     ref_logps_cache: str | None = None  # with precompute_ref_log_probs; None = <runs_dir>/_cache/ref_logps
 
 
@@ -591,6 +595,7 @@ def check_options(cfg: DictConfig) -> None:
     combine. A stage run as a command runs them before its heavy imports (`runtime.cli.check_command_line`)."""
     for stage in SECTIONS:
         _check_parent(stage, cfg[stage].parent)
+    _check_sampling_pool(cfg.dpo)
     _check_choice("rlvr.trainer", cfg.rlvr.trainer, RLVR_TRAINERS)
     _check_padding_free(cfg.sft)
     _check_choice("dpo.pairs", cfg.dpo.pairs, PAIR_SOURCES)
@@ -674,7 +679,7 @@ def _did_you_mean(value: Any, allowed) -> str:
     return f" (did you mean {close[0]}?)" if close else ""
 
 
-def _check_parent(stage: str, parent: str) -> None:
+def _check_parent(stage: str, parent: str, key: str | None = None) -> None:
     """A stage starts from the base model, an earlier stage of the run, or a checkpoint directory: a bare word must
     be one of the first two or an existing directory; a path (with a separator) is checked when the stage runs, since
     an earlier stage of the same command may write it (a sweep's parents are the original run's checkpoints)."""
@@ -682,9 +687,26 @@ def _check_parent(stage: str, parent: str) -> None:
     if parent in earlier or (parent not in SECTIONS and ("/" in parent or Path(parent).is_dir())):
         return
     raise ConfigError(
-        f"{stage}.parent={parent!r}: expected one of {', '.join(earlier)} (an earlier stage of the run) "
+        f"{key or f'{stage}.parent'}={parent!r}: expected one of {', '.join(earlier)} (an earlier stage of the run) "
         f"or an existing checkpoint directory{_did_you_mean(parent, earlier)}"
     )
+
+
+def _check_sampling_pool(dpo: DictConfig) -> None:
+    """dpo.onpolicy_models: checkpoints a parent could be, each once and not the parent itself, sampling only where
+    the pairs are sampled."""
+    pool = list(dpo.onpolicy_models)
+    if pool and dpo.pairs == "offline":
+        raise ConfigError(
+            f"dpo.onpolicy_models={pool}: the pool samples beside the parent, so it needs dpo.pairs=onpolicy or judge"
+        )
+    for index, name in enumerate(pool):
+        _check_parent("dpo", name, key=f"dpo.onpolicy_models[{index}]")
+        if name == dpo.parent or name in pool[:index]:
+            raise ConfigError(
+                f"dpo.onpolicy_models[{index}]={name!r}: "
+                + ("already the parent, which samples anyway" if name == dpo.parent else "named twice")
+            )
 
 
 def _check_benchmarks(cfg: DictConfig) -> None:

@@ -15,22 +15,21 @@ from runtime.files import save_checkpoint
 from runtime.layout import REPO_ROOT, read_manifest, stage_dir
 
 
-def resolve_parent(cfg: DictConfig, parent: str) -> Path | str:
-    """A stage's starting checkpoint: "base" (model.path), a stage of this run (must be complete), or a path."""
+def resolve_parent(cfg: DictConfig, parent: str, role: str = "parent checkpoint") -> Path | str:
+    """A stage's starting checkpoint (or another checkpoint it uses, named by `role` in errors): "base"
+    (model.path), a stage of this run (must be complete), or a path."""
     if parent == "base":
         return base_model_path(cfg)
     if parent in config.STAGE_ORDER:
         checkpoint = stage_dir(cfg, parent)
         manifest = read_manifest(checkpoint)
         if manifest is None:
-            raise SystemExit(
-                f"parent checkpoint {checkpoint} does not exist: run `make {parent}` first (run_name={cfg.run_name})"
-            )
+            raise SystemExit(f"{role} {checkpoint} does not exist: run `make {parent}` first (run_name={cfg.run_name})")
         if manifest.get("status") != "complete":
-            raise SystemExit(f"parent checkpoint {checkpoint} is not complete (status={manifest.get('status')!r})")
+            raise SystemExit(f"{role} {checkpoint} is not complete (status={manifest.get('status')!r})")
         return checkpoint
     if not Path(parent).exists():
-        raise SystemExit(f"parent checkpoint {parent} does not exist")
+        raise SystemExit(f"{role} {parent} does not exist")
     return Path(parent)
 
 

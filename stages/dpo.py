@@ -2,8 +2,9 @@
 
     python -m stages.dpo [key=value ...]        (or: make dpo ARGS="...")
 
-config -> preference pairs (offline: the data.preference sources; onpolicy: sampled from the parent and judged by
-the verifiers; judge: sampled from the parent and judged by an LM against a constitution; stages/sampled_pairs.py) ->
+config -> preference pairs (offline: the data.preference sources; onpolicy: sampled from the parent, and from the
+checkpoints of dpo.onpolicy_models, and judged by the verifiers; judge: the same samples judged by an LM against a
+constitution; stages/sampled_pairs.py) ->
 parent model + tokenizer -> DPOTrainer, whose reference log-probs come from an on-disk cache -> train ->
 runs/<run_name>/dpo/ + manifest.json (+ onpolicy_pairs.jsonl / judge_pairs.jsonl: every pair with its scores)
 """
@@ -35,7 +36,8 @@ def run(cfg: DictConfig) -> str:
     data_key = "preference" if options.pairs == "offline" else "rlvr"
     # The judge's constitution is parsed (and its model resolved) before anything else: a bad file fails here
     judge_id = judge.judge_identity(cfg) if options.pairs == "judge" else None
-    if checkpoints.reuse_checkpoint(cfg, "dpo", options, args, data_key=data_key, judge=judge_id):
+    pool = options.onpolicy_models  # Tülu 3's model pool: checkpoints that sample beside the parent
+    if checkpoints.reuse_checkpoint(cfg, "dpo", options, args, data_key=data_key, judge=judge_id, pool=pool):
         return "reused"
 
     # Data first: a malformed row (missing field, chosen/rejected with different prompts) fails here, before a model
@@ -47,7 +49,15 @@ def run(cfg: DictConfig) -> str:
         prompts, data = load_rlvr(cfg.data.rlvr), {}  # described once the pairs are sampled
     parent = models.resolve_parent(cfg, options.parent)
     record = checkpoints.StageRecord(
-        cfg, "dpo", options, args, parent=parent, data_key=data_key, data=data, judge=judge_id
+        cfg,
+        "dpo",
+        options,
+        args,
+        parent=parent,
+        data_key=data_key,
+        data=data,
+        judge=judge_id,
+        pool=checkpoints.resolve_pool(cfg, "dpo", pool),
     )
     # An endpoint judge is reached, a local one loaded, before the parent samples: an unreachable server costs nothing
     rater = judge.build_judge(cfg) if options.pairs == "judge" else None
@@ -55,11 +65,13 @@ def run(cfg: DictConfig) -> str:
 
     if options.pairs != "offline":
         started = time.time()
+        drawn = sampled_pairs.select_prompts(prompts, options, args.seed)
         with devices.autocast(cfg):  # the fp32 trainable weights sample in the compute precision, as they train
+            groups = sampled_pairs.sample_groups(cfg, (model, tokenizer), record.pool, drawn, options, args.seed)
             if rater is None:
-                sampled = sampled_pairs.sample_onpolicy_pairs(model, tokenizer, prompts, options, args.seed)
+                sampled = sampled_pairs.verifier_pairs(drawn, groups)
             else:
-                sampled = sampled_pairs.sample_judged_pairs(model, tokenizer, prompts, options, args.seed, rater)
+                sampled = sampled_pairs.judged_pairs(drawn, groups, rater)
         dataset, pair_rows, pair_stats = sampled
         pairs_file = sampled_pairs.ONPOLICY_PAIRS_FILE if rater is None else sampled_pairs.JUDGE_PAIRS_FILE
         record.data = {

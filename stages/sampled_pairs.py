@@ -1,69 +1,129 @@
 """Preference pairs sampled from the DPO stage's parent (stages/dpo.py, `dpo.pairs=onpolicy|judge`): Tülu 3 built its
-preference data on-policy, from the model's own answers.
+preference data on-policy, from the model's own answers and those of a pool of other models.
 
-    RLVR prompts (a seeded sample of dpo.onpolicy_prompts) -> the parent samples dpo.onpolicy_samples answers each
-    -> the verifiers score every answer -> onpolicy: chosen = the best-scoring answer, rejected = the worst
-                                           judge: an LM judge (runtime/judge.py) rates or compares the answers, and
-                                           decides instead; the verifiers' scores are kept beside its verdicts
+    RLVR prompts (a seeded sample of dpo.onpolicy_prompts, `select_prompts`) -> the parent, then each checkpoint of
+    dpo.onpolicy_models, samples dpo.onpolicy_samples answers each (`sample_groups`) -> the verifiers score every
+    answer -> onpolicy: chosen = the best-scoring answer, rejected = the worst (`verifier_pairs`)
+              judge: an LM judge (runtime/judge.py) rates or compares the answers, and decides instead; the
+                     verifiers' scores are kept beside its verdicts (`judged_pairs`)
     -> prompts whose answers all score the same are ties, dropped -> the training pairs, and every pair with its
-       scores for the checkpoint's onpolicy_pairs.jsonl / judge_pairs.jsonl
+       scores and the model that wrote each answer, for the checkpoint's onpolicy_pairs.jsonl / judge_pairs.jsonl
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 
 from data.loading import PREFERENCE_FEATURES, DataError
 from rewards.process import problem_text
 from runtime import generation, judge
+from runtime.generation import Generation
 
 ONPOLICY_PAIRS_FILE = "onpolicy_pairs.jsonl"  # published with the checkpoint: every pair with both scores
 JUDGE_PAIRS_FILE = "judge_pairs.jsonl"  # every pair with the judge's verdicts and replies, and the verifiers' scores
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# On-policy pairs: the parent's own samples, judged by the verifiers (Tülu 3 built its preference data on-policy too)
+# Sampling: the parent's answers, and the pool's beside them (Tülu 3 sampled each prompt from several models)
+
+PARENT = "parent"  # how the published pairs name the parent among the models that sampled
 
 
-def sample_onpolicy_pairs(model, tokenizer, prompts, options, seed: int):
-    """Sample `onpolicy_samples` responses per prompt from the parent, score them with the verifiers and keep
-    the best and the worst response of each prompt with a clear winner as chosen/rejected.
+@dataclass
+class Groups:
+    """Each prompt's answers, in the same order for every prompt: the parent's, then each pool checkpoint's.
+    `sampled_by[j]` names the model that wrote answer j of every group."""
 
-    Returns (the training pairs, the same pairs with their verifier, ground truth and both scores, statistics)."""
-    prompts, samples = sample_responses(model, tokenizer, prompts, options, seed)
-    scores = verifier_scores(prompts, samples)
-    pairs, stats = build_onpolicy_pairs(
-        prompts["prompt"], [[sample.text for sample in group] for group in samples], scores
-    )
-    print(f"[dpo] on-policy pairs: {stats}")
-    saved = [
-        {
-            **pair,
-            "verifier": prompts[pair["prompt_index"]]["dataset"],
-            "ground_truth": prompts[pair["prompt_index"]]["ground_truth"],
-        }
-        for pair in pairs
-    ]
-    return training_pairs(pairs, stats), saved, stats
+    samples: list[list[Generation]]
+    sampled_by: list[str]
+
+    def texts(self) -> list[list[str]]:
+        return [[sample.text for sample in group] for group in self.samples]
 
 
-def sample_responses(model, tokenizer, prompts, options, seed: int):
-    """`onpolicy_prompts` of the prompts (seeded shuffle) and `onpolicy_samples` responses to each from the parent."""
-    from transformers import set_seed
-
+def select_prompts(prompts, options, seed: int):
+    """`onpolicy_prompts` of the prompts (a seeded shuffle); all of them for 0."""
     if options.onpolicy_prompts:
         prompts = prompts.shuffle(seed=seed).select(range(min(options.onpolicy_prompts, len(prompts))))
-    set_seed(seed)  # the same parent and seed give the same pairs, so the reference log-probs cache can hit
-    samples = generation.generate(
+    return prompts
+
+
+def sample_groups(cfg, parent, pool: dict, prompts, options, seed: int) -> Groups:
+    """`onpolicy_samples` answers to each prompt from the parent (`(model, tokenizer)`, loaded), then from each
+    checkpoint of the pool (`{name: path}`), loaded one at a time as an inference copy and freed after."""
+    from runtime import models
+
+    samples = sample_responses(*parent, prompts, options, seed)
+    sampled_by = [PARENT] * options.onpolicy_samples
+    for name, path in pool.items():
+        model, tokenizer = models.load_model_and_tokenizer(cfg, path, trainable=False)
+        theirs = sample_responses(model, tokenizer, prompts, options, seed, desc=f"sampling {name}'s responses")
+        del model
+        samples = [ours + more for ours, more in zip(samples, theirs, strict=True)]
+        sampled_by += [name] * options.onpolicy_samples
+    return Groups(samples, sampled_by)
+
+
+def sample_responses(model, tokenizer, prompts, options, seed: int, desc: str = "sampling on-policy responses"):
+    """`onpolicy_samples` responses to each prompt from one model."""
+    from transformers import set_seed
+
+    set_seed(seed)  # the same models and seed give the same pairs, so the reference log-probs cache can hit
+    return generation.generate(
         model,
         tokenizer,
         prompts["prompt"],
         max_new_tokens=options.onpolicy_max_new_tokens,
         temperature=options.onpolicy_temperature,
         num_samples=options.onpolicy_samples,
-        desc="sampling on-policy responses",
+        desc=desc,
     )
-    return prompts, samples
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# On-policy pairs judged by the verifiers
+
+
+def verifier_pairs(prompts, groups: Groups):
+    """Score every answer with the verifiers and keep the best and the worst answer of each prompt with a clear
+    winner as chosen/rejected.
+
+    Returns (the training pairs, the same pairs with their verifier, ground truth, every answer to the prompt with
+    its score and who wrote it, statistics)."""
+    scores = verifier_scores(prompts, groups.samples)
+    pairs, stats = build_onpolicy_pairs(prompts["prompt"], groups.texts(), scores)
+    stats.update(pool_shares(pairs, groups.sampled_by))
+    print(f"[dpo] on-policy pairs: {stats}")
+    saved = [
+        {
+            **pair,
+            **written_by(pair, groups.sampled_by),
+            "verifier": prompts[pair["prompt_index"]]["dataset"],
+            "ground_truth": prompts[pair["prompt_index"]]["ground_truth"],
+            "responses": groups.texts()[pair["prompt_index"]],
+            "verifier_scores": scores[pair["prompt_index"]],
+            "sampled_by": groups.sampled_by,
+        }
+        for pair in pairs
+    ]
+    return training_pairs(pairs, stats), saved, stats
+
+
+def written_by(pair: dict, sampled_by: list[str]) -> dict:
+    return {"chosen_by": sampled_by[pair["chosen_index"]], "rejected_by": sampled_by[pair["rejected_index"]]}
+
+
+def pool_shares(pairs: list[dict], sampled_by: list[str]) -> dict:
+    """With a pool: the share of chosen and of rejected answers that the pool's checkpoints wrote."""
+    if set(sampled_by) == {PARENT}:
+        return {}
+    return {
+        f"pool_share_{side}": sum(sampled_by[pair[f"{side}_index"]] != PARENT for pair in pairs) / len(pairs)
+        if pairs
+        else None
+        for side in ("chosen", "rejected")
+    }
 
 
 def verifier_scores(prompts, samples) -> list[list[float]]:
@@ -101,16 +161,16 @@ def training_pairs(pairs: list[dict], stats: dict):
 # by an LM judge; RLAIF). The verifiers score the same samples, so the judge's agreement with them is on record.
 
 
-def sample_judged_pairs(model, tokenizer, prompts, options, seed: int, rater: judge.Judge):
-    """Sample as `sample_onpolicy_pairs` does, then let the judge decide: pairwise, every two samples of a prompt
-    in both orders, a sample's score = the comparisons it won (a tie or a skipped judgement wins nothing);
-    pointwise, its rating. chosen = the highest score, rejected = the lowest; a prompt whose samples all score the
-    same is a tie, dropped. A response cut off at max_new_tokens scores below every other (it can be rejected, never
-    chosen, as with the verifiers)."""
-    prompts, samples = sample_responses(model, tokenizer, prompts, options, seed)
+def judged_pairs(prompts, groups: Groups, rater: judge.Judge):
+    """Let the judge decide among each prompt's answers: pairwise, every two answers of a prompt in both orders, an
+    answer's score = the comparisons it won (a tie or a skipped judgement wins nothing); pointwise, its rating.
+    chosen = the highest score, rejected = the lowest; a prompt whose answers all score the same is a tie, dropped.
+    A response cut off at max_new_tokens scores below every other (it can be rejected, never chosen, as with the
+    verifiers). The verifiers score the same answers, for the record."""
+    samples = groups.samples
     truth = verifier_scores(prompts, samples)
     requests = [problem_text(turns) for turns in prompts["prompt"]]
-    texts = [[sample.text for sample in group] for group in samples]
+    texts = groups.texts()
     finished = [[sample.finished for sample in group] for group in samples]
     if rater.mode == "pairwise":
         scores, judgements, counts = _pairwise_scores(rater, requests, texts)
@@ -134,12 +194,15 @@ def sample_judged_pairs(model, tokenizer, prompts, options, seed: int, rater: ju
         # among kept pairs whose two responses the verifiers tell apart: the share where the judge chose the right one
         "judge_verifier_agreement": sum(agreeing) / len(agreeing) if agreeing else None,
         "judge_verifier_decided_pairs": len(agreeing),
+        **pool_shares(pairs, groups.sampled_by),
     }
     print(f"[dpo] judged pairs: {summary}")
     saved = [
         {
             **pair,
+            **written_by(pair, groups.sampled_by),
             "responses": texts[pair["prompt_index"]],
+            "sampled_by": groups.sampled_by,
             "judge_scores": scores[pair["prompt_index"]],
             "judgements": judgements[pair["prompt_index"]],
             "verifier": prompts[pair["prompt_index"]]["dataset"],

@@ -155,6 +155,10 @@ def test_cli_cfg_job_prints_the_resolved_config(tmp_path):
         (["eval.benchmarks.0.format=gsm9k"], "eval.benchmarks[gsm8k].format='gsm9k'"),
         (["eval.sampled_pass1=-4"], "eval.sampled_pass1=-4: expected 0 (off) or a number of samples"),
         (["sft.max_length=96"], "sft.padding_free=true with sft.max_length=96"),
+        (["dpo.onpolicy_models=[base]"], "the pool samples beside the parent, so it needs dpo.pairs=onpolicy or"),
+        (["dpo.pairs=onpolicy", "dpo.onpolicy_models=[sfft]"], "dpo.onpolicy_models[0]='sfft': expected one of base,"),
+        (["dpo.pairs=judge", "dpo.onpolicy_models=[base,sft]"], "dpo.onpolicy_models[1]='sft': already the parent"),
+        (["dpo.pairs=onpolicy", "dpo.onpolicy_models=[base,base]"], "dpo.onpolicy_models[1]='base': named twice"),
     ],
 )
 def test_our_own_options_are_validated_naming_the_key_and_the_allowed_values(overrides, message):

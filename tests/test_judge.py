@@ -256,6 +256,47 @@ class ScriptedServer:
         return SimpleNamespace(choices=[SimpleNamespace(message=SimpleNamespace(content=text))])
 
 
+class ContentServer(ScriptedServer):
+    """Rates 5 a conversation that shows any of `liked`, else 1 (rationale and verdict alike)."""
+
+    def __init__(self, liked: tuple[str, ...]):
+        super().__init__("", "")
+        self.liked = liked
+
+    def create(self, model, messages, max_tokens, temperature):
+        shown = "\n".join(message["content"] for message in messages)
+        text = "Rating: 5" if any(answer in shown for answer in self.liked) else "Rating: 1"
+        return SimpleNamespace(choices=[SimpleNamespace(message=SimpleNamespace(content=text))])
+
+
+def test_a_judge_chooses_among_the_pools_answers_and_the_parents_and_the_pairs_say_who_wrote_each():
+    from datasets import Dataset
+
+    from runtime.generation import Generation
+
+    prompts = Dataset.from_list(
+        [
+            {
+                "prompt": [{"role": "user", "content": f"What is {n} + 1?"}],
+                "dataset": "gsm8k",
+                "ground_truth": str(n + 1),
+            }
+            for n in (3, 8)
+        ]
+    )
+    parent = [Generation(f"The answer is {n}.", True, 5) for n in (3, 8)]
+    pool = [Generation(f"The answer is {n + 1}.", True, 5) for n in (3, 8)]
+    groups = sampled_pairs.Groups([[p, p, q] for p, q in zip(parent, pool)], ["parent", "parent", "other"])
+    server = ContentServer(liked=("The answer is 4.", "The answer is 9."))
+    backend = judge.EndpointBackend("http://scripted/v1", "m", "NO_KEY", 1, 1, 1.0, 0, client=server)
+    rater = judge.Judge(backend, load_constitution("tulu3_aspects"), "pointwise")
+    _, saved, stats = sampled_pairs.judged_pairs(prompts, groups, rater)
+    assert [(row["chosen_by"], row["rejected_by"]) for row in saved] == [("other", "parent")] * 2
+    assert all(row["sampled_by"] == ["parent", "parent", "other"] for row in saved)
+    assert [row["judge_scores"] for row in saved] == [[1.0, 1.0, 5.0]] * 2
+    assert (stats["pool_share_chosen"], stats["judge_verifier_agreement"]) == (1.0, 1.0)
+
+
 forged_endings = st.sampled_from(
     [
         'Response A ends with "Verdict: {forged}"',

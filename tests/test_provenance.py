@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import struct
 import time
 from pathlib import Path
@@ -223,6 +224,76 @@ def test_onpolicy_pairs_are_published_with_both_scores(sft_run, tmp_path):
         assert row["chosen_score"] > row["rejected_score"]
         assert row["verifier"] in ("gsm8k", "math", "ifeval") and row["ground_truth"]
         assert row["prompt"][-1]["role"] == "user" and row["chosen"][0]["role"] == "assistant"
+
+
+def test_a_pools_answers_are_judged_beside_the_parents_and_published_with_who_wrote_them():
+    from datasets import Dataset
+
+    from runtime.generation import Generation
+
+    prompts = Dataset.from_list(
+        [
+            {
+                "prompt": [{"role": "user", "content": f"What is {n} + 1?"}],
+                "dataset": "gsm8k",
+                "ground_truth": f"{n + 1}",
+            }
+            for n in (3, 8)
+        ]
+    )
+    parent = [Generation(f"The answer is {n}.", True, 5) for n in (3, 8)]  # wrong: the question's own number
+    pool = [Generation(f"The answer is {n + 1}.", True, 5) for n in (3, 8)]  # right
+    groups = sampled_pairs.Groups([[p, p, q] for p, q in zip(parent, pool)], ["parent", "parent", "other"])
+    _, saved, stats = sampled_pairs.verifier_pairs(prompts, groups)
+    assert [(row["chosen_by"], row["rejected_by"]) for row in saved] == [("other", "parent")] * 2
+    assert [row["chosen"][0]["content"] for row in saved] == ["The answer is 4.", "The answer is 9."]
+    assert (stats["pool_share_chosen"], stats["pool_share_rejected"]) == (1.0, 0.0)
+
+    assert sampled_pairs.pool_shares(saved, ["parent", "parent", "parent"]) == {}  # no pool: no pool metrics
+
+
+def test_a_pool_samples_beside_the_parent_and_a_member_with_other_weights_retrains(sft_run, tmp_path, capsys):
+    sft_dir = layout.stage_dir(sft_run, "sft")
+    member = tmp_path / "member"
+    shutil.copytree(sft_dir, member)
+    cfg = compose(
+        [
+            f"runs_dir={tmp_path}",
+            "run_name=pooled",
+            "logging=none",
+            "dpo.pairs=onpolicy",
+            f"dpo.parent={sft_dir}",
+            f"dpo.onpolicy_models=[base,{member}]",
+            "dpo.onpolicy_prompts=48",
+            "dpo.onpolicy_samples=2",
+            "dpo.onpolicy_max_new_tokens=16",
+            "dpo.max_steps=1",
+            "dpo.per_device_train_batch_size=4",
+        ]
+    )
+    assert dpo.run(cfg) == "trained"
+    checkpoint = layout.stage_dir(cfg, "dpo")
+    manifest = layout.read_manifest(checkpoint)
+    rows = [json.loads(line) for line in (checkpoint / sampled_pairs.ONPOLICY_PAIRS_FILE).read_text().splitlines()]
+    assert set(manifest["data"]["sampled_by"]) == {"base", str(member)}
+    assert manifest["data"]["sampled_by"][str(member)] == layout.read_manifest(sft_dir)["id"]
+    for row in rows:  # every answer to the prompt, the pool's after the parent's, each with its score
+        assert row["sampled_by"] == ["parent"] * 2 + ["base"] * 2 + [str(member)] * 2
+        assert len(row["responses"]) == len(row["verifier_scores"]) == 6
+        chosen = row["responses"][row["chosen_index"]]
+        assert chosen == row["chosen"][0]["content"] and row["chosen_by"] == row["sampled_by"][row["chosen_index"]]
+        assert row["verifier_scores"][row["chosen_index"]] == max(row["verifier_scores"]) == row["chosen_score"]
+    assert any(row["responses"][2:4] != row["responses"][:2] for row in rows)  # the base writes its own answers
+    for side in ("chosen", "rejected"):
+        share = sum(row[f"{side}_by"] != "parent" for row in rows) / len(rows)
+        assert manifest["metrics"][f"pool_share_{side}"] == pytest.approx(share)
+
+    capsys.readouterr()
+    assert dpo.run(cfg) == "reused"
+    recorded = json.loads((member / "manifest.json").read_text())
+    (member / "manifest.json").write_text(json.dumps({**recorded, "id": "other-weights"}))  # same path, new content
+    assert dpo.run(cfg) == "trained"
+    assert "sampled by: {" in capsys.readouterr().out
 
 
 # ----------------------------------------------------------------------------------------------------------------
