@@ -42,11 +42,15 @@ def base_model_path(cfg: DictConfig) -> Path | str:
     return cfg.model.path
 
 
-def load_model_and_tokenizer(cfg: DictConfig, path: Path | str, *, trainable: bool, tools: bool = False):
+def load_model_and_tokenizer(
+    cfg: DictConfig, path: Path | str, *, trainable: bool, tools: bool = False, own_chat_template: bool = False
+):
     """Load a causal LM + tokenizer from a hub id or checkpoint directory; the same code path for every model, on
     the local device, in the precision runtime/devices.py decides for a `trainable` model or an inference copy, with
     the attention model.attn_implementation resolves to on that device (runtime/attention.py).
-    With `tools`, the tokenizer is checked for tool use (`prepare_for_tools`) before any weights load."""
+    With `tools`, the tokenizer is checked for tool use (`prepare_for_tools`) before any weights load. With
+    `own_chat_template` (a checkpoint that may be of another model: DPO's sampling pool) a tokenizer that has a chat
+    template keeps it; model.chat_template is the run's model's format and applies only where it has none."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from runtime import attention
@@ -57,7 +61,8 @@ def load_model_and_tokenizer(cfg: DictConfig, path: Path | str, *, trainable: bo
     if cfg.model.gguf_file and path == cfg.model.path:
         kwargs["gguf_file"] = cfg.model.gguf_file
     tokenizer = AutoTokenizer.from_pretrained(str(path), **kwargs)
-    if cfg.model.chat_template:  # a base model's chat format (saved with every checkpoint of the chain)
+    if cfg.model.chat_template and not (own_chat_template and tokenizer.chat_template):
+        # a base model's chat format (saved with every checkpoint of the chain)
         tokenizer.chat_template = template_file(cfg.model.chat_template, "model.chat_template").read_text("utf-8")
     if tools:
         prepare_for_tools(tokenizer, str(path))

@@ -51,13 +51,14 @@ def select_prompts(prompts, options, seed: int):
 
 def sample_groups(cfg, parent, pool: dict, prompts, options, seed: int) -> Groups:
     """`onpolicy_samples` answers to each prompt from the parent (`(model, tokenizer)`, loaded), then from each
-    checkpoint of the pool (`{name: path}`), loaded one at a time as an inference copy and freed after."""
+    checkpoint of the pool (`{name: path}`), loaded one at a time as an inference copy and freed after; a member of
+    another model family is prompted in its own chat format."""
     from runtime import models
 
     samples = sample_responses(*parent, prompts, options, seed)
     sampled_by = [PARENT] * options.onpolicy_samples
     for name, path in pool.items():
-        model, tokenizer = models.load_model_and_tokenizer(cfg, path, trainable=False)
+        model, tokenizer = models.load_model_and_tokenizer(cfg, path, trainable=False, own_chat_template=True)
         theirs = sample_responses(model, tokenizer, prompts, options, seed, desc=f"sampling {name}'s responses")
         del model
         samples = [ours + more for ours, more in zip(samples, theirs, strict=True)]

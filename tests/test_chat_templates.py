@@ -6,6 +6,7 @@ tokenizer larger than the embeddings, a GGUF file that is missing or corrupt."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from helpers import compose
@@ -174,6 +175,24 @@ def test_tulu3_8b_names_tulus_chat_template_for_its_base_model_and_a_marked_vers
     assert original == (chat_templates.TEMPLATES_DIR / "tulu.jinja").read_text()
     training = chat_templates.training_chat_template(original, cfg.model)  # checks it renders the same text
     assert chat_templates.has_generation_markers(training) and not chat_templates.has_generation_markers(original)
+
+
+def test_a_pool_checkpoint_with_a_chat_template_of_its_own_is_prompted_in_it_and_one_without_in_the_runs(tmp_path):
+    cfg = compose(["logging=none", f"runs_dir={tmp_path}", "model.chat_template=tulu.jinja"])
+    tulu = (chat_templates.TEMPLATES_DIR / "tulu.jinja").read_text()
+    base = models.base_model_path(cfg)  # the tiny model: a chat template of its own
+    own = models.load_model_and_tokenizer(cfg, base, trainable=False, own_chat_template=True)[1].chat_template
+    assert own and own != tulu
+    assert models.load_model_and_tokenizer(cfg, base, trainable=False)[1].chat_template == tulu  # the parent's rule
+    bare = tmp_path / "no-template"
+    shutil.copytree(base, bare)
+    config_file = bare / "tokenizer_config.json"
+    config_file.write_text(
+        json.dumps({k: v for k, v in json.loads(config_file.read_text()).items() if k != "chat_template"})
+    )
+    (bare / "chat_template.jinja").unlink(missing_ok=True)
+    tokenizer = models.load_model_and_tokenizer(cfg, bare, trainable=False, own_chat_template=True)[1]
+    assert tokenizer.chat_template == tulu
 
 
 def test_label_mask_with_tulus_template_trains_exactly_the_assistant_turns_and_their_eos(sft_run, tmp_path):
