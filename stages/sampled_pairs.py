@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 from data.loading import PREFERENCE_FEATURES, DataError
 from rewards.process import problem_text
-from runtime import generation, judge
+from runtime import generation, judge, models
 from runtime.generation import Generation
 
-ONPOLICY_PAIRS_FILE = "onpolicy_pairs.jsonl"  # published with the checkpoint: every pair with both scores
+ONPOLICY_PAIRS_FILE = "onpolicy_pairs.jsonl"  # published with the checkpoint: every pair, its prompt's answers scored
 JUDGE_PAIRS_FILE = "judge_pairs.jsonl"  # every pair with the judge's verdicts and replies, and the verifiers' scores
 
 
@@ -53,8 +53,6 @@ def sample_groups(cfg, parent, pool: dict, prompts, options, seed: int) -> Group
     """`onpolicy_samples` answers to each prompt from the parent (`(model, tokenizer)`, loaded), then from each
     checkpoint of the pool (`{name: path}`), loaded one at a time as an inference copy and freed after; a member of
     another model family is prompted in its own chat format."""
-    from runtime import models
-
     samples = sample_responses(*parent, prompts, options, seed)
     sampled_by = [PARENT] * options.onpolicy_samples
     for name, path in pool.items():
@@ -92,8 +90,8 @@ def verifier_pairs(prompts, groups: Groups):
 
     Returns (the training pairs, the same pairs with their verifier, ground truth, every answer to the prompt with
     its score and who wrote it, statistics)."""
-    scores = verifier_scores(prompts, groups.samples)
-    pairs, stats = build_onpolicy_pairs(prompts["prompt"], groups.texts(), scores)
+    scores, texts = verifier_scores(prompts, groups.samples), groups.texts()
+    pairs, stats = build_onpolicy_pairs(prompts["prompt"], texts, scores)
     stats.update(pool_shares(pairs, groups.sampled_by))
     print(f"[dpo] on-policy pairs: {stats}")
     saved = [
@@ -102,7 +100,7 @@ def verifier_pairs(prompts, groups: Groups):
             **written_by(pair, groups.sampled_by),
             "verifier": prompts[pair["prompt_index"]]["dataset"],
             "ground_truth": prompts[pair["prompt_index"]]["ground_truth"],
-            "responses": groups.texts()[pair["prompt_index"]],
+            "responses": texts[pair["prompt_index"]],
             "verifier_scores": scores[pair["prompt_index"]],
             "sampled_by": groups.sampled_by,
         }
