@@ -270,14 +270,12 @@ def plot_seeds(seeds: list[dict], path: Path) -> None:
     fig, (curves, bars) = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": [1, 1.3]})
     for k, seed in enumerate(seeds):
         rl = seed["rl"]
-        for arm, colour in (("verifier (the run's rlvr)", "tab:blue"), ("judge (RLAIF)", "tab:red")):
+        for arm, colour, label in (
+            ("verifier (the run's rlvr)", "tab:blue", "RLVR: verifier reward"),
+            ("judge (RLAIF)", "tab:red", "RLAIF: judge reward (rating-1)/4 x 10"),
+        ):
             steps, rewards = zip(*rl[arm]["metrics"]["reward_curve"], strict=True)
-            label = (
-                ("RLVR: verifier reward" if colour == "tab:blue" else "RLAIF: judge reward (rating-1)/4 x 10")
-                if k == 0
-                else None
-            )
-            curves.plot(steps, rewards, color=colour, alpha=0.7, label=label)
+            curves.plot(steps, rewards, color=colour, alpha=0.7, label=label if k == 0 else None)
         last = rl["judge (RLAIF)"]["metrics"]["rewards/verifiable/mean"]
         curves.scatter(
             [steps[-1]],

@@ -24,7 +24,7 @@ from runtime.config import flatten, schema_defaults, shared_config
 from runtime.files import discard, move_into_place, staging_path, write_json, write_jsonl
 from runtime.layout import read_manifest, stage_dir
 from runtime.lineage import checkpoint_id, content_hash, directory_hash, environment, git_commit
-from runtime.models import full_parameters, resolve_parent
+from runtime.models import full_parameters, resolve_parent, resolve_pool
 
 # Keys of a stage's recorded config that say where it is kept or how it is watched, not what it trains: left out of
 # its config hash, so a renamed run or another verifier pool size reuses the checkpoint.
@@ -228,14 +228,6 @@ def reuse_checkpoint(
     resolved = resolve_pool(cfg, stage, pool)
     record = StageRecord(cfg, stage, options, args, parent=parent, data_key=data_key, judge=judge, pool=resolved)
     return record.reusable(manifest)
-
-
-def resolve_pool(cfg: DictConfig, stage: str, names) -> dict[str, Path | str]:
-    """Each checkpoint of a sampling pool (dpo.onpolicy_models) as a path, as a parent is resolved."""
-    return {
-        name: resolve_parent(cfg, name, role=f"{stage}.onpolicy_models[{index}]: checkpoint")
-        for index, name in enumerate(names)
-    }
 
 
 def training_identity(config: dict, stage: str, data_key: str) -> dict:

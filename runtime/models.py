@@ -33,6 +33,14 @@ def resolve_parent(cfg: DictConfig, parent: str, role: str = "parent checkpoint"
     return Path(parent)
 
 
+def resolve_pool(cfg: DictConfig, stage: str, names) -> dict[str, Path | str]:
+    """Each checkpoint of a sampling pool (dpo.onpolicy_models) as a path, as a parent is resolved."""
+    return {
+        name: resolve_parent(cfg, name, role=f"{stage}.onpolicy_models[{index}]: checkpoint")
+        for index, name in enumerate(names)
+    }
+
+
 def base_model_path(cfg: DictConfig) -> Path | str:
     """model.path as something from_pretrained can load; the embedded default and GGUF files are built on demand."""
     if cfg.model.path == "embedded:tiny":

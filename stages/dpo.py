@@ -57,7 +57,7 @@ def run(cfg: DictConfig) -> str:
         data_key=data_key,
         data=data,
         judge=judge_id,
-        pool=checkpoints.resolve_pool(cfg, "dpo", pool),
+        pool=models.resolve_pool(cfg, "dpo", pool),
     )
     # An endpoint judge is reached, a local one loaded, before the parent samples: an unreachable server costs nothing
     rater = judge.build_judge(cfg) if options.pairs == "judge" else None
