@@ -8,6 +8,8 @@ A *source* is a mapping (dict or OmegaConf DictConfig) -- one entry of ``data.sf
     split:    "train" (default); slicing syntax works too ("train[:1000]")
     subset:   HF config name (default None)
     max_rows: keep the first N rows (default None = all)
+    datasets: RLVR only: keep the rows whose ``dataset`` (verifier) is one of these, after split and max_rows
+              (``[ifeval]``: one family of a mixed file; default None = all)
 
 ``load_sft`` / ``load_preference`` / ``load_rlvr`` take a list of sources, validate every row *before any
 training starts* (a bad row raises ``DataError`` naming the source and its 1-based line), normalise them to one
@@ -105,10 +107,11 @@ def _sources(sources: Any) -> list[dict]:
         s = {"path": s} if isinstance(s, str) else dict(s)
         if not s.get("path"):
             raise DataError(f"data source without a path: {s!r}")
-        unknown = set(s) - {"path", "split", "subset", "max_rows"}
+        unknown = set(s) - {"path", "split", "subset", "max_rows", "datasets"}
         if unknown:
             raise DataError(
-                f"data source {s['path']!r}: unknown keys {sorted(unknown)} (expected path, split, subset, max_rows)"
+                f"data source {s['path']!r}: unknown keys {sorted(unknown)} "
+                "(expected path, split, subset, max_rows, datasets)"
             )
         out.append(
             {
@@ -116,9 +119,20 @@ def _sources(sources: Any) -> list[dict]:
                 "split": s.get("split") or "train",
                 "subset": s.get("subset"),
                 "max_rows": s.get("max_rows"),
+                **({"datasets": _dataset_names(s)} if s.get("datasets") is not None else {}),
             }
         )
     return out
+
+
+def _dataset_names(source: dict) -> list[str]:
+    """A source's `datasets` filter as lower-case names (RLVR rows are compared lower-cased, as normalised)."""
+    names = source["datasets"]
+    if isinstance(names, str) or not isinstance(names, list) or not names:
+        raise DataError(f"data source {source['path']!r}: datasets must be a non-empty list of names, got {names!r}")
+    if not all(isinstance(name, str) and name.strip() for name in names):
+        raise DataError(f"data source {source['path']!r}: datasets must name verifiers as text, got {names!r}")
+    return [name.strip().lower() for name in names]
 
 
 def _offline() -> bool:
@@ -294,13 +308,17 @@ def _load(
 ) -> Dataset:
     """Load, validate, normalise and concatenate. ``normalise`` returns None for a row to skip (counted)."""
     parts, info = [], []
-    loaded = [(src, _load_source(src)) for src in _sources(sources)]
+    wanted = _sources(sources)
+    for src in wanted:
+        if "datasets" in src and kind != "rlvr":
+            raise DataError(f"{src['path']}: datasets selects RLVR rows by their verifier; it is for data.rlvr only")
+    loaded = [(src, _load_source(src)) for src in wanted]
     if kind in TOOL_FEATURES and any(_has_tools(raw) for _, source_parts in loaded for raw, _, _ in source_parts):
         features, norm_kwargs = TOOL_FEATURES[kind], {**norm_kwargs, "tools": True}
     for src, source_parts in loaded:
         if src["max_rows"] is not None and src["max_rows"] < 0:
             raise DataError(f"{src['path']}: max_rows must be >= 0 (got {src['max_rows']})")
-        left, rows, skipped = src["max_rows"], 0, 0
+        left, rows, skipped, seen = src["max_rows"], 0, 0, set()
         for raw, name, file in source_parts:
             if left == 0:
                 break
@@ -309,8 +327,15 @@ def _load(
                 continue
             ds, n_skip = _check_part(raw, name, normalise, features, kind, norm_kwargs, file)
             left = None if left is None else left - len(raw)
+            if "datasets" in src:
+                seen.update(ds.unique("dataset"))
+                ds = ds.filter(lambda dataset, keep=tuple(src["datasets"]): dataset in keep, input_columns="dataset")
             parts.append(ds)
             rows, skipped = rows + len(ds), skipped + n_skip
+        if rows == 0 and "datasets" in src:
+            raise DataError(
+                f"{src['path']}: no rows of datasets {src['datasets']} (its rows are of {sorted(seen) or 'none'})"
+            )
         if rows == 0:
             raise DataError(f"{src['path']}: no usable rows" + (f" (all {skipped} were skipped)" if skipped else ""))
         info.append({**src, "rows": rows, **({"skipped_identical": skipped} if skipped else {})})

@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 
 from data.loading import content_digests
 from rewards.identity import verifier_code_id
-from runtime.config import flatten, schema_defaults, shared_config
+from runtime.config import data_source_defaults, flatten, schema_defaults, shared_config
 from runtime.files import discard, move_into_place, staging_path, write_json, write_jsonl
 from runtime.layout import read_manifest, stage_dir
 from runtime.lineage import checkpoint_id, content_hash, directory_hash, environment, git_commit
@@ -144,6 +144,7 @@ class StageRecord:
             old = flatten(training_identity(manifest.get("config") or {}, self.stage, self.data_key))
             new = flatten(training_identity(self.config(), self.stage, self.data_key))
             defaults = flatten(training_identity(schema_defaults(), self.stage, self.data_key))
+            defaults |= data_source_defaults(new)
             # a key the checkpoint's record lacks, now at its schema default: added since, with the behaviour the
             # checkpoint was trained with (an upgrade adding keys does not retrain every stage)
             added = [k for k in new.keys() - old.keys() if k in defaults and new[k] == defaults[k]]

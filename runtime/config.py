@@ -96,6 +96,7 @@ class DataSource:
     split: str = "train"
     subset: Optional[str] = None
     max_rows: Optional[int] = None
+    datasets: Optional[list[str]] = None  # RLVR: keep the rows of these verifiers only (data/loading.py)
 
 
 @dataclass
@@ -785,6 +786,18 @@ def schema_defaults() -> dict:
     defaults = OmegaConf.to_container(OmegaConf.structured(Config), resolve=False, throw_on_missing=False)
     defaults = {key: value for key, value in defaults.items() if value != "???"}  # a whole section given by a group
     defaults["model"] = OmegaConf.to_container(OmegaConf.structured(ModelConfig), throw_on_missing=False)
+    return defaults
+
+
+def data_source_defaults(flat_keys) -> dict[str, Any]:
+    """The schema default of each flattened key that names a field of a listed data source ("data.0.datasets" in a
+    stage's training identity): schema_defaults() holds the source lists empty, so it has no key for their fields."""
+    fields = OmegaConf.to_container(OmegaConf.structured(DataSource), throw_on_missing=False)
+    defaults = {}
+    for key in flat_keys:
+        parts = key.split(".")
+        if len(parts) == 3 and parts[0] == "data" and parts[1].isdigit() and fields.get(parts[2], "???") != "???":
+            defaults[key] = fields[parts[2]]
     return defaults
 
 

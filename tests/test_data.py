@@ -470,6 +470,31 @@ def test_unusable_sources_have_clear_errors(tmp_path, monkeypatch):
         load_sft([{"path": "embedded:sft_train", "rows": 3}])
 
 
+def test_an_rlvr_source_keeps_only_the_rows_of_the_datasets_it_names():
+    """`datasets: [ifeval]` trains RLVR on one family of a mixed file: the rows of that verifier among those the split
+    and max_rows select, named in any case (as the hub mixture writes "MATH"), recorded in the data's description."""
+    every = load_rlvr([{"path": "embedded:rlvr_train", "max_rows": 60}])
+    kept = load_rlvr([{"path": "embedded:rlvr_train", "max_rows": 60, "datasets": ["IFEval", "math"]}])
+    expected = [row for row in every if row["dataset"] in ("ifeval", "math")]
+    assert 0 < len(expected) < len(every)
+    assert list(kept) == expected
+    source = describe([{"path": "embedded:rlvr_train"}], kept)["sources"][0]
+    assert source["datasets"] == ["ifeval", "math"] and source["rows"] == len(expected)
+
+
+def test_a_datasets_filter_that_cannot_select_rlvr_rows_fails_in_one_line():
+    with pytest.raises(
+        DataError, match=r"no rows of datasets \['code'\] \(its rows are of \['gsm8k', 'ifeval', 'math'\]\)"
+    ):
+        load_rlvr([{"path": "embedded:rlvr_train", "max_rows": 30, "datasets": ["code"]}])
+    with pytest.raises(DataError, match="datasets must be a non-empty list of names, got 'ifeval'"):
+        load_rlvr([{"path": "embedded:rlvr_train", "datasets": "ifeval"}])
+    with pytest.raises(DataError, match="datasets must be a non-empty list"):
+        load_rlvr([{"path": "embedded:rlvr_train", "datasets": []}])
+    with pytest.raises(DataError, match="it is for data.rlvr only"):
+        load_sft([{"path": "embedded:sft_train", "datasets": ["ifeval"]}])
+
+
 @pytest.mark.parametrize("name", ["embedded", "tulu3", "local_example"])
 def test_data_configs_have_the_schema_shape(name):
     """conf/data/*.yaml: '# @package data' + sft/preference/rlvr (+ preference_eval) lists of sources (DataConfig)."""

@@ -105,7 +105,8 @@ def test_a_checkpoint_is_reused_only_for_the_same_parent_content_and_config(tmp_
 
 
 def test_a_key_added_since_a_checkpoint_was_trained_retrains_it_only_when_set_off_its_default(tmp_path, capsys):
-    """A checkpoint from before `model.hub_kernels` existed (its record lacks the key, so its config hash differs):
+    """A checkpoint from before `model.hub_kernels` and a data source's `datasets` existed (its record lacks the keys,
+    so its config hash differs):
     reused while the key keeps the default that reproduces what it was trained with, trained again when not. Before,
     every key the toolkit added retrained every stage of every run."""
     from runtime import files
@@ -115,11 +116,12 @@ def test_a_key_added_since_a_checkpoint_was_trained_retrains_it_only_when_set_of
     path = layout.stage_dir(cfg, "sft") / "manifest.json"
     manifest = json.loads(path.read_text())
     del manifest["config"]["model"]["hub_kernels"]
+    del manifest["config"]["data"]["sft"][0]["datasets"]  # a field of a listed data source, added later too
     manifest["config_hash"] = "from-before-the-key"
     files.write_json(path, manifest)
     capsys.readouterr()
     assert sft.run(cfg) == "reused"
-    assert "keys added since, at their defaults: model.hub_kernels" in capsys.readouterr().out
+    assert "keys added since, at their defaults: data.0.datasets, model.hub_kernels" in capsys.readouterr().out
     assert (
         sft.run(
             compose([f"runs_dir={tmp_path}", "run_name=upgraded", "logging=none", *TINY_SFT, "model.hub_kernels=true"])
