@@ -57,7 +57,8 @@ def test_the_validation_set_stays_out_of_rlvr_training(preset):
     # and the last 150 RLVR prompts, the slice the presets were tuned on, stay out of training: what a preset trains
     # on is the rest, or the rows of its families among the rest
     rest = load_rlvr([{"path": "embedded:rlvr_train", "split": "train[:-150]"}])
-    assert list(training) == [row for row in rest if row["dataset"] in set(training["dataset"])]
+    families = set(training["dataset"])
+    assert list(training) == [row for row in rest if row["dataset"] in families]
 
 
 def test_smollm2_cpu_trains_smollm2_with_its_training_template():
