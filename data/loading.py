@@ -128,7 +128,7 @@ def _sources(sources: Any) -> list[dict]:
 def _dataset_names(source: dict) -> list[str]:
     """A source's `datasets` filter as lower-case names (RLVR rows are compared lower-cased, as normalised)."""
     names = source["datasets"]
-    if isinstance(names, str) or not isinstance(names, list) or not names:
+    if not isinstance(names, list) or not names:
         raise DataError(f"data source {source['path']!r}: datasets must be a non-empty list of names, got {names!r}")
     if not all(isinstance(name, str) and name.strip() for name in names):
         raise DataError(f"data source {source['path']!r}: datasets must name verifiers as text, got {names!r}")
