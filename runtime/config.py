@@ -268,6 +268,9 @@ class RLVROptions:
     # The policy's and reference's log-prob passes over packed rows instead of padded ones (stages/rl/logps.py,
     # PaddingFreeLogps); needs an attention that separates sequences by position ids (varlen_sdpa, flash, sdpa).
     padding_free: bool = False
+    # Each prompt computed once under its group's completions in those passes (stages/rl/logps.py, Prefix Grouper):
+    # the same log-probs from fewer tokens; needs an attention that takes a mask (sdpa, varlen_sdpa, varlen_flash).
+    share_prompts: bool = False
     # Dynamic sampling (stages/rl/sampling.py): groups whose rewards are all equal are dropped and the batch refilled
     # from further prompts, for at most dynamic_sampling_max_rounds extra generation rounds per batch.
     dynamic_sampling: bool = False

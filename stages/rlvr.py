@@ -138,6 +138,7 @@ def run(cfg: DictConfig) -> str:
             train_dataset=dataset,
             processing_class=tokenizer,
             padding_free=options.padding_free,
+            share_prompts=options.share_prompts,
             **trainer_options(options, rm_path if value_from_rm else parent),
             **({"tools": tools} if tools else {}),
         )

@@ -305,3 +305,94 @@ def test_padding_free_log_probs_and_gradients_equal_trls_padded_ones(sft_run, at
         naive = model(input_ids=input_ids[keep][None], labels=labels[keep][None], fused_lm_head=True).log_probs
     naive = unpack(naive, keep)[:, -width:]
     assert (naive[scored] - padded[0][scored].detach()).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("attention", ["varlen_sdpa", "sdpa"])
+def test_shared_prompt_log_probs_and_gradients_equal_trls_padded_ones(sft_run, attention):
+    """Two prompts under three completions each and one prompt alone (completions of 1..12 tokens, one to the limit,
+    zeros after each EOS), in one chunk: computing each prompt once gives TRL's padded log-probs, entropies and
+    gradients. The same layout with every segment seeing the others (the naive block mask) does not."""
+    import torch
+    from datasets import Dataset
+
+    from runtime import layout, models, training
+    from stages import rlvr
+    from stages.rl.logps import shared_prompt_layout
+
+    cfg = compose(
+        [f"runs_dir={sft_run.runs_dir}", "run_name=shared", *QUICK_RLVR, f"model.attn_implementation={attention}"]
+    )
+    _, args = training.trainer_args(cfg, "rlvr")
+    model, tokenizer = models.load_model_and_tokenizer(cfg, layout.stage_dir(cfg, "sft"), trainable=False)
+    trainer = rlvr.GRPOWithTimes(
+        model=model,
+        reward_funcs=[lambda completions, **_: [0.0] * len(completions)],
+        args=args,
+        train_dataset=Dataset.from_list([{"prompt": [{"role": "user", "content": "q"}]}] * 8),
+        processing_class=tokenizer,
+        share_prompts=True,
+    )
+    torch.manual_seed(0)
+    prompts = [torch.randint(5, 1000, (p,)).tolist() for p in (5, 9, 3)]
+    completion_lengths, width = [12, 1, 6, 4, 9, 2, 7], 12
+    rows, mask = [], []
+    for prompt, c in zip([0, 1, 0, 1, 0, 2, 1], completion_lengths, strict=True):
+        p = len(prompts[prompt])
+        rows.append([0] * (9 - p) + prompts[prompt] + torch.randint(5, 1000, (c,)).tolist() + [0] * (width - c))
+        mask.append([0] * (9 - p) + [1] * (p + c) + [0] * (width - c))
+    input_ids, attention_mask = torch.tensor(rows), torch.tensor(mask)
+    scored = attention_mask[:, -width:].bool()
+    shared = shared_prompt_layout(input_ids, attention_mask.bool(), width)
+    assert shared.input_ids.shape[0] == 3  # one row a prompt
+    # every real token sees its prompt's first one: the prompts but their last token once, each completion + 1
+    assert shared.attention_mask[:, 0, :, 0].sum() == (4 + 8 + 2) + sum(completion_lengths) + 7
+    assert attention_mask.sum() == (5 + 9 + 5 + 9 + 5 + 3 + 9) + sum(completion_lengths)
+
+    def pass_(share):
+        trainer.share_prompts = share
+        model.zero_grad()
+        logps, entropies, _ = trainer._get_per_token_logps_and_entropies(
+            model, input_ids, attention_mask, width, compute_entropy=True
+        )
+        (logps * scored).sum().backward()
+        return logps, entropies, model.lm_head.weight.grad.clone(), model.model.layers[0].self_attn.q_proj.weight.grad
+
+    padded, packed = pass_(False), pass_(True)
+    assert packed[0][scored].tolist() == pytest.approx(padded[0][scored].tolist(), abs=1e-4)
+    assert (packed[0][~scored] == 0).all()
+    assert packed[1][scored].tolist() == pytest.approx(padded[1][scored].tolist(), abs=1e-4)
+    for g_packed, g_padded in zip(packed[2:], padded[2:], strict=True):
+        assert torch.allclose(g_packed, g_padded, atol=1e-4, rtol=1e-3)
+
+    seen_by_all = shared.attention_mask.clone()
+    real = shared.shift_labels != -100  # positions that predict a completion token
+    seen_by_all[:, 0] |= torch.ones_like(seen_by_all[0, 0]).tril() & real[:, None, :]
+    with torch.no_grad():
+        naive = model(
+            input_ids=shared.input_ids,
+            attention_mask=seen_by_all,
+            position_ids=shared.position_ids,
+            shift_labels=shared.shift_labels,
+            fused_lm_head=True,
+        ).log_probs
+    assert (shared.gather(naive)[scored] - padded[0][scored].detach()).abs().max() > 1e-2
+
+
+def test_share_prompts_refuses_an_attention_that_takes_no_mask(sft_run):
+    from datasets import Dataset
+
+    from runtime import layout, models, training
+    from stages import rlvr
+
+    cfg = compose([f"runs_dir={sft_run.runs_dir}", "run_name=shared", *QUICK_RLVR, "model.attn_implementation=eager"])
+    _, args = training.trainer_args(cfg, "rlvr")
+    model, tokenizer = models.load_model_and_tokenizer(cfg, layout.stage_dir(cfg, "sft"), trainable=False)
+    with pytest.raises(ValueError, match="rlvr.share_prompts=true needs an attention that takes a .* eager"):
+        rlvr.GRPOWithTimes(
+            model=model,
+            reward_funcs=[lambda completions, **_: [0.0] * len(completions)],
+            args=args,
+            train_dataset=Dataset.from_list([{"prompt": [{"role": "user", "content": "q"}]}] * 8),
+            processing_class=tokenizer,
+            share_prompts=True,
+        )
