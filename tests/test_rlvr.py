@@ -248,17 +248,12 @@ def test_the_process_reward_pays_for_worked_steps_that_lead_to_the_answer(pool):
     assert metrics["process/score"] == pytest.approx((1 + 0 + 0.5 + 1) / 4)
 
 
-@pytest.mark.parametrize("attention", ["varlen_sdpa", "sdpa"])
-def test_padding_free_log_probs_and_gradients_equal_trls_padded_ones(sft_run, attention):
-    """Rows with left-padded prompts and completions of 1..12 tokens (one to the limit, zeros after each EOS):
-    the packed pass gives TRL's padded log-probs, entropies and gradients; packing without restarting the position
-    ids (the naive version) lets the attention read across sequences and does not."""
-    import torch
+def _scoring_trainer(sft_run, attention: str, **options):
+    """GRPO over the shared SFT checkpoint with `attention`, for calling its log-prob pass directly."""
     from datasets import Dataset
 
     from runtime import layout, models, training
     from stages import rlvr
-    from stages.rl.logps import unpack
 
     cfg = compose(
         [f"runs_dir={sft_run.runs_dir}", "run_name=shared", *QUICK_RLVR, f"model.attn_implementation={attention}"]
@@ -271,8 +266,41 @@ def test_padding_free_log_probs_and_gradients_equal_trls_padded_ones(sft_run, at
         args=args,
         train_dataset=Dataset.from_list([{"prompt": [{"role": "user", "content": "q"}]}] * 8),
         processing_class=tokenizer,
-        padding_free=True,
+        **options,
     )
+    return trainer, model
+
+
+def _log_prob_pass(trainer, model, input_ids, attention_mask, width: int, **options):
+    """The trainer's log-probs and entropies of the completion tokens and two weights' gradients of their sum."""
+    model.zero_grad()
+    logps, entropies, _ = trainer._get_per_token_logps_and_entropies(
+        model, input_ids, attention_mask, width, compute_entropy=True, **options
+    )
+    (logps * attention_mask[:, -width:]).sum().backward()
+    return logps, entropies, model.lm_head.weight.grad.clone(), model.model.layers[0].self_attn.q_proj.weight.grad
+
+
+def _assert_same_pass(packed, padded, scored) -> None:
+    import torch
+
+    assert packed[0][scored].tolist() == pytest.approx(padded[0][scored].tolist(), abs=1e-4)
+    assert (packed[0][~scored] == 0).all()
+    assert packed[1][scored].tolist() == pytest.approx(padded[1][scored].tolist(), abs=1e-4)
+    for g_packed, g_padded in zip(packed[2:], padded[2:], strict=True):
+        assert torch.allclose(g_packed, g_padded, atol=1e-4, rtol=1e-3)
+
+
+@pytest.mark.parametrize("attention", ["varlen_sdpa", "sdpa"])
+def test_padding_free_log_probs_and_gradients_equal_trls_padded_ones(sft_run, attention):
+    """Rows with left-padded prompts and completions of 1..12 tokens (one to the limit, zeros after each EOS):
+    the packed pass gives TRL's padded log-probs, entropies and gradients; packing without restarting the position
+    ids (the naive version) lets the attention read across sequences and does not."""
+    import torch
+
+    from stages.rl.logps import unpack
+
+    trainer, model = _scoring_trainer(sft_run, attention, padding_free=True)
     torch.manual_seed(0)
     prompt_lengths, completion_lengths, width = [5, 9, 3, 7], [12, 1, 6, 4], 12
     rows, mask = [], []
@@ -282,21 +310,10 @@ def test_padding_free_log_probs_and_gradients_equal_trls_padded_ones(sft_run, at
     input_ids, attention_mask = torch.tensor(rows), torch.tensor(mask)
     scored = attention_mask[:, -width:].bool()
 
-    def pass_(padding_free):
-        trainer.padding_free = padding_free
-        model.zero_grad()
-        logps, entropies, _ = trainer._get_per_token_logps_and_entropies(
-            model, input_ids, attention_mask, width, batch_size=3, compute_entropy=True
-        )
-        (logps * scored).sum().backward()
-        return logps, entropies, model.lm_head.weight.grad.clone(), model.model.layers[0].self_attn.q_proj.weight.grad
-
-    padded, packed = pass_(False), pass_(True)
-    assert packed[0][scored].tolist() == pytest.approx(padded[0][scored].tolist(), abs=1e-4)
-    assert (packed[0][~scored] == 0).all()
-    assert packed[1][scored].tolist() == pytest.approx(padded[1][scored].tolist(), abs=1e-4)
-    for g_packed, g_padded in zip(packed[2:], padded[2:], strict=True):
-        assert torch.allclose(g_packed, g_padded, atol=1e-4, rtol=1e-3)
+    trainer.padding_free = False
+    padded = _log_prob_pass(trainer, model, input_ids, attention_mask, width, batch_size=3)
+    trainer.padding_free = True
+    _assert_same_pass(_log_prob_pass(trainer, model, input_ids, attention_mask, width, batch_size=3), padded, scored)
 
     keep = attention_mask.bool()
     labels = input_ids.masked_fill(~keep, -100)
@@ -313,25 +330,10 @@ def test_shared_prompt_log_probs_and_gradients_equal_trls_padded_ones(sft_run, a
     zeros after each EOS), in one chunk: computing each prompt once gives TRL's padded log-probs, entropies and
     gradients. The same layout with every segment seeing the others (the naive block mask) does not."""
     import torch
-    from datasets import Dataset
 
-    from runtime import layout, models, training
-    from stages import rlvr
     from stages.rl.logps import shared_prompt_layout
 
-    cfg = compose(
-        [f"runs_dir={sft_run.runs_dir}", "run_name=shared", *QUICK_RLVR, f"model.attn_implementation={attention}"]
-    )
-    _, args = training.trainer_args(cfg, "rlvr")
-    model, tokenizer = models.load_model_and_tokenizer(cfg, layout.stage_dir(cfg, "sft"), trainable=False)
-    trainer = rlvr.GRPOWithTimes(
-        model=model,
-        reward_funcs=[lambda completions, **_: [0.0] * len(completions)],
-        args=args,
-        train_dataset=Dataset.from_list([{"prompt": [{"role": "user", "content": "q"}]}] * 8),
-        processing_class=tokenizer,
-        share_prompts=True,
-    )
+    trainer, model = _scoring_trainer(sft_run, attention, share_prompts=True)
     torch.manual_seed(0)
     prompts = [torch.randint(5, 1000, (p,)).tolist() for p in (5, 9, 3)]
     completion_lengths, width = [12, 1, 6, 4, 9, 2, 7], 12
@@ -348,21 +350,10 @@ def test_shared_prompt_log_probs_and_gradients_equal_trls_padded_ones(sft_run, a
     assert shared.attention_mask[:, 0, :, 0].sum() == (4 + 8 + 2) + sum(completion_lengths) + 7
     assert attention_mask.sum() == (5 + 9 + 5 + 9 + 5 + 3 + 9) + sum(completion_lengths)
 
-    def pass_(share):
-        trainer.share_prompts = share
-        model.zero_grad()
-        logps, entropies, _ = trainer._get_per_token_logps_and_entropies(
-            model, input_ids, attention_mask, width, compute_entropy=True
-        )
-        (logps * scored).sum().backward()
-        return logps, entropies, model.lm_head.weight.grad.clone(), model.model.layers[0].self_attn.q_proj.weight.grad
-
-    padded, packed = pass_(False), pass_(True)
-    assert packed[0][scored].tolist() == pytest.approx(padded[0][scored].tolist(), abs=1e-4)
-    assert (packed[0][~scored] == 0).all()
-    assert packed[1][scored].tolist() == pytest.approx(padded[1][scored].tolist(), abs=1e-4)
-    for g_packed, g_padded in zip(packed[2:], padded[2:], strict=True):
-        assert torch.allclose(g_packed, g_padded, atol=1e-4, rtol=1e-3)
+    trainer.share_prompts = False
+    padded = _log_prob_pass(trainer, model, input_ids, attention_mask, width)
+    trainer.share_prompts = True
+    _assert_same_pass(_log_prob_pass(trainer, model, input_ids, attention_mask, width), padded, scored)
 
     seen_by_all = shared.attention_mask.clone()
     real = shared.shift_labels != -100  # positions that predict a completion token
@@ -379,20 +370,5 @@ def test_shared_prompt_log_probs_and_gradients_equal_trls_padded_ones(sft_run, a
 
 
 def test_share_prompts_refuses_an_attention_that_takes_no_mask(sft_run):
-    from datasets import Dataset
-
-    from runtime import layout, models, training
-    from stages import rlvr
-
-    cfg = compose([f"runs_dir={sft_run.runs_dir}", "run_name=shared", *QUICK_RLVR, "model.attn_implementation=eager"])
-    _, args = training.trainer_args(cfg, "rlvr")
-    model, tokenizer = models.load_model_and_tokenizer(cfg, layout.stage_dir(cfg, "sft"), trainable=False)
     with pytest.raises(ValueError, match="rlvr.share_prompts=true needs an attention that takes a .* eager"):
-        rlvr.GRPOWithTimes(
-            model=model,
-            reward_funcs=[lambda completions, **_: [0.0] * len(completions)],
-            args=args,
-            train_dataset=Dataset.from_list([{"prompt": [{"role": "user", "content": "q"}]}] * 8),
-            processing_class=tokenizer,
-            share_prompts=True,
-        )
+        _scoring_trainer(sft_run, "eager", share_prompts=True)
