@@ -8,12 +8,13 @@ mask), and the log-probs and entropies are put back where TRL's padded layout ha
 0, as TRL's masked ones do. A sequence's first token is a prompt token, never scored, so no log-prob reads across
 a boundary.
 
-With `rlvr.share_prompts` as well, the completions of one prompt share its tokens (Prefix Grouper, Liu et al. 2025,
-arXiv:2506.05433): a group of rows with the same prompt becomes one row, the prompt once and then each completion
-after its own copy of the prompt's last token (the position that predicts the completion's first token), each
-completion seeing the prompt and itself through a block mask. A prompt of 52 tokens under 8 completions of 30 is
-computed once, not 8 times: the same log-probs and gradients from 2.2x fewer tokens. The mask is a (tokens x tokens)
-one, so the attention has to take a mask: sdpa and varlen_sdpa do, flash-attention does not.
+With `rlvr.share_prompts` (packed too, whatever `padding_free` says), the completions of one prompt share its
+tokens (the idea of Prefix Grouper, Liu et al. 2025, arXiv:2506.05433): a group of rows with the same prompt becomes
+one row, the prompt once and then each completion after its own copy of the prompt's last token (the position that
+predicts the completion's first token), each completion seeing the prompt and itself through a block mask. A prompt
+of 52 tokens under 8 completions of 30 is computed once, not 8 times: the same log-probs and gradients from 2.2x
+fewer tokens. The mask is a (tokens x tokens) one, so the attention has to take a mask: sdpa and varlen_sdpa do,
+flash-attention does not.
 """
 
 from __future__ import annotations
@@ -25,19 +26,21 @@ import torch
 
 class PaddingFreeLogps:
     """Mixin for TRL's GRPO/RLOO trainers (before them in the bases): `padding_free=True` packs the rows of each
-    log-prob pass. Multimodal inputs and MoE auxiliary losses go to TRL's padded pass."""
+    log-prob pass, `share_prompts=True` packs them with each prompt once. Multimodal inputs and MoE auxiliary losses
+    go to TRL's padded pass."""
 
     def __init__(self, *args, padding_free: bool = False, share_prompts: bool = False, **kwargs):
         self.padding_free = padding_free
         self.share_prompts = share_prompts
         super().__init__(*args, **kwargs)
-        attention = getattr(self.model.config, "_attn_implementation", None)
-        if share_prompts and attention not in MASKED_ATTENTION:
-            raise ValueError(
-                f"rlvr.share_prompts=true needs an attention that takes a (tokens x tokens) mask "
-                f"({', '.join(MASKED_ATTENTION)}); the model loaded with {attention}: set "
-                "model.attn_implementation=sdpa or rlvr.share_prompts=false"
-            )
+        for scoring in (self.model, getattr(self, "ref_model", None)) if share_prompts else ():
+            attention = getattr(getattr(scoring, "config", None), "_attn_implementation", None)
+            if scoring is not None and attention not in MASKED_ATTENTION:
+                raise ValueError(
+                    f"rlvr.share_prompts=true needs an attention that takes a (tokens x tokens) mask "
+                    f"({', '.join(MASKED_ATTENTION)}); the model loaded with {attention}: set "
+                    "model.attn_implementation=sdpa or rlvr.share_prompts=false"
+                )
 
     def _get_per_token_logps_and_entropies(
         self,
