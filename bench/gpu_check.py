@@ -7,8 +7,9 @@
 For each model -- (a) the embedded tiny default, (b) Qwen2.5-0.5B's architecture (bench/configs/qwen2_5_0_5b.json,
 the sizes of the hub config.json) initialised at random with the tiny tokenizer, no weights needed -- the real
 stages run in a temporary runs directory: SFT -> DPO (reference log-probs precomputed through the on-disk cache) ->
-GRPO (HF generate; again with vLLM colocated when vLLM is installed). Precision is the stages' own choice: on a GPU bf16
-autocast over fp32 trainable weights (runtime/devices.py). Printed per stage, from the manifest the stage wrote and
+GRPO (HF generate; again with each prompt computed once, rlvr.share_prompts; again with vLLM colocated when vLLM is
+installed). Precision is the stages' own choice: on a GPU bf16 autocast over fp32 trainable weights
+(runtime/devices.py). Printed per stage, from the manifest the stage wrote and
 CUDA's counters:
   tokens/s    TRL's num_tokens (trained tokens: DPO counts chosen + rejected, GRPO prompt + completion) over the
               trainer's runtime
@@ -151,7 +152,9 @@ def stage_plan(model: str, steps: int, runs_dir: Path) -> list[tuple[str, list[s
         "rlvr.log_completions=false",
         f"data.rlvr=[{{path: 'embedded:rlvr_train', max_rows: {steps * 4}}}]",
     ]
-    plan = [("sft", sft), ("dpo", dpo), ("grpo", grpo)]
+    # each prompt once under its 8 completions (rlvr.share_prompts): a 4-D mask through the attention `auto` picks
+    shared = [*grpo, f"run_name={model}-shared", f"rlvr.parent={runs_dir / model / 'dpo'}", "rlvr.share_prompts=true"]
+    plan = [("sft", sft), ("dpo", dpo), ("grpo", grpo), ("grpo+shared", shared)]
     if importlib.util.find_spec("vllm") is not None:
         plan.append(
             (
@@ -206,7 +209,7 @@ def run_stage(model: str, stage: str, overrides: list[str], measured_peak: float
     from stages import dpo, rlvr, sft
 
     row = {"model": model, "stage": stage}
-    recipe = {"sft": sft, "dpo": dpo, "grpo": rlvr, "grpo+vllm": rlvr}[stage]
+    recipe = {"sft": sft, "dpo": dpo, "grpo": rlvr, "grpo+shared": rlvr, "grpo+vllm": rlvr}[stage]
     name = "rlvr" if stage.startswith("grpo") else stage
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()

@@ -29,9 +29,9 @@ def test_on_the_cpu_every_stage_runs_and_reports_what_ran(tmp_path):
     out = tmp_path / "gpu-check.json"
     assert gpu_check.main(["--cpu", "--models", "tiny", "--steps", "2", "--out", str(out)]) == 0
     report = json.loads(out.read_text())
-    assert [s["stage"] for s in report["stages"]][:3] == ["sft", "dpo", "grpo"]
+    assert [s["stage"] for s in report["stages"]][:4] == ["sft", "dpo", "grpo", "grpo+shared"]
     assert report["measured_peak_tflops"] > 0
-    for stage in report["stages"][:3]:
+    for stage in report["stages"][:4]:
         assert stage["status"] == "ok" and stage["steps"] == 2
         assert 0.9e6 < stage["parameters"] < 1.1e6  # the tiny default
         assert stage["tokens"] > 0 and stage["tokens_per_s"] > 0 and 0 < stage["mfu_measured"] < 1
