@@ -139,7 +139,7 @@ def shared_prompt_layout(input_ids: torch.Tensor, keep: torch.Tensor, completion
     groups: dict[tuple[int, ...], list[int]] = {}
     for b in range(batch):
         groups.setdefault(tuple(prompt_ids[b][prompt_keep[b]].tolist()), []).append(b)
-    rows = []  # per group: token ids, positions, segment of each token (-1 = the shared prompt), the next token
+    rows = []  # per group: token ids, positions, segment of each token (-1 = the shared prompt), labels (next token)
     group_row = torch.zeros(batch, completion_length, dtype=torch.long)
     column = torch.zeros(batch, completion_length, dtype=torch.long)
     for r, (prompt, members) in enumerate(groups.items()):
