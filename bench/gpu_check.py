@@ -209,7 +209,7 @@ def run_stage(model: str, stage: str, overrides: list[str], measured_peak: float
     from stages import dpo, rlvr, sft
 
     row = {"model": model, "stage": stage}
-    recipe = {"sft": sft, "dpo": dpo, "grpo": rlvr, "grpo+shared": rlvr, "grpo+vllm": rlvr}[stage]
+    recipe = {"sft": sft, "dpo": dpo, "grpo": rlvr}[stage.split("+")[0]]  # grpo+shared, grpo+vllm: GRPO too
     name = "rlvr" if stage.startswith("grpo") else stage
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()

@@ -36,6 +36,9 @@ from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 NAME = "varlen_sdpa"
 VARLEN_FLASH = "varlen_flash"
 AUTO = "auto"
+# The implementations that take a 4-D boolean mask (varlen_flash hands a masked row to varlen_sdpa, which hands it
+# to SDPA): what a layout with its own mask (stages/rl/logps.py, shared prompts) needs
+MASKED_ATTENTION = ("sdpa", NAME, VARLEN_FLASH)
 
 
 def varlen_sdpa_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kwargs):

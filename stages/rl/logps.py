@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import torch
 
+from runtime.attention import MASKED_ATTENTION
+
 
 class PaddingFreeLogps:
     """Mixin for TRL's GRPO/RLOO trainers (before them in the bases): `padding_free=True` packs the rows of each
@@ -33,9 +35,9 @@ class PaddingFreeLogps:
         self.padding_free = padding_free
         self.share_prompts = share_prompts
         super().__init__(*args, **kwargs)
-        for scoring in (self.model, getattr(self, "ref_model", None)) if share_prompts else ():
-            attention = getattr(getattr(scoring, "config", None), "_attn_implementation", None)
-            if scoring is not None and attention not in MASKED_ATTENTION:
+        scoring = [m for m in (self.model, getattr(self, "ref_model", None)) if m is not None] if share_prompts else []
+        for attention in (m.config._attn_implementation for m in scoring):
+            if attention not in MASKED_ATTENTION:
                 raise ValueError(
                     f"rlvr.share_prompts=true needs an attention that takes a (tokens x tokens) mask "
                     f"({', '.join(MASKED_ATTENTION)}); the model loaded with {attention}: set "
@@ -104,10 +106,6 @@ def unpack(packed, keep):
     padded = per_token.new_zeros(keep.shape)
     padded[keep] = per_token
     return padded[:, 1:]
-
-
-# Attention implementations that take a 4-D boolean mask (varlen_flash hands a masked row to varlen_sdpa's SDPA)
-MASKED_ATTENTION = ("sdpa", "varlen_sdpa", "varlen_flash")
 
 
 @dataclass
