@@ -10,6 +10,11 @@ benchmark offered tools, `eval.tools`: the multi-turn tool loop of runtime/gener
 runs/<run_name>/eval/<stage>.json (scores, n, standard errors) + <stage>.generations.jsonl (every generation with
 its score: `python -m eval.score` re-scores it); with eval.sampled_pass1=k the same again for k answers a prompt
 sampled at T = 1, as <stage>.sampled.json + .sampled.generations.jsonl.
+
+Each result is also kept under runs/_cache/eval/<key>/, the key covering what it depends on (the checkpoint's content,
+the eval settings, the verifiers, and the seed when answers are sampled): another run that evaluates the same
+checkpoint the same way, as every seed of a seeds run does with the base model, copies it with its own
+decontamination check instead of generating again.
 """
 
 from __future__ import annotations
@@ -79,6 +84,10 @@ def evaluate(
     if previous:
         print(f"[eval] {stage}: {out} is up to date for this checkpoint; skipping (overwrite=true redoes it)")
         return previous
+    key = _result_key(cfg, path)
+    shared = layout.shared_cache(cfg, "eval") / key
+    if (shared / "result.json").exists() and not cfg.overwrite:
+        return copy_shared_result(cfg, stage, path, shared, out)
     benchmarks = benchmarks if benchmarks is not None else load_benchmarks(cfg)
     start = time.time()
 
@@ -144,21 +153,14 @@ def evaluate(
         "benchmarks": summaries,
         "average": sum(b["score"] for b in summaries.values()) / len(summaries) if summaries else None,
         "checkpoint_id": checkpoint_id(path, cfg.model.revision),
-        "key": _result_key(cfg, path),
+        "key": key,
         "generation": {
             "max_new_tokens": cfg.eval.max_new_tokens,
             "temperature": cfg.eval.temperature,
             "num_samples": cfg.eval.num_samples,
         },
         "scorers": scorer_names,
-        "decontamination": {
-            "contaminated": {name: b["fraction"] for name, b in contamination.get("benchmarks", {}).items()},
-            "limits": {
-                name: {"max_contaminated": b["max_contaminated"], "rule": b["rule"]}
-                for name, b in contamination.get("benchmarks", {}).items()
-            },
-            "flagged": contamination.get("flagged", []),
-        },
+        "decontamination": contamination_summary(contamination),
         "verifier": verifier_stats,
         "verifier_code_id": verifier_code_id(),  # scored by this source of rewards/ and these library versions
         "ran_on": ran_on,
@@ -167,9 +169,46 @@ def evaluate(
     }
     files.write_jsonl(out.with_suffix(".generations.jsonl"), scored)
     files.write_json(out, result)
+    with files.atomic(shared) as tmp:  # the result last, as in a checkpoint: an entry without it is never read
+        files.write_jsonl(tmp / "generations.jsonl", scored)
+        files.write_json(tmp / "result.json", {"evaluated_in": str(out.relative_to(cfg.runs_dir)), "result": result})
     log_to_wandb(cfg, stage, result, scored)
     print_result(result)
     return result
+
+
+def copy_shared_result(cfg: DictConfig, stage: str, path: str | Path, shared: Path, out: Path) -> dict:
+    """The result another run computed for the same checkpoint content and eval settings, as this run's own: the
+    same generations and scores, this run's decontamination check (its training data may differ), and
+    `copied_from` naming the run's result it came from (its `ran_on` and times are that run's)."""
+    contamination = decontamination(cfg)
+    entry = json.loads((shared / "result.json").read_text())
+    rows = [json.loads(line) for line in (shared / "generations.jsonl").read_text().splitlines()]
+    result = {
+        **entry["result"],
+        "model": str(path),
+        "stage": stage,
+        "decontamination": contamination_summary(contamination),
+        "copied_from": entry["evaluated_in"],
+    }
+    files.write_jsonl(out.with_suffix(".generations.jsonl"), rows)
+    files.write_json(out, result)
+    print(f"[eval] {stage}: this checkpoint was evaluated the same way in {entry['evaluated_in']}; result copied")
+    log_to_wandb(cfg, stage, result, rows)
+    print_result(result)
+    return result
+
+
+def contamination_summary(contamination: dict) -> dict:
+    """What a result records of the decontamination report: each benchmark's share, its limit, what was flagged."""
+    return {
+        "contaminated": {name: b["fraction"] for name, b in contamination.get("benchmarks", {}).items()},
+        "limits": {
+            name: {"max_contaminated": b["max_contaminated"], "rule": b["rule"]}
+            for name, b in contamination.get("benchmarks", {}).items()
+        },
+        "flagged": contamination.get("flagged", []),
+    }
 
 
 def evaluate_sampled(
@@ -378,8 +417,8 @@ def decontamination(cfg: DictConfig) -> dict:
 
 
 def _result_key(cfg: DictConfig, path) -> str:
-    """What a result depends on: the checkpoint's content (lineage.checkpoint_id), the eval settings and the
-    verifiers that score it (rewards/identity.py)."""
+    """What a result depends on: the checkpoint's content (lineage.checkpoint_id), the eval settings, the verifiers
+    that score it (rewards/identity.py) and, for sampled answers, the seed they are drawn with."""
     settings = OmegaConf.to_container(cfg.eval, resolve=True)
     for key in ("model", "name", "stages", "num_workers", "scorers", "reward_model", "sampled_pass1"):
         settings.pop(key)
@@ -389,6 +428,7 @@ def _result_key(cfg: DictConfig, path) -> str:
             "eval": settings,
             "scorers": scorers.resolve(cfg),
             "verifiers": verifier_code_id(),
+            **({"seed": cfg.seed} if cfg.eval.temperature > 0 else {}),
         }
     )
 

@@ -4,6 +4,7 @@ runs/<run_name>/{sft,dpo,rlvr}/   a checkpoint + manifest.json (written last: th
 runs/<run_name>/work/<stage>/     the trainer's intermediate checkpoints, for resuming
 runs/<run_name>/eval/, report.md  the eval suite's results
 runs/<run_name>-s<seed>/          with seeds=[...]: one run per seed, and runs/<run_name>-seeds/ their report
+runs/_cache/<kind>/<key>/         what runs share, by content: DPO's reference log-probs, eval results
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ def seed_run_name(run_name: str, seed: int) -> str:
 def seeds_dir(cfg: DictConfig) -> Path:
     """The seeds report of `seeds=[...]`: report.md, report.png, seeds.json."""
     return Path(cfg.runs_dir) / f"{cfg.run_name}-seeds"
+
+
+def shared_cache(cfg: DictConfig, kind: str) -> Path:
+    """Results every run under runs_dir may reuse, each under a key that covers everything it depends on."""
+    return Path(cfg.runs_dir) / "_cache" / kind
 
 
 def stage_dir(cfg: DictConfig, stage: str) -> Path:

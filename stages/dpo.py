@@ -27,7 +27,7 @@ from omegaconf import DictConfig
 from trl import DPOTrainer
 
 from data.loading import describe, fingerprint, load_preference, load_rlvr
-from runtime import checkpoints, cli, console, devices, files, judge, models, tracking, training
+from runtime import checkpoints, cli, console, devices, files, judge, layout, models, tracking, training
 from stages import sampled_pairs
 
 
@@ -111,7 +111,7 @@ REWARD_METRICS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewa
 def build_trainer(cfg: DictConfig, options, args, model, tokenizer, dataset, reference_id: str) -> CachedRefDPOTrainer:
     """The DPOTrainer of this stage; with precompute_ref_log_probs it reads/writes the reference log-probs cache, keyed
     by `reference_id`, the parent checkpoint's content id (runtime/lineage.checkpoint_id)."""
-    cache_dir = Path(options.ref_logps_cache or Path(cfg.runs_dir) / "_cache" / "ref_logps")
+    cache_dir = Path(options.ref_logps_cache or layout.shared_cache(cfg, "ref_logps"))
     return CachedRefDPOTrainer(
         model=model,
         args=args,

@@ -6,8 +6,9 @@ decontamination check -> base model (built if missing) -> eval base -> sft -> ev
 runs/<run_name>/report.md + report.png -> a table of wall times per step.
 
 Re-running with the same run_name reuses every stage checkpoint trained from the same parent (by content) with the
-same config, and every eval result of the same checkpoint content and eval settings; a stage whose parent or config
-changed is trained again, and so is everything after it (each step says which and why). `run_name=x` starts a fresh
+same config, and every eval result of the same checkpoint content and eval settings (another run's too: every seed
+of a seeds run evaluates the base model once); a stage whose parent or config changed is trained again, and so is
+everything after it (each step says which and why). `run_name=x` starts a fresh
 run, `overwrite=true` redoes everything. `seeds=[42,2,7]` (make pipeline SEEDS="42 2 7") runs the chain once per
 seed as runs <run_name>-s42, ... and then writes the seeds report (eval/seeds.py). `eval.sampled_pass1=4` adds, after
 each eval, one of 4 answers a prompt sampled at T = 1 (eval/<stage>.sampled.json), reported beside the greedy one.
@@ -71,7 +72,9 @@ def run(cfg: DictConfig) -> dict[str, dict]:
         t = time.time()
         reused = eval_run.up_to_date(cfg, stage) is not None
         results[stage] = eval_run.evaluate(cfg, stage, benchmarks=benchmarks)
-        timed(f"eval {stage}", "reused: result exists for this checkpoint" if reused else "", t)
+        copied = results[stage].get("copied_from")
+        status = "reused: result exists for this checkpoint" if reused else f"copied: {copied}" if copied else ""
+        timed(f"eval {stage}", status, t)
         if cfg.eval.sampled_pass1:
             t = time.time()
             eval_run.evaluate_sampled(cfg, stage, benchmarks=benchmarks)

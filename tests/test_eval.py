@@ -214,6 +214,52 @@ def test_sampled_pass1_scores_each_checkpoint_again_at_temperature_1_beside_its_
     assert "Sampled pass@1 (%): 3 answers per prompt at temperature 1" in md.read_text()
 
 
+def test_runs_that_evaluate_the_same_checkpoint_the_same_way_share_one_result_each_with_its_own_decontamination(
+    tmp_path, monkeypatch
+):
+    """Every seed of a seeds run evaluates the same base model: the first run's greedy result is copied into the
+    others; answers sampled at T = 1 depend on the run's seed and are drawn again; a run whose training data leaks a
+    benchmark is still refused."""
+    from eval import run as eval_run
+
+    generated = []
+    real_generate = eval_run.generate
+    monkeypatch.setattr(eval_run, "generate", lambda *a, **k: generated.append(k["desc"]) or real_generate(*a, **k))
+    quick = [f"runs_dir={tmp_path}", "logging=none", "eval.max_rows=1", "eval.max_new_tokens=8", "eval.num_workers=1"]
+    quick.append("eval.decontamination.action=warn")  # the run that leaks data below is flagged, not refused
+
+    def evaluated(*overrides: str, sampled: bool = False) -> tuple[dict, list[str]]:
+        generated.clear()
+        cfg = compose([*quick, *overrides, "eval.sampled_pass1=2"])
+        result = eval_run.evaluate_sampled(cfg, "base") if sampled else eval_run.evaluate(cfg, "base")
+        return result, list(generated)
+
+    first, calls = evaluated("run_name=r-s42", "seed=42")
+    assert calls == ["eval base/gsm8k", "eval base/math", "eval base/ifeval"]
+    second, calls = evaluated("run_name=r-s2", "seed=2")
+    assert calls == [] and second["copied_from"] == "r-s42/eval/base.json"
+    assert {key: value for key, value in second.items() if key != "copied_from"} == first
+    assert (tmp_path / "r-s2/eval/base.generations.jsonl").read_text() == (
+        tmp_path / "r-s42/eval/base.generations.jsonl"
+    ).read_text()
+
+    # Sampled answers: the other seed draws its own; the same seed in another run copies them.
+    first_sampled, _ = evaluated("run_name=r-s42", "seed=42", sampled=True)
+    second_sampled, calls = evaluated("run_name=r-s2", "seed=2", sampled=True)
+    assert len(calls) == 3 and "copied_from" not in second_sampled
+    again, calls = evaluated("run_name=again-s42", "seed=42", sampled=True)
+    assert calls == [] and again["copied_from"] == "r-s42/eval/base.sampled.json"
+    assert again["benchmarks"] == first_sampled["benchmarks"]
+
+    # Training data that leaks half of gsm8k: the copy carries this run's own check, which flags it.
+    questions = [row["question"] for row in eval_run.load_benchmarks(compose([]), capped=False)["gsm8k"]]
+    write_sft(tmp_path / "leak.jsonl", questions[::2])
+    leak = f"data.sft=[{{path: embedded:sft_train}}, {{path: {tmp_path}/leak.jsonl}}]"
+    leaking, calls = evaluated("run_name=leak", leak)
+    assert calls == [] and leaking["benchmarks"] == first["benchmarks"]
+    assert not first["decontamination"]["flagged"] and leaking["decontamination"]["flagged"][0].startswith("gsm8k:")
+
+
 def test_pass_at_k_is_the_share_of_k_sample_subsets_with_a_right_answer():
     """The unbiased estimator against counting: for each prompt, the share of its k-subsets of samples that hold a
     fully right answer (a partial score, e.g. half an IFEval prompt's instructions, is not a pass)."""
