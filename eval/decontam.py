@@ -68,21 +68,25 @@ class NgramIndex:
         return best, best_row
 
 
+# The data sections a stage learns from, and the columns of their rows that hold text.
+TRAINING_KINDS = {
+    "sft": ("messages",),
+    "preference": ("prompt", "chosen", "rejected"),
+    "rlvr": ("prompt", "ground_truth"),
+}
+
+
 def training_texts(cfg) -> list[tuple[str, str]]:
     """(source name, text) of every training row of the run: SFT conversations, preference prompts + both
     responses, RLVR prompts + ground truths — everything a stage learns from."""
     from data.loading import load_preference, load_rlvr, load_sft
 
+    loaders = {"sft": load_sft, "preference": load_preference, "rlvr": load_rlvr}
     texts = []
-    for kind, load, columns in (
-        ("sft", load_sft, ("messages",)),
-        ("preference", load_preference, ("prompt", "chosen", "rejected")),
-        ("rlvr", load_rlvr, ("prompt", "ground_truth")),
-    ):
+    for kind, columns in TRAINING_KINDS.items():
         if not cfg.data[kind]:
             continue
-        dataset = load(cfg.data[kind])
-        for index, row in enumerate(dataset):
+        for index, row in enumerate(loaders[kind](cfg.data[kind])):
             parts = [
                 m["content"] for c in columns for m in (row[c] if isinstance(row[c], list) else [{"content": row[c]}])
             ]

@@ -385,32 +385,42 @@ def pass_at_k(scores_per_prompt: list[list[float]]) -> dict[str, float]:
 
 
 def decontamination(cfg: DictConfig) -> dict:
-    """The overlap report (eval/decontamination.json), computed once per training data + benchmark set.
+    """The overlap report (eval/decontamination.json), computed once per training data + benchmark set: its key
+    covers the data sources and their files' content, so a file edited in place is checked again. The report is
+    also kept under runs/_cache/decontamination/<key>.json for every run on the same data (each seed of a seeds run).
 
     It covers each benchmark whole (eval.max_rows aside): contamination is a property of the benchmark and the
     training data, and a share measured on a handful of rows would be noise against a per-benchmark limit."""
+    from data.loading import content_digests
+
     settings = cfg.eval.decontamination
     benchmarks = load_benchmarks(cfg, capped=False)
     path = layout.run_dir(cfg) / "eval" / "decontamination.json"
     key = _hash(
         {
             "data": OmegaConf.to_container(cfg.data, resolve=True),
+            "content": {kind: content_digests(cfg.data[kind]) for kind in decontam.TRAINING_KINDS if cfg.data[kind]},
             "settings": OmegaConf.to_container(settings),
             "benchmarks": {name: [r["question"] for r in rows] for name, rows in benchmarks.items()},
         }
     )
-    if path.exists():
-        report = json.loads(path.read_text())
+    shared = layout.shared_cache(cfg, "decontamination") / f"{key}.json"
+    for kept in (path, shared):
+        report = json.loads(kept.read_text()) if kept.exists() else {}
         if report.get("key") == key:
+            if kept == shared:
+                files.write_json(path, report)
             if report.get("flagged") and settings.action == "error":
                 raise SystemExit("CONTAMINATION: " + "; ".join(report["flagged"]) + f" (see {path})")
             return report
     try:
-        report = decontam.check(cfg, benchmarks, settings)
+        report = {**decontam.check(cfg, benchmarks, settings), "key": key}
     except decontam.ContaminationError as error:
-        files.write_json(path, {**error.report, "key": key})
+        for kept in (shared, path):
+            files.write_json(kept, {**error.report, "key": key})
         raise SystemExit(f"{error} (see {path})") from error
-    files.write_json(path, {**report, "key": key})
+    for kept in (shared, path):
+        files.write_json(kept, report)
     summary = ", ".join(f"{name} {b['contaminated']}/{b['n']}" for name, b in report.get("benchmarks", {}).items())
     print(f"[eval] decontamination ({settings.ngram}-grams, {report.get('seconds')}s): contaminated prompts {summary}")
     return report

@@ -7,6 +7,7 @@ import json
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from helpers import REPO_ROOT, compose
@@ -176,28 +177,40 @@ def test_eval_of_a_tiny_checkpoint_writes_json_and_generations(runs_dir, capsys)
     assert again["tiny"] == result and "up to date" in capsys.readouterr().out
 
 
-def test_sampled_pass1_scores_each_checkpoint_again_at_temperature_1_beside_its_greedy_result(runs_dir):
+@pytest.fixture(scope="module")
+def base_evaluated(tmp_path_factory) -> tuple[list[str], dict]:
+    """The tiny base model evaluated in run `r-s42` (seed 42), greedily, then again with eval.sampled_pass1=3; the
+    training data is a few rows, so each run's decontamination check is instant. Returns the run's overrides (bar
+    run_name and seed) and the first greedy result."""
+    from eval import run as eval_run
+
+    runs = tmp_path_factory.mktemp("evals")
+    write_sft(runs / "clean.jsonl", CLEAN)
+    overrides = [
+        f"runs_dir={runs}",
+        "logging=none",
+        "eval.max_rows=3",
+        "eval.max_new_tokens=12",
+        "eval.batch_size=4",
+        "eval.num_workers=1",
+        "eval.decontamination.action=warn",  # a run that leaks a benchmark is flagged, not refused
+        f"data.sft=[{{path: {runs}/clean.jsonl}}]",
+        "data.preference=[]",
+        "data.rlvr=[]",
+    ]
+    greedy = eval_run.evaluate(compose([*overrides, "run_name=r-s42", "seed=42"]), "base")
+    return overrides, greedy
+
+
+def test_sampled_pass1_scores_each_checkpoint_again_at_temperature_1_beside_its_greedy_result(base_evaluated):
     from eval import report
     from eval import run as eval_run
-    from runtime import models
 
-    cfg = compose(
-        [
-            f"runs_dir={runs_dir}",
-            "run_name=sampledtest",
-            "logging=none",
-            "eval.max_rows=3",
-            "eval.max_new_tokens=12",
-            "eval.batch_size=4",
-            "eval.num_workers=1",
-        ]
-    )
-    cfg.eval.model, cfg.eval.name = str(models.base_model_path(cfg)), "base"
-    greedy = eval_run.run(cfg)["base"]
-    cfg.eval.sampled_pass1 = 3
+    overrides, greedy = base_evaluated
+    cfg = compose([*overrides, "run_name=r-s42", "seed=42", "eval.sampled_pass1=3"])
     assert eval_run.run(cfg)["base"] == greedy  # the greedy result does not depend on the option: reused
 
-    eval_dir = runs_dir / "sampledtest" / "eval"
+    eval_dir = Path(cfg.runs_dir) / "r-s42" / "eval"
     sampled = json.loads((eval_dir / "base.sampled.json").read_text())
     assert sampled["generation"] == {"max_new_tokens": 12, "temperature": 1.0, "num_samples": 3}
     assert sampled["scorers"] == [] and sampled["model"] == greedy["model"]
@@ -209,53 +222,50 @@ def test_sampled_pass1_scores_each_checkpoint_again_at_temperature_1_beside_its_
     for name, bench in sampled["benchmarks"].items():  # the score: the mean over prompts of the mean over samples
         mine = [r["score"] for r in rows if r["benchmark"] == name]
         assert bench["score"] == pytest.approx(sum(mine) / len(mine))
-    assert report.load_results(runs_dir / "sampledtest", report.SAMPLED) == {"base": sampled}
+    assert report.load_results(eval_dir.parent, report.SAMPLED) == {"base": sampled}
     md, _ = report.write_report(cfg)
     assert "Sampled pass@1 (%): 3 answers per prompt at temperature 1" in md.read_text()
 
 
 def test_runs_that_evaluate_the_same_checkpoint_the_same_way_share_one_result_each_with_its_own_decontamination(
-    tmp_path, monkeypatch
+    base_evaluated, monkeypatch
 ):
     """Every seed of a seeds run evaluates the same base model: the first run's greedy result is copied into the
     others; answers sampled at T = 1 depend on the run's seed and are drawn again; a run whose training data leaks a
-    benchmark is still refused."""
+    benchmark is still flagged."""
     from eval import run as eval_run
 
+    overrides, first = base_evaluated
+    runs = Path(compose(overrides).runs_dir)
     generated = []
     real_generate = eval_run.generate
     monkeypatch.setattr(eval_run, "generate", lambda *a, **k: generated.append(k["desc"]) or real_generate(*a, **k))
-    quick = [f"runs_dir={tmp_path}", "logging=none", "eval.max_rows=1", "eval.max_new_tokens=8", "eval.num_workers=1"]
-    quick.append("eval.decontamination.action=warn")  # the run that leaks data below is flagged, not refused
 
-    def evaluated(*overrides: str, sampled: bool = False) -> tuple[dict, list[str]]:
+    def evaluated(*more: str, sampled: bool = False) -> tuple[dict, list[str]]:
         generated.clear()
-        cfg = compose([*quick, *overrides, "eval.sampled_pass1=2"])
+        cfg = compose([*overrides, *more, "eval.sampled_pass1=3"])
         result = eval_run.evaluate_sampled(cfg, "base") if sampled else eval_run.evaluate(cfg, "base")
         return result, list(generated)
 
-    first, calls = evaluated("run_name=r-s42", "seed=42")
-    assert calls == ["eval base/gsm8k", "eval base/math", "eval base/ifeval"]
     second, calls = evaluated("run_name=r-s2", "seed=2")
     assert calls == [] and second["copied_from"] == "r-s42/eval/base.json"
     assert {key: value for key, value in second.items() if key != "copied_from"} == first
-    assert (tmp_path / "r-s2/eval/base.generations.jsonl").read_text() == (
-        tmp_path / "r-s42/eval/base.generations.jsonl"
-    ).read_text()
+    copied, original = (runs / f"{run}/eval/base.generations.jsonl" for run in ("r-s2", "r-s42"))
+    assert copied.read_text() == original.read_text()
 
     # Sampled answers: the other seed draws its own; the same seed in another run copies them.
     first_sampled, _ = evaluated("run_name=r-s42", "seed=42", sampled=True)
     second_sampled, calls = evaluated("run_name=r-s2", "seed=2", sampled=True)
-    assert len(calls) == 3 and "copied_from" not in second_sampled
+    assert calls == ["eval base.sampled/gsm8k", "eval base.sampled/math", "eval base.sampled/ifeval"]
+    assert "copied_from" not in second_sampled
     again, calls = evaluated("run_name=again-s42", "seed=42", sampled=True)
     assert calls == [] and again["copied_from"] == "r-s42/eval/base.sampled.json"
     assert again["benchmarks"] == first_sampled["benchmarks"]
 
-    # Training data that leaks half of gsm8k: the copy carries this run's own check, which flags it.
+    # Training data that leaks a tenth of gsm8k: the copy carries this run's own check, which flags it.
     questions = [row["question"] for row in eval_run.load_benchmarks(compose([]), capped=False)["gsm8k"]]
-    write_sft(tmp_path / "leak.jsonl", questions[::2])
-    leak = f"data.sft=[{{path: embedded:sft_train}}, {{path: {tmp_path}/leak.jsonl}}]"
-    leaking, calls = evaluated("run_name=leak", leak)
+    write_sft(runs / "leak.jsonl", questions[:30])
+    leaking, calls = evaluated("run_name=leak", f"data.sft=[{{path: {runs}/leak.jsonl}}]")
     assert calls == [] and leaking["benchmarks"] == first["benchmarks"]
     assert not first["decontamination"]["flagged"] and leaking["decontamination"]["flagged"][0].startswith("gsm8k:")
 
@@ -351,6 +361,34 @@ def test_decontamination_passes_clean_data_and_flags_a_planted_overlap(tmp_path)
     report = decontam.check(cfg, benchmarks, cfg.eval.decontamination)
     assert report["benchmarks"]["gsm8k"]["examples"][0] == {"id": 2, "coverage": 1.0, "train": "sft[3]"}
     assert len(report["flagged"]) == 1 and report["benchmarks"]["math500"]["contaminated"] == 0
+
+
+def test_a_decontamination_report_is_shared_by_runs_on_the_same_data_and_redone_when_a_file_changes_in_place(
+    tmp_path, monkeypatch
+):
+    """Runs on the same training data (each seed of a seeds run) check it once; a training file edited under the same
+    path is checked again: a report keyed by the data's config alone let a question pasted into it pass."""
+    from eval import decontam
+    from eval import run as eval_run
+
+    checks = []
+    real_check = decontam.check
+    monkeypatch.setattr(decontam, "check", lambda *a, **k: checks.append(1) or real_check(*a, **k))
+    cfg = decontam_cfg(tmp_path, CLEAN)
+    cfg.runs_dir = str(tmp_path / "runs")
+    first = eval_run.decontamination(cfg)
+    cfg.run_name = "another"
+    assert eval_run.decontamination(cfg) == first and len(checks) == 1
+    assert (tmp_path / "runs" / "another" / "eval" / "decontamination.json").exists()  # each run has its report
+
+    question = eval_run.load_benchmarks(cfg)["gsm8k"][2]["question"]
+    write_sft(tmp_path / "train.jsonl", [*CLEAN, "Here is a puzzle for you. " + question])  # the same path
+    with pytest.raises(SystemExit, match="CONTAMINATION: gsm8k: 1/3"):
+        eval_run.decontamination(cfg)
+    cfg.run_name = "third"  # the flagged report, shared, refuses another run on that data without checking again
+    with pytest.raises(SystemExit, match="CONTAMINATION: gsm8k: 1/3"):
+        eval_run.decontamination(cfg)
+    assert len(checks) == 2
 
 
 @pytest.mark.parametrize("leaked", ["gsm8k", "ifeval"])
