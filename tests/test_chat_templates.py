@@ -20,8 +20,26 @@ UNMARKABLE = "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% en
 
 
 @pytest.fixture(scope="module")
-def smol_checkpoint():
-    return models.base_model_path(compose(SMOL))  # converted once, shared with tests/test_smollm2.py
+def smol_vocab_checkpoint(tmp_path_factory):
+    """SmolLM2-135M-Instruct's tokenizer, read from its GGUF file as the conversion reads it, saved beside a one-layer
+    model of its architecture and vocabulary with random weights. What a label mask depends on (the tokenizer, the
+    chat template, TRL's collator) is the model's own; dequantising the 135M weights for it took 25 s of a clean
+    clone's `make test` (tests/test_smollm2.py, in the slow tier, converts them)."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    source = models.gguf_source(*SMOL_GGUF)
+    tokenizer = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    return files.save_checkpoint(LlamaForCausalLM(config), tokenizer, tmp_path_factory.mktemp("smol") / "checkpoint")
 
 
 def trained_and_masked_text(cfg, model, tokenizer, conversation) -> tuple[str, str]:
@@ -54,7 +72,9 @@ def test_smollm2_training_template_renders_the_models_own_text_with_markers():
     assert chat_templates.has_generation_markers(training)
 
 
-def test_label_mask_on_smollm2_trains_exactly_the_assistant_turns_and_their_end_of_turn(smol_checkpoint, tmp_path):
+def test_label_mask_on_smollm2_trains_exactly_the_assistant_turns_and_their_end_of_turn(
+    smol_vocab_checkpoint, tmp_path
+):
 
     cfg = compose([*SMOL, f"runs_dir={tmp_path}", "sft.max_steps=1"])
     conversation = [
@@ -63,7 +83,7 @@ def test_label_mask_on_smollm2_trains_exactly_the_assistant_turns_and_their_end_
         {"role": "user", "content": "And 4 + 4?"},
         {"role": "assistant", "content": "The answer is 8."},
     ]
-    model, tokenizer = models.load_model_and_tokenizer(cfg, smol_checkpoint, trainable=False)
+    model, tokenizer = models.load_model_and_tokenizer(cfg, smol_vocab_checkpoint, trainable=False)
     original = tokenizer.chat_template
     trained, masked = trained_and_masked_text(cfg, model, tokenizer, conversation)
     assert tokenizer.chat_template == original  # what the checkpoint will save
