@@ -4,7 +4,8 @@ runs/<run_name>/{sft,dpo,rlvr}/   a checkpoint + manifest.json (written last: th
 runs/<run_name>/work/<stage>/     the trainer's intermediate checkpoints, for resuming
 runs/<run_name>/eval/, report.md  the eval suite's results
 runs/<run_name>-s<seed>/          with seeds=[...]: one run per seed, and runs/<run_name>-seeds/ their report
-runs/_cache/<kind>/<key>/         what runs share, by content: DPO's reference log-probs, eval results
+runs/_cache/<kind>/                what runs share, by content: DPO's reference log-probs, RLVR's pass rates, eval
+                                  results and decontamination reports, each under a key of what it depends on
 """
 
 from __future__ import annotations

@@ -21,8 +21,6 @@ if __name__ == "__main__":  # run as a command: a typo in the config fails here,
 
     check_command_line()
 
-from pathlib import Path
-
 from omegaconf import DictConfig
 from trl import GRPOTrainer, RLOOTrainer
 from trl.rewards import get_soft_overlong_punishment
@@ -89,7 +87,7 @@ def run(cfg: DictConfig) -> str:
             }
             dataset, selected = curriculum.select(
                 dataset,
-                Path(cfg.runs_dir) / "_cache" / "pass_rates",
+                layout.shared_cache(cfg, "pass_rates"),
                 identity,
                 lambda rows: curriculum.pass_rates(
                     model,
