@@ -49,6 +49,7 @@ import socket
 import sys
 import sysconfig
 import tempfile
+import time
 
 NOBODY = 65534
 SANDBOX_DIR = "/tmp/sandbox"
@@ -158,12 +159,21 @@ def _sandbox(request_fd, reply_fd, python_trees, readable, codec):
     _stdio_to_devnull()
     isolation = _enter_namespaces(job["user_namespace"]) if job["namespaces"] else None
     if isolation:
+        # PID 1 waits until its pid is reported: a parent descheduled between the fork and the write let PID 1's
+        # reports go first, and the late record answered the verifier's first request (every test then failed).
+        reported_read, reported_write = os.pipe()
         init = os.fork()
         if init:
             # The verifier waits for this process to be gone: by then the kernel has killed the whole namespace.
+            os.close(reported_read)
+            time.sleep(job["init_report_delay_s"])
             os.write(reply_fd, json.dumps({"init": init}).encode() + b"\n")
+            os.close(reported_write)
             os.wait()
             os._exit(0)
+        os.close(reported_write)
+        os.read(reported_read, 1)  # end of file: the pid is reported (or its writer is gone)
+        os.close(reported_read)
         _set_parent_death_signal()
         _fresh_root(python_trees, SANDBOX_PACKAGES)
         os.makedirs(SANDBOX_DIR)

@@ -58,8 +58,9 @@ class SandboxUnavailable(SandboxError):
 class Sandbox:
     """One sandboxed run of `setup` then `code`. Use as a context manager; `ready` tells whether the code ran.
 
-    `namespaces`/`audit_hook` exist so the tests can check each layer of defence on its own, and `user_namespace`
-    so that they can take, as root, the path a non-root trainer takes (namespaces inside a user namespace)."""
+    `namespaces`/`audit_hook` exist so the tests can check each layer of defence on its own, `user_namespace`
+    so that they can take, as root, the path a non-root trainer takes (namespaces inside a user namespace), and
+    `init_report_delay_s` so that they can delay the report of PID 1's pid as a loaded machine does."""
 
     def __init__(
         self,
@@ -72,6 +73,7 @@ class Sandbox:
         namespaces: bool = True,
         audit_hook: bool = True,
         user_namespace: bool = False,
+        init_report_delay_s: float = 0.0,
     ):
         self._forced = _isolation_wanted() == "process"  # read once: the environment may change meanwhile
         namespaces = namespaces and not self._forced
@@ -89,6 +91,7 @@ class Sandbox:
             "namespaces": namespaces,
             "audit_hook": audit_hook,
             "user_namespace": user_namespace,
+            "init_report_delay_s": init_report_delay_s,
         }
         for attempt in range(1, START_ATTEMPTS + 1):
             self._launch(job)

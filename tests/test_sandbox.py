@@ -325,6 +325,17 @@ def test_a_slow_start_does_not_spend_the_codes_time(monkeypatch):
     assert seconds >= 3.0
 
 
+@pytest.mark.parametrize("options", NAMESPACED)
+def test_honest_code_scores_in_full_when_pid_1s_pid_is_reported_late(options):
+    """The sandbox's outer process reports PID 1's pid after forking it. On a loaded machine it was descheduled
+    there: PID 1's own reports went first, the late record answered the verifier's first request, and every test
+    failed (HumanEval's canonical solutions scored 0 now and then under `make test`). PID 1 now waits for the report."""
+    if options is not USER_NAMESPACE and not IS_ROOT:
+        pytest.skip("namespaces need root")
+    slow_double = "import time\n\ndef f(x):\n    time.sleep(0.2)\n    return 2 * x\n"  # the report lands mid-test
+    assert score(slow_double, DOUBLE_TESTS, timeout_s=5.0, init_report_delay_s=0.3, **options)[0] == 1.0
+
+
 def test_a_sandbox_stalled_at_start_is_killed_and_another_started(monkeypatch, caplog):
     monkeypatch.setattr(sandbox_module, "STARTUP_TIMEOUT_S", 2.0)
     launcher_that(monkeypatch, lambda pid: os.kill(pid, signal.SIGSTOP), times=1)  # before it made its process group
