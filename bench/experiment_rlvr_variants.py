@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # GRPO as conf/rlvr/grpo.yaml had it before dynamic sampling became its default: the variants measured against it
 STATIC = ["rlvr.dynamic_sampling=false"]
+RLVR_TRAIN = "path: 'embedded:rlvr_train', split: 'train[:-150]'"  # conf/data/embedded.yaml's data.rlvr
 VARIANTS = {
     "base": STATIC,
     "dynamic": ["rlvr.dynamic_sampling=true"],
@@ -64,6 +65,10 @@ VARIANTS = {
     # the slips are false steps in the working: the step checker (rewards/process.py) pays for true, used ones
     "dynamic-process2": ["rlvr.dynamic_sampling=true", "rlvr.process_reward=2"],
     "dynamic-process5": ["rlvr.dynamic_sampling=true", "rlvr.process_reward=5"],
+    # RL data where it teaches: every seed loses gsm8k under RLVR (slips) while math gains, so the same steps spent on
+    # math and IFEval prompts only, or on math alone
+    "dynamic-no-gsm8k": ["rlvr.dynamic_sampling=true", f"data.rlvr=[{{{RLVR_TRAIN}, datasets: [math, ifeval]}}]"],
+    "dynamic-math-only": ["rlvr.dynamic_sampling=true", f"data.rlvr=[{{{RLVR_TRAIN}, datasets: [math]}}]"],
 }
 ENV = {**os.environ, **OFFLINE_ENV}
 
