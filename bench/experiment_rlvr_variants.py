@@ -8,8 +8,10 @@ variant copies them into its own runs `rlvr-<variant>-s<seed>` and runs the pipe
 trains with the variant's overrides, every stage is evaluated), which writes the seeds report runs/rlvr-<variant>-seeds/
 (mean ± sd, RLVR against DPO with the paired test). Every variant trains on the default's RLVR prompts (data.rlvr,
 train[:-150]) and is also scored on the validation set (conf/eval/validation.yaml: 900 problems no training file uses;
-until 2026-12-05 the last 150 RLVR prompts), where settings are chosen; the core benchmarks are the held-out result. The
-table: runs/rlvr-variants.md and .json.
+until 2026-12-05 the last 150 RLVR prompts), where settings are chosen; the core benchmarks are the held-out result.
+Each variant's RLVR checkpoints are also tested against those of `--against` (default: `dynamic`, the default's
+setting, when its runs exist) on the validation set, paired over seeds and problems. The table: runs/rlvr-variants.md
+and .json.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 from measure import OFFLINE_ENV  # bench/measure.py: the script directory is on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # eval.seeds
 
 # GRPO as conf/rlvr/grpo.yaml had it before dynamic sampling became its default: the variants measured against it
 STATIC = ["rlvr.dynamic_sampling=false"]
@@ -66,9 +69,11 @@ VARIANTS = {
     "dynamic-process2": ["rlvr.dynamic_sampling=true", "rlvr.process_reward=2"],
     "dynamic-process5": ["rlvr.dynamic_sampling=true", "rlvr.process_reward=5"],
     # RL data where it teaches: every seed loses gsm8k under RLVR (slips) while math gains, so the same steps spent on
-    # math and IFEval prompts only, or on math alone
+    # the math and IFEval prompts only
     "dynamic-no-gsm8k": ["rlvr.dynamic_sampling=true", f"data.rlvr=[{{{RLVR_TRAIN}, datasets: [math, ifeval]}}]"],
-    "dynamic-math-only": ["rlvr.dynamic_sampling=true", f"data.rlvr=[{{{RLVR_TRAIN}, datasets: [math]}}]"],
+    # the process reward leaves fewer groups of one reward to refill (RLVR 84 s against 101 on the AVX2 CPU): half as
+    # many steps again in about the default's time plus 5% of the pipeline
+    "dynamic-process2-120steps": ["rlvr.dynamic_sampling=true", "rlvr.process_reward=2", "rlvr.max_steps=120"],
 }
 ENV = {**os.environ, **OFFLINE_ENV}
 
@@ -122,6 +127,28 @@ def sampled_pass1(runs: Path, run: str, stage: str) -> float:
     return statistics.fmean(bench["pass_at_k"]["1"] for bench in result["benchmarks"].values())
 
 
+def validation_against(runs: Path, base: str, group: str, seeds: list[int]) -> dict[str, dict[str, float]]:
+    """The variant's RLVR checkpoints against the base variant's on the validation set, paired over seeds and
+    problems (eval/seeds.py's test): the average over the three families, then each family, in points."""
+    from eval.seeds import paired_test
+
+    def scores(run: str) -> dict[tuple[str, int], float]:
+        lines = (runs / run / "eval" / "validation_rlvr.generations.jsonl").read_text().splitlines()
+        return {(row["dataset"], row["id"]): row["score"] for row in map(json.loads, lines)}
+
+    pairs = []
+    for seed in seeds:
+        before, after = scores(f"{base}-s{seed}"), scores(f"{group}-s{seed}")
+        pairs += [(family, before[(family, i)], after[(family, i)]) for family, i in before]
+    tests = {"average": paired_test(pairs)}
+    for family in sorted({family for family, _, _ in pairs}):
+        tests[family] = paired_test([pair for pair in pairs if pair[0] == family])
+    return {
+        name: {key: round(100 * value if key != "p" else value, 2) for key, value in test.items()}
+        for name, test in tests.items()
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", nargs="+", type=int, default=[42, 2, 7])
@@ -129,6 +156,7 @@ def main() -> int:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--runs-dir", default="runs")
     parser.add_argument("--sampled", action="store_true", help="also sampled pass@1 at T = 1 (4 samples a prompt)")
+    parser.add_argument("--against", default="dynamic", help="the variant the others are tested against (validation)")
     args = parser.parse_args()
     runs = ROOT / args.runs_dir
     record = runs / "rlvr-variants.json"
@@ -164,12 +192,15 @@ def main() -> int:
                 }
             )
         table[variant] = {"overrides": VARIANTS[variant], "seeds": rows, "pipeline_wall_s": wall}
+        base = f"rlvr-{args.against.replace('+', '-')}"
+        if variant != args.against and all((runs / f"{base}-s{seed}" / "rlvr").exists() for seed in args.seeds):
+            table[variant]["validation_against"] = {args.against: validation_against(runs, base, group, args.seeds)}
         print(json.dumps({variant: table[variant]}, indent=1))
 
     lines = [
         "| variant | validation RLVR − DPO (mean ± sd, points) | core RLVR − DPO | core RLVR | sampled pass@1 (T = 1) "
-        "RLVR − DPO | RLVR wall (s) |",
-        "|---|---|---|---|---|---|",
+        "RLVR − DPO | RLVR wall (s) | validation RLVR against another variant [95%], p |",
+        "|---|---|---|---|---|---|---|",
     ]
 
     def mean_sd(values):
@@ -186,6 +217,12 @@ def main() -> int:
             f"{statistics.fmean(100 * r['core_rlvr'] for r in rows):.1f}",
             mean_sd(sampled) if len(sampled) == len(rows) else "–",
             f"{statistics.fmean(r['rlvr_wall_s'] or 0 for r in rows):.0f}",
+            "; ".join(
+                f"{other}: {t['average']['diff']:+.1f} [{t['average']['low']:+.1f}, {t['average']['high']:+.1f}], "
+                f"p = {t['average']['p']:.2f}"
+                for other, t in entry.get("validation_against", {}).items()
+            )
+            or "–",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     (runs / "rlvr-variants.md").write_text("\n".join(lines) + "\n")
