@@ -6,12 +6,16 @@ from __future__ import annotations
 import json
 import math
 import time
+from fractions import Fraction
 from types import SimpleNamespace
 
 import pytest
 from helpers import QUICK_RLVR, assert_within, compose
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from rewards import answer_stated, gsm8k
+from rewards.process import process_score
 from stages.rl.hacking import RewardHackingWatch
 from stages.rl.reward import VerifiableReward
 
@@ -219,8 +223,8 @@ def test_tiny_grpo_run_from_sft(sft_run):
     assert isinstance(generation.text, str) and generation.num_tokens > 0
 
 
-def test_the_process_reward_pays_for_worked_steps_that_lead_to_the_answer(pool):
-    reward = VerifiableReward(
+def process_rewarded(pool) -> VerifiableReward:
+    return VerifiableReward(
         pool,
         verification_reward=10.0,
         nonstop_penalty=-10.0,
@@ -228,24 +232,73 @@ def test_the_process_reward_pays_for_worked_steps_that_lead_to_the_answer(pool):
         eos_token_ids={EOS},
         process_reward=2.0,
     )
-    problem = [{"role": "user", "content": "Tom has 10 apples. He gives away 9. Then he finds 8 more. How many?"}]
+
+
+def score_responses(reward: VerifiableReward, problem: str, verifier: str, truth: str, texts: list[str]):
+    metrics = {}
+    rewards = reward(
+        prompts=[[{"role": "user", "content": problem}]] * len(texts),
+        completions=[[{"role": "assistant", "content": text}] for text in texts],
+        completion_ids=[[5, EOS]] * len(texts),
+        dataset=[verifier] * len(texts),
+        ground_truth=[truth] * len(texts),
+        log_metric=metrics.__setitem__,
+    )
+    return rewards, metrics
+
+
+def test_the_process_reward_pays_for_worked_steps_of_right_answers_only(pool):
     texts = [
         "10 - 9 = 1. 1 + 8 = 9. The answer is 9.",  # right and worked: outcome + process
         "The answer is 9.",  # right, bare: outcome only
         "10 - 9 = 1. 1 + 1 = 2. 1 + 8 = 9. 9 * 1 = 9. The answer is 9.",  # right, padded: half the steps pay
-        "10 + 9 = 19. The answer is 19.",  # wrong, one true step towards its own answer: process only
+        "10 + 9 = 19. The answer is 19.",  # wrong, one true step towards its own answer: nothing
     ]
-    metrics = {}
-    rewards = reward(
-        prompts=[problem] * len(texts),
-        completions=[[{"role": "assistant", "content": text}] for text in texts],
-        completion_ids=[[5, EOS]] * len(texts),
-        dataset=["gsm8k"] * len(texts),
-        ground_truth=["9"] * len(texts),
-        log_metric=metrics.__setitem__,
-    )
-    assert rewards == pytest.approx([12.0, 10.0, 11.0, 2.0])
-    assert metrics["process/score"] == pytest.approx((1 + 0 + 0.5 + 1) / 4)
+    problem = "Tom has 10 apples. He gives away 9. Then he finds 8 more. How many?"
+    rewards, metrics = score_responses(process_rewarded(pool), problem, "gsm8k", "9", texts)
+    assert rewards == pytest.approx([12.0, 10.0, 11.0, 0.0])
+    assert metrics["process/score"] == pytest.approx((1 + 0 + 0.5 + 1) / 4)  # what the checker read, paid or not
+
+
+@st.composite
+def wrong_answer_after_credited_working(draw):
+    """(problem, verifier, truth, response): true equations over the problem's own numbers whose last result is
+    stated as the answer, and the answer is wrong. The step checker credits every step (true, grounded, new, used):
+    it cannot know the arithmetic is not the problem's. Found in RL, 2026-12-07: with the step score paid whatever the
+    answer, 120 GRPO steps taught the policy to add the numerators of a fraction sum ("1 + 5 = 6", then 6/7 boxed)."""
+    a, c = draw(st.integers(1, 9)), draw(st.integers(1, 9))
+    b, d = draw(st.integers(2, 9)), draw(st.integers(2, 9))
+    if draw(st.booleans()):  # a fraction sum, the numerators combined over one of the denominators
+        op = draw(st.sampled_from(["+", "-"]))
+        value = a + c if op == "+" else a - c
+        denominator = draw(st.sampled_from([b, d]))
+        truth = Fraction(a, b) + Fraction(c, d)
+        assume(value > 1 and Fraction(value, denominator) != truth)
+        problem = f"Calculate $\\frac{{{a}}}{{{b}}} + \\frac{{{c}}}{{{d}}}$."
+        response = f"{a} {op} {c} = {value}. The final answer is $\\boxed{{\\frac{{{value}}}{{{denominator}}}}}$."
+        return problem, "math", f"\\frac{{{truth.numerator}}}{{{truth.denominator}}}", response
+    # a word problem, its numbers combined in another order or with other operations than the story's
+    ops = draw(st.lists(st.sampled_from(["+", "-", "*"]), min_size=1, max_size=2))
+    numbers = [a + 10, b, c]
+    steps, result = [], numbers[0]
+    for step_op, number in zip(ops, numbers[1:]):
+        new = {"+": result + number, "-": result - number, "*": result * number}[step_op]
+        steps.append(f"{result} {step_op} {number} = {new}.")
+        result = new
+    truth = numbers[0] - b + c
+    assume(result != truth and result > 0 and 1 not in numbers[1:])
+    problem = f"Tom has {numbers[0]} apples. He gives away {b}. Then he finds {c} more. How many apples now?"
+    return problem, "gsm8k", str(truth), " ".join(steps) + f" The answer is {result}."
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=wrong_answer_after_credited_working())
+def test_working_that_leads_to_a_wrong_answer_earns_no_reward(pool, case):
+    problem, verifier, truth, response = case
+    paid_whatever_the_answer = 2.0 * process_score(problem, response)  # the reward before 2026-12-07
+    assert paid_whatever_the_answer > 0, "the attack pays a step reward that ignores the answer"
+    rewards, _ = score_responses(process_rewarded(pool), problem, verifier, truth, [response])
+    assert rewards == [0.0]
 
 
 def _scoring_trainer(sft_run, attention: str, **options):

@@ -1,8 +1,8 @@
 """The verifiable reward of RLVR as a TRL reward function.
 
 completions (+ the dataset's `dataset`/`ground_truth` columns) -> final answer (or tool transcript) per completion ->
-VerifierPool (the verifier of each row, in worker processes) -> verification_reward x score + format_reward x
-well-formed + process_reward x the step checker's score; a completion cut off without end-of-sequence gets
+VerifierPool (the verifier of each row, in worker processes) -> score x (verification_reward + process_reward x the
+step checker's score) + format_reward x well-formed; a completion cut off without end-of-sequence gets
 nonstop_penalty instead -> rewards, and per-verifier and reward-hacking metrics through TRL's `log_metric`.
 """
 
@@ -24,7 +24,10 @@ from runtime import generation
 class VerifiableReward:
     """A TRL reward function: `verification_reward` x the verifier's score, the verifier picked per row by its
     `dataset` column (TRL hands the dataset's other columns to reward functions as keyword arguments), plus
-    `process_reward` x the step checker's score of the working (rewards/process.py: dense, ground-truth-free).
+    `process_reward` x the step checker's score of the working (rewards/process.py: dense, ground-truth-free) x the
+    verifier's score. The step checker cannot tell working that solves the problem from true arithmetic on the
+    problem's numbers that leads elsewhere; paid ungated, a policy learnt to write one such step before a wrong answer
+    (numerators added: "1 + 5 = 6", boxed 6/7 for 1/3 + 5/7). So working pays only as much as the answer is right.
 
     A response cut off without end-of-sequence gets `nonstop_penalty` as its whole reward (open-instruct's
     non-stop penalty), so rambling until the length limit never pays. Verifiers run in `VerifierPool`'s worker
@@ -81,7 +84,7 @@ class VerifiableReward:
                 rewards.append(self.nonstop_penalty)
             else:
                 rewards.append(
-                    self.verification_reward * score + self.format_reward * formed + self.process_reward * step_score
+                    score * (self.verification_reward + self.process_reward * step_score) + self.format_reward * formed
                 )
 
         self.errors += errors
