@@ -10,13 +10,14 @@ already there (the stages reuse matching checkpoints, the eval up-to-date result
   2. best-of-N                        eval.num_samples=8 eval.temperature=0.8 of sft/dpo/rlvr in runs/<run>-sampled
                                       (links to the run's checkpoints): maj@k, pass@k, best-of-k per scorer
   3. RLHF vs RLVR                     from the same DPO checkpoint and steps: rlvr.reward=rm, rlvr.reward=both, against
-                                      the run's own rlvr (reward=verifier); held-out verifier scores
+                                      reward=verifier; held-out verifier scores
   4. outcome vs outcome + process     rlvr.process_reward=2 against 0, seeds 42 and 7, same steps, from the DPO
                                       checkpoint and from the SFT checkpoint
   5. over-optimisation                rlvr.reward=rm for --long-steps with the held-out watch every 20 steps, at two
                                       KL coefficients (rlvr.beta): RM reward against held-out verifier score
 
-Writes docs/learned_rewards.json and docs/learned_rewards.png, and prints the tables.
+Every RL run is outcome-only (rlvr.process_reward=0, which the default pays since 2026-12-07) unless it sets the
+process reward. Writes docs/learned_rewards.json and docs/learned_rewards.png, and prints the tables.
 """
 
 from __future__ import annotations
@@ -51,9 +52,8 @@ def rl_from(parent: str, run: str, name: str, steps: int, *overrides: str) -> di
     parents = [f"rlvr.parent={runs / run / parent}"]
     if any(o.startswith("rlvr.reward=") for o in overrides):
         parents.append(f"rlvr.reward_model={runs / run / 'rm'}")
-    run_stage(
-        "stages.rlvr", name, *parents, f"rlvr.max_steps={steps}", "rlvr.log_completions=false", *overrides, label=name
-    )
+    settings = [f"rlvr.max_steps={steps}", "rlvr.log_completions=false", "rlvr.process_reward=0", *overrides]
+    run_stage("stages.rlvr", name, *parents, *settings, label=name)
     run_stage("eval.run", name, "eval.stages=[rlvr]", label=f"eval {name}")
     metrics = manifest(name, "rlvr")["metrics"]
     return {"scores": scores(name), "train_runtime_s": round(metrics["train_runtime_s"]), "metrics": metrics}
@@ -101,15 +101,16 @@ def main() -> None:
         for stage_name in ("sft", "dpo", "rlvr")
     }
 
-    # 3. RLHF vs RLVR from the same DPO checkpoint (the run's own rlvr is the verifier-reward run).
-    run_stage("eval.run", run, "eval.stages=[dpo,rlvr]", label="eval of the run")
-    out["rl"] = {"dpo (start)": {"scores": scores(run, "dpo")}, "verifier (the run's rlvr)": {"scores": scores(run)}}
+    # 3. RLHF vs RLVR from the same DPO checkpoint.
+    run_stage("eval.run", run, "eval.stages=[dpo]", label="eval of the run")
+    verifier = rl_from("dpo", run, f"{run}-rl-verifier", args.steps)
+    out["rl"] = {"dpo (start)": {"scores": scores(run, "dpo")}, "verifier": verifier}
     out["rl"]["rm"] = rl_from("dpo", run, f"{run}-rl-rm", args.steps, "rlvr.reward=rm")
     out["rl"]["both"] = rl_from("dpo", run, f"{run}-rl-both", args.steps, "rlvr.reward=both")
 
     # 4. Outcome-only against outcome + process reward, two seeds.
     out["process"] = {
-        "outcome seed 42": {"scores": scores(run)},
+        "outcome seed 42": verifier,
         "outcome seed 7": rl_from("dpo", run, f"{run}-rl-seed7", args.steps, "rlvr.seed=7"),
     }
     for seed in (42, 7):

@@ -10,8 +10,8 @@ trains with the variant's overrides, every stage is evaluated), which writes the
 train[:-150]) and is also scored on the validation set (conf/eval/validation.yaml: 900 problems no training file uses;
 until 2026-12-05 the last 150 RLVR prompts), where settings are chosen; the core benchmarks are the held-out result.
 Each variant's RLVR checkpoints are also tested against those of `--against` (default: `dynamic`, the default's
-setting, when its runs exist) on the validation set, paired over seeds and problems. The table: runs/rlvr-variants.md
-and .json.
+setting until 2026-12-07, when its runs exist) on the validation set, paired over seeds and problems. The table:
+runs/rlvr-variants.md and .json.
 """
 
 from __future__ import annotations
@@ -31,19 +31,22 @@ from measure import OFFLINE_ENV  # bench/measure.py: the script directory is on 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # eval.seeds
 
-# GRPO as conf/rlvr/grpo.yaml had it before dynamic sampling became its default: the variants measured against it
-STATIC = ["rlvr.dynamic_sampling=false"]
+# GRPO as conf/rlvr/grpo.yaml had it until 2026-12-07 (80 steps, no process reward), with dynamic sampling, and as it
+# had it before dynamic sampling became its default: the bases the variants were measured from (a later override of
+# the same key wins)
+DYNAMIC = ["rlvr.dynamic_sampling=true", "rlvr.process_reward=0", "rlvr.max_steps=80"]
+STATIC = [*DYNAMIC, "rlvr.dynamic_sampling=false"]
 RLVR_TRAIN = "path: 'embedded:rlvr_train', split: 'train[:-150]'"  # conf/data/embedded.yaml's data.rlvr
 VARIANTS = {
     "base": STATIC,
-    "dynamic": ["rlvr.dynamic_sampling=true"],
+    "dynamic": DYNAMIC,
     "curriculum": [*STATIC, "rlvr.curriculum_samples=4"],
-    "dynamic+curriculum": ["rlvr.dynamic_sampling=true", "rlvr.curriculum_samples=4"],
+    "dynamic+curriculum": [*DYNAMIC, "rlvr.curriculum_samples=4"],
     "gspo": [*STATIC, "rlvr.importance_sampling_level=sequence", "rlvr.loss_type=grpo"],
     "cispo": [*STATIC, "rlvr.loss_type=cispo", "rlvr.epsilon_high=5.0"],
     "overlong": [*STATIC, "rlvr.overlong_buffer=24", "rlvr.nonstop_penalty=null"],
-    "dynamic-lr6e-5": ["rlvr.dynamic_sampling=true", "rlvr.learning_rate=6e-5"],
-    "dynamic-160steps": ["rlvr.dynamic_sampling=true", "rlvr.max_steps=160"],
+    "dynamic-lr6e-5": [*DYNAMIC, "rlvr.learning_rate=6e-5"],
+    "dynamic-160steps": [*DYNAMIC, "rlvr.max_steps=160"],
     "ppo": ["rlvr=ppo"],
     # two updates per generation batch: the policy has moved by the second, so the ratio is no longer 1 and GSPO's
     # sequence-level ratio and CISPO's clipped weight differ from GRPO's token ratio (on-policy all three are equal)
@@ -55,25 +58,35 @@ VARIANTS = {
         "rlvr.num_iterations=2",
     ],
     "cispo-2updates": [*STATIC, "rlvr.loss_type=cispo", "rlvr.epsilon_high=5.0", "rlvr.num_iterations=2"],
-    "dynamic-T0.7": ["rlvr.dynamic_sampling=true", "rlvr.temperature=0.7"],
+    "dynamic-T0.7": [*DYNAMIC, "rlvr.temperature=0.7"],
     # the steady recipe's RLVR loses gsm8k answers it had to arithmetic slips ("51 - 10 = 31"): a stronger pull to the
     # DPO policy, or a smaller step, to keep the facts it knew
-    "dynamic-beta0.05": ["rlvr.dynamic_sampling=true", "rlvr.beta=0.05"],
-    "dynamic-beta0.1": ["rlvr.dynamic_sampling=true", "rlvr.beta=0.1"],
-    "dynamic-lr1.5e-5": ["rlvr.dynamic_sampling=true", "rlvr.learning_rate=1.5e-5"],
+    "dynamic-beta0.05": [*DYNAMIC, "rlvr.beta=0.05"],
+    "dynamic-beta0.1": [*DYNAMIC, "rlvr.beta=0.1"],
+    "dynamic-lr1.5e-5": [*DYNAMIC, "rlvr.learning_rate=1.5e-5"],
     # a group of 7 right and 1 wrong gives the wrong answer -2.5 under the group's std: scaled by the batch's std
     # instead, or not at all (Dr. GRPO), the rare slip in a solved group weighs less against the rest
-    "dynamic-scale-batch": ["rlvr.dynamic_sampling=true", "rlvr.scale_rewards=batch"],
-    "dynamic-scale-none": ["rlvr.dynamic_sampling=true", "rlvr.scale_rewards=none"],
+    "dynamic-scale-batch": [*DYNAMIC, "rlvr.scale_rewards=batch"],
+    "dynamic-scale-none": [*DYNAMIC, "rlvr.scale_rewards=none"],
     # the slips are false steps in the working: the step checker (rewards/process.py) pays for true, used ones
-    "dynamic-process2": ["rlvr.dynamic_sampling=true", "rlvr.process_reward=2"],
-    "dynamic-process5": ["rlvr.dynamic_sampling=true", "rlvr.process_reward=5"],
+    "dynamic-process2": [*DYNAMIC, "rlvr.process_reward=2"],
+    "dynamic-process5": [*DYNAMIC, "rlvr.process_reward=5"],
     # RL data where it teaches: every seed loses gsm8k under RLVR (slips) while math gains, so the same steps spent on
     # the math and IFEval prompts only
-    "dynamic-no-gsm8k": ["rlvr.dynamic_sampling=true", f"data.rlvr=[{{{RLVR_TRAIN}, datasets: [math, ifeval]}}]"],
+    "dynamic-no-gsm8k": [*DYNAMIC, f"data.rlvr=[{{{RLVR_TRAIN}, datasets: [math, ifeval]}}]"],
     # the process reward leaves fewer groups of one reward to refill: the time that saves, spent on half as many steps
-    # again
-    "dynamic-process2-120steps": ["rlvr.dynamic_sampling=true", "rlvr.process_reward=2", "rlvr.max_steps=120"],
+    # again (the reward's step score was paid whatever the answer until 2026-12-07: runs/ungated-*)
+    "dynamic-process2-120steps": [*DYNAMIC, "rlvr.process_reward=2", "rlvr.max_steps=120"],
+    # paid only beside a right answer (since 2026-12-07), the step score leaves more groups of one reward (all wrong)
+    # to refill, and 120 steps cost RLVR 50 s: the same gain in fewer steps (the default since 2026-12-07), or with one
+    # refill round
+    "dynamic-process2-100steps": [*DYNAMIC, "rlvr.process_reward=2", "rlvr.max_steps=100"],
+    "dynamic-process2-120steps-1round": [
+        *DYNAMIC,
+        "rlvr.process_reward=2",
+        "rlvr.max_steps=120",
+        "rlvr.dynamic_sampling_max_rounds=1",
+    ],
 }
 ENV = {**os.environ, **OFFLINE_ENV}
 

@@ -246,7 +246,8 @@ class RLVROptions:
     reward: str = "verifier"
     reward_model: str = "rm"  # "rm" = this run's reward model, or a reward-model checkpoint directory
     rm_weight: float = 1.0  # with reward=both: the RM score's weight next to the verifier reward
-    # Dense reward: + process_reward x the step checker's score (rewards/process.py) for responses that finish.
+    # Dense reward: + process_reward x the step checker's score (rewards/process.py) x the verifier's score, for
+    # responses that finish: working pays only beside a right answer (paid alone, a policy learnt to farm it).
     process_reward: float = 0.0
     # Reward = verification_reward x verifier score (0..1), routed per row by its `dataset` column (Tülu 3: 10).
     verification_reward: float = 10.0
