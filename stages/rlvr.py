@@ -4,7 +4,7 @@
     python -m stages.rlvr [key=value ...]        (or: make rlvr ARGS="...")
 
 config -> parent model (the run's DPO checkpoint by default) -> RLVR prompts -> reward = verifier score x (10 +
-process_reward x the step checker's score; rlvr.reward=rm|both: the reward model's score, TRL's reward_funcs;
+process_reward x the step checker's score) (rlvr.reward=rm|both: the reward model's score, TRL's reward_funcs;
 rlvr.reward=judge: an LM judge's rating against a constitution, RLAIF, stages/rl/judge_reward.py) ->
 GRPOTrainer (rlvr.tools: multi-turn rollouts that call them, the results masked out of the loss; the tool_call
 verifier reads the transcript) -> train -> runs/<run_name>/rlvr/ + manifest.json
