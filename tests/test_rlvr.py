@@ -33,11 +33,12 @@ def pool():
         yield verifier_pool
 
 
-def call(reward: VerifiableReward, rows: list[tuple[str, str, str, bool]]):
-    """rows: (verifier, ground_truth, response, finished) -> (rewards, logged metrics, logged table columns)."""
+def call(reward: VerifiableReward, rows: list[tuple[str, str, str, bool]], problem: str = "q"):
+    """rows: (verifier, ground_truth, response, finished), each an answer to `problem` -> (rewards, logged metrics,
+    logged table columns)."""
     metrics, extra = {}, {}
     rewards = reward(
-        prompts=[[{"role": "user", "content": "q"}]] * len(rows),
+        prompts=[[{"role": "user", "content": problem}]] * len(rows),
         completions=[[{"role": "assistant", "content": text}] for _, _, text, _ in rows],
         completion_ids=[[5, 6, EOS] if finished else [5, 6, 7] for *_, finished in rows],
         dataset=[name for name, *_ in rows],
@@ -234,19 +235,6 @@ def process_rewarded(pool) -> VerifiableReward:
     )
 
 
-def score_responses(reward: VerifiableReward, problem: str, verifier: str, truth: str, texts: list[str]):
-    metrics = {}
-    rewards = reward(
-        prompts=[[{"role": "user", "content": problem}]] * len(texts),
-        completions=[[{"role": "assistant", "content": text}] for text in texts],
-        completion_ids=[[5, EOS]] * len(texts),
-        dataset=[verifier] * len(texts),
-        ground_truth=[truth] * len(texts),
-        log_metric=metrics.__setitem__,
-    )
-    return rewards, metrics
-
-
 def test_the_process_reward_pays_for_worked_steps_of_right_answers_only(pool):
     texts = [
         "10 - 9 = 1. 1 + 8 = 9. The answer is 9.",  # right and worked: outcome + process
@@ -255,7 +243,7 @@ def test_the_process_reward_pays_for_worked_steps_of_right_answers_only(pool):
         "10 + 9 = 19. The answer is 19.",  # wrong, one true step towards its own answer: nothing
     ]
     problem = "Tom has 10 apples. He gives away 9. Then he finds 8 more. How many?"
-    rewards, metrics = score_responses(process_rewarded(pool), problem, "gsm8k", "9", texts)
+    rewards, metrics, _ = call(process_rewarded(pool), [("gsm8k", "9", text, True) for text in texts], problem)
     assert rewards == pytest.approx([12.0, 10.0, 11.0, 0.0])
     assert metrics["process/score"] == pytest.approx((1 + 0 + 0.5 + 1) / 4)  # what the checker read, paid or not
 
@@ -297,7 +285,7 @@ def test_working_that_leads_to_a_wrong_answer_earns_no_reward(pool, case):
     problem, verifier, truth, response = case
     paid_whatever_the_answer = 2.0 * process_score(problem, response)  # the reward before 2026-12-07
     assert paid_whatever_the_answer > 0, "the attack pays a step reward that ignores the answer"
-    rewards, _ = score_responses(process_rewarded(pool), problem, verifier, truth, [response])
+    rewards, _, _ = call(process_rewarded(pool), [(verifier, truth, response, True)], problem)
     assert rewards == [0.0]
 
 

@@ -76,7 +76,7 @@ class VerifiableReward:
         questions = [problem_text(p) for p in prompts]
         scores, errors, timeouts = self._verify(responses, dataset, ground_truth, finished, questions)
         well_formed = [answer_stated(name, text) for name, text in zip(dataset, texts)]
-        steps = [process_score(problem_text(p), t) if self.process_reward else 0.0 for p, t in zip(prompts, texts)]
+        steps = [process_score(q, t) if self.process_reward else 0.0 for q, t in zip(questions, texts)]
 
         rewards = []
         for score, formed, step_score, done in zip(scores, well_formed, steps, finished):
