@@ -22,17 +22,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 from random import Random
 
-from measure import OFFLINE_ENV, REPO_ROOT  # bench/measure.py: the script directory is on sys.path
+# bench/measure.py (the script directory is on sys.path)
+from measure import REPO_ROOT, comparison, family_means, prompt_scores, run, validation
 
-sys.path.insert(0, str(REPO_ROOT))  # eval.seeds
 STAGES = ("sft", "dpo", "rlvr")
 DRILL = REPO_ROOT / "runs" / "_cache" / "copy_drill.jsonl"
 VARIABLE = r"(?<![a-z\\])[xytn](?![a-z])"  # data/generate.py's VARS, as its problem keys find them
@@ -53,24 +51,6 @@ def write_drill(rows: int) -> None:
     print(f"[copy drill] {rows} rows from {len(pool)} words: {DRILL}", flush=True)
 
 
-def run(command: list[str]) -> None:
-    print("[copy drill]", " ".join(command), flush=True)
-    subprocess.run(command, cwd=REPO_ROOT, env={**os.environ, **OFFLINE_ENV}, check=True)
-
-
-def validation(run_name: str, stage: str) -> Path:
-    generations = REPO_ROOT / "runs" / run_name / "eval" / f"val900_{stage}.generations.jsonl"
-    if not generations.exists():
-        run([sys.executable, "-m", "eval.run", "eval=validation", f"eval.model=runs/{run_name}/{stage}",
-             f"eval.name=val900_{stage}", f"run_name={run_name}", "logging=none"])  # fmt: skip
-    return generations
-
-
-def prompt_scores(generations: Path) -> dict[tuple[str, int], float]:
-    rows = (json.loads(line) for line in generations.read_text().splitlines())
-    return {(r["dataset"], r["id"]): float(r.get("score") or 0.0) for r in rows}
-
-
 def copy_rates(generations: Path) -> dict[str, float]:
     """The share of math answers whose box holds the problem's variable letter (of those with a letter in both), and
     the share of the keywords asked for that the answer names."""
@@ -87,38 +67,6 @@ def copy_rates(generations: Path) -> dict[str, float]:
             if word:
                 keywords.append(bool(re.search(rf"\b{word}\b", response, re.IGNORECASE)))
     return {"math_letter": statistics.fmean(letters), "keywords_named": statistics.fmean(keywords)}
-
-
-def comparison(a: dict[int, dict], b: dict[int, dict], seeds: list[int]) -> dict:
-    """B against A over seeds and prompts, the average of the three families and each family."""
-    from eval.seeds import paired_test, seed_level_p
-
-    out = {}
-    for family in (None, "gsm8k", "math", "ifeval"):
-        pairs = [(k[0], a[s][k], b[s][k]) for s in seeds for k in a[s] if k in b[s] and family in (None, k[0])]
-        test = paired_test(pairs)
-        per_seed = []
-        for s in seeds:
-            mine = [(k[0], a[s][k], b[s][k]) for k in a[s] if family in (None, k[0])]
-            names = sorted({n for n, _, _ in mine})
-            per_seed.append(
-                100 * statistics.fmean(statistics.fmean(y - x for n, x, y in mine if n == name) for name in names)
-            )
-        out[family or "average"] = {
-            "diff": 100 * test["diff"],
-            "low": 100 * test["low"],
-            "high": 100 * test["high"],
-            "p": test["p"],
-            "per_seed": dict(zip(map(str, seeds), per_seed)),
-            "p_over_seeds": seed_level_p(per_seed),
-        }
-    return out
-
-
-def family_means(scores: dict[tuple[str, int], float]) -> dict[str, float]:
-    families = sorted({k[0] for k in scores})
-    means = {f: 100 * statistics.fmean(v for k, v in scores.items() if k[0] == f) for f in families}
-    return means | {"average": statistics.fmean(means.values())}
 
 
 def main() -> int:

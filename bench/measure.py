@@ -1,10 +1,14 @@
 """Shared by the benchmark scripts: the offline, quiet environment they run in, running one command as a child
-process measured from outside (a stage: `run_stage`), and the config a stage would see for a command line
-(in-process benchmarks)."""
+process measured from outside (a stage: `run_stage`), the config a stage would see for a command line (in-process
+benchmarks), and for the experiments that compare two recipes' seed runs: each checkpoint's validation-set answers
+(`validation`: conf/eval/validation.yaml, where a choice is made) and the paired test between two recipes
+(`comparison`, eval/seeds.py's)."""
 
 from __future__ import annotations
 
+import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -53,3 +57,59 @@ def compose(overrides: list[str]):
 
     with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base=None):
         return hydra_compose("config", overrides=overrides)
+
+
+def run(command: list[str]) -> None:
+    """`command` offline in the repository root, its output passed through; raises if it fails."""
+    print("[experiment]", " ".join(command), flush=True)
+    subprocess.run(command, cwd=REPO_ROOT, env={**os.environ, **OFFLINE_ENV}, check=True)
+
+
+def validation(run_name: str, stage: str) -> Path:
+    """runs/<run_name>/eval/val900_<stage>.generations.jsonl: the stage's checkpoint scored on the validation set,
+    computed unless it exists."""
+    generations = REPO_ROOT / "runs" / run_name / "eval" / f"val900_{stage}.generations.jsonl"
+    if not generations.exists():
+        run([sys.executable, "-m", "eval.run", "eval=validation", f"eval.model=runs/{run_name}/{stage}",
+             f"eval.name=val900_{stage}", f"run_name={run_name}", "logging=none"])  # fmt: skip
+    return generations
+
+
+def prompt_scores(generations: Path) -> dict[tuple[str, int], float]:
+    """{(benchmark, prompt id): score} of one checkpoint's generations file."""
+    rows = (json.loads(line) for line in generations.read_text().splitlines())
+    return {(r["dataset"], r["id"]): float(r.get("score") or 0.0) for r in rows}
+
+
+def comparison(a: dict[int, dict], b: dict[int, dict], seeds: list[int]) -> dict:
+    """B against A over seeds and prompts, the average of the three families and each family."""
+    sys.path.insert(0, str(REPO_ROOT))
+    from eval.seeds import paired_test, seed_level_p
+
+    out = {}
+    for family in (None, "gsm8k", "math", "ifeval"):
+        pairs = [(k[0], a[s][k], b[s][k]) for s in seeds for k in a[s] if k in b[s] and family in (None, k[0])]
+        test = paired_test(pairs)
+        per_seed = []
+        for s in seeds:
+            mine = [(k[0], a[s][k], b[s][k]) for k in a[s] if family in (None, k[0])]
+            names = sorted({n for n, _, _ in mine})
+            per_seed.append(
+                100 * statistics.fmean(statistics.fmean(y - x for n, x, y in mine if n == name) for name in names)
+            )
+        out[family or "average"] = {
+            "diff": 100 * test["diff"],
+            "low": 100 * test["low"],
+            "high": 100 * test["high"],
+            "p": test["p"],
+            "per_seed": dict(zip(map(str, seeds), per_seed)),
+            "p_over_seeds": seed_level_p(per_seed),
+        }
+    return out
+
+
+def family_means(scores: dict[tuple[str, int], float]) -> dict[str, float]:
+    """Each benchmark's mean score in points, and their average."""
+    families = sorted({k[0] for k in scores})
+    means = {f: 100 * statistics.fmean(v for k, v in scores.items() if k[0] == f) for f in families}
+    return means | {"average": statistics.fmean(means.values())}

@@ -886,11 +886,21 @@ def build(
     terse_share: float = TERSE_SHARE,
     plain_share: float = PLAIN_SHARE,
     compact_share: float = COMPACT_SHARE,
+    sft_rows: dict[str, int] | None = None,
+    drill_rows: int = N_DRILL,
 ) -> dict[str, list[dict]]:
     """All embedded files as {name: rows}. Deterministic in (difficulty, seed).
 
+    ``sft_rows`` sets a family's number of SFT conversations (N_SFT each otherwise) and ``drill_rows`` the arithmetic
+    drill's, for experiments with the mix (bench/experiment_sft_mix.py). The RLVR and eval files stay as they are;
+    the preference pairs (their bare and plain draws share streams with SFT's) and the validation set (it excludes
+    every problem the other files use) change with the counts.
+
     ``ground_truths``, if given, is filled with {prompt: (verifier, ground truth, a correct response)} for every
     generated prompt (a prompt determines its answer), so that tests can score the shipped responses."""
+    unknown = set(sft_rows or {}) - set(FAMILIES)
+    if unknown:
+        raise ValueError(f"sft_rows: unknown families {sorted(unknown)}; the families are {list(FAMILIES)}")
     files: dict[str, list[dict]] = {"sft_train": [], "preference_train": [], "rlvr_train": []}
     for fam in FAMILIES:
         # one independent stream per family and file, so changing one count leaves the others unchanged
@@ -933,7 +943,7 @@ def build(
 
         r = rng_for("sft")
         used_keys = set()  # every problem a training file or the held-out pairs use: the validation set uses none
-        for ex in sample(fam, r, N_SFT, "train", difficulty, ground_truths=ground_truths):
+        for ex in sample(fam, r, (sft_rows or {}).get(fam, N_SFT), "train", difficulty, ground_truths=ground_truths):
             used_keys.add(ex.key)
             msgs = [_user(ex.prompt), _assistant(answer(ex))]
             u = r.random()
@@ -992,7 +1002,7 @@ def build(
         )
 
     drill_rng = Random(f"{seed}|drill|{difficulty}")
-    files["arithmetic_drill"] = [gen_drill(drill_rng, difficulty) for _ in range(N_DRILL)]
+    files["arithmetic_drill"] = [gen_drill(drill_rng, difficulty) for _ in range(drill_rows)]
 
     # interleave families deterministically so a prefix of a file (max_rows) covers all of them
     for name in ("sft_train", "preference_train", "rlvr_train", "preference_heldout", "rlvr_validation"):

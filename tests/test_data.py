@@ -74,6 +74,21 @@ def test_sizes_and_family_counts():
     assert any(sum(m["role"] == "assistant" for m in r["messages"]) > 1 for r in sft)
 
 
+def test_another_sft_mix_has_the_rows_asked_for_and_leaves_the_rlvr_and_eval_files_as_they_are(built):
+    default, _ = built
+    mix = generate.build(sft_rows={"gsm8k": 100}, drill_rows=50)
+    families = [generate.family_of(_user_turns(row)[0]) for row in mix["sft_train"]]
+    assert {f: families.count(f) for f in generate.FAMILIES} == {"gsm8k": 100, "math": 3000, "ifeval": 3000}
+    assert mix["arithmetic_drill"] == default["arithmetic_drill"][:50]
+    for name in ("rlvr_train",) + EVAL_FILES:
+        assert mix[name] == default[name], name
+
+
+def test_an_sft_mix_naming_an_unknown_family_is_refused():
+    with pytest.raises(ValueError, match="unknown families \\['gsm8'\\]"):
+        generate.build(sft_rows={"gsm8": 100})
+
+
 def test_arithmetic_drill_states_true_facts_in_the_word_problems_format():
     rows = embedded_rows("arithmetic_drill")
     assert len(rows) == generate.N_DRILL

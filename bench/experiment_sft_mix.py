@@ -1,0 +1,94 @@
+"""Another SFT mix for the embedded default: rows per task family and drill rows, through the whole chain over seeds.
+
+    .venv/bin/python bench/experiment_sft_mix.py --name NAME [--gsm8k 3000] [--math 3000] [--ifeval 3000]
+        [--drill 6000] [--seeds 42 2 7] [--against rlvr-dynamic-process2-100steps] [--trained] [--out FILE]
+
+Issue 36's question: does the spread of math across seeds (made in SFT's end state: half-learnt problem types,
+docs/results.md) shrink when SFT sees more of the family at the same cost, and what does the drill (55% of SFT's
+tokens) buy?
+
+1. builds the mix with data/generate.py's own generator (`build(sft_rows=..., drill_rows=...)`), drops every
+   conversation whose problem is in the default's validation set, and writes runs/_cache/<name>_sft.jsonl and
+   <name>_drill.jsonl;
+2. `python -m stages.pipeline run_name=<name> data.sft=[both files] seeds=[...]` (DPO's pairs and RLVR's prompts the
+   default's);
+3. scores each stage of `<name>-s<seed>` and `<against>-s<seed>` on the validation set (measure.validation);
+4. prints per stage the mix against the default, paired over seeds and prompts, and the validation means per seed;
+   writes them as JSON. The held-out tables are the pipeline's seeds reports (`make compare RUNS="<against>-seeds
+   <name>-seeds"` pairs them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+# bench/measure.py (the script directory is on sys.path)
+from measure import REPO_ROOT, comparison, family_means, prompt_scores, run, validation
+
+STAGES = ("sft", "dpo", "rlvr")
+FAMILIES = ("gsm8k", "math", "ifeval")
+
+
+def write_mix(name: str, rows: dict[str, int], drill: int) -> list[Path]:
+    """The mix's two files under runs/_cache; the conversations whose problems the validation set holds left out."""
+    sys.path.insert(0, str(REPO_ROOT))
+    from data.generate import build, dumps_jsonl, family_of, problem_key
+
+    def keys(conversation: list[dict]) -> set[str]:
+        users = [m["content"] for m in conversation if m["role"] == "user"]
+        return {(family_of(text), problem_key(family_of(text), text)) for text in users}
+
+    validation_keys = set().union(*(keys(row["messages"]) for row in build()["rlvr_validation"]))
+    files = build(sft_rows=rows, drill_rows=drill)
+    sft = [row for row in files["sft_train"] if not keys(row["messages"]) & validation_keys]
+    print(f"[mix] {len(sft)} task conversations ({len(files['sft_train']) - len(sft)} on validation problems left out)")
+    out = [REPO_ROOT / "runs" / "_cache" / f"{name}_{part}.jsonl" for part in ("sft", "drill")]
+    out[0].parent.mkdir(parents=True, exist_ok=True)
+    out[0].write_text(dumps_jsonl(sft))
+    out[1].write_text(dumps_jsonl(files["arithmetic_drill"]))
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--name", required=True, help="the runs: <name>-s<seed>")
+    for family in FAMILIES:
+        parser.add_argument(f"--{family}", type=int, default=3000, help="SFT conversations of the family")
+    parser.add_argument("--drill", type=int, default=6000, help="arithmetic drill conversations")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42, 2, 7])
+    parser.add_argument("--against", default="rlvr-dynamic-process2-100steps", help="the default's runs")
+    parser.add_argument("--trained", action="store_true", help="the <name>-s<seed> runs exist: score and compare")
+    parser.add_argument("--out", help="JSON of the comparison (default runs/<name>-mix.json)")
+    args = parser.parse_args()
+    rows = {"gsm8k": args.gsm8k, "math": args.math, "ifeval": args.ifeval}
+    sft, drill = write_mix(args.name, rows, args.drill)
+    if not args.trained:
+        mix = f"[{{path: '{sft}'}}, {{path: '{drill}'}}]"
+        seeds = ",".join(map(str, args.seeds))
+        run([sys.executable, "-m", "stages.pipeline", f"run_name={args.name}", f"data.sft={mix}", f"seeds=[{seeds}]"])
+    scores = {
+        recipe: {st: {s: prompt_scores(validation(f"{recipe}-s{s}", st)) for s in args.seeds} for st in STAGES}
+        for recipe in (args.against, args.name)
+    }
+    result: dict = {"mix": rows | {"drill": args.drill}, "seeds": args.seeds, "stages": {}}
+    print(f"\nvalidation set (900 problems), points; {args.name} - {args.against}, paired over seeds and prompts:")
+    for stage in STAGES:
+        means = {r: {str(s): family_means(scores[r][stage][s]) for s in args.seeds} for r in scores}
+        versus = comparison(scores[args.against][stage], scores[args.name][stage], args.seeds)
+        result["stages"][stage] = {"means": means, "mix_minus_default": versus}
+        cells = (f"{k} {v['diff']:+.1f} [{v['low']:+.1f}, {v['high']:+.1f}] p={v['p']:.3f}" for k, v in versus.items())
+        print(f"  {stage}: " + ", ".join(cells))
+        for recipe, per_seed in means.items():
+            cells = (f"s{s} " + "/".join(f"{m[f]:.1f}" for f in FAMILIES) for s, m in per_seed.items())
+            print(f"    {recipe} (gsm8k/math/ifeval): " + "  ".join(cells))
+    out = Path(args.out) if args.out else REPO_ROOT / "runs" / f"{args.name}-mix.json"
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
