@@ -68,6 +68,7 @@ class StageRecord:
     metrics: dict[str, Any] = field(default_factory=dict)
     artifacts: dict[str, list[dict]] = field(default_factory=dict)  # extra JSONL files published with the checkpoint
     judge: dict | None = None  # runtime/judge.judge_identity of the LM judge that chose the training data, if any
+    reward_code: str | None = None  # the id of the code that turns scores into the reward (RLVR), given by the stage
     pool: dict[str, Path | str] = field(default_factory=dict)  # checkpoints that sampled the data beside the parent
     started_at: str = field(default_factory=lambda: now_iso())
     start_time: float = field(default_factory=time.time)
@@ -102,9 +103,10 @@ class StageRecord:
         return content_hash({**identity, "content": self.data_digests, **self._makers_of_data()})
 
     def _makers_of_data(self) -> dict:
-        """Who made what the data teaches, when not its file: the verifiers' code, an LM judge, the checkpoints that
-        sampled it beside the parent (by content)."""
+        """Who made what the data teaches, when not its file: the verifiers' code, the reward's, an LM judge, the
+        checkpoints that sampled it beside the parent (by content)."""
         made = {"verifiers": self.verifiers} if self.verifiers else {}
+        made.update({"reward_code": self.reward_code} if self.reward_code else {})
         made.update({"judge": self.judge} if self.judge else {})
         return {**made, "sampled_by": self.pool_ids} if self.pool_ids else made
 
@@ -162,6 +164,9 @@ class StageRecord:
             verifiers = (manifest.get("data") or {}).get("verifiers")
             if verifiers != self.verifiers:  # rewards/identity.py: their source or a scoring library changed
                 changed.append(f"verifier code: {verifiers or '—'} -> {self.verifiers or '—'}")
+            reward_code = (manifest.get("data") or {}).get("reward_code")
+            if reward_code != self.reward_code:  # stages/rl/reward.reward_code_id: weights, gates, penalties
+                changed.append(f"reward code: {reward_code or '—'} -> {self.reward_code or '—'}")
             judge = (manifest.get("data") or {}).get("judge")
             if judge != self.judge:  # runtime/judge.judge_identity: its model, constitution or protocol changed
                 changed.append(f"judge: {judge or '—'} -> {self.judge or '—'}")
@@ -217,17 +222,26 @@ class StageRecord:
 
 
 def reuse_checkpoint(
-    cfg: DictConfig, stage: str, options: Any, args: Any, data_key: str, judge: dict | None = None, pool=()
+    cfg: DictConfig,
+    stage: str,
+    options: Any,
+    args: Any,
+    data_key: str,
+    judge: dict | None = None,
+    pool=(),
+    reward_code: str | None = None,
 ) -> bool:
     """StageRecord.reusable for the stage as configured (`pool`: the names of the checkpoints that sample beside
-    the parent); False at once when the run has no complete checkpoint of it, so that a first run validates its data
-    before it builds or resolves a parent."""
+    the parent; `reward_code`: StageRecord's); False at once when the run has no complete checkpoint of it, so that
+    a first run validates its data before it builds or resolves a parent."""
     manifest = read_manifest(stage_dir(cfg, stage))
     if not manifest or manifest.get("status") != "complete":
         return False
     parent = resolve_parent(cfg, options.parent)
     resolved = resolve_pool(cfg, stage, pool)
-    record = StageRecord(cfg, stage, options, args, parent=parent, data_key=data_key, judge=judge, pool=resolved)
+    record = StageRecord(
+        cfg, stage, options, args, parent=parent, data_key=data_key, judge=judge, pool=resolved, reward_code=reward_code
+    )
     return record.reusable(manifest)
 
 

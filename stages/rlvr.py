@@ -35,7 +35,7 @@ from stages.rl.hacking import RewardHackingWatch, heldout_evaluator
 from stages.rl.judge_reward import JudgeReward
 from stages.rl.logps import PaddingFreeLogps
 from stages.rl.ppo import ValueModelPPO, value_model_from
-from stages.rl.reward import VerifiableReward
+from stages.rl.reward import VerifiableReward, reward_code_id
 from stages.rl.sampling import DynamicSampling
 from stages.rl.timing import StepTimes, mean_times
 
@@ -59,7 +59,10 @@ def run(cfg: DictConfig) -> str:
     same_rm = (previous.get("data") or {}).get("reward_model") == rm_record
     # RLAIF: the judge's constitution is parsed and its model resolved before anything else; it is part of the identity
     judge_id = judge.judge_identity(cfg) if options.reward == "judge" else None
-    if same_rm and checkpoints.reuse_checkpoint(cfg, "rlvr", options, args, data_key="rlvr", judge=judge_id):
+    reward_code = reward_code_id()  # how scores become the reward: part of the identity, as the verifiers are
+    if same_rm and checkpoints.reuse_checkpoint(
+        cfg, "rlvr", options, args, data_key="rlvr", judge=judge_id, reward_code=reward_code
+    ):
         return "reused"
 
     # Data first: a malformed row or an unknown verifier fails here, before a model is loaded.
@@ -67,7 +70,7 @@ def run(cfg: DictConfig) -> str:
     parent = models.resolve_parent(cfg, options.parent)
     data = describe(cfg.data.rlvr, dataset) | ({"reward_model": rm_record} if rm_record else {})
     record = checkpoints.StageRecord(
-        cfg, "rlvr", options, args, parent=parent, data_key="rlvr", data=data, judge=judge_id
+        cfg, "rlvr", options, args, parent=parent, data_key="rlvr", data=data, judge=judge_id, reward_code=reward_code
     )
     rater = judge.build_judge(cfg) if judge_id else None  # an endpoint is reached before the policy loads
     tools = resolve_tools(options.tools)  # offered in the rollouts: TRL runs the calls and masks their results

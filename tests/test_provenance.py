@@ -169,15 +169,18 @@ def test_the_verifier_identity_follows_every_source_byte_and_each_scoring_librar
     assert source_and_libraries_id(copy) != edited
 
 
-def test_a_verifier_changed_since_an_rl_checkpoint_retrains_it_and_scores_its_evals_again(
+def test_a_verifier_or_the_reward_changed_since_an_rl_checkpoint_retrains_it_and_a_verifier_rescores_its_evals(
     tmp_path, capsys, monkeypatch
 ):
     """RLVR trains on what the verifiers say, so the same config against other verifier code is another reward: the
     checkpoint is trained again and eval results are scored again (before, both were reused across a verifier fix).
-    SFT, which no verifier scores, is still reused."""
+    So is other code turning their scores into the reward (stages/rl/reward.py: before, a checkpoint trained while
+    the process reward paid wrong answers was reused after the gate). SFT, which no verifier scores, is still
+    reused; the evals do not use the reward."""
     from eval import run as eval_run
     from rewards.identity import verifier_code_id
     from runtime import checkpoints
+    from stages.rl import reward
 
     quick_eval = ["eval.max_rows=2", "eval.max_new_tokens=4", "eval.num_workers=1", "eval.decontamination.action=off"]
     cfg = compose(
@@ -197,6 +200,13 @@ def test_a_verifier_changed_since_an_rl_checkpoint_retrains_it_and_scores_its_ev
     assert eval_run.up_to_date(cfg, "rlvr") is None
     assert rlvr.run(cfg) == "trained"
     assert f"(verifier code: {recorded} -> a-fixed-verifier)" in capsys.readouterr().out
+
+    composed = layout.read_manifest(layout.stage_dir(cfg, "rlvr"))["data"]["reward_code"]
+    assert composed == reward.reward_code_id()
+    monkeypatch.setattr(rlvr, "reward_code_id", lambda: "a-gated-reward")
+    assert rlvr.run(cfg) == "trained"
+    assert f"(reward code: {composed} -> a-gated-reward)" in capsys.readouterr().out
+    assert rlvr.run(cfg) == "reused"
 
 
 def test_onpolicy_pairs_are_published_with_both_scores(sft_run, tmp_path):
