@@ -31,6 +31,7 @@ from random import Random
 # bench/measure.py (the script directory is on sys.path)
 from measure import REPO_ROOT, comparison, family_means, prompt_scores, run, validation
 
+sys.path.insert(0, str(REPO_ROOT))  # eval.seeds
 STAGES = ("sft", "dpo", "rlvr")
 DRILL = REPO_ROOT / "runs" / "_cache" / "copy_drill.jsonl"
 VARIABLE = r"(?<![a-z\\])[xytn](?![a-z])"  # data/generate.py's VARS, as its problem keys find them

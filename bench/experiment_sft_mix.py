@@ -28,13 +28,13 @@ from pathlib import Path
 # bench/measure.py (the script directory is on sys.path)
 from measure import REPO_ROOT, comparison, family_means, prompt_scores, run, validation
 
+sys.path.insert(0, str(REPO_ROOT))  # data.generate, eval.seeds
 STAGES = ("sft", "dpo", "rlvr")
 FAMILIES = ("gsm8k", "math", "ifeval")
 
 
 def write_mix(name: str, rows: dict[str, int], drill: int) -> list[Path]:
     """The mix's two files under runs/_cache; the conversations whose problems the validation set holds left out."""
-    sys.path.insert(0, str(REPO_ROOT))
     from data.generate import build, dumps_jsonl, family_of, problem_key
 
     def keys(conversation: list[dict]) -> set[str]:

@@ -82,8 +82,8 @@ def prompt_scores(generations: Path) -> dict[tuple[str, int], float]:
 
 
 def comparison(a: dict[int, dict], b: dict[int, dict], seeds: list[int]) -> dict:
-    """B against A over seeds and prompts, the average of the three families and each family."""
-    sys.path.insert(0, str(REPO_ROOT))
+    """B against A over seeds and prompts, the average of the three families and each family (the scripts put the
+    repository root on sys.path)."""
     from eval.seeds import paired_test, seed_level_p
 
     out = {}
