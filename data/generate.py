@@ -69,7 +69,7 @@ DIFFICULTY = 2  # gsm8k: 1 mostly one-step +/-, <= 10 | 2 (default) one/two-step
 EVAL_PERCENT = 20  # share of the problem space reserved for eval (by key hash)
 
 # rows per family
-N_SFT = 3000
+N_SFT = 3000  # 4000 math conversations measured +5.1 validation points after RLVR, no steadier: docs/results.md
 N_PREF = 1000
 N_PREF_HELDOUT = 100  # held-out preference pairs (the reward model's pairwise accuracy), on problems no pair trains on
 N_RLVR = 1000
