@@ -7,9 +7,9 @@ Issue 36's question: does the spread of math across seeds (made in SFT's end sta
 docs/results.md) shrink when SFT sees more of the family at the same cost, and what does the drill (55% of SFT's
 tokens) buy?
 
-1. builds the mix with data/generate.py's own generator (`build(sft_rows=..., drill_rows=...)`), drops every
-   conversation whose problem is in the default's validation set, and writes runs/_cache/<name>_sft.jsonl and
-   <name>_drill.jsonl;
+1. builds the mix with data/generate.py's own generator (`build(sft_rows=..., drill_rows=...)`: the validation set
+   stays the default's and the mix's conversations on its problems are left out) and writes
+   runs/_cache/<name>_sft.jsonl and <name>_drill.jsonl;
 2. `python -m stages.pipeline run_name=<name> data.sft=[both files] seeds=[...]` (DPO's pairs and RLVR's prompts the
    default's);
 3. scores each stage of `<name>-s<seed>` and `<against>-s<seed>` on the validation set (measure.validation);
@@ -34,17 +34,12 @@ FAMILIES = ("gsm8k", "math", "ifeval")
 
 
 def write_mix(name: str, rows: dict[str, int], drill: int) -> list[Path]:
-    """The mix's two files under runs/_cache; the conversations whose problems the validation set holds left out."""
-    from data.generate import build, dumps_jsonl, family_of, problem_key
+    """The mix's two files under runs/_cache."""
+    from data.generate import build, dumps_jsonl
 
-    def keys(conversation: list[dict]) -> set[str]:
-        users = [m["content"] for m in conversation if m["role"] == "user"]
-        return {(family_of(text), problem_key(family_of(text), text)) for text in users}
-
-    validation_keys = set().union(*(keys(row["messages"]) for row in build()["rlvr_validation"]))
     files = build(sft_rows=rows, drill_rows=drill)
-    sft = [row for row in files["sft_train"] if not keys(row["messages"]) & validation_keys]
-    print(f"[mix] {len(sft)} task conversations ({len(files['sft_train']) - len(sft)} on validation problems left out)")
+    sft = files["sft_train"]
+    print(f"[mix] {len(sft)} task conversations ({sum(rows.values()) - len(sft)} on validation problems left out)")
     out = [REPO_ROOT / "runs" / "_cache" / f"{name}_{part}.jsonl" for part in ("sft", "drill")]
     out[0].parent.mkdir(parents=True, exist_ok=True)
     out[0].write_text(dumps_jsonl(sft))

@@ -69,7 +69,7 @@ DIFFICULTY = 2  # gsm8k: 1 mostly one-step +/-, <= 10 | 2 (default) one/two-step
 EVAL_PERCENT = 20  # share of the problem space reserved for eval (by key hash)
 
 # rows per family
-N_SFT = 3000  # 4000 math conversations measured +5.1 validation points after RLVR, no steadier: docs/results.md
+N_SFT = 3000  # build(sft_rows={'math': 4000}): +5.1 validation points after RLVR, no steadier (docs/results.md)
 N_PREF = 1000
 N_PREF_HELDOUT = 100  # held-out preference pairs (the reward model's pairwise accuracy), on problems no pair trains on
 N_RLVR = 1000
@@ -829,6 +829,20 @@ def sample(
     return out
 
 
+def _sft_problem_keys(family: str, r: Random, n: int, difficulty: int) -> set[str]:
+    """The problems of a family's first n SFT conversations as build() draws them from its "sft" stream `r`: the
+    same draws of `r` as its loop (the answers' own draws come from other streams)."""
+    keys = set()
+    for ex in sample(family, r, n, "train", difficulty):
+        keys.add(ex.key)
+        u = r.random()
+        if u < 0.05:
+            r.choice(SYSTEM_PROMPTS)
+        elif u < 0.08:
+            keys.add(sample(family, r, 1, "train", difficulty)[0].key)
+    return keys
+
+
 def _user(text: str) -> dict:
     return {"role": "user", "content": text}
 
@@ -892,9 +906,9 @@ def build(
     """All embedded files as {name: rows}. Deterministic in (difficulty, seed).
 
     ``sft_rows`` sets a family's number of SFT conversations (N_SFT each otherwise) and ``drill_rows`` the arithmetic
-    drill's, for experiments with the mix (bench/experiment_sft_mix.py). The RLVR and eval files stay as they are;
-    the preference pairs (their bare and plain draws share streams with SFT's) and the validation set (it excludes
-    every problem the other files use) change with the counts.
+    drill's, for experiments with the mix (bench/experiment_sft_mix.py). The RLVR, eval and validation files stay as
+    they are (a mix's SFT conversations on validation problems are left out); the preference pairs change with the
+    word problems' and instructions' counts (their bare and plain draws share streams with SFT's).
 
     ``ground_truths``, if given, is filled with {prompt: (verifier, ground truth, a correct response)} for every
     generated prompt (a prompt determines its answer), so that tests can score the shipped responses."""
@@ -902,6 +916,7 @@ def build(
     if unknown:
         raise ValueError(f"sft_rows: unknown families {sorted(unknown)}; the families are {list(FAMILIES)}")
     files: dict[str, list[dict]] = {"sft_train": [], "preference_train": [], "rlvr_train": []}
+    on_validation: set[int] = set()  # the SFT conversations (by id) of another mix on validation problems
     for fam in FAMILIES:
         # one independent stream per family and file, so changing one count leaves the others unchanged
         def rng_for(name: str) -> Random:
@@ -942,18 +957,22 @@ def build(
             return ex.response
 
         r = rng_for("sft")
-        used_keys = set()  # every problem a training file or the held-out pairs use: the validation set uses none
+        conversations = []  # (its problems' keys, its messages); into the file once the validation set is drawn
         for ex in sample(fam, r, (sft_rows or {}).get(fam, N_SFT), "train", difficulty, ground_truths=ground_truths):
-            used_keys.add(ex.key)
+            keys = {ex.key}
             msgs = [_user(ex.prompt), _assistant(answer(ex))]
             u = r.random()
-            if u < 0.05:  # exercise the system role
+            if u < 0.05:  # exercise the system role (_sft_problem_keys replays these draws of r)
                 msgs.insert(0, {"role": "system", "content": r.choice(SYSTEM_PROMPTS)})
             elif u < 0.08:  # and multi-turn conversations (two problems of the same family)
                 ex2 = sample(fam, r, 1, "train", difficulty, ground_truths=ground_truths)[0]
-                used_keys.add(ex2.key)
+                keys.add(ex2.key)
                 msgs += [_user(ex2.prompt), _assistant(answer(ex2))]
-            files["sft_train"].append({"messages": msgs})
+            conversations.append((keys, msgs))
+        # every problem a training file or the held-out pairs use: the validation set uses none. For SFT, those of the
+        # default mix whatever sft_rows says, so that another mix keeps the same validation set (earlier runs' results
+        # on it are paired by prompt id) and leaves out its own conversations on validation problems instead.
+        used_keys = _sft_problem_keys(fam, rng_for("sft"), N_SFT, difficulty)
 
         def preference_pair(ex: Example, r: Random) -> dict:
             prompt = [_user(ex.prompt)]
@@ -996,10 +1015,16 @@ def build(
         used_keys |= preference_keys | {ex.key for ex in held_out}
         r = rng_for("validation")
         fresh = sample(fam, r, 4 * N_VALIDATION, "train", difficulty, distinct=True, ground_truths=ground_truths)
+        validation = [ex for ex in fresh if ex.key not in used_keys][:N_VALIDATION]
         files.setdefault("rlvr_validation", []).extend(
             {"messages": [_user(ex.prompt)], "ground_truth": ex.ground_truth, "dataset": ex.dataset}
-            for ex in [ex for ex in fresh if ex.key not in used_keys][:N_VALIDATION]
+            for ex in validation
         )
+        validation_keys = {ex.key for ex in validation}
+        for keys, msgs in conversations:
+            files["sft_train"].append(row := {"messages": msgs})
+            if keys & validation_keys:  # left out after the shuffle below, so that the others keep their order
+                on_validation.add(id(row))
 
     drill_rng = Random(f"{seed}|drill|{difficulty}")
     files["arithmetic_drill"] = [gen_drill(drill_rng, difficulty) for _ in range(drill_rows)]
@@ -1007,6 +1032,7 @@ def build(
     # interleave families deterministically so a prefix of a file (max_rows) covers all of them
     for name in ("sft_train", "preference_train", "rlvr_train", "preference_heldout", "rlvr_validation"):
         Random(f"{seed}|shuffle|{name}").shuffle(files[name])
+    files["sft_train"] = [row for row in files["sft_train"] if id(row) not in on_validation]
     return files | build_tools(difficulty, seed)
 
 

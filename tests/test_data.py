@@ -74,14 +74,20 @@ def test_sizes_and_family_counts():
     assert any(sum(m["role"] == "assistant" for m in r["messages"]) > 1 for r in sft)
 
 
-def test_another_sft_mix_has_the_rows_asked_for_and_leaves_the_rlvr_and_eval_files_as_they_are(built):
+def test_another_sft_mix_keeps_the_validation_set_and_leaves_out_its_conversations_on_validation_problems(built):
     default, _ = built
-    mix = generate.build(sft_rows={"gsm8k": 100}, drill_rows=50)
+    mix = generate.build(sft_rows={"gsm8k": 100, "math": 3300}, drill_rows=50)
+    for name in ("rlvr_train", "rlvr_validation") + EVAL_FILES:
+        assert mix[name] == default[name], name  # earlier runs' validation results stay comparable, prompt by prompt
+    validation = {generate.problem_key(row["dataset"], row["messages"][0]["content"]) for row in mix["rlvr_validation"]}
+    problems = [
+        {generate.problem_key(generate.family_of(text), text) for text in _user_turns(row)} for row in mix["sft_train"]
+    ]
+    assert not any(keys & validation for keys in problems)
     families = [generate.family_of(_user_turns(row)[0]) for row in mix["sft_train"]]
-    assert {f: families.count(f) for f in generate.FAMILIES} == {"gsm8k": 100, "math": 3000, "ifeval": 3000}
+    counts = {f: families.count(f) for f in generate.FAMILIES}
+    assert counts["gsm8k"] == 100 and counts["ifeval"] == 3000 and 3200 < counts["math"] < 3300, counts
     assert mix["arithmetic_drill"] == default["arithmetic_drill"][:50]
-    for name in ("rlvr_train",) + EVAL_FILES:
-        assert mix[name] == default[name], name
 
 
 def test_an_sft_mix_naming_an_unknown_family_is_refused():
