@@ -8,28 +8,25 @@ nonstop_penalty instead -> rewards, and per-verifier and reward-hacking metrics 
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
 import math
 import statistics
 import sys
 import time
 from collections import defaultdict
-from pathlib import Path
 
 from rewards import answer_stated, is_truncated, reward_verifier
 from rewards.process import problem_text, process_score
 from rewards.tool_call import answer_uses_a_result, final_answer, tool_calls
 from runtime import generation
+from runtime.lineage import source_id
 
 
-@functools.cache
 def reward_code_id() -> str:
-    """This file's bytes hashed (16 hex digits): how the verifiers' scores become the reward. Like the verifiers' own
-    code (rewards/identity.py) it is part of an RLVR checkpoint's identity, so a checkpoint trained under another
+    """This module's source: how the verifiers' scores become the reward. Like the verifiers' own code
+    (rewards/identity.py) it is part of an RLVR checkpoint's identity, so a checkpoint trained under another
     composition (the process reward once paid wrong answers) is trained again, not reused."""
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    return source_id(__file__)
 
 
 class VerifiableReward:
