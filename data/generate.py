@@ -829,18 +829,15 @@ def sample(
     return out
 
 
-def _sft_problem_keys(family: str, r: Random, n: int, difficulty: int) -> set[str]:
-    """The problems of a family's first n SFT conversations as build() draws them from its "sft" stream `r`: the
-    same draws of `r` as its loop (the answers' own draws come from other streams)."""
-    keys = set()
-    for ex in sample(family, r, n, "train", difficulty):
-        keys.add(ex.key)
+def _sft_draws(family: str, r: Random, n: int, difficulty: int, ground_truths: dict | None = None):
+    """A family's n SFT conversations as drawn from its "sft" stream `r`: (problem, system prompt or None, second
+    problem or None); 5% exercise the system role, 3% are two-problem conversations. The answers draw from other
+    streams, so the problems a count gives are known without writing them (build's validation set)."""
+    for ex in sample(family, r, n, "train", difficulty, ground_truths=ground_truths):
         u = r.random()
-        if u < 0.05:
-            r.choice(SYSTEM_PROMPTS)
-        elif u < 0.08:
-            keys.add(sample(family, r, 1, "train", difficulty)[0].key)
-    return keys
+        system = r.choice(SYSTEM_PROMPTS) if u < 0.05 else None
+        second = sample(family, r, 1, "train", difficulty, ground_truths=ground_truths)[0] if 0.05 <= u < 0.08 else None
+        yield ex, system, second
 
 
 def _user(text: str) -> dict:
@@ -956,23 +953,25 @@ def build(
                 return _in_facts(ex)
             return ex.response
 
-        r = rng_for("sft")
         conversations = []  # (its problems' keys, its messages); into the file once the validation set is drawn
-        for ex in sample(fam, r, (sft_rows or {}).get(fam, N_SFT), "train", difficulty, ground_truths=ground_truths):
-            keys = {ex.key}
-            msgs = [_user(ex.prompt), _assistant(answer(ex))]
-            u = r.random()
-            if u < 0.05:  # exercise the system role (_sft_problem_keys replays these draws of r)
-                msgs.insert(0, {"role": "system", "content": r.choice(SYSTEM_PROMPTS)})
-            elif u < 0.08:  # and multi-turn conversations (two problems of the same family)
-                ex2 = sample(fam, r, 1, "train", difficulty, ground_truths=ground_truths)[0]
-                keys.add(ex2.key)
-                msgs += [_user(ex2.prompt), _assistant(answer(ex2))]
+        count = (sft_rows or {}).get(fam, N_SFT)
+        for ex, system, second in _sft_draws(fam, rng_for("sft"), count, difficulty, ground_truths):
+            keys, msgs = {ex.key}, [_user(ex.prompt), _assistant(answer(ex))]
+            if system:
+                msgs.insert(0, {"role": "system", "content": system})
+            if second:
+                keys.add(second.key)
+                msgs += [_user(second.prompt), _assistant(answer(second))]
             conversations.append((keys, msgs))
         # every problem a training file or the held-out pairs use: the validation set uses none. For SFT, those of the
         # default mix whatever sft_rows says, so that another mix keeps the same validation set (earlier runs' results
         # on it are paired by prompt id) and leaves out its own conversations on validation problems instead.
-        used_keys = _sft_problem_keys(fam, rng_for("sft"), N_SFT, difficulty)
+        used_keys = {
+            problem.key
+            for ex, _, second in _sft_draws(fam, rng_for("sft"), N_SFT, difficulty)
+            for problem in (ex, second)
+            if problem
+        }
 
         def preference_pair(ex: Example, r: Random) -> dict:
             prompt = [_user(ex.prompt)]
