@@ -30,7 +30,6 @@ from measure import REPO_ROOT, comparison, family_means, prompt_scores, run, val
 
 sys.path.insert(0, str(REPO_ROOT))  # data.generate, eval.seeds
 STAGES = ("sft", "dpo", "rlvr")
-FAMILIES = ("gsm8k", "math", "ifeval")
 
 
 def write_mix(name: str, rows: dict[str, int], drill: int) -> list[Path]:
@@ -48,17 +47,19 @@ def write_mix(name: str, rows: dict[str, int], drill: int) -> list[Path]:
 
 
 def main() -> int:
+    from data.generate import FAMILIES, N_DRILL, N_SFT
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--name", required=True, help="the runs: <name>-s<seed>")
     for family in FAMILIES:
-        parser.add_argument(f"--{family}", type=int, default=3000, help="SFT conversations of the family")
-    parser.add_argument("--drill", type=int, default=6000, help="arithmetic drill conversations")
+        parser.add_argument(f"--{family}", type=int, default=N_SFT, help="SFT conversations of the family")
+    parser.add_argument("--drill", type=int, default=N_DRILL, help="arithmetic drill conversations")
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 2, 7])
     parser.add_argument("--against", default="rlvr-dynamic-process2-100steps", help="the default's runs")
     parser.add_argument("--trained", action="store_true", help="the <name>-s<seed> runs exist: score and compare")
     parser.add_argument("--out", help="JSON of the comparison (default runs/<name>-mix.json)")
     args = parser.parse_args()
-    rows = {"gsm8k": args.gsm8k, "math": args.math, "ifeval": args.ifeval}
+    rows = {family: getattr(args, family) for family in FAMILIES}
     sft, drill = write_mix(args.name, rows, args.drill)
     if not args.trained:
         mix = f"[{{path: '{sft}'}}, {{path: '{drill}'}}]"
