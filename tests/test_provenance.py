@@ -176,7 +176,7 @@ def test_a_verifier_or_the_reward_changed_since_an_rl_checkpoint_retrains_it_and
     checkpoint is trained again and eval results are scored again (before, both were reused across a verifier fix).
     So is other code turning their scores into the reward (stages/rl/reward.py: before, a checkpoint trained while
     the process reward paid wrong answers was reused after the gate). SFT, which no verifier scores, is still
-    reused; the evals do not use the reward."""
+    reused."""
     from eval import run as eval_run
     from rewards.identity import verifier_code_id
     from runtime import checkpoints
