@@ -1,6 +1,6 @@
 """Another SFT mix for the embedded default: rows per task family and drill rows, through the whole chain over seeds.
 
-    .venv/bin/python bench/experiment_sft_mix.py --name NAME [--gsm8k 3000] [--math 3000] [--ifeval 3000]
+    .venv/bin/python bench/experiment_sft_mix.py --name NAME [--gsm8k 3000] [--math 4000] [--ifeval 3000]
         [--drill 6000] [--seeds 42 2 7] [--against rlvr-dynamic-process2-100steps] [--trained] [--out FILE]
 
 Issue 36's question: does the spread of math across seeds (made in SFT's end state: half-learnt problem types,
@@ -52,7 +52,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--name", required=True, help="the runs: <name>-s<seed>")
     for family in FAMILIES:
-        parser.add_argument(f"--{family}", type=int, default=N_SFT, help="SFT conversations of the family")
+        parser.add_argument(f"--{family}", type=int, default=N_SFT[family], help="SFT conversations of the family")
     parser.add_argument("--drill", type=int, default=N_DRILL, help="arithmetic drill conversations")
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 2, 7])
     parser.add_argument("--against", default="rlvr-dynamic-process2-100steps", help="the default's runs")

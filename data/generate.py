@@ -69,7 +69,12 @@ DIFFICULTY = 2  # gsm8k: 1 mostly one-step +/-, <= 10 | 2 (default) one/two-step
 EVAL_PERCENT = 20  # share of the problem space reserved for eval (by key hash)
 
 # rows per family
-N_SFT = 3000  # build(sft_rows={'math': 4000}): +5.1 validation points after RLVR, no steadier (docs/results.md)
+# SFT conversations per family. Math has a third more: +5.1 validation points after RLVR over 3,000 (docs/results.md,
+# "Other SFT mixes"); a math conversation on a validation problem is left out, so math ships 3,971.
+N_SFT = {"gsm8k": 3000, "math": 4000, "ifeval": 3000}
+# The validation set avoids the problems of the first VALIDATION_APART_SFT SFT draws of each family, whatever N_SFT
+# says: the mix it was first drawn against. So it stays the same set of prompts, and results on it stay paired by id.
+VALIDATION_APART_SFT = 3000
 N_PREF = 1000
 N_PREF_HELDOUT = 100  # held-out preference pairs (the reward model's pairwise accuracy), on problems no pair trains on
 N_RLVR = 1000
@@ -902,7 +907,7 @@ def build(
 ) -> dict[str, list[dict]]:
     """All embedded files as {name: rows}. Deterministic in (difficulty, seed).
 
-    ``sft_rows`` sets a family's number of SFT conversations (N_SFT each otherwise) and ``drill_rows`` the arithmetic
+    ``sft_rows`` sets a family's number of SFT conversations (N_SFT's otherwise) and ``drill_rows`` the arithmetic
     drill's, for experiments with the mix (bench/experiment_sft_mix.py). The RLVR, eval and validation files stay as
     they are (a mix's SFT conversations on validation problems are left out); the preference pairs change with the
     word problems' and instructions' counts (their bare and plain draws share streams with SFT's).
@@ -913,7 +918,7 @@ def build(
     if unknown:
         raise ValueError(f"sft_rows: unknown families {sorted(unknown)}; the families are {list(FAMILIES)}")
     files: dict[str, list[dict]] = {"sft_train": [], "preference_train": [], "rlvr_train": []}
-    on_validation: set[int] = set()  # the SFT conversations (by id) of another mix on validation problems
+    on_validation: set[int] = set()  # the SFT conversations (by id) on validation problems (past the first draws)
     for fam in FAMILIES:
         # one independent stream per family and file, so changing one count leaves the others unchanged
         def rng_for(name: str) -> Random:
@@ -954,7 +959,7 @@ def build(
             return ex.response
 
         conversations = []  # (its problems' keys, its messages); into the file once the validation set is drawn
-        count = (sft_rows or {}).get(fam, N_SFT)
+        count = (sft_rows or {}).get(fam, N_SFT[fam])
         for ex, system, second in _sft_draws(fam, rng_for("sft"), count, difficulty, ground_truths):
             keys, msgs = {ex.key}, [_user(ex.prompt), _assistant(answer(ex))]
             if system:
@@ -964,11 +969,11 @@ def build(
                 msgs += [_user(second.prompt), _assistant(answer(second))]
             conversations.append((keys, msgs))
         # every problem a training file or the held-out pairs use: the validation set uses none. For SFT, those of the
-        # default mix whatever sft_rows says, so that another mix keeps the same validation set (earlier runs' results
-        # on it are paired by prompt id) and leaves out its own conversations on validation problems instead.
+        # first VALIDATION_APART_SFT draws whatever the count, so that every mix keeps the same validation set (earlier
+        # runs' results on it are paired by prompt id) and leaves out its own conversations on validation problems.
         used_keys = {
             problem.key
-            for ex, _, second in _sft_draws(fam, rng_for("sft"), N_SFT, difficulty)
+            for ex, _, second in _sft_draws(fam, rng_for("sft"), VALIDATION_APART_SFT, difficulty)
             for problem in (ex, second)
             if problem
         }
