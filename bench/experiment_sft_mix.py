@@ -1,6 +1,6 @@
 """Another SFT mix for the embedded default: rows per task family and drill rows, through the whole chain over seeds.
 
-    .venv/bin/python bench/experiment_sft_mix.py --name NAME [--gsm8k 3000] [--math 4000] [--ifeval 3000]
+    .venv/bin/python bench/experiment_sft_mix.py --name NAME [--gsm8k 3000] [--math 3000] [--ifeval 3000]
         [--drill 6000] [--seeds 42 2 7] [--against rlvr-dynamic-process2-100steps] [--trained] [--out FILE]
 
 Issue 36's question: does the spread of math across seeds (made in SFT's end state: half-learnt problem types,
