@@ -61,10 +61,7 @@ def test_sizes_and_family_counts():
             fam = generate.family_of(_user_turns(row)[0])
             counts[name][fam] = counts[name].get(fam, 0) + 1
     for fam in generate.FAMILIES:
-        if generate.N_SFT[fam] <= generate.VALIDATION_APART_SFT:  # none on validation problems: the first draws
-            assert counts["sft_train"][fam] == generate.N_SFT[fam]
-        else:  # the draws past the validation set's own leave out those on validation problems (~1 in 30)
-            assert 0.95 * generate.N_SFT[fam] < counts["sft_train"][fam] < generate.N_SFT[fam]
+        assert counts["sft_train"][fam] == generate.N_SFT[fam]  # none on validation problems: the first draws
         assert counts["preference_train"][fam] == generate.N_PREF
         assert counts["rlvr_train"][fam] == generate.N_RLVR
     for fam in generate.FAMILIES:
