@@ -37,6 +37,7 @@ from omegaconf import II, MISSING, DictConfig, OmegaConf
 from runtime.constitution import ConstitutionError, load_constitution
 from runtime.devices import PRECISIONS
 from runtime.files import write_json
+from runtime.layout import REPO_ROOT
 
 
 class ConfigError(ValueError):
@@ -62,6 +63,10 @@ class TinyArchitecture:
     # The base model's own seed, apart from the run's `seed`: a base model is given, not drawn by the post-training
     # seed, as a hub checkpoint is (`model.tiny.init_seed=${seed}` draws one per run, as before issue 36)
     init_seed: int = 42
+    # The file the BPE tokenizer is trained on (relative to the repository root). The base model is built from it, so
+    # an SFT mix run on the default's base is not what shipping that mix would give: bench/experiment_sft_mix.py points
+    # this at the mix's own file (docs/results.md, "The base model moves with the SFT file").
+    tokenizer_corpus: str = "data/embedded/sft_train.jsonl"
 
 
 @dataclass
@@ -631,6 +636,8 @@ def check_options(cfg: DictConfig) -> None:
     _check_choice("logging.mode", cfg.logging.mode, ("auto", "online", "offline"))
     if cfg.model.path == "embedded:tiny" and cfg.model.tiny is None:
         raise ConfigError("model.path=embedded:tiny needs model.tiny (the architecture sizes)")
+    if cfg.model.path == "embedded:tiny" and not (REPO_ROOT / cfg.model.tiny.tokenizer_corpus).is_file():
+        raise ConfigError(f"model.tiny.tokenizer_corpus={cfg.model.tiny.tokenizer_corpus!r}: no such file")
     if "/" in cfg.run_name or cfg.run_name in ("", ".", ".."):
         raise ConfigError(f"run_name={cfg.run_name!r}: must be a plain directory name")
     if len(set(cfg.seeds)) != len(cfg.seeds):

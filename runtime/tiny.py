@@ -1,9 +1,10 @@
 """The embedded default: a small Llama-architecture model and a BPE tokenizer, built by the project itself.
 
 No weights can be downloaded on an offline machine, so the base model is random-initialised from the sizes in
-`conf/model/tiny.yaml`, and its tokenizer is trained deterministically on the shipped SFT data. The result is an
-ordinary Hugging Face checkpoint directory (safetensors + PreTrainedTokenizerFast with a chat template), cached under
-`.cache/tiny/<hash>/` where the hash covers the sizes, `init_seed` and the corpus, so it is built once. The run's
+`conf/model/tiny.yaml`, and its tokenizer is trained deterministically on the shipped SFT data
+(`model.tiny.tokenizer_corpus`). The result is an ordinary Hugging Face checkpoint directory (safetensors +
+PreTrainedTokenizerFast with a chat template), cached under `.cache/tiny/<hash>/` where the hash covers the sizes,
+`init_seed` and the corpus's bytes (not its path), so it is built once. The run's
 `seed` does not draw it: seeds vary the post-training of one base model, as they would a hub checkpoint's.
 
     python -m runtime.tiny     # (make tiny) build or find the default of conf/model/tiny.yaml
@@ -26,7 +27,6 @@ from runtime.files import save_checkpoint
 from runtime.layout import REPO_ROOT
 
 CACHE_DIR = REPO_ROOT / ".cache" / "tiny"
-CORPUS = REPO_ROOT / "data" / "embedded" / "sft_train.jsonl"
 BUILDER_VERSION = 3  # bump when the build below changes, so cached builds are not reused
 
 SPECIAL_TOKENS = ["<|pad|>", "<|end|>", "<|system|>", "<|user|>", "<|assistant|>"]
@@ -74,7 +74,7 @@ RESPONSE_TEMPLATE = {
 }
 
 
-def corpus_texts(path: Path = CORPUS) -> list[str]:
+def corpus_texts(path: Path) -> list[str]:
     texts = []
     with path.open(encoding="utf-8") as handle:
         for line in handle:
@@ -137,11 +137,16 @@ def build_model(arch, tokenizer):
     return model
 
 
-def cache_key(arch, corpus: Path = CORPUS) -> str:
+def corpus_path(arch) -> Path:
+    return REPO_ROOT / arch.tokenizer_corpus
+
+
+def cache_key(arch) -> str:
+    sizes = {key: value for key, value in _as_dict(arch).items() if key != "tokenizer_corpus"}  # hashed by content
     digest = hashlib.sha256()
-    digest.update(json.dumps(_as_dict(arch), sort_keys=True).encode())
+    digest.update(json.dumps(sizes, sort_keys=True).encode())
     digest.update(f"builder={BUILDER_VERSION}".encode())
-    digest.update(corpus.read_bytes())
+    digest.update(corpus_path(arch).read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -156,7 +161,7 @@ def ensure_tiny_model(arch, cache_dir: Path = CACHE_DIR) -> Path:
     target = Path(cache_dir) / cache_key(arch)
     if (target / "config.json").exists():
         return target
-    tokenizer = build_tokenizer(corpus_texts(), arch.vocab_size)
+    tokenizer = build_tokenizer(corpus_texts(corpus_path(arch)), arch.vocab_size)
     model = build_model(arch, tokenizer)
     save_checkpoint(model, tokenizer, target)  # parallel test workers may build it at once: the first wins
     params = sum(p.numel() for p in model.parameters())

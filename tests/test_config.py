@@ -159,6 +159,7 @@ def test_cli_cfg_job_prints_the_resolved_config(tmp_path):
         (["dpo.pairs=onpolicy", "dpo.onpolicy_models=[sfft]"], "dpo.onpolicy_models[0]='sfft': expected one of base,"),
         (["dpo.pairs=judge", "dpo.onpolicy_models=[base,sft]"], "dpo.onpolicy_models[1]='sft': already the parent"),
         (["dpo.pairs=onpolicy", "dpo.onpolicy_models=[base,base]"], "dpo.onpolicy_models[1]='base': named twice"),
+        (["model.tiny.tokenizer_corpus=data/embedded/sft_trian.jsonl"], "tokenizer_corpus='data/embedded/sft_trian"),
     ],
 )
 def test_our_own_options_are_validated_naming_the_key_and_the_allowed_values(overrides, message):

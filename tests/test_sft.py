@@ -63,6 +63,27 @@ def test_the_run_seed_does_not_draw_the_base_model_and_init_seed_does(tiny_check
     assert not torch.allclose(given, drawn)
 
 
+def test_the_tokenizer_corpus_decides_the_base_model_by_its_bytes_not_its_path(tiny_checkpoint, tmp_path):
+    """The tokenizer is trained on an SFT file, so another SFT mix ships another base model: an experiment with a mix
+    builds the mix's own base (bench/experiment_sft_mix.py), while the same bytes elsewhere are the same base."""
+    from transformers import AutoTokenizer
+
+    from runtime import tiny
+
+    default = compose().model.tiny
+    shipped = (REPO_ROOT / default.tokenizer_corpus).read_bytes()
+    same = tmp_path / "same.jsonl"
+    same.write_bytes(shipped)
+    assert tiny.cache_key(compose([f"model.tiny.tokenizer_corpus={same}"]).model.tiny) == tiny.cache_key(default)
+
+    other = tmp_path / "other.jsonl"
+    other.write_bytes(b"".join(shipped.splitlines(keepends=True)[::2]))  # half the conversations
+    arch = compose([f"model.tiny.tokenizer_corpus={other}"]).model.tiny
+    assert tiny.cache_key(arch) != tiny.cache_key(default)
+    built = AutoTokenizer.from_pretrained(tiny.ensure_tiny_model(arch, cache_dir=tmp_path / "tiny"))
+    assert built.get_vocab() != AutoTokenizer.from_pretrained(tiny_checkpoint).get_vocab()
+
+
 def _sft_trainer(tiny_checkpoint, tmp_path, rows, *overrides, trainer_cls=None):
     from datasets import Dataset
     from trl import SFTTrainer
