@@ -19,14 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from measure import OFFLINE_ENV  # bench/measure.py: the script directory is on sys.path
+from measure import OFFLINE_ENV, copy_parents  # bench/measure.py: the script directory is on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # eval.seeds
@@ -93,18 +92,6 @@ ENV = {**os.environ, **OFFLINE_ENV}
 
 def python(*args: str) -> None:
     subprocess.run([sys.executable, *args], cwd=ROOT, env=ENV, check=True)
-
-
-def prepare(runs: Path, source: str, target: str) -> None:
-    """The seed's SFT and DPO checkpoints and their eval results, copied into the variant's run (reused there)."""
-    if (runs / target).exists():
-        return
-    (runs / target / "eval").mkdir(parents=True)
-    for stage in ("sft", "dpo"):
-        shutil.copytree(runs / source / stage, runs / target / stage)
-    for path in (runs / source / "eval").iterdir():
-        if not path.name.startswith("rlvr"):
-            shutil.copy2(path, runs / target / "eval" / path.name)
 
 
 def validation_score(runs: Path, run: str, stage: str) -> dict:
@@ -177,7 +164,7 @@ def main() -> int:
     for variant in args.variants:
         group = f"rlvr-{variant.replace('+', '-')}"
         for seed in args.seeds:
-            prepare(runs, f"{args.source}-s{seed}", f"{group}-s{seed}")
+            copy_parents(runs, f"{args.source}-s{seed}", f"{group}-s{seed}")
         seeds = "seeds=[" + ",".join(map(str, args.seeds)) + "]"
         start = time.time()
         overrides = [f"run_name={group}", seeds, "logging=none", *VARIANTS[variant]]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -63,6 +64,19 @@ def run(command: list[str]) -> None:
     """`command` offline in the repository root, its output passed through; raises if it fails."""
     print("[experiment]", " ".join(command), flush=True)
     subprocess.run(command, cwd=REPO_ROOT, env={**os.environ, **OFFLINE_ENV}, check=True)
+
+
+def copy_parents(runs: Path, source: str, target: str) -> None:
+    """The run `source`'s SFT and DPO checkpoints and their eval results, copied into the run `target` (the pipeline
+    there reuses them and trains RLVR only); nothing is done if `target` exists."""
+    if (runs / target).exists():
+        return
+    (runs / target / "eval").mkdir(parents=True)
+    for stage in ("sft", "dpo"):
+        shutil.copytree(runs / source / stage, runs / target / stage)
+    for path in (runs / source / "eval").iterdir():
+        if not path.name.startswith("rlvr"):
+            shutil.copy2(path, runs / target / "eval" / path.name)
 
 
 def validation(run_name: str, stage: str) -> Path:
