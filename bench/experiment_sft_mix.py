@@ -1,7 +1,7 @@
 """Another SFT mix for the embedded default: rows per task family and drill rows, through the whole chain over seeds.
 
     .venv/bin/python bench/experiment_sft_mix.py --name NAME [--gsm8k N] [--math N] [--ifeval N] [--drill N]
-        [--seeds 42 2 7] [--against rlvr-dynamic-process2-100steps] [--trained] [--out FILE]
+        [--seeds 42 2 7] [--against rlvr-dynamic-process2-100steps] [--trained] [--own-base] [--out FILE]
 
 (the counts default to data/generate.py's N_SFT and N_DRILL)
 
@@ -12,10 +12,11 @@ tokens) buy?
 1. builds the mix with data/generate.py's own generator (`build(sft_rows=..., drill_rows=...)`: the validation set
    stays the default's and the mix's conversations on its problems are left out) and writes
    runs/_cache/<name>_sft.jsonl and <name>_drill.jsonl;
-2. `python -m stages.pipeline run_name=<name> data.sft=[both files] model.tiny.tokenizer_corpus=<its SFT file>
-   seeds=[...]` (DPO's pairs and RLVR's prompts the default's). The base model is the mix's own, as shipping the mix
-   would build it: its tokenizer is trained on the SFT file, and the same SFT file on another base scored 1.6 to 5.6
-   validation points apart (docs/results.md, "The base model moves with the SFT file");
+2. `python -m stages.pipeline run_name=<name> data.sft=[both files] seeds=[...]` (DPO's pairs and RLVR's prompts the
+   default's) on the default's base model, which shipping the mix leaves as it is: its tokenizer is trained on a frozen
+   corpus (`model.tiny.tokenizer_corpus`). `--own-base` trains the tokenizer on the mix's SFT file instead, as every
+   mix did until 2026-12-07 (the same SFT file on another base scored 1.6 to 5.6 validation points apart:
+   docs/results.md, "The base model moves with the SFT file");
 3. scores each stage of `<name>-s<seed>` and `<against>-s<seed>` on the validation set (measure.validation);
 4. prints per stage the mix against the default, paired over seeds and prompts, and the validation means per seed;
    writes them as JSON. The held-out tables are the pipeline's seeds reports (`make compare RUNS="<against>-seeds
@@ -61,6 +62,7 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 2, 7])
     parser.add_argument("--against", default="rlvr-dynamic-process2-100steps", help="the default's runs")
     parser.add_argument("--trained", action="store_true", help="the <name>-s<seed> runs exist: score and compare")
+    parser.add_argument("--own-base", action="store_true", help="a base model whose tokenizer is trained on the mix")
     parser.add_argument("--out", help="JSON of the comparison (default runs/<name>-mix.json)")
     args = parser.parse_args()
     rows = {family: getattr(args, family) for family in FAMILIES}
@@ -68,8 +70,8 @@ def main() -> int:
     if not args.trained:
         mix = f"[{{path: '{sft}'}}, {{path: '{drill}'}}]"
         seeds = ",".join(map(str, args.seeds))
-        base = f"model.tiny.tokenizer_corpus={sft}"  # the base model shipping the mix would build
-        run([sys.executable, "-m", "stages.pipeline", f"run_name={args.name}", f"data.sft={mix}", base,
+        base = [f"model.tiny.tokenizer_corpus={sft}"] if args.own_base else []
+        run([sys.executable, "-m", "stages.pipeline", f"run_name={args.name}", f"data.sft={mix}", *base,
              f"seeds=[{seeds}]"])  # fmt: skip
     scores = {
         recipe: {st: {s: prompt_scores(validation(f"{recipe}-s{s}", st)) for s in args.seeds} for st in STAGES}

@@ -72,7 +72,8 @@ EVAL_PERCENT = 20  # share of the problem space reserved for eval (by key hash)
 # SFT conversations per family. Math at 4,000 brought back a gsm8k knife edge on one CPU set-up (one seed's arithmetic
 # half learnt); with the drill's share kept (N_DRILL 6,650) it was, against the default on its own base model, +3.6
 # validation points after RLVR on AVX-512 kernels and +0.3 (two seeds of three down) forced onto AVX2: not shipped.
-# docs/results.md, "4,000 math conversations" and "The base model moves with the SFT file".
+# docs/results.md, "4,000 math conversations" and "The base model moves with the SFT file". The tiny tokenizer is no
+# longer trained on this file (model.tiny.tokenizer_corpus, a frozen copy): another N_SFT keeps the base model.
 N_SFT = {"gsm8k": 3000, "math": 3000, "ifeval": 3000}
 # The validation set avoids the problems of the first VALIDATION_APART_SFT SFT draws of each family, whatever N_SFT
 # says: the mix it was first drawn against. So it stays the same set of prompts, and results on it stay paired by id.

@@ -63,10 +63,11 @@ class TinyArchitecture:
     # The base model's own seed, apart from the run's `seed`: a base model is given, not drawn by the post-training
     # seed, as a hub checkpoint is (`model.tiny.init_seed=${seed}` draws one per run, as before issue 36)
     init_seed: int = 42
-    # The file the BPE tokenizer is trained on (relative to the repository root). The base model is built from it, so
-    # an SFT mix run on the default's base is not what shipping that mix would give: bench/experiment_sft_mix.py points
-    # this at the mix's own file (docs/results.md, "The base model moves with the SFT file").
-    tokenizer_corpus: str = "data/embedded/sft_train.jsonl"
+    # The JSONL (or gzipped JSONL) the BPE tokenizer is trained on, relative to the repository root. Frozen, not the
+    # SFT file: until 2026-12-07 it was, and every SFT mix then built its own base, which moved one SFT file's
+    # validation scores by 1.6-5.6 points (docs/results.md, "The base model moves with the SFT file"). The frozen file
+    # is that day's SFT conversations, so the default's base model stayed the same.
+    tokenizer_corpus: str = "data/embedded/tokenizer_corpus.jsonl.gz"
 
 
 @dataclass

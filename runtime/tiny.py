@@ -1,11 +1,12 @@
 """The embedded default: a small Llama-architecture model and a BPE tokenizer, built by the project itself.
 
 No weights can be downloaded on an offline machine, so the base model is random-initialised from the sizes in
-`conf/model/tiny.yaml`, and its tokenizer is trained deterministically on the shipped SFT data
-(`model.tiny.tokenizer_corpus`). The result is an ordinary Hugging Face checkpoint directory (safetensors +
-PreTrainedTokenizerFast with a chat template), cached under `.cache/tiny/<hash>/` where the hash covers the sizes,
-`init_seed` and the corpus's bytes (not its path), so it is built once. The run's
-`seed` does not draw it: seeds vary the post-training of one base model, as they would a hub checkpoint's.
+`conf/model/tiny.yaml`, and its tokenizer is trained deterministically on a frozen corpus
+(`model.tiny.tokenizer_corpus`: the SFT conversations of 2026-12-07, gzipped). The SFT file itself is not the corpus,
+so a new SFT mix post-trains the same base model, as it would a hub checkpoint. The result is an ordinary Hugging
+Face checkpoint directory (safetensors + PreTrainedTokenizerFast with a chat template), cached under
+`.cache/tiny/<hash>/` where the hash covers the sizes, `init_seed` and the corpus's text (not its path, not its
+compression), so it is built once. The run's `seed` does not draw it: seeds vary the post-training of one base model.
 
     python -m runtime.tiny     # (make tiny) build or find the default of conf/model/tiny.yaml
 """
@@ -18,6 +19,7 @@ if __name__ == "__main__":  # run as a command: a typo in the config fails here,
     check_command_line()
 
 import dataclasses
+import gzip
 import hashlib
 import json
 from pathlib import Path
@@ -74,12 +76,14 @@ RESPONSE_TEMPLATE = {
 }
 
 
-def corpus_texts(path: Path) -> list[str]:
-    texts = []
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            texts.extend(message["content"] for message in json.loads(line)["messages"])
-    return texts
+def corpus_bytes(path: Path) -> bytes:
+    """The corpus file's JSONL, decompressed when it is gzipped (`.gz`)."""
+    data = path.read_bytes()
+    return gzip.decompress(data) if path.suffix == ".gz" else data
+
+
+def corpus_texts(jsonl: bytes) -> list[str]:
+    return [message["content"] for line in jsonl.splitlines() for message in json.loads(line)["messages"]]
 
 
 def build_tokenizer(texts: list[str], vocab_size: int):
@@ -146,7 +150,7 @@ def cache_key(arch) -> str:
     digest = hashlib.sha256()
     digest.update(json.dumps(sizes, sort_keys=True).encode())
     digest.update(f"builder={BUILDER_VERSION}".encode())
-    digest.update(corpus_path(arch).read_bytes())
+    digest.update(corpus_bytes(corpus_path(arch)))
     return digest.hexdigest()[:16]
 
 
@@ -161,7 +165,7 @@ def ensure_tiny_model(arch, cache_dir: Path = CACHE_DIR) -> Path:
     target = Path(cache_dir) / cache_key(arch)
     if (target / "config.json").exists():
         return target
-    tokenizer = build_tokenizer(corpus_texts(corpus_path(arch)), arch.vocab_size)
+    tokenizer = build_tokenizer(corpus_texts(corpus_bytes(corpus_path(arch))), arch.vocab_size)
     model = build_model(arch, tokenizer)
     save_checkpoint(model, tokenizer, target)  # parallel test workers may build it at once: the first wins
     params = sum(p.numel() for p in model.parameters())

@@ -3,8 +3,10 @@ fp32 on the CPU, and bad data failing before any model loads."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
+import shutil
 
 import pytest
 import torch
@@ -63,25 +65,47 @@ def test_the_run_seed_does_not_draw_the_base_model_and_init_seed_does(tiny_check
     assert not torch.allclose(given, drawn)
 
 
-def test_the_tokenizer_corpus_decides_the_base_model_by_its_bytes_not_its_path(tiny_checkpoint, tmp_path):
-    """The tokenizer is trained on an SFT file, so another SFT mix ships another base model: an experiment with a mix
-    builds the mix's own base (bench/experiment_sft_mix.py), while the same bytes elsewhere are the same base."""
+def test_the_tokenizer_corpus_decides_the_base_model_by_its_text_not_its_path_or_compression(tiny_checkpoint, tmp_path):
+    """The base model's key covers the corpus's text: the same conversations plain, or gzipped again with another
+    header, are the same base; other conversations train another vocabulary, so another base."""
     from transformers import AutoTokenizer
 
     from runtime import tiny
 
     default = compose().model.tiny
-    shipped = (REPO_ROOT / default.tokenizer_corpus).read_bytes()
-    same = tmp_path / "same.jsonl"
-    same.write_bytes(shipped)
-    assert tiny.cache_key(compose([f"model.tiny.tokenizer_corpus={same}"]).model.tiny) == tiny.cache_key(default)
+    text = tiny.corpus_bytes(REPO_ROOT / default.tokenizer_corpus)
+    plain = tmp_path / "plain.jsonl"
+    plain.write_bytes(text)
+    regzipped = tmp_path / "again.jsonl.gz"
+    regzipped.write_bytes(gzip.compress(text, compresslevel=1, mtime=1))
+    for same in (plain, regzipped):
+        assert tiny.cache_key(compose([f"model.tiny.tokenizer_corpus={same}"]).model.tiny) == tiny.cache_key(default)
 
     other = tmp_path / "other.jsonl"
-    other.write_bytes(b"".join(shipped.splitlines(keepends=True)[::2]))  # half the conversations
+    other.write_bytes(b"".join(text.splitlines(keepends=True)[::2]))  # half the conversations
     arch = compose([f"model.tiny.tokenizer_corpus={other}"]).model.tiny
     assert tiny.cache_key(arch) != tiny.cache_key(default)
     built = AutoTokenizer.from_pretrained(tiny.ensure_tiny_model(arch, cache_dir=tmp_path / "tiny"))
     assert built.get_vocab() != AutoTokenizer.from_pretrained(tiny_checkpoint).get_vocab()
+
+
+def test_a_new_sft_file_post_trains_the_same_base_model(tmp_path, monkeypatch):
+    """The default's tokenizer corpus is a frozen file, not the SFT file: rewriting the SFT data (another mix,
+    bench/experiment_sft_mix.py) leaves the base model, as a hub checkpoint would stay. With the SFT file as the
+    corpus (the default until 2026-12-07) the same rewrite builds another base."""
+    from runtime import tiny
+
+    frozen = compose().model.tiny
+    sft_as_corpus = compose(["model.tiny.tokenizer_corpus=data/embedded/sft_train.jsonl"]).model.tiny
+    before = {name: tiny.cache_key(arch) for name, arch in (("frozen", frozen), ("sft", sft_as_corpus))}
+
+    embedded = tmp_path / "data" / "embedded"
+    shutil.copytree(REPO_ROOT / "data" / "embedded", embedded)
+    sft = embedded / "sft_train.jsonl"
+    sft.write_bytes(b"".join(sft.read_bytes().splitlines(keepends=True)[::2]))  # another mix: half the conversations
+    monkeypatch.setattr(tiny, "REPO_ROOT", tmp_path)
+    assert tiny.cache_key(frozen) == before["frozen"]
+    assert tiny.cache_key(sft_as_corpus) != before["sft"]
 
 
 def _sft_trainer(tiny_checkpoint, tmp_path, rows, *overrides, trainer_cls=None):
