@@ -79,11 +79,34 @@ RESPONSE_TEMPLATE = {
 def corpus_bytes(path: Path) -> bytes:
     """The corpus file's JSONL, decompressed when it is gzipped (`.gz`)."""
     data = path.read_bytes()
-    return gzip.decompress(data) if path.suffix == ".gz" else data
+    if path.suffix != ".gz":
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError) as error:
+        raise _corpus_error(f"{path}: not a readable gzip file ({error})") from None
 
 
-def corpus_texts(jsonl: bytes) -> list[str]:
-    return [message["content"] for line in jsonl.splitlines() for message in json.loads(line)["messages"]]
+def corpus_texts(jsonl: bytes, source: Path | str = "the tokenizer corpus") -> list[str]:
+    """Every message's content, in order: what the tokenizer is trained on. A line that is not a conversation fails
+    naming the file and its 1-based line."""
+    texts = []
+    for number, line in enumerate(jsonl.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            texts.extend(message["content"] for message in json.loads(line)["messages"])
+        except (ValueError, KeyError, TypeError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise _corpus_error(
+                f"{source}: line {number} is not a conversation with messages ({type(error).__name__}: {error})"
+            ) from None
+    return texts
+
+
+def _corpus_error(message: str) -> Exception:
+    from data.loading import DataError  # only on failure: data.loading imports the datasets library
+
+    return DataError(f"model.tiny.tokenizer_corpus: {message}")
 
 
 def build_tokenizer(texts: list[str], vocab_size: int):
@@ -165,7 +188,8 @@ def ensure_tiny_model(arch, cache_dir: Path = CACHE_DIR) -> Path:
     target = Path(cache_dir) / cache_key(arch)
     if (target / "config.json").exists():
         return target
-    tokenizer = build_tokenizer(corpus_texts(corpus_bytes(corpus_path(arch))), arch.vocab_size)
+    corpus = corpus_path(arch)
+    tokenizer = build_tokenizer(corpus_texts(corpus_bytes(corpus), corpus), arch.vocab_size)
     model = build_model(arch, tokenizer)
     save_checkpoint(model, tokenizer, target)  # parallel test workers may build it at once: the first wins
     params = sum(p.numel() for p in model.parameters())

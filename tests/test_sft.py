@@ -108,6 +108,29 @@ def test_a_new_sft_file_post_trains_the_same_base_model(tmp_path, monkeypatch):
     assert tiny.cache_key(sft_as_corpus) != before["sft"]
 
 
+@pytest.mark.parametrize(
+    "name, content, named",
+    [
+        ("broken.jsonl", b'{"messages": [{"role": "user", "content": "hi"}]}\n{"messages": [\n', "line 2"),
+        ("rows.jsonl", b'{"messages": [{"role": "user", "content": "hi"}]}\n\n{"prompt": "no messages"}\n', "line 3"),
+        ("cut.jsonl.gz", gzip.compress(b'{"messages": []}\n' * 100)[:40], "not a readable gzip file"),
+    ],
+)
+def test_a_malformed_tokenizer_corpus_fails_naming_the_file_and_line(tmp_path, name, content, named):
+    from data.loading import DataError
+    from runtime import tiny
+
+    corpus = tmp_path / name
+    corpus.write_bytes(content)
+    arch = compose([f"model.tiny.tokenizer_corpus={corpus}"]).model.tiny
+    with pytest.raises(DataError) as raised:
+        tiny.ensure_tiny_model(arch, cache_dir=tmp_path / "tiny")
+    message = str(raised.value)
+    assert "\n" not in message and "model.tiny.tokenizer_corpus" in message and str(corpus) in message
+    assert named in message
+    assert not (tmp_path / "tiny").exists()  # nothing half-built left to be found next time
+
+
 def _sft_trainer(tiny_checkpoint, tmp_path, rows, *overrides, trainer_cls=None):
     from datasets import Dataset
     from trl import SFTTrainer
