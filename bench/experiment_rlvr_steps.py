@@ -30,13 +30,12 @@ FAMILIES = ("gsm8k", "math", "ifeval")
 
 
 def scored(run_name: str, name: str, checkpoint: Path, validation_set: bool) -> Path:
-    """The checkpoint's eval result (runs/<run>/eval/<name>.json) on the core benchmarks or the validation set."""
-    result = REPO_ROOT / "runs" / run_name / "eval" / f"{name}.json"
-    if not result.exists():
-        extra = ["eval=validation"] if validation_set else []
-        run([sys.executable, "-m", "eval.run", *extra, f"eval.model={checkpoint}", f"eval.name={name}",
-             f"run_name={run_name}", "logging=none"])  # fmt: skip
-    return result
+    """The checkpoint's eval result (runs/<run>/eval/<name>.json) on the core benchmarks or the validation set.
+    eval.run reuses a result only when it is of this checkpoint's content: a retrained run is scored again."""
+    extra = ["eval=validation"] if validation_set else []
+    run([sys.executable, "-m", "eval.run", *extra, f"eval.model={checkpoint}", f"eval.name={name}",
+         f"run_name={run_name}", "logging=none"])  # fmt: skip
+    return REPO_ROOT / "runs" / run_name / "eval" / f"{name}.json"
 
 
 def main() -> int:

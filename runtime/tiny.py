@@ -87,7 +87,7 @@ def corpus_bytes(path: Path) -> bytes:
         raise _corpus_error(f"{path}: not a readable gzip file ({error})") from None
 
 
-def corpus_texts(jsonl: bytes, source: Path | str = "the tokenizer corpus") -> list[str]:
+def corpus_texts(jsonl: bytes, source: Path) -> list[str]:
     """Every message's content, in order: what the tokenizer is trained on. A line that is not a conversation fails
     naming the file and its 1-based line."""
     texts = []
