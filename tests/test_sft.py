@@ -113,8 +113,9 @@ def test_a_new_sft_file_post_trains_the_same_base_model(tmp_path, monkeypatch):
     [
         ("broken.jsonl", b'{"messages": [{"role": "user", "content": "hi"}]}\n{"messages": [\n', "line 2"),
         ("rows.jsonl", b'{"messages": [{"role": "user", "content": "hi"}]}\n\n{"prompt": "no messages"}\n', "line 3"),
-        ("cut.jsonl.gz", gzip.compress(b'{"messages": []}\n' * 100)[:40], "not a readable gzip file"),
+        ("cut.jsonl.gz", gzip.compress(b'{"messages": []}\n' * 100, mtime=0)[:40], "not a readable gzip file"),
     ],
+    ids=["not-json", "no-messages", "cut-gzip"],  # the same names in every xdist worker
 )
 def test_a_malformed_tokenizer_corpus_fails_naming_the_file_and_line(tmp_path, name, content, named):
     from data.loading import DataError
