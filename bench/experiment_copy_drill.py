@@ -29,7 +29,7 @@ from pathlib import Path
 from random import Random
 
 # bench/measure.py (the script directory is on sys.path)
-from measure import REPO_ROOT, comparison, family_means, prompt_scores, run, validation
+from measure import REPO_ROOT, comparison, comparison_cells, family_means, prompt_scores, run, validation
 
 sys.path.insert(0, str(REPO_ROOT))  # eval.seeds
 STAGES = ("sft", "dpo", "rlvr")
@@ -103,8 +103,7 @@ def main() -> int:
     print("\nvalidation set (900 problems), points; B - A paired over seeds and prompts:")
     for stage in STAGES:
         line = result["stages"][stage]["copy_minus_default"]
-        cells = (f"{k} {v['diff']:+.1f} [{v['low']:+.1f}, {v['high']:+.1f}] p={v['p']:.3f}" for k, v in line.items())
-        print(f"  {stage}: copy - {args.against}: " + ", ".join(cells))
+        print(f"  {stage}: copy - {args.against}: " + comparison_cells(line))
     for recipe, line in result["rlvr_minus_dpo"].items():
         print(f"  {recipe}: rlvr - dpo: " + ", ".join(f"{k} {v['diff']:+.1f} p={v['p']:.3f}" for k, v in line.items()))
     print("held-out copy rates (math letter / keywords named), per seed:")

@@ -24,7 +24,7 @@ import statistics
 import sys
 
 # bench/measure.py (the script directory is on sys.path)
-from measure import REPO_ROOT, comparison, family_means, prompt_scores, validation
+from measure import REPO_ROOT, comparison, comparison_cells, family_means, prompt_scores, validation
 
 sys.path.insert(0, str(REPO_ROOT))  # stages
 STAGES = ("sft", "dpo", "rlvr")
@@ -92,8 +92,7 @@ def main() -> int:
         recipes = (args.against, name)
         scores = {r: {s: prompt_scores(validation(f"{r}-s{s}", stage)) for s in args.seeds} for r in recipes}
         versus = comparison(scores[args.against], scores[name], args.seeds)
-        cells = (f"{k} {v['diff']:+.1f} [{v['low']:+.1f}, {v['high']:+.1f}] p={v['p']:.3f}" for k, v in versus.items())
-        print(f"  {stage}: " + ", ".join(cells))
+        print(f"  {stage}: " + comparison_cells(versus))
         for recipe, per_seed in scores.items():
             means = [family_means(per_seed[s]) for s in args.seeds]
             cells = (f"{f} {mean_sd([m[f] for m in means])}" for f in means[0])

@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 
 # bench/measure.py (the script directory is on sys.path)
-from measure import REPO_ROOT, comparison, family_means, prompt_scores, run, validation
+from measure import REPO_ROOT, comparison, comparison_cells, family_means, prompt_scores, run, validation
 
 sys.path.insert(0, str(REPO_ROOT))  # data.generate, eval.seeds
 STAGES = ("sft", "dpo", "rlvr")
@@ -83,8 +83,7 @@ def main() -> int:
         means = {r: {str(s): family_means(scores[r][stage][s]) for s in args.seeds} for r in scores}
         versus = comparison(scores[args.against][stage], scores[args.name][stage], args.seeds)
         result["stages"][stage] = {"means": means, "mix_minus_default": versus}
-        cells = (f"{k} {v['diff']:+.1f} [{v['low']:+.1f}, {v['high']:+.1f}] p={v['p']:.3f}" for k, v in versus.items())
-        print(f"  {stage}: " + ", ".join(cells))
+        print(f"  {stage}: " + comparison_cells(versus))
         for recipe, per_seed in means.items():
             cells = (f"s{s} " + "/".join(f"{m[f]:.1f}" for f in FAMILIES) for s, m in per_seed.items())
             print(f"    {recipe} (gsm8k/math/ifeval): " + "  ".join(cells))

@@ -122,6 +122,12 @@ def comparison(a: dict[int, dict], b: dict[int, dict], seeds: list[int]) -> dict
     return out
 
 
+def comparison_cells(versus: dict) -> str:
+    """One line of `comparison`'s result: each family's difference, its 95% interval and p."""
+    cells = (f"{k} {v['diff']:+.1f} [{v['low']:+.1f}, {v['high']:+.1f}] p={v['p']:.3f}" for k, v in versus.items())
+    return ", ".join(cells)
+
+
 def family_means(scores: dict[tuple[str, int], float]) -> dict[str, float]:
     """Each benchmark's mean score in points, and their average."""
     families = sorted({k[0] for k in scores})
