@@ -80,13 +80,12 @@ def copy_parents(runs: Path, source: str, target: str) -> None:
 
 
 def validation(run_name: str, stage: str) -> Path:
-    """runs/<run_name>/eval/val900_<stage>.generations.jsonl: the stage's checkpoint scored on the validation set,
-    computed unless it exists."""
-    generations = REPO_ROOT / "runs" / run_name / "eval" / f"val900_{stage}.generations.jsonl"
-    if not generations.exists():
-        run([sys.executable, "-m", "eval.run", "eval=validation", f"eval.model=runs/{run_name}/{stage}",
-             f"eval.name=val900_{stage}", f"run_name={run_name}", "logging=none"])  # fmt: skip
-    return generations
+    """runs/<run_name>/eval/val900_<stage>.generations.jsonl: the stage's checkpoint scored on the validation set.
+    eval.run reuses the file only when it is of this checkpoint's content: answers copied with a run's parents, or
+    left by an RLVR trained again, are not read as the new checkpoint's."""
+    run([sys.executable, "-m", "eval.run", "eval=validation", f"eval.model=runs/{run_name}/{stage}",
+         f"eval.name=val900_{stage}", f"run_name={run_name}", "logging=none"])  # fmt: skip
+    return REPO_ROOT / "runs" / run_name / "eval" / f"val900_{stage}.generations.jsonl"
 
 
 def prompt_scores(generations: Path) -> dict[tuple[str, int], float]:
