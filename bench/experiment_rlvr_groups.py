@@ -1,20 +1,25 @@
-"""RLVR with the greedy answer in every group: one of each prompt's 8 completions is decoded greedily instead of
-sampled, over seeds, against the default on the validation set and held out.
+"""What goes into RLVR's groups, aimed at the greedy answer the eval reads: two changes to GRPO's training batches,
+over seeds, against the default on the validation set and held out.
 
-    .venv/bin/python bench/experiment_rlvr_greedy.py [--name greedy] [--from default] [--seeds 42 2 7]
-        [--against default] [--trained] [-- overrides for the RLVR run]
+    .venv/bin/python bench/experiment_rlvr_groups.py --variant greedy-member|hard-groups [--name NAME]
+        [--from default] [--seeds 42 2 7] [--against default] [--trained] [-- overrides for the RLVR run]
 
 Issue 34's question: RL makes sampled answers right far more often than greedy ones (sampled pass@1 +6.8 points,
-greedy +1.4: docs/results.md, "RLVR that earns its place"), and the eval is greedy. GRPO's samples at T = 1 rarely
-are the greedy answer, so its updates sharpen the sampled distribution around a mode they seldom touch. With the
-greedy completion in its group, a wrong greedy answer beside right samples gets a negative advantage on exactly its
-tokens, and a right one beside wrong samples a positive one: the update acts on what the eval reads.
+greedy +1.4: docs/results.md, "RLVR that earns its place"), and the eval is greedy.
+
+- greedy-member: row 0 of every group of 8 is decoded greedily instead of sampled. GRPO's samples at T = 1 seldom are
+  the greedy answer; with it in the group, a wrong greedy answer beside right samples gets a negative advantage on
+  exactly its tokens, and a right one beside wrong samples a positive one.
+- hard-groups: dynamic sampling keeps only the groups in which at most half the completions score above the group's
+  mean (about: at most half are right), and refills the rest as it refills groups of one reward. A group that is mostly
+  right is one whose greedy answer is most likely right already; its update mostly pushes down the wrong tail, which
+  raises sampled pass@1 and leaves the greedy answer where it was.
 
 1. `<from>-s<seed>`'s SFT and DPO checkpoints and their eval results are copied into `<name>-s<seed>`
-   (measure.copy_parents); `stages.pipeline run_name=<name> seeds=[...]` runs in this process with GRPO's trainer
-   replaced by one whose generation decodes the first row of each group greedily (TRL's private
-   `_generate_single_turn`, transformers' generate, the same prompt rows); the refill rounds of dynamic sampling
-   generate through it too. Everything else is the default's: the reward, the 8 rows per group, the group baseline;
+   (measure.copy_parents); `stages.pipeline run_name=<name> seeds=[...]` runs in this process with the variant
+   patched in: greedy-member replaces GRPO's trainer with one whose generation decodes the first row of each group
+   greedily (TRL's private `_generate_single_turn`; the refill rounds generate through it too), hard-groups replaces
+   the group filter of stages/rl/sampling.py. Everything else is the default's;
 2. scores RLVR of `<name>-s<seed>` and `<against>-s<seed>` on the validation set (measure.validation) and held out
    (the pipeline's own eval) and prints the difference, paired over seeds and prompts, and each recipe's RLVR − DPO.
 """
@@ -34,8 +39,8 @@ sys.path.insert(0, str(REPO_ROOT))  # stages, eval
 RUNS = REPO_ROOT / "runs"
 
 
-def train_with_greedy_member(name: str, seeds: list[int], overrides: list[str]) -> None:
-    """The pipeline over `seeds` (SFT and DPO reused), RLVR's groups each holding one greedy completion."""
+def greedy_member() -> None:
+    """GRPO's trainer, in training, decodes row 0 of every group greedily and samples the others as TRL does."""
     import stages.rlvr
 
     class GreedyMember:
@@ -70,6 +75,29 @@ def train_with_greedy_member(name: str, seeds: list[int], overrides: list[str]) 
         pass
 
     stages.rlvr.TRAINERS["grpo"] = GreedyMemberGRPO
+
+
+def hard_groups() -> None:
+    """Dynamic sampling keeps a group only if some advantage is not 0 and at most half of them are above 0."""
+    import torch
+
+    import stages.rl.sampling
+
+    def at_most_half_above_the_mean(advantages: torch.Tensor, group_size: int, tolerance: float = 1e-6) -> list[int]:
+        per_group = advantages.view(-1, group_size)
+        above = (per_group > tolerance).sum(dim=1)
+        keep = (per_group.abs().amax(dim=1) > tolerance) & (above <= group_size // 2)
+        return [int(i) for i in torch.nonzero(keep).flatten()]
+
+    stages.rl.sampling.informative_groups = at_most_half_above_the_mean
+
+
+VARIANTS = {"greedy-member": greedy_member, "hard-groups": hard_groups}
+
+
+def train(variant: str, name: str, seeds: list[int], overrides: list[str]) -> None:
+    """The pipeline over `seeds` (SFT and DPO reused) with the variant patched into RLVR."""
+    VARIANTS[variant]()
     from stages.pipeline import main
 
     sys.argv = [sys.argv[0], f"run_name={name}", f"seeds=[{','.join(map(str, seeds))}]", "logging=none", *overrides]
@@ -90,17 +118,19 @@ def mean_sd(values: list[float]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--name", default="greedy")
+    parser.add_argument("--variant", choices=sorted(VARIANTS), required=True)
+    parser.add_argument("--name", help="the runs: <name>-s<seed> (default: the variant's name)")
     parser.add_argument("--from", dest="source", default="default", help="the runs whose SFT and DPO are reused")
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 2, 7])
     parser.add_argument("--against", default="default", help="the default's runs, <against>-s<seed>")
     parser.add_argument("--trained", action="store_true", help="the <name>-s<seed> runs exist: score and compare")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for the RLVR run")
     args = parser.parse_args()
+    args.name = args.name or args.variant
     if not args.trained:
         for seed in args.seeds:
             copy_parents(RUNS, f"{args.source}-s{seed}", f"{args.name}-s{seed}")
-        train_with_greedy_member(args.name, args.seeds, args.overrides)
+        train(args.variant, args.name, args.seeds, args.overrides)
     report = {}
     for where, scores_of in (("validation", lambda r, st: prompt_scores(validation(r, st))), ("held out", held_out)):
         scores = {
