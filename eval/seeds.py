@@ -13,7 +13,10 @@ stages of one run, or the same seed of two groups); the statistic is the mean di
 benchmarks, each benchmark weighs the same, as in the reports); its null distribution comes from flipping the sign
 of every unit's difference at random (a two-sided sign-flip permutation test, 10,000 flips, seeded). A seed's
 prompts are not independent of each other, so the p-value says whether the difference holds over these prompts and
-these seeds; `seeds up` says whether every seed agrees.
+these seeds; `seeds up` says whether every seed agrees. `fully right: gained / lost` counts the (seed, prompt) pairs
+whose score reached 1 (every instruction followed; with samples, every sample right) under B and not A, and the other
+way: a mean change is their difference plus partial credit, and a large `lost` beside a small change says the second
+condition trades answers rather than adds them.
 
 The prompt-level test holds each seed's training fixed; a change that only alters float rounding draws every training
 again and moves scores by the spread across seeds, which that test then calls significant. `p over seeds` counts that
@@ -111,6 +114,13 @@ def prompt_pairs(runs_a: dict[int, dict], stage_a: str, runs_b: dict[int, dict],
     return pairs
 
 
+def fully_right_changes(pairs: list[tuple[str, float, float]]) -> tuple[int, int]:
+    """(pairs fully right under B only, pairs fully right under A only): a score of 1 is fully right."""
+    gained = sum(a < 1.0 <= b for _, a, b in pairs)
+    lost = sum(b < 1.0 <= a for _, a, b in pairs)
+    return gained, lost
+
+
 def _score(run: dict, stage: str, benchmark: str) -> float | None:
     entry = run.get(stage)
     if entry is None:
@@ -143,17 +153,21 @@ def _comparison_rows(runs_a, stage_a, runs_b, stage_b, benchmarks) -> list[str]:
             if _score(runs_a[s], stage_a, name) is not None and _score(runs_b[s], stage_b, name) is not None
         }
         up = sum(delta > 0 for delta in deltas.values())
+        gained, lost = fully_right_changes(pairs)
         rows.append(
             f"| {name} | {100 * test['diff']:+.1f} | [{100 * test['low']:+.1f}, {100 * test['high']:+.1f}] | "
             f"{test['p']:.4f}{' *' if test['p'] < 0.05 else ''} | {seed_level_p(list(deltas.values())):.2f} | "
-            f"{up}/{len(deltas)} | " + ", ".join(f"{s}: {100 * d:+.1f}" for s, d in deltas.items()) + " |"
+            f"{up}/{len(deltas)} | {gained} / {lost} | "
+            + ", ".join(f"{s}: {100 * d:+.1f}" for s, d in deltas.items())
+            + " |"
         )
     return rows
 
 
 COMPARISON_HEADER = [
-    "| benchmark | mean change (points) | 95% interval | p | p over seeds | seeds up | change per seed |",
-    "|---|---|---|---|---|---|---|",
+    "| benchmark | mean change (points) | 95% interval | p | p over seeds | seeds up | fully right: gained / lost "
+    "| change per seed |",
+    "|---|---|---|---|---|---|---|---|",
 ]
 
 

@@ -114,11 +114,30 @@ def test_seeds_report_gives_mean_and_sd_across_seeds_and_tests_each_stage_agains
     mean, sd = sum(values) / 3, (sum((v - sum(values) / 3) ** 2 for v in values) / 2) ** 0.5
     assert f"| gsm8k | {mean:.1f} ± {sd:.1f} |" in text
     assert seeds.TEST_NAME in text
-    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.count("|") == 8}
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.count("|") == 9}
     assert rows["gsm8k"].split("|")[4].strip().endswith("*")  # dpo's +30 points on gsm8k: significant
     assert "3/3" in rows["gsm8k"]
     assert not rows["math"].split("|")[4].strip().endswith("*")  # math did not change: not significant
     assert json.loads((tmp_path / "demo-seeds" / "seeds.json").read_text())["runs"] == ["demo-s1", "demo-s2", "demo-s3"]
+    gained = lost = 0  # counted again from the generations files the report read
+    for seed in (1, 2, 3):
+        before, after = ({} for _ in range(2))
+        for scores, stage in ((before, "sft"), (after, "dpo")):
+            generations = tmp_path / f"demo-s{seed}" / "eval" / f"{stage}.generations.jsonl"
+            for row in map(json.loads, generations.read_text().splitlines()):
+                if row["benchmark"] == "gsm8k":
+                    scores[row["id"]] = row["score"]
+        gained += sum(before[i] < 1 <= after[i] for i in before)
+        lost += sum(after[i] < 1 <= before[i] for i in before)
+    assert rows["gsm8k"].split("|")[7].strip() == f"{gained} / {lost}" and gained > lost > 0
+
+
+def test_a_comparison_counts_the_prompts_that_became_fully_right_and_those_that_stopped_being():
+    pairs = [("gsm8k", 0.0, 1.0), ("gsm8k", 0.5, 1.0), ("ifeval", 1.0, 0.0), ("ifeval", 1.0, 0.5)]
+    pairs += [("gsm8k", 1.0, 1.0), ("gsm8k", 0.0, 0.0), ("ifeval", 0.0, 0.5), ("ifeval", 0.5, 0.0)]
+    assert seeds.fully_right_changes(pairs) == (2, 2)  # partial credit moving below 1 is neither
+    assert seeds.fully_right_changes([(b, y, x) for b, x, y in pairs]) == (2, 2)
+    assert seeds.fully_right_changes(pairs[:2]) == (2, 0)
 
 
 def test_seeds_report_sets_sampled_pass1_beside_greedy_when_the_runs_have_it(tmp_path):
@@ -134,7 +153,7 @@ def test_seeds_report_sets_sampled_pass1_beside_greedy_when_the_runs_have_it(tmp
     assert sampled_part.startswith(": 4 answers per prompt at temperature 1")
 
     def gsm8k_row(text):
-        return next(line for line in text.splitlines() if line.startswith("| gsm8k |") and line.count("|") == 8)
+        return next(line for line in text.splitlines() if line.startswith("| gsm8k |") and line.count("|") == 9)
 
     assert not gsm8k_row(greedy_part).split("|")[4].strip().endswith("*")
     assert gsm8k_row(sampled_part).split("|")[4].strip().endswith("*") and "3/3" in gsm8k_row(sampled_part)
