@@ -14,9 +14,9 @@ benchmarks, each benchmark weighs the same, as in the reports); its null distrib
 of every unit's difference at random (a two-sided sign-flip permutation test, 10,000 flips, seeded). A seed's
 prompts are not independent of each other, so the p-value says whether the difference holds over these prompts and
 these seeds; `seeds up` says whether every seed agrees. `fully right: gained / lost` counts the (seed, prompt) pairs
-whose score reached 1 (every instruction followed; with samples, every sample right) under B and not A, and the other
-way: a mean change is their difference plus partial credit, and a large `lost` beside a small change says the second
-condition trades answers rather than adds them.
+whose score is 1 (right; on IFEval every instruction followed; with samples, every sample) under B and not A, and
+the other way: a mean change is their difference plus partial credit, and a large `lost` beside a small change says
+the second condition trades answers rather than adds them.
 
 The prompt-level test holds each seed's training fixed; a change that only alters float rounding draws every training
 again and moves scores by the spread across seeds, which that test then calls significant. `p over seeds` counts that
