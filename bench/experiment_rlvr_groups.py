@@ -29,11 +29,19 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import statistics
 import sys
 
 # bench/measure.py (the script directory is on sys.path)
-from measure import REPO_ROOT, comparison, comparison_cells, copy_parents, family_means, prompt_scores, validation
+from measure import (
+    REPO_ROOT,
+    comparison,
+    comparison_cells,
+    copy_parents,
+    family_means,
+    mean_sd,
+    prompt_scores,
+    validation,
+)
 
 sys.path.insert(0, str(REPO_ROOT))  # stages, eval
 RUNS = REPO_ROOT / "runs"
@@ -83,11 +91,11 @@ def hard_groups() -> None:
 
     import stages.rl.sampling
 
+    informative = stages.rl.sampling.informative_groups
+
     def at_most_half_above_the_mean(advantages: torch.Tensor, group_size: int, tolerance: float = 1e-6) -> list[int]:
-        per_group = advantages.view(-1, group_size)
-        above = (per_group > tolerance).sum(dim=1)
-        keep = (per_group.abs().amax(dim=1) > tolerance) & (above <= group_size // 2)
-        return [int(i) for i in torch.nonzero(keep).flatten()]
+        above = (advantages.view(-1, group_size) > tolerance).sum(dim=1)
+        return [g for g in informative(advantages, group_size, tolerance) if above[g] <= group_size // 2]
 
     stages.rl.sampling.informative_groups = at_most_half_above_the_mean
 
@@ -107,13 +115,6 @@ def train(variant: str, name: str, seeds: list[int], overrides: list[str]) -> No
 def held_out(run_name: str, stage: str) -> dict:
     """{(benchmark, prompt id): score} of the stage's checkpoint on the core benchmarks (the pipeline's own eval)."""
     return prompt_scores(RUNS / run_name / "eval" / f"{stage}.generations.jsonl")
-
-
-def mean_sd(values: list[float]) -> str:
-    """'m ± sd' over the seeds ('m' for one seed)."""
-    return (
-        f"{statistics.fmean(values):+.1f} ± {statistics.stdev(values):.1f}" if len(values) > 1 else f"{values[0]:+.1f}"
-    )
 
 
 def main() -> int:

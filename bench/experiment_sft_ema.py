@@ -20,11 +20,10 @@ of a model, make the seeds' checkpoints alike?
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 
 # bench/measure.py (the script directory is on sys.path)
-from measure import REPO_ROOT, comparison, comparison_cells, family_means, prompt_scores, validation
+from measure import REPO_ROOT, comparison, comparison_cells, family_means, mean_sd, prompt_scores, validation
 
 sys.path.insert(0, str(REPO_ROOT))  # stages
 STAGES = ("sft", "dpo", "rlvr")
@@ -68,12 +67,6 @@ def train_with_ema(name: str, decay: float, seeds: list[int]) -> None:
 
     sys.argv = [sys.argv[0], f"run_name={name}", f"seeds=[{','.join(map(str, seeds))}]"]
     main()
-
-
-def mean_sd(values: list[float]) -> str:
-    """'m ± sd' over the seeds ('m' for one seed)."""
-    mean = f"{statistics.fmean(values):.1f}"
-    return f"{mean} ± {statistics.stdev(values):.1f}" if len(values) > 1 else mean
 
 
 def main() -> int:

@@ -132,3 +132,9 @@ def family_means(scores: dict[tuple[str, int], float]) -> dict[str, float]:
     families = sorted({k[0] for k in scores})
     means = {f: 100 * statistics.fmean(v for k, v in scores.items() if k[0] == f) for f in families}
     return means | {"average": statistics.fmean(means.values())}
+
+
+def mean_sd(values: list[float]) -> str:
+    """'m ± sd' over the seeds ('m' for one seed)."""
+    mean = f"{statistics.fmean(values):.1f}"
+    return f"{mean} ± {statistics.stdev(values):.1f}" if len(values) > 1 else mean
